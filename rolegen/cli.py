@@ -1,0 +1,138 @@
+"""The `rolegen` command line: parse, call a recipe, print. No logic lives here.
+
+Options of `generate` are made from `GenerateConfig`'s fields, so a flag and its
+YAML key always mean the same thing; a flag given on the command line overrides
+the `--config` file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+
+import click
+
+from rolegen.config import GenerateConfig, field_types, load_config
+from rolegen.errors import RolegenError
+
+
+def _options_from(cls):
+    """Click options for every field of `cls` (nested dataclasses flattened)."""
+    params = []
+    for f in dataclasses.fields(cls):
+        tp = field_types(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            params.extend(_options_from(tp))
+            continue
+        flag = f.metadata.get("flag") or f.name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if default not in (None, [], False):
+            help_text += f"  [default: {default}]"
+        base = typing.get_origin(tp) or tp
+        if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType")):
+            base = next(a for a in typing.get_args(tp) if a is not type(None))
+        kwargs = dict(default=None, help=help_text)
+        if base is list:
+            kwargs.update(multiple=True, default=())
+        elif base is bool:
+            params.append(click.Option([f"--{flag}/--no-{flag}", f.name], **kwargs))
+            continue
+        elif f.metadata.get("choices"):
+            kwargs.update(type=click.Choice(f.metadata["choices"]))
+        else:
+            kwargs.update(type=base)
+        params.append(click.Option([f"--{flag}", f.name], **kwargs))
+    return params
+
+
+def _overrides(kwargs: dict) -> dict:
+    """The flags the user actually gave."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()
+            if v is not None and v != ()}
+
+
+def _fail(error: RolegenError) -> typing.NoReturn:
+    click.echo(f"error: {error}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="rolegen")
+def main():
+    """rolegen: roleplay datasets that teach a LLaMA-family model to stop repeating itself."""
+
+
+def _generate(config_path, **kwargs):
+    from rolegen.generate import run_generate
+
+    try:
+        cfg = load_config(GenerateConfig, config_path, _overrides(kwargs))
+        summary = run_generate(cfg, echo=lambda s: click.echo(s, err=True))
+    except RolegenError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: finished dialogues are saved; rerun with --resume to go on",
+                   err=True)
+        sys.exit(130)
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.end_reasons.items())) or "-"
+    click.echo(
+        f"\n{summary.dialogues} dialogues, {summary.character_turns} character turns "
+        f"({summary.skipped} already done)\n"
+        f"{summary.generated_tokens} tokens generated in {summary.engine_seconds:.1f}s engine time: "
+        f"{summary.tokens_per_second:.0f} tokens/s; {summary.wall_seconds:.1f}s in all\n"
+        f"ended: {reasons}\n"
+        f"dialogues: {summary.run_dir / 'dialogues.jsonl'}\n"
+        f"manifest:  {summary.run_dir / 'manifest.json'}"
+    )
+
+
+generate = click.Command(
+    "generate",
+    callback=_generate,
+    params=[click.Option(["--config", "config_path"], type=click.Path(dir_okay=False),
+                         help="YAML run config; flags override its fields."),
+            *_options_from(GenerateConfig)],
+    help="Write multi-turn roleplay dialogues for one or more personas.\n\n"
+    "Example: rolegen generate --persona captain-mara-vell --dialogues 8 --turns 6",
+    context_settings={"max_content_width": 100},
+)
+main.add_command(generate)
+
+
+@main.command()
+@click.option("--materialize", is_flag=True, help="Build the embedded model's checkpoint now.")
+def models(materialize):
+    """Show the models rolegen has cached, and where."""
+    from rolegen.models import cache_dir, cached_models, materialize_embedded
+
+    try:
+        if materialize:
+            click.echo(f"embedded model ready: {materialize_embedded()}")
+    except RolegenError as e:
+        _fail(e)
+    rows = cached_models()
+    click.echo(f"cache: {cache_dir() / 'models'}")
+    if not rows:
+        click.echo("  (empty: the embedded model is built on first use, or with --materialize)")
+    for row in rows:
+        click.echo(f"  {row['name']:<32} {row['size_mb']:>8.1f} MB  {row['path']}")
+
+
+@main.command()
+def personas():
+    """List the shipped character and user personas and prompt formats."""
+    from rolegen.personas import available_personas, available_user_personas, load_personas
+    from rolegen.templates import Templates
+
+    click.echo("characters:")
+    for name in available_personas():
+        p = load_personas(name)[0]
+        click.echo(f"  {name:<28} {p.name} [{p.language}] {', '.join(p.tags[:4])}")
+    click.echo("users:\n  " + "\n  ".join(available_user_personas()))
+    click.echo("formats:\n  " + "\n  ".join(Templates().formats()))
+
+
+if __name__ == "__main__":
+    main()

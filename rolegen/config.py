@@ -1,0 +1,171 @@
+"""Run configuration as typed dataclasses.
+
+A whole run can live in one YAML file (`--config run.yaml`); command-line flags
+override it. Each field's `help` is also its `--flag`'s help text, so the CLI and
+the config file cannot drift apart. Nested sections (`sampling:`) may also be
+written flat in YAML (`temperature: 0.7`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from rolegen.errors import RolegenError
+
+
+def opt(default=None, help: str = "", flag: str | None = None, factory=None, choices=None):
+    """A config field with CLI metadata: `flag` renames the option, `choices` restricts it."""
+    metadata = {"help": help, "flag": flag, "choices": choices}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = opt(0.8, "Sampling temperature (0 = greedy).")
+    top_p: float = opt(0.95, "Nucleus sampling: keep the smallest token set with this much mass.")
+    repetition_penalty: float = opt(1.0, "Penalty on tokens already in prompt or reply (1 = off).")
+    max_new_tokens: int = opt(96, "Most tokens in one character reply.")
+    user_max_new_tokens: int = opt(48, "Most tokens in one simulated user turn.")
+
+
+@dataclass
+class GenerateConfig:
+    personas: list[str] = opt(
+        factory=list, flag="persona",
+        help="Character: a shipped persona name, a card file (.yaml, .json, .png) or a folder. "
+        "Repeatable.",
+    )
+    user_personas: list[str] = opt(
+        factory=list, flag="user-persona",
+        help="User persona the simulator plays (shipped name or YAML file). Repeatable; "
+        "dialogues cycle through them. Default: all shipped user personas.",
+    )
+    user_script: str | None = opt(None, "File of scripted user turns, one per line, instead of "
+                                  "the user simulator.")
+    dialogues: int = opt(4, "Dialogues per persona.")
+    turns: int = opt(6, "Character turns per dialogue (each answers one user turn).")
+    model: str | None = opt(None, "Local HF checkpoint folder or cached hub id. Default: the "
+                            "embedded SmolLM2-135M-Instruct.")
+    engine: str = opt("auto", "Inference engine: vllm, hf (transformers), or auto (vllm if "
+                      "installed).", choices=["auto", "vllm", "hf"])
+    format: str | None = opt(None, "Prompt format for models without a chat template (e.g. "
+                             "alpaca-roleplay, llama2, ziya). Default: the tokenizer's chat "
+                             "template.")
+    templates: str | None = opt(None, "Folder of Jinja2 templates that override the shipped ones.")
+    seed: int = opt(0, "Run seed; every request's seed derives from it.")
+    out: str | None = opt(None, "Run folder. Default: outputs/<date>-<time>.")
+    resume: bool = opt(False, "Continue the run in --out: keep finished dialogues, generate the "
+                       "rest.")
+    batch_size: int = opt(64, "Dialogues generated together; each finished batch is written.")
+    max_context: int | None = opt(None, "Context budget in tokens (prompt + reply). Default: the "
+                                  "model's, at most 4096.")
+    max_resamples: int = opt(2, "Resamples of an empty reply before the dialogue ends early.")
+    dtype: str = opt("auto", "Model dtype: auto, bfloat16, float16, float32.")
+    kv_cache_gib: float = opt(4.0, "vLLM on CPU: KV cache size in GiB.")
+    sampling: SamplingConfig = opt(factory=SamplingConfig)
+
+
+def _is_dataclass_type(tp) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def field_types(cls) -> dict[str, typing.Any]:
+    return typing.get_type_hints(cls)
+
+
+def _base_type(tp):
+    """`int | None` -> int, `list[str]` -> list."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _base_type(args[0])
+    return origin or tp
+
+
+def _coerce(value, tp, where: str):
+    base = _base_type(tp)
+    if value is None:
+        if type(None) in typing.get_args(tp):
+            return None
+        raise RolegenError(f"{where}: must not be empty")
+    if base is list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise RolegenError(f"{where}: must be a list of strings")
+        return list(value)
+    if base is bool:
+        if not isinstance(value, bool):
+            raise RolegenError(f"{where}: must be true or false, got {value!r}")
+        return value
+    if base is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RolegenError(f"{where}: must be an integer, got {value!r}")
+        return value
+    if base is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RolegenError(f"{where}: must be a number, got {value!r}")
+        return float(value)
+    if base is str:
+        if not isinstance(value, (str, int, float)):
+            raise RolegenError(f"{where}: must be text, got {value!r}")
+        return str(value)
+    return value
+
+
+def from_dict(cls, data: dict, source: str):
+    """Build `cls` from a mapping, naming the file and field of anything wrong."""
+    hints = field_types(cls)
+    nested = {n: t for n, t in hints.items() if _is_dataclass_type(t)}
+    flat_owner = {sub: n for n, t in nested.items() for sub in field_types(t)}
+    values, sub_values = {}, {n: {} for n in nested}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name in nested:
+            if not isinstance(value, dict):
+                raise RolegenError(f"{source}: field '{key}' must be a mapping")
+            sub_values[name].update(value)
+        elif name in hints:
+            choices = cls.__dataclass_fields__[name].metadata.get("choices")
+            values[name] = _coerce(value, hints[name], f"{source}: field '{key}'")
+            if choices and values[name] not in choices:
+                raise RolegenError(f"{source}: field '{key}' must be one of {', '.join(choices)}")
+        elif name in flat_owner:
+            sub_values[flat_owner[name]][name] = value
+        else:
+            known = sorted([*hints, *flat_owner])
+            raise RolegenError(f"{source}: unknown field '{key}' (known: {', '.join(known)})")
+    for name, t in nested.items():
+        values[name] = from_dict(t, sub_values[name], source)
+    return cls(**values)
+
+
+def load_config(cls, path: str | None, overrides: dict):
+    """The YAML file (if any) with `overrides` (flags the user gave) on top."""
+    data = {}
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise RolegenError(f"{p}: config file not found")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise RolegenError(f"{p}: malformed YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise RolegenError(f"{p}: a run config must be a mapping of fields")
+    merged = dict(data)
+    for key, value in overrides.items():
+        merged[key] = value
+    return from_dict(cls, merged, str(path) if path else "command line")
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)

@@ -1,0 +1,184 @@
+"""The turn loop: a batch of dialogues advanced together, one engine call per step.
+
+Each turn has a user step (a scripted line, or the user simulator: one batched
+call for all live dialogues) and a character step (one batched call). A reply
+that cleans to nothing is resampled with a new seed, all such dialogues together,
+up to `max_resamples` times; after that the dialogue ends early and says why.
+
+Every request's seed derives from (run seed, dialogue id, turn, side, sample
+index), so a dialogue's text does not depend on which other dialogues share its
+batch (with the vLLM engine; the transformers engine seeds per batch).
+
+Non-goals: judging replies beyond emptiness (that is `checks.py`), writing files.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rolegen.engines import Engine, Request
+from rolegen.personas import Persona, UserPersona, substitute_macros
+from rolegen.prompts import Prompt, PromptBuilder
+from rolegen.replies import clean_reply
+
+
+@dataclass
+class Dialogue:
+    id: str
+    persona: Persona  # macros resolved for this dialogue's user
+    user: UserPersona
+    messages: list[dict] = field(default_factory=list)  # greeting first; no system message
+    meta: list[dict] = field(default_factory=list)  # one entry per message
+    system: str = ""  # the character's system prompt at its latest turn
+    end_reason: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.end_reason is not None
+
+    @property
+    def character_turns(self) -> int:
+        return sum(1 for m in self.meta if m.get("source") == "model" and m["role"] == "assistant")
+
+    def to_record(self, extra: dict) -> dict:
+        return {
+            "id": self.id,
+            "persona": self.persona.slug,
+            "persona_name": self.persona.name,
+            "persona_source": self.persona.source,
+            "user_persona": self.user.name,
+            "messages": [{"role": "system", "content": self.system}, *self.messages],
+            "meta": [{"role": "system", "source": "template"}, *self.meta],
+            "end_reason": self.end_reason or "completed",
+            **extra,
+        }
+
+
+@dataclass
+class LoopStats:
+    engine_seconds: float = 0.0
+    engine_calls: int = 0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    resamples: int = 0
+
+
+def request_seed(run_seed: int, dialogue_id: str, turn: int, side: str, sample: int) -> int:
+    key = f"{run_seed}/{dialogue_id}/{turn}/{side}/{sample}".encode()
+    return zlib.crc32(key) & 0x7FFFFFFF
+
+
+class TurnLoop:
+    def __init__(self, engine: Engine, builder: PromptBuilder, *, turns: int, seed: int,
+                 temperature: float, top_p: float, repetition_penalty: float,
+                 max_new_tokens: int, user_max_new_tokens: int, max_resamples: int,
+                 user_script: list[str] | None = None):
+        self.engine = engine
+        self.builder = builder
+        self.turns = turns
+        self.seed = seed
+        self.sampling = dict(temperature=temperature, top_p=top_p,
+                             repetition_penalty=repetition_penalty)
+        self.max_tokens = {"assistant": max_new_tokens, "user": user_max_new_tokens}
+        self.max_resamples = max_resamples
+        self.user_script = user_script
+        self.stats = LoopStats()
+
+    def start(self, dialogue: Dialogue) -> Dialogue:
+        if dialogue.persona.greeting:
+            dialogue.messages.append({"role": "assistant", "content": dialogue.persona.greeting})
+            dialogue.meta.append({"role": "assistant", "source": "greeting"})
+        dialogue.system = self.builder.character_system(dialogue.persona, dialogue.user, [])
+        return dialogue
+
+    def run(self, dialogues: list[Dialogue], on_turn: Callable[[int], None] = lambda n: None):
+        """Advance all `dialogues` to `turns` character turns (or their early end)."""
+        for turn in range(1, self.turns + 1):
+            live = [d for d in dialogues if not d.done]
+            if not live:
+                break
+            if self.user_script is not None:
+                self._scripted_user_step(live, turn)
+            else:
+                self._model_step(live, turn, "user")
+            self._model_step([d for d in live if not d.done], turn, "assistant")
+            on_turn(len(live))
+        for d in dialogues:
+            if not d.done:
+                d.end_reason = "completed"
+
+    def _scripted_user_step(self, dialogues: list[Dialogue], turn: int) -> None:
+        for d in dialogues:
+            if turn > len(self.user_script):
+                d.end_reason = "script_exhausted"
+                continue
+            text = substitute_macros(self.user_script[turn - 1], d.persona.name, d.user.name)
+            d.messages.append({"role": "user", "content": text})
+            d.meta.append({"role": "user", "source": "script", "turn": turn})
+
+    def _prompt(self, d: Dialogue, turn: int, side: str) -> Prompt:
+        if side == "assistant":
+            prompt = self.builder.character_prompt(d.persona, d.user, d.messages)
+            d.system = prompt.system
+            return prompt
+        return self.builder.user_prompt(d.persona, d.user, d.messages, turn, self.turns)
+
+    def _model_step(self, dialogues: list[Dialogue], turn: int, side: str) -> None:
+        pending, sample = list(dialogues), 0
+        while pending and sample <= self.max_resamples:
+            prompts = {}
+            for d in pending:
+                prompt = self._prompt(d, turn, side)
+                if not self.builder.fits(prompt):
+                    d.end_reason = "context_overflow"
+                    continue
+                prompts[d.id] = prompt
+            pending = [d for d in pending if d.id in prompts]
+            requests = []
+            for d in pending:
+                speaker, other = self._names(d, side)
+                prompt = prompts[d.id]
+                requests.append(Request(
+                    prompt_ids=prompt.ids,
+                    max_tokens=self.max_tokens[side],
+                    stop=[*prompt.stop, f"\n{other}:"],
+                    seed=request_seed(self.seed, d.id, turn, side, sample),
+                    **self.sampling,
+                ))
+            if not requests:
+                return
+            start = time.perf_counter()
+            completions = self.engine.generate(requests)
+            self.stats.engine_seconds += time.perf_counter() - start
+            self.stats.engine_calls += 1
+            retry = []
+            for d, req, comp in zip(pending, requests, completions):
+                self.stats.prompt_tokens += len(req.prompt_ids)
+                self.stats.generated_tokens += comp.n_tokens
+                speaker, other = self._names(d, side)
+                reply = clean_reply(comp.text, speaker, other, req.stop, comp.finish_reason)
+                if reply.empty:
+                    retry.append(d)
+                    continue
+                d.messages.append({"role": side, "content": reply.text})
+                d.meta.append({
+                    "role": side, "source": "model", "turn": turn, "seed": req.seed,
+                    "sample_index": sample, "prompt_tokens": len(req.prompt_ids),
+                    "tokens": comp.n_tokens, "finish_reason": comp.finish_reason,
+                    "dropped_messages": prompts[d.id].dropped_messages,
+                    "cleaning": reply.actions,
+                })
+            if retry:
+                self.stats.resamples += len(retry)
+            pending, sample = retry, sample + 1
+        for d in pending:
+            d.end_reason = f"empty_{side}_reply"
+
+    @staticmethod
+    def _names(d: Dialogue, side: str) -> tuple[str, str]:
+        if side == "assistant":
+            return d.persona.name, d.user.name
+        return d.user.name, d.persona.name

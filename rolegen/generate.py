@@ -1,0 +1,210 @@
+"""Recipe: persona cards + templates -> batched multi-turn dialogues.
+
+Supports: shipped YAML personas, Character Card V2/V3 (JSON, PNG), user personas
+played by the same model or a scripted user; the vLLM engine or transformers;
+the tokenizer's chat template or a format template; resume after a crash.
+Everything that can be checked is checked before the engine loads, so bad input
+fails in seconds and a finished dialogue is never lost.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from rolegen.config import GenerateConfig, to_dict
+from rolegen.dialogue import Dialogue, TurnLoop
+from rolegen.engines import EngineOptions, load_engine
+from rolegen.errors import RolegenError
+from rolegen.models import inspect_model, load_tokenizer, resolve_model
+from rolegen.personas import (
+    UserPersona,
+    available_user_personas,
+    load_personas,
+    load_user_persona,
+    load_user_script,
+    slugify,
+)
+from rolegen.prompts import PromptBuilder, resolve_persona
+from rolegen.runs import RunDir, default_run_dir, git_commit, package_versions
+from rolegen.templates import ChatTemplateFormat, Templates
+
+DEFAULT_MAX_CONTEXT = 4096
+
+
+@dataclass
+class Summary:
+    run_dir: Path
+    dialogues: int
+    skipped: int
+    character_turns: int
+    generated_tokens: int
+    engine_seconds: float
+    wall_seconds: float
+    end_reasons: dict
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.generated_tokens / self.engine_seconds if self.engine_seconds else 0.0
+
+
+def check_flags(cfg: GenerateConfig) -> None:
+    if not cfg.personas:
+        raise RolegenError("no persona given: pass --persona NAME (see `rolegen personas`)")
+    if cfg.user_script and cfg.user_personas:
+        raise RolegenError("--user-script and --user-persona conflict: a scripted user plays no persona")
+    if cfg.resume and not cfg.out:
+        raise RolegenError("--resume needs --out: the run folder to continue")
+    for name in ("dialogues", "turns", "batch_size"):
+        if getattr(cfg, name) < 1:
+            raise RolegenError(f"--{name.replace('_', '-')} must be at least 1")
+    if cfg.sampling.max_new_tokens < 1 or cfg.sampling.user_max_new_tokens < 1:
+        raise RolegenError("--max-new-tokens must be at least 1")
+
+
+def _unique_slugs(personas):
+    seen: dict[str, int] = {}
+    for p in personas:
+        n = seen.get(p.slug, 0)
+        seen[p.slug] = n + 1
+        yield p, p.slug if n == 0 else f"{p.slug}-{n + 1}"
+
+
+def plan(cfg: GenerateConfig, personas, users: list[UserPersona]) -> list[Dialogue]:
+    """Every dialogue of the run, in a fixed order with stable ids."""
+    dialogues = []
+    for persona, slug in _unique_slugs(personas):
+        for i in range(cfg.dialogues):
+            user = users[i % len(users)]
+            dialogues.append(
+                Dialogue(id=f"{slug}-{i:04d}", persona=resolve_persona(persona, user.name), user=user)
+            )
+    return dialogues
+
+
+def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
+    check_flags(cfg)
+    t_start = time.perf_counter()
+    personas = [p for spec in cfg.personas for p in load_personas(spec)]
+    if cfg.user_script:
+        script = load_user_script(cfg.user_script)
+        users = [UserPersona(name="User", source="script")]
+    else:
+        script = None
+        names = cfg.user_personas or available_user_personas()
+        users = [load_user_persona(n) for n in names] or [UserPersona()]
+
+    model_path = resolve_model(cfg.model)
+    tokenizer = load_tokenizer(model_path)
+    info = inspect_model(model_path, tokenizer)
+    echo(f"model: {info.path} ({info.architecture}, vocab {info.vocab_size}, tokenizer "
+         f"{info.tokenizer_size}, context {info.context_length}, eos {info.eos_token_ids})")
+    for w in info.warnings:
+        echo(f"  note: {w}")
+
+    templates = Templates(cfg.templates)
+    if cfg.format:
+        fmt = templates.prompt_format(cfg.format)
+    elif info.has_chat_template:
+        fmt = ChatTemplateFormat(tokenizer)
+    else:
+        raise RolegenError(
+            f"{model_path}: the tokenizer has no chat template; pass --format "
+            f"({', '.join(templates.formats())})"
+        )
+    max_context = min(cfg.max_context or DEFAULT_MAX_CONTEXT, info.context_length)
+    if max_context <= cfg.sampling.max_new_tokens + 16:
+        raise RolegenError(f"--max-context {max_context} leaves no room for the prompt")
+    builder = PromptBuilder(templates, fmt, tokenizer, max_context, cfg.sampling.max_new_tokens)
+
+    dialogues = plan(cfg, personas, users)
+    loop_args = dict(
+        turns=cfg.turns, seed=cfg.seed, temperature=cfg.sampling.temperature,
+        top_p=cfg.sampling.top_p, repetition_penalty=cfg.sampling.repetition_penalty,
+        max_new_tokens=cfg.sampling.max_new_tokens,
+        user_max_new_tokens=cfg.sampling.user_max_new_tokens,
+        max_resamples=cfg.max_resamples, user_script=script,
+    )
+    # Render every persona's first prompts now: a broken card or template fails here,
+    # before the engine spends a minute loading.
+    probe = TurnLoop(None, builder, **loop_args)
+    for d in {d.persona.name: d for d in dialogues}.values():
+        d = probe.start(Dialogue(id=d.id, persona=d.persona, user=d.user))
+        builder.character_prompt(d.persona, d.user, d.messages + [{"role": "user", "content": "Hi."}])
+        if script is None:
+            builder.user_prompt(d.persona, d.user, d.messages, 1, cfg.turns)
+
+    run_dir = Path(cfg.out) if cfg.out else default_run_dir()
+    config = to_dict(cfg)
+    run = RunDir(run_dir, cfg.resume, config)
+    todo = [d for d in dialogues if d.id not in run.done_ids]
+    skipped = len(dialogues) - len(todo)
+    manifest = {
+        "status": "running",
+        "config": config,
+        "model": info.to_dict(),
+        "format": fmt.name,
+        "templates": templates.used,
+        "max_context": max_context,
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "personas": {p.name: p.source for p in personas},
+    }
+    run.write_manifest(manifest)
+    if skipped:
+        echo(f"resume: {skipped} dialogues already in {run.dialogues_path}, {len(todo)} to go")
+
+    t_load = time.perf_counter()
+    options = EngineOptions(seed=cfg.seed, max_model_len=max_context, dtype=cfg.dtype,
+                            eos_token_ids=info.eos_token_ids, batch_size=cfg.batch_size,
+                            kv_cache_gib=cfg.kv_cache_gib)
+    engine = load_engine(cfg.engine, model_path, options) if todo else None
+    load_seconds = time.perf_counter() - t_load
+    loop = TurnLoop(engine, builder, **loop_args)
+
+    end_reasons: dict[str, int] = {}
+    turns_done = written = 0
+    t_gen = time.perf_counter()
+    try:
+        with tqdm(total=len(todo) * cfg.turns, unit="turn", desc="generate", dynamic_ncols=True) as bar:
+            for start in range(0, len(todo), cfg.batch_size):
+                batch = [loop.start(d) for d in todo[start : start + cfg.batch_size]]
+                loop.run(batch, on_turn=bar.update)
+                for d in batch:
+                    record = d.to_record({"format": fmt.name, "model": info.path, "seed": cfg.seed})
+                    run.append(record)
+                    written += 1
+                    end_reasons[record["end_reason"]] = end_reasons.get(record["end_reason"], 0) + 1
+                    turns_done += d.character_turns
+                bar.set_postfix(tok_s=f"{loop.stats.generated_tokens / max(loop.stats.engine_seconds, 1e-9):.0f}")
+    finally:
+        gen_seconds = time.perf_counter() - t_gen
+        run.close()
+        manifest.update(
+            status="complete" if run.done_ids >= {d.id for d in dialogues} else "interrupted",
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            timings={
+                "setup_seconds": round(t_load - t_start, 3),
+                "engine_load_seconds": round(load_seconds, 3),
+                "generate_seconds": round(gen_seconds, 3),
+                "engine_seconds": round(loop.stats.engine_seconds, 3),
+                "overhead_share": round(1 - loop.stats.engine_seconds / gen_seconds, 4)
+                if gen_seconds > 0 else None,
+            },
+            tokens={"prompt": loop.stats.prompt_tokens, "generated": loop.stats.generated_tokens,
+                    "engine_calls": loop.stats.engine_calls, "resamples": loop.stats.resamples},
+            dialogues={"written_this_session": written,
+                       "total": len(run.done_ids), "end_reasons": end_reasons},
+        )
+        run.write_manifest(manifest)
+        if engine is not None:
+            engine.close()
+    return Summary(
+        run_dir=run_dir, dialogues=written, skipped=skipped, character_turns=turns_done,
+        generated_tokens=loop.stats.generated_tokens, engine_seconds=loop.stats.engine_seconds,
+        wall_seconds=time.perf_counter() - t_start, end_reasons=end_reasons,
+    )

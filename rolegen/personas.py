@@ -1,0 +1,297 @@
+"""Persona cards: who the character is, who the user is, and what the user says.
+
+A character persona comes from a rolegen YAML card (`personas/*.yaml`), or from a
+Character Card V2/V3 in JSON or PNG (see `cards.py`). User personas are YAML files
+in `personas/users/`; a user script is a text file with one user turn per line.
+Card text is data: macros such as `{{char}}` are replaced by plain string
+substitution, never rendered as template code.
+
+Non-goals: editing cards, writing cards back out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from rolegen.errors import RolegenError
+from rolegen.resources import personas_dir
+
+CARD_SUFFIXES = (".yaml", ".yml", ".json", ".png")
+
+
+@dataclass
+class LoreEntry:
+    """One lorebook entry: `content` is inserted while any of `keys` occurs in recent turns."""
+
+    keys: list[str]
+    content: str
+    secondary_keys: list[str] = field(default_factory=list)
+    selective: bool = False  # also needs one of secondary_keys
+    constant: bool = False  # always inserted
+    enabled: bool = True
+    case_sensitive: bool = False
+    use_regex: bool = False
+    insertion_order: int = 100
+    name: str = ""
+
+    def _matches(self, key: str, text: str) -> bool:
+        if self.use_regex:
+            flags = 0 if self.case_sensitive else re.IGNORECASE
+            try:
+                return re.search(key, text, flags) is not None
+            except re.error:
+                return False
+        if self.case_sensitive:
+            return key in text
+        return key.lower() in text.lower()
+
+    def triggered_by(self, text: str) -> bool:
+        if not self.enabled:
+            return False
+        if self.constant:
+            return True
+        if not any(self._matches(k, text) for k in self.keys if k):
+            return False
+        if self.selective and self.secondary_keys:
+            return any(self._matches(k, text) for k in self.secondary_keys if k)
+        return True
+
+
+@dataclass
+class Lorebook:
+    entries: list[LoreEntry] = field(default_factory=list)
+    scan_depth: int = 4  # how many of the latest messages are scanned for keys
+    token_budget: int = 512  # rough budget (4 characters a token) for inserted entries
+
+    def active(self, recent_messages: list[str]) -> list[LoreEntry]:
+        """Entries whose keys occur in the last `scan_depth` messages, within the budget."""
+        text = "\n".join(recent_messages[-self.scan_depth :] if self.scan_depth else [])
+        hits = [e for e in self.entries if e.triggered_by(text)]
+        hits.sort(key=lambda e: e.insertion_order)
+        chosen, used = [], 0
+        for entry in hits:
+            cost = len(entry.content) // 4 + 1
+            if used + cost > self.token_budget:
+                continue
+            chosen.append(entry)
+            used += cost
+        return chosen
+
+
+@dataclass
+class Persona:
+    """A character card in rolegen's own terms."""
+
+    name: str
+    description: str = ""
+    personality: str = ""
+    scenario: str = ""
+    greeting: str = ""
+    example_dialogues: list[str] = field(default_factory=list)
+    intro: str = ""  # how the character introduces itself; the echo check looks for it
+    style: str = ""  # style notes for the replies
+    language: str = "en"
+    system_prompt: str = ""  # a card's own system prompt, replaces the template's opening
+    post_history_instructions: str = ""
+    tags: list[str] = field(default_factory=list)
+    lorebook: Lorebook | None = None
+    source: str = ""
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name)
+
+
+@dataclass
+class UserPersona:
+    """Who the user simulator plays."""
+
+    name: str = "User"
+    description: str = ""
+    goals: str = ""
+    style: str = ""
+    source: str = ""
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name)
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^\w]+", "-", text.lower(), flags=re.UNICODE).strip("-")
+    return slug or "persona"
+
+
+_MACROS = [
+    (re.compile(r"\{\{\s*char\s*\}\}", re.IGNORECASE), "char"),
+    (re.compile(r"\{\{\s*user\s*\}\}", re.IGNORECASE), "user"),
+    (re.compile(r"<BOT>"), "char"),
+    (re.compile(r"<USER>"), "user"),
+]
+
+
+def substitute_macros(text: str, char: str, user: str) -> str:
+    """Replace `{{char}}`/`{{user}}` (and `<BOT>`/`<USER>`) as the card specs say."""
+    names = {"char": char, "user": user}
+    for pattern, which in _MACROS:
+        text = pattern.sub(lambda _m, w=which: names[w], text)
+    return text
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise RolegenError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise RolegenError(f"{path}:{where} malformed YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise RolegenError(f"{path}: expected a mapping of card fields at the top level")
+    return data
+
+
+def _check_fields(data: dict, cls, path: Path, required: tuple[str, ...]) -> dict:
+    known = {f.name for f in fields(cls)} - {"source", "lorebook"}
+    unknown = sorted(set(data) - known - {"lorebook"})
+    if unknown:
+        raise RolegenError(
+            f"{path}: unknown field '{unknown[0]}' (known: {', '.join(sorted(known))})"
+        )
+    for name in required:
+        if not isinstance(data.get(name), str) or not data[name].strip():
+            raise RolegenError(f"{path}: field '{name}' is required and must be non-empty text")
+    out = {}
+    for f in fields(cls):
+        if f.name not in data or f.name in ("source", "lorebook"):
+            continue
+        value = data[f.name]
+        if f.name in ("example_dialogues", "tags"):
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise RolegenError(f"{path}: field '{f.name}' must be a list of strings")
+        elif value is None:
+            value = ""
+        elif not isinstance(value, str):
+            raise RolegenError(f"{path}: field '{f.name}' must be text, got {type(value).__name__}")
+        out[f.name] = value
+    return out
+
+
+def _lorebook_from_yaml(raw, path: Path) -> Lorebook | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("entries", []), list):
+        raise RolegenError(f"{path}: field 'lorebook' must be a mapping with a list of 'entries'")
+    entries = []
+    for i, e in enumerate(raw.get("entries", [])):
+        if not isinstance(e, dict) or not e.get("keys") or not isinstance(e.get("content"), str):
+            raise RolegenError(f"{path}: lorebook entry {i} needs 'keys' (list) and 'content' (text)")
+        allowed = {f.name for f in fields(LoreEntry)}
+        bad = set(e) - allowed
+        if bad:
+            raise RolegenError(f"{path}: lorebook entry {i}: unknown field '{sorted(bad)[0]}'")
+        entries.append(LoreEntry(**{**e, "keys": list(e["keys"])}))
+    return Lorebook(
+        entries=entries,
+        scan_depth=int(raw.get("scan_depth", 4)),
+        token_budget=int(raw.get("token_budget", 512)),
+    )
+
+
+def load_persona_yaml(path: Path) -> Persona:
+    data = _read_yaml(path)
+    values = _check_fields(data, Persona, path, required=("name",))
+    return Persona(**values, lorebook=_lorebook_from_yaml(data.get("lorebook"), path), source=str(path))
+
+
+def load_user_persona_yaml(path: Path) -> UserPersona:
+    data = _read_yaml(path)
+    values = _check_fields(data, UserPersona, path, required=("name",))
+    return UserPersona(**values, source=str(path))
+
+
+def available_personas() -> list[str]:
+    return sorted(p.stem for p in personas_dir().glob("*.yaml"))
+
+
+def available_user_personas() -> list[str]:
+    return sorted(p.stem for p in (personas_dir() / "users").glob("*.yaml"))
+
+
+def _load_card_file(path: Path) -> Persona:
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return load_persona_yaml(path)
+    from rolegen.cards import load_card  # JSON / PNG character cards
+
+    return load_card(path)
+
+
+def load_personas(spec: str) -> list[Persona]:
+    """Resolve a `--persona` value: a shipped name, a card file, or a folder of cards."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in CARD_SUFFIXES)
+        if not files:
+            raise RolegenError(f"{path}: folder holds no persona cards (*.yaml, *.json, *.png)")
+        return [_load_card_file(p) for p in files]
+    if path.is_file():
+        if path.suffix.lower() not in CARD_SUFFIXES:
+            raise RolegenError(f"{path}: not a persona card (expected .yaml, .json or .png)")
+        return [_load_card_file(path)]
+    shipped = personas_dir() / f"{spec}.yaml"
+    if shipped.is_file():
+        return [load_persona_yaml(shipped)]
+    raise RolegenError(
+        f"unknown persona '{spec}': not a file, and not one of the shipped personas: "
+        + ", ".join(available_personas())
+    )
+
+
+def load_user_persona(spec: str) -> UserPersona:
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return load_user_persona_yaml(path)
+    shipped = personas_dir() / "users" / f"{spec}.yaml"
+    if shipped.is_file():
+        return load_user_persona_yaml(shipped)
+    raise RolegenError(
+        f"unknown user persona '{spec}': not a file, and not one of the shipped ones: "
+        + ", ".join(available_user_personas())
+    )
+
+
+def load_user_script(path: str | Path) -> list[str]:
+    """User turns from a file: one per line (`\\n` inside a line is a line break), or a
+    YAML/JSON list of strings. Blank lines are skipped."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise RolegenError(f"{path}: user script not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise RolegenError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if path.suffix.lower() in (".yaml", ".yml", ".json"):
+        try:
+            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as e:
+            raise RolegenError(f"{path}: malformed user script: {e}") from None
+        if not isinstance(data, list) or not all(isinstance(t, str) for t in data):
+            raise RolegenError(f"{path}: a user script must be a list of strings")
+        turns = [t.strip() for t in data]
+    else:
+        turns = [line.replace("\\n", "\n").strip() for line in text.splitlines()]
+    turns = [t for t in turns if t]
+    if not turns:
+        raise RolegenError(f"{path}: user script holds no user turns")
+    return turns

@@ -1,0 +1,113 @@
+"""Cards + templates -> prompt text, for both sides of a dialogue.
+
+The character sees: its system prompt (card, user persona, active lorebook
+entries, examples), the greeting as its own first turn, then the history. The
+user simulator sees the same history with the roles flipped, under its own system
+prompt. When a prompt would not fit the context, the oldest exchanges are dropped
+first; the system prompt and the greeting always stay.
+
+Non-goals: tokenization details beyond counting (the engines own that).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from rolegen.personas import Persona, UserPersona, substitute_macros
+from rolegen.templates import CHARACTER_SYSTEM, USER_SIMULATOR, PromptFormat, Templates
+
+
+@dataclass
+class Prompt:
+    text: str
+    ids: list[int]
+    dropped_messages: int  # history messages left out to fit the context
+    stop: list[str]
+    system: str  # the system prompt inside `text`
+
+
+def resolve_persona(persona: Persona, user_name: str) -> Persona:
+    """The card with `{{char}}`/`{{user}}` macros replaced in every text field."""
+
+    def sub(text: str) -> str:
+        return substitute_macros(text, persona.name, user_name)
+
+    return replace(
+        persona,
+        description=sub(persona.description),
+        personality=sub(persona.personality),
+        scenario=sub(persona.scenario),
+        greeting=sub(persona.greeting),
+        example_dialogues=[sub(e) for e in persona.example_dialogues],
+        intro=sub(persona.intro),
+        style=sub(persona.style),
+        system_prompt=sub(persona.system_prompt),
+        post_history_instructions=sub(persona.post_history_instructions),
+    )
+
+
+class PromptBuilder:
+    """Renders the character's and the user simulator's prompts for one run."""
+
+    def __init__(self, templates: Templates, fmt: PromptFormat, tokenizer, context_length: int,
+                 max_new_tokens: int):
+        self.templates = templates
+        self.format = fmt
+        self.tokenizer = tokenizer
+        self.budget = context_length - max_new_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def encode(self, text: str) -> list[int]:
+        # A rendered chat template usually carries its own BOS; add one only if it does not.
+        bos = self.tokenizer.bos_token
+        add_special = not (bos and text.startswith(bos))
+        return self.tokenizer(text, add_special_tokens=add_special).input_ids
+
+    def character_system(self, persona: Persona, user: UserPersona, history: list[dict]) -> str:
+        lore = []
+        if persona.lorebook:
+            lore = persona.lorebook.active([m["content"] for m in history])
+        lore = [replace(e, content=substitute_macros(e.content, persona.name, user.name)) for e in lore]
+        return self.templates.render(
+            CHARACTER_SYSTEM, persona=persona, user=user, lore=lore,
+            examples=persona.example_dialogues,
+        ).strip()
+
+    def user_system(self, persona: Persona, user: UserPersona, turn: int, turns: int) -> str:
+        return self.templates.render(
+            USER_SIMULATOR, persona=persona, user=user, turn=turn, turns=turns
+        ).strip()
+
+    def character_prompt(self, persona: Persona, user: UserPersona, messages: list[dict]) -> Prompt:
+        """`messages`: the dialogue so far (greeting first, no system message)."""
+        system = self.character_system(persona, user, messages)
+        return self._fit(system, messages, char=persona.name, user=user.name)
+
+    def user_prompt(self, persona: Persona, user: UserPersona, messages: list[dict], turn: int,
+                    turns: int) -> Prompt:
+        flipped = [
+            {"role": "user" if m["role"] == "assistant" else "assistant", "content": m["content"]}
+            for m in messages
+        ]
+        system = self.user_system(persona, user, turn, turns)
+        return self._fit(system, flipped, char=user.name, user=persona.name)
+
+    def _fit(self, system: str, messages: list[dict], char: str, user: str) -> Prompt:
+        # Keep the greeting (a leading assistant turn of the card) and drop the oldest
+        # exchanges after it until the prompt leaves room for the reply.
+        head = messages[:1] if messages and messages[0]["role"] == "assistant" else []
+        body = messages[len(head):]
+        dropped = 0
+        while True:
+            text = self.format.render(system, head + body[dropped:], char=char, user=user)
+            ids = self.encode(text)
+            if len(ids) <= self.budget or len(body) - dropped <= 1:
+                break
+            dropped += 2 if len(body) - dropped > 2 else 1
+        stop = self.format.stop(char=char, user=user)
+        return Prompt(text=text, ids=ids, dropped_messages=dropped, stop=stop, system=system)
+
+    def fits(self, prompt: Prompt) -> bool:
+        return len(prompt.ids) <= self.budget

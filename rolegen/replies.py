@@ -1,0 +1,90 @@
+"""Clean a raw completion into one speaker's turn.
+
+Base models rarely stop where a turn ends: they prefix the reply with the
+speaker's name, run on into the other speaker's next line, or stop mid-sentence
+at the token limit. `clean_reply` undoes each of these and says what it did;
+an empty result tells the turn loop to resample.
+
+Non-goals: judging content (repetition, echo: that is `checks.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_SENTENCE_END = re.compile(r"""[.!?…。！？](?:["'”’)\]*_~]+)?(?=\s|$)|\*(?=\s|$)""")
+_TERMINAL = tuple(".!?…。！？\"'”’)]*~")
+# Turn markers of common prompt formats: a completion that reaches one has ended its turn.
+_GENERIC_TURN = r"(?:user|human|you|assistant|bot|model|### ?(?:input|instruction|response))"
+_SPECIAL = re.compile(r"<\|im_(?:start|end)\|>|<\|(?:user|model|system)\|>|</s>|<(?:human|bot)>:|\[INST\]")
+
+
+@dataclass
+class CleanReply:
+    text: str
+    actions: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.text.strip()
+
+
+def _names(name: str) -> list[str]:
+    """The full name and its parts ('Captain Mara Vell' -> also 'Mara', 'Vell')."""
+    parts = [p for p in re.split(r"\s+", name.strip()) if len(p) > 2]
+    return [name.strip(), *parts]
+
+
+def _alternation(names: list[str]) -> str:
+    return "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True) if n)
+
+
+def clean_reply(text: str, speaker: str, other: str, stop: list[str] = (),
+                finish_reason: str = "stop") -> CleanReply:
+    """`speaker` wrote `text`; `other` is the one it must not speak for."""
+    actions = []
+
+    for s in stop:
+        k = text.find(s)
+        if k >= 0:
+            text = text[:k]
+            actions.append("cut_stop_string")
+
+    special = _SPECIAL.search(text)
+    if special:
+        text = text[: special.start()]
+        actions.append("cut_turn_marker")
+
+    own_tag = re.compile(
+        rf"^\s*(?:{_alternation(_names(speaker))}|{_GENERIC_TURN})\s*(?:\([^)]*\))?\s*:\s*",
+        re.IGNORECASE,
+    )
+    stripped = own_tag.sub("", text, count=1)
+    if stripped != text:
+        text = stripped
+        actions.append("stripped_speaker_tag")
+
+    # The other speaker's line: at the start of any line, "Name:" (or a generic role).
+    other_turn = re.compile(
+        rf"(?:^|\n)\s*(?:{_alternation(_names(other))}|{_GENERIC_TURN})\s*(?:\([^)]*\))?\s*:",
+        re.IGNORECASE,
+    )
+    m = other_turn.search(text)
+    if m:
+        text = text[: m.start()]
+        actions.append("cut_other_speaker")
+
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+
+    if text and (finish_reason == "length" or not text.endswith(_TERMINAL)):
+        ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+        if ends and ends[-1] < len(text):
+            text = text[: ends[-1]].rstrip()
+            actions.append("trimmed_half_sentence")
+        elif not ends and finish_reason == "length":
+            actions.append("cut_off")  # no sentence boundary to fall back to; kept, flagged
+
+    if not text:
+        actions.append("empty")
+    return CleanReply(text=text, actions=actions)
