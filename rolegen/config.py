@@ -126,9 +126,13 @@ def from_dict(cls, data: dict, source: str):
     hints = field_types(cls)
     nested = {n: t for n, t in hints.items() if _is_dataclass_type(t)}
     flat_owner = {sub: n for n, t in nested.items() for sub in field_types(t)}
+    # A YAML key may also be written as its flag: `persona:` for `personas:`.
+    aliases = {f.metadata["flag"].replace("-", "_"): f.name
+               for f in dataclasses.fields(cls) if f.metadata.get("flag")}
     values, sub_values = {}, {n: {} for n in nested}
     for key, value in data.items():
         name = key.replace("-", "_")
+        name = aliases.get(name, name)
         if name in nested:
             if not isinstance(value, dict):
                 raise RolegenError(f"{source}: field '{key}' must be a mapping")

