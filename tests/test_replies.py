@@ -110,7 +110,9 @@ def test_cuts_at_chat_turn_markers(raw):
 
 def test_length_cut_trims_the_dangling_half_sentence():
     reply = clean_reply(
-        "Hold the rope. We cast off at dawn! Then we fly and the", CHAR, USER,
+        "Hold the rope. We cast off at dawn! Then we fly and the",
+        CHAR,
+        USER,
         finish_reason="length",
     )
     assert reply.text == "Hold the rope. We cast off at dawn!"

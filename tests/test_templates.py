@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 
+import jinja2
 import pytest
 
 from rolegen.errors import RolegenError
@@ -80,8 +81,10 @@ def test_alpaca_stop_strings_include_the_users_name_line():
 
 
 def test_alpaca_primes_the_reply_with_the_characters_name():
-    text = Templates().prompt_format("alpaca-roleplay").render(
-        SYSTEM, CONVERSATION, char=CHAR, user=USER
+    text = (
+        Templates()
+        .prompt_format("alpaca-roleplay")
+        .render(SYSTEM, CONVERSATION, char=CHAR, user=USER)
     )
     assert "### Input:\nAlex: Where are we bound?\n\n### Response:\nMara:" in text
     assert "### Response:\nMara: Hold the rope." in text
@@ -110,8 +113,9 @@ def test_message_content_with_jinja_code_is_printed_literally(name, code):
 
 def test_persona_text_with_jinja_code_is_printed_literally():
     persona = Persona(name="Mara", description="Says {{ 7*7 }} and {% if x %}odd{% endif %}.")
-    text = Templates().render(CHARACTER_SYSTEM, persona=persona, user=UserPersona(name="Alex"),
-                              lore=[], examples=[])
+    text = Templates().render(
+        CHARACTER_SYSTEM, persona=persona, user=UserPersona(name="Alex"), lore=[], examples=[]
+    )
     assert "Says {{ 7*7 }} and {% if x %}odd{% endif %}." in text
 
 
@@ -119,8 +123,10 @@ def test_persona_text_with_jinja_code_is_printed_literally():
 
 
 def test_override_folder_file_wins_over_shipped_one(tmp_path):
-    _write(tmp_path / "formats" / "chatml.jinja",
-           "{% set stop = ['END'] %}CUSTOM {{ system }}|{{ messages | length }}")
+    _write(
+        tmp_path / "formats" / "chatml.jinja",
+        "{% set stop = ['END'] %}CUSTOM {{ system }}|{{ messages | length }}",
+    )
     templates = Templates(tmp_path)
     fmt = templates.prompt_format("chatml")
     assert fmt.render(SYSTEM, CONVERSATION, char=CHAR, user=USER) == f"CUSTOM {SYSTEM}|4"
@@ -205,5 +211,5 @@ def test_chat_template_rejecting_assistant_first_folds_greeting_into_system(toke
 def test_chat_template_error_without_leading_greeting_propagates(tokenizer):
     strict = copy.deepcopy(tokenizer)
     strict.chat_template = "{{ raise_exception('no') }}"
-    with pytest.raises(Exception, match="no"):
+    with pytest.raises(jinja2.TemplateError, match="no"):
         ChatTemplateFormat(strict).render(SYSTEM, CONVERSATION[1:], char=CHAR, user=USER)

