@@ -31,7 +31,7 @@ def _options_from(cls):
         if default not in (None, [], False):
             help_text += f"  [default: {default}]"
         base = typing.get_origin(tp) or tp
-        if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType")):
+        if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType):
             base = next(a for a in typing.get_args(tp) if a is not type(None))
         kwargs = dict(default=None, help=help_text)
         if base is list:
@@ -49,8 +49,11 @@ def _options_from(cls):
 
 def _overrides(kwargs: dict) -> dict:
     """The flags the user actually gave."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()
-            if v is not None and v != ()}
+    return {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in kwargs.items()
+        if v is not None and v != ()
+    }
 
 
 def _fail(error: RolegenError) -> typing.NoReturn:
@@ -73,8 +76,9 @@ def _generate(config_path, **kwargs):
     except RolegenError as e:
         _fail(e)
     except KeyboardInterrupt:
-        click.echo("\ninterrupted: finished dialogues are saved; rerun with --resume to go on",
-                   err=True)
+        click.echo(
+            "\ninterrupted: finished dialogues are saved; rerun with --resume to go on", err=True
+        )
         sys.exit(130)
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.end_reasons.items())) or "-"
     click.echo(
@@ -91,9 +95,14 @@ def _generate(config_path, **kwargs):
 generate = click.Command(
     "generate",
     callback=_generate,
-    params=[click.Option(["--config", "config_path"], type=click.Path(dir_okay=False),
-                         help="YAML run config; flags override its fields."),
-            *_options_from(GenerateConfig)],
+    params=[
+        click.Option(
+            ["--config", "config_path"],
+            type=click.Path(dir_okay=False),
+            help="YAML run config; flags override its fields.",
+        ),
+        *_options_from(GenerateConfig),
+    ],
     help="Write multi-turn roleplay dialogues for one or more personas.\n\n"
     "Example: rolegen generate --persona captain-mara-vell --dialogues 8 --turns 6",
     context_settings={"max_content_width": 100},

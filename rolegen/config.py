@@ -39,34 +39,47 @@ class SamplingConfig:
 @dataclass
 class GenerateConfig:
     personas: list[str] = opt(
-        factory=list, flag="persona",
+        factory=list,
+        flag="persona",
         help="Character: a shipped persona name, a card file (.yaml, .json, .png) or a folder. "
         "Repeatable.",
     )
     user_personas: list[str] = opt(
-        factory=list, flag="user-persona",
+        factory=list,
+        flag="user-persona",
         help="User persona the simulator plays (shipped name or YAML file). Repeatable; "
         "dialogues cycle through them. Default: all shipped user personas.",
     )
-    user_script: str | None = opt(None, "File of scripted user turns, one per line, instead of "
-                                  "the user simulator.")
+    user_script: str | None = opt(
+        None, "File of scripted user turns, one per line, instead of the user simulator."
+    )
     dialogues: int = opt(4, "Dialogues per persona.")
     turns: int = opt(6, "Character turns per dialogue (each answers one user turn).")
-    model: str | None = opt(None, "Local HF checkpoint folder or cached hub id. Default: the "
-                            "embedded SmolLM2-135M-Instruct.")
-    engine: str = opt("auto", "Inference engine: vllm, hf (transformers), or auto (vllm if "
-                      "installed).", choices=["auto", "vllm", "hf"])
-    format: str | None = opt(None, "Prompt format for models without a chat template (e.g. "
-                             "alpaca-roleplay, llama2, ziya). Default: the tokenizer's chat "
-                             "template.")
+    model: str | None = opt(
+        None,
+        "Local HF checkpoint folder or cached hub id. Default: the embedded SmolLM2-135M-Instruct.",
+    )
+    engine: str = opt(
+        "auto",
+        "Inference engine: vllm, hf (transformers), or auto (vllm if installed).",
+        choices=["auto", "vllm", "hf"],
+    )
+    format: str | None = opt(
+        None,
+        "Prompt format for models without a chat template (e.g. "
+        "alpaca-roleplay, llama2, ziya). Default: the tokenizer's chat "
+        "template.",
+    )
     templates: str | None = opt(None, "Folder of Jinja2 templates that override the shipped ones.")
     seed: int = opt(0, "Run seed; every request's seed derives from it.")
     out: str | None = opt(None, "Run folder. Default: outputs/<date>-<time>.")
-    resume: bool = opt(False, "Continue the run in --out: keep finished dialogues, generate the "
-                       "rest.")
+    resume: bool = opt(
+        False, "Continue the run in --out: keep finished dialogues, generate the rest."
+    )
     batch_size: int = opt(64, "Dialogues generated together; each finished batch is written.")
-    max_context: int | None = opt(None, "Context budget in tokens (prompt + reply). Default: the "
-                                  "model's, at most 4096.")
+    max_context: int | None = opt(
+        None, "Context budget in tokens (prompt + reply). Default: the model's, at most 4096."
+    )
     max_resamples: int = opt(2, "Resamples of an empty reply before the dialogue ends early.")
     dtype: str = opt("auto", "Model dtype: auto, bfloat16, float16, float32.")
     kv_cache_gib: float = opt(4.0, "vLLM on CPU: KV cache size in GiB.")
@@ -127,8 +140,11 @@ def from_dict(cls, data: dict, source: str):
     nested = {n: t for n, t in hints.items() if _is_dataclass_type(t)}
     flat_owner = {sub: n for n, t in nested.items() for sub in field_types(t)}
     # A YAML key may also be written as its flag: `persona:` for `personas:`.
-    aliases = {f.metadata["flag"].replace("-", "_"): f.name
-               for f in dataclasses.fields(cls) if f.metadata.get("flag")}
+    aliases = {
+        f.metadata["flag"].replace("-", "_"): f.name
+        for f in dataclasses.fields(cls)
+        if f.metadata.get("flag")
+    }
     values, sub_values = {}, {n: {} for n in nested}
     for key, value in data.items():
         name = key.replace("-", "_")

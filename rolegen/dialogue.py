@@ -72,16 +72,28 @@ def request_seed(run_seed: int, dialogue_id: str, turn: int, side: str, sample: 
 
 
 class TurnLoop:
-    def __init__(self, engine: Engine, builder: PromptBuilder, *, turns: int, seed: int,
-                 temperature: float, top_p: float, repetition_penalty: float,
-                 max_new_tokens: int, user_max_new_tokens: int, max_resamples: int,
-                 user_script: list[str] | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        builder: PromptBuilder,
+        *,
+        turns: int,
+        seed: int,
+        temperature: float,
+        top_p: float,
+        repetition_penalty: float,
+        max_new_tokens: int,
+        user_max_new_tokens: int,
+        max_resamples: int,
+        user_script: list[str] | None = None,
+    ):
         self.engine = engine
         self.builder = builder
         self.turns = turns
         self.seed = seed
-        self.sampling = dict(temperature=temperature, top_p=top_p,
-                             repetition_penalty=repetition_penalty)
+        self.sampling = dict(
+            temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty
+        )
         self.max_tokens = {"assistant": max_new_tokens, "user": user_max_new_tokens}
         self.max_resamples = max_resamples
         self.user_script = user_script
@@ -141,13 +153,15 @@ class TurnLoop:
             for d in pending:
                 speaker, other = self._names(d, side)
                 prompt = prompts[d.id]
-                requests.append(Request(
-                    prompt_ids=prompt.ids,
-                    max_tokens=self.max_tokens[side],
-                    stop=[*prompt.stop, f"\n{other}:"],
-                    seed=request_seed(self.seed, d.id, turn, side, sample),
-                    **self.sampling,
-                ))
+                requests.append(
+                    Request(
+                        prompt_ids=prompt.ids,
+                        max_tokens=self.max_tokens[side],
+                        stop=[*prompt.stop, f"\n{other}:"],
+                        seed=request_seed(self.seed, d.id, turn, side, sample),
+                        **self.sampling,
+                    )
+                )
             if not requests:
                 return
             start = time.perf_counter()
@@ -164,13 +178,20 @@ class TurnLoop:
                     retry.append(d)
                     continue
                 d.messages.append({"role": side, "content": reply.text})
-                d.meta.append({
-                    "role": side, "source": "model", "turn": turn, "seed": req.seed,
-                    "sample_index": sample, "prompt_tokens": len(req.prompt_ids),
-                    "tokens": comp.n_tokens, "finish_reason": comp.finish_reason,
-                    "dropped_messages": prompts[d.id].dropped_messages,
-                    "cleaning": reply.actions,
-                })
+                d.meta.append(
+                    {
+                        "role": side,
+                        "source": "model",
+                        "turn": turn,
+                        "seed": req.seed,
+                        "sample_index": sample,
+                        "prompt_tokens": len(req.prompt_ids),
+                        "tokens": comp.n_tokens,
+                        "finish_reason": comp.finish_reason,
+                        "dropped_messages": prompts[d.id].dropped_messages,
+                        "cleaning": reply.actions,
+                    }
+                )
             if retry:
                 self.stats.resamples += len(retry)
             pending, sample = retry, sample + 1

@@ -26,7 +26,6 @@ from rolegen.personas import (
     load_personas,
     load_user_persona,
     load_user_script,
-    slugify,
 )
 from rolegen.prompts import PromptBuilder, resolve_persona
 from rolegen.runs import RunDir, default_run_dir, git_commit, package_versions
@@ -55,7 +54,9 @@ def check_flags(cfg: GenerateConfig) -> None:
     if not cfg.personas:
         raise RolegenError("no persona given: pass --persona NAME (see `rolegen personas`)")
     if cfg.user_script and cfg.user_personas:
-        raise RolegenError("--user-script and --user-persona conflict: a scripted user plays no persona")
+        raise RolegenError(
+            "--user-script and --user-persona conflict: a scripted user plays no persona"
+        )
     if cfg.resume and not cfg.out:
         raise RolegenError("--resume needs --out: the run folder to continue")
     for name in ("dialogues", "turns", "batch_size"):
@@ -80,7 +81,9 @@ def plan(cfg: GenerateConfig, personas, users: list[UserPersona]) -> list[Dialog
         for i in range(cfg.dialogues):
             user = users[i % len(users)]
             dialogues.append(
-                Dialogue(id=f"{slug}-{i:04d}", persona=resolve_persona(persona, user.name), user=user)
+                Dialogue(
+                    id=f"{slug}-{i:04d}", persona=resolve_persona(persona, user.name), user=user
+                )
             )
     return dialogues
 
@@ -100,8 +103,10 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     model_path = resolve_model(cfg.model)
     tokenizer = load_tokenizer(model_path)
     info = inspect_model(model_path, tokenizer)
-    echo(f"model: {info.path} ({info.architecture}, vocab {info.vocab_size}, tokenizer "
-         f"{info.tokenizer_size}, context {info.context_length}, eos {info.eos_token_ids})")
+    echo(
+        f"model: {info.path} ({info.architecture}, vocab {info.vocab_size}, tokenizer "
+        f"{info.tokenizer_size}, context {info.context_length}, eos {info.eos_token_ids})"
+    )
     for w in info.warnings:
         echo(f"  note: {w}")
 
@@ -122,18 +127,24 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
 
     dialogues = plan(cfg, personas, users)
     loop_args = dict(
-        turns=cfg.turns, seed=cfg.seed, temperature=cfg.sampling.temperature,
-        top_p=cfg.sampling.top_p, repetition_penalty=cfg.sampling.repetition_penalty,
+        turns=cfg.turns,
+        seed=cfg.seed,
+        temperature=cfg.sampling.temperature,
+        top_p=cfg.sampling.top_p,
+        repetition_penalty=cfg.sampling.repetition_penalty,
         max_new_tokens=cfg.sampling.max_new_tokens,
         user_max_new_tokens=cfg.sampling.user_max_new_tokens,
-        max_resamples=cfg.max_resamples, user_script=script,
+        max_resamples=cfg.max_resamples,
+        user_script=script,
     )
     # Render every persona's first prompts now: a broken card or template fails here,
     # before the engine spends a minute loading.
     probe = TurnLoop(None, builder, **loop_args)
     for d in {d.persona.name: d for d in dialogues}.values():
         d = probe.start(Dialogue(id=d.id, persona=d.persona, user=d.user))
-        builder.character_prompt(d.persona, d.user, d.messages + [{"role": "user", "content": "Hi."}])
+        builder.character_prompt(
+            d.persona, d.user, d.messages + [{"role": "user", "content": "Hi."}]
+        )
         if script is None:
             builder.user_prompt(d.persona, d.user, d.messages, 1, cfg.turns)
 
@@ -159,9 +170,14 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         echo(f"resume: {skipped} dialogues already in {run.dialogues_path}, {len(todo)} to go")
 
     t_load = time.perf_counter()
-    options = EngineOptions(seed=cfg.seed, max_model_len=max_context, dtype=cfg.dtype,
-                            eos_token_ids=info.eos_token_ids, batch_size=cfg.batch_size,
-                            kv_cache_gib=cfg.kv_cache_gib)
+    options = EngineOptions(
+        seed=cfg.seed,
+        max_model_len=max_context,
+        dtype=cfg.dtype,
+        eos_token_ids=info.eos_token_ids,
+        batch_size=cfg.batch_size,
+        kv_cache_gib=cfg.kv_cache_gib,
+    )
     engine = load_engine(cfg.engine, model_path, options) if todo else None
     load_seconds = time.perf_counter() - t_load
     loop = TurnLoop(engine, builder, **loop_args)
@@ -170,7 +186,9 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     turns_done = written = 0
     t_gen = time.perf_counter()
     try:
-        with tqdm(total=len(todo) * cfg.turns, unit="turn", desc="generate", dynamic_ncols=True) as bar:
+        with tqdm(
+            total=len(todo) * cfg.turns, unit="turn", desc="generate", dynamic_ncols=True
+        ) as bar:
             for start in range(0, len(todo), cfg.batch_size):
                 batch = [loop.start(d) for d in todo[start : start + cfg.batch_size]]
                 loop.run(batch, on_turn=bar.update)
@@ -180,7 +198,9 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
                     written += 1
                     end_reasons[record["end_reason"]] = end_reasons.get(record["end_reason"], 0) + 1
                     turns_done += d.character_turns
-                bar.set_postfix(tok_s=f"{loop.stats.generated_tokens / max(loop.stats.engine_seconds, 1e-9):.0f}")
+                bar.set_postfix(
+                    tok_s=f"{loop.stats.generated_tokens / max(loop.stats.engine_seconds, 1e-9):.0f}"
+                )
     finally:
         gen_seconds = time.perf_counter() - t_gen
         run.close()
@@ -193,18 +213,31 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
                 "generate_seconds": round(gen_seconds, 3),
                 "engine_seconds": round(loop.stats.engine_seconds, 3),
                 "overhead_share": round(1 - loop.stats.engine_seconds / gen_seconds, 4)
-                if gen_seconds > 0 else None,
+                if gen_seconds > 0
+                else None,
             },
-            tokens={"prompt": loop.stats.prompt_tokens, "generated": loop.stats.generated_tokens,
-                    "engine_calls": loop.stats.engine_calls, "resamples": loop.stats.resamples},
-            dialogues={"written_this_session": written,
-                       "total": len(run.done_ids), "end_reasons": end_reasons},
+            tokens={
+                "prompt": loop.stats.prompt_tokens,
+                "generated": loop.stats.generated_tokens,
+                "engine_calls": loop.stats.engine_calls,
+                "resamples": loop.stats.resamples,
+            },
+            dialogues={
+                "written_this_session": written,
+                "total": len(run.done_ids),
+                "end_reasons": end_reasons,
+            },
         )
         run.write_manifest(manifest)
         if engine is not None:
             engine.close()
     return Summary(
-        run_dir=run_dir, dialogues=written, skipped=skipped, character_turns=turns_done,
-        generated_tokens=loop.stats.generated_tokens, engine_seconds=loop.stats.engine_seconds,
-        wall_seconds=time.perf_counter() - t_start, end_reasons=end_reasons,
+        run_dir=run_dir,
+        dialogues=written,
+        skipped=skipped,
+        character_turns=turns_done,
+        generated_tokens=loop.stats.generated_tokens,
+        engine_seconds=loop.stats.engine_seconds,
+        wall_seconds=time.perf_counter() - t_start,
+        end_reasons=end_reasons,
     )

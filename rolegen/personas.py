@@ -196,7 +196,9 @@ def _lorebook_from_yaml(raw, path: Path) -> Lorebook | None:
     entries = []
     for i, e in enumerate(raw.get("entries", [])):
         if not isinstance(e, dict) or not e.get("keys") or not isinstance(e.get("content"), str):
-            raise RolegenError(f"{path}: lorebook entry {i} needs 'keys' (list) and 'content' (text)")
+            raise RolegenError(
+                f"{path}: lorebook entry {i} needs 'keys' (list) and 'content' (text)"
+            )
         allowed = {f.name for f in fields(LoreEntry)}
         bad = set(e) - allowed
         if bad:
@@ -212,7 +214,9 @@ def _lorebook_from_yaml(raw, path: Path) -> Lorebook | None:
 def load_persona_yaml(path: Path) -> Persona:
     data = _read_yaml(path)
     values = _check_fields(data, Persona, path, required=("name",))
-    return Persona(**values, lorebook=_lorebook_from_yaml(data.get("lorebook"), path), source=str(path))
+    return Persona(
+        **values, lorebook=_lorebook_from_yaml(data.get("lorebook"), path), source=str(path)
+    )
 
 
 def load_user_persona_yaml(path: Path) -> UserPersona:

@@ -49,8 +49,14 @@ def resolve_persona(persona: Persona, user_name: str) -> Persona:
 class PromptBuilder:
     """Renders the character's and the user simulator's prompts for one run."""
 
-    def __init__(self, templates: Templates, fmt: PromptFormat, tokenizer, context_length: int,
-                 max_new_tokens: int):
+    def __init__(
+        self,
+        templates: Templates,
+        fmt: PromptFormat,
+        tokenizer,
+        context_length: int,
+        max_new_tokens: int,
+    ):
         self.templates = templates
         self.format = fmt
         self.tokenizer = tokenizer
@@ -69,9 +75,14 @@ class PromptBuilder:
         lore = []
         if persona.lorebook:
             lore = persona.lorebook.active([m["content"] for m in history])
-        lore = [replace(e, content=substitute_macros(e.content, persona.name, user.name)) for e in lore]
+        lore = [
+            replace(e, content=substitute_macros(e.content, persona.name, user.name)) for e in lore
+        ]
         return self.templates.render(
-            CHARACTER_SYSTEM, persona=persona, user=user, lore=lore,
+            CHARACTER_SYSTEM,
+            persona=persona,
+            user=user,
+            lore=lore,
             examples=persona.example_dialogues,
         ).strip()
 
@@ -85,8 +96,9 @@ class PromptBuilder:
         system = self.character_system(persona, user, messages)
         return self._fit(system, messages, char=persona.name, user=user.name)
 
-    def user_prompt(self, persona: Persona, user: UserPersona, messages: list[dict], turn: int,
-                    turns: int) -> Prompt:
+    def user_prompt(
+        self, persona: Persona, user: UserPersona, messages: list[dict], turn: int, turns: int
+    ) -> Prompt:
         flipped = [
             {"role": "user" if m["role"] == "assistant" else "assistant", "content": m["content"]}
             for m in messages
@@ -98,7 +110,7 @@ class PromptBuilder:
         # Keep the greeting (a leading assistant turn of the card) and drop the oldest
         # exchanges after it until the prompt leaves room for the reply.
         head = messages[:1] if messages and messages[0]["role"] == "assistant" else []
-        body = messages[len(head):]
+        body = messages[len(head) :]
         dropped = 0
         while True:
             text = self.format.render(system, head + body[dropped:], char=char, user=user)

@@ -20,7 +20,9 @@ _GENERIC_TURN = r"(?:user|human|you|assistant|bot|model|### ?(?:input|instructio
 # Both sides generate in the format's assistant role, so only an assistant-side role can
 # be the speaker's own tag; a leading "User:" is the other speaker's line.
 _OWN_ROLE = r"(?:assistant|bot|model|### ?response)"
-_SPECIAL = re.compile(r"<\|im_(?:start|end)\|>|<\|(?:user|model|system)\|>|</s>|<(?:human|bot)>:|\[INST\]")
+_SPECIAL = re.compile(
+    r"<\|im_(?:start|end)\|>|<\|(?:user|model|system)\|>|</s>|<(?:human|bot)>:|\[INST\]"
+)
 
 
 @dataclass
@@ -43,8 +45,9 @@ def _alternation(names: list[str]) -> str:
     return "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True) if n)
 
 
-def clean_reply(text: str, speaker: str, other: str, stop: list[str] = (),
-                finish_reason: str = "stop") -> CleanReply:
+def clean_reply(
+    text: str, speaker: str, other: str, stop: list[str] = (), finish_reason: str = "stop"
+) -> CleanReply:
     """`speaker` wrote `text`; `other` is the one it must not speak for."""
     actions = []
 

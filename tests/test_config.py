@@ -11,8 +11,9 @@ def _write(tmp_path, text):
 
 
 def test_yaml_config_with_flag_overrides(tmp_path):
-    path = _write(tmp_path, "persona: [tea-house-hana]\nturns: 8\nsampling:\n  temperature: 0.5\n"
-                            "top_p: 0.9\n")
+    path = _write(
+        tmp_path, "persona: [tea-house-hana]\nturns: 8\nsampling:\n  temperature: 0.5\ntop_p: 0.9\n"
+    )
     cfg = load_config(GenerateConfig, path, {"turns": 3, "max_new_tokens": 40})
     assert cfg.personas == ["tea-house-hana"]
     assert cfg.turns == 3  # the flag wins

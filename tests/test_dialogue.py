@@ -38,8 +38,16 @@ def _setup(model, context=2048, max_new_tokens=32):
 
 
 def _loop(engine, builder, **kw):
-    args = dict(turns=2, seed=3, temperature=0.8, top_p=0.95, repetition_penalty=1.0,
-                max_new_tokens=32, user_max_new_tokens=16, max_resamples=2)
+    args = dict(
+        turns=2,
+        seed=3,
+        temperature=0.8,
+        top_p=0.95,
+        repetition_penalty=1.0,
+        max_new_tokens=32,
+        user_max_new_tokens=16,
+        max_resamples=2,
+    )
     args.update(kw)
     return TurnLoop(engine, builder, **args)
 

