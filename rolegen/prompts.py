@@ -94,7 +94,8 @@ class PromptBuilder:
     def character_prompt(self, persona: Persona, user: UserPersona, messages: list[dict]) -> Prompt:
         """`messages`: the dialogue so far (greeting first, no system message)."""
         system = self.character_system(persona, user, messages)
-        return self._fit(system, messages, char=persona.name, user=user.name)
+        greeting = bool(messages) and messages[0]["role"] == "assistant"
+        return self._fit(system, messages, char=persona.name, user=user.name, keep_first=greeting)
 
     def user_prompt(
         self, persona: Persona, user: UserPersona, messages: list[dict], turn: int, turns: int
@@ -104,12 +105,15 @@ class PromptBuilder:
             for m in messages
         ]
         system = self.user_system(persona, user, turn, turns)
-        return self._fit(system, flipped, char=user.name, user=persona.name)
+        greeting = bool(messages) and messages[0]["role"] == "assistant"
+        return self._fit(system, flipped, char=user.name, user=persona.name, keep_first=greeting)
 
-    def _fit(self, system: str, messages: list[dict], char: str, user: str) -> Prompt:
+    def _fit(
+        self, system: str, messages: list[dict], char: str, user: str, keep_first: bool
+    ) -> Prompt:
         # Keep the greeting (a leading assistant turn of the card) and drop the oldest
         # exchanges after it until the prompt leaves room for the reply.
-        head = messages[:1] if messages and messages[0]["role"] == "assistant" else []
+        head = messages[:1] if keep_first else []
         body = messages[len(head) :]
         dropped = 0
         while True:

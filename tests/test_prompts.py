@@ -125,6 +125,21 @@ def test_overflow_drops_oldest_exchanges_keeps_greeting(tokenizer, mara, alex):
     assert prompt.text.count("<|im_start|>") == 1 + 1 + kept + 1
 
 
+def test_user_prompt_overflow_keeps_greeting_too(tokenizer, mara, alex):
+    builder = _builder(tokenizer, context_length=600, max_new_tokens=100)
+    turns = []
+    for i in range(30):
+        turns += [f"Question {i}: how far to the port?", f"Answer {i}: far, keep down."]
+    messages = _dialogue(mara.greeting, *turns)
+
+    prompt = builder.user_prompt(mara, alex, messages, turn=31, turns=31)
+
+    assert builder.fits(prompt)
+    assert prompt.dropped_messages > 0 and prompt.dropped_messages % 2 == 0
+    assert f"<|im_start|>user\n{mara.greeting}<|im_end|>" in prompt.text
+    assert "Question 0:" not in prompt.text and "Answer 29:" in prompt.text
+
+
 def test_prompt_that_fits_drops_nothing(tokenizer, mara, alex):
     builder = _builder(tokenizer, context_length=4096, max_new_tokens=100)
     messages = _dialogue(mara.greeting, "Hi.", "Hello.", "Bye?")

@@ -11,6 +11,7 @@ from itertools import groupby
 from pathlib import Path
 
 import torch
+from transformers import StoppingCriteria
 
 from rolegen.engines import Completion, EngineOptions, Request
 
@@ -21,6 +22,29 @@ def _dtype(option: str) -> torch.dtype:
     if torch.cuda.is_available():
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32  # bf16 matmuls on most CPUs are slower than fp32 ones
+
+
+class _StopStrings(StoppingCriteria):
+    """Per-row stop strings, checked on the decoded tail of each row.
+
+    transformers' own `stop_strings` precomputes tables over the whole vocabulary
+    for every distinct set of strings (seconds per call with a 49k vocabulary), and
+    takes one set per batch; rows here carry their own (speaker names differ).
+    """
+
+    def __init__(self, tokenizer, stops: list[list[str]], prompt_width: int):
+        self.tokenizer = tokenizer
+        self.stops = stops
+        self.start = prompt_width
+        self.tail = max((len(s) for row in stops for s in row), default=1) + 8
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        for row, stops in enumerate(self.stops):
+            if stops:
+                text = self.tokenizer.decode(input_ids[row, self.start :][-self.tail :])
+                done[row] = any(s in text for s in stops)
+        return done
 
 
 class HFEngine:
@@ -44,7 +68,7 @@ class HFEngine:
 
         def settings(i: int):
             r = requests[i]
-            return (r.temperature, r.top_p, r.repetition_penalty, r.max_tokens, tuple(r.stop))
+            return (r.temperature, r.top_p, r.repetition_penalty, r.max_tokens)
 
         order = sorted(range(len(requests)), key=settings)
         for _, group in groupby(order, key=settings):
@@ -76,14 +100,16 @@ class HFEngine:
         )
         if sample:
             kwargs.update(temperature=first.temperature, top_p=first.top_p, top_k=0)
-        if first.stop:
-            kwargs.update(stop_strings=list(first.stop), tokenizer=self.tokenizer)
+        if any(r.stop for r in batch):
+            kwargs["stopping_criteria"] = [
+                _StopStrings(self.tokenizer, [r.stop for r in batch], width)
+            ]
         generated = self.model.generate(
             input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs
         )[:, width:].tolist()
 
         completions = []
-        for tokens in generated:
+        for r, tokens in zip(batch, generated):
             n, hit_eos = len(tokens), False
             for j, tok in enumerate(tokens):  # cut at eos, drop the padding after it
                 if tok in self.eos_ids:
@@ -91,7 +117,7 @@ class HFEngine:
                     break
             text = self.tokenizer.decode(tokens[:n], skip_special_tokens=True)
             hit_stop = False
-            for s in first.stop:  # generate stops after a stop string; the text keeps it
+            for s in r.stop:  # generation stops after a stop string; the text keeps it
                 k = text.find(s)
                 if k >= 0:
                     text, hit_stop = text[:k], True
