@@ -37,7 +37,15 @@ PERSONAS = [
 ]
 
 
-def _config(out: Path, dialogues: int, turns: int, max_new_tokens: int, engine: str, batch: int):
+def _config(
+    out: Path,
+    dialogues: int,
+    turns: int,
+    max_new_tokens: int,
+    engine: str,
+    batch: int,
+    compile: bool = False,
+):
     from rolegen.config import GenerateConfig, SamplingConfig
 
     per_persona = max(1, dialogues // len(PERSONAS))
@@ -53,10 +61,10 @@ def _config(out: Path, dialogues: int, turns: int, max_new_tokens: int, engine: 
     )
 
 
-def run_rolegen(out: Path, dialogues: int, turns: int, max_new_tokens: int) -> dict:
+def run_rolegen(out: Path, dialogues: int, turns: int, max_new_tokens: int, compile: bool) -> dict:
     from rolegen.generate import run_generate
 
-    cfg = _config(out, dialogues, turns, max_new_tokens, "vllm", batch=dialogues)
+    cfg = _config(out, dialogues, turns, max_new_tokens, "vllm", batch=dialogues, compile=compile)
     summary = run_generate(cfg, echo=lambda s: None)
     manifest = json.loads((out / "manifest.json").read_text())
     t = manifest["timings"]
@@ -127,11 +135,16 @@ def main():
     parser.add_argument("--turns", type=int, default=6)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--naive-dialogues", type=int, default=4)
+    parser.add_argument("--no-compiled", action="store_true", help="skip the --compile run")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "generate.json"))
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        rolegen = run_rolegen(Path(tmp) / "run", args.dialogues, args.turns, args.max_new_tokens)
+    runs = {}
+    for compile in [False] if args.no_compiled else [False, True]:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs["compiled" if compile else "eager"] = run_rolegen(
+                Path(tmp) / "run", args.dialogues, args.turns, args.max_new_tokens, compile
+            )
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     naive = run_naive(args.naive_dialogues, args.turns, args.max_new_tokens)
@@ -141,9 +154,11 @@ def main():
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "model": "SmolLM2-135M-Instruct (embedded)",
         "settings": vars(args),
-        "rolegen_vllm": rolegen,
+        "rolegen_vllm": runs,
         "naive_transformers": naive,
-        "speedup_tokens_per_second": rolegen["tokens_per_second"] / naive["tokens_per_second"],
+        "speedup_tokens_per_second": {
+            k: r["tokens_per_second"] / naive["tokens_per_second"] for k, r in runs.items()
+        },
         "peak_rss_mb": {
             "rolegen_process": round(self_peak),
             "vllm_engine_process": round(child_peak),
@@ -152,20 +167,25 @@ def main():
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
-    r, n = rolegen, naive
-    print(f"\n{'':34}{'rolegen (vLLM)':>16}{'naive (HF, 1x1)':>18}")
-    print(
-        f"{'dialogues x turns':34}{r['dialogues']:>10} x {args.turns:<4}{n['dialogues']:>12} x {args.turns:<4}"
-    )
-    print(f"{'generated tokens':34}{r['generated_tokens']:>16}{n['generated_tokens']:>18}")
-    print(
-        f"{'generation seconds (load excl.)':34}{r['generate_seconds']:>16.1f}{n['generate_seconds']:>18.1f}"
-    )
-    print(f"{'tokens/s':34}{r['tokens_per_second']:>16.1f}{n['tokens_per_second']:>18.1f}")
-    print(f"{'speedup (tokens/s ratio)':34}{result['speedup_tokens_per_second']:>16.1f}x")
-    print(f"{'overhead outside engine calls':34}{100 * r['overhead_share']:>15.2f}%")
-    print(f"{'engine load seconds':34}{r['engine_load_seconds']:>16.1f}")
-    print(f"{'peak RSS MB (rolegen / engine)':34}{round(self_peak):>9} / {round(child_peak)}")
+    n = naive
+    cols = list(runs)
+    head = "".join(f"{'rolegen vLLM ' + c:>24}" for c in cols)
+    print(f"\n{'':32}{head}{'naive HF 1x1':>16}")
+
+    def row(label, key, fmt, naive_value=""):
+        cells = "".join(f"{format(runs[c][key], fmt):>24}" for c in cols)
+        print(f"{label:32}{cells}{naive_value:>16}")
+
+    row("dialogues", "dialogues", "d", str(n["dialogues"]))
+    row("generated tokens", "generated_tokens", "d", str(n["generated_tokens"]))
+    row("generation s (load excluded)", "generate_seconds", ".1f", f"{n['generate_seconds']:.1f}")
+    row("tokens/s", "tokens_per_second", ".1f", f"{n['tokens_per_second']:.1f}")
+    speed = "".join(f"{result['speedup_tokens_per_second'][c]:>23.1f}x" for c in cols)
+    print(f"{'speedup over naive':32}{speed}")
+    overhead = "".join(f"{100 * runs[c]['overhead_share']:>23.2f}%" for c in cols)
+    print(f"{'time outside engine calls':32}{overhead}")
+    row("engine load s", "engine_load_seconds", ".1f")
+    print(f"{'peak RSS MB (rolegen / engine)':32}{round(self_peak):>15} / {round(child_peak)}")
     print(f"\nwritten to {args.out}")
 
 

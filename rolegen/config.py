@@ -83,6 +83,11 @@ class GenerateConfig:
     max_resamples: int = opt(2, "Resamples of an empty reply before the dialogue ends early.")
     dtype: str = opt("auto", "Model dtype: auto, bfloat16, float16, float32.")
     kv_cache_gib: float = opt(4.0, "vLLM on CPU: KV cache size in GiB.")
+    compile: bool = opt(
+        False,
+        "vLLM: torch.compile the model (a minute or two more to start, "
+        "faster generation; worth it for long runs).",
+    )
     sampling: SamplingConfig = opt(factory=SamplingConfig)
 
 

@@ -177,6 +177,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         eos_token_ids=info.eos_token_ids,
         batch_size=cfg.batch_size,
         kv_cache_gib=cfg.kv_cache_gib,
+        enforce_eager=not cfg.compile,
     )
     engine = load_engine(cfg.engine, model_path, options) if todo else None
     load_seconds = time.perf_counter() - t_load
