@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process, utils
 
-from rolegen.config import opt
+from rolegen.config import CheckConfig
 
 REASONS = (
     "echo",
@@ -46,36 +46,6 @@ REASONS = (
     "cut_off",
     "language",
 )
-
-
-@dataclass
-class CheckConfig:
-    echo_ratio: float = opt(85.0, "Echo: partial_ratio of the intro line against a reply's head.")
-    echo_head_chars: int = opt(200, "Echo: how many leading characters of a reply are searched.")
-    repeat_ratio: float = opt(80.0, "Repeat: max fuzz.ratio against an earlier turn (near-copy).")
-    crep4: float = opt(0.5, "Repeat: share of a reply's 4-grams already used in earlier turns.")
-    seq_rep4: float = opt(0.3, "Loop: 1 - unique/all 4-grams inside one reply.")
-    loop_repeats: int = opt(
-        3,
-        "Loop: a phrase (2+ words) repeated back to back this many times; "
-        "a single word needs one more.",
-    )
-    opener_words: int = opt(4, "Opener: a reply starting with the same N words as an earlier one.")
-    min_chars: int = opt(2, "Empty: replies shorter than this.")
-    reject: list[str] = opt(
-        factory=lambda: [
-            "echo",
-            "repeat",
-            "crep4",
-            "loop",
-            "opener",
-            "user",
-            "ooc",
-            "empty",
-            "language",
-        ],
-        help="Reasons that reject a turn (the rest are only recorded).",
-    )
 
 
 @dataclass
@@ -103,6 +73,41 @@ class TurnCheck:
     @property
     def ok(self) -> bool:
         return not self.reasons
+
+
+def from_messages(
+    messages: list[dict],
+    meta: list[dict] | None = None,
+    *,
+    name: str = "",
+    intro: str = "",
+    user_name: str = "",
+    language: str = "en",
+) -> DialogueTurns:
+    """A dialogue in `messages` form (system / user / assistant) as the checks see it.
+    An assistant turn before any user turn is the greeting (turn 0)."""
+    character, users, finishes = [], [], []
+    last_user, has_greeting = None, False
+    for i, m in enumerate(messages):
+        if m["role"] == "user":
+            last_user = m["content"]
+        elif m["role"] == "assistant":
+            if not character and last_user is None:
+                has_greeting = True
+            character.append(m["content"])
+            users.append(last_user)
+            finishes.append(meta[i].get("finish_reason") if meta and i < len(meta) else None)
+            last_user = None
+    return DialogueTurns(
+        character=character,
+        users=users,
+        name=name,
+        intro=intro,
+        user_name=user_name,
+        language=language,
+        has_greeting=has_greeting,
+        finish_reasons=finishes,
+    )
 
 
 # ------------------------------------------------------------------ text helpers

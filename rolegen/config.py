@@ -37,6 +37,36 @@ class SamplingConfig:
 
 
 @dataclass
+class CheckConfig:
+    echo_ratio: float = opt(85.0, "Echo: partial_ratio of the intro line against a reply's head.")
+    echo_head_chars: int = opt(200, "Echo: how many leading characters of a reply are searched.")
+    repeat_ratio: float = opt(80.0, "Repeat: max fuzz.ratio against an earlier turn (near-copy).")
+    crep4: float = opt(0.5, "Repeat: share of a reply's 4-grams already used in earlier turns.")
+    seq_rep4: float = opt(0.3, "Loop: 1 - unique/all 4-grams inside one reply.")
+    loop_repeats: int = opt(
+        3,
+        "Loop: a phrase (2+ words) repeated back to back this many times; "
+        "a single word needs one more.",
+    )
+    opener_words: int = opt(4, "Opener: a reply starting with the same N words as an earlier one.")
+    min_chars: int = opt(2, "Empty: replies shorter than this.")
+    reject: list[str] = opt(
+        factory=lambda: [
+            "echo",
+            "repeat",
+            "crep4",
+            "loop",
+            "opener",
+            "user",
+            "ooc",
+            "empty",
+            "language",
+        ],
+        help="Reasons that reject a turn (the rest are only recorded).",
+    )
+
+
+@dataclass
 class GenerateConfig:
     personas: list[str] = opt(
         factory=list,
@@ -80,7 +110,11 @@ class GenerateConfig:
     max_context: int | None = opt(
         None, "Context budget in tokens (prompt + reply). Default: the model's, at most 4096."
     )
-    max_resamples: int = opt(2, "Resamples of an empty reply before the dialogue ends early.")
+    max_resamples: int = opt(
+        3,
+        "Resamples of an empty or rejected reply before the dialogue "
+        "ends early (or keeps it, see --on-exhausted).",
+    )
     dtype: str = opt("auto", "Model dtype: auto, bfloat16, float16, float32.")
     kv_cache_gib: float = opt(4.0, "vLLM on CPU: KV cache size in GiB.")
     compile: bool = opt(
@@ -88,7 +122,19 @@ class GenerateConfig:
         "vLLM: torch.compile the model (a minute or two more to start, "
         "faster generation; worth it for long runs).",
     )
+    check: bool = opt(
+        True,
+        "Run the repetition checks on each new character turn and resample "
+        "a rejected one (up to --max-resamples).",
+    )
+    on_exhausted: str = opt(
+        "end",
+        "When the resamples run out: end the dialogue at its last "
+        "good turn, or keep the last candidate and flag it.",
+        choices=["end", "keep"],
+    )
     sampling: SamplingConfig = opt(factory=SamplingConfig)
+    checks: CheckConfig = opt(factory=CheckConfig)
 
 
 def _is_dataclass_type(tp) -> bool:

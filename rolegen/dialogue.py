@@ -34,6 +34,7 @@ class Dialogue:
     meta: list[dict] = field(default_factory=list)  # one entry per message
     system: str = ""  # the character's system prompt at its latest turn
     end_reason: str | None = None
+    unresolved: list[dict] = field(default_factory=list)  # rejects with no accepted turn
 
     @property
     def done(self) -> bool:
@@ -53,6 +54,7 @@ class Dialogue:
             "messages": [{"role": "system", "content": self.system}, *self.messages],
             "meta": [{"role": "system", "source": "template"}, *self.meta],
             "end_reason": self.end_reason or "completed",
+            "unresolved": self.unresolved,
             **extra,
         }
 
@@ -64,6 +66,12 @@ class LoopStats:
     prompt_tokens: int = 0
     generated_tokens: int = 0
     resamples: int = 0
+    rejections: dict[str, int] = field(default_factory=dict)  # reason -> count
+
+
+# Given the dialogues and their candidate character replies, the reasons (empty: accept)
+# and scores for each candidate. The checks provide one; the loop knows nothing of them.
+Judge = Callable[[list["Dialogue"], list[str]], list[tuple[list[str], dict]]]
 
 
 def request_seed(run_seed: int, dialogue_id: str, turn: int, side: str, sample: int) -> int:
@@ -86,6 +94,8 @@ class TurnLoop:
         user_max_new_tokens: int,
         max_resamples: int,
         user_script: list[str] | None = None,
+        judge: Judge | None = None,
+        on_exhausted: str = "end",
     ):
         self.engine = engine
         self.builder = builder
@@ -97,6 +107,8 @@ class TurnLoop:
         self.max_tokens = {"assistant": max_new_tokens, "user": user_max_new_tokens}
         self.max_resamples = max_resamples
         self.user_script = user_script
+        self.judge = judge
+        self.on_exhausted = on_exhausted
         self.stats = LoopStats()
 
     def start(self, dialogue: Dialogue) -> Dialogue:
@@ -140,6 +152,8 @@ class TurnLoop:
 
     def _model_step(self, dialogues: list[Dialogue], turn: int, side: str) -> None:
         pending, sample = list(dialogues), 0
+        rejects: dict[str, list[dict]] = {d.id: [] for d in dialogues}
+        fallback: dict[str, tuple[dict, str]] = {}  # latest rejected non-empty candidate
         while pending and sample <= self.max_resamples:
             prompts = {}
             for d in pending:
@@ -168,35 +182,68 @@ class TurnLoop:
             completions = self.engine.generate(requests)
             self.stats.engine_seconds += time.perf_counter() - start
             self.stats.engine_calls += 1
-            retry = []
+
+            retry, candidates = [], []
             for d, req, comp in zip(pending, requests, completions):
                 self.stats.prompt_tokens += len(req.prompt_ids)
                 self.stats.generated_tokens += comp.n_tokens
                 speaker, other = self._names(d, side)
                 reply = clean_reply(comp.text, speaker, other, req.stop, comp.finish_reason)
+                meta = {
+                    "role": side,
+                    "source": "model",
+                    "turn": turn,
+                    "seed": req.seed,
+                    "sample_index": sample,
+                    "prompt_tokens": len(req.prompt_ids),
+                    "tokens": comp.n_tokens,
+                    "finish_reason": comp.finish_reason,
+                    "dropped_messages": prompts[d.id].dropped_messages,
+                    "cleaning": reply.actions,
+                }
                 if reply.empty:
+                    rejects[d.id].append(self._reject(meta, comp.text, ["empty"], {}))
                     retry.append(d)
-                    continue
-                d.messages.append({"role": side, "content": reply.text})
-                d.meta.append(
-                    {
-                        "role": side,
-                        "source": "model",
-                        "turn": turn,
-                        "seed": req.seed,
-                        "sample_index": sample,
-                        "prompt_tokens": len(req.prompt_ids),
-                        "tokens": comp.n_tokens,
-                        "finish_reason": comp.finish_reason,
-                        "dropped_messages": prompts[d.id].dropped_messages,
-                        "cleaning": reply.actions,
-                    }
-                )
-            if retry:
+                else:
+                    candidates.append((d, meta, reply.text))
+            verdicts = [([], {})] * len(candidates)
+            if self.judge is not None and side == "assistant" and candidates:
+                verdicts = self.judge([c[0] for c in candidates], [c[2] for c in candidates])
+            for (d, meta, text), (reasons, scores) in zip(candidates, verdicts):
+                if scores:
+                    meta["checks"] = scores
+                if reasons:
+                    rejects[d.id].append(self._reject(meta, text, reasons, scores))
+                    fallback[d.id] = (meta, text)
+                    retry.append(d)
+                else:
+                    self._accept(d, side, text, meta, rejects[d.id])
+            if sample < self.max_resamples:
                 self.stats.resamples += len(retry)
             pending, sample = retry, sample + 1
-        for d in pending:
-            d.end_reason = f"empty_{side}_reply"
+
+        for d in pending:  # the resample budget is spent
+            if d.id in fallback and self.on_exhausted == "keep":
+                meta, text = fallback[d.id]
+                meta["flags"] = rejects[d.id][-1]["reasons"]
+                self._accept(d, side, text, meta, rejects[d.id][:-1])
+            else:
+                empty_only = d.id not in fallback
+                d.end_reason = f"{'empty' if empty_only else 'rejected'}_{side}_reply"
+                d.unresolved.append({"turn": turn, "role": side, "rejected": rejects[d.id]})
+
+    def _reject(self, meta: dict, text: str, reasons: list[str], scores: dict) -> dict:
+        for r in reasons:
+            self.stats.rejections[r] = self.stats.rejections.get(r, 0) + 1
+        keep = ("seed", "sample_index", "tokens", "finish_reason")
+        return {"content": text, "reasons": reasons, "checks": scores, **{k: meta[k] for k in keep}}
+
+    @staticmethod
+    def _accept(d: Dialogue, side: str, text: str, meta: dict, rejected: list[dict]) -> None:
+        if rejected:
+            meta["rejected"] = list(rejected)
+        d.messages.append({"role": side, "content": text})
+        d.meta.append(meta)
 
     @staticmethod
     def _names(d: Dialogue, side: str) -> tuple[str, str]:

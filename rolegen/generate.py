@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rolegen.config import GenerateConfig, to_dict
+from rolegen.checks import check_dialogues, from_messages, rejecting
+from rolegen.config import CheckConfig, GenerateConfig, to_dict
 from rolegen.dialogue import Dialogue, TurnLoop
 from rolegen.engines import EngineOptions, load_engine
 from rolegen.errors import RolegenError
@@ -48,6 +49,32 @@ class Summary:
     @property
     def tokens_per_second(self) -> float:
         return self.generated_tokens / self.engine_seconds if self.engine_seconds else 0.0
+
+
+def make_judge(check_cfg: CheckConfig):
+    """The in-loop judge: the shared checks on each candidate reply, against the
+    dialogue's earlier turns."""
+
+    def judge(dialogues: list[Dialogue], texts: list[str]) -> list[tuple[list[str], dict]]:
+        items = []
+        for d, text in zip(dialogues, texts):
+            item = from_messages(
+                [*d.messages, {"role": "assistant", "content": text}],
+                name=d.persona.name,
+                intro=d.persona.intro,
+                user_name=d.user.name,
+                language=d.persona.language,
+            )
+            item.score_from = len(item.character) - 1
+            items.append(item)
+        verdicts = []
+        for turns in check_dialogues(items, check_cfg):
+            last = turns[-1]
+            scores = {k: round(v, 3) for k, v in last.scores.items()}
+            verdicts.append((rejecting(last, check_cfg), scores))
+        return verdicts
+
+    return judge
 
 
 def check_flags(cfg: GenerateConfig) -> None:
@@ -136,6 +163,8 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         user_max_new_tokens=cfg.sampling.user_max_new_tokens,
         max_resamples=cfg.max_resamples,
         user_script=script,
+        judge=make_judge(cfg.checks) if cfg.check else None,
+        on_exhausted=cfg.on_exhausted,
     )
     # Render every persona's first prompts now: a broken card or template fails here,
     # before the engine spends a minute loading.
@@ -222,6 +251,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
                 "generated": loop.stats.generated_tokens,
                 "engine_calls": loop.stats.engine_calls,
                 "resamples": loop.stats.resamples,
+                "rejections": loop.stats.rejections,
             },
             dialogues={
                 "written_this_session": written,

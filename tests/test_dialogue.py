@@ -146,3 +146,67 @@ def test_request_seeds_differ_by_side_turn_and_dialogue(side):
     assert base != request_seed(0, "a", 2, side, 0)
     assert base != request_seed(1, "a", 1, side, 0)
     assert base == request_seed(0, "a", 1, side, 0)
+
+
+# ------------------------------------------------------------- checks in the loop
+
+
+def _judged_loop(engine, builder, **kw):
+    from rolegen.config import CheckConfig
+    from rolegen.generate import make_judge
+
+    return _loop(engine, builder, judge=make_judge(CheckConfig()), **kw)
+
+
+def test_rejected_reply_is_resampled_and_kept_as_a_negative(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    echo = persona.greeting  # a copy of the greeting: a repeat
+    engine = ScriptedEngine(["Hi.", echo, "The wind turns east; grab the rail and hold on."])
+    loop = _judged_loop(engine, builder, turns=1)
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert d.messages[-1]["content"] == "The wind turns east; grab the rail and hold on."
+    meta = d.meta[-1]
+    assert meta["sample_index"] == 1
+    assert [r["content"] for r in meta["rejected"]] == [echo]
+    assert "repeat" in meta["rejected"][0]["reasons"]
+    assert meta["rejected"][0]["checks"]["repeat"] >= 80
+    assert loop.stats.rejections["repeat"] == 1 and loop.stats.resamples == 1
+
+
+def test_all_rejected_ends_dialogue_at_last_good_turn(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    loop_text = "noir noir noir noir noir"
+    engine = ScriptedEngine(["Hi.", "A fine first answer, friend.", "Next?"] + [loop_text] * 3)
+    loop = _judged_loop(engine, builder, turns=2, max_resamples=2)
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert d.end_reason == "rejected_assistant_reply"
+    assert d.messages[-1]["role"] == "user"  # the last good turn is kept, nothing after
+    assert d.character_turns == 1
+    assert len(d.unresolved[0]["rejected"]) == 3
+    record = d.to_record({})
+    assert record["unresolved"][0]["turn"] == 2
+
+
+def test_all_rejected_kept_and_flagged_when_configured(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    loop_text = "noir noir noir noir noir"
+    engine = ScriptedEngine(["Hi."] + [loop_text] * 2)
+    loop = _judged_loop(engine, builder, turns=1, max_resamples=1, on_exhausted="keep")
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert d.end_reason == "completed"
+    assert d.messages[-1]["content"] == loop_text
+    assert "loop" in d.meta[-1]["flags"]
+    assert len(d.meta[-1]["rejected"]) == 1  # the first candidate; the kept one is not a negative
+
+
+def test_user_turns_are_not_judged(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    engine = ScriptedEngine(["noir noir noir noir noir", "A calm reply about the weather."])
+    loop = _judged_loop(engine, builder, turns=1)
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert d.messages[1]["content"] == "noir noir noir noir noir"
+    assert "checks" in d.meta[-1] and "checks" not in d.meta[1]

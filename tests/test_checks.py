@@ -1,0 +1,209 @@
+"""The shared repetition checks: each check on tiny hand-made dialogues."""
+
+import pytest
+
+from rolegen.checks import (
+    DialogueTurns,
+    check_dialogues,
+    dataset_scores,
+    detect_language,
+    distinct_n,
+    from_messages,
+)
+from rolegen.config import CheckConfig
+
+GREETING = "*Mara tosses you a rope.* Hold that and don't let go. Ever flown through a storm?"
+INTRO = "I'm Captain Mara Vell, master of the airship Kestrel."
+
+
+def _dialogue(*replies, users=None, **kw):
+    users = users or [f"question {i}?" for i in range(len(replies))]
+    return DialogueTurns(
+        character=[GREETING, *replies],
+        users=[None, *users],
+        name="Captain Mara Vell",
+        intro=INTRO,
+        user_name="Alex",
+        **kw,
+    )
+
+
+def _reasons(d, cfg=None):
+    return [c.reasons for c in check_dialogues([d], cfg)[0]]
+
+
+def test_greeting_is_turn_zero_and_not_scored():
+    checks = check_dialogues([_dialogue("The wind turns east. Grab the rail.")])[0]
+    assert [c.turn for c in checks] == [1]
+    assert checks[0].ok
+
+
+def test_echo_flagged_from_turn_two_only():
+    d = _dialogue(
+        "I'm Captain Mara Vell, master of the airship Kestrel. Welcome aboard.",
+        "The storm is close now, so tie down the crates.",
+        "I'm Captain Mara Vell, master of the airship Kestrel. Hold on tight.",
+    )
+    reasons = _reasons(d)
+    assert "echo" not in reasons[0]  # the first reply may introduce herself
+    assert "echo" not in reasons[1]
+    assert "echo" in reasons[2]
+
+
+def test_echo_not_counted_when_user_asks_name():
+    d = _dialogue(
+        "The storm is close now, so tie down the crates.",
+        "I'm Captain Mara Vell, master of the airship Kestrel.",
+        users=["Where are we headed?", "Sorry, what's your name again?"],
+    )
+    checks = check_dialogues([d])[0]
+    assert checks[1].scores["echo"] >= 85 and "echo" not in checks[1].reasons
+
+
+def test_self_introduction_pattern_counts_as_echo():
+    d = _dialogue("We sail at dawn.", "Listen, I am Captain Vell and nobody boards without pay.")
+    assert "echo" in _reasons(d)[1]
+
+
+def test_near_copy_of_an_earlier_turn_is_a_repeat():
+    d = _dialogue(
+        "The storm is close now, so tie down the crates and mind the ropes.",
+        "The storm is close now, so tie down the crates and mind your ropes!",
+    )
+    checks = check_dialogues([d])[0]
+    assert checks[1].scores["repeat"] > 90
+    assert {"repeat", "crep4", "opener"} <= set(checks[1].reasons)
+
+
+def test_repeating_the_greeting_counts_as_repeat():
+    d = _dialogue(GREETING)
+    assert "repeat" in _reasons(d)[0]
+
+
+def test_different_replies_pass():
+    d = _dialogue(
+        "The storm is close now, so tie down the crates and mind the ropes.",
+        "Dobs says the boilers are singing again; that usually means trouble below deck.",
+        "Port Halcyon smells of coal smoke and fried eel, you'll see soon enough.",
+    )
+    assert _reasons(d) == [[], [], []]
+
+
+def test_loop_inside_a_reply():
+    d = _dialogue(
+        "Noir noir noir noir is the only color I know.",
+        "I will go. I will go. I will go. I will go home tonight.",
+        "No no, that's fine.",
+    )
+    reasons = _reasons(d)
+    assert "loop" in reasons[0]
+    assert "loop" in reasons[1]
+    assert "loop" not in reasons[2]  # "no no" is speech, not a loop
+
+
+def test_seq_rep4_threshold():
+    looping = "the ship is fast and the ship is fast and the ship is fast and the ship is fast"
+    checks = check_dialogues([_dialogue(looping)])[0]
+    assert checks[0].scores["seq_rep4"] > 0.5 and "loop" in checks[0].reasons
+
+
+def test_crep4_counts_4grams_of_earlier_turns():
+    d = _dialogue("one two three four five six", "zero one two three four five seven eight")
+    check = check_dialogues([d])[0][1]
+    # 4-grams of turn 2: (0123) (1234)* (2345)* (3457) (4578): 2 of 5 seen before
+    assert check.scores["crep4"] == pytest.approx(2 / 5)
+
+
+def test_speaking_for_the_user_and_ooc_boilerplate():
+    d = _dialogue(
+        "Hold the rope.\nAlex: I'm holding it!",
+        "As an AI language model, I cannot sail ships.",
+    )
+    reasons = _reasons(d)
+    assert "user" in reasons[0]
+    assert "ooc" in reasons[1]
+
+
+def test_empty_and_cut_off():
+    d = _dialogue("", "We fly at dawn and the", finish_reasons=[None, "stop", "length"])
+    reasons = _reasons(d)
+    assert "empty" in reasons[0]
+    assert "cut_off" in reasons[1]
+    assert "cut_off" not in CheckConfig().reject  # recorded, not rejecting by default
+
+
+def test_language_drift_for_non_english_persona():
+    d = DialogueTurns(
+        character=[
+            "Bonjour ! Entrez donc.",
+            "Je vous conseille ce livre, il est pour vous et il est très beau.",
+            "I think that you should read this book, it is the best.",
+        ],
+        users=[None, "Un conseil ?", "Et celui-ci ?"],
+        name="Mathilde Roux",
+        language="fr",
+    )
+    reasons = _reasons(d)
+    assert "language" not in reasons[0]
+    assert "language" in reasons[1]
+
+
+def test_detect_language():
+    assert detect_language("je ne sais pas ce que vous voulez".split(), "") == "fr"
+    assert detect_language("what do you want from the shop".split(), "") == "en"
+    assert detect_language(["ok"], "ok") is None
+
+
+def test_score_from_scores_only_new_turns():
+    d = _dialogue("First reply here.", "Second reply here, different.", "Third one.")
+    d.score_from = 3
+    checks = check_dialogues([d])[0]
+    assert [c.turn for c in checks] == [3]
+
+
+def test_prefilter_does_not_change_flags():
+    d = _dialogue(
+        "Short.",
+        "A much longer reply about the storm and the crates and the ropes.",
+        "A much longer reply about the storm and the crates and the rope.",
+    )
+    exact = check_dialogues([d], prefilter=False)[0]
+    fast = check_dialogues([d], prefilter=True)[0]
+    assert [c.reasons for c in exact] == [c.reasons for c in fast]
+    assert exact[2].scores["repeat"] == fast[2].scores["repeat"]
+
+
+def test_many_dialogues_in_one_call_match_one_by_one():
+    ds = [
+        _dialogue("Alpha reply one.", "Alpha reply one!"),
+        _dialogue("Beta goes here.", "Something else entirely, friend."),
+    ]
+    together = check_dialogues(ds)
+    alone = [check_dialogues([d])[0] for d in ds]
+    assert [[c.scores for c in t] for t in together] == [[c.scores for c in t] for t in alone]
+
+
+def test_from_messages_finds_greeting_and_user_turns():
+    messages = [
+        {"role": "system", "content": "sys"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Who are you?"},
+        {"role": "assistant", "content": "Mara."},
+    ]
+    meta = [{}, {}, {}, {"finish_reason": "length"}]
+    d = from_messages(messages, meta, name="Mara")
+    assert d.has_greeting and d.character == ["Hello!", "Mara."]
+    assert d.users == [None, "Who are you?"]
+    assert d.finish_reasons == [None, "length"]
+    no_greeting = from_messages(messages[2:])
+    assert not no_greeting.has_greeting
+
+
+def test_distinct_n_and_shared_openings():
+    assert distinct_n(["a b a b"], 1) == pytest.approx(2 / 4)
+    assert distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)
+    scores = dataset_scores(
+        [["Well met, traveler.", "x"], ["Well met, traveler!", "y"], ["Go away.", "z"]]
+    )
+    assert scores["shared_openings"] == {"well met traveler": 2}
+    assert scores["share_with_shared_opening"] == pytest.approx(2 / 3)
