@@ -13,7 +13,7 @@ import typing
 
 import click
 
-from rolegen.config import GenerateConfig, field_types, load_config
+from rolegen.config import FilterConfig, GenerateConfig, field_types, load_config
 from rolegen.errors import RolegenError
 
 
@@ -90,6 +90,9 @@ def _generate(config_path, **kwargs):
         f"dialogues: {summary.run_dir / 'dialogues.jsonl'}\n"
         f"manifest:  {summary.run_dir / 'manifest.json'}"
     )
+    if summary.dataset:
+        click.echo("")
+        _print_filter(summary.dataset)
 
 
 generate = click.Command(
@@ -108,6 +111,53 @@ generate = click.Command(
     context_settings={"max_content_width": 100},
 )
 main.add_command(generate)
+
+
+def _print_filter(summary: dict) -> None:
+    reasons = ", ".join(f"{k} {v}" for k, v in summary["rejections_by_reason"].items()) or "none"
+    splits = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
+    click.echo(
+        f"{summary['dialogues_read']} dialogues read ({summary['bad_lines']} bad lines skipped), "
+        f"{summary['turns_checked']} character turns checked\n"
+        f"rejected turns by reason: {reasons}\n"
+        f"kept dialogues: {splits} (truncated {summary['dialogues_truncated']}, dropped "
+        f"{summary['dialogues_rejected']}); preference pairs: "
+        f"{sum(summary['preference_pairs'].values())}\n"
+        f"distinct-1 {summary['distinct_1']:.3f}, distinct-2 {summary['distinct_2']:.3f}\n"
+        f"dataset: {summary['out']}/dataset (card: {summary['out']}/README.md)"
+    )
+
+
+def _filter(data, config_path, **kwargs):
+    from rolegen.filter import run_filter
+
+    try:
+        cfg = load_config(FilterConfig, config_path, _overrides(kwargs))
+        summary = run_filter(data, cfg, echo=lambda s: click.echo(s, err=True))
+    except RolegenError as e:
+        _fail(e)
+    _print_filter(summary)
+
+
+main.add_command(
+    click.Command(
+        "filter",
+        callback=_filter,
+        params=[
+            click.Argument(["data"], type=click.Path(dir_okay=False)),
+            click.Option(
+                ["--config", "config_path"],
+                type=click.Path(dir_okay=False),
+                help="YAML config; flags override its fields.",
+            ),
+            *_options_from(FilterConfig),
+        ],
+        help="Check a dialogues.jsonl for echo, repetition and loops, and export the clean "
+        "dialogues as a dataset (HF datasets, parquet, messages and ShareGPT JSONL, "
+        "preference pairs, dataset card).\n\nExample: rolegen filter "
+        "outputs/run/dialogues.jsonl --out outputs/run",
+    )
+)
 
 
 @main.command()

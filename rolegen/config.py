@@ -134,6 +134,24 @@ class GenerateConfig:
         choices=["end", "keep"],
     )
     sampling: SamplingConfig = opt(factory=SamplingConfig)
+    export: bool = opt(
+        True,
+        "After generating, check and export the dataset into the run "
+        "folder (as `rolegen filter` does).",
+    )
+    checks: CheckConfig = opt(factory=CheckConfig)
+
+
+@dataclass
+class FilterConfig:
+    out: str | None = opt(None, "Output folder. Default: the folder of the dialogues file.")
+    test_share: float = opt(0.1, "Share of personas held out as the test split (whole personas).")
+    min_turns: int = opt(2, "Fewest clean character turns a kept dialogue must have.")
+    on_error: str = opt(
+        "skip", "Malformed lines: skip them (reported by number) or stop.", choices=["skip", "stop"]
+    )
+    max_chars: int = opt(20000, "Longest message accepted, in characters.")
+    seed: int = opt(0, "Seed of the persona split.")
     checks: CheckConfig = opt(factory=CheckConfig)
 
 

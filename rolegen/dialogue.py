@@ -50,6 +50,8 @@ class Dialogue:
             "persona": self.persona.slug,
             "persona_name": self.persona.name,
             "persona_source": self.persona.source,
+            "persona_intro": self.persona.intro,
+            "persona_language": self.persona.language,
             "user_persona": self.user.name,
             "messages": [{"role": "system", "content": self.system}, *self.messages],
             "meta": [{"role": "system", "source": "template"}, *self.meta],

@@ -16,10 +16,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rolegen.checks import check_dialogues, from_messages, rejecting
-from rolegen.config import CheckConfig, GenerateConfig, to_dict
+from rolegen.config import CheckConfig, FilterConfig, GenerateConfig, to_dict
 from rolegen.dialogue import Dialogue, TurnLoop
 from rolegen.engines import EngineOptions, load_engine
 from rolegen.errors import RolegenError
+from rolegen.filter import run_filter
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
 from rolegen.personas import (
     UserPersona,
@@ -45,6 +46,7 @@ class Summary:
     engine_seconds: float
     wall_seconds: float
     end_reasons: dict
+    dataset: dict | None = None
 
     @property
     def tokens_per_second(self) -> float:
@@ -262,7 +264,13 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         run.write_manifest(manifest)
         if engine is not None:
             engine.close()
+    dataset = None
+    if cfg.export and run.done_ids:
+        echo("checking and exporting the dataset ...")
+        filter_cfg = FilterConfig(out=str(run_dir), seed=cfg.seed, checks=cfg.checks)
+        dataset = run_filter(run.dialogues_path, filter_cfg, echo=echo)
     return Summary(
+        dataset=dataset,
         run_dir=run_dir,
         dialogues=written,
         skipped=skipped,
