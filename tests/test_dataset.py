@@ -1,0 +1,191 @@
+"""rolegen filter / export: bad input, cutting at the first rejected turn, preference
+pairs, the persona split, and exports that datasets and a chat template load."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from rolegen.cli import main
+from rolegen.config import CheckConfig, FilterConfig
+from rolegen.dataset import filter_dialogues, preference_pairs, read_dialogues, split_by_persona
+from rolegen.errors import RolegenError
+from rolegen.filter import run_filter
+
+GOOD = [
+    "The storm is close now, so tie down the crates and mind the ropes.",
+    "Dobs says the boilers are singing again; that usually means trouble below deck.",
+    "Port Halcyon smells of coal smoke and fried eel, you'll see soon enough.",
+    "Keep your goggles on when we pass the chain towers, the sparks fly sideways.",
+]
+
+
+def _record(i, persona="mara", replies=GOOD, rejected=None):
+    messages = [
+        {"role": "system", "content": "You are Mara."},
+        {"role": "assistant", "content": "Hold that rope!"},
+    ]
+    meta = [{"role": "system"}, {"role": "assistant", "source": "greeting"}]
+    for t, reply in enumerate(replies, start=1):
+        messages += [
+            {"role": "user", "content": f"Question number {t} from me?"},
+            {"role": "assistant", "content": reply},
+        ]
+        meta += [
+            {"role": "user", "source": "script"},
+            {"role": "assistant", "source": "model", "turn": t, "finish_reason": "stop"},
+        ]
+    if rejected:
+        meta[-1]["rejected"] = rejected
+    return {
+        "id": f"{persona}-{i}",
+        "persona": persona,
+        "persona_name": "Captain Mara Vell",
+        "persona_intro": "I'm Captain Mara Vell.",
+        "user_persona": "Alex",
+        "messages": messages,
+        "meta": meta,
+    }
+
+
+def _write(path, records, extra_lines=()):
+    with path.open("w") as fh:
+        for r in records:
+            fh.write(json.dumps(r) + "\n")
+        for line in extra_lines:
+            fh.write(line + "\n")
+    return path
+
+
+def test_bad_lines_are_reported_by_number_and_good_lines_kept(tmp_path):
+    path = tmp_path / "d.jsonl"
+    _write(
+        path,
+        [_record(0)],
+        ['{"id": "x", "messa', json.dumps({"messages": [{"role": "narrator", "content": "hi"}]})],
+    )
+    with path.open("ab") as fh:
+        fh.write(b'{"messages": "\xff\xfe"}\n')
+    records, report = read_dialogues(path)
+    assert [r["id"] for r in records] == ["mara-0"]
+    assert [n for n, _ in report.bad] == [2, 3, 4]
+    assert "malformed JSON" in report.bad[0][1]
+    assert "role 'narrator'" in report.bad[1][1]
+    assert "not UTF-8" in report.bad[2][1]
+
+
+def test_bad_line_stops_the_run_when_asked(tmp_path):
+    path = _write(tmp_path / "d.jsonl", [_record(0)], ["not json"])
+    with pytest.raises(RolegenError, match=r"d.jsonl:2: malformed JSON"):
+        read_dialogues(path, on_error="stop")
+
+
+def test_empty_file_and_huge_turns(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(RolegenError, match="empty.jsonl: no usable dialogues"):
+        read_dialogues(empty)
+    huge = _record(0, replies=["x" * 30])
+    with pytest.raises(RolegenError, match="over the 20 limit"):
+        read_dialogues(_write(tmp_path / "h.jsonl", [huge]), max_chars=20)
+
+
+def test_dialogue_is_cut_at_its_first_rejected_turn():
+    replies = [GOOD[0], GOOD[1], GOOD[1] + " Aye.", GOOD[3]]  # turn 3 repeats turn 2
+    result = filter_dialogues([_record(0, replies=replies)], CheckConfig())
+    assert len(result.accepted) == 1
+    kept = result.accepted[0]
+    assert [m["content"] for m in kept["messages"] if m["role"] == "assistant"][1:] == GOOD[:2]
+    assert kept["messages"][-1]["role"] == "assistant"
+    assert len(kept["meta"]) == len(kept["messages"])
+    assert result.rejected[0]["turn"] == 3 and "repeat" in result.rejected[0]["reasons"]
+    assert result.rejected[0]["action"] == "truncated"
+    assert result.rejections["repeat"] == 1
+
+
+def test_dialogue_with_too_few_clean_turns_is_dropped_not_lost():
+    replies = [GOOD[0], GOOD[0]]
+    result = filter_dialogues([_record(0, replies=replies)], CheckConfig(), min_turns=2)
+    assert result.accepted == []
+    assert result.rejected[0]["action"] == "dropped" and result.rejected[0]["kept_turns"] == 1
+
+
+def test_preference_pairs_from_in_loop_rejects():
+    rejected = [
+        {"content": "noir noir noir noir", "reasons": ["loop"], "sample_index": 0},
+        {"content": "", "reasons": ["empty"], "sample_index": 1},
+    ]
+    record = _record(0, replies=GOOD[:2], rejected=rejected)
+    pairs = preference_pairs(record)
+    assert len(pairs) == 1  # the empty candidate is no useful negative
+    pair = pairs[0]
+    assert pair["chosen"] == [{"role": "assistant", "content": GOOD[1]}]
+    assert pair["rejected"] == [{"role": "assistant", "content": "noir noir noir noir"}]
+    assert pair["prompt"][-1] == {"role": "user", "content": "Question number 2 from me?"}
+    assert pair["prompt"][0]["role"] == "system"
+    assert GOOD[1] not in json.dumps(pair["prompt"])
+
+
+def test_split_by_persona_never_leaks():
+    records = [_record(i, persona=p) for p in ("a", "b", "c", "d", "e") for i in range(3)]
+    splits = split_by_persona(records, test_share=0.2)
+    train = {r["persona"] for r in splits["train"]}
+    test = {r["persona"] for r in splits["test"]}
+    assert not train & test and len(test) == 1 and len(train) == 4
+    assert split_by_persona(records[:3], 0.5) == {"train": records[:3]}  # one persona: no test
+
+
+def test_export_loads_in_datasets_and_tokenizes_with_the_chat_template(tmp_path, embedded_model):
+    import datasets
+    from transformers import AutoTokenizer
+
+    rejected = [{"content": "noir noir noir noir", "reasons": ["loop"], "sample_index": 0}]
+    records = [_record(i, persona=p, rejected=rejected) for p in ("a", "b", "c") for i in range(2)]
+    path = _write(tmp_path / "dialogues.jsonl", records)
+    summary = run_filter(
+        path, FilterConfig(out=str(tmp_path / "out"), test_share=0.34), echo=lambda s: None
+    )
+    out = tmp_path / "out"
+    assert summary["splits"] == {"train": 4, "test": 2}
+
+    dd = datasets.load_from_disk(str(out / "dataset"))
+    assert set(dd) == {"train", "test"} and dd["train"].num_rows == 4
+    assert dd["train"][0]["messages"][0] == {"role": "system", "content": "You are Mara."}
+    parquet = datasets.load_dataset("parquet", data_files=str(out / "data" / "train.parquet"))
+    assert parquet["train"].num_rows == 4
+    jsonl = datasets.load_dataset("json", data_files=str(out / "messages" / "train.jsonl"))
+    assert jsonl["train"][0]["messages"] == dd["train"][0]["messages"]
+    share = json.loads((out / "sharegpt" / "train.jsonl").read_text().splitlines()[0])
+    assert [c["from"] for c in share["conversations"][:3]] == ["system", "gpt", "human"]
+
+    tok = AutoTokenizer.from_pretrained(embedded_model)
+    text = tok.apply_chat_template(dd["train"][0]["messages"], tokenize=False)
+    assert text.startswith("<|im_start|>system\nYou are Mara.<|im_end|>")
+    assert GOOD[-1] in text
+
+    pref = datasets.load_from_disk(str(out / "preference"))
+    row = pref["train"][0]
+    assert set(row) >= {"prompt", "chosen", "rejected"}
+    assert row["rejected"][0]["content"] == "noir noir noir noir"
+    tok.apply_chat_template(row["prompt"] + row["chosen"], tokenize=True)
+
+    card = (out / "README.md").read_text()
+    assert "Rejections by reason" in card and "path: data/train.parquet" in card
+    assert (out / "rejected.jsonl").exists()
+
+
+def test_filter_cli_reports_and_fails_cleanly(tmp_path):
+    path = _write(
+        tmp_path / "dialogues.jsonl",
+        [_record(i, persona=p) for p in "ab" for i in range(2)],
+        ["garbage"],
+    )
+    result = CliRunner().invoke(main, ["filter", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "4 dialogues read (1 bad lines skipped)" in result.output
+    assert "dialogues.jsonl:5: skipped: malformed JSON" in result.output
+
+    missing = CliRunner().invoke(main, ["filter", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 2 and "file not found" in missing.output
+    stop = CliRunner().invoke(main, ["filter", str(path), "--on-error", "stop"])
+    assert stop.exit_code == 2 and "dialogues.jsonl:5" in stop.output
