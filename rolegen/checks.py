@@ -19,7 +19,8 @@ Each turn gets every score and the list of reasons it fails. Pairs are scored in
 one `process.cpdist` call per batch (all dialogues together, both cores), behind a
 length pre-filter: `fuzz.ratio` <= 200 * min(l1, l2) / (l1 + l2).
 
-Dataset level: distinct-1/2 and near-duplicate openings, in `dataset_scores`.
+Dataset level: distinct-1/2 and near-duplicate openings (`dataset_scores`), and
+near-duplicate dialogues (`near_duplicates`, MinHash + LSH, then `fuzz.ratio`).
 Non-goals: paraphrase detection by embeddings (a separate, optional scorer).
 """
 
@@ -315,6 +316,56 @@ def shared_openings(first_replies: list[str], words: int = 4) -> dict[str, int]:
         " ".join(utils.default_process(t).split()[:words]) for t in first_replies if t.strip()
     )
     return {k: v for k, v in counts.most_common() if v > 1}
+
+
+_MERSENNE = (1 << 61) - 1
+
+
+def near_duplicates(
+    texts: list[str],
+    threshold: float = 85.0,
+    num_perm: int = 64,
+    bands: int = 16,
+    shingle: int = 3,
+    seed: int = 0,
+) -> list[tuple[int, int, float]]:
+    """Pairs (i, j, ratio) of texts that are near-copies (`fuzz.ratio` >= threshold).
+
+    MinHash over word 3-gram shingles with LSH banding finds candidate pairs without
+    comparing all n^2 of them; each candidate is then verified with `fuzz.ratio`.
+    """
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, _MERSENNE, num_perm, dtype=np.uint64)
+    b = rng.integers(0, _MERSENNE, num_perm, dtype=np.uint64)
+    rows = num_perm // bands
+    processed = [utils.default_process(t) for t in texts]
+    signatures = np.full((len(texts), num_perm), np.iinfo(np.uint64).max, dtype=np.uint64)
+    for i, p in enumerate(processed):
+        w = p.split()
+        grams = {hash(g) for g in zip(*(w[k:] for k in range(shingle)))} or {hash(p)}
+        h = np.fromiter(grams, dtype=np.int64, count=len(grams)).view(np.uint64)
+        # (a * h + b) mod 2^64 as a universal hash family; the min over shingles per
+        # permutation is the MinHash signature
+        signatures[i] = (np.outer(h, a) + b).min(axis=0)
+    candidates = set()
+    for band in range(bands):
+        keys = signatures[:, band * rows : (band + 1) * rows]
+        buckets: dict[bytes, list[int]] = {}
+        for i, key in enumerate(keys):
+            buckets.setdefault(key.tobytes(), []).append(i)
+        for members in buckets.values():
+            if 1 < len(members) <= 1000:  # a giant bucket is shared boilerplate, not a pair
+                candidates.update((x, y) for k, x in enumerate(members) for y in members[k + 1 :])
+    if not candidates:
+        return []
+    pairs = sorted(candidates)
+    scores = process.cpdist(
+        [processed[i] for i, _ in pairs],
+        [processed[j] for _, j in pairs],
+        scorer=fuzz.ratio,
+        workers=-1,
+    )
+    return [(i, j, float(s)) for (i, j), s in zip(pairs, scores) if s >= threshold]
 
 
 def dataset_scores(dialogue_texts: list[list[str]]) -> dict:

@@ -50,6 +50,11 @@ class CheckConfig:
     )
     opener_words: int = opt(4, "Opener: a reply starting with the same N words as an earlier one.")
     min_chars: int = opt(2, "Empty: replies shorter than this.")
+    near_duplicate: float = opt(
+        90.0,
+        "Dataset: fuzz.ratio at which two dialogues' character "
+        "turns are near-duplicates (the later one is dropped).",
+    )
     reject: list[str] = opt(
         factory=lambda: [
             "echo",

@@ -24,7 +24,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rolegen.checks import check_dialogues, dataset_scores, from_messages, rejecting
+from rolegen.checks import (
+    check_dialogues,
+    dataset_scores,
+    from_messages,
+    near_duplicates,
+    rejecting,
+)
 from rolegen.config import CheckConfig
 from rolegen.errors import RolegenError
 
@@ -190,6 +196,28 @@ def filter_dialogues(records: list[dict], cfg: CheckConfig, min_turns: int = 2) 
                     "action": "dropped",
                 }
             )
+    # Near-duplicate dialogues (greetings left out: they are the same by design).
+    texts = []
+    for r in accepted:
+        item = from_messages(r["messages"])
+        texts.append(" ".join(item.character[1:] if item.has_greeting else item.character)[:1500])
+    duplicate_of = {}
+    for i, j, score in near_duplicates(texts, cfg.near_duplicate):
+        if j not in duplicate_of and i not in duplicate_of:
+            duplicate_of[j] = (i, score)
+    for j, (i, score) in duplicate_of.items():
+        rejected.append(
+            {
+                "id": accepted[j]["id"],
+                "persona": accepted[j].get("persona"),
+                "reasons": ["near_duplicate"],
+                "scores": {"ratio": score},
+                "duplicate_of": accepted[i]["id"],
+                "action": "dropped",
+            }
+        )
+        reasons["near_duplicate"] += 1
+    accepted = [r for k, r in enumerate(accepted) if k not in duplicate_of]
     return FilterResult(accepted, rejected, preference, reasons, turns)
 
 

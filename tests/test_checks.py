@@ -207,3 +207,21 @@ def test_distinct_n_and_shared_openings():
     )
     assert scores["shared_openings"] == {"well met traveler": 2}
     assert scores["share_with_shared_opening"] == pytest.approx(2 / 3)
+
+
+def test_near_duplicates_finds_edited_copies_only():
+    from rolegen.checks import near_duplicates
+
+    base = (
+        "the storm is close now so tie down the crates and mind the ropes because dobs "
+        "says the boilers are singing again and port halcyon smells of coal smoke"
+    )
+    texts = [
+        base,
+        base.replace("crates", "boxes"),
+        "an entirely different dialogue about tea "
+        "and quiet afternoons in the garden with a cat asleep on the warm stones",
+        base + " and then we land",
+    ]
+    pairs = {(i, j) for i, j, _ in near_duplicates(texts, threshold=85)}
+    assert pairs == {(0, 1), (0, 3), (1, 3)}

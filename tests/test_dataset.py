@@ -20,6 +20,63 @@ GOOD = [
 ]
 
 
+POOL = [
+    f"{a} {b}, {c}."
+    for a, b, c in zip(
+        [
+            "The tide turns",
+            "Lanterns flicker",
+            "Gulls circle",
+            "The engine coughs",
+            "Rain drums",
+            "A bell rings",
+            "Smoke rises",
+            "The map tears",
+            "Boots creak",
+            "Coins clink",
+            "Thunder rolls",
+            "The cat hisses",
+        ],
+        [
+            "near the pier",
+            "over the tower",
+            "below the deck",
+            "past the chains",
+            "on the roof",
+            "in the market",
+            "above the vents",
+            "along the fold",
+            "on the stairs",
+            "in my pocket",
+            "across the reach",
+            "at the door",
+        ],
+        [
+            "so we wait for dawn",
+            "and the crew goes quiet",
+            "which means trouble",
+            "but Dobs only laughs",
+            "like an old drum",
+            "calling the night watch",
+            "thick as porridge",
+            "right through Halcyon",
+            "with every step",
+            "a fine sound for a captain",
+            "far to the east",
+            "then sleeps again",
+        ],
+    )
+]
+
+
+def _replies(i):
+    """Four distinct two-sentence replies; no sentence repeats within a dialogue."""
+    return [
+        POOL[(i * 2 + k * 3) % len(POOL)] + " " + POOL[(i * 2 + k * 3 + 1) % len(POOL)]
+        for k in range(4)
+    ]
+
+
 def _record(i, persona="mara", replies=GOOD, rejected=None):
     messages = [
         {"role": "system", "content": "You are Mara."},
@@ -140,7 +197,11 @@ def test_export_loads_in_datasets_and_tokenizes_with_the_chat_template(tmp_path,
     from transformers import AutoTokenizer
 
     rejected = [{"content": "noir noir noir noir", "reasons": ["loop"], "sample_index": 0}]
-    records = [_record(i, persona=p, rejected=rejected) for p in ("a", "b", "c") for i in range(2)]
+    records = [
+        _record(i, persona=p, replies=_replies(k * 2 + i), rejected=rejected)
+        for k, p in enumerate("abc")
+        for i in range(2)
+    ]
     path = _write(tmp_path / "dialogues.jsonl", records)
     summary = run_filter(
         path, FilterConfig(out=str(tmp_path / "out"), test_share=0.34), echo=lambda s: None
@@ -161,7 +222,7 @@ def test_export_loads_in_datasets_and_tokenizes_with_the_chat_template(tmp_path,
     tok = AutoTokenizer.from_pretrained(embedded_model)
     text = tok.apply_chat_template(dd["train"][0]["messages"], tokenize=False)
     assert text.startswith("<|im_start|>system\nYou are Mara.<|im_end|>")
-    assert GOOD[-1] in text
+    assert dd["train"][0]["messages"][-1]["content"] in text
 
     pref = datasets.load_from_disk(str(out / "preference"))
     row = pref["train"][0]
@@ -189,3 +250,16 @@ def test_filter_cli_reports_and_fails_cleanly(tmp_path):
     assert missing.exit_code == 2 and "file not found" in missing.output
     stop = CliRunner().invoke(main, ["filter", str(path), "--on-error", "stop"])
     assert stop.exit_code == 2 and "dialogues.jsonl:5" in stop.output
+
+
+def test_near_duplicate_dialogues_are_dropped_with_a_reason():
+    records = [
+        _record(0, persona="a"),
+        _record(1, persona="a"),
+        _record(2, persona="a", replies=[GOOD[3], GOOD[2], GOOD[1], GOOD[0]]),
+    ]
+    records[2]["messages"][3]["content"] = "A different first reply about the weather today."
+    result = filter_dialogues(records, CheckConfig())
+    assert [r["id"] for r in result.accepted] == ["a-0", "a-2"]
+    dup = next(r for r in result.rejected if r["reasons"] == ["near_duplicate"])
+    assert dup["id"] == "a-1" and dup["duplicate_of"] == "a-0"
