@@ -34,9 +34,18 @@ def _vocabulary(rng: random.Random, size: int = 3000) -> list[str]:
     return sorted(words)
 
 
+_WEIGHTS: dict[int, list[float]] = {}
+
+
 def _sentence(rng: random.Random, vocab: list[str]) -> str:
-    n = rng.randint(7, 14)
-    words = [vocab[min(int(rng.paretovariate(1.1)) - 1, len(vocab) - 1)] for _ in range(n)]
+    """Words drawn by Zipf's law (weight 1/rank), like natural text."""
+    if len(vocab) not in _WEIGHTS:
+        total, cum = 0.0, []
+        for rank in range(1, len(vocab) + 1):
+            total += 1 / rank
+            cum.append(total)
+        _WEIGHTS[len(vocab)] = cum
+    words = rng.choices(vocab, cum_weights=_WEIGHTS[len(vocab)], k=rng.randint(7, 14))
     return " ".join(words).capitalize() + rng.choice([".", ".", "!", "?"])
 
 
@@ -66,9 +75,16 @@ def corpus(dialogues: int, turns: int, seed: int = 0) -> list[DialogueTurns]:
         character: list[str] = []
         for _ in range(turns):
             character.append(_turn(rng, vocab, character))
-        out.append(DialogueTurns(character=character, users=["What now?"] * turns,
-                                 name="Captain Mara Vell", intro=INTRO, user_name="Alex",
-                                 has_greeting=False))
+        out.append(
+            DialogueTurns(
+                character=character,
+                users=["What now?"] * turns,
+                name="Captain Mara Vell",
+                intro=INTRO,
+                user_name="Alex",
+                has_greeting=False,
+            )
+        )
     return out
 
 
@@ -98,17 +114,18 @@ def main():
     exact_seconds = time.perf_counter() - start
     assert [[c.reasons for c in t] for t in exact] == [[c.reasons for c in t] for t in results]
 
+    # 100k dialogue texts: 95% distinct, 5% edited copies of earlier ones
     rng = random.Random(1)
-    base = [" ".join(d.character[:4])[:1500] for d in corpus(args.dup_dialogues // 20 + 1, 4, 7)]
-    texts = []
-    for i in range(args.dup_dialogues):
-        t = base[i % len(base)]
-        if i >= len(base):  # later rounds: edited copies of earlier dialogues
-            w = t.split()
-            for _ in range(rng.randint(1, 30)):
-                w[rng.randrange(len(w))] = "x" * rng.randint(2, 7)
-            t = " ".join(w)
-        texts.append(t)
+    n_copies = args.dup_dialogues // 20
+    base = [
+        " ".join(d.character[:4])[:1500] for d in corpus(args.dup_dialogues - n_copies, 4, seed=7)
+    ]
+    texts = list(base)
+    for _ in range(n_copies):
+        w = rng.choice(base).split()
+        for _ in range(rng.randint(1, 12)):
+            w[rng.randrange(len(w))] = "x" * rng.randint(2, 7)
+        texts.append(" ".join(w))
     tracemalloc.start()
     start = time.perf_counter()
     pairs = near_duplicates(texts, threshold=90)
@@ -120,27 +137,37 @@ def main():
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "cpus": os.cpu_count(),
         "turn_checks": {
-            "dialogues": len(data), "turns": n_turns, "mean_chars": round(mean_chars, 1),
-            "seconds": round(seconds, 3), "turns_per_second": round(n_turns / seconds),
+            "dialogues": len(data),
+            "turns": n_turns,
+            "mean_chars": round(mean_chars, 1),
+            "seconds": round(seconds, 3),
+            "turns_per_second": round(n_turns / seconds),
             "exact_seconds": round(exact_seconds, 3),
             "exact_turns_per_second": round(n_turns / exact_seconds),
             "flagged_by_reason": flagged,
         },
         "near_duplicates": {
-            "dialogues": len(texts), "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
-            "seconds": round(dup_seconds, 2), "pairs_found": len(pairs),
+            "dialogues": len(texts),
+            "edited_copies": n_copies,
+            "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
+            "seconds": round(dup_seconds, 2),
+            "pairs_found": len(pairs),
             "peak_python_memory_mb": round(peak / 1e6, 1),
         },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     t, d = result["turn_checks"], result["near_duplicates"]
-    print(f"per-turn checks: {t['turns']} turns (~{t['mean_chars']:.0f} chars) in "
-          f"{t['dialogues']} dialogues: {t['seconds']:.2f} s = {t['turns_per_second']:,} turns/s "
-          f"(exact ratios, no pre-filter: {t['exact_turns_per_second']:,} turns/s)")
+    print(
+        f"per-turn checks: {t['turns']} turns (~{t['mean_chars']:.0f} chars) in "
+        f"{t['dialogues']} dialogues: {t['seconds']:.2f} s = {t['turns_per_second']:,} turns/s "
+        f"(exact ratios, no pre-filter: {t['exact_turns_per_second']:,} turns/s)"
+    )
     print(f"flagged: {t['flagged_by_reason']}")
-    print(f"near-duplicates: {d['dialogues']} dialogues (~{d['mean_chars']:.0f} chars): "
-          f"{d['seconds']:.1f} s, {d['pairs_found']} pairs, peak {d['peak_python_memory_mb']} MB")
+    print(
+        f"near-duplicates: {d['dialogues']} dialogues (~{d['mean_chars']:.0f} chars): "
+        f"{d['seconds']:.1f} s, {d['pairs_found']} pairs, peak {d['peak_python_memory_mb']} MB"
+    )
     print(f"written to {args.out}")
 
 

@@ -27,6 +27,7 @@ Non-goals: paraphrase detection by embeddings (a separate, optional scorer).
 from __future__ import annotations
 
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -155,22 +156,6 @@ def _grams(words: list[str], n: int = 4) -> list[tuple]:
     return list(zip(*(words[i:] for i in range(n))))
 
 
-def _longest_run(words: list[str], max_n: int = 8) -> tuple[int, int]:
-    """(n, repeats) of the most repeated back-to-back word n-gram."""
-    best = (0, 1)
-    length = len(words)
-    for n in range(1, min(max_n, length // 2) + 1):
-        i = 0
-        while i + 2 * n <= length:
-            reps = 1
-            while words[i + reps * n : i + (reps + 1) * n] == words[i : i + n]:
-                reps += 1
-            if reps > best[1]:
-                best = (n, reps)
-            i += n if reps > 1 else 1
-    return best
-
-
 def detect_language(words: list[str], text: str) -> str | None:
     if len(_CJK.findall(text)) > max(3, len(text) // 5):
         return "zh"
@@ -183,111 +168,291 @@ def detect_language(words: list[str], text: str) -> str | None:
 # ------------------------------------------------------------------ the checks
 
 
+_MIX = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
+    dtype=np.uint64,
+)
+_MAX_LOOP_N = 8
+
+
+def _first_in_group(keys: list[np.ndarray], order_key: np.ndarray) -> np.ndarray:
+    """For rows grouped by equal `keys`, the smallest `order_key` of each row's group."""
+    if len(order_key) == 0:
+        return order_key.copy()
+    order = np.lexsort([order_key, *keys[::-1]])
+    same = np.ones(len(order) - 1, dtype=bool)
+    for k in keys:
+        ks = k[order]
+        same &= ks[1:] == ks[:-1]
+    start = np.concatenate([[True], ~same])
+    group = np.cumsum(start) - 1
+    out = np.empty_like(order_key)
+    out[order] = order_key[order][start][group]
+    return out
+
+
+class _Corpus:
+    """Every character turn of a batch as flat numpy arrays of word hashes, so n-gram
+    statistics run once over the whole batch instead of per turn in Python."""
+
+    def __init__(self, dialogues: list[DialogueTurns]):
+        self.text = [t for d in dialogues for t in d.character]
+        self.processed = [utils.default_process(t) for t in self.text]
+        words = [p.split() for p in self.processed]
+        self.words = words
+        self.n_words = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+        self.dialogue = np.repeat(np.arange(len(dialogues)), [len(d.character) for d in dialogues])
+        self.index = (
+            np.concatenate([np.arange(len(d.character)) for d in dialogues])
+            if dialogues
+            else np.zeros(0, dtype=np.int64)
+        )
+        total = int(self.n_words.sum())
+        self.hash = np.fromiter(
+            (hash(x) for w in words for x in w), dtype=np.int64, count=total
+        ).view(np.uint64)
+        self.turn_of_word = np.repeat(np.arange(len(words)), self.n_words)
+        starts = np.concatenate([[0], np.cumsum(self.n_words)[:-1]]) if len(words) else []
+        self.pos = (
+            np.arange(total) - np.repeat(starts, self.n_words)
+            if total
+            else np.zeros(0, dtype=np.int64)
+        )
+
+    def grams(self, n: int = 4):
+        """(turn id, hash) of every word n-gram."""
+        valid = self.pos <= np.repeat(self.n_words, self.n_words) - n
+        idx = np.nonzero(valid)[0]
+        g = np.zeros(len(idx), dtype=np.uint64)
+        for k in range(n):
+            g = g * _MIX[k % 4] + self.hash[idx + k]
+        return self.turn_of_word[idx], g
+
+    def ngram_scores(self) -> tuple[np.ndarray, np.ndarray]:
+        """seq-rep-4 and crep-4 of every turn."""
+        turn, g = self.grams(4)
+        count = np.bincount(turn, minlength=len(self.text)).astype(float)
+        order = np.lexsort([g, turn])
+        ts, gs = turn[order], g[order]
+        new = (
+            np.concatenate([[True], (ts[1:] != ts[:-1]) | (gs[1:] != gs[:-1])])
+            if len(order)
+            else np.zeros(0, dtype=bool)
+        )
+        unique = np.bincount(ts[new], minlength=len(self.text))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            seq_rep = np.where(count > 0, 1 - unique / count, 0.0)
+        # a gram was used earlier in the dialogue iff its first use is at a lower index
+        first = _first_in_group([self.dialogue[turn], g], self.index[turn])
+        earlier = first < self.index[turn]
+        seen = np.bincount(turn, weights=earlier, minlength=len(self.text))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            crep = np.where(count > 0, seen / count, 0.0)
+        return seq_rep, crep
+
+    def longest_runs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per turn, the (n, repeats) of the most repeated back-to-back word n-gram."""
+        best_n = np.zeros(len(self.text), dtype=np.int64)
+        best_reps = np.ones(len(self.text), dtype=np.int64)
+        h, t = self.hash, self.turn_of_word
+        for n in range(1, _MAX_LOOP_N + 1):
+            if len(h) <= n:
+                break
+            eq = (h[:-n] == h[n:]) & (t[:-n] == t[n:])
+            # length of the run of equal positions ending at each position
+            idx = np.arange(len(eq))
+            last_false = np.maximum.accumulate(np.where(eq, -1, idx))
+            run = idx - last_false
+            reps = run // n + 1
+            per_turn = np.zeros(len(self.text), dtype=np.int64)
+            np.maximum.at(per_turn, t[:-n], reps)
+            better = per_turn > best_reps
+            best_reps[better] = per_turn[better]
+            best_n[better] = n
+        return best_n, best_reps
+
+    def repeated_openers(self, k: int) -> np.ndarray:
+        """Whether a turn starts with the same k words as an earlier turn of its dialogue."""
+        has = self.n_words >= k
+        starts = np.concatenate([[0], np.cumsum(self.n_words)[:-1]]).astype(np.int64)
+        key = np.zeros(len(self.text), dtype=np.uint64)
+        for j in range(k):
+            key = key * _MIX[j % 4] + np.where(
+                has,
+                self.hash[np.minimum(starts + j, len(self.hash) - 1)] if len(self.hash) else 0,
+                0,
+            ).astype(np.uint64)
+        key = np.where(has, key, np.arange(len(key), dtype=np.uint64) ^ _MIX[0])  # unique if short
+        first = _first_in_group([self.dialogue, key], self.index)
+        return has & (first < self.index)
+
+
+_OOC_NEEDLES = (
+    " ai",
+    "language model",
+    "openai",
+    "assistant",
+    "cannot",
+    "can't",
+    "can’t",
+    "ooc",
+    "out of character",
+)
+
+
+def _search_each(
+    pattern: re.Pattern, texts: list[str | None], needles: tuple[str, ...] | None = None
+) -> np.ndarray:
+    """Whether `pattern` occurs in each text. `needles`, if given, are lowercase strings of
+    which a match must contain one: plain substring tests (fast) pick the few texts the
+    regular expression (slow) then looks at."""
+    hits = np.zeros(len(texts), dtype=bool)
+    for k, text in enumerate(texts):
+        if not text:
+            continue
+        if needles is not None:
+            low = text.lower()
+            if not any(n in low for n in needles):
+                continue
+        hits[k] = pattern.search(text) is not None
+    return hits
+
+
+def _pairs(dialogues: list[DialogueTurns], offsets: np.ndarray, targets: np.ndarray):
+    """(query, choice) flat turn ids of every (t, s < t) pair for the scored turns."""
+    sizes = np.array([len(d.character) for d in dialogues])
+    q, c = [], []
+    for di, d in enumerate(dialogues):
+        lo = max(d.score_from, 1 if d.has_greeting else 0)
+        t, s = np.tril_indices(sizes[di], -1)
+        keep = t >= lo
+        q.append(t[keep] + offsets[di])
+        c.append(s[keep] + offsets[di])
+    if not q:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(q), np.concatenate(c)
+
+
 def check_dialogues(
     dialogues: list[DialogueTurns], cfg: CheckConfig | None = None, prefilter: bool = True
 ) -> list[list[TurnCheck]]:
     """Score every turn from `score_from` on, in all dialogues at once.
 
     `prefilter=False` computes exact max ratios (for metrics); with it, pairs that
-    cannot reach `repeat_ratio` are skipped and the max is a lower bound below it.
+    cannot reach `repeat_ratio` are skipped and a max below it reads 0.
     """
     cfg = cfg or CheckConfig()
-    processed = [[utils.default_process(t) for t in d.character] for d in dialogues]
-    words = [[p.split() for p in procs] for procs in processed]
+    corpus = _Corpus(dialogues)
+    sizes = np.array([len(d.character) for d in dialogues], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(sizes) else sizes
+    targets = [
+        (di, ti)
+        for di, d in enumerate(dialogues)
+        for ti in range(d.score_from, len(d.character))
+        if not (d.has_greeting and ti == 0)
+    ]
+    flat_target = np.array([offsets[di] + ti for di, ti in targets], dtype=np.int64)
 
-    # Cross-turn pairs (t, s < t), flattened over all dialogues for one cpdist call.
-    queries, choices, owner = [], [], []
-    targets = []  # (dialogue, index) of every scored turn, in order
-    for di, (d, procs) in enumerate(zip(dialogues, processed)):
-        for ti in range(d.score_from, len(procs)):
-            if d.has_greeting and ti == 0:
-                continue
-            k = len(targets)
-            targets.append((di, ti))
-            lq = len(procs[ti])
-            for s in range(ti):
-                ls = len(procs[s])
-                if prefilter and (lq + ls == 0 or 200 * min(lq, ls) / (lq + ls) < cfg.repeat_ratio):
-                    continue
-                queries.append(procs[ti])
-                choices.append(procs[s])
-                owner.append(k)
-    max_ratio = np.zeros(len(targets))
-    if queries:
-        ratios = process.cpdist(queries, choices, scorer=fuzz.ratio, workers=-1)
-        np.maximum.at(max_ratio, np.asarray(owner), ratios)
-
-    # Echo: the intro line against each reply's head, one cpdist call.
-    echo_pairs, echo_owner = [], []
-    for k, (di, ti) in enumerate(targets):
-        d = dialogues[di]
-        if d.intro:
-            echo_pairs.append(
-                (utils.default_process(d.intro), processed[di][ti][: cfg.echo_head_chars])
+    # Cross-turn ratio: all pairs of the batch in one cpdist call, behind a length bound.
+    q, c = _pairs(dialogues, offsets, flat_target)
+    lengths = np.fromiter(
+        (len(p) for p in corpus.processed), dtype=np.int64, count=len(corpus.processed)
+    )
+    max_ratio = np.zeros(len(corpus.text))
+    if len(q):
+        if prefilter:
+            lq, lc = lengths[q], lengths[c]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                bound = np.where(lq + lc > 0, 200 * np.minimum(lq, lc) / (lq + lc), 0)
+            keep = bound >= cfg.repeat_ratio
+            q, c = q[keep], c[keep]
+        if len(q):
+            ratios = process.cpdist(
+                [corpus.processed[i] for i in q],
+                [corpus.processed[i] for i in c],
+                scorer=fuzz.ratio,
+                workers=-1,
+                score_cutoff=cfg.repeat_ratio if prefilter else None,
             )
-            echo_owner.append(k)
-    echo_ratio = np.zeros(len(targets))
-    if echo_pairs:
-        intros, heads = zip(*echo_pairs)
-        echo_ratio[np.asarray(echo_owner)] = process.cpdist(
-            list(intros), list(heads), scorer=fuzz.partial_ratio, workers=-1
+            np.maximum.at(max_ratio, q, ratios)
+
+    # Echo: the intro line against each scored reply's head, one cpdist call.
+    echo_ratio = np.zeros(len(corpus.text))
+    with_intro = [k for k, (di, _) in enumerate(targets) if dialogues[di].intro]
+    if with_intro:
+        intros = [utils.default_process(dialogues[targets[k][0]].intro) for k in with_intro]
+        heads = [corpus.processed[flat_target[k]][: cfg.echo_head_chars] for k in with_intro]
+        echo_ratio[flat_target[with_intro]] = process.cpdist(
+            intros, heads, scorer=fuzz.partial_ratio, workers=-1
         )
 
+    seq_rep, crep = corpus.ngram_scores()
+    run_n, run_reps = corpus.longest_runs()
+    openers = corpus.repeated_openers(cfg.opener_words)
+
+    # The regular-expression checks, one pass over the joined texts per pattern.
+    texts = [dialogues[di].character[ti] for di, ti in targets]
+    heads = [t[: cfg.echo_head_chars] for t in texts]
+    asked = _search_each(
+        _ASKED_IDENTITY,
+        [dialogues[di].users[ti] if ti < len(dialogues[di].users) else None for di, ti in targets],
+    )
+    ooc = _search_each(_OOC, texts, _OOC_NEEDLES)
+    intro_hit = np.zeros(len(targets), dtype=bool)
+    speaks_for_user = np.zeros(len(targets), dtype=bool)
+    by_name: dict[tuple[str, str], list[int]] = {}
+    for k, (di, _) in enumerate(targets):
+        by_name.setdefault((dialogues[di].name, dialogues[di].user_name), []).append(k)
+    for (name, user_name), ks in by_name.items():
+        pattern = _self_intro(name)
+        if pattern is not None:
+            parts = tuple(p.lower() for p in name.split() if len(p) > 2)
+            intro_hit[ks] = _search_each(pattern, [heads[k] for k in ks], parts)
+        if user_name:
+            line = re.compile(rf"(?:^|\n)\s*{re.escape(user_name)}\s*:")
+            speaks_for_user[ks] = _search_each(line, [texts[k] for k in ks], (user_name.lower(),))
+
     results: list[list[TurnCheck]] = [[] for _ in dialogues]
-    intro_patterns = {d.name: _self_intro(d.name) for d in dialogues}
-    for k, (di, ti) in enumerate(targets):
+    for k, ((di, ti), f) in enumerate(zip(targets, flat_target)):
         d = dialogues[di]
         text = d.character[ti]
         turn = ti if d.has_greeting else ti + 1
-        w = words[di][ti]
-        grams = _grams(w)
-        earlier = {g for s in range(ti) for g in _grams(words[di][s])}
-        seq_rep = 1 - len(set(grams)) / len(grams) if grams else 0.0
-        crep = sum(g in earlier for g in grams) / len(grams) if grams else 0.0
-        run_n, run_reps = _longest_run(w)
-        user_turn = d.users[ti] if ti < len(d.users) else None
-        asked = bool(user_turn and _ASKED_IDENTITY.search(user_turn))
-        pattern = intro_patterns[d.name]
-        intro_hit = bool(pattern and pattern.search(text[: cfg.echo_head_chars]))
-        echo_score = max(echo_ratio[k], 100.0 if intro_hit else 0.0)
-        opener = tuple(w[: cfg.opener_words])
-        opener_hit = len(opener) == cfg.opener_words and any(
-            tuple(words[di][s][: cfg.opener_words]) == opener for s in range(ti)
-        )
-        lang = detect_language(w, text) if d.language != "en" else None
+        echo_score = max(float(echo_ratio[f]), 100.0 if intro_hit[k] else 0.0)
+        n, reps = int(run_n[f]), int(run_reps[f])
         finish = d.finish_reasons[ti] if ti < len(d.finish_reasons) else None
-
         scores = {
-            "echo": float(echo_score),
-            "repeat": float(max_ratio[k]),
-            "crep4": crep,
-            "seq_rep4": seq_rep,
-            "loop_run": float(run_reps if run_n else 1),
-            "opener": float(opener_hit),
+            "echo": echo_score,
+            "repeat": float(max_ratio[f]),
+            "crep4": float(crep[f]),
+            "seq_rep4": float(seq_rep[f]),
+            "loop_run": float(reps),
+            "opener": float(openers[f]),
             "chars": float(len(text.strip())),
         }
         reasons = []
-        if turn >= 2 and not asked and echo_score >= cfg.echo_ratio:
+        if turn >= 2 and not asked[k] and echo_score >= cfg.echo_ratio:
             reasons.append("echo")
-        if max_ratio[k] >= cfg.repeat_ratio:
+        if max_ratio[f] >= cfg.repeat_ratio:
             reasons.append("repeat")
-        if crep >= cfg.crep4:
+        if crep[f] >= cfg.crep4:
             reasons.append("crep4")
-        needed = cfg.loop_repeats + (1 if run_n == 1 else 0)
-        if seq_rep >= cfg.seq_rep4 or (run_n and run_reps >= needed):
+        needed = cfg.loop_repeats + (1 if n == 1 else 0)
+        if seq_rep[f] >= cfg.seq_rep4 or (n and reps >= needed):
             reasons.append("loop")
-        if opener_hit:
+        if openers[f]:
             reasons.append("opener")
-        if d.user_name and re.search(rf"(?:^|\n)\s*{re.escape(d.user_name)}\s*:", text):
+        if speaks_for_user[k]:
             reasons.append("user")
-        if _OOC.search(text):
+        if ooc[k]:
             reasons.append("ooc")
         if len(text.strip()) < cfg.min_chars:
             reasons.append("empty")
         elif finish == "length" and not text.rstrip().endswith(_TERMINAL):
             reasons.append("cut_off")
-        if lang is not None and lang != d.language:
-            reasons.append("language")
+        if d.language != "en":
+            lang = detect_language(corpus.words[f], text)
+            if lang is not None and lang != d.language:
+                reasons.append("language")
         results[di].append(TurnCheck(index=ti, turn=turn, scores=scores, reasons=reasons))
     return results
 
@@ -321,11 +486,15 @@ def shared_openings(first_replies: list[str], words: int = 4) -> dict[str, int]:
 _MERSENNE = (1 << 61) - 1
 
 
+def _stable_hash(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8"))
+
+
 def near_duplicates(
     texts: list[str],
     threshold: float = 85.0,
-    num_perm: int = 64,
-    bands: int = 16,
+    num_perm: int = 128,
+    bands: int = 32,
     shingle: int = 3,
     seed: int = 0,
 ) -> list[tuple[int, int, float]]:
@@ -342,7 +511,8 @@ def near_duplicates(
     signatures = np.full((len(texts), num_perm), np.iinfo(np.uint64).max, dtype=np.uint64)
     for i, p in enumerate(processed):
         w = p.split()
-        grams = {hash(g) for g in zip(*(w[k:] for k in range(shingle)))} or {hash(p)}
+        grams = {_stable_hash(" ".join(g)) for g in zip(*(w[k:] for k in range(shingle)))}
+        grams = grams or {_stable_hash(p)}
         h = np.fromiter(grams, dtype=np.int64, count=len(grams)).view(np.uint64)
         # (a * h + b) mod 2^64 as a universal hash family; the min over shingles per
         # permutation is the MinHash signature
@@ -354,7 +524,7 @@ def near_duplicates(
         for i, key in enumerate(keys):
             buckets.setdefault(key.tobytes(), []).append(i)
         for members in buckets.values():
-            if 1 < len(members) <= 1000:  # a giant bucket is shared boilerplate, not a pair
+            if 1 < len(members) <= 100:  # a giant bucket is shared boilerplate, not a pair
                 candidates.update((x, y) for k, x in enumerate(members) for y in members[k + 1 :])
     if not candidates:
         return []
