@@ -17,7 +17,8 @@ the card's greeting, if any, is turn 0 and counts as an earlier turn):
 
 Each turn gets every score and the list of reasons it fails. Pairs are scored in
 one `process.cpdist` call per batch (all dialogues together, both cores), behind a
-length pre-filter: `fuzz.ratio` <= 200 * min(l1, l2) / (l1 + l2).
+length pre-filter: `fuzz.ratio` <= 200 * min(l1, l2) / (l1 + l2). The n-gram
+statistics run over the whole batch at once as numpy arrays of hashed words.
 
 Dataset level: distinct-1/2 and near-duplicate openings (`dataset_scores`), and
 near-duplicate dialogues (`near_duplicates`, MinHash + LSH, then `fuzz.ratio`).
@@ -35,6 +36,7 @@ import numpy as np
 from rapidfuzz import fuzz, process, utils
 
 from rolegen.config import CheckConfig
+from rolegen.errors import RolegenError
 
 REASONS = (
     "echo",
@@ -150,10 +152,6 @@ def _self_intro(name: str) -> re.Pattern | None:
         rf"soy|me llamo|ich bin)\s+(?:\w+\s+){{0,2}}(?:{names})\b",
         re.IGNORECASE,
     )
-
-
-def _grams(words: list[str], n: int = 4) -> list[tuple]:
-    return list(zip(*(words[i:] for i in range(n))))
 
 
 def detect_language(words: list[str], text: str) -> str | None:
@@ -318,7 +316,7 @@ def _search_each(
     return hits
 
 
-def _pairs(dialogues: list[DialogueTurns], offsets: np.ndarray, targets: np.ndarray):
+def _pairs(dialogues: list[DialogueTurns], offsets: np.ndarray):
     """(query, choice) flat turn ids of every (t, s < t) pair for the scored turns."""
     sizes = np.array([len(d.character) for d in dialogues])
     q, c = [], []
@@ -342,6 +340,11 @@ def check_dialogues(
     cannot reach `repeat_ratio` are skipped and a max below it reads 0.
     """
     cfg = cfg or CheckConfig()
+    unknown = sorted(set(cfg.reject) - set(REASONS))
+    if unknown:
+        raise RolegenError(
+            f"field 'reject': unknown reason '{unknown[0]}' (known: {', '.join(REASONS)})"
+        )
     corpus = _Corpus(dialogues)
     sizes = np.array([len(d.character) for d in dialogues], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(sizes) else sizes
@@ -354,7 +357,7 @@ def check_dialogues(
     flat_target = np.array([offsets[di] + ti for di, ti in targets], dtype=np.int64)
 
     # Cross-turn ratio: all pairs of the batch in one cpdist call, behind a length bound.
-    q, c = _pairs(dialogues, offsets, flat_target)
+    q, c = _pairs(dialogues, offsets)
     lengths = np.fromiter(
         (len(p) for p in corpus.processed), dtype=np.int64, count=len(corpus.processed)
     )

@@ -225,3 +225,10 @@ def test_near_duplicates_finds_edited_copies_only():
     ]
     pairs = {(i, j) for i, j, _ in near_duplicates(texts, threshold=85)}
     assert pairs == {(0, 1), (0, 3), (1, 3)}
+
+
+def test_unknown_reject_reason_is_an_error():
+    from rolegen.errors import RolegenError
+
+    with pytest.raises(RolegenError, match="field 'reject': unknown reason 'boring'"):
+        check_dialogues([_dialogue("Hi.")], CheckConfig(reject=["loop", "boring"]))
