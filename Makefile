@@ -32,6 +32,8 @@ demo: $(STAMP)
 	$(BIN)/rolegen generate --persona $(PERSONA) --dialogues 8 --turns 6
 
 test: $(STAMP)
+	$(BIN)/ruff check rolegen tests bench
+	$(BIN)/ruff format --check rolegen tests bench
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -21,35 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from rolegen.checks import check_dialogues, from_messages, rejecting
-from rolegen.config import CheckConfig, GenerateConfig
-from rolegen.generate import run_generate
+from generate_bench import PERSONAS  # the same eight personas as the generate benchmark
 
-PERSONAS = [
-    "captain-mara-vell",
-    "detective-sam-calloway",
-    "alchemist-orla-finch",
-    "tea-house-hana",
-    "starship-ai-vega",
-    "sir-aldric",
-    "lighthouse-keeper-elias",
-    "chef-pip",
-]
+from rolegen.checks import check_dialogues, rejecting
+from rolegen.config import CheckConfig, GenerateConfig
+from rolegen.dataset import record_turns
+from rolegen.generate import run_generate
 
 
 def flagged_share(path: Path, cfg: CheckConfig) -> tuple[float, int]:
     records = [json.loads(line) for line in path.read_text().splitlines()]
-    items = [
-        from_messages(
-            r["messages"],
-            r.get("meta"),
-            name=r.get("persona_name", ""),
-            intro=r.get("persona_intro", ""),
-            user_name=r.get("user_persona", ""),
-            language=r.get("persona_language", "en"),
-        )
-        for r in records
-    ]
+    items = [record_turns(r) for r in records]
     checks = [c for turns in check_dialogues(items, cfg) for c in turns]
     flagged = sum(1 for c in checks if rejecting(c, cfg))
     return (flagged / len(checks) if checks else 0.0), len(checks)

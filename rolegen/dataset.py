@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolegen.checks import (
+    DialogueTurns,
     check_dialogues,
     dataset_scores,
     from_messages,
@@ -153,18 +154,20 @@ def preference_pairs(record: dict) -> list[dict]:
     return pairs
 
 
+def record_turns(record: dict) -> DialogueTurns:
+    """A dialogue record as the checks see it (persona fields from the record)."""
+    return from_messages(
+        record["messages"],
+        record.get("meta"),
+        name=record.get("persona_name", ""),
+        intro=record.get("persona_intro", ""),
+        user_name=record.get("user_persona", ""),
+        language=record.get("persona_language", "en"),
+    )
+
+
 def filter_dialogues(records: list[dict], cfg: CheckConfig, min_turns: int = 2) -> FilterResult:
-    items = [
-        from_messages(
-            r["messages"],
-            r.get("meta"),
-            name=r.get("persona_name", ""),
-            intro=r.get("persona_intro", ""),
-            user_name=r.get("user_persona", ""),
-            language=r.get("persona_language", "en"),
-        )
-        for r in records
-    ]
+    items = [record_turns(r) for r in records]
     all_checks = check_dialogues(items, cfg)
     accepted, rejected, preference, reasons = [], [], [], Counter()
     turns = 0

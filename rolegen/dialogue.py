@@ -135,6 +135,15 @@ class TurnLoop:
         for d in dialogues:
             if not d.done:
                 d.end_reason = "completed"
+            elif d.messages and d.messages[-1]["role"] == "user":
+                # ended on an unanswered user turn: the dialogue stops at its last good
+                # character turn; the user turn stays with the unresolved candidates
+                d.meta.pop()
+                question = d.messages.pop()["content"]
+                if d.unresolved:
+                    d.unresolved[-1]["user"] = question
+                else:
+                    d.unresolved.append({"role": "user", "content": question})
 
     def _scripted_user_step(self, dialogues: list[Dialogue], turn: int) -> None:
         for d in dialogues:

@@ -223,7 +223,10 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         ) as bar:
             for start in range(0, len(todo), cfg.batch_size):
                 batch = [loop.start(d) for d in todo[start : start + cfg.batch_size]]
+                done_before = bar.n
                 loop.run(batch, on_turn=bar.update)
+                # dialogues that ended early still count their planned turns as done
+                bar.update(done_before + len(batch) * cfg.turns - bar.n)
                 for d in batch:
                     record = d.to_record({"format": fmt.name, "model": info.path, "seed": cfg.seed})
                     run.append(record)

@@ -103,7 +103,8 @@ def test_dialogue_ends_early_when_resamples_run_out(embedded_model):
     d = loop.start(Dialogue(id="d0", persona=persona, user=user))
     loop.run([d])
     assert d.end_reason == "empty_assistant_reply"
-    assert [m["role"] for m in d.messages] == ["assistant", "user"]
+    assert [m["role"] for m in d.messages] == ["assistant"]  # the unanswered user turn goes
+    assert d.unresolved[0]["user"] == "Hi."
 
 
 def test_scripted_user_turns_and_script_exhaustion(embedded_model):
@@ -182,7 +183,8 @@ def test_all_rejected_ends_dialogue_at_last_good_turn(embedded_model):
     d = loop.start(Dialogue(id="d0", persona=persona, user=user))
     loop.run([d])
     assert d.end_reason == "rejected_assistant_reply"
-    assert d.messages[-1]["role"] == "user"  # the last good turn is kept, nothing after
+    assert d.messages[-1] == {"role": "assistant", "content": "A fine first answer, friend."}
+    assert len(d.meta) == len(d.messages)
     assert d.character_turns == 1
     assert len(d.unresolved[0]["rejected"]) == 3
     record = d.to_record({})
