@@ -142,6 +142,12 @@ class GenerateConfig:
         "good turn, or keep the last candidate and flag it.",
         choices=["end", "keep"],
     )
+    candidates: int = opt(
+        1,
+        "Character replies drawn per turn at once when checking (n, "
+        "sharing the prompt's cache); the first that passes is kept. 1 = "
+        "draw one, resample only if it is rejected.",
+    )
     sampling: SamplingConfig = opt(factory=SamplingConfig)
     export: bool = opt(
         True,

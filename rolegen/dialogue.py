@@ -98,6 +98,7 @@ class TurnLoop:
         user_script: list[str] | None = None,
         judge: Judge | None = None,
         on_exhausted: str = "end",
+        candidates: int = 1,
     ):
         self.engine = engine
         self.builder = builder
@@ -111,6 +112,7 @@ class TurnLoop:
         self.user_script = user_script
         self.judge = judge
         self.on_exhausted = on_exhausted
+        self.candidates = candidates
         self.stats = LoopStats()
 
     def start(self, dialogue: Dialogue) -> Dialogue:
@@ -163,9 +165,15 @@ class TurnLoop:
 
     def _model_step(self, dialogues: list[Dialogue], turn: int, side: str) -> None:
         pending, sample = list(dialogues), 0
+        budget = self.max_resamples + 1  # samples per turn, all rounds together
         rejects: dict[str, list[dict]] = {d.id: [] for d in dialogues}
         fallback: dict[str, tuple[dict, str]] = {}  # latest rejected non-empty candidate
-        while pending and sample <= self.max_resamples:
+        while pending and sample < budget:
+            # With the checks on, a round may draw several candidates per dialogue at once
+            # (same prompt, so the prefix cache serves them); the first that passes is kept.
+            width = 1
+            if side == "assistant" and self.judge is not None:
+                width = max(1, min(self.candidates, budget - sample))
             prompts = {}
             for d in pending:
                 prompt = self._prompt(d, turn, side)
@@ -174,19 +182,21 @@ class TurnLoop:
                     continue
                 prompts[d.id] = prompt
             pending = [d for d in pending if d.id in prompts]
-            requests = []
+            requests, owners = [], []
             for d in pending:
                 speaker, other = self._names(d, side)
                 prompt = prompts[d.id]
-                requests.append(
-                    Request(
-                        prompt_ids=prompt.ids,
-                        max_tokens=self.max_tokens[side],
-                        stop=[*prompt.stop, f"\n{other}:"],
-                        seed=request_seed(self.seed, d.id, turn, side, sample),
-                        **self.sampling,
+                for j in range(sample, sample + width):
+                    requests.append(
+                        Request(
+                            prompt_ids=prompt.ids,
+                            max_tokens=self.max_tokens[side],
+                            stop=[*prompt.stop, f"\n{other}:"],
+                            seed=request_seed(self.seed, d.id, turn, side, j),
+                            **self.sampling,
+                        )
                     )
-                )
+                    owners.append((d, j))
             if not requests:
                 return
             start = time.perf_counter()
@@ -194,8 +204,8 @@ class TurnLoop:
             self.stats.engine_seconds += time.perf_counter() - start
             self.stats.engine_calls += 1
 
-            retry, candidates = [], []
-            for d, req, comp in zip(pending, requests, completions):
+            candidates = []
+            for (d, j), req, comp in zip(owners, requests, completions):
                 self.stats.prompt_tokens += len(req.prompt_ids)
                 self.stats.generated_tokens += comp.n_tokens
                 speaker, other = self._names(d, side)
@@ -205,7 +215,7 @@ class TurnLoop:
                     "source": "model",
                     "turn": turn,
                     "seed": req.seed,
-                    "sample_index": sample,
+                    "sample_index": j,
                     "prompt_tokens": len(req.prompt_ids),
                     "tokens": comp.n_tokens,
                     "finish_reason": comp.finish_reason,
@@ -214,24 +224,29 @@ class TurnLoop:
                 }
                 if reply.empty:
                     rejects[d.id].append(self._reject(meta, comp.text, ["empty"], {}))
-                    retry.append(d)
                 else:
                     candidates.append((d, meta, reply.text))
             verdicts = [([], {})] * len(candidates)
             if self.judge is not None and side == "assistant" and candidates:
                 verdicts = self.judge([c[0] for c in candidates], [c[2] for c in candidates])
+            chosen: dict[str, tuple[dict, str]] = {}
             for (d, meta, text), (reasons, scores) in zip(candidates, verdicts):
                 if scores:
                     meta["checks"] = scores
                 if reasons:
+                    # every failing candidate is a negative for this context
                     rejects[d.id].append(self._reject(meta, text, reasons, scores))
                     fallback[d.id] = (meta, text)
-                    retry.append(d)
-                else:
-                    self._accept(d, side, text, meta, rejects[d.id])
-            if sample < self.max_resamples:
+                elif d.id not in chosen:
+                    chosen[d.id] = (meta, text)
+            for d in pending:
+                if d.id in chosen:
+                    self._accept(d, side, chosen[d.id][1], chosen[d.id][0], rejects[d.id])
+            retry = [d for d in pending if d.id not in chosen]
+            sample += width
+            if sample < budget:
                 self.stats.resamples += len(retry)
-            pending, sample = retry, sample + 1
+            pending = retry
 
         for d in pending:  # the resample budget is spent
             if d.id in fallback and self.on_exhausted == "keep":

@@ -88,7 +88,7 @@ def check_flags(cfg: GenerateConfig) -> None:
         )
     if cfg.resume and not cfg.out:
         raise RolegenError("--resume needs --out: the run folder to continue")
-    for name in ("dialogues", "turns", "batch_size"):
+    for name in ("dialogues", "turns", "batch_size", "candidates"):
         if getattr(cfg, name) < 1:
             raise RolegenError(f"--{name.replace('_', '-')} must be at least 1")
     if cfg.sampling.max_new_tokens < 1 or cfg.sampling.user_max_new_tokens < 1:
@@ -167,6 +167,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         user_script=script,
         judge=make_judge(cfg.checks) if cfg.check else None,
         on_exhausted=cfg.on_exhausted,
+        candidates=cfg.candidates,
     )
     # Render every persona's first prompts now: a broken card or template fails here,
     # before the engine spends a minute loading.

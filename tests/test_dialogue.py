@@ -212,3 +212,17 @@ def test_user_turns_are_not_judged(embedded_model):
     loop.run([d])
     assert d.messages[1]["content"] == "noir noir noir noir noir"
     assert "checks" in d.meta[-1] and "checks" not in d.meta[1]
+
+
+def test_parallel_candidates_keep_the_first_that_passes(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    engine = ScriptedEngine(["Hi.", "noir noir noir noir noir", "A calm reply about the storm.",
+                             "Another calm reply about the rain."])
+    loop = _judged_loop(engine, builder, turns=1, candidates=3, max_resamples=3)
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert [len(c) for c in engine.calls] == [1, 3]  # one call, three candidates
+    assert len({r.seed for r in engine.calls[1]}) == 3
+    assert d.messages[-1]["content"] == "A calm reply about the storm."
+    assert d.meta[-1]["sample_index"] == 1
+    assert [r["content"] for r in d.meta[-1]["rejected"]] == ["noir noir noir noir noir"]
