@@ -1,10 +1,10 @@
 """The checks inside the loop: what the embedded model writes by itself vs. the dataset
 rolegen keeps, and what the resampling costs.
 
-Two `rolegen generate` runs with the same personas, users, seeds and sampling: one with
-the in-loop checks off (`--no-check`), one with them on (default: resample a rejected
-reply up to --max-resamples times, end the dialogue at its last good turn when the
-budget runs out). Each run's dialogues then go through `rolegen filter`. Reports, with
+Three `rolegen generate` runs with the same personas, users, seeds and sampling: the
+in-loop checks off (`--no-check`); on, resampling a rejected reply one at a time (the
+default, up to --max-resamples); on, drawing all 4 candidates of the same budget at once
+(`--candidates 4`). A dialogue ends at its last good turn when the budget runs out. Each run's dialogues then go through `rolegen filter`. Reports, with
 the same check code and thresholds throughout:
 - share of character turns flagged in what the model wrote without resampling;
 - share flagged among the turns the checked run accepted, and in its final dataset;
@@ -37,7 +37,7 @@ def flagged_share(path: Path, cfg: CheckConfig) -> tuple[float, int]:
     return (flagged / len(checks) if checks else 0.0), len(checks)
 
 
-def run(out: Path, check: bool, dialogues: int, turns: int) -> dict:
+def run(out: Path, check: bool, dialogues: int, turns: int, candidates: int = 1) -> dict:
     cfg = GenerateConfig(
         personas=PERSONAS,
         dialogues=dialogues,
@@ -46,6 +46,7 @@ def run(out: Path, check: bool, dialogues: int, turns: int) -> dict:
         out=str(out),
         seed=5,
         batch_size=64,
+        candidates=candidates,
     )
     start = time.perf_counter()
     summary = run_generate(cfg, echo=lambda s: None)
@@ -65,6 +66,7 @@ def run(out: Path, check: bool, dialogues: int, turns: int) -> dict:
         final_turns += turns_t
     return {
         "check_in_loop": check,
+        "candidates": candidates,
         "generated_tokens": summary.generated_tokens,
         "engine_seconds": round(summary.engine_seconds, 1),
         "wall_seconds": round(time.perf_counter() - start, 1),
@@ -83,31 +85,48 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dialogues", type=int, default=2, help="per persona (8 personas)")
     parser.add_argument("--turns", type=int, default=6)
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=4,
+        help="candidates at once in the parallel run (= max resamples + 1)",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "loop.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        raw = run(Path(tmp) / "raw", False, args.dialogues, args.turns)
-        checked = run(Path(tmp) / "checked", True, args.dialogues, args.turns)
+        runs = {
+            "raw": run(Path(tmp) / "raw", False, args.dialogues, args.turns),
+            "sequential": run(Path(tmp) / "seq", True, args.dialogues, args.turns, 1),
+            "parallel": run(Path(tmp) / "par", True, args.dialogues, args.turns, args.candidates),
+        }
+    raw = runs["raw"]
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "settings": vars(args),
-        "raw": raw,
-        "checked": checked,
-        "token_cost_ratio": round(checked["generated_tokens"] / raw["generated_tokens"], 3),
+        **runs,
+        "token_cost_ratio": {
+            k: round(r["generated_tokens"] / raw["generated_tokens"], 3) for k, r in runs.items()
+        },
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'':44}{'no checks':>12}{'checks in loop':>16}")
+    names = {
+        "raw": "no checks",
+        "sequential": "resample 1 by 1",
+        "parallel": f"{args.candidates} at once",
+    }
+    print(f"{'':40}" + "".join(f"{names[k]:>18}" for k in runs))
     for label, key in [
         ("character turns written", "character_turns_written"),
         ("flagged share of written turns", "flagged_share_written"),
         ("turns in the final dataset", "dataset_turns"),
         ("flagged share in the final dataset", "flagged_share_dataset"),
         ("generated tokens", "generated_tokens"),
+        ("engine seconds", "engine_seconds"),
         ("resamples", "resamples"),
     ]:
-        print(f"{label:44}{raw[key]:>12}{checked[key]:>16}")
-    print(f"token cost of checking in the loop: {result['token_cost_ratio']:.2f}x")
-    print(f"end reasons (checked): {checked['end_reasons']}")
+        print(f"{label:40}" + "".join(f"{r[key]:>18}" for r in runs.values()))
+    for k, r in runs.items():
+        print(f"{names[k]}: end reasons {r['end_reasons']}")
     print(f"written to {args.out}")
 
 

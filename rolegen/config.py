@@ -143,10 +143,10 @@ class GenerateConfig:
         choices=["end", "keep"],
     )
     candidates: int = opt(
-        1,
-        "Character replies drawn per turn at once when checking (n, "
-        "sharing the prompt's cache); the first that passes is kept. 1 = "
-        "draw one, resample only if it is rejected.",
+        4,
+        "Character replies drawn per turn at once when checking (sharing the prompt's cache); "
+        "the first that passes is kept. 1 = draw one and resample only if it is rejected "
+        "(fewer tokens; slower on CPU, see README).",
     )
     sampling: SamplingConfig = opt(factory=SamplingConfig)
     export: bool = opt(
