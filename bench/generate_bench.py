@@ -58,6 +58,9 @@ def _config(
         batch_size=batch,
         seed=0,
         sampling=SamplingConfig(max_new_tokens=max_new_tokens),
+        compile=compile,
+        check=False,  # raw generation speed; the checks have their own benchmarks
+        export=False,
     )
 
 

