@@ -216,8 +216,14 @@ def test_user_turns_are_not_judged(embedded_model):
 
 def test_parallel_candidates_keep_the_first_that_passes(embedded_model):
     builder, persona, user = _setup(embedded_model)
-    engine = ScriptedEngine(["Hi.", "noir noir noir noir noir", "A calm reply about the storm.",
-                             "Another calm reply about the rain."])
+    engine = ScriptedEngine(
+        [
+            "Hi.",
+            "noir noir noir noir noir",
+            "A calm reply about the storm.",
+            "Another calm reply about the rain.",
+        ]
+    )
     loop = _judged_loop(engine, builder, turns=1, candidates=3, max_resamples=3)
     d = loop.start(Dialogue(id="d0", persona=persona, user=user))
     loop.run([d])
