@@ -227,22 +227,35 @@ class _Corpus:
         return self.turn_of_word[idx], g
 
     def ngram_scores(self) -> tuple[np.ndarray, np.ndarray]:
-        """seq-rep-4 and crep-4 of every turn."""
+        """seq-rep-4 and crep-4 of every turn.
+
+        Both come from one-key sorts: the owner (turn, or dialogue) goes in the high 24
+        bits and 40 bits of the gram hash in the low ones; a 40-bit clash inside one
+        turn or dialogue (a few hundred grams) is vanishingly rare."""
         turn, g = self.grams(4)
         count = np.bincount(turn, minlength=len(self.text)).astype(float)
-        order = np.lexsort([g, turn])
-        ts, gs = turn[order], g[order]
-        new = (
-            np.concatenate([[True], (ts[1:] != ts[:-1]) | (gs[1:] != gs[:-1])])
-            if len(order)
-            else np.zeros(0, dtype=bool)
+        low = g & np.uint64((1 << 40) - 1)
+        by_turn = np.sort((turn.astype(np.uint64) << np.uint64(40)) | low)
+        new = np.ones(len(by_turn), dtype=bool)
+        new[1:] = by_turn[1:] != by_turn[:-1]
+        unique = np.bincount(
+            (by_turn[new] >> np.uint64(40)).astype(np.int64), minlength=len(self.text)
         )
-        unique = np.bincount(ts[new], minlength=len(self.text))
         with np.errstate(divide="ignore", invalid="ignore"):
             seq_rep = np.where(count > 0, 1 - unique / count, 0.0)
-        # a gram was used earlier in the dialogue iff its first use is at a lower index
-        first = _first_in_group([self.dialogue[turn], g], self.index[turn])
-        earlier = first < self.index[turn]
+        # A gram was used earlier in the dialogue iff an equal gram of the same dialogue
+        # comes before it. Grams are in dialogue order, so a stable sort keeps that order
+        # inside each group and "not first in its group" is "used before" -- unless the
+        # earlier use is in the same turn, which seq-rep counts instead.
+        key = (self.dialogue[turn].astype(np.uint64) << np.uint64(40)) | low
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        start = np.ones(len(ks), dtype=bool)
+        start[1:] = ks[1:] != ks[:-1]
+        group_first = np.maximum.accumulate(np.where(start, np.arange(len(ks)), 0))
+        first_index = self.index[turn][order][group_first]
+        earlier = np.empty(len(ks), dtype=bool)
+        earlier[order] = first_index < self.index[turn][order]
         seen = np.bincount(turn, weights=earlier, minlength=len(self.text))
         with np.errstate(divide="ignore", invalid="ignore"):
             crep = np.where(count > 0, seen / count, 0.0)

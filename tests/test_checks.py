@@ -232,3 +232,28 @@ def test_unknown_reject_reason_is_an_error():
 
     with pytest.raises(RolegenError, match="field 'reject': unknown reason 'boring'"):
         check_dialogues([_dialogue("Hi.")], CheckConfig(reject=["loop", "boring"]))
+
+
+def test_batched_ngram_scores_match_a_plain_python_reference():
+    import random
+
+    from rapidfuzz import utils
+
+    rng = random.Random(4)
+    vocab = "the a storm ship rope sail crate wind port coal eel dawn night bell".split()
+    dialogues = []
+    for _ in range(30):
+        turns = [" ".join(rng.choices(vocab, k=rng.randint(3, 25))) for _ in range(6)]
+        dialogues.append(DialogueTurns(character=turns, users=["?"] * 6, has_greeting=False))
+    for d, checks in zip(dialogues, check_dialogues(dialogues)):
+        grams = [
+            list(zip(w, w[1:], w[2:], w[3:]))
+            for w in (utils.default_process(t).split() for t in d.character)
+        ]
+        for c in checks:
+            g = grams[c.index]
+            earlier = {x for s in range(c.index) for x in grams[s]}
+            assert c.scores["seq_rep4"] == pytest.approx(1 - len(set(g)) / len(g) if g else 0)
+            assert c.scores["crep4"] == pytest.approx(
+                sum(x in earlier for x in g) / len(g) if g else 0
+            )
