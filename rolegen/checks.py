@@ -35,21 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process, utils
 
-from rolegen.config import CheckConfig
+from rolegen.config import REASONS, CheckConfig
 from rolegen.errors import RolegenError
-
-REASONS = (
-    "echo",
-    "repeat",
-    "crep4",
-    "loop",
-    "opener",
-    "user",
-    "ooc",
-    "empty",
-    "cut_off",
-    "language",
-)
 
 
 @dataclass

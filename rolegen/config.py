@@ -36,6 +36,21 @@ class SamplingConfig:
     user_max_new_tokens: int = opt(48, "Most tokens in one simulated user turn.")
 
 
+# What the checks can flag (see checks.py).
+REASONS = (
+    "echo",
+    "repeat",
+    "crep4",
+    "loop",
+    "opener",
+    "user",
+    "ooc",
+    "empty",
+    "cut_off",
+    "language",
+)
+
+
 @dataclass
 class CheckConfig:
     """Thresholds of the checks. Defaults calibrated on tests/data/labelled_turns.jsonl (272
@@ -60,17 +75,7 @@ class CheckConfig:
         "turns are near-duplicates (the later one is dropped).",
     )
     reject: list[str] = opt(
-        factory=lambda: [
-            "echo",
-            "repeat",
-            "crep4",
-            "loop",
-            "opener",
-            "user",
-            "ooc",
-            "empty",
-            "language",
-        ],
+        factory=lambda: [r for r in REASONS if r != "cut_off"],
         help="Reasons that reject a turn (the rest are only recorded).",
     )
 

@@ -155,7 +155,11 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     builder = PromptBuilder(templates, fmt, tokenizer, max_context, cfg.sampling.max_new_tokens)
 
     dialogues = plan(cfg, personas, users)
-    loop_args = dict(
+    # The loop is built before the engine: rendering every persona's first prompts now
+    # makes a broken card or template fail before the engine spends a minute loading.
+    loop = TurnLoop(
+        None,
+        builder,
         turns=cfg.turns,
         seed=cfg.seed,
         temperature=cfg.sampling.temperature,
@@ -169,11 +173,8 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         on_exhausted=cfg.on_exhausted,
         candidates=cfg.candidates,
     )
-    # Render every persona's first prompts now: a broken card or template fails here,
-    # before the engine spends a minute loading.
-    probe = TurnLoop(None, builder, **loop_args)
     for d in {d.persona.name: d for d in dialogues}.values():
-        d = probe.start(Dialogue(id=d.id, persona=d.persona, user=d.user))
+        d = loop.start(Dialogue(id=d.id, persona=d.persona, user=d.user))
         builder.character_prompt(
             d.persona, d.user, d.messages + [{"role": "user", "content": "Hi."}]
         )
@@ -213,7 +214,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     )
     engine = load_engine(cfg.engine, model_path, options) if todo else None
     load_seconds = time.perf_counter() - t_load
-    loop = TurnLoop(engine, builder, **loop_args)
+    loop.engine = engine
 
     end_reasons: dict[str, int] = {}
     turns_done = written = 0

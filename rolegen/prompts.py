@@ -62,9 +62,6 @@ class PromptBuilder:
         self.tokenizer = tokenizer
         self.budget = context_length - max_new_tokens
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.encode(text))
-
     def encode(self, text: str) -> list[int]:
         # A rendered chat template usually carries its own BOS; add one only if it does not.
         bos = self.tokenizer.bos_token
