@@ -13,7 +13,7 @@ import typing
 
 import click
 
-from rolegen.config import FilterConfig, GenerateConfig, field_types, load_config
+from rolegen.config import FilterConfig, GenerateConfig, TrainConfig, field_types, load_config
 from rolegen.errors import RolegenError
 
 
@@ -156,6 +156,52 @@ main.add_command(
         "dialogues as a dataset (HF datasets, parquet, messages and ShareGPT JSONL, "
         "preference pairs, dataset card).\n\nExample: rolegen filter "
         "outputs/run/dialogues.jsonl --out outputs/run",
+    )
+)
+
+
+def _train(config_path, **kwargs):
+    from rolegen.train import run_train
+
+    try:
+        cfg = load_config(TrainConfig, config_path, _overrides(kwargs))
+        summary = run_train(cfg, echo=lambda s: click.echo(s, err=True))
+    except RolegenError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: rerun with --resume to go on from the last checkpoint", err=True)
+        sys.exit(130)
+    if not summary:  # a non-main process under accelerate launch
+        return
+    for st in summary["stages"]:
+        ev = ", ".join(f"{k} {v}" for k, v in st["eval"].items()) or "no test split"
+        click.echo(
+            f"{st['name']}: {st['steps']} steps, {st['tokens']} tokens in {st['seconds']:.0f}s "
+            f"({st['tokens_per_second']} tokens/s, padding {st['padded_share']:.1%}); "
+            f"final train loss {st['final_train_loss']:.4f}; eval: {ev}"
+        )
+    click.echo(f"adapter: {summary['out']}")
+    if summary["merged"]:
+        click.echo(f"merged model: {summary['merged']}")
+
+
+main.add_command(
+    click.Command(
+        "train",
+        callback=_train,
+        params=[
+            click.Option(
+                ["--config", "config_path"],
+                type=click.Path(dir_okay=False),
+                help="YAML run config; flags override its fields.",
+            ),
+            *_options_from(TrainConfig),
+        ],
+        help="LoRA fine-tune a model on a rolegen dataset: SFT on the clean dialogues, DPO on "
+        "the turns the checks rejected, or SFT then DPO. Writes a PEFT adapter that vLLM and "
+        "`rolegen generate --adapter` load.\n\nExample: rolegen train --data outputs/run "
+        "--method sft+dpo",
+        context_settings={"max_content_width": 100},
     )
 )
 

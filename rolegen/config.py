@@ -175,6 +175,84 @@ class FilterConfig:
     checks: CheckConfig = opt(factory=CheckConfig)
 
 
+LLAMA_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class LoraSettings:
+    r: int = opt(16, "LoRA rank.", flag="lora-r")
+    alpha: float = opt(32.0, "LoRA alpha (the update is scaled by alpha / r).", flag="lora-alpha")
+    dropout: float = opt(0.05, "Dropout on the LoRA branch.", flag="lora-dropout")
+    target_modules: list[str] = opt(
+        factory=lambda: list(LLAMA_PROJECTIONS),
+        flag="target-module",
+        help="Module names that get a LoRA adapter. Repeatable. Default: every linear "
+        "projection of a LLaMA block (q, k, v, o, gate, up, down).",
+    )
+
+
+@dataclass
+class TrainConfig:
+    data: str | None = opt(
+        None,
+        "The dataset: a run folder, its dataset/ folder (datasets.load_from_disk) or a "
+        "messages JSONL. Preference pairs are read from the run's preference/ folder.",
+    )
+    model: str | None = opt(
+        None, "Base model: local HF checkpoint or cached hub id. Default: the embedded model."
+    )
+    out: str | None = opt(None, "Adapter folder. Default: <run>/adapter beside the dataset.")
+    method: str = opt(
+        "sft+dpo",
+        "sft: supervised on the clean dialogues; dpo: preference training on (context, "
+        "accepted, rejected) turns; sft+dpo: SFT, then DPO against the SFT model.",
+        choices=["sft", "dpo", "sft+dpo"],
+    )
+    format: str | None = opt(
+        None, "Prompt format to render with. Default: the one the data was generated with."
+    )
+    templates: str | None = opt(None, "Folder of Jinja2 templates that override the shipped ones.")
+    epochs: float = opt(3.0, "SFT epochs over the training split.")
+    dpo_epochs: float = opt(2.0, "DPO epochs over the preference pairs.")
+    max_steps: int | None = opt(
+        None, "Stop each stage after this many optimizer steps (overrides the epochs)."
+    )
+    learning_rate: float = opt(2e-4, "SFT peak learning rate.")
+    dpo_learning_rate: float = opt(5e-5, "DPO peak learning rate.")
+    scheduler: str = opt(
+        "cosine", "Learning-rate schedule after warmup.", choices=["cosine", "linear", "constant"]
+    )
+    warmup_ratio: float = opt(0.05, "Share of each stage's steps spent warming up.")
+    weight_decay: float = opt(0.0, "AdamW weight decay on the LoRA weights.")
+    max_grad_norm: float = opt(1.0, "Gradient clipping norm (0 = off).")
+    batch_size: int = opt(4, "Packed rows per micro-batch.")
+    gradient_accumulation: int = opt(1, "Micro-batches per optimizer step.")
+    max_length: int = opt(
+        2048,
+        "Longest training sequence in tokens (also the packed row length); longer "
+        "dialogues lose their oldest exchanges whole.",
+    )
+    beta: float = opt(0.1, "DPO beta: how far the policy may move from the reference.")
+    dpo_sft_weight: float = opt(
+        0.0, "DPO: weight of an NLL term on the chosen replies (RPO); 0 = plain DPO."
+    )
+    eval_steps: int = opt(
+        50, "Evaluate on the test split every N optimizer steps (0 = at the end)."
+    )
+    save_steps: int = opt(50, "Checkpoint every N optimizer steps.")
+    keep_checkpoints: int = opt(2, "Checkpoints kept (the newest).")
+    resume: bool = opt(False, "Continue from the newest checkpoint in --out.")
+    merge: bool = opt(False, "Also write the base model with the adapter merged in (<out>/merged).")
+    dtype: str = opt(
+        "auto", "Training dtype: auto (bf16 where the hardware has it), bfloat16, float32."
+    )
+    gradient_checkpointing: bool = opt(
+        False, "Recompute activations in the backward pass (less memory, about 30% slower)."
+    )
+    seed: int = opt(0, "Seed of the adapter init, data order and dropout.")
+    lora: LoraSettings = opt(factory=LoraSettings)
+
+
 def _is_dataclass_type(tp) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 

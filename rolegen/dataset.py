@@ -145,6 +145,8 @@ def preference_pairs(record: dict) -> list[dict]:
                 {
                     "id": f"{record['id']}-t{m.get('turn', i)}-s{r.get('sample_index', 0)}",
                     "persona": record.get("persona"),
+                    "persona_name": record.get("persona_name") or "",
+                    "user_name": record.get("user_persona") or "",
                     "prompt": prompt,
                     "chosen": [{"role": "assistant", "content": messages[i]["content"]}],
                     "rejected": [{"role": "assistant", "content": r["content"]}],
@@ -262,6 +264,9 @@ def export(result: FilterResult, out: Path, test_share: float, seed: int, card: 
         table = {
             "id": [r["id"] for r in rows],
             "persona": [r.get("persona") or "" for r in rows],
+            # names fill {{char}}/{{user}} of format templates when training renders the rows
+            "persona_name": [r.get("persona_name") or "" for r in rows],
+            "user_name": [r.get("user_persona") or "" for r in rows],
             "messages": [_clean_messages(r) for r in rows],
         }
         dd[name] = Dataset.from_dict(table)

@@ -114,7 +114,16 @@ class PromptFormat:
     name: str
     stop_words: list[str] = field(default_factory=list)
 
-    def render(self, system: str, messages: list[dict], char: str, user: str) -> str:
+    def render(
+        self,
+        system: str,
+        messages: list[dict],
+        char: str,
+        user: str,
+        add_generation_prompt: bool = True,
+    ) -> str:
+        """The prompt text; `add_generation_prompt=False` renders a finished conversation
+        (training uses it to find where each reply ends)."""
         raise NotImplementedError
 
     def stop(self, char: str, user: str) -> list[str]:
@@ -129,14 +138,21 @@ class TemplateFormat(PromptFormat):
         self._templates = templates
         self._file = f"formats/{name}.jinja"
 
-    def render(self, system: str, messages: list[dict], char: str, user: str) -> str:
+    def render(
+        self,
+        system: str,
+        messages: list[dict],
+        char: str,
+        user: str,
+        add_generation_prompt: bool = True,
+    ) -> str:
         return self._templates.render(
             self._file,
             system=system,
             messages=messages,
             char=char,
             user=user,
-            add_generation_prompt=True,
+            add_generation_prompt=add_generation_prompt,
         )
 
     def stop(self, char: str, user: str) -> list[str]:
@@ -159,11 +175,18 @@ class ChatTemplateFormat(PromptFormat):
         super().__init__(name="chat_template")
         self._tokenizer = tokenizer
 
-    def render(self, system: str, messages: list[dict], char: str, user: str) -> str:
+    def render(
+        self,
+        system: str,
+        messages: list[dict],
+        char: str,
+        user: str,
+        add_generation_prompt: bool = True,
+    ) -> str:
         full = [{"role": "system", "content": system}, *messages]
         try:
             return self._tokenizer.apply_chat_template(
-                full, tokenize=False, add_generation_prompt=True
+                full, tokenize=False, add_generation_prompt=add_generation_prompt
             )
         except Exception:
             # Some chat templates (LLaMA-2's) insist on user/assistant alternation from the
@@ -174,6 +197,6 @@ class ChatTemplateFormat(PromptFormat):
                 )
                 full = [{"role": "system", "content": folded}, *messages[1:]]
                 return self._tokenizer.apply_chat_template(
-                    full, tokenize=False, add_generation_prompt=True
+                    full, tokenize=False, add_generation_prompt=add_generation_prompt
                 )
             raise
