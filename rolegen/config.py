@@ -215,7 +215,7 @@ class TrainConfig:
     epochs: float = opt(3.0, "SFT epochs over the training split.")
     dpo_epochs: float = opt(2.0, "DPO epochs over the preference pairs.")
     max_steps: int | None = opt(
-        None, "Stop each stage after this many optimizer steps (overrides the epochs)."
+        None, "Optimizer steps per stage, in place of the epochs (the data cycles as needed)."
     )
     learning_rate: float = opt(2e-4, "SFT peak learning rate.")
     dpo_learning_rate: float = opt(5e-5, "DPO peak learning rate.")
@@ -225,8 +225,10 @@ class TrainConfig:
     warmup_ratio: float = opt(0.05, "Share of each stage's steps spent warming up.")
     weight_decay: float = opt(0.0, "AdamW weight decay on the LoRA weights.")
     max_grad_norm: float = opt(1.0, "Gradient clipping norm (0 = off).")
-    batch_size: int = opt(4, "Packed rows per micro-batch.")
-    gradient_accumulation: int = opt(1, "Micro-batches per optimizer step.")
+    batch_size: int = opt(
+        1, "Packed rows (of --max-length tokens) per micro-batch; raise it on a GPU."
+    )
+    gradient_accumulation: int = opt(4, "Micro-batches per optimizer step.")
     max_length: int = opt(
         2048,
         "Longest training sequence in tokens (also the packed row length); longer "
@@ -305,7 +307,13 @@ def from_dict(cls, data: dict, source: str):
     """Build `cls` from a mapping, naming the file and field of anything wrong."""
     hints = field_types(cls)
     nested = {n: t for n, t in hints.items() if _is_dataclass_type(t)}
-    flat_owner = {sub: n for n, t in nested.items() for sub in field_types(t)}
+    # A nested field may be written flat, by name or by its flag (`lora_r:` for lora.r).
+    flat_owner = {}
+    for n, t in nested.items():
+        for f in dataclasses.fields(t):
+            flat_owner[f.name] = (n, f.name)
+            if f.metadata.get("flag"):
+                flat_owner[f.metadata["flag"].replace("-", "_")] = (n, f.name)
     # A YAML key may also be written as its flag: `persona:` for `personas:`.
     aliases = {
         f.metadata["flag"].replace("-", "_"): f.name
@@ -326,7 +334,8 @@ def from_dict(cls, data: dict, source: str):
             if choices and values[name] not in choices:
                 raise RolegenError(f"{source}: field '{key}' must be one of {', '.join(choices)}")
         elif name in flat_owner:
-            sub_values[flat_owner[name]][name] = value
+            owner, sub = flat_owner[name]
+            sub_values[owner][sub] = value
         else:
             known = sorted([*hints, *flat_owner])
             raise RolegenError(f"{source}: unknown field '{key}' (known: {', '.join(known)})")

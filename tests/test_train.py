@@ -1,0 +1,234 @@
+"""`rolegen train` on a tiny LLaMA: losses fall, DPO learns the preference, the adapter
+round-trips, resume continues where it stopped, bad input fails clearly."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from rolegen.cli import main
+from rolegen.config import TrainConfig, load_config
+from rolegen.dataset import FilterResult, export
+from rolegen.errors import RolegenError
+from rolegen.train import Checkpoints, dpo_loss, run_train
+
+PERSONAS = {"mara": "Captain Mara Vell", "orla": "Orla Finch", "pip": "Pip Okonkwo"}
+
+
+def _dialogue(i: int, slug: str) -> dict:
+    name = PERSONAS[slug]
+    msgs = [
+        {"role": "system", "content": f"You are {name}. Stay in character."},
+        {"role": "assistant", "content": f"Welcome, friend. I am {name}."},
+    ]
+    for t in range(3):
+        msgs.append({"role": "user", "content": f"Tell me about day {t} of trip {i}."})
+        msgs.append(
+            {"role": "assistant", "content": f"On day {t} the wind turned west and we sailed on."}
+        )
+    return {
+        "id": f"{slug}-{i:04d}",
+        "persona": slug,
+        "persona_name": name,
+        "user_persona": "Ann",
+        "messages": msgs,
+    }
+
+
+def _pair(i: int, slug: str) -> dict:
+    d = _dialogue(i, slug)
+    return {
+        "id": f"{slug}-{i}-t2-s0",
+        "persona": slug,
+        "persona_name": PERSONAS[slug],
+        "user_name": "Ann",
+        "prompt": d["messages"][:5],
+        "chosen": [{"role": "assistant", "content": "The harbour lights came into view at dusk."}],
+        "rejected": [
+            {"role": "assistant", "content": f"I am {PERSONAS[slug]}. I am {PERSONAS[slug]}."}
+        ],
+        "reasons": ["echo"],
+    }
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    records = [_dialogue(i, slug) for slug in PERSONAS for i in range(4)]
+    pairs = [_pair(i, slug) for slug in PERSONAS for i in range(4)]
+    result = FilterResult(records, [], pairs, Counter(), turns_checked=36)
+    export(result, tmp_path / "run", test_share=0.34, seed=0, card={"format": "chat_template"})
+    return tmp_path / "run"
+
+
+def _cfg(run_dir, tiny_model, out, **kw) -> TrainConfig:
+    base = {
+        "data": str(run_dir),
+        "model": str(tiny_model),
+        "out": str(out),
+        "dtype": "float32",
+        "learning_rate": 3e-2,
+        "dpo_learning_rate": 1e-2,
+        "eval_steps": 0,
+        "save_steps": 0,
+        "lora_r": 8,
+        "gradient_accumulation": 1,
+        "max_length": 512,
+    }
+    base.update(kw)
+    return load_config(TrainConfig, None, base)
+
+
+def _log(out):
+    return [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_sft_loss_goes_down_and_the_adapter_is_written(run_dir, tiny_model, tmp_path):
+    out = tmp_path / "adapter"
+    summary = run_train(
+        _cfg(run_dir, tiny_model, out, method="sft", max_steps=12), echo=lambda s: None
+    )
+    log = _log(out)
+    assert [r["step"] for r in log] == list(range(1, 13))
+    assert log[-1]["loss"] < log[0]["loss"] - 0.3  # a random 2-layer model: slow, but down
+    stage = summary["stages"][0]
+    assert stage["name"] == "sft" and stage["steps"] == 12
+    assert stage["eval"]["loss"] < log[0]["loss"]  # held-out persona, same phrasing
+    assert 0 <= stage["padded_share"] < 0.5
+    for name in ("adapter_model.safetensors", "adapter_config.json", "loss.png", "summary.json"):
+        assert (out / name).is_file(), name
+    meta = json.loads((out / "rolegen_adapter.json").read_text())
+    assert meta["format"] == "chat_template" and meta["r"] == 8
+
+
+def test_dpo_loss_is_log2_at_the_reference_and_falls_with_the_margin():
+    zero = torch.zeros(3)
+    loss, margin = dpo_loss(zero, zero, zero, zero, beta=0.1)
+    assert math.isclose(float(loss), math.log(2), rel_tol=1e-6)
+    better, _ = dpo_loss(torch.tensor([-1.0]), torch.tensor([-9.0]), zero[:1], zero[:1], beta=0.1)
+    assert float(better) < math.log(2)
+
+
+def test_dpo_learns_to_prefer_the_accepted_turn(run_dir, tiny_model, tmp_path):
+    out = tmp_path / "adapter"
+    summary = run_train(
+        _cfg(run_dir, tiny_model, out, method="dpo", max_steps=10, beta=0.5), echo=lambda s: None
+    )
+    log = _log(out)
+    assert log[0]["loss"] == pytest.approx(math.log(2), abs=0.05)  # starts at the reference
+    assert log[-1]["loss"] < log[0]["loss"]
+    ev = summary["stages"][0]["eval"]
+    assert ev["reward_accuracy"] == 1.0 and ev["margin"] > 0
+
+
+def test_adapter_round_trip_and_merge_give_the_same_logits(run_dir, tiny_model, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "adapter"
+    run_train(
+        _cfg(run_dir, tiny_model, out, method="sft", max_steps=4, merge=True), echo=lambda s: None
+    )
+    ids = torch.tensor([[1, 504, 3458, 314, 253, 1345, 30]])
+    base = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    with torch.no_grad():
+        base_logits = base(ids).logits
+        peft = PeftModel.from_pretrained(base, str(out)).eval()
+        adapted = peft(ids).logits
+        merged = AutoModelForCausalLM.from_pretrained(out / "merged", dtype=torch.float32)(
+            ids
+        ).logits
+    assert (adapted - base_logits).abs().max() > 1e-3  # the adapter changes the model
+    assert torch.allclose(adapted, merged, atol=1e-4)
+
+
+def test_resume_after_a_crash_ends_where_an_uninterrupted_run_ends(
+    run_dir, tiny_model, tmp_path, monkeypatch
+):
+    from safetensors.torch import load_file
+
+    kw = dict(method="sft", max_steps=6, save_steps=1, lora_dropout=0.1)
+    run_train(_cfg(run_dir, tiny_model, tmp_path / "a", **kw), echo=lambda s: None)
+
+    real_save = Checkpoints.save
+
+    def crash_after_step_3(self, model, optimizer, scheduler, stage, step, extra):
+        real_save(self, model, optimizer, scheduler, stage, step, extra)
+        if step == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoints, "save", crash_after_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(_cfg(run_dir, tiny_model, tmp_path / "b", **kw), echo=lambda s: None)
+    monkeypatch.setattr(Checkpoints, "save", real_save)
+    with pytest.raises(RolegenError, match="--resume"):
+        run_train(_cfg(run_dir, tiny_model, tmp_path / "b", **kw), echo=lambda s: None)
+    run_train(_cfg(run_dir, tiny_model, tmp_path / "b", resume=True, **kw), echo=lambda s: None)
+
+    a = load_file(str(tmp_path / "a" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    assert [r["step"] for r in _log(tmp_path / "b")] == [1, 2, 3, 4, 5, 6]
+
+
+def test_bad_input_fails_with_a_clear_message(run_dir, tiny_model, tmp_path, copy_model):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(RolegenError, match="empty|cannot read"):
+        run_train(_cfg(empty, tiny_model, tmp_path / "x"), echo=lambda s: None)
+    # dialogues that only fit with no reply left
+    with pytest.raises(RolegenError, match="max-length"):
+        run_train(
+            _cfg(run_dir, tiny_model, tmp_path / "x", method="sft", max_length=16),
+            echo=lambda s: None,
+        )
+    # a DPO run on data without preference pairs
+    only = tmp_path / "only.jsonl"
+    only.write_text(json.dumps({"messages": _dialogue(0, "mara")["messages"]}) + "\n")
+    with pytest.raises(RolegenError, match="no preference pairs"):
+        run_train(_cfg(only, tiny_model, tmp_path / "x", method="dpo"), echo=lambda s: None)
+    # chat-template data, model without a chat template
+    bare = copy_model(tiny_model)
+    (bare / "chat_template.jinja").unlink()
+    cfg_tok = json.loads((bare / "tokenizer_config.json").read_text())
+    cfg_tok.pop("chat_template", None)
+    (bare / "tokenizer_config.json").write_text(json.dumps(cfg_tok))
+    with pytest.raises(RolegenError, match="has none; pass --format"):
+        run_train(_cfg(run_dir, bare, tmp_path / "x"), echo=lambda s: None)
+    with pytest.raises(RolegenError, match="no such linear module"):
+        run_train(
+            _cfg(run_dir, tiny_model, tmp_path / "x", target_module=["qkv"]), echo=lambda s: None
+        )
+
+
+def test_train_cli_runs_sft_then_dpo(run_dir, tiny_model, tmp_path):
+    out = tmp_path / "cli-adapter"
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(run_dir / "dataset"),
+            "--model",
+            str(tiny_model),
+            "--out",
+            str(out),
+            "--max-steps",
+            "2",
+            "--dtype",
+            "float32",
+            "--max-length",
+            "512",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "sft: 2 steps" in result.output and "dpo: 2 steps" in result.output
+    assert [r["stage"] for r in _log(out)] == ["sft", "sft", "dpo", "dpo"]
+    missing = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "not found" in missing.output
