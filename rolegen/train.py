@@ -163,8 +163,10 @@ def load_lora_model(model_path: Path, cfg: TrainConfig, dtype: torch.dtype):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from rolegen import packed_attention
+
     model = AutoModelForCausalLM.from_pretrained(
-        model_path, dtype=dtype, attn_implementation="sdpa"
+        model_path, dtype=dtype, attn_implementation=packed_attention.register()
     )
     names = {
         n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)
@@ -185,7 +187,15 @@ def load_lora_model(model_path: Path, cfg: TrainConfig, dtype: torch.dtype):
         target_modules=list(cfg.lora.target_modules),
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
+    model = get_peft_model(model, lora)
+    if dtype == torch.bfloat16:
+        # PEFT casts each adapter's input to the adapters' fp32 and autocast casts it back:
+        # two copies of every activation per adapted layer (17% of a CPU step). Under
+        # autocast (token_logps) the bf16 input can go straight in.
+        for module in model.modules():
+            if hasattr(module, "lora_A"):
+                module.cast_input_dtype_enabled = False
+    return model
 
 
 # ---------------------------------------------------------------- losses
@@ -207,6 +217,7 @@ def token_logps(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.T
         out = model(
             input_ids=batch["input_ids"],
             position_ids=batch["position_ids"],
+            cu_seq_lens_q=batch.get("cu_seq_lens_q"),
             use_cache=False,
             logits_to_keep=keep,
         )
@@ -266,20 +277,10 @@ def _mean_len(pairs: list[PairExample]) -> int:
     return int(sum(len(p.chosen) + len(p.rejected) for p in pairs) / (2 * max(1, len(pairs))))
 
 
-def pair_tensors(pairs: list[PairExample], pad_id: int) -> dict:
-    """Chosen and rejected sequences of the pairs packed into rows; segment 2k is pair k's
-    chosen, 2k+1 its rejected."""
-    seqs = [e for p in pairs for e in (p.chosen, p.rejected)]
-    row_len = max(len(s) for s in seqs)
-    row_len = max(row_len, 2 * _mean_len(pairs))
-    rows = pack(seqs, row_len)
-    batch = collate_packed([[seqs[i] for i in row] for row in rows], pad_id)
-    # collate numbers segments in row order; map them back to sequence indices.
-    order = [i for row in rows for i in row]
-    remap = torch.tensor(order + [0])
-    seg = batch["segments"]
-    batch["segments"] = torch.where(seg >= 0, remap[seg.clamp(min=0)], seg)
-    return batch
+def pair_tensors(pairs: list[PairExample], pad_id: int = 0) -> dict:
+    """The chosen and rejected sequences of the pairs in one flat packed row; segment
+    2k is pair k's chosen, 2k+1 its rejected."""
+    return collate_packed([[e for p in pairs for e in (p.chosen, p.rejected)]], pad_id)
 
 
 # ---------------------------------------------------------------- loop

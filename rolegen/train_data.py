@@ -201,37 +201,27 @@ def pack(examples: list[Example], row_length: int) -> list[list[int]]:
     return rows
 
 
-def collate_packed(rows: list[list[Example]], pad_id: int) -> dict:
-    """Packed rows -> tensors. `position_ids` restart at each example (the attention
-    boundary); `segments` numbers the examples of the batch (-1 on padding) so
-    per-example sums can be taken from per-token values."""
+def collate_packed(rows: list[list[Example]], pad_id: int = 0) -> dict:
+    """A micro-batch of packed rows -> one flat row of all its examples (no padding).
+    `position_ids` restart at each example and `cu_seq_lens_q` holds the boundaries
+    (the attention boundary either way, see packed_attention.py); `segments` numbers
+    the examples so per-example sums can be taken from per-token values."""
     import torch
 
-    width = max(sum(len(e) for e in row) for row in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    positions = torch.zeros((len(rows), width), dtype=torch.long)
-    segments = torch.full((len(rows), width), -1, dtype=torch.long)
-    seg = 0
-    for r, row in enumerate(rows):
-        at = 0
-        for e in row:
-            n = len(e)
-            ids[r, at : at + n] = torch.tensor(e.input_ids)
-            labels[r, at : at + n] = torch.tensor(e.labels)
-            positions[r, at : at + n] = torch.arange(n)
-            segments[r, at : at + n] = seg
-            seg += 1
-            at += n
-        # Padding continues the last example's count, so it reads as part of it: it is
-        # masked from the loss and no real token attends to it (causal).
-        last = len(row[-1])
-        positions[r, at:] = torch.arange(last, last + width - at)
-    return {"input_ids": ids, "labels": labels, "position_ids": positions, "segments": segments}
-
-
-def padded_share(rows: list[list[Example]], width: int | None = None) -> tuple[int, int]:
-    """(real tokens, padded tokens) for a batch of rows padded to its widest."""
-    lengths = [sum(len(e) for e in row) for row in rows]
-    width = width or max(lengths)
-    return sum(lengths), width * len(rows) - sum(lengths)
+    examples = [e for row in rows for e in row]
+    ids = torch.tensor([[t for e in examples for t in e.input_ids]], dtype=torch.long)
+    labels = torch.tensor([[t for e in examples for t in e.labels]], dtype=torch.long)
+    positions = torch.cat([torch.arange(len(e)) for e in examples])[None]
+    segments = torch.cat(
+        [torch.full((len(e),), k, dtype=torch.long) for k, e in enumerate(examples)]
+    )[None]
+    bounds = [0]
+    for e in examples:
+        bounds.append(bounds[-1] + len(e))
+    return {
+        "input_ids": ids,
+        "labels": labels,
+        "position_ids": positions,
+        "segments": segments,
+        "cu_seq_lens_q": torch.tensor(bounds, dtype=torch.int32),
+    }

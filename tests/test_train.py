@@ -232,3 +232,55 @@ def test_train_cli_runs_sft_then_dpo(run_dir, tiny_model, tmp_path):
     assert [r["stage"] for r in _log(out)] == ["sft", "sft", "dpo", "dpo"]
     missing = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "not found" in missing.output
+
+
+def test_accelerate_launch_runs_the_training_path(run_dir, tiny_model, tmp_path):
+    """The multi-GPU entry point, with the one process this machine allows."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable))
+    if accelerate is None:
+        pytest.skip("accelerate's launcher is not installed")
+    out = tmp_path / "launched"
+    proc = subprocess.run(
+        [
+            accelerate,
+            "launch",
+            "--num_processes",
+            "1",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--cpu",
+            "-m",
+            "rolegen",
+            "train",
+            "--data",
+            str(run_dir),
+            "--model",
+            str(tiny_model),
+            "--out",
+            str(out),
+            "--method",
+            "sft",
+            "--max-steps",
+            "2",
+            "--dtype",
+            "float32",
+            "--max-length",
+            "512",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "adapter_model.safetensors").is_file()
+    assert [r["step"] for r in _log(out)] == [1, 2]

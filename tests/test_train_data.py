@@ -121,14 +121,21 @@ def test_pack_fills_rows_without_overflow_and_keeps_every_example(lengths):
     assert len(rows) <= -(-sum(lengths) // 10) + 1
 
 
-def test_packed_rows_give_the_same_log_probs_as_separate_sequences(tiny_model, tokenizer):
+@pytest.mark.parametrize("attention", ["sdpa", "rolegen_packed"])
+def test_packed_rows_give_the_same_log_probs_as_separate_sequences(
+    tiny_model, tokenizer, attention
+):
     """Position ids restart per example, so the packed row's attention stays inside each
     example: per-example log-probs equal those of each example run alone."""
     from transformers import AutoModelForCausalLM
 
+    from rolegen import packed_attention
     from rolegen.train import segment_sums, token_logps
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    packed_attention.register()
+    model = AutoModelForCausalLM.from_pretrained(
+        tiny_model, dtype=torch.float32, attn_implementation=attention
+    ).eval()
     renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 4096)
     a = renderer.sft_example(DIALOGUE, ("Mara", "Ann"))
     b = renderer.sft_example(DIALOGUE[:4], ("Mara", "Ann"))
@@ -144,6 +151,10 @@ def test_packed_rows_give_the_same_log_probs_as_separate_sequences(tiny_model, t
     assert torch.allclose(together, torch.tensor(alone), atol=1e-3)
     # and the mask matters: without restarting positions the second example sees the first
     with torch.no_grad():
-        flat = dict(packed, position_ids=torch.arange(packed["input_ids"].shape[1])[None])
+        flat = dict(
+            packed,
+            position_ids=torch.arange(packed["input_ids"].shape[1])[None],
+            cu_seq_lens_q=None,
+        )
         lp, _, s = token_logps(model, flat)
     assert abs(float(segment_sums(lp, s, 2)[1]) - alone[1]) > 1e-3
