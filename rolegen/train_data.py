@@ -57,6 +57,15 @@ class EncodeReport:
     dropped_messages: int = 0
 
 
+def _head_length(messages: list[dict]) -> int:
+    """System prompt and the card's greeting: context that truncation keeps and no loss
+    falls on (the greeting is the card's text, not a reply the model wrote)."""
+    n = 1 if messages and messages[0]["role"] == "system" else 0
+    if len(messages) > n and messages[n]["role"] == "assistant":
+        n += 1
+    return n
+
+
 class Renderer:
     """Renders conversations with one prompt format and finds each reply's tokens."""
 
@@ -135,9 +144,7 @@ class Renderer:
     ) -> Example | None:
         """A whole dialogue, oldest exchanges dropped until it fits; None if even the
         system prompt, greeting and last exchange do not fit."""
-        head_n = 1 if messages and messages[0]["role"] == "system" else 0
-        if len(messages) > head_n and messages[head_n]["role"] == "assistant":
-            head_n += 1  # the card's greeting: context, not a reply the model wrote
+        head_n = _head_length(messages)
         head, body = messages[:head_n], messages[head_n:]
         dropped = 0
         while True:
@@ -161,9 +168,7 @@ class Renderer:
         id: str = "",
     ) -> PairExample | None:
         """Prompt + each reply; loss (the log-probability summed) only on the reply."""
-        head_n = 1 if prompt and prompt[0]["role"] == "system" else 0
-        if len(prompt) > head_n and prompt[head_n]["role"] == "assistant":
-            head_n += 1
+        head_n = _head_length(prompt)
         head, body = prompt[:head_n], prompt[head_n:]
         dropped = 0
         while True:
