@@ -61,7 +61,7 @@ def _model(attention: str):
     from transformers import AutoModelForCausalLM
 
     from rolegen import packed_attention
-    from rolegen.config import LLAMA_PROJECTIONS
+    from rolegen.config import LoraSettings
     from rolegen.models import embedded_model_dir
 
     packed_attention.register()
@@ -69,7 +69,14 @@ def _model(attention: str):
     model = AutoModelForCausalLM.from_pretrained(
         embedded_model_dir(), dtype=torch.bfloat16, attn_implementation=attention
     )
-    lora = LoraConfig(r=16, lora_alpha=32, target_modules=LLAMA_PROJECTIONS, task_type="CAUSAL_LM")
+    d = LoraSettings()  # rolegen's defaults, for both ways
+    lora = LoraConfig(
+        r=d.r,
+        lora_alpha=d.alpha,
+        lora_dropout=d.dropout,
+        target_modules=d.target_modules,
+        task_type="CAUSAL_LM",
+    )
     model = get_peft_model(model, lora)
     if attention == "rolegen_packed":  # as rolegen.train.load_lora_model does under autocast
         for module in model.modules():
