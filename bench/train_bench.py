@@ -98,7 +98,7 @@ def one(kind: str, data: str, max_length: int, budget_tokens: int) -> dict:
     batches = []
     if kind == "rolegen":
         for row in pack(examples, max_length):
-            batches.append(collate_packed([[examples[i] for i in row]], tok.pad_token_id or 0))
+            batches.append(collate_packed([[examples[i] for i in row]]))
     else:
         for i in range(0, len(examples), 4):
             group = examples[i : i + 4]

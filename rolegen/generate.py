@@ -32,7 +32,7 @@ from rolegen.personas import (
 )
 from rolegen.prompts import PromptBuilder, resolve_persona
 from rolegen.runs import RunDir, default_run_dir, git_commit, package_versions
-from rolegen.templates import ChatTemplateFormat, Templates
+from rolegen.templates import Templates
 
 DEFAULT_MAX_CONTEXT = 4096
 
@@ -141,15 +141,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         echo(f"  note: {w}")
 
     templates = Templates(cfg.templates)
-    if cfg.format:
-        fmt = templates.prompt_format(cfg.format)
-    elif info.has_chat_template:
-        fmt = ChatTemplateFormat(tokenizer)
-    else:
-        raise RolegenError(
-            f"{model_path}: the tokenizer has no chat template; pass --format "
-            f"({', '.join(templates.formats())})"
-        )
+    fmt = templates.resolve_format(cfg.format, tokenizer, model_path)
     max_context = min(cfg.max_context or DEFAULT_MAX_CONTEXT, info.context_length)
     if max_context <= cfg.sampling.max_new_tokens + 16:
         raise RolegenError(f"--max-context {max_context} leaves no room for the prompt")

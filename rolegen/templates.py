@@ -101,6 +101,18 @@ class Templates:
             names.update(p.stem for p in (Path(folder) / "formats").glob("*.jinja"))
         return sorted(names)
 
+    def resolve_format(self, name: str | None, tokenizer, model_path) -> PromptFormat:
+        """A named format template, or (None / "chat_template") the tokenizer's own chat
+        template, which must exist."""
+        if name and name != "chat_template":
+            return self.prompt_format(name)
+        if not getattr(tokenizer, "chat_template", None):
+            raise RolegenError(
+                f"{model_path}: the tokenizer has no chat template; pass --format "
+                f"({', '.join(self.formats())})"
+            )
+        return ChatTemplateFormat(tokenizer)
+
     def prompt_format(self, name: str) -> PromptFormat:
         if name not in self.formats():
             raise RolegenError(f"unknown --format '{name}'; available: {', '.join(self.formats())}")

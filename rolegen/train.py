@@ -30,7 +30,7 @@ from rolegen.config import TrainConfig, to_dict
 from rolegen.errors import RolegenError
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
 from rolegen.runs import git_commit, package_versions
-from rolegen.templates import ChatTemplateFormat, Templates
+from rolegen.templates import Templates
 from rolegen.train_data import IGNORE, Example, PairExample, Renderer, collate_packed, pack
 
 ADAPTER_META = "rolegen_adapter.json"
@@ -127,7 +127,14 @@ def encode_sft(renderer: Renderer, rows: list[dict]) -> tuple[list[Example], dic
 
 def encode_pairs(renderer: Renderer, rows: list[dict]) -> tuple[list[PairExample], dict]:
     pairs, stats = [], {"too_long": 0}
-    for row in rows:
+    for k, row in enumerate(rows):
+        for key in ("prompt", "chosen", "rejected"):
+            value = row.get(key)
+            if not isinstance(value, list) or (key != "prompt" and not value):
+                raise RolegenError(
+                    f"preference pair {row.get('id', k)}: field '{key}' must be a list of "
+                    "messages (TRL's conversational prompt/chosen/rejected)"
+                )
         pe = renderer.pair_example(
             row["prompt"],
             row["chosen"][-1]["content"],
@@ -277,10 +284,10 @@ def _mean_len(pairs: list[PairExample]) -> int:
     return int(sum(len(p.chosen) + len(p.rejected) for p in pairs) / (2 * max(1, len(pairs))))
 
 
-def pair_tensors(pairs: list[PairExample], pad_id: int = 0) -> dict:
+def pair_tensors(pairs: list[PairExample]) -> dict:
     """The chosen and rejected sequences of the pairs in one flat packed row; segment
     2k is pair k's chosen, 2k+1 its rejected."""
-    return collate_packed([[e for p in pairs for e in (p.chosen, p.rejected)]], pad_id)
+    return collate_packed([[e for p in pairs for e in (p.chosen, p.rejected)]])
 
 
 # ---------------------------------------------------------------- loop
@@ -361,13 +368,11 @@ _STAGE_ORDER = {"sft": 0, "dpo": 1}
 
 
 class Trainer:
-    def __init__(self, model, cfg: TrainConfig, out: Path, pad_id: int, echo=print):
+    def __init__(self, model, cfg: TrainConfig, out: Path):
         from accelerate import Accelerator
 
         self.cfg = cfg
         self.out = out
-        self.pad_id = pad_id
-        self.echo = echo
         self.accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation)
         self.model = model
         self.checkpoints = Checkpoints(out, cfg.keep_checkpoints)
@@ -500,21 +505,19 @@ class Trainer:
 
 
 def _resolve_format(cfg: TrainConfig, data: TrainData, tokenizer, model_path: Path, echo):
-    templates = Templates(cfg.templates)
-    name = cfg.format or data.format or "chat_template"
     if cfg.format and data.format and cfg.format != data.format:
         echo(
             f"note: the data was generated with format '{data.format}', training renders it "
             f"with '{cfg.format}'; generate with --format {cfg.format} to match"
         )
-    if name == "chat_template":
-        if not getattr(tokenizer, "chat_template", None):
-            raise RolegenError(
-                f"{data.source} was generated with a chat template, but the tokenizer of "
-                f"{model_path} has none; pass --format (one of {', '.join(templates.formats())})"
-            )
-        return ChatTemplateFormat(tokenizer)
-    return templates.prompt_format(name)
+    name = cfg.format or data.format
+    templates = Templates(cfg.templates)
+    if name in (None, "chat_template") and not getattr(tokenizer, "chat_template", None):
+        raise RolegenError(
+            f"{data.source} was generated with a chat template, but the tokenizer of "
+            f"{model_path} has none; pass --format (one of {', '.join(templates.formats())})"
+        )
+    return templates.resolve_format(name, tokenizer, model_path)
 
 
 def _to(batch: dict, device) -> dict:
@@ -576,7 +579,6 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
     max_length = min(cfg.max_length, info.context_length)
     renderer = Renderer(fmt, tokenizer, max_length)
     stages = {"sft": ["sft"], "dpo": ["dpo"], "sft+dpo": ["sft", "dpo"]}[cfg.method]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else info.eos_token_ids[0]
 
     encode_stats = {}
     sft_train = sft_test = pairs_train = pairs_test = []
@@ -636,7 +638,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
         f"model: {model_path} ({dtype}), LoRA r={cfg.lora.r} on {', '.join(cfg.lora.target_modules)}: "
         f"{trainable / 1e6:.2f}M trainable of {total_params / 1e6:.1f}M; format {fmt.name}"
     )
-    trainer = Trainer(model, cfg, out, pad_id, echo)
+    trainer = Trainer(model, cfg, out)
     acc = trainer.accelerator
     results = []
     done_stages = []
@@ -653,7 +655,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
             return _shard(sft_batches(sft_train, cfg, epoch), acc)
 
         def sft_step(model, rows):
-            batch = collate_packed([[sft_train[i] for i in row] for row in rows], pad_id)
+            batch = collate_packed([[sft_train[i] for i in row] for row in rows])
             loss, n = sft_loss(model, _to(batch, acc.device))
             real = sum(len(sft_train[i]) for row in rows for i in row)
             width = batch["input_ids"].numel()
@@ -664,7 +666,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
                 return {}
             total_nll, total_n = 0.0, 0
             for rows in sft_batches(sft_test, cfg, 0):
-                batch = collate_packed([[sft_test[i] for i in row] for row in rows], pad_id)
+                batch = collate_packed([[sft_test[i] for i in row] for row in rows])
                 loss, n = sft_loss(trainer.model, _to(batch, acc.device))
                 total_nll += float(loss) * n
                 total_n += n
@@ -684,8 +686,8 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
         else:
             echo(f"dpo: reference log-probabilities of {len(pairs_train) + len(pairs_test)} pairs")
             ref = {
-                "train": _pair_logps(trainer.model, pairs_train, cfg, pad_id, acc.device),
-                "test": _pair_logps(trainer.model, pairs_test, cfg, pad_id, acc.device),
+                "train": _pair_logps(trainer.model, pairs_train, acc.device),
+                "test": _pair_logps(trainer.model, pairs_test, acc.device),
             }
             ref_path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(ref, ref_path)
@@ -696,7 +698,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
 
         def dpo_step(model, idxs):
             chosen, rejected, n_chosen, nll, tokens, width = _policy_logps(
-                model, [pairs_train[i] for i in idxs], pad_id, acc.device
+                model, [pairs_train[i] for i in idxs], acc.device
             )
             ref_c, ref_r = ref["train"][0][idxs].to(chosen), ref["train"][1][idxs].to(chosen)
             loss, margin = dpo_loss(chosen, rejected, ref_c, ref_r, cfg.beta)
@@ -716,9 +718,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
             margins, losses = [], []
             for start in range(0, len(pairs_test), 8):
                 idxs = list(range(start, min(start + 8, len(pairs_test))))
-                c, r, *_ = _policy_logps(
-                    trainer.model, [pairs_test[i] for i in idxs], pad_id, acc.device
-                )
+                c, r, *_ = _policy_logps(trainer.model, [pairs_test[i] for i in idxs], acc.device)
                 loss, m = dpo_loss(
                     c, r, ref["test"][0][idxs].to(c), ref["test"][1][idxs].to(c), cfg.beta
                 )
@@ -815,10 +815,10 @@ def merge_adapter(peft_model, tokenizer, dest: Path) -> Path:
     return dest
 
 
-def _policy_logps(model, pairs: list[PairExample], pad_id: int, device):
+def _policy_logps(model, pairs: list[PairExample], device):
     """Summed reply log-probabilities of chosen and rejected, the chosen replies' NLL per
     token, and the token counts."""
-    batch = pair_tensors(pairs, pad_id)
+    batch = pair_tensors(pairs)
     logps, mask, segments = token_logps(model, _to(batch, device))
     sums = segment_sums(logps, segments, 2 * len(pairs))
     counts = segment_sums(mask.to(logps.dtype), segments, 2 * len(pairs))
@@ -828,12 +828,12 @@ def _policy_logps(model, pairs: list[PairExample], pad_id: int, device):
 
 
 @torch.no_grad()
-def _pair_logps(model, pairs: list[PairExample], cfg: TrainConfig, pad_id: int, device):
+def _pair_logps(model, pairs: list[PairExample], device):
     was_training = model.training
     model.eval()
     chosen, rejected = [], []
     for start in range(0, len(pairs), 8):
-        c, r, *_ = _policy_logps(model, pairs[start : start + 8], pad_id, device)
+        c, r, *_ = _policy_logps(model, pairs[start : start + 8], device)
         chosen.append(c.float().cpu())
         rejected.append(r.float().cpu())
     model.train(was_training)

@@ -206,7 +206,7 @@ def pack(examples: list[Example], row_length: int) -> list[list[int]]:
     return rows
 
 
-def collate_packed(rows: list[list[Example]], pad_id: int = 0) -> dict:
+def collate_packed(rows: list[list[Example]]) -> dict:
     """A micro-batch of packed rows -> one flat row of all its examples (no padding).
     `position_ids` restart at each example and `cu_seq_lens_q` holds the boundaries
     (the attention boundary either way, see packed_attention.py); `segments` numbers

@@ -140,12 +140,12 @@ def test_packed_rows_give_the_same_log_probs_as_separate_sequences(
     a = renderer.sft_example(DIALOGUE, ("Mara", "Ann"))
     b = renderer.sft_example(DIALOGUE[:4], ("Mara", "Ann"))
     with torch.no_grad():
-        packed = collate_packed([[a, b]], pad_id=0)
+        packed = collate_packed([[a, b]])
         logps, _, seg = token_logps(model, packed)
         together = segment_sums(logps, seg, 2)
         alone = []
         for e in (a, b):
-            single = collate_packed([[e]], pad_id=0)
+            single = collate_packed([[e]])
             lp, _, s = token_logps(model, single)
             alone.append(float(segment_sums(lp, s, 1)[0]))
     assert torch.allclose(together, torch.tensor(alone), atol=1e-3)
