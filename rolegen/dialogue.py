@@ -35,6 +35,10 @@ class Dialogue:
     system: str = ""  # the character's system prompt at its latest turn
     end_reason: str | None = None
     unresolved: list[dict] = field(default_factory=list)  # rejects with no accepted turn
+    script: list[str] | None = None  # this dialogue's scripted user turns (else the loop's)
+    seed_key: str = ""  # request seeds derive from it (default: id); eval shares it across systems
+    sampling: dict = field(default_factory=dict)  # Request fields overriding the loop's sampling
+    lora: bool = True  # character replies from the engine's adapter, if it has one
 
     @property
     def done(self) -> bool:
@@ -128,10 +132,11 @@ class TurnLoop:
             live = [d for d in dialogues if not d.done]
             if not live:
                 break
-            if self.user_script is not None:
-                self._scripted_user_step(live, turn)
-            else:
-                self._model_step(live, turn, "user")
+            scripted = [d for d in live if (d.script or self.user_script) is not None]
+            self._scripted_user_step(scripted, turn)
+            simulated = [d for d in live if (d.script or self.user_script) is None]
+            if simulated:
+                self._model_step(simulated, turn, "user")
             self._model_step([d for d in live if not d.done], turn, "assistant")
             on_turn(len(live))
         for d in dialogues:
@@ -149,10 +154,11 @@ class TurnLoop:
 
     def _scripted_user_step(self, dialogues: list[Dialogue], turn: int) -> None:
         for d in dialogues:
-            if turn > len(self.user_script):
+            script = d.script or self.user_script
+            if turn > len(script):
                 d.end_reason = "script_exhausted"
                 continue
-            text = substitute_macros(self.user_script[turn - 1], d.persona.name, d.user.name)
+            text = substitute_macros(script[turn - 1], d.persona.name, d.user.name)
             d.messages.append({"role": "user", "content": text})
             d.meta.append({"role": "user", "source": "script", "turn": turn})
 
@@ -186,14 +192,16 @@ class TurnLoop:
             for d in pending:
                 speaker, other = self._names(d, side)
                 prompt = prompts[d.id]
+                sampling = {**self.sampling, **(d.sampling if side == "assistant" else {})}
                 for j in range(sample, sample + width):
                     requests.append(
                         Request(
                             prompt_ids=prompt.ids,
                             max_tokens=self.max_tokens[side],
                             stop=[*prompt.stop, f"\n{other}:"],
-                            seed=request_seed(self.seed, d.id, turn, side, j),
-                            **self.sampling,
+                            seed=request_seed(self.seed, d.seed_key or d.id, turn, side, j),
+                            lora=d.lora,
+                            **sampling,
                         )
                     )
                     owners.append((d, j))

@@ -1,7 +1,8 @@
 """Where the shipped templates and personas live.
 
 In a wheel they are packaged under `rolegen/_data/`; in a source checkout
-(editable install, tests) they are the repository's top-level folders.
+(editable install, tests) they are the repository's top-level folders. The eval
+suite (`evals/`) ships the same way.
 """
 
 from __future__ import annotations
@@ -24,3 +25,8 @@ def templates_dir() -> Path:
 
 def personas_dir() -> Path:
     return _shipped("personas")
+
+
+def evals_dir() -> Path:
+    """The shipped eval suite: held-out personas and user scripts."""
+    return _shipped("evals")

@@ -25,8 +25,12 @@ class Request:
     temperature: float = 0.8
     top_p: float = 0.95
     repetition_penalty: float = 1.0
+    frequency_penalty: float = 0.0  # OpenAI-style, on the reply's own tokens
+    presence_penalty: float = 0.0
+    no_repeat_ngram: int = 0  # ban repeating any n-gram of the reply (0 = off)
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    lora: bool = True  # use the engine's adapter, if it has one (False: the base model)
 
 
 @dataclass
@@ -57,6 +61,7 @@ class EngineOptions:
     enforce_eager: bool = True  # vllm: skip torch.compile (a slow start for short runs)
     lora_path: str | None = None  # a PEFT adapter served as LoRA requests (vllm) or merged (hf)
     max_lora_rank: int = 16  # vllm: one of the ranks it accepts, >= the adapter's
+    no_repeat_ngram: bool = False  # vllm: register the no-repeat n-gram logits processor
 
 
 def resolve_engine(name: str) -> str:

@@ -1,7 +1,9 @@
 """The transformers engine: left-padded batched `generate`, same interface as vLLM.
 
 Requests that share their sampling settings run together in batches of
-`batch_size`. Sampling is seeded per batch from the first request's seed, so a
+`batch_size` (frequency/presence penalties and no-repeat n-grams are per row).
+An adapter is merged in memory; requests that ask for the base model run with
+the adapter disabled. Sampling is seeded per batch from the first request's seed, so a
 rerun with the same requests gives the same text.
 """
 
@@ -14,6 +16,7 @@ import torch
 from transformers import StoppingCriteria
 
 from rolegen.engines import Completion, EngineOptions, Request
+from rolegen.engines.no_repeat import CountPenalty, NoRepeatInReply
 
 
 def _dtype(option: str) -> torch.dtype:
@@ -47,6 +50,10 @@ class _StopStrings(StoppingCriteria):
         return done
 
 
+def _merged(model) -> bool:
+    return any(getattr(m, "merged", False) for m in model.modules())
+
+
 class HFEngine:
     name = "hf"
 
@@ -61,7 +68,10 @@ class HFEngine:
             from peft import PeftModel
 
             # merged in memory: generation then runs at the base model's speed
-            self.model = PeftModel.from_pretrained(self.model, options.lora_path).merge_and_unload()
+            # merged: generation then runs at the base model's speed; `unmerge_adapter`
+            # brings the base back for requests with lora=False
+            self.model = PeftModel.from_pretrained(self.model, options.lora_path)
+            self.model.merge_adapter()
         self.model.to(self.device).eval()
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
@@ -73,7 +83,7 @@ class HFEngine:
 
         def settings(i: int):
             r = requests[i]
-            return (r.temperature, r.top_p, r.repetition_penalty, r.max_tokens)
+            return (r.temperature, r.top_p, r.repetition_penalty, r.max_tokens, r.lora)
 
         order = sorted(range(len(requests)), key=settings)
         for _, group in groupby(order, key=settings):
@@ -86,6 +96,16 @@ class HFEngine:
 
     @torch.inference_mode()
     def _generate_batch(self, batch: list[Request]) -> list[Completion]:
+        first = batch[0]
+        if hasattr(self.model, "disable_adapter") and not first.lora:
+            # PEFT unmerges the adapter when it is disabled; it is merged again below
+            with self.model.disable_adapter():
+                return self._generate_batch_merged(batch)
+        if hasattr(self.model, "merge_adapter") and not _merged(self.model):
+            self.model.merge_adapter()
+        return self._generate_batch_merged(batch)
+
+    def _generate_batch_merged(self, batch: list[Request]) -> list[Completion]:
         first = batch[0]
         width = max(len(r.prompt_ids) for r in batch)
         ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
@@ -105,6 +125,17 @@ class HFEngine:
         )
         if sample:
             kwargs.update(temperature=first.temperature, top_p=first.top_p, top_k=0)
+        processors = []
+        if any(r.no_repeat_ngram for r in batch):
+            processors.append(NoRepeatInReply([r.no_repeat_ngram for r in batch], width))
+        if any(r.frequency_penalty or r.presence_penalty for r in batch):
+            processors.append(
+                CountPenalty(
+                    [r.frequency_penalty for r in batch], [r.presence_penalty for r in batch], width
+                )
+            )
+        if processors:
+            kwargs["logits_processor"] = processors
         if any(r.stop for r in batch):
             kwargs["stopping_criteria"] = [
                 _StopStrings(self.tokenizer, [r.stop for r in batch], width)

@@ -66,6 +66,10 @@ class VLLMEngine:
 
             kwargs.update(enable_lora=True, max_lora_rank=options.max_lora_rank, max_loras=1)
             self.lora = LoRARequest("rolegen-adapter", 1, str(options.lora_path))
+        if options.no_repeat_ngram:
+            from rolegen.engines.vllm_no_repeat import NoRepeatNGram
+
+            kwargs.update(logits_processors=[NoRepeatNGram])
         self.llm = LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
         self.eos_ids = list(options.eos_token_ids)
@@ -80,6 +84,9 @@ class VLLMEngine:
                 temperature=r.temperature,
                 top_p=r.top_p,
                 repetition_penalty=r.repetition_penalty,
+                frequency_penalty=r.frequency_penalty,
+                presence_penalty=r.presence_penalty,
+                extra_args={"no_repeat_ngram": r.no_repeat_ngram} if r.no_repeat_ngram else None,
                 max_tokens=r.max_tokens,
                 stop=list(r.stop) or None,
                 stop_token_ids=self.eos_ids or None,
@@ -87,7 +94,9 @@ class VLLMEngine:
             )
             for r in requests
         ]
-        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora)
+        # Base and adapter requests side by side in one batch (eval on a GPU).
+        lora = [self.lora if r.lora else None for r in requests] if self.lora else None
+        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=lora)
         completions = []
         for out in outputs:
             o = out.outputs[0]

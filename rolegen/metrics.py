@@ -1,0 +1,192 @@
+"""Eval metrics: one row per character turn, then per-system figures with intervals.
+
+Every lexical score comes from `checks.py` (the same code generate and filter
+use), with exact ratios (no pre-filter). A row holds, for character turn t >= 1
+of one dialogue (the card's greeting is context, not scored):
+
+- echo: the checks flagged identity echo (t >= 2, the user did not ask);
+- asked / recall: the user asked who the character is, and the reply names it;
+- repeat (max `fuzz.ratio` against earlier character turns), near_copy (repeat >=
+  the checks' repeat threshold), crep4, seq_rep4, loop (the checks' loop reason);
+- words, ooc (assistant boilerplate);
+- paraphrase, relevance, nll: filled in by `guardrails.py` when a model and the
+  embedder are at hand (None otherwise).
+
+Figures are means over the turns a metric applies to. Intervals: a cluster
+bootstrap over dialogues (turns of one dialogue are not independent); deltas
+against a reference system resample the same dialogues for both, which is what
+makes "same user turns, same seeds" pay off. distinct-1/2 are corpus figures
+and carry no interval (a resample with repeated dialogues would deflate them).
+
+Non-goals: generating, writing files, plotting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rolegen.checks import asks_identity, check_dialogues, distinct_n, names_character
+from rolegen.config import CheckConfig
+from rolegen.dataset import record_turns
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    field: str
+    label: str
+    better: str  # "lower", "higher" or "" (no direction: length)
+    applies: Callable[[dict], bool] = lambda row: True
+    guardrail: bool = False
+
+
+def _unasked_t2(row: dict) -> bool:
+    return row["turn"] >= 2 and not row["asked"]
+
+
+METRICS = (
+    Metric("identity_echo", "echo", "identity echo, unasked (share of turns)", "lower", _unasked_t2),
+    Metric(
+        "identity_recall", "recall", "identity recall, asked (share)", "higher", lambda r: r["asked"]
+    ),
+    Metric("near_copy", "near_copy", "near-copy of an earlier turn (share)", "lower"),
+    Metric("repeat_ratio", "repeat", "max fuzz.ratio vs earlier turns (mean)", "lower"),
+    Metric("crep4", "crep4", "crep-4: 4-grams reused from earlier turns", "lower"),
+    Metric("paraphrase", "paraphrase", "paraphrase: max cosine vs earlier turns", "lower"),
+    Metric("seq_rep4", "seq_rep4", "seq-rep-4 inside a reply", "lower"),
+    Metric("loop", "loop", "loop flagged (share of turns)", "lower"),
+    Metric("words", "words", "reply length (words)", ""),
+    Metric("fluency_nll", "nll", "fluency: token NLL under the base model", "lower", guardrail=True),
+    Metric("relevance", "relevance", "relevance: cosine of reply and user turn", "higher", guardrail=True),
+    Metric("ooc", "ooc", "out-of-character boilerplate (share)", "lower", guardrail=True),
+)  # fmt: skip
+BY_NAME = {m.name: m for m in METRICS}
+CURVES = ("near_copy", "identity_echo", "seq_rep4", "paraphrase")  # plotted by turn index
+
+
+def turn_rows(records: list[dict], cfg: CheckConfig | None = None) -> list[dict]:
+    """One row per scored character turn of every record (see the module docstring).
+    A record's `system` and `seed_key` name the system and pair dialogues across systems."""
+    cfg = cfg or CheckConfig()
+    items = [record_turns(r) for r in records]
+    rows = []
+    for record, item, checks in zip(records, items, check_dialogues(items, cfg, prefilter=False)):
+        for c in checks:
+            text, user = item.character[c.index], item.users[c.index]
+            asked = asks_identity(user)
+            rows.append(
+                {
+                    "system": record.get("system", "data"),
+                    "dialogue": record.get("seed_key") or record["id"],
+                    "persona": record.get("persona", ""),
+                    "turn": c.turn,
+                    "index": c.index,
+                    "text": text,
+                    "user": user,
+                    "asked": asked,
+                    "echo": float("echo" in c.reasons),
+                    "recall": float(names_character(text, item.name)) if asked else None,
+                    "repeat": c.scores["repeat"],
+                    "near_copy": float(c.scores["repeat"] >= cfg.repeat_ratio),
+                    "crep4": c.scores["crep4"],
+                    "seq_rep4": c.scores["seq_rep4"],
+                    "loop": float("loop" in c.reasons),
+                    "words": float(len(text.split())),
+                    "ooc": float("ooc" in c.reasons),
+                    "paraphrase": None,
+                    "relevance": None,
+                    "nll": None,
+                }
+            )
+    return rows
+
+
+def _sums(rows: list[dict], metric: Metric, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dialogue sum and count of a metric's values, in the order of `keys`."""
+    at = {k: i for i, k in enumerate(keys)}
+    s, n = np.zeros(len(keys)), np.zeros(len(keys))
+    for r in rows:
+        v = r.get(metric.field)
+        if v is None or not metric.applies(r):
+            continue
+        s[at[r["dialogue"]]] += v
+        n[at[r["dialogue"]]] += 1
+    return s, n
+
+
+def _interval(samples: np.ndarray) -> list[float] | None:
+    samples = samples[np.isfinite(samples)]
+    if not len(samples):
+        return None
+    lo, hi = np.percentile(samples, [2.5, 97.5])
+    return [round(float(lo), 4), round(float(hi), 4)]
+
+
+def _resample_weights(n: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each dialogue is drawn in each bootstrap resample."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n, np.full(n, 1 / n), size=resamples).astype(float)
+
+
+def summarize(
+    rows: list[dict], reference: str | None = None, resamples: int = 1000, seed: int = 0
+) -> dict:
+    """Per system, per metric: value, 95% interval, n (turns), and the delta against
+    `reference` with its paired interval. Also distinct-1/2 and per-turn curves."""
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    keys = sorted({r["dialogue"] for r in rows})
+    weights = _resample_weights(len(keys), resamples, seed) if keys else np.zeros((0, 0))
+    out: dict = {}
+    per_system = {s: [r for r in rows if r["system"] == s] for s in systems}
+    for metric in METRICS:
+        sums = {s: _sums(per_system[s], metric, keys) for s in systems}
+        boot = {}
+        for s in systems:
+            total, count = sums[s]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                boot[s] = (weights @ total) / (weights @ count)
+        for s in systems:
+            total, count = sums[s]
+            entry = {
+                "value": round(float(total.sum() / count.sum()), 4) if count.sum() else None,
+                "ci95": _interval(boot[s]) if count.sum() else None,
+                "n": int(count.sum()),
+            }
+            if reference and s != reference and reference in sums and entry["value"] is not None:
+                ref_total, ref_count = sums[reference]
+                if ref_count.sum():
+                    entry["delta"] = round(
+                        entry["value"] - float(ref_total.sum() / ref_count.sum()), 4
+                    )
+                    entry["delta_ci95"] = _interval(boot[s] - boot[reference])
+            out.setdefault(s, {})[metric.name] = entry
+    for s in systems:
+        texts = [r["text"] for r in per_system[s] if "text" in r]
+        for n in (1, 2):
+            out[s][f"distinct_{n}"] = {"value": round(distinct_n(texts, n), 4), "n": len(texts)}
+        out[s]["dialogues"] = len({r["dialogue"] for r in per_system[s]})
+        out[s]["turns"] = len(per_system[s])
+    return {"systems": out, "curves": curves(rows), "reference": reference}
+
+
+def curves(rows: list[dict]) -> dict:
+    """system -> metric -> turn index -> mean (the turns each metric applies to)."""
+    out: dict = {}
+    for r in rows:
+        for name in CURVES:
+            m = BY_NAME[name]
+            v = r.get(m.field)
+            if v is None or not m.applies(r):
+                continue
+            cell = out.setdefault(r["system"], {}).setdefault(name, {}).setdefault(r["turn"], [])
+            cell.append(v)
+    return {
+        s: {
+            name: {int(t): round(float(np.mean(v)), 4) for t, v in sorted(by_turn.items())}
+            for name, by_turn in per.items()
+        }
+        for s, per in out.items()
+    }

@@ -1,0 +1,268 @@
+"""The eval report: report.md and report.html with plots, from results.json's figures.
+
+- the headline: the issue's targets for the adapter against base, each met or not;
+- one table of every metric per system (value and 95% interval), one of deltas
+  against base (paired intervals);
+- plots: near-copy share, identity echo, seq-rep-4 and paraphrase similarity by
+  turn index per system; guardrails (fluency, relevance) with intervals;
+- side-by-side dialogues of base and adapter where their near-copy counts differ most.
+
+Non-goals: computing metrics (`metrics.py`), generating (`evaluate.py`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+from rolegen.metrics import BY_NAME, CURVES, METRICS
+
+_GUARDS = ("fluency_nll", "relevance")
+
+
+def _held(entry: dict, metric: str) -> bool | None:
+    """A guardrail is held when the system is not worse than the reference beyond the
+    paired interval (the interval of the delta reaches zero or the better side)."""
+    ci = entry.get(metric, {}).get("delta_ci95")
+    if ci is None:
+        return None
+    return ci[0] <= 0 if BY_NAME[metric].better == "lower" else ci[1] >= 0
+
+
+def _value(entry: dict, metric: str):
+    return entry.get(metric, {}).get("value")
+
+
+def headline(results: dict) -> list[dict]:
+    """The targets of the eval, for 'adapter' against the reference system."""
+    systems, ref = results["systems"], results["reference"]
+    if "adapter" not in systems or ref not in systems:
+        return []
+    a, b = systems["adapter"], systems[ref]
+    rows = []
+
+    def add(criterion: str, observed: str, met: bool | None):
+        rows.append({"criterion": criterion, "observed": observed, "met": met})
+
+    nc_a, nc_b = _value(a, "near_copy"), _value(b, "near_copy")
+    if nc_a is not None and nc_b is not None:
+        add("near-copy share <= 0.10", f"{nc_b:.3f} -> {nc_a:.3f}", nc_a <= 0.10)
+    sr_a, sr_b = _value(a, "seq_rep4"), _value(b, "seq_rep4")
+    if sr_a is not None and sr_b:
+        add("seq-rep-4 <= 1/3 of base", f"{sr_b:.3f} -> {sr_a:.3f}", sr_a <= sr_b / 3)
+    e_a, e_b = _value(a, "identity_echo"), _value(b, "identity_echo")
+    if e_a is not None and e_b is not None:
+        add("identity echo (unasked) halved", f"{e_b:.3f} -> {e_a:.3f}", e_a <= e_b / 2)
+    r_a, r_b = _value(a, "identity_recall"), _value(b, "identity_recall")
+    if r_a is not None and r_b is not None:
+        add("identity recall (asked) up", f"{r_b:.3f} -> {r_a:.3f}", r_a > r_b)
+    for g in _GUARDS:
+        if _value(a, g) is not None and _value(b, g) is not None:
+            ci = a[g].get("delta_ci95")
+            add(
+                f"{g} no worse than base beyond its interval",
+                f"{_value(b, g):.3f} -> {_value(a, g):.3f} (delta CI {ci})",
+                _held(a, g),
+            )
+    decoding = [s for s in systems if s.startswith("base+")]
+    if decoding and nc_a is not None:
+        fair = [s for s in decoding if all(_held(systems[s], g) is not False for g in _GUARDS)]
+        pool = fair or decoding
+        best = min(pool, key=lambda s: _value(systems[s], "near_copy") or 0)
+        nc_best = _value(systems[best], "near_copy")
+        note = "" if fair else " (no decoding baseline held its guardrails)"
+        add(
+            "near-copy share below the best decoding-only baseline at equal guardrails",
+            f"{best}: {nc_best:.3f} vs adapter {nc_a:.3f}{note}",
+            nc_a < nc_best,
+        )
+    return rows
+
+
+def _fmt(entry: dict | None, delta: bool = False) -> str:
+    if not entry or entry.get("delta" if delta else "value") is None:
+        return "–"
+    v = entry["delta" if delta else "value"]
+    ci = entry.get("delta_ci95" if delta else "ci95")
+    text = f"{v:+.3f}" if delta else f"{v:.3f}"
+    return f"{text} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else text
+
+
+def _tables(results: dict) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    systems = list(results["systems"])
+    ref = results["reference"]
+    header = ["metric", *systems]
+    values, deltas = [], []
+    for m in METRICS:
+        if all(results["systems"][s].get(m.name, {}).get("value") is None for s in systems):
+            continue
+        arrow = {"lower": " (↓)", "higher": " (↑)"}.get(m.better, "")
+        values.append([m.label + arrow, *(_fmt(results["systems"][s].get(m.name)) for s in systems)])
+        deltas.append(
+            [
+                m.label + arrow,
+                *(_fmt(results["systems"][s].get(m.name), True) for s in systems if s != ref),
+            ]
+        )
+    for n in (1, 2):
+        values.append(
+            [
+                f"distinct-{n} (↑, corpus)",
+                *(f"{results['systems'][s][f'distinct_{n}']['value']:.3f}" for s in systems),
+            ]
+        )
+    return header, values, deltas
+
+
+def _plot(results: dict) -> bytes | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    curves = results["curves"]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    for ax, name in zip(axes.flat, CURVES):
+        for system, per in curves.items():
+            points = per.get(name)
+            if points:
+                turns = sorted(points, key=int)
+                ax.plot([int(t) for t in turns], [points[t] for t in turns], marker="o", label=system)
+        ax.set_title(BY_NAME[name].label, fontsize=10)
+        ax.set_xlabel("character turn")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=7)
+    systems = list(results["systems"])
+    for ax, name in zip(list(axes.flat)[4:], _GUARDS):
+        vals, errs, labels = [], [[], []], []
+        for s in systems:
+            e = results["systems"][s].get(name, {})
+            if e.get("value") is None:
+                continue
+            labels.append(s)
+            vals.append(e["value"])
+            lo, hi = e.get("ci95") or [e["value"], e["value"]]
+            errs[0].append(e["value"] - lo)
+            errs[1].append(hi - e["value"])
+        if vals:
+            ax.barh(range(len(vals)), vals, xerr=errs, color="tab:gray", alpha=0.7)
+            ax.set_yticks(range(len(vals)), labels, fontsize=7)
+            lo = min(v - e for v, e in zip(vals, errs[0]))
+            ax.set_xlim(left=max(0.0, lo - 0.1 * abs(lo)))
+        ax.set_title(BY_NAME[name].label + " (95% CI)", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _example_pair(records: list[dict], rows: list[dict], other: str = "adapter"):
+    """The base and `other` dialogue with the same seed key whose near-copy counts differ
+    most (ties: the longer dialogue)."""
+    count: dict[tuple[str, str], float] = {}
+    for r in rows:
+        count[(r["system"], r["dialogue"])] = count.get((r["system"], r["dialogue"]), 0) + (
+            r["near_copy"] + r["echo"]
+        )
+    keys = {k for s, k in count if s == other} & {k for s, k in count if s == "base"}
+    if not keys:
+        return None
+    key = max(sorted(keys), key=lambda k: count[("base", k)] - count[(other, k)])
+    by = {(r.get("system"), r.get("seed_key") or r["id"]): r for r in records}
+    return by.get(("base", key)), by.get((other, key))
+
+
+def _transcript(record: dict) -> list[tuple[str, str]]:
+    return [(m["role"], m["content"]) for m in record["messages"] if m["role"] != "system"]
+
+
+def write_report(results: dict, records: list[dict], rows: list[dict], out: Path) -> None:
+    header, values, deltas = _tables(results)
+    ref = results["reference"]
+    png = _plot(results)
+    if png:
+        (out / "report.png").write_bytes(png)
+    heads = headline(results)
+    pair = _example_pair(records, rows)
+
+    md = ["# rolegen eval", ""]
+    md.append(
+        f"Model `{results.get('model', {}).get('path', '?')}`"
+        + (f", adapter `{results['adapter']['path']}`" if results.get("adapter") else "")
+        + f". {results['date']}, git {results.get('git_commit') or '?'}. Turns scored per "
+        f"system: {', '.join(f'{k} {v}' for k, v in results['samples'].items())}. Intervals: "
+        f"95% cluster bootstrap over dialogues ({results['config']['bootstrap']} resamples)."
+    )
+    if heads:
+        md += ["", "## Headline: adapter vs base", "", "| target | observed | met |", "|---|---|---|"]
+        for h in heads:
+            met = {True: "yes", False: "**no**", None: "n/a"}[h["met"]]
+            md.append(f"| {h['criterion']} | {h['observed']} | {met} |")
+    md += ["", "## All systems", "", "| " + " | ".join(header) + " |"]
+    md.append("|" + "---|" * len(header))
+    md += ["| " + " | ".join(r) + " |" for r in values]
+    if len(header) > 2:
+        md += ["", f"## Deltas against {ref} (paired 95% intervals)", ""]
+        others = [s for s in header[1:] if s != ref]
+        md.append("| metric | " + " | ".join(others) + " |")
+        md.append("|" + "---|" * (len(others) + 1))
+        md += ["| " + " | ".join(r) + " |" for r in deltas]
+    if png:
+        md += ["", "![repetition by turn and guardrails](report.png)"]
+    if pair and all(pair):
+        md += ["", f"## Side by side: {pair[0]['seed_key']}", ""]
+        for record in pair:
+            md += [f"### {record['system']}", ""]
+            md += [f"- **{role}**: {text}" for role, text in _transcript(record)]
+            md.append("")
+    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+
+    def table(head: list[str], body: list[list[str]]) -> str:
+        th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        trs = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body
+        )
+        return f"<table><tr>{th}</tr>{trs}</table>"
+
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>rolegen eval</title>",
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
+        "padding:3px 6px}.pair{display:flex;gap:12px}.pair>div{flex:1}"
+        ".assistant{background:#eef}.user{background:#f4f4f4}p{margin:4px 0;padding:3px}</style>",
+        "<h1>rolegen eval</h1>",
+        f"<p>{html.escape(md[2])}</p>",
+    ]
+    if heads:
+        parts.append("<h2>Headline: adapter vs base</h2>")
+        parts.append(
+            table(
+                ["target", "observed", "met"],
+                [
+                    [h["criterion"], h["observed"], {True: "yes", False: "no", None: "n/a"}[h["met"]]]
+                    for h in heads
+                ],
+            )
+        )
+    parts += ["<h2>All systems</h2>", table(header, values)]
+    if len(header) > 2:
+        others = [s for s in header[1:] if s != ref]
+        parts += [f"<h2>Deltas against {html.escape(ref)}</h2>", table(["metric", *others], deltas)]
+    if png:
+        parts.append(f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+    if pair and all(pair):
+        parts.append(f"<h2>Side by side: {html.escape(pair[0]['seed_key'])}</h2><div class='pair'>")
+        for record in pair:
+            parts.append(f"<div><h3>{html.escape(record['system'])}</h3>")
+            parts += [
+                f"<p class='{role}'><b>{role}</b>: {html.escape(text)}</p>"
+                for role, text in _transcript(record)
+            ]
+            parts.append("</div>")
+        parts.append("</div>")
+    (out / "report.html").write_text("\n".join(parts), encoding="utf-8")
