@@ -225,7 +225,14 @@ def _eval(config_path, **kwargs):
     except KeyboardInterrupt:
         click.echo("\ninterrupted: finished dialogues are saved; rerun with --resume", err=True)
         sys.exit(130)
-    names = ("near_copy", "seq_rep4", "identity_echo", "identity_recall", "fluency_nll", "relevance")
+    names = (
+        "near_copy",
+        "seq_rep4",
+        "identity_echo",
+        "identity_recall",
+        "fluency_nll",
+        "relevance",
+    )
     click.echo(f"{'system':<34}" + "".join(f"{n:>16}" for n in names))
     for system, figures in results["systems"].items():
         cells = []

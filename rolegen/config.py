@@ -94,8 +94,11 @@ class GenerateConfig:
         help="User persona the simulator plays (shipped name or YAML file). Repeatable; "
         "dialogues cycle through them. Default: all shipped user personas.",
     )
-    user_script: str | None = opt(
-        None, "File of scripted user turns, one per line, instead of the user simulator."
+    user_scripts: list[str] = opt(
+        factory=list,
+        flag="user-script",
+        help="File of scripted user turns, one per line, instead of the user simulator. "
+        "Repeatable: a persona's dialogues cycle through the scripts.",
     )
     dialogues: int = opt(4, "Dialogues per persona.")
     turns: int = opt(6, "Character turns per dialogue (each answers one user turn).")

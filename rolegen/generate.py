@@ -83,7 +83,7 @@ def make_judge(check_cfg: CheckConfig):
 def check_flags(cfg: GenerateConfig) -> None:
     if not cfg.personas:
         raise RolegenError("no persona given: pass --persona NAME (see `rolegen personas`)")
-    if cfg.user_script and cfg.user_personas:
+    if cfg.user_scripts and cfg.user_personas:
         raise RolegenError(
             "--user-script and --user-persona conflict: a scripted user plays no persona"
         )
@@ -104,15 +104,21 @@ def _unique_slugs(personas):
         yield p, p.slug if n == 0 else f"{p.slug}-{n + 1}"
 
 
-def plan(cfg: GenerateConfig, personas, users: list[UserPersona]) -> list[Dialogue]:
-    """Every dialogue of the run, in a fixed order with stable ids."""
+def plan(
+    cfg: GenerateConfig, personas, users: list[UserPersona], scripts: list[list[str]]
+) -> list[Dialogue]:
+    """Every dialogue of the run, in a fixed order with stable ids; dialogues cycle
+    through the user personas (or the user scripts)."""
     dialogues = []
     for persona, slug in _unique_slugs(personas):
         for i in range(cfg.dialogues):
             user = users[i % len(users)]
             dialogues.append(
                 Dialogue(
-                    id=f"{slug}-{i:04d}", persona=resolve_persona(persona, user.name), user=user
+                    id=f"{slug}-{i:04d}",
+                    persona=resolve_persona(persona, user.name),
+                    user=user,
+                    script=scripts[i % len(scripts)] if scripts else None,
                 )
             )
     return dialogues
@@ -122,11 +128,10 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     check_flags(cfg)
     t_start = time.perf_counter()
     personas = [p for spec in cfg.personas for p in load_personas(spec)]
-    if cfg.user_script:
-        script = load_user_script(cfg.user_script)
+    scripts = [load_user_script(path) for path in cfg.user_scripts]
+    if scripts:
         users = [UserPersona(name="User", source="script")]
     else:
-        script = None
         names = cfg.user_personas or available_user_personas()
         users = [load_user_persona(n) for n in names] or [UserPersona()]
 
@@ -147,7 +152,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         raise RolegenError(f"--max-context {max_context} leaves no room for the prompt")
     builder = PromptBuilder(templates, fmt, tokenizer, max_context, cfg.sampling.max_new_tokens)
 
-    dialogues = plan(cfg, personas, users)
+    dialogues = plan(cfg, personas, users, scripts)
     # The loop is built before the engine: rendering every persona's first prompts now
     # makes a broken card or template fail before the engine spends a minute loading.
     loop = TurnLoop(
@@ -161,17 +166,16 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         max_new_tokens=cfg.sampling.max_new_tokens,
         user_max_new_tokens=cfg.sampling.user_max_new_tokens,
         max_resamples=cfg.max_resamples,
-        user_script=script,
         judge=make_judge(cfg.checks) if cfg.check else None,
         on_exhausted=cfg.on_exhausted,
         candidates=cfg.candidates,
     )
     for d in {d.persona.name: d for d in dialogues}.values():
-        d = loop.start(Dialogue(id=d.id, persona=d.persona, user=d.user))
+        d = loop.start(Dialogue(id=d.id, persona=d.persona, user=d.user, script=d.script))
         builder.character_prompt(
             d.persona, d.user, d.messages + [{"role": "user", "content": "Hi."}]
         )
-        if script is None:
+        if not scripts:
             builder.user_prompt(d.persona, d.user, d.messages, 1, cfg.turns)
 
     engine_name = resolve_engine(cfg.engine)

@@ -99,7 +99,9 @@ def _tables(results: dict) -> tuple[list[str], list[list[str]], list[list[str]]]
         if all(results["systems"][s].get(m.name, {}).get("value") is None for s in systems):
             continue
         arrow = {"lower": " (↓)", "higher": " (↑)"}.get(m.better, "")
-        values.append([m.label + arrow, *(_fmt(results["systems"][s].get(m.name)) for s in systems)])
+        values.append(
+            [m.label + arrow, *(_fmt(results["systems"][s].get(m.name)) for s in systems)]
+        )
         deltas.append(
             [
                 m.label + arrow,
@@ -131,7 +133,9 @@ def _plot(results: dict) -> bytes | None:
             points = per.get(name)
             if points:
                 turns = sorted(points, key=int)
-                ax.plot([int(t) for t in turns], [points[t] for t in turns], marker="o", label=system)
+                ax.plot(
+                    [int(t) for t in turns], [points[t] for t in turns], marker="o", label=system
+                )
         ax.set_title(BY_NAME[name].label, fontsize=10)
         ax.set_xlabel("character turn")
         ax.grid(alpha=0.3)
@@ -199,7 +203,13 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         f"95% cluster bootstrap over dialogues ({results['config']['bootstrap']} resamples)."
     )
     if heads:
-        md += ["", "## Headline: adapter vs base", "", "| target | observed | met |", "|---|---|---|"]
+        md += [
+            "",
+            "## Headline: adapter vs base",
+            "",
+            "| target | observed | met |",
+            "|---|---|---|",
+        ]
         for h in heads:
             met = {True: "yes", False: "**no**", None: "n/a"}[h["met"]]
             md.append(f"| {h['criterion']} | {h['observed']} | {met} |")
@@ -244,7 +254,11 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
             table(
                 ["target", "observed", "met"],
                 [
-                    [h["criterion"], h["observed"], {True: "yes", False: "no", None: "n/a"}[h["met"]]]
+                    [
+                        h["criterion"],
+                        h["observed"],
+                        {True: "yes", False: "no", None: "n/a"}[h["met"]],
+                    ]
                     for h in heads
                 ],
             )

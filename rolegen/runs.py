@@ -37,7 +37,7 @@ _PACKAGES = (
 CONTENT_FIELDS = (
     "personas",
     "user_personas",
-    "user_script",
+    "user_scripts",
     "turns",
     "model",
     "format",

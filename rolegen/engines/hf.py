@@ -67,9 +67,8 @@ class HFEngine:
         if options.lora_path:
             from peft import PeftModel
 
-            # merged in memory: generation then runs at the base model's speed
-            # merged: generation then runs at the base model's speed; `unmerge_adapter`
-            # brings the base back for requests with lora=False
+            # merged in memory: generation then runs at the base model's speed; requests
+            # with lora=False run under `disable_adapter` (PEFT unmerges for them)
             self.model = PeftModel.from_pretrained(self.model, options.lora_path)
             self.model.merge_adapter()
         self.model.to(self.device).eval()
@@ -83,7 +82,18 @@ class HFEngine:
 
         def settings(i: int):
             r = requests[i]
-            return (r.temperature, r.top_p, r.repetition_penalty, r.max_tokens, r.lora)
+            # every decoding setting: one eval system's requests form their own batches,
+            # so its text does not depend on the other systems run beside it
+            return (
+                r.temperature,
+                r.top_p,
+                r.repetition_penalty,
+                r.frequency_penalty,
+                r.presence_penalty,
+                r.no_repeat_ngram,
+                r.max_tokens,
+                r.lora,
+            )
 
         order = sorted(range(len(requests)), key=settings)
         for _, group in groupby(order, key=settings):

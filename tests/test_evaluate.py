@@ -1,0 +1,217 @@
+"""`rolegen eval` end to end on a tiny model with the transformers engine (plumbing, no
+quality claim), `--data` scoring without a model, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from test_adapters import _train_adapter
+from transformers import AutoTokenizer
+
+from rolegen.cli import main
+from rolegen.engines import vllm_available
+from rolegen.guardrails import embedder_path
+
+SCRIPT = "Hi there.\nWhat's your name again?\nTell me about this place."
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_model, tmp_path_factory):
+    return _train_adapter(tiny_model, tmp_path_factory.mktemp("eval-adapter"), 6)
+
+
+@pytest.fixture
+def script(tmp_path):
+    path = tmp_path / "script.txt"
+    path.write_text(SCRIPT)
+    return path
+
+
+def _eval(tiny_model, out, script, *extra):
+    return CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--model",
+            str(tiny_model),
+            "--engine",
+            "hf",
+            "--persona",
+            "evals/personas/barista-leo.yaml",
+            "--persona",
+            "evals/personas/mechanic-juno.yaml",
+            "--user-script",
+            str(script),
+            "--max-new-tokens",
+            "12",
+            "--bootstrap",
+            "50",
+            "--out",
+            str(out),
+            *extra,
+        ],
+    )
+
+
+def _records(out):
+    return [json.loads(x) for x in (out / "dialogues.jsonl").read_text().splitlines()]
+
+
+def _by_system(records):
+    out = {}
+    for r in records:
+        out.setdefault(r["system"], {})[r["seed_key"]] = r
+    return out
+
+
+def test_eval_compares_systems_on_the_same_user_turns(tiny_model, adapter, script, tmp_path):
+    systems = ["base", "base+repetition-penalty=1.5+no-repeat-ngram=2", "adapter"]
+    args = [x for s in systems for x in ("--system", s)]
+    result = _eval(tiny_model, tmp_path / "eval", script, "--adapter", str(adapter), *args)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "eval"
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["systems"]) == systems
+    assert results["samples"] == {s: 12 for s in systems}  # 2 personas x 2 dialogues x 3 turns
+    assert results["reference"] == "base" and results["git_commit"] is not None
+    adapter_fig = results["systems"]["adapter"]
+    assert "delta_ci95" in adapter_fig["near_copy"] and adapter_fig["identity_recall"]["n"] == 4
+    assert adapter_fig["fluency_nll"]["value"] > 0  # scored under the base model
+
+    by = _by_system(_records(out))
+    for key, base in by["base"].items():
+        users = [m["content"] for m in base["messages"] if m["role"] == "user"]
+        for system in systems[1:]:
+            other = by[system][key]
+            assert [m["content"] for m in other["messages"] if m["role"] == "user"] == users
+    replies = {
+        s: [
+            m["content"]
+            for r in by[s].values()
+            for m in r["messages"][2:]
+            if m["role"] == "assistant"
+        ]
+        for s in systems
+    }
+    assert replies["adapter"] != replies["base"]
+
+    report = (out / "report.md").read_text()
+    assert "## Headline: adapter vs base" in report and "| near-copy share <= 0.10 |" in report
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    rows = [json.loads(x) for x in (out / "turns.jsonl").read_text().splitlines()]
+    assert len(rows) == 36 and all(r["nll"] is not None for r in rows)
+    if embedder_path() is not None:
+        assert all(r["relevance"] is not None for r in rows)
+
+    # Base dialogues do not depend on the adapter systems running beside them.
+    alone = _eval(tiny_model, tmp_path / "alone", script, "--system", "base")
+    assert alone.exit_code == 0, alone.output
+    assert {
+        k: r["messages"] for k, r in _by_system(_records(tmp_path / "alone"))["base"].items()
+    } == {k: r["messages"] for k, r in by["base"].items()}
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed")
+def test_vllm_eval_runs_decoding_fixes_on_the_embedded_model(embedded_model, script, tmp_path):
+    systems = ["base", "base+no-repeat-ngram=2", "base+frequency-penalty=1.5"]
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--persona",
+            "evals/personas/oracle-sefa.yaml",
+            "--user-script",
+            str(script),
+            "--max-new-tokens",
+            "48",
+            "--bootstrap",
+            "50",
+            "--no-fluency",
+            "--out",
+            str(tmp_path / "e"),
+            *[x for s in systems for x in ("--system", s)],
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    turns = [json.loads(x) for x in (tmp_path / "e" / "turns.jsonl").read_text().splitlines()]
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model)
+    for row in turns:
+        ids = tokenizer(row["text"], add_special_tokens=False)["input_ids"]
+        bigrams = list(zip(ids, ids[1:]))
+        if row["system"] == "base+no-repeat-ngram=2":
+            # re-tokenizing the text may merge tokens differently; allow a little slack
+            assert len(bigrams) - len(set(bigrams)) <= 1, row["text"]
+    by = _by_system(_records(tmp_path / "e"))
+    assert len(by["base"]) == 2 and set(by) == set(systems)
+    assert by["base+frequency-penalty=1.5"] != by["base"]
+
+
+def test_eval_resumes_without_generating_again(tiny_model, script, tmp_path):
+    first = _eval(tiny_model, tmp_path / "e", script, "--system", "base", "--no-fluency")
+    assert first.exit_code == 0, first.output
+    again = _eval(
+        tiny_model, tmp_path / "e", script, "--system", "base", "--resume", "--no-fluency"
+    )
+    assert again.exit_code == 0, again.output
+    assert "4 dialogues done, 0 to go" in again.output  # 2 personas x 1 script x 2
+    assert len(_records(tmp_path / "e")) == 4
+
+
+def test_eval_scores_existing_dialogues_without_a_model(tmp_path):
+    intro = "I'm Captain Mara Vell, master of the airship Kestrel."
+    lines = []
+    for k in range(3):
+        messages = [{"role": "system", "content": "s"}]
+        for u, a in [("Hi.", "Welcome aboard."), ("Nice.", "Welcome aboard."), ("Bye.", intro)]:
+            messages += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
+        lines.append(
+            {
+                "id": f"d{k}",
+                "persona_name": "Captain Mara Vell",
+                "persona_intro": intro,
+                "messages": messages,
+            }
+        )
+    data = tmp_path / "run" / "dialogues.jsonl"
+    data.parent.mkdir()
+    data.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    result = CliRunner().invoke(main, ["eval", "--data", str(data), "--bootstrap", "50"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
+    figures = results["systems"]["run"]
+    assert figures["near_copy"]["value"] == pytest.approx(1 / 3, abs=1e-3)
+    assert figures["identity_echo"]["value"] == pytest.approx(1 / 2, abs=1e-3)  # turn 3 of 2 scored
+    assert figures["fluency_nll"]["value"] is None  # no model given
+    assert "dialogues.jsonl:4: skipped" in result.output
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--system", "base+temperature=2"], "unknown term 'temperature=2'"),
+        (["--system", "tuned"], "must start with 'base' or 'adapter'"),
+        (["--turns", "0"], "--turns must be at least 1"),
+        (["--system", "adapter"], "no system to evaluate"),
+    ],
+)
+def test_eval_bad_input_fails_clearly(tiny_model, script, tmp_path, extra, message):
+    result = _eval(tiny_model, tmp_path / "e", script, *extra)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "e").exists()  # nothing half-made
+
+
+def test_eval_suite_without_personas_is_refused(tiny_model, tmp_path):
+    (tmp_path / "suite" / "scripts").mkdir(parents=True)
+    result = CliRunner().invoke(
+        main, ["eval", "--model", str(tiny_model), "--suite", str(tmp_path / "suite")]
+    )
+    assert result.exit_code == 2 and "no personas/ folder" in result.output
+
+
+def test_eval_adapter_for_another_model_is_refused(embedded_model, adapter, script, tmp_path):
+    result = _eval(embedded_model, tmp_path / "e", script, "--adapter", str(adapter))
+    assert result.exit_code == 2 and "adapter" in result.output.lower(), result.output
+    assert not (tmp_path / "e").exists()

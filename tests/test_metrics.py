@@ -1,0 +1,113 @@
+"""Eval metrics on hand-built dialogues whose values are known, and the bootstrap."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rolegen.engines.no_repeat import CountPenalty, NoRepeatInReply, banned_next
+from rolegen.metrics import summarize, turn_rows
+
+INTRO = "I'm Captain Mara Vell, master of the airship Kestrel."
+
+
+def _record(system, key, replies, users, greeting="Hold the rope."):
+    messages = [{"role": "system", "content": "sys"}]
+    if greeting:
+        messages.append({"role": "assistant", "content": greeting})
+    for u, r in zip(users, replies):
+        messages += [{"role": "user", "content": u}, {"role": "assistant", "content": r}]
+    return {
+        "id": f"{system}/{key}",
+        "system": system,
+        "seed_key": key,
+        "persona": "mara",
+        "persona_name": "Captain Mara Vell",
+        "persona_intro": INTRO,
+        "messages": messages,
+    }
+
+
+USERS = ["Hi there.", "Where are we going?", "Sorry, what's your name again?", "Nice weather."]
+BASE = [
+    "Welcome aboard the Kestrel, friend, mind the ropes.",
+    "Welcome aboard the Kestrel, friend, mind the ropes!",  # near-copy of turn 1
+    "I am the captain of this ship.",  # asked, no name: recall 0
+    INTRO + " Up we go up we go up we go up we go.",  # echo (unasked), and a loop
+]
+TUNED = [
+    "Sit by the crates and hold on tight.",
+    "North, past the storm front, if the wind allows.",
+    "Mara. Captain Vell to you.",  # asked, names: recall 1
+    "Enjoy it while it lasts; clouds are coming.",
+]
+
+
+def test_turn_rows_score_known_dialogues():
+    rows = turn_rows([_record("base", "d1", BASE, USERS)])
+    assert [r["turn"] for r in rows] == [1, 2, 3, 4]  # the greeting is context, not scored
+    assert [r["near_copy"] for r in rows] == [0.0, 1.0, 0.0, 0.0]
+    assert rows[1]["repeat"] == 100.0  # punctuation is dropped before fuzz.ratio
+    assert [r["asked"] for r in rows] == [False, False, True, False]
+    assert rows[2]["recall"] == 0.0 and rows[0]["recall"] is None
+    assert [r["echo"] for r in rows] == [0.0, 0.0, 0.0, 1.0]
+    # "up we go" x4: 4-grams 13, unique 3 ... + the intro's; seq-rep-4 of the whole reply
+    words = rows[3]["text"].lower().replace(",", "").replace(".", "").replace("'", " ").split()
+    grams = list(zip(*(words[i:] for i in range(4))))
+    assert rows[3]["seq_rep4"] == pytest.approx(1 - len(set(grams)) / len(grams), abs=0.02)
+    assert rows[3]["loop"] == 1.0
+    assert rows[0]["words"] == 8.0
+
+
+def test_echo_answering_an_identity_question_is_not_counted():
+    users = ["Hi.", "Who are you?"]
+    rows = turn_rows([_record("base", "d", ["Hello.", INTRO], users)])
+    assert rows[1]["asked"] and rows[1]["echo"] == 0.0 and rows[1]["recall"] == 1.0
+
+
+def test_summarize_values_deltas_and_paired_intervals():
+    records = []
+    for k in range(6):
+        records.append(_record("base", f"d{k}", BASE, USERS))
+        records.append(_record("adapter", f"d{k}", TUNED, USERS))
+    out = summarize(turn_rows(records), reference="base", resamples=200)
+    base, tuned = out["systems"]["base"], out["systems"]["adapter"]
+    assert base["near_copy"]["value"] == pytest.approx(0.25)  # 1 of 4 turns, every dialogue
+    assert tuned["near_copy"]["value"] == 0.0
+    assert tuned["near_copy"]["delta"] == pytest.approx(-0.25)
+    # identical dialogues in every resample: the paired interval collapses on the delta
+    assert tuned["near_copy"]["delta_ci95"] == pytest.approx([-0.25, -0.25])
+    assert base["identity_echo"]["value"] == pytest.approx(0.5)  # turns 2 and 4 unasked, t>=2
+    assert base["identity_echo"]["n"] == 12
+    assert base["identity_recall"] == {"value": 0.0, "ci95": [0.0, 0.0], "n": 6}
+    assert tuned["identity_recall"]["value"] == 1.0
+    assert out["curves"]["base"]["near_copy"] == {1: 0.0, 2: 1.0, 3: 0.0, 4: 0.0}
+    assert 0 < tuned["distinct_2"]["value"] <= 1 and tuned["dialogues"] == 6
+
+
+def test_bootstrap_interval_covers_the_spread_across_dialogues():
+    records = [
+        _record("base", f"d{k}", BASE if k % 2 else TUNED, USERS) for k in range(20)
+    ]  # half the dialogues have a near-copy turn
+    entry = summarize(turn_rows(records), resamples=500)["systems"]["base"]["near_copy"]
+    assert entry["value"] == pytest.approx(0.125)
+    lo, hi = entry["ci95"]
+    assert lo < 0.125 < hi and hi - lo > 0.05
+
+
+@pytest.mark.parametrize(
+    "ids, n, want",
+    [([1, 2, 3, 1, 2], 3, {3}), ([1, 2, 3], 3, set()), ([5, 5], 2, {5}), ([4, 7], 1, {4, 7})],
+)
+def test_no_repeat_ngram_bans_the_completing_token(ids, n, want):
+    assert banned_next(ids, n) == want
+
+
+def test_transformers_processors_act_per_row_on_the_reply_only():
+    ids = torch.tensor([[7, 1, 2, 1], [7, 1, 2, 1]])  # prompt [7], reply [1, 2, 1]
+    scores = NoRepeatInReply([2, 0], prompt_width=1)(ids, torch.zeros(2, 10))
+    assert scores[0, 2] == -float("inf") and torch.isfinite(scores[0, [0, 1, 3]]).all()
+    assert torch.isfinite(scores[1]).all()  # row 1: off
+    scores = CountPenalty([0.5, 0.0], [0.0, 1.0], prompt_width=1)(ids, torch.zeros(2, 10))
+    assert scores[0, 1] == -1.0 and scores[0, 2] == -0.5 and scores[0, 7] == 0.0  # 7: prompt
+    assert scores[1, 1] == -1.0 and scores[1, 2] == -1.0 and scores[1, 3] == 0.0
