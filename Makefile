@@ -10,7 +10,7 @@ PERSONA ?= captain-mara-vell
 EXTRA ?= cpu
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo pipeline test bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,11 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/rolegen generate --persona $(PERSONA) --dialogues 8 --turns 6
+
+# The whole loop on the embedded model: generate -> filter -> train -> eval (about 45 min
+# on 2 CPU cores); ends with outputs/pipeline/eval/report.html.
+pipeline: $(STAMP)
+	$(BIN)/rolegen pipeline --out outputs/pipeline
 
 test: $(STAMP)
 	$(BIN)/ruff check rolegen tests bench

@@ -17,6 +17,7 @@ from rolegen.config import (
     EvalConfig,
     FilterConfig,
     GenerateConfig,
+    PipelineConfig,
     TrainConfig,
     field_types,
     load_config,
@@ -41,6 +42,8 @@ def _options_from(cls):
         if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType):
             base = next(a for a in typing.get_args(tp) if a is not type(None))
         kwargs = dict(default=None, help=help_text)
+        if base is dict:  # a YAML-only section
+            continue
         if base is list:
             kwargs.update(multiple=True, default=())
         elif base is bool:
@@ -215,7 +218,6 @@ main.add_command(
 
 def _eval(config_path, **kwargs):
     from rolegen.evaluate import run_eval
-    from rolegen.report import headline
 
     try:
         cfg = load_config(EvalConfig, config_path, _overrides(kwargs))
@@ -225,6 +227,12 @@ def _eval(config_path, **kwargs):
     except KeyboardInterrupt:
         click.echo("\ninterrupted: finished dialogues are saved; rerun with --resume", err=True)
         sys.exit(130)
+    _print_eval(results)
+
+
+def _print_eval(results: dict) -> None:
+    from rolegen.report import headline
+
     names = (
         "near_copy",
         "seq_rep4",
@@ -263,6 +271,44 @@ main.add_command(
         "same user turns and seeds for every system. Writes results.json and a report.\n\n"
         "Example: rolegen eval --adapter outputs/run/adapter\n\n"
         "Score dialogues made anywhere: rolegen eval --data dialogues.jsonl",
+        context_settings={"max_content_width": 100},
+    )
+)
+
+
+def _pipeline(config_path, **kwargs):
+    from rolegen.pipeline import run_pipeline
+
+    try:
+        cfg = load_config(PipelineConfig, config_path, _overrides(kwargs))
+        summary = run_pipeline(cfg, echo=lambda s: click.echo(s, err=True))
+    except RolegenError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: rerun the same command to resume", err=True)
+        sys.exit(130)
+    _print_eval(summary["eval"])
+    times = ", ".join(f"{k} {v / 60:.1f} min" for k, v in summary["timings_seconds"].items())
+    click.echo(f"stages: {times}")
+
+
+main.add_command(
+    click.Command(
+        "pipeline",
+        callback=_pipeline,
+        params=[
+            click.Option(
+                ["--config", "config_path"],
+                type=click.Path(dir_okay=False),
+                help="YAML config: the fields below, plus generate:, train: and eval: sections "
+                "with any setting of those commands.",
+            ),
+            *_options_from(PipelineConfig),
+        ],
+        help="The whole loop: generate training dialogues, filter them, train a LoRA adapter "
+        "(SFT + DPO on the rejected turns) and evaluate it against the base model and "
+        "decoding-only fixes on held-out personas. Rerun the same command to resume.\n\n"
+        "Example: rolegen pipeline --out outputs/pipeline",
         context_settings={"max_content_width": 100},
     )
 )

@@ -250,6 +250,11 @@ class TrainConfig:
         "Longest training sequence in tokens (also the packed row length); longer "
         "dialogues lose their oldest exchanges whole.",
     )
+    dpo_max_pairs: int | None = opt(
+        None,
+        "Use at most N preference pairs for DPO (a seeded sample; the test split at most "
+        "N/8): the reference log-probabilities then cost only what training uses.",
+    )
     beta: float = opt(0.1, "DPO beta: how far the policy may move from the reference.")
     dpo_sft_weight: float = opt(
         0.0, "DPO: weight of an NLL term on the chosen replies (RPO); 0 = plain DPO."
@@ -312,6 +317,10 @@ def _coerce(value, tp, where: str):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RolegenError(f"{where}: must be a number, got {value!r}")
         return float(value)
+    if base is dict:
+        if not isinstance(value, dict):
+            raise RolegenError(f"{where}: must be a mapping")
+        return dict(value)
     if base is str:
         if not isinstance(value, (str, int, float)):
             raise RolegenError(f"{where}: must be text, got {value!r}")
@@ -474,3 +483,36 @@ class EvalConfig:
     )
     bootstrap: int = opt(1000, "Bootstrap resamples for the 95% intervals.")
     checks: CheckConfig = opt(factory=CheckConfig)
+
+
+@dataclass
+class PipelineConfig:
+    out: str = opt("outputs/pipeline", "Run folder: data/, adapter/ and eval/ go inside it.")
+    model: str | None = opt(
+        None, "Base model: local HF checkpoint or cached hub id. Default: the embedded model."
+    )
+    personas: list[str] = opt(
+        factory=list,
+        flag="persona",
+        help="Training personas (names, cards or folders). Repeatable. Default: every shipped "
+        "persona (the eval's personas are separate: evals/).",
+    )
+    user_scripts: list[str] = opt(
+        factory=list,
+        flag="user-script",
+        help="User scripts for the training dialogues. Repeatable. Default: the shipped "
+        "personas/scripts/.",
+    )
+    dialogues: int = opt(3, "Training dialogues per persona and script.")
+    turns: int = opt(12, "Character turns per training dialogue.")
+    eval_dialogues: int = opt(2, "Eval dialogues per held-out persona and script.")
+    seed: int = opt(0, "Seed of every stage.")
+    generate: dict = opt(
+        factory=dict, help="More `rolegen generate` settings (YAML mapping; config file only)."
+    )
+    train: dict = opt(
+        factory=dict, help="More `rolegen train` settings (YAML mapping; config file only)."
+    )
+    eval: dict = opt(
+        factory=dict, help="More `rolegen eval` settings (YAML mapping; config file only)."
+    )

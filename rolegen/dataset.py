@@ -131,11 +131,12 @@ def _cut_at(record: dict, bad, cfg: CheckConfig) -> tuple[dict, dict]:
 
 def preference_pairs(record: dict) -> list[dict]:
     """(prompt, chosen, rejected) from the in-loop resamples: same context, the accepted
-    reply chosen, each rejected candidate (not empty ones) rejected."""
+    reply chosen, each rejected candidate (not empty ones) rejected. A turn kept flagged
+    when the resamples ran out (`--on-exhausted keep`) is no chosen reply: it failed too."""
     pairs = []
     messages, meta = record["messages"], record.get("meta") or []
     for i, m in enumerate(meta):
-        if m.get("role") != "assistant" or not m.get("rejected"):
+        if m.get("role") != "assistant" or not m.get("rejected") or m.get("flags"):
             continue
         prompt = [{"role": x["role"], "content": x["content"]} for x in messages[:i]]
         for r in m["rejected"]:

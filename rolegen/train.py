@@ -559,6 +559,14 @@ def default_out(cfg: TrainConfig) -> Path:
     return (run if run.is_dir() else p.parent) / "adapter"
 
 
+def _sample(rows: list, n: int, seed: int) -> list:
+    """At most n rows, a seeded sample in their original order."""
+    if len(rows) <= n:
+        return rows
+    keep = sorted(random.Random(seed).sample(range(len(rows)), n))
+    return [rows[i] for i in keep]
+
+
 def run_train(cfg: TrainConfig, echo=print) -> dict:
     if not cfg.data:
         raise RolegenError("no --data given: pass a run folder or its dataset/ folder")
@@ -599,8 +607,12 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
                 "from turns the checks rejected while generating (rolegen generate --check); "
                 "use --method sft, or generate more dialogues"
             )
-        pairs_train, encode_stats["dpo_train"] = encode_pairs(renderer, data.pairs_train)
-        pairs_test, encode_stats["dpo_test"] = encode_pairs(renderer, data.pairs_test)
+        rows_train, rows_test = data.pairs_train, data.pairs_test
+        if cfg.dpo_max_pairs:
+            rows_train = _sample(rows_train, cfg.dpo_max_pairs, cfg.seed)
+            rows_test = _sample(rows_test, max(1, cfg.dpo_max_pairs // 8), cfg.seed)
+        pairs_train, encode_stats["dpo_train"] = encode_pairs(renderer, rows_train)
+        pairs_test, encode_stats["dpo_test"] = encode_pairs(renderer, rows_test)
         if not pairs_train:
             raise RolegenError(
                 f"{data.source}: no preference pair fits --max-length {max_length} tokens"

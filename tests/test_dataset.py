@@ -183,6 +183,14 @@ def test_preference_pairs_from_in_loop_rejects():
     assert GOOD[1] not in json.dumps(pair["prompt"])
 
 
+def test_turn_kept_flagged_gives_no_pairs():
+    rejected = [{"content": "noir noir noir noir", "reasons": ["loop"], "sample_index": 0}]
+    record = _record(0, replies=GOOD[:2], rejected=rejected)
+    last = max(i for i, m in enumerate(record["meta"]) if m.get("rejected"))
+    record["meta"][last]["flags"] = ["loop"]  # kept after the resamples ran out
+    assert preference_pairs(record) == []
+
+
 def test_split_by_persona_never_leaks():
     records = [_record(i, persona=p) for p in ("a", "b", "c", "d", "e") for i in range(3)]
     splits = split_by_persona(records, test_share=0.2)
