@@ -503,9 +503,9 @@ class PipelineConfig:
         help="User scripts for the training dialogues. Repeatable. Default: the shipped "
         "personas/scripts/.",
     )
-    dialogues: int = opt(3, "Training dialogues per persona and script.")
+    dialogues: int = opt(1, "Training dialogues per persona and script.")
     turns: int = opt(12, "Character turns per training dialogue.")
-    eval_dialogues: int = opt(2, "Eval dialogues per held-out persona and script.")
+    eval_dialogues: int = opt(1, "Eval dialogues per held-out persona and script.")
     seed: int = opt(0, "Seed of every stage.")
     generate: dict = opt(
         factory=dict, help="More `rolegen generate` settings (YAML mapping; config file only)."

@@ -37,7 +37,7 @@ TRAIN_DEFAULTS = {
     "method": "sft+dpo",
     "epochs": 1.0,
     "dpo_epochs": 1.0,
-    "dpo_max_pairs": 160,
+    "dpo_max_pairs": 128,
     "dpo_learning_rate": 1e-4,
     "dpo_sft_weight": 0.5,
     "eval_steps": 0,
