@@ -289,6 +289,7 @@ def _pipeline(config_path, **kwargs):
         sys.exit(130)
     _print_eval(summary["eval"])
     times = ", ".join(f"{k} {v / 60:.1f} min" for k, v in summary["timings_seconds"].items())
+    # a stage skipped on this rerun shows the time it took when it ran
     click.echo(f"stages: {times}")
 
 

@@ -42,6 +42,23 @@ from rolegen.runs import RunDir, git_commit, package_versions, write_json_atomic
 from rolegen.templates import Templates
 
 DEFAULT_MAX_CONTEXT = 4096
+# Settings that change what a dialogue says: a resumed eval must keep them. More
+# dialogues or other systems may be added on a resume.
+EVAL_CONTENT_FIELDS = (
+    "model",
+    "adapter",
+    "suite",
+    "personas",
+    "user_scripts",
+    "turns",
+    "seed",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "format",
+    "templates",
+    "max_context",
+)
 _DECODING = {
     "repetition-penalty": ("repetition_penalty", float),
     "frequency-penalty": ("frequency_penalty", float),
@@ -166,7 +183,9 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
     dialogues = plan(cfg, suite, systems)
     for p in suite.personas:  # a broken card fails now, not after the engine loads
         builder.character_prompt(resolve_persona(p, "User"), UserPersona(), [])
-    run = RunDir(out, cfg.resume, to_dict(cfg))
+    config = to_dict(cfg)
+    run = RunDir(out, cfg.resume, config, EVAL_CONTENT_FIELDS)
+    run.write_manifest({"config": config, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     todo = [d for d in dialogues if d.id not in run.done_ids]
     if len(todo) < len(dialogues):
         echo(f"resume: {len(dialogues) - len(todo)} dialogues done, {len(todo)} to go")

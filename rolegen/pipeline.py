@@ -91,7 +91,11 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
     if cfg.dialogues < 1 or cfg.turns < 1 or cfg.eval_dialogues < 1:
         raise RolegenError("--dialogues, --turns and --eval-dialogues must be at least 1")
 
-    timings = {}
+    # a stage skipped on a rerun keeps the time it took when it ran
+    try:
+        timings = json.loads((out / "pipeline.json").read_text())["timings_seconds"]
+    except (OSError, ValueError, KeyError):
+        timings = {}
     t = time.perf_counter()
     if _status(data / "manifest.json") == "complete":
         echo(f"[1/3] generate: done ({data})")
@@ -99,7 +103,7 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
         generate.resume = (data / "dialogues.jsonl").exists()
         echo(f"[1/3] generate: {data}" + (" (resuming)" if generate.resume else ""))
         run_generate(generate, echo=echo)
-    timings["generate"] = round(time.perf_counter() - t, 1)
+        timings["generate"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
     if (adapter / "summary.json").is_file():
@@ -108,7 +112,7 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
         train.resume = (adapter / "checkpoints").is_dir()
         echo(f"[2/3] train: {adapter}" + (" (resuming)" if train.resume else ""))
         run_train(train, echo=echo)
-    timings["train"] = round(time.perf_counter() - t, 1)
+        timings["train"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
     evaluate.resume = (evaluation / "dialogues.jsonl").exists()
@@ -116,5 +120,6 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
     results = run_eval(evaluate, echo=echo)
     timings["eval"] = round(time.perf_counter() - t, 1)
     summary = {"out": str(out), "timings_seconds": timings, "results": str(evaluation)}
+    out.mkdir(parents=True, exist_ok=True)
     (out / "pipeline.json").write_text(json.dumps(summary, indent=2) + "\n")
     return {**summary, "eval": results}

@@ -85,7 +85,10 @@ def git_commit() -> str | None:
 
 
 class RunDir:
-    def __init__(self, path: Path, resume: bool, config: dict):
+    def __init__(
+        self, path: Path, resume: bool, config: dict, content_fields: tuple = CONTENT_FIELDS
+    ):
+        self.content_fields = content_fields
         self.path = Path(path)
         self.dialogues_path = self.path / DIALOGUES
         self.manifest_path = self.path / MANIFEST
@@ -112,7 +115,7 @@ class RunDir:
             raise RolegenError(
                 f"{self.manifest_path}: unreadable manifest; cannot resume"
             ) from None
-        for name in CONTENT_FIELDS:
+        for name in self.content_fields:
             if name in before and before[name] != config.get(name):
                 raise RolegenError(
                     f"--resume: '{name}' was {before[name]!r} in {self.manifest_path}, now "

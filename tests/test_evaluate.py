@@ -158,6 +158,10 @@ def test_eval_resumes_without_generating_again(tiny_model, script, tmp_path):
     assert again.exit_code == 0, again.output
     assert "4 dialogues done, 0 to go" in again.output  # 2 personas x 1 script x 2
     assert len(_records(tmp_path / "e")) == 4
+    changed = _eval(
+        tiny_model, tmp_path / "e", script, "--system", "base", "--resume", "--temperature", "0.2"
+    )
+    assert changed.exit_code == 2 and "'temperature' was 0.7" in changed.output
 
 
 def test_eval_scores_existing_dialogues_without_a_model(tmp_path):

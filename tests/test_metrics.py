@@ -111,3 +111,13 @@ def test_transformers_processors_act_per_row_on_the_reply_only():
     scores = CountPenalty([0.5, 0.0], [0.0, 1.0], prompt_width=1)(ids, torch.zeros(2, 10))
     assert scores[0, 1] == -1.0 and scores[0, 2] == -0.5 and scores[0, 7] == 0.0  # 7: prompt
     assert scores[1, 1] == -1.0 and scores[1, 2] == -1.0 and scores[1, 3] == 0.0
+
+
+def test_clean_fluency_leaves_out_turns_that_loop_or_copy():
+    rows = turn_rows([_record("base", "d1", BASE, USERS)])
+    for row, nll in zip(rows, [1.0, 0.1, 2.0, 0.3]):  # turn 2 copies, turn 4 loops
+        row["nll"] = nll
+    figures = summarize(rows, resamples=20)["systems"]["base"]
+    assert figures["fluency_nll"]["value"] == pytest.approx(0.85)
+    assert figures["fluency_nll_clean"]["value"] == pytest.approx(1.5)
+    assert figures["fluency_nll_clean"]["n"] == 2
