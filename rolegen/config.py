@@ -164,6 +164,11 @@ class GenerateConfig:
         "the first that passes is kept. 1 = draw one and resample only if it is rejected "
         "(fewer tokens; slower on CPU, see README).",
     )
+    resample_temperature_step: float = opt(
+        0.0,
+        "Raise the character's temperature by this much in each resample round after the "
+        "first (at most 1.5): a resample at the same temperature tends to loop the same way.",
+    )
     sampling: SamplingConfig = opt(factory=SamplingConfig)
     export: bool = opt(
         True,

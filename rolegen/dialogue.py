@@ -80,6 +80,9 @@ class LoopStats:
 Judge = Callable[[list["Dialogue"], list[str]], list[tuple[list[str], dict]]]
 
 
+_MAX_RESAMPLE_TEMPERATURE = 1.5
+
+
 def request_seed(run_seed: int, dialogue_id: str, turn: int, side: str, sample: int) -> int:
     key = f"{run_seed}/{dialogue_id}/{turn}/{side}/{sample}".encode()
     return zlib.crc32(key) & 0x7FFFFFFF
@@ -103,6 +106,7 @@ class TurnLoop:
         judge: Judge | None = None,
         on_exhausted: str = "end",
         candidates: int = 1,
+        resample_temperature_step: float = 0.0,
     ):
         self.engine = engine
         self.builder = builder
@@ -117,6 +121,7 @@ class TurnLoop:
         self.judge = judge
         self.on_exhausted = on_exhausted
         self.candidates = candidates
+        self.resample_temperature_step = resample_temperature_step
         self.stats = LoopStats()
 
     def start(self, dialogue: Dialogue) -> Dialogue:
@@ -170,7 +175,7 @@ class TurnLoop:
         return self.builder.user_prompt(d.persona, d.user, d.messages, turn, self.turns)
 
     def _model_step(self, dialogues: list[Dialogue], turn: int, side: str) -> None:
-        pending, sample = list(dialogues), 0
+        pending, sample, round_no = list(dialogues), 0, 0
         budget = self.max_resamples + 1  # samples per turn, all rounds together
         rejects: dict[str, list[dict]] = {d.id: [] for d in dialogues}
         fallback: dict[str, tuple[dict, str]] = {}  # latest rejected non-empty candidate
@@ -193,6 +198,10 @@ class TurnLoop:
                 speaker, other = self._names(d, side)
                 prompt = prompts[d.id]
                 sampling = {**self.sampling, **(d.sampling if side == "assistant" else {})}
+                if round_no and side == "assistant" and sampling["temperature"] > 0:
+                    # a resample at the same temperature tends to fall into the same loop
+                    raised = sampling["temperature"] + round_no * self.resample_temperature_step
+                    sampling["temperature"] = min(raised, _MAX_RESAMPLE_TEMPERATURE)
                 for j in range(sample, sample + width):
                     requests.append(
                         Request(
@@ -223,6 +232,7 @@ class TurnLoop:
                     "source": "model",
                     "turn": turn,
                     "seed": req.seed,
+                    "temperature": req.temperature,
                     "sample_index": j,
                     "prompt_tokens": len(req.prompt_ids),
                     "tokens": comp.n_tokens,
@@ -252,6 +262,7 @@ class TurnLoop:
                     self._accept(d, side, chosen[d.id][1], chosen[d.id][0], rejects[d.id])
             retry = [d for d in pending if d.id not in chosen]
             sample += width
+            round_no += 1
             if sample < budget:
                 self.stats.resamples += len(retry)
             pending = retry
@@ -269,7 +280,7 @@ class TurnLoop:
     def _reject(self, meta: dict, text: str, reasons: list[str], scores: dict) -> dict:
         for r in reasons:
             self.stats.rejections[r] = self.stats.rejections.get(r, 0) + 1
-        keep = ("seed", "sample_index", "tokens", "finish_reason")
+        keep = ("seed", "temperature", "sample_index", "tokens", "finish_reason")
         return {"content": text, "reasons": reasons, "checks": scores, **{k: meta[k] for k in keep}}
 
     @staticmethod

@@ -169,6 +169,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         judge=make_judge(cfg.checks) if cfg.check else None,
         on_exhausted=cfg.on_exhausted,
         candidates=cfg.candidates,
+        resample_temperature_step=cfg.resample_temperature_step,
     )
     for d in {d.persona.name: d for d in dialogues}.values():
         d = loop.start(Dialogue(id=d.id, persona=d.persona, user=d.user, script=d.script))

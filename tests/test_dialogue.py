@@ -232,3 +232,17 @@ def test_parallel_candidates_keep_the_first_that_passes(embedded_model):
     assert d.messages[-1]["content"] == "A calm reply about the storm."
     assert d.meta[-1]["sample_index"] == 1
     assert [r["content"] for r in d.meta[-1]["rejected"]] == ["noir noir noir noir noir"]
+
+
+def test_resample_rounds_raise_the_temperature_up_to_a_cap(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    loop_text = "noir noir noir noir noir"
+    engine = ScriptedEngine(["Hi."] + [loop_text] * 3 + ["The wind turns; hold the rail."])
+    loop = _judged_loop(engine, builder, turns=1, max_resamples=3, resample_temperature_step=0.3)
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    temps = [call[0].temperature for call in engine.calls[1:]]
+    assert temps == pytest.approx([0.8, 1.1, 1.4, 1.5])  # +0.3 a round, capped at 1.5
+    assert engine.calls[0][0].temperature == 0.8  # the user side is never raised
+    assert d.meta[-1]["temperature"] == pytest.approx(1.5)
+    assert [r["temperature"] for r in d.meta[-1]["rejected"]] == pytest.approx([0.8, 1.1, 1.4])
