@@ -209,7 +209,7 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
         groups.append((model_path, str(adapter.path) if adapter else None, todo))
 
     longest = max(len(s) for s in suite.scripts.values())
-    ctx = (info, builder, fmt, adapter, longest, max_context)
+    ctx = _GroupSetup(info, builder, fmt, adapter, longest, max_context)
     seconds, tokens = 0.0, 0
     try:
         for engine_model, lora_path, group in groups:
@@ -233,14 +233,28 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
     }
 
 
-def _run_group(cfg, run, engine_name, engine_model, lora_path, group, ctx) -> tuple[float, int]:
+@dataclass
+class _GroupSetup:
+    """What every engine group of one eval shares."""
+
+    info: object  # models.ModelInfo
+    builder: PromptBuilder
+    fmt: object  # templates.PromptFormat
+    adapter: object | None  # adapters.Adapter
+    longest: int  # turns of the longest script
+    max_context: int
+
+
+def _run_group(
+    cfg, run, engine_name, engine_model, lora_path, group, ctx: _GroupSetup
+) -> tuple[float, int]:
     """One engine for one group of dialogues; each finished batch is written at once."""
     if not group:
         return 0.0, 0
-    info, builder, fmt, adapter, longest, max_context = ctx
+    info, builder, fmt, adapter = ctx.info, ctx.builder, ctx.fmt, ctx.adapter
     options = EngineOptions(
         seed=cfg.seed,
-        max_model_len=max_context,
+        max_model_len=ctx.max_context,
         dtype=cfg.dtype,
         eos_token_ids=info.eos_token_ids,
         batch_size=cfg.batch_size,
@@ -253,7 +267,7 @@ def _run_group(cfg, run, engine_name, engine_model, lora_path, group, ctx) -> tu
     loop = TurnLoop(
         engine,
         builder,
-        turns=longest,
+        turns=ctx.longest,
         seed=cfg.seed,
         temperature=cfg.temperature,
         top_p=cfg.top_p,

@@ -148,6 +148,7 @@ def summarize(
     keys = sorted({r["dialogue"] for r in rows})
     weights = _resample_weights(len(keys), resamples, seed) if keys else np.zeros((0, 0))
     out: dict = {}
+    pairwise: dict = {}
     per_system = {s: [r for r in rows if r["system"] == s] for s in systems}
     for metric in METRICS:
         sums = {s: _sums(per_system[s], metric, keys) for s in systems}
@@ -172,10 +173,9 @@ def summarize(
                     entry["delta_ci95"] = _interval(boot[s] - boot[reference])
             out.setdefault(s, {})[metric.name] = entry
         if metric.name in PAIRWISE:  # every system against every other, paired
-            out.setdefault("_pairwise", {})[metric.name] = {
+            pairwise[metric.name] = {
                 a: {b: _interval(boot[a] - boot[b]) for b in systems if b != a} for a in systems
             }
-    pairwise = out.pop("_pairwise", {})
     for s in systems:
         texts = [r["text"] for r in per_system[s] if "text" in r]
         for n in (1, 2):
