@@ -81,6 +81,38 @@ class CheckConfig:
 
 
 @dataclass
+class ClusterConfig:
+    """Where the engine runs: this process, or replicas on a Ray cluster (see cluster.py)."""
+
+    ray: bool = opt(
+        False,
+        "Spread the dialogues over engine replicas on Ray (a local Ray instance unless "
+        "--ray-address is given). The output is the same files as a local run.",
+    )
+    ray_address: str | None = opt(
+        None, "Ray cluster to join, e.g. 'auto' or 'ray://HEAD:10001'; implies --ray."
+    )
+    replicas: int | None = opt(
+        None,
+        "Engine replicas on Ray. Default: the cluster's GPUs / --tensor-parallel, or on a "
+        "cluster without GPUs its CPUs / --replica-cpus.",
+    )
+    replica_cpus: int = opt(1, "CPU cores reserved for each replica on Ray.")
+    tensor_parallel: int = opt(
+        1, "GPUs per engine (vLLM tensor parallel), for a model that does not fit one GPU."
+    )
+    max_replica_failures: int = opt(
+        3,
+        "Replica deaths a Ray run survives: a dead replica's in-flight batch is run again on "
+        "a new replica; nothing it had finished is lost.",
+    )
+
+    @property
+    def on_ray(self) -> bool:
+        return self.ray or bool(self.ray_address)
+
+
+@dataclass
 class GenerateConfig:
     personas: list[str] = opt(
         factory=list,
@@ -176,6 +208,7 @@ class GenerateConfig:
         "folder (as `rolegen filter` does).",
     )
     checks: CheckConfig = opt(factory=CheckConfig)
+    cluster: ClusterConfig = opt(factory=ClusterConfig)
 
 
 @dataclass
@@ -488,6 +521,7 @@ class EvalConfig:
     )
     bootstrap: int = opt(1000, "Bootstrap resamples for the 95% intervals.")
     checks: CheckConfig = opt(factory=CheckConfig)
+    cluster: ClusterConfig = opt(factory=ClusterConfig)
 
 
 @dataclass

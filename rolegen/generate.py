@@ -16,10 +16,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rolegen.adapters import load_adapter, merged_model, vllm_max_lora_rank
-from rolegen.checks import check_dialogues, from_messages, rejecting
-from rolegen.config import CheckConfig, FilterConfig, GenerateConfig, to_dict
-from rolegen.dialogue import Dialogue, TurnLoop
-from rolegen.engines import EngineOptions, load_engine, resolve_engine
+from rolegen.cluster import ReplicaSpec, build_loop, run_batches
+from rolegen.config import FilterConfig, GenerateConfig, to_dict
+from rolegen.dialogue import Dialogue
+from rolegen.engines import EngineOptions, resolve_engine
 from rolegen.errors import RolegenError
 from rolegen.filter import run_filter
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
@@ -30,9 +30,8 @@ from rolegen.personas import (
     load_user_persona,
     load_user_script,
 )
-from rolegen.prompts import PromptBuilder, resolve_persona
+from rolegen.prompts import resolve_persona
 from rolegen.runs import RunDir, default_run_dir, git_commit, package_versions
-from rolegen.templates import Templates
 
 DEFAULT_MAX_CONTEXT = 4096
 
@@ -52,32 +51,6 @@ class Summary:
     @property
     def tokens_per_second(self) -> float:
         return self.generated_tokens / self.engine_seconds if self.engine_seconds else 0.0
-
-
-def make_judge(check_cfg: CheckConfig):
-    """The in-loop judge: the shared checks on each candidate reply, against the
-    dialogue's earlier turns."""
-
-    def judge(dialogues: list[Dialogue], texts: list[str]) -> list[tuple[list[str], dict]]:
-        items = []
-        for d, text in zip(dialogues, texts):
-            item = from_messages(
-                [*d.messages, {"role": "assistant", "content": text}],
-                name=d.persona.name,
-                intro=d.persona.intro,
-                user_name=d.user.name,
-                language=d.persona.language,
-            )
-            item.score_from = len(item.character) - 1
-            items.append(item)
-        verdicts = []
-        for turns in check_dialogues(items, check_cfg):
-            last = turns[-1]
-            scores = {k: round(v, 3) for k, v in last.scores.items()}
-            verdicts.append((rejecting(last, check_cfg), scores))
-        return verdicts
-
-    return judge
 
 
 def check_flags(cfg: GenerateConfig) -> None:
@@ -145,32 +118,48 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     for w in info.warnings:
         echo(f"  note: {w}")
 
-    templates = Templates(cfg.templates)
-    fmt = templates.resolve_format(cfg.format, tokenizer, model_path)
     max_context = min(cfg.max_context or DEFAULT_MAX_CONTEXT, info.context_length)
     if max_context <= cfg.sampling.max_new_tokens + 16:
         raise RolegenError(f"--max-context {max_context} leaves no room for the prompt")
-    builder = PromptBuilder(templates, fmt, tokenizer, max_context, cfg.sampling.max_new_tokens)
-
+    engine_name = resolve_engine(cfg.engine)
+    spec = ReplicaSpec(
+        engine=engine_name,
+        model=str(model_path),
+        engine_model=str(model_path),
+        options=EngineOptions(
+            seed=cfg.seed,
+            max_model_len=max_context,
+            dtype=cfg.dtype,
+            eos_token_ids=info.eos_token_ids,
+            batch_size=cfg.batch_size,
+            kv_cache_gib=cfg.kv_cache_gib,
+            enforce_eager=not cfg.compile,
+            tensor_parallel_size=cfg.cluster.tensor_parallel,
+        ),
+        templates=cfg.templates,
+        format=cfg.format,
+        max_context=max_context,
+        max_new_tokens=cfg.sampling.max_new_tokens,
+        loop=dict(
+            turns=cfg.turns,
+            seed=cfg.seed,
+            temperature=cfg.sampling.temperature,
+            top_p=cfg.sampling.top_p,
+            repetition_penalty=cfg.sampling.repetition_penalty,
+            max_new_tokens=cfg.sampling.max_new_tokens,
+            user_max_new_tokens=cfg.sampling.user_max_new_tokens,
+            max_resamples=cfg.max_resamples,
+            on_exhausted=cfg.on_exhausted,
+            candidates=cfg.candidates,
+            resample_temperature_step=cfg.resample_temperature_step,
+        ),
+        checks=cfg.checks if cfg.check else None,
+    )
     dialogues = plan(cfg, personas, users, scripts)
     # The loop is built before the engine: rendering every persona's first prompts now
     # makes a broken card or template fail before the engine spends a minute loading.
-    loop = TurnLoop(
-        None,
-        builder,
-        turns=cfg.turns,
-        seed=cfg.seed,
-        temperature=cfg.sampling.temperature,
-        top_p=cfg.sampling.top_p,
-        repetition_penalty=cfg.sampling.repetition_penalty,
-        max_new_tokens=cfg.sampling.max_new_tokens,
-        user_max_new_tokens=cfg.sampling.user_max_new_tokens,
-        max_resamples=cfg.max_resamples,
-        judge=make_judge(cfg.checks) if cfg.check else None,
-        on_exhausted=cfg.on_exhausted,
-        candidates=cfg.candidates,
-        resample_temperature_step=cfg.resample_temperature_step,
-    )
+    loop = build_loop(spec)
+    builder, fmt = loop.builder, loop.builder.format
     for d in {d.persona.name: d for d in dialogues}.values():
         d = loop.start(Dialogue(id=d.id, persona=d.persona, user=d.user, script=d.script))
         builder.character_prompt(
@@ -179,8 +168,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         if not scripts:
             builder.user_prompt(d.persona, d.user, d.messages, 1, cfg.turns)
 
-    engine_name = resolve_engine(cfg.engine)
-    adapter, serving, engine_model, lora_path, lora_rank = None, None, model_path, None, 16
+    adapter, serving = None, None
     if cfg.adapter:
         adapter = load_adapter(cfg.adapter, model_path, info)
         serving = "lora" if engine_name == "hf" else cfg.adapter_serving
@@ -189,9 +177,9 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
 
             serving = "lora" if torch.cuda.is_available() else "merged"
         if serving == "lora":
-            lora_path = str(adapter.path)
+            spec.options.lora_path = str(adapter.path)
             if engine_name == "vllm":
-                lora_rank = vllm_max_lora_rank(adapter)
+                spec.options.max_lora_rank = vllm_max_lora_rank(adapter)
         echo(f"adapter: {adapter.path} (r={adapter.r}), served as {serving}")
 
     run_dir = Path(cfg.out) if cfg.out else default_run_dir()
@@ -205,7 +193,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         "model": info.to_dict(),
         "format": fmt.name,
         "adapter": {**adapter.to_dict(), "serving": serving} if adapter else None,
-        "templates": templates.used,
+        "templates": builder.templates.used,
         "max_context": max_context,
         "versions": package_versions(),
         "git_commit": git_commit(),
@@ -217,58 +205,54 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         echo(f"resume: {skipped} dialogues already in {run.dialogues_path}, {len(todo)} to go")
 
     t_load = time.perf_counter()
-    options = EngineOptions(
-        seed=cfg.seed,
-        max_model_len=max_context,
-        dtype=cfg.dtype,
-        eos_token_ids=info.eos_token_ids,
-        batch_size=cfg.batch_size,
-        kv_cache_gib=cfg.kv_cache_gib,
-        enforce_eager=not cfg.compile,
-        lora_path=lora_path,
-        max_lora_rank=lora_rank,
-    )
     if adapter and serving == "merged" and todo:
-        engine_model = merged_model(adapter, model_path, echo=echo)
-    engine = load_engine(engine_name, engine_model, options) if todo else None
-    load_seconds = time.perf_counter() - t_load
-    loop.engine = engine
-
+        spec.engine_model = str(merged_model(adapter, model_path, echo=echo))
+    # the batches a local run makes, in plan order (on Ray too: see cluster.py)
+    batches = [todo[i : i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size)]
     end_reasons: dict[str, int] = {}
     turns_done = written = 0
+    stats = None
     t_gen = time.perf_counter()
     try:
         with tqdm(
             total=len(todo) * cfg.turns, unit="turn", desc="generate", dynamic_ncols=True
         ) as bar:
-            for start in range(0, len(todo), cfg.batch_size):
-                batch = [loop.start(d) for d in todo[start : start + cfg.batch_size]]
-                done_before = bar.n
-                loop.run(batch, on_turn=bar.update)
-                # dialogues that ended early still count their planned turns as done
-                bar.update(done_before + len(batch) * cfg.turns - bar.n)
+
+            def on_batch(batch: list[Dialogue]) -> None:
+                nonlocal written, turns_done
                 for d in batch:
                     record = d.to_record({"format": fmt.name, "model": info.path, "seed": cfg.seed})
                     run.append(record)
                     written += 1
                     end_reasons[record["end_reason"]] = end_reasons.get(record["end_reason"], 0) + 1
                     turns_done += d.character_turns
-                bar.set_postfix(
-                    tok_s=f"{loop.stats.generated_tokens / max(loop.stats.engine_seconds, 1e-9):.0f}"
-                )
+                # dialogues that ended early still count their planned turns as done
+                bar.update(written * cfg.turns - bar.n)
+                if not cfg.cluster.on_ray:  # a Ray run's figures come back with its stats
+                    tok_s = loop.stats.generated_tokens / max(loop.stats.engine_seconds, 1e-9)
+                    bar.set_postfix(tok_s=f"{tok_s:.0f}")
+
+            stats = run_batches(
+                spec, batches, on_batch, cfg.cluster, loop=loop, on_turn=bar.update, echo=echo
+            )
     finally:
-        gen_seconds = time.perf_counter() - t_gen
+        # the engine loads inside run_batches: its time is not generation time
+        gen_seconds = time.perf_counter() - t_gen - (stats.load_seconds if stats else 0.0)
         run.close()
+        if stats is not None:
+            loop.stats = stats.loop
+        engine_seconds = loop.stats.engine_seconds
         manifest.update(
             status="complete" if run.done_ids >= {d.id for d in dialogues} else "interrupted",
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             timings={
                 "setup_seconds": round(t_load - t_start, 3),
-                "engine_load_seconds": round(load_seconds, 3),
+                "engine_load_seconds": round(stats.load_seconds, 3) if stats else None,
                 "generate_seconds": round(gen_seconds, 3),
-                "engine_seconds": round(loop.stats.engine_seconds, 3),
-                "overhead_share": round(1 - loop.stats.engine_seconds / gen_seconds, 4)
-                if gen_seconds > 0
+                # summed over replicas on Ray
+                "engine_seconds": round(engine_seconds, 3),
+                "overhead_share": round(1 - engine_seconds / gen_seconds, 4)
+                if gen_seconds > 0 and not cfg.cluster.on_ray
                 else None,
             },
             tokens={
@@ -283,10 +267,9 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
                 "total": len(run.done_ids),
                 "end_reasons": end_reasons,
             },
+            engine=stats.to_dict() if stats else None,
         )
         run.write_manifest(manifest)
-        if engine is not None:
-            engine.close()
     dataset = None
     if cfg.export and run.done_ids:
         echo("checking and exporting the dataset ...")

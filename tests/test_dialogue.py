@@ -153,8 +153,8 @@ def test_request_seeds_differ_by_side_turn_and_dialogue(side):
 
 
 def _judged_loop(engine, builder, **kw):
+    from rolegen.cluster import make_judge
     from rolegen.config import CheckConfig
-    from rolegen.generate import make_judge
 
     return _loop(engine, builder, judge=make_judge(CheckConfig()), **kw)
 

@@ -62,6 +62,8 @@ class EngineOptions:
     lora_path: str | None = None  # a PEFT adapter served as LoRA requests (vllm) or merged (hf)
     max_lora_rank: int = 16  # vllm: one of the ranks it accepts, >= the adapter's
     no_repeat_ngram: bool = False  # vllm: register the no-repeat n-gram logits processor
+    tensor_parallel_size: int = 1  # vllm: GPUs one engine spans
+    distributed_executor_backend: str | None = None  # vllm: "ray" inside a Ray replica
 
 
 def resolve_engine(name: str) -> str:

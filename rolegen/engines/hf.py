@@ -60,6 +60,10 @@ class HFEngine:
     def __init__(self, model_path: Path, options: EngineOptions):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if options.tensor_parallel_size > 1:
+            from rolegen.errors import RolegenError
+
+            raise RolegenError("--tensor-parallel needs --engine vllm")
         self.options = options
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)

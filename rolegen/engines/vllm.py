@@ -60,6 +60,11 @@ class VLLMEngine:
             )
         else:
             kwargs.update(gpu_memory_utilization=options.gpu_memory_utilization)
+            if options.tensor_parallel_size > 1:
+                kwargs.update(
+                    tensor_parallel_size=options.tensor_parallel_size,
+                    distributed_executor_backend=options.distributed_executor_backend,
+                )
         self.lora = None
         if options.lora_path:
             from vllm.lora.request import LoRARequest
