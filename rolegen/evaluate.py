@@ -28,10 +28,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rolegen.adapters import load_adapter, merged_model, vllm_max_lora_rank
+from rolegen.cluster import ReplicaSpec, run_batches
 from rolegen.config import EvalConfig, to_dict
 from rolegen.dataset import read_dialogues
-from rolegen.dialogue import Dialogue, TurnLoop
-from rolegen.engines import EngineOptions, load_engine, resolve_engine
+from rolegen.dialogue import Dialogue
+from rolegen.engines import EngineOptions, resolve_engine
 from rolegen.errors import RolegenError
 from rolegen.metrics import summarize, turn_rows
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
@@ -209,7 +210,7 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
         groups.append((model_path, str(adapter.path) if adapter else None, todo))
 
     longest = max(len(s) for s in suite.scripts.values())
-    ctx = _GroupSetup(info, builder, fmt, adapter, longest, max_context)
+    ctx = _GroupSetup(info, model_path, fmt, adapter, longest, max_context, echo)
     seconds, tokens = 0.0, 0
     try:
         for engine_model, lora_path, group in groups:
@@ -238,57 +239,65 @@ class _GroupSetup:
     """What every engine group of one eval shares."""
 
     info: object  # models.ModelInfo
-    builder: PromptBuilder
+    model_path: Path
     fmt: object  # templates.PromptFormat
     adapter: object | None  # adapters.Adapter
     longest: int  # turns of the longest script
     max_context: int
+    echo: object  # print-like
 
 
 def _run_group(
     cfg, run, engine_name, engine_model, lora_path, group, ctx: _GroupSetup
 ) -> tuple[float, int]:
-    """One engine for one group of dialogues; each finished batch is written at once."""
+    """One engine (or one per Ray replica) for one group of dialogues; each finished
+    batch is written at once."""
     if not group:
         return 0.0, 0
-    info, builder, fmt, adapter = ctx.info, ctx.builder, ctx.fmt, ctx.adapter
-    options = EngineOptions(
-        seed=cfg.seed,
-        max_model_len=ctx.max_context,
-        dtype=cfg.dtype,
-        eos_token_ids=info.eos_token_ids,
-        batch_size=cfg.batch_size,
-        kv_cache_gib=cfg.kv_cache_gib,
-        lora_path=lora_path,
-        max_lora_rank=vllm_max_lora_rank(adapter) if adapter and lora_path else 16,
-        no_repeat_ngram=any(d.sampling.get("no_repeat_ngram") for d in group),
-    )
-    engine = load_engine(engine_name, engine_model, options)
-    loop = TurnLoop(
-        engine,
-        builder,
-        turns=ctx.longest,
-        seed=cfg.seed,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        repetition_penalty=1.0,
+    info, fmt, adapter = ctx.info, ctx.fmt, ctx.adapter
+    spec = ReplicaSpec(
+        engine=engine_name,
+        model=str(ctx.model_path),
+        engine_model=str(engine_model),
+        options=EngineOptions(
+            seed=cfg.seed,
+            max_model_len=ctx.max_context,
+            dtype=cfg.dtype,
+            eos_token_ids=info.eos_token_ids,
+            batch_size=cfg.batch_size,
+            kv_cache_gib=cfg.kv_cache_gib,
+            lora_path=lora_path,
+            max_lora_rank=vllm_max_lora_rank(adapter) if adapter and lora_path else 16,
+            no_repeat_ngram=any(d.sampling.get("no_repeat_ngram") for d in group),
+            tensor_parallel_size=cfg.cluster.tensor_parallel,
+        ),
+        templates=cfg.templates,
+        format=cfg.format,
+        max_context=ctx.max_context,
         max_new_tokens=cfg.max_new_tokens,
-        user_max_new_tokens=8,
-        max_resamples=0,  # the eval measures what the model writes, unjudged
+        loop=dict(
+            turns=ctx.longest,
+            seed=cfg.seed,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            repetition_penalty=1.0,
+            max_new_tokens=cfg.max_new_tokens,
+            user_max_new_tokens=8,
+            max_resamples=0,  # the eval measures what the model writes, unjudged
+        ),
     )
     extra = {"format": fmt.name, "model": info.path, "seed": cfg.seed}
-    try:
-        with tqdm(total=len(group), unit="dialogue", desc="eval", dynamic_ncols=True) as bar:
-            for start in range(0, len(group), cfg.batch_size):
-                batch = [loop.start(d) for d in group[start : start + cfg.batch_size]]
-                loop.run(batch)
-                for d in batch:
-                    system = d.id.split("/", 1)[0]
-                    run.append(d.to_record({"system": system, "seed_key": d.seed_key, **extra}))
-                bar.update(len(batch))
-    finally:
-        engine.close()
-    return loop.stats.engine_seconds, loop.stats.generated_tokens
+    batches = [group[i : i + cfg.batch_size] for i in range(0, len(group), cfg.batch_size)]
+    with tqdm(total=len(group), unit="dialogue", desc="eval", dynamic_ncols=True) as bar:
+
+        def on_batch(batch):
+            for d in batch:
+                system = d.id.split("/", 1)[0]
+                run.append(d.to_record({"system": system, "seed_key": d.seed_key, **extra}))
+            bar.update(len(batch))
+
+        stats = run_batches(spec, batches, on_batch, cfg.cluster, echo=ctx.echo)
+    return stats.loop.engine_seconds, stats.loop.generated_tokens
 
 
 def _read_data(files: list[str], echo) -> list[dict]:

@@ -142,3 +142,53 @@ def test_resume_a_local_run_on_ray(cluster, tiny_model, tmp_path, local_run):
     # the resumed run makes the batches an uninterrupted local run made: same text
     assert got == local_run
     assert _manifest(out)["dialogues"]["written_this_session"] == 4
+
+
+def test_eval_on_ray_writes_the_dialogues_of_a_local_eval(cluster, tiny_model, tmp_path):
+    from click.testing import CliRunner
+
+    from rolegen.cli import main
+
+    script = tmp_path / "script.txt"
+    script.write_text("Hi there.\nWhat's your name again?\nTell me about this place.")
+
+    def evaluate(out, *extra):
+        result = CliRunner().invoke(
+            main,
+            [
+                "eval",
+                "--model",
+                str(tiny_model),
+                "--engine",
+                "hf",
+                "--persona",
+                "evals/personas/barista-leo.yaml",
+                "--persona",
+                "evals/personas/mechanic-juno.yaml",
+                "--user-script",
+                str(script),
+                "--system",
+                "base",
+                "--system",
+                "base+repetition-penalty=1.3",
+                "--max-new-tokens",
+                "12",
+                "--batch-size",
+                "2",
+                "--no-fluency",
+                "--no-embeddings",
+                "--bootstrap",
+                "20",
+                "--out",
+                str(out),
+                *extra,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        lines = (out / "dialogues.jsonl").read_text().splitlines()
+        return {r["id"]: r for r in map(json.loads, lines)}
+
+    local = evaluate(tmp_path / "local")
+    on_ray = evaluate(tmp_path / "ray", "--ray", "--replicas", "2")
+    assert len(local) == 8 and on_ray == local
+    assert (tmp_path / "ray" / "results.json").is_file()
