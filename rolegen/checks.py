@@ -7,7 +7,8 @@ the card's greeting, if any, is turn 0 and counts as an earlier turn):
 - echo: t >= 2, the user did not just ask who the character is, and the persona's
   intro line matches the head of r_t (`fuzz.partial_ratio`) or r_t introduces itself
   ("I am <name>", "my name is", ...);
-- repeat: max over s < t of `fuzz.ratio(r_t, r_s)` (after `utils.default_process`);
+- repeat: max over s < t of `fuzz.ratio` over the word sequences of r_t and r_s
+  (after `utils.default_process`): 100 * 2 * LCS / (len_t + len_s), in words;
 - crep4: share of r_t's word 4-grams already used in earlier character turns;
 - loop: seq-rep-4 = 1 - unique/all word 4-grams of r_t, or a word n-gram repeated
   back to back ("noir noir noir noir", "I will go. I will go. I will go.");
@@ -15,10 +16,13 @@ the card's greeting, if any, is turn 0 and counts as an earlier turn):
 - user: r_t writes the user's lines; ooc: assistant boilerplate; empty / cut_off;
 - language: a non-English persona's reply drifts into another language.
 
-Each turn gets every score and the list of reasons it fails. Pairs are scored in
-one `process.cpdist` call per batch (all dialogues together, both cores), behind a
-length pre-filter: `fuzz.ratio` <= 200 * min(l1, l2) / (l1 + l2). The n-gram
-statistics run over the whole batch at once as numpy arrays of hashed words.
+Each turn gets every score and the list of reasons it fails. A batch is scored at
+once: its texts become flat arrays of word hashes, and compiled kernels
+(`_textkernels`) compute per dialogue the cross-turn ratios (bit-parallel LCS over
+word ids), the n-gram statistics and the back-to-back runs. Pre-filters skip what
+cannot reach a threshold: pairs by the length bound `fuzz.ratio` <= 200 * min(l1, l2)
+/ (l1 + l2), and reply heads by an LCS bound on the echo's `partial_ratio` (rapidfuzz
+scores the heads that pass, one `cdist` per intro).
 
 Dataset level: distinct-1/2 and near-duplicate openings (`dataset_scores`), and
 near-duplicate dialogues (`near_duplicates`, MinHash + LSH, then `fuzz.ratio`).
@@ -35,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process, utils
 
+from rolegen import _textkernels
 from rolegen.config import REASONS, CheckConfig
 from rolegen.errors import RolegenError
 
@@ -176,182 +181,252 @@ def names_character(reply: str, name: str) -> bool:
 # ------------------------------------------------------------------ the checks
 
 
-_MIX = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
-    dtype=np.uint64,
-)
-_MAX_LOOP_N = 8
+def _codes(text: str) -> np.ndarray:
+    """The code points of `text`: 1 byte each where it fits Latin-1, else 4."""
+    try:
+        return np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
-def _first_in_group(keys: list[np.ndarray], order_key: np.ndarray) -> np.ndarray:
-    """For rows grouped by equal `keys`, the smallest `order_key` of each row's group."""
-    if len(order_key) == 0:
-        return order_key.copy()
-    order = np.lexsort([order_key, *keys[::-1]])
-    same = np.ones(len(order) - 1, dtype=bool)
-    for k in keys:
-        ks = k[order]
-        same &= ks[1:] == ks[:-1]
-    start = np.concatenate([[True], ~same])
-    group = np.cumsum(start) - 1
-    out = np.empty_like(order_key)
-    out[order] = order_key[order][start][group]
-    return out
+_CHUNK_CHARS = 1 << 24  # texts are hashed in chunks of about this many characters
+
+
+def _hash_words(processed: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(word hashes, word_starts) of `utils.default_process`ed texts, without a Python
+    object per word: each chunk of texts goes to the kernel as one code-point array
+    (1 byte per character when it fits Latin-1, else 4)."""
+    lengths = np.fromiter(map(len, processed), dtype=np.int64, count=len(processed))
+    bounds = np.searchsorted(
+        np.cumsum(lengths), np.arange(_CHUNK_CHARS, lengths.sum(), _CHUNK_CHARS)
+    )
+    hashes, counts = [], []
+    for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), len(processed)]):
+        h, c = _textkernels.word_hashes(_codes("".join(processed[lo:hi])), lengths[lo:hi])
+        hashes.append(h)
+        counts.append(c)
+    starts = np.zeros(len(processed) + 1, dtype=np.int64)
+    if processed:
+        np.cumsum(np.concatenate(counts), out=starts[1:])
+    return (np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)), starts
 
 
 class _Corpus:
-    """Every character turn of a batch as flat numpy arrays of word hashes, so n-gram
-    statistics run once over the whole batch instead of per turn in Python."""
+    """Every character turn of a batch as flat arrays: turn k of dialogue d is
+    `turn_starts[d] + k`; its words' hashes are `hashes[word_starts[k]:word_starts[k + 1]]`.
+    The scored turns (`targets`) are those from `score_from` on, the greeting excepted."""
 
     def __init__(self, dialogues: list[DialogueTurns]):
         self.text = [t for d in dialogues for t in d.character]
         self.processed = [utils.default_process(t) for t in self.text]
-        words = [p.split() for p in self.processed]
-        self.words = words
-        self.n_words = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
-        self.dialogue = np.repeat(np.arange(len(dialogues)), [len(d.character) for d in dialogues])
-        self.index = (
-            np.concatenate([np.arange(len(d.character)) for d in dialogues])
-            if dialogues
-            else np.zeros(0, dtype=np.int64)
+        sizes = np.fromiter((len(d.character) for d in dialogues), np.int64, len(dialogues))
+        self.turn_starts = np.zeros(len(dialogues) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=self.turn_starts[1:])
+        self.dialogue = np.repeat(np.arange(len(dialogues)), sizes)
+        self.index = np.arange(len(self.text)) - self.turn_starts[self.dialogue]
+        first = np.fromiter(
+            (max(d.score_from, 1 if d.has_greeting else 0) for d in dialogues),
+            np.int64,
+            len(dialogues),
         )
-        total = int(self.n_words.sum())
-        self.hash = np.fromiter(
-            (hash(x) for w in words for x in w), dtype=np.int64, count=total
-        ).view(np.uint64)
-        self.turn_of_word = np.repeat(np.arange(len(words)), self.n_words)
-        starts = np.concatenate([[0], np.cumsum(self.n_words)[:-1]]) if len(words) else []
-        self.pos = (
-            np.arange(total) - np.repeat(starts, self.n_words)
-            if total
-            else np.zeros(0, dtype=np.int64)
-        )
+        self.first_scored = self.turn_starts[:-1] + first
+        self.targets = np.nonzero(self.index >= first[self.dialogue])[0]
+        self.hashes, self.word_starts = _hash_words(self.processed)
 
-    def grams(self, n: int = 4):
-        """(turn id, hash) of every word n-gram."""
-        valid = self.pos <= np.repeat(self.n_words, self.n_words) - n
-        idx = np.nonzero(valid)[0]
-        g = np.zeros(len(idx), dtype=np.uint64)
-        for k in range(n):
-            g = g * _MIX[k % 4] + self.hash[idx + k]
-        return self.turn_of_word[idx], g
-
-    def ngram_scores(self) -> tuple[np.ndarray, np.ndarray]:
-        """seq-rep-4 and crep-4 of every turn.
-
-        Both come from one-key sorts: the owner (turn, or dialogue) goes in the high 24
-        bits and 40 bits of the gram hash in the low ones; a 40-bit clash inside one
-        turn or dialogue (a few hundred grams) is vanishingly rare."""
-        turn, g = self.grams(4)
-        count = np.bincount(turn, minlength=len(self.text)).astype(float)
-        low = g & np.uint64((1 << 40) - 1)
-        by_turn = np.sort((turn.astype(np.uint64) << np.uint64(40)) | low)
-        new = np.ones(len(by_turn), dtype=bool)
-        new[1:] = by_turn[1:] != by_turn[:-1]
-        unique = np.bincount(
-            (by_turn[new] >> np.uint64(40)).astype(np.int64), minlength=len(self.text)
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            seq_rep = np.where(count > 0, 1 - unique / count, 0.0)
-        # A gram was used earlier in the dialogue iff an equal gram of the same dialogue
-        # comes before it. Grams are in dialogue order, so a stable sort keeps that order
-        # inside each group and "not first in its group" is "used before" -- unless the
-        # earlier use is in the same turn, which seq-rep counts instead.
-        key = (self.dialogue[turn].astype(np.uint64) << np.uint64(40)) | low
-        order = np.argsort(key, kind="stable")
-        ks = key[order]
-        start = np.ones(len(ks), dtype=bool)
-        start[1:] = ks[1:] != ks[:-1]
-        group_first = np.maximum.accumulate(np.where(start, np.arange(len(ks)), 0))
-        first_index = self.index[turn][order][group_first]
-        earlier = np.empty(len(ks), dtype=bool)
-        earlier[order] = first_index < self.index[turn][order]
-        seen = np.bincount(turn, weights=earlier, minlength=len(self.text))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            crep = np.where(count > 0, seen / count, 0.0)
-        return seq_rep, crep
-
-    def longest_runs(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per turn, the (n, repeats) of the most repeated back-to-back word n-gram."""
-        best_n = np.zeros(len(self.text), dtype=np.int64)
-        best_reps = np.ones(len(self.text), dtype=np.int64)
-        h, t = self.hash, self.turn_of_word
-        for n in range(1, _MAX_LOOP_N + 1):
-            if len(h) <= n:
-                break
-            eq = (h[:-n] == h[n:]) & (t[:-n] == t[n:])
-            # length of the run of equal positions ending at each position
-            idx = np.arange(len(eq))
-            last_false = np.maximum.accumulate(np.where(eq, -1, idx))
-            run = idx - last_false
-            reps = run // n + 1
-            per_turn = np.zeros(len(self.text), dtype=np.int64)
-            np.maximum.at(per_turn, t[:-n], reps)
-            better = per_turn > best_reps
-            best_reps[better] = per_turn[better]
-            best_n[better] = n
-        return best_n, best_reps
-
-    def repeated_openers(self, k: int) -> np.ndarray:
-        """Whether a turn starts with the same k words as an earlier turn of its dialogue."""
-        has = self.n_words >= k
-        starts = np.concatenate([[0], np.cumsum(self.n_words)[:-1]]).astype(np.int64)
-        key = np.zeros(len(self.text), dtype=np.uint64)
-        for j in range(k):
-            key = key * _MIX[j % 4] + np.where(
-                has,
-                self.hash[np.minimum(starts + j, len(self.hash) - 1)] if len(self.hash) else 0,
-                0,
-            ).astype(np.uint64)
-        key = np.where(has, key, np.arange(len(key), dtype=np.uint64) ^ _MIX[0])  # unique if short
-        first = _first_in_group([self.dialogue, key], self.index)
-        return has & (first < self.index)
+    def words(self, k: int) -> list[str]:
+        return self.processed[k].split()
 
 
+def _echo_scores(
+    corpus: _Corpus, dialogues: list[DialogueTurns], cfg: CheckConfig, prefilter: bool
+) -> np.ndarray:
+    """partial_ratio of each scored turn's head against its persona's intro line: one
+    `cdist` per distinct intro, so each needle is prepared once. With `prefilter`, only
+    heads whose LCS with the intro lets the score reach `echo_ratio` are scored."""
+    echo = np.zeros(len(corpus.text))
+    intro_id: dict[str, int] = {}
+    of_dialogue = np.array(
+        [intro_id.setdefault(d.intro, len(intro_id)) if d.intro else -1 for d in dialogues],
+        dtype=np.int64,
+    )
+    of_target = of_dialogue[corpus.dialogue[corpus.targets]]
+    for intro, i in intro_id.items():
+        ks = corpus.targets[of_target == i]
+        heads = [corpus.processed[k][: cfg.echo_head_chars] for k in ks.tolist()]
+        needle = utils.default_process(intro)
+        if prefilter:
+            bound = np.zeros(len(heads))
+            lengths = np.fromiter(map(len, heads), dtype=np.int64, count=len(heads))
+            pattern = np.frombuffer(needle.encode("utf-32-le", "surrogatepass"), np.uint32)
+            _textkernels.partial_ratio_bounds(_codes("".join(heads)), lengths, pattern, bound)
+            keep = np.nonzero(bound >= cfg.echo_ratio - 1e-9)[0]  # margin for rounding
+            ks = ks[keep]
+            heads = [heads[j] for j in keep.tolist()]
+        echo[ks] = process.cdist(
+            [needle],
+            heads,
+            scorer=fuzz.partial_ratio,
+            score_cutoff=cfg.echo_ratio if prefilter else None,
+            dtype=np.float64,
+            workers=-1,
+        )[0]
+    return echo
+
+
+def _repetition(
+    corpus: _Corpus, dialogues: list[DialogueTurns], cfg: CheckConfig, prefilter: bool
+) -> dict[str, np.ndarray]:
+    """The lexical scores of every turn of the batch as flat arrays (turns that are not
+    scored read 0 for echo and repeat)."""
+    n = len(corpus.text)
+    out = {
+        "repeat": np.zeros(n),
+        "crep4": np.zeros(n),
+        "seq_rep4": np.zeros(n),
+        "loop_n": np.zeros(n, dtype=np.int64),
+        "loop_run": np.zeros(n, dtype=np.int64),
+        "opener": np.zeros(n, dtype=np.bool_),
+    }
+    args = (corpus.hashes, corpus.word_starts, corpus.turn_starts)
+    _textkernels.ngram_stats(
+        *args, cfg.opener_words, 0, len(dialogues),
+        out["seq_rep4"], out["crep4"], out["loop_n"], out["loop_run"], out["opener"],
+    )  # fmt: skip
+    _textkernels.max_word_ratios(
+        *args,
+        corpus.first_scored,
+        float(cfg.repeat_ratio) if prefilter else 0.0,
+        0,
+        len(dialogues),
+        out["repeat"],
+    )
+    out["echo"] = _echo_scores(corpus, dialogues, cfg, prefilter)
+    return out
+
+
+def repetition_scores(
+    dialogues: list[DialogueTurns], cfg: CheckConfig | None = None, prefilter: bool = True
+) -> dict[str, np.ndarray]:
+    """The echo (intro `partial_ratio` only), repeat, crep4, seq_rep4, loop (n, run)
+    and opener scores of every character turn, as flat arrays in dialogue order: the
+    array part of `check_dialogues`, without the regular-expression checks."""
+    return _repetition(_Corpus(dialogues), dialogues, cfg or CheckConfig(), prefilter)
+
+
+# Lowercase strings of which every match of a pattern contains one: plain substring
+# tests (fast) pick the few texts that the regular expression (slow) then looks at.
 _OOC_NEEDLES = (
-    " ai",
+    "an ai",
     "language model",
     "openai",
-    "assistant",
-    "cannot",
-    "can't",
-    "can’t",
-    "ooc",
+    "helpful assistant",
+    "cannot fulfill",
+    "t assist with",
+    "sorry, but i can",
+    "(ooc",
+    "[ooc",
     "out of character",
 )
+# Joins texts that are searched as one string; no pattern here matches across it.
+_SEPARATOR = "\x00\n"
 
 
 def _search_each(
     pattern: re.Pattern, texts: list[str | None], needles: tuple[str, ...] | None = None
 ) -> np.ndarray:
-    """Whether `pattern` occurs in each text. `needles`, if given, are lowercase strings of
-    which a match must contain one: plain substring tests (fast) pick the few texts the
-    regular expression (slow) then looks at."""
+    """Whether `pattern` occurs in each text. With `needles` (lowercase strings of which
+    a match must contain one) the regular expression runs only on texts holding one."""
     hits = np.zeros(len(texts), dtype=bool)
-    for k, text in enumerate(texts):
-        if not text:
-            continue
-        if needles is not None:
-            low = text.lower()
-            if not any(n in low for n in needles):
-                continue
-        hits[k] = pattern.search(text) is not None
+    texts = [t or "" for t in texts]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + len(_SEPARATOR)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if texts else lengths
+    joined = _SEPARATOR.join(texts)
+    if needles is None:
+        ends = [m.end() - 1 for m in pattern.finditer(joined)]  # the match's last character
+        hits[np.searchsorted(starts, ends, side="right") - 1] = True
+        return hits
+    low = joined.lower()
+    if len(low) == len(joined):  # lower() kept every position
+        candidates: set[int] = set()
+        for needle in needles:
+            i = low.find(needle)
+            while i != -1:
+                k = int(np.searchsorted(starts, i, side="right")) - 1
+                candidates.add(k)
+                i = low.find(needle, starts[k] + lengths[k]) if k + 1 < len(texts) else -1
+    else:
+        candidates = {k for k, t in enumerate(texts) if any(n in t.lower() for n in needles)}
+    for k in candidates:
+        hits[k] = pattern.search(texts[k]) is not None
     return hits
 
 
-def _pairs(dialogues: list[DialogueTurns], offsets: np.ndarray):
-    """(query, choice) flat turn ids of every (t, s < t) pair for the scored turns."""
-    sizes = np.array([len(d.character) for d in dialogues])
-    q, c = [], []
+# The reasons in the order a turn lists them.
+_FLAGS = (
+    "echo",
+    "repeat",
+    "crep4",
+    "loop",
+    "opener",
+    "user",
+    "ooc",
+    "empty",
+    "cut_off",
+    "language",
+)
+
+
+def _text_flags(
+    corpus: _Corpus, dialogues: list[DialogueTurns], cfg: CheckConfig
+) -> dict[str, np.ndarray]:
+    """The regular-expression and per-text checks of the scored turns (`corpus.targets`)."""
+    targets = corpus.targets.tolist()
+    texts = [corpus.text[f] for f in targets]
+    d_of = corpus.dialogue[corpus.targets]
+    users = []
+    for di, ti in zip(d_of.tolist(), corpus.index[corpus.targets].tolist()):
+        u = dialogues[di].users
+        users.append(u[ti] if ti < len(u) else None)
+    flags = {
+        "asked": _search_each(_ASKED_IDENTITY, users),
+        "ooc": _search_each(_OOC, texts, _OOC_NEEDLES),
+        "self_intro": np.zeros(len(targets), dtype=bool),
+        "user": np.zeros(len(targets), dtype=bool),
+        "cut_off": np.zeros(len(targets), dtype=bool),
+        "language": np.zeros(len(targets), dtype=bool),
+    }
+    # Name patterns, once per (name, user name) in the batch.
+    by_name: dict[tuple[str, str], int] = {}
+    group = np.array(
+        [by_name.setdefault((d.name, d.user_name), len(by_name)) for d in dialogues],
+        dtype=np.int64,
+    )
+    of_target = group[d_of]
+    for (name, user_name), g in by_name.items():
+        ks = np.nonzero(of_target == g)[0]
+        group_texts = [texts[k] for k in ks.tolist()]
+        pattern = _self_intro(name)
+        if pattern is not None and len(ks):
+            parts = tuple(p.lower() for p in name.split() if len(p) > 2)
+            heads = [t[: cfg.echo_head_chars] for t in group_texts]
+            flags["self_intro"][ks] = _search_each(pattern, heads, parts)
+        if user_name and len(ks):
+            line = re.compile(rf"(?:^|\n)\s*{re.escape(user_name)}\s*:")
+            flags["user"][ks] = _search_each(line, group_texts, (user_name.lower(),))
+    # A dialogue's targets are contiguous; only some dialogues need a look at each text.
+    bounds = np.searchsorted(corpus.targets, corpus.turn_starts).tolist()
     for di, d in enumerate(dialogues):
-        lo = max(d.score_from, 1 if d.has_greeting else 0)
-        t, s = np.tril_indices(sizes[di], -1)
-        keep = t >= lo
-        q.append(t[keep] + offsets[di])
-        c.append(s[keep] + offsets[di])
-    if not q:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(q), np.concatenate(c)
+        if d.language == "en" and "length" not in d.finish_reasons:
+            continue
+        for k in range(bounds[di], bounds[di + 1]):
+            ti = int(corpus.index[targets[k]])
+            if ti < len(d.finish_reasons) and d.finish_reasons[ti] == "length":
+                flags["cut_off"][k] = not texts[k].rstrip().endswith(_TERMINAL)
+            if d.language != "en":
+                lang = detect_language(corpus.words(targets[k]), texts[k])
+                flags["language"][k] = lang is not None and lang != d.language
+    flags["chars"] = np.fromiter((len(t.strip()) for t in texts), np.int64, len(texts))
+    return flags
 
 
 def check_dialogues(
@@ -360,7 +435,8 @@ def check_dialogues(
     """Score every turn from `score_from` on, in all dialogues at once.
 
     `prefilter=False` computes exact max ratios (for metrics); with it, pairs that
-    cannot reach `repeat_ratio` are skipped and a max below it reads 0.
+    cannot reach `repeat_ratio` are skipped and a max below it reads 0, and so does an
+    intro `partial_ratio` below `echo_ratio`.
     """
     cfg = cfg or CheckConfig()
     unknown = sorted(set(cfg.reject) - set(REASONS))
@@ -369,118 +445,62 @@ def check_dialogues(
             f"field 'reject': unknown reason '{unknown[0]}' (known: {', '.join(REASONS)})"
         )
     corpus = _Corpus(dialogues)
-    sizes = np.array([len(d.character) for d in dialogues], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(sizes) else sizes
-    targets = [
-        (di, ti)
-        for di, d in enumerate(dialogues)
-        for ti in range(d.score_from, len(d.character))
-        if not (d.has_greeting and ti == 0)
-    ]
-    flat_target = np.array([offsets[di] + ti for di, ti in targets], dtype=np.int64)
+    scores = {
+        k: v[corpus.targets] for k, v in _repetition(corpus, dialogues, cfg, prefilter).items()
+    }
+    text = _text_flags(corpus, dialogues, cfg)
 
-    # Cross-turn ratio: all pairs of the batch in one cpdist call, behind a length bound.
-    q, c = _pairs(dialogues, offsets)
-    lengths = np.fromiter(
-        (len(p) for p in corpus.processed), dtype=np.int64, count=len(corpus.processed)
+    has_greeting = np.fromiter((d.has_greeting for d in dialogues), bool, len(dialogues))
+    turn = corpus.index[corpus.targets] + ~has_greeting[corpus.dialogue[corpus.targets]]
+    echo = np.where(text["self_intro"], 100.0, scores["echo"])
+    run_n, run_reps = scores["loop_n"], scores["loop_run"]
+    empty = text["chars"] < cfg.min_chars
+    flags = (
+        (turn >= 2) & ~text["asked"] & (echo >= cfg.echo_ratio),
+        scores["repeat"] >= cfg.repeat_ratio,
+        scores["crep4"] >= cfg.crep4,
+        (scores["seq_rep4"] >= cfg.seq_rep4)
+        | ((run_n > 0) & (run_reps >= cfg.loop_repeats + (run_n == 1))),
+        scores["opener"],
+        text["user"],
+        text["ooc"],
+        empty,
+        text["cut_off"] & ~empty,
+        text["language"],
     )
-    max_ratio = np.zeros(len(corpus.text))
-    if len(q):
-        if prefilter:
-            lq, lc = lengths[q], lengths[c]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                bound = np.where(lq + lc > 0, 200 * np.minimum(lq, lc) / (lq + lc), 0)
-            keep = bound >= cfg.repeat_ratio
-            q, c = q[keep], c[keep]
-        if len(q):
-            ratios = process.cpdist(
-                [corpus.processed[i] for i in q],
-                [corpus.processed[i] for i in c],
-                scorer=fuzz.ratio,
-                workers=-1,
-                score_cutoff=cfg.repeat_ratio if prefilter else None,
-            )
-            np.maximum.at(max_ratio, q, ratios)
-
-    # Echo: the intro line against each scored reply's head, one cpdist call.
-    echo_ratio = np.zeros(len(corpus.text))
-    with_intro = [k for k, (di, _) in enumerate(targets) if dialogues[di].intro]
-    if with_intro:
-        intros = [utils.default_process(dialogues[targets[k][0]].intro) for k in with_intro]
-        heads = [corpus.processed[flat_target[k]][: cfg.echo_head_chars] for k in with_intro]
-        echo_ratio[flat_target[with_intro]] = process.cpdist(
-            intros, heads, scorer=fuzz.partial_ratio, workers=-1
+    mask = np.zeros(len(turn), dtype=np.int64)
+    for bit, flag in enumerate(flags):
+        mask |= flag.astype(np.int64) << bit
+    names = {
+        m: tuple(r for bit, r in enumerate(_FLAGS) if m >> bit & 1)
+        for m in np.unique(mask).tolist()
+    }
+    columns = [echo, scores["repeat"], scores["crep4"], scores["seq_rep4"], run_reps]
+    columns += [scores["opener"], text["chars"]]
+    checks = [
+        TurnCheck(
+            index=ti,
+            turn=t,
+            scores={
+                "echo": e,
+                "repeat": r,
+                "crep4": c,
+                "seq_rep4": s,
+                "loop_run": lr,
+                "opener": o,
+                "chars": ch,
+            },  # fmt: skip
+            reasons=list(names[m]),
         )
-
-    seq_rep, crep = corpus.ngram_scores()
-    run_n, run_reps = corpus.longest_runs()
-    openers = corpus.repeated_openers(cfg.opener_words)
-
-    # The regular-expression checks, one pass over the joined texts per pattern.
-    texts = [dialogues[di].character[ti] for di, ti in targets]
-    heads = [t[: cfg.echo_head_chars] for t in texts]
-    asked = _search_each(
-        _ASKED_IDENTITY,
-        [dialogues[di].users[ti] if ti < len(dialogues[di].users) else None for di, ti in targets],
-    )
-    ooc = _search_each(_OOC, texts, _OOC_NEEDLES)
-    intro_hit = np.zeros(len(targets), dtype=bool)
-    speaks_for_user = np.zeros(len(targets), dtype=bool)
-    by_name: dict[tuple[str, str], list[int]] = {}
-    for k, (di, _) in enumerate(targets):
-        by_name.setdefault((dialogues[di].name, dialogues[di].user_name), []).append(k)
-    for (name, user_name), ks in by_name.items():
-        pattern = _self_intro(name)
-        if pattern is not None:
-            parts = tuple(p.lower() for p in name.split() if len(p) > 2)
-            intro_hit[ks] = _search_each(pattern, [heads[k] for k in ks], parts)
-        if user_name:
-            line = re.compile(rf"(?:^|\n)\s*{re.escape(user_name)}\s*:")
-            speaks_for_user[ks] = _search_each(line, [texts[k] for k in ks], (user_name.lower(),))
-
-    results: list[list[TurnCheck]] = [[] for _ in dialogues]
-    for k, ((di, ti), f) in enumerate(zip(targets, flat_target)):
-        d = dialogues[di]
-        text = d.character[ti]
-        turn = ti if d.has_greeting else ti + 1
-        echo_score = max(float(echo_ratio[f]), 100.0 if intro_hit[k] else 0.0)
-        n, reps = int(run_n[f]), int(run_reps[f])
-        finish = d.finish_reasons[ti] if ti < len(d.finish_reasons) else None
-        scores = {
-            "echo": echo_score,
-            "repeat": float(max_ratio[f]),
-            "crep4": float(crep[f]),
-            "seq_rep4": float(seq_rep[f]),
-            "loop_run": float(reps),
-            "opener": float(openers[f]),
-            "chars": float(len(text.strip())),
-        }
-        reasons = []
-        if turn >= 2 and not asked[k] and echo_score >= cfg.echo_ratio:
-            reasons.append("echo")
-        if max_ratio[f] >= cfg.repeat_ratio:
-            reasons.append("repeat")
-        if crep[f] >= cfg.crep4:
-            reasons.append("crep4")
-        needed = cfg.loop_repeats + (1 if n == 1 else 0)
-        if seq_rep[f] >= cfg.seq_rep4 or (n and reps >= needed):
-            reasons.append("loop")
-        if openers[f]:
-            reasons.append("opener")
-        if speaks_for_user[k]:
-            reasons.append("user")
-        if ooc[k]:
-            reasons.append("ooc")
-        if len(text.strip()) < cfg.min_chars:
-            reasons.append("empty")
-        elif finish == "length" and not text.rstrip().endswith(_TERMINAL):
-            reasons.append("cut_off")
-        if d.language != "en":
-            lang = detect_language(corpus.words[f], text)
-            if lang is not None and lang != d.language:
-                reasons.append("language")
-        results[di].append(TurnCheck(index=ti, turn=turn, scores=scores, reasons=reasons))
-    return results
+        for ti, t, m, (e, r, c, s, lr, o, ch) in zip(
+            corpus.index[corpus.targets].tolist(),
+            turn.tolist(),
+            mask.tolist(),
+            np.column_stack(columns).astype(float).tolist(),
+        )
+    ]
+    bounds = np.searchsorted(corpus.targets, corpus.turn_starts).tolist()
+    return [checks[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def rejecting(check: TurnCheck, cfg: CheckConfig) -> list[str]:
