@@ -59,7 +59,10 @@ class CheckConfig:
 
     echo_ratio: float = opt(85.0, "Echo: partial_ratio of the intro line against a reply's head.")
     echo_head_chars: int = opt(200, "Echo: how many leading characters of a reply are searched.")
-    repeat_ratio: float = opt(80.0, "Repeat: max fuzz.ratio against an earlier turn (near-copy).")
+    repeat_ratio: float = opt(
+        50.0,
+        "Repeat: max fuzz.ratio against an earlier turn, over word sequences (near-copy).",
+    )
     crep4: float = opt(0.3, "Repeat: share of a reply's 4-grams already used in earlier turns.")
     seq_rep4: float = opt(0.15, "Loop: 1 - unique/all 4-grams inside one reply.")
     loop_repeats: int = opt(

@@ -257,3 +257,197 @@ def test_batched_ngram_scores_match_a_plain_python_reference():
             assert c.scores["crep4"] == pytest.approx(
                 sum(x in earlier for x in g) / len(g) if g else 0
             )
+
+
+def _longest_run(words: list[str]) -> tuple[int, int]:
+    """Plain-Python reference: (n, copies) of the n-gram (n = 1..8) with the most copies
+    back to back; the smaller n on ties, (0, 1) when nothing repeats."""
+    best_n, best = 0, 1
+    for n in range(1, 9):
+        for i in range(len(words) - n + 1):
+            k = 1
+            while words[i + k * n : i + (k + 1) * n] == words[i : i + n]:
+                k += 1
+            if k > best:
+                best_n, best = n, k
+    return best_n, best
+
+
+def test_loop_runs_and_openers_match_a_plain_python_reference():
+    import random
+
+    from rapidfuzz import utils
+
+    rng = random.Random(5)
+    vocab = "no go home the ship i will".split()
+    dialogues = []
+    for _ in range(40):
+        turns = []
+        for _ in range(6):
+            phrase = rng.choices(vocab, k=rng.randint(1, 4))
+            words = rng.choices(vocab, k=rng.randint(0, 6)) + phrase * rng.randint(1, 5)
+            turns.append(" ".join(words + rng.choices(vocab, k=rng.randint(0, 6))))
+        dialogues.append(DialogueTurns(character=turns, users=["?"] * 6, has_greeting=False))
+    for d, checks in zip(dialogues, check_dialogues(dialogues)):
+        words = [utils.default_process(t).split() for t in d.character]
+        for c in checks:
+            w = words[c.index]
+            n, copies = _longest_run(w)
+            assert c.scores["loop_run"] == copies
+            needed = CheckConfig().loop_repeats + (n == 1)
+            looping = c.scores["seq_rep4"] >= CheckConfig().seq_rep4 or (n and copies >= needed)
+            assert ("loop" in c.reasons) == bool(looping)
+            opener = len(w) >= 4 and any(e[:4] == w[:4] for e in words[: c.index] if len(e) >= 4)
+            assert c.scores["opener"] == float(opener)
+
+
+def _pair(earlier: list[str], reply: list[str]) -> DialogueTurns:
+    return DialogueTurns(
+        character=[" ".join(earlier), " ".join(reply)], users=[None, "?"], has_greeting=False
+    )
+
+
+def _random_words(rng, n: int, vocab: list[str]) -> list[str]:
+    return rng.choices(vocab, k=n)
+
+
+@pytest.mark.parametrize(
+    ("len_a", "len_b"),
+    [(0, 0), (0, 5), (5, 0), (1, 1), (63, 64), (64, 64), (65, 70), (128, 129), (200, 140)],
+)
+def test_repeat_is_fuzz_ratio_over_the_word_sequences(len_a, len_b):
+    import random
+
+    from rapidfuzz import fuzz
+
+    rng = random.Random(len_a * 1000 + len_b)
+    for vocab_size in (2, 5, 40):
+        vocab = [f"w{i}" for i in range(vocab_size)]
+        for _ in range(20):
+            a, b = _random_words(rng, len_a, vocab), _random_words(rng, len_b, vocab)
+            score = check_dialogues([_pair(a, b)], prefilter=False)[0][1].scores["repeat"]
+            assert score == fuzz.ratio(a, b)  # exactly, as rapidfuzz rounds it
+
+
+def test_repeat_is_the_max_over_earlier_turns_including_the_greeting():
+    import random
+
+    from rapidfuzz import fuzz, utils
+
+    rng = random.Random(7)
+    vocab = "the storm ship rope sail crate wind port coal eel dawn night bell".split()
+    base = rng.choices(vocab, k=90)
+    turns = []
+    for _ in range(8):
+        w = list(base)
+        for _ in range(rng.randint(0, 60)):
+            w[rng.randrange(len(w))] = rng.choice(vocab)
+        turns.append(" ".join(w[: rng.randint(20, 90)]))
+    d = DialogueTurns(character=turns, users=[None] + ["?"] * 7, has_greeting=True, score_from=3)
+    words = [utils.default_process(t).split() for t in turns]
+    for exact in (True, False):
+        checks = check_dialogues([d], CheckConfig(), prefilter=not exact)[0]
+        assert [c.index for c in checks] == list(range(3, 8))
+        for c in checks:
+            want = max(fuzz.ratio(words[c.index], words[s]) for s in range(c.index))
+            cutoff = CheckConfig().repeat_ratio
+            assert c.scores["repeat"] == (want if exact or want >= cutoff else 0.0)
+
+
+def test_repeat_counts_words_not_letters():
+    # one word in seven changed: a near-copy in words, though its letters differ more
+    d = _dialogue("Bring the lantern to the upper deck.", "Bring the lantern to the lower deck.")
+    assert check_dialogues([d])[0][1].scores["repeat"] == pytest.approx(100 * 12 / 14)
+
+
+def test_echo_prefilter_scores_every_head_that_can_reach_the_threshold():
+    import random
+
+    rng = random.Random(3)
+    words = INTRO.split() + "storm crates rope the a of wind deck".split()
+    replies = []
+    for _ in range(60):
+        w = INTRO.split()
+        for _ in range(rng.randint(0, 5)):
+            w[rng.randrange(len(w))] = rng.choice(words)
+        head = " ".join(rng.choices(words, k=rng.randint(0, 6)))
+        replies.append(f"{head} {' '.join(w)} {' '.join(rng.choices(words, k=20))}")
+    d = _dialogue(*replies, users=["Where to?"] * len(replies))
+    fast = check_dialogues([d])[0]
+    exact = check_dialogues([d], prefilter=False)[0]
+    cutoff = CheckConfig().echo_ratio
+    assert any(c.scores["echo"] >= cutoff for c in exact)
+    assert any(0 < c.scores["echo"] < cutoff for c in exact)
+    for f, e in zip(fast, exact):
+        assert f.scores["echo"] == (e.scores["echo"] if e.scores["echo"] >= cutoff else 0.0)
+        assert f.reasons == e.reasons
+
+
+def test_partial_ratio_bound_is_never_below_partial_ratio():
+    import random
+
+    import numpy as np
+    from rapidfuzz import fuzz
+
+    from rolegen import _textkernels
+    from rolegen.checks import _codes
+
+    rng = random.Random(11)
+    alphabet = "abcde fgh" + "éü日本"
+    for m in (0, 1, 7, 52, 64, 65, 130):
+        pattern = "".join(rng.choices(alphabet, k=m))
+        texts = []
+        for _ in range(200):
+            w = list(pattern)
+            for _ in range(rng.randint(0, 12) if w else 0):
+                w[rng.randrange(len(w))] = rng.choice(alphabet)
+            pad = "".join(rng.choices(alphabet, k=rng.randint(0, 100)))
+            texts.append((pad[: rng.randint(0, 30)] + "".join(w) + pad)[: rng.randint(0, 200)])
+        bound = np.zeros(len(texts))
+        lengths = np.array([len(t) for t in texts], dtype=np.int64)
+        codes = np.frombuffer(pattern.encode("utf-32-le"), dtype=np.uint32)
+        _textkernels.partial_ratio_bounds(_codes("".join(texts)), lengths, codes, bound)
+        for text, b in zip(texts, bound):
+            assert b >= fuzz.partial_ratio(pattern, text) - 1e-9  # checks.py allows this
+
+
+def test_scores_do_not_depend_on_text_chunks_or_script(monkeypatch):
+    from rolegen import checks
+
+    turns = [
+        "Le café est fermé, mon ami. Le café est fermé!",
+        "日本語 の テキスト も 同じ です",
+        "Naïve façade, the café is closed, my friend.",
+        "The café is closed, my friend, naïve façade.",
+        "日本語 の テキスト も 同じ です ね",
+    ]
+    d = DialogueTurns(character=turns, users=["?"] * 5, has_greeting=False)
+    whole = check_dialogues([d, d], prefilter=False)
+    monkeypatch.setattr(checks, "_CHUNK_CHARS", 20)  # each chunk one or two texts
+    chunked = check_dialogues([d, d], prefilter=False)
+    assert [[c.scores for c in t] for t in chunked] == [[c.scores for c in t] for t in whole]
+    assert whole[0][4].scores["repeat"] == pytest.approx(100 * 2 * 6 / 13)
+
+
+def test_kernels_run_where_no_cache_folder_is_writable(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from rolegen import _textkernels
+
+    shutil.copy(_textkernels.__file__, tmp_path / "kernels_copy.py")
+    (tmp_path / "__pycache__").write_text("a file where numba wants a folder")
+    env = {**os.environ, "NUMBA_CACHE_DIR": "", "XDG_CACHE_HOME": "/dev/null/none"}
+    code = (
+        "import numpy as np, kernels_copy as k\n"
+        "h, n = k.word_hashes(np.frombuffer(b'ab cd ab', np.uint8), np.array([8]))\n"
+        "assert list(n) == [3] and h[0] == h[2] != h[1]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert Path(tmp_path / "__pycache__").is_file()
