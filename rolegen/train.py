@@ -216,7 +216,8 @@ def token_logps(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.T
     more memory than the model."""
     labels = batch["labels"][:, 1:]
     keep = torch.nonzero((labels != IGNORE).any(dim=0)).squeeze(-1)
-    weight = model.get_input_embeddings().weight
+    # the model may come wrapped (DistributedDataParallel under accelerate launch)
+    weight = getattr(model, "module", model).get_input_embeddings().weight
     # A bf16 base with fp32 LoRA weights: autocast runs the adapters' matmuls in bf16 too
     # (measured: 413 vs 306 tokens/s on the CPU here) while AdamW updates fp32 weights.
     with torch.autocast(weight.device.type, torch.bfloat16, enabled=weight.dtype == torch.bfloat16):
@@ -367,13 +368,24 @@ class Checkpoints:
 _STAGE_ORDER = {"sft": 0, "dpo": 1}
 
 
+def accumulation_for(configured: int, world_size: int) -> int:
+    """Micro-batches each process accumulates so that one optimizer step still sees the
+    configured `gradient_accumulation` micro-batches over all processes (rounded when the
+    world size does not divide it; at least 1)."""
+    return max(1, round(configured / world_size))
+
+
 class Trainer:
     def __init__(self, model, cfg: TrainConfig, out: Path):
-        from accelerate import Accelerator
+        from accelerate import Accelerator, PartialState
 
         self.cfg = cfg
         self.out = out
-        self.accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation)
+        # without a GPU, processes started by `accelerate launch` / torchrun join over gloo
+        cpu = not torch.cuda.is_available()
+        self.world_size = PartialState(cpu=cpu).num_processes
+        self.accumulation = accumulation_for(cfg.gradient_accumulation, self.world_size)
+        self.accelerator = Accelerator(gradient_accumulation_steps=self.accumulation, cpu=cpu)
         self.model = model
         self.checkpoints = Checkpoints(out, cfg.keep_checkpoints)
         self.log_path = out / "log.jsonl"
@@ -384,7 +396,7 @@ class Trainer:
                 fh.write(json.dumps(row) + "\n")
 
     def _steps(self, micro_per_epoch: int, epochs: float) -> int:
-        per_epoch = math.ceil(micro_per_epoch / self.cfg.gradient_accumulation)
+        per_epoch = math.ceil(micro_per_epoch / self.accumulation)
         # --max-steps replaces the epochs (as in transformers' Trainer), cycling the data
         return self.cfg.max_steps or max(1, math.ceil(per_epoch * epochs))
 
@@ -407,7 +419,9 @@ class Trainer:
             raise RolegenError(f"{name}: no training batches (empty training data)")
         total = self._steps(per_epoch, epochs)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg, total))
-        model, optimizer, scheduler = acc.prepare(self.model, optimizer, scheduler)
+        # the scheduler stays unwrapped: accelerate's would step once per process per step
+        # (it assumes a dataloader sharded by accelerate); `total` already counts steps
+        model, optimizer = acc.prepare(self.model, optimizer)
         start_step = 0
         if resume_state and resume_state["stage"] == name:
             optimizer.load_state_dict(resume_state["optimizer"])
@@ -431,7 +445,7 @@ class Trainer:
                     break
                 if step < start_step:  # replay the data order up to the checkpoint
                     micro += 1
-                    if micro % cfg.gradient_accumulation == 0:
+                    if micro % self.accumulation == 0:
                         step += 1
                     continue
                 with acc.accumulate(model):
@@ -440,7 +454,8 @@ class Trainer:
                     if acc.sync_gradients and cfg.max_grad_norm > 0:
                         acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                     optimizer.step()
-                    scheduler.step()
+                    if acc.sync_gradients:
+                        scheduler.step()
                     optimizer.zero_grad()
                 losses.append(float(loss.detach()))
                 result.tokens += stats["tokens"]
@@ -448,7 +463,7 @@ class Trainer:
                 result.target_tokens += stats.get("target_tokens", 0)
                 micro += 1
                 in_epoch += 1
-                if micro % cfg.gradient_accumulation:
+                if micro % self.accumulation:
                     continue
                 step += 1
                 bar.update(1)
@@ -525,8 +540,15 @@ def _to(batch: dict, device) -> dict:
 
 
 def _shard(items: list, acc) -> list:
-    """Each process takes every world-size-th micro-batch (DDP under accelerate launch)."""
-    return items[acc.process_index :: acc.num_processes] if acc.num_processes > 1 else items
+    """Each process takes every world-size-th micro-batch (DDP under accelerate launch).
+    The list is first padded with its own head to a multiple of the world size (as
+    torch's DistributedSampler does): every process then runs the same number of
+    steps, and none waits forever in a gradient all-reduce the others never join."""
+    world = acc.num_processes
+    if world == 1 or not items:
+        return items
+    padded = items + (items * world)[: -len(items) % world]
+    return padded[acc.process_index :: world]
 
 
 def _plot(log_path: Path, png: Path) -> None:
@@ -631,7 +653,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
             echo(f"resume: no checkpoint in {out}; starting fresh")
     out.mkdir(parents=True, exist_ok=True)
     if not cfg.resume and (out / "log.jsonl").exists():
-        (out / "log.jsonl").unlink()
+        (out / "log.jsonl").unlink(missing_ok=True)  # every process gets here
 
     torch.manual_seed(cfg.seed)
     dtype = _dtype(cfg.dtype)
@@ -652,6 +674,17 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
     )
     trainer = Trainer(model, cfg, out)
     acc = trainer.accelerator
+    per_step = trainer.accumulation * trainer.world_size
+    if trainer.world_size > 1:
+        echo(
+            f"accelerate: {trainer.world_size} processes x {trainer.accumulation} micro-batches "
+            f"per optimizer step (--gradient-accumulation {cfg.gradient_accumulation})"
+        )
+    if per_step != cfg.gradient_accumulation:
+        echo(
+            f"note: {trainer.world_size} processes do not divide --gradient-accumulation "
+            f"{cfg.gradient_accumulation}: a step sees {per_step} micro-batches"
+        )
     results = []
     done_stages = []
     if resume_state:
@@ -701,8 +734,9 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
                 "train": _pair_logps(trainer.model, pairs_train, acc.device),
                 "test": _pair_logps(trainer.model, pairs_test, acc.device),
             }
-            ref_path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(ref, ref_path)
+            if acc.is_main_process:
+                ref_path.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(ref, ref_path)
         echo(f"dpo: {len(pairs_train)} pairs, eval {len(pairs_test)}")
 
         def dpo_micro(epoch):
@@ -788,6 +822,8 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
         "format": fmt.name,
         "dtype": str(dtype).replace("torch.", ""),
         "trainable_parameters": trainable,
+        "processes": trainer.world_size,
+        "micro_batches_per_step": per_step,
         "encode": encode_stats,
         "stages": [
             {

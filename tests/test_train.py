@@ -284,3 +284,61 @@ def test_accelerate_launch_runs_the_training_path(run_dir, tiny_model, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "adapter_model.safetensors").is_file()
     assert [r["step"] for r in _log(out)] == [1, 2]
+
+
+def test_two_processes_take_the_steps_of_one(run_dir, tiny_model, tmp_path):
+    """DDP on 2 CPU processes (gloo) with --gradient-accumulation 2: each process
+    accumulates 1 micro-batch, so a step sees the same 2 micro-batches as one process
+    accumulating 2, and the adapters come out the same."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable))
+    if accelerate is None:
+        pytest.skip("accelerate's launcher is not installed")
+    args = {
+        "method": "sft",
+        "max_steps": 2,
+        "gradient_accumulation": 2,
+        "batch_size": 1,
+        "lora_dropout": 0.0,
+        "max_length": 256,  # one dialogue a row: 8 rows, an even split over 2 processes
+    }
+    single = tmp_path / "one"
+    run_train(_cfg(run_dir, tiny_model, single, **args), echo=lambda s: None)
+
+    launched = tmp_path / "two"
+    flags = []
+    for k, v in {**args, "data": run_dir, "model": tiny_model, "out": launched}.items():
+        flags += [f"--{k.replace('_', '-')}", str(v)]
+    proc = subprocess.run(
+        [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
+        + ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533"]
+        + ["-m", "rolegen", "train", *flags]
+        + ["--dtype", "float32", "--learning-rate", "3e-2", "--lora-r", "8"]
+        + ["--eval-steps", "0", "--save-steps", "0"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((launched / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["micro_batches_per_step"] == 2
+    assert [r["step"] for r in _log(launched)] == [1, 2]
+    # the same schedule, step by step
+    one_log, two_log = _log(single), _log(launched)
+    assert [r["lr"] for r in one_log] == pytest.approx([r["lr"] for r in two_log])
+    assert one_log[-1]["epoch"] == 0.5 and two_log[-1]["epoch"] == 0.5
+    one = load_file(str(single / "adapter_model.safetensors"))
+    two = load_file(str(launched / "adapter_model.safetensors"))
+    assert one.keys() == two.keys()
+    # equal up to the order of float sums (an all-reduce against local accumulation)
+    for key in one:
+        assert torch.allclose(one[key], two[key], atol=1e-4), key
+    lora_b = torch.cat([one[k].flatten() for k in one if "lora_B" in k])
+    assert lora_b.abs().max() > 1e-3  # the steps moved the adapter (lora_B starts at 0)
