@@ -234,8 +234,10 @@ def _actor_options(spec, cluster, index: int, gpu: bool, ray) -> dict:
         options["num_gpus"] = 1
     else:
         cores = cluster.replica_cpus
-        node_cpus = max(cores, int(ray.available_resources().get("CPU", cores) or cores))
-        first = (index * cores) % max(node_cpus, 1)
+        nodes = [n["Resources"].get("CPU", cores) for n in ray.nodes() if n.get("Alive")]
+        node_cpus = max(cores, int(min(nodes, default=cores)))
+        first = (index * cores) % node_cpus  # replicas of one node on cores of their own
+        first = min(first, node_cpus - cores)
         env.update(
             OMP_NUM_THREADS=str(cores),
             VLLM_CPU_OMP_THREADS_BIND=f"{first}-{first + cores - 1}",
