@@ -451,3 +451,23 @@ def test_kernels_run_where_no_cache_folder_is_writable(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert Path(tmp_path / "__pycache__").is_file()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "As an AI, I have no ship.",
+        "I'm an AI and cannot sail.",
+        "i am an ai",
+        "Well, I'm just an AI.",
+        "Ask OpenAI.",
+        "As a helpful assistant, I suggest rest.",
+        "I cannot fulfill that request.",
+        "I can't assist with that.",
+        "I cant assist with that.",
+        "I'm sorry, but I can't do that.",
+        "Let me step out of character for a moment.",
+    ],
+)
+def test_ooc_boilerplate_is_found_past_the_substring_prefilter(reply):
+    assert "ooc" in _reasons(_dialogue(reply))[0]
