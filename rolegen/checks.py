@@ -26,7 +26,9 @@ scores the heads that pass, one `cdist` per intro).
 
 Dataset level: distinct-1/2 and near-duplicate openings (`dataset_scores`), and
 near-duplicate dialogues (`near_duplicates`, MinHash + LSH, then `fuzz.ratio`).
-Non-goals: paraphrase detection by embeddings (a separate, optional scorer).
+Paraphrase (optional, `paraphrase` > 0): the max cosine of a reply's sentence embedding
+against the dialogue's earlier character turns. This module stays model-free: the caller
+passes the encoder (`guardrails.paraphrase_encoder`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -373,7 +376,23 @@ _FLAGS = (
     "empty",
     "cut_off",
     "language",
+    "paraphrase",
 )
+
+# Texts -> unit-length sentence embeddings, one row per text.
+Encoder = Callable[[list[str]], np.ndarray]
+
+
+def _paraphrase(corpus: _Corpus, encode: Encoder) -> np.ndarray:
+    """Max cosine of each scored turn against the earlier character turns of its dialogue
+    (the greeting included); 0 for a first turn."""
+    vectors = np.asarray(encode(corpus.text), dtype=np.float32)
+    out = np.zeros(len(corpus.targets))
+    for k, f in enumerate(corpus.targets.tolist()):
+        start = int(corpus.turn_starts[corpus.dialogue[f]])
+        if f > start:
+            out[k] = float((vectors[start:f] @ vectors[f]).max())
+    return out
 
 
 def _text_flags(
@@ -430,13 +449,17 @@ def _text_flags(
 
 
 def check_dialogues(
-    dialogues: list[DialogueTurns], cfg: CheckConfig | None = None, prefilter: bool = True
+    dialogues: list[DialogueTurns],
+    cfg: CheckConfig | None = None,
+    prefilter: bool = True,
+    encode: Encoder | None = None,
 ) -> list[list[TurnCheck]]:
     """Score every turn from `score_from` on, in all dialogues at once.
 
     `prefilter=False` computes exact max ratios (for metrics); with it, pairs that
     cannot reach `repeat_ratio` are skipped and a max below it reads 0, and so does an
-    intro `partial_ratio` below `echo_ratio`.
+    intro `partial_ratio` below `echo_ratio`. `encode`: the sentence encoder of the
+    paraphrase check, needed when `cfg.paraphrase` > 0.
     """
     cfg = cfg or CheckConfig()
     unknown = sorted(set(cfg.reject) - set(REASONS))
@@ -444,6 +467,8 @@ def check_dialogues(
         raise RolegenError(
             f"field 'reject': unknown reason '{unknown[0]}' (known: {', '.join(REASONS)})"
         )
+    if cfg.paraphrase > 0 and encode is None:
+        raise RolegenError("the paraphrase check (--paraphrase) needs a sentence encoder")
     corpus = _Corpus(dialogues)
     scores = {
         k: v[corpus.targets] for k, v in _repetition(corpus, dialogues, cfg, prefilter).items()
@@ -468,6 +493,10 @@ def check_dialogues(
         text["cut_off"] & ~empty,
         text["language"],
     )
+    paraphrase = None
+    if cfg.paraphrase > 0:
+        paraphrase = _paraphrase(corpus, encode)
+        flags += (paraphrase >= cfg.paraphrase,)
     mask = np.zeros(len(turn), dtype=np.int64)
     for bit, flag in enumerate(flags):
         mask |= flag.astype(np.int64) << bit
@@ -499,6 +528,9 @@ def check_dialogues(
             np.column_stack(columns).astype(float).tolist(),
         )
     ]
+    if paraphrase is not None:
+        for check, score in zip(checks, paraphrase.tolist()):
+            check.scores["paraphrase"] = score
     bounds = np.searchsorted(corpus.targets, corpus.turn_starts).tolist()
     return [checks[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 

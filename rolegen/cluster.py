@@ -47,6 +47,12 @@ def make_judge(check_cfg: CheckConfig):
     """The in-loop judge: the shared checks on each candidate reply, against the
     dialogue's earlier turns."""
 
+    encode = None
+    if check_cfg.paraphrase > 0:
+        from rolegen.guardrails import paraphrase_encoder
+
+        encode = paraphrase_encoder()
+
     def judge(dialogues: list[Dialogue], texts: list[str]) -> list[tuple[list[str], dict]]:
         items = []
         for d, text in zip(dialogues, texts):
@@ -60,7 +66,7 @@ def make_judge(check_cfg: CheckConfig):
             item.score_from = len(item.character) - 1
             items.append(item)
         verdicts = []
-        for turns in check_dialogues(items, check_cfg):
+        for turns in check_dialogues(items, check_cfg, encode=encode):
             last = turns[-1]
             scores = {k: round(v, 3) for k, v in last.scores.items()}
             verdicts.append((rejecting(last, check_cfg), scores))

