@@ -330,12 +330,14 @@ class Checkpoints:
         self.root = out / "checkpoints"
         self.keep = keep
 
-    def save(self, model, optimizer, scheduler, stage: str, step: int, extra: dict) -> None:
+    def save(
+        self, model, state_dict, optimizer, scheduler, stage: str, step: int, extra: dict
+    ) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / f"{stage}-{step:06d}"
         tmp = self.root / f".tmp-{stage}-{step:06d}"
         shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(str(tmp))
+        model.save_pretrained(str(tmp), state_dict=state_dict)
         torch.save(
             {
                 "stage": stage,
@@ -387,8 +389,18 @@ class Trainer:
         self.accumulation = accumulation_for(cfg.gradient_accumulation, self.world_size)
         self.accelerator = Accelerator(gradient_accumulation_steps=self.accumulation, cpu=cpu)
         self.model = model
+        self.wrapped = model  # as accelerate prepared it, after a stage
         self.checkpoints = Checkpoints(out, cfg.keep_checkpoints)
         self.log_path = out / "log.jsonl"
+
+    def full_state(self, model) -> dict | None:
+        """The whole state dict where FSDP shards the weights (gathered: every process must
+        call this); None otherwise, and the unwrapped model saves its own."""
+        from accelerate.utils import DistributedType
+
+        if self.accelerator.distributed_type != DistributedType.FSDP:
+            return None
+        return self.accelerator.get_state_dict(model)
 
     def _log(self, row: dict) -> None:
         if self.accelerator.is_main_process:
@@ -493,25 +505,27 @@ class Trainer:
                     model.train()
                     row.update({f"eval_{k}": v for k, v in result.eval.items()})
                 self._log(row)
-                if acc.is_main_process and (
-                    (cfg.save_steps and step % cfg.save_steps == 0) or step == total
-                ):
-                    self.checkpoints.save(
-                        acc.unwrap_model(model),
-                        optimizer,
-                        scheduler,
-                        name,
-                        step,
-                        {
-                            "tokens": result.tokens,
-                            "target_tokens": result.target_tokens,
-                            "seconds": result.seconds,
-                        },
-                    )
+                if (cfg.save_steps and step % cfg.save_steps == 0) or step == total:
+                    state = self.full_state(model)  # every process takes part
+                    if acc.is_main_process:
+                        self.checkpoints.save(
+                            acc.unwrap_model(model),
+                            state,
+                            optimizer,
+                            scheduler,
+                            name,
+                            step,
+                            {
+                                "tokens": result.tokens,
+                                "target_tokens": result.target_tokens,
+                                "seconds": result.seconds,
+                            },
+                        )
             epoch += 1
         bar.close()
         result.steps = step
         result.seconds = time.perf_counter() - t0
+        self.wrapped = model
         self.model = acc.unwrap_model(model)
         return result
 
@@ -790,9 +804,10 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
         )
 
     model = trainer.model
+    state = trainer.full_state(trainer.wrapped)  # every process takes part
     if not acc.is_main_process:
         return {}
-    model.save_pretrained(str(out))
+    model.save_pretrained(str(out), state_dict=state)
     (out / ADAPTER_META).write_text(
         json.dumps(
             {

@@ -156,8 +156,8 @@ def test_resume_after_a_crash_ends_where_an_uninterrupted_run_ends(
 
     real_save = Checkpoints.save
 
-    def crash_after_step_3(self, model, optimizer, scheduler, stage, step, extra):
-        real_save(self, model, optimizer, scheduler, stage, step, extra)
+    def crash_after_step_3(self, model, state, optimizer, scheduler, stage, step, extra):
+        real_save(self, model, state, optimizer, scheduler, stage, step, extra)
         if step == 3:
             raise KeyboardInterrupt
 
