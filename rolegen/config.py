@@ -122,6 +122,15 @@ class ClusterConfig:
     def on_ray(self) -> bool:
         return self.ray or bool(self.ray_address)
 
+    def check(self) -> None:
+        """Fail on a setting no run can use, before anything loads."""
+        for name in ("replicas", "replica_cpus", "tensor_parallel"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise RolegenError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.max_replica_failures < 0:
+            raise RolegenError("--max-replica-failures must be at least 0")
+
 
 @dataclass
 class GenerateConfig:

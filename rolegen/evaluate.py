@@ -171,6 +171,7 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
         raise RolegenError("--turns must be at least 1")
     if cfg.dialogues < 1:
         raise RolegenError("--dialogues must be at least 1")
+    cfg.cluster.check()
 
     model_path = resolve_model(cfg.model)
     tokenizer = load_tokenizer(model_path)

@@ -67,6 +67,7 @@ def check_flags(cfg: GenerateConfig) -> None:
             raise RolegenError(f"--{name.replace('_', '-')} must be at least 1")
     if cfg.sampling.max_new_tokens < 1 or cfg.sampling.user_max_new_tokens < 1:
         raise RolegenError("--max-new-tokens must be at least 1")
+    cfg.cluster.check()
 
 
 def _unique_slugs(personas):

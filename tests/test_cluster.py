@@ -145,50 +145,34 @@ def test_resume_a_local_run_on_ray(cluster, tiny_model, tmp_path, local_run):
 
 
 def test_eval_on_ray_writes_the_dialogues_of_a_local_eval(cluster, tiny_model, tmp_path):
-    from click.testing import CliRunner
-
-    from rolegen.cli import main
+    from test_evaluate import SCRIPT, _eval, _records
 
     script = tmp_path / "script.txt"
-    script.write_text("Hi there.\nWhat's your name again?\nTell me about this place.")
+    script.write_text(SCRIPT)
+    args = ["--system", "base", "--system", "base+repetition-penalty=1.3", "--batch-size", "2"]
+    args += ["--no-fluency", "--no-embeddings"]
 
     def evaluate(out, *extra):
-        result = CliRunner().invoke(
-            main,
-            [
-                "eval",
-                "--model",
-                str(tiny_model),
-                "--engine",
-                "hf",
-                "--persona",
-                "evals/personas/barista-leo.yaml",
-                "--persona",
-                "evals/personas/mechanic-juno.yaml",
-                "--user-script",
-                str(script),
-                "--system",
-                "base",
-                "--system",
-                "base+repetition-penalty=1.3",
-                "--max-new-tokens",
-                "12",
-                "--batch-size",
-                "2",
-                "--no-fluency",
-                "--no-embeddings",
-                "--bootstrap",
-                "20",
-                "--out",
-                str(out),
-                *extra,
-            ],
-        )
+        result = _eval(tiny_model, out, script, *args, *extra)
         assert result.exit_code == 0, result.output
-        lines = (out / "dialogues.jsonl").read_text().splitlines()
-        return {r["id"]: r for r in map(json.loads, lines)}
+        return {r["id"]: r for r in _records(out)}
 
     local = evaluate(tmp_path / "local")
     on_ray = evaluate(tmp_path / "ray", "--ray", "--replicas", "2")
     assert len(local) == 8 and on_ray == local
     assert (tmp_path / "ray" / "results.json").is_file()
+
+
+def test_bad_cluster_flags_fail_before_anything_loads(tiny_model, tmp_path):
+    from click.testing import CliRunner
+
+    from rolegen.cli import main
+
+    for flag, value in (("--replicas", "0"), ("--tensor-parallel", "0"), ("--replica-cpus", "-1")):
+        result = CliRunner().invoke(
+            main,
+            ["generate", "--persona", "tea-house-hana", "--model", str(tiny_model)]
+            + ["--out", str(tmp_path / "run"), "--ray", flag, value],
+        )
+        assert result.exit_code == 2 and f"{flag} must be at least 1" in result.output
+    assert not (tmp_path / "run").exists()
