@@ -27,7 +27,7 @@ from generate_bench import PERSONAS  # the same 8 personas as the generate bench
 
 def _run(out: Path, args, **cluster) -> dict:
     from rolegen.config import ClusterConfig, GenerateConfig, SamplingConfig
-    from rolegen.generate import run_generate
+    from rolegen.recipes.generate import run_generate
 
     cfg = GenerateConfig(
         personas=PERSONAS,

@@ -65,7 +65,7 @@ def _config(
 
 
 def run_rolegen(out: Path, dialogues: int, turns: int, max_new_tokens: int, compile: bool) -> dict:
-    from rolegen.generate import run_generate
+    from rolegen.recipes.generate import run_generate
 
     cfg = _config(out, dialogues, turns, max_new_tokens, "vllm", batch=dialogues, compile=compile)
     summary = run_generate(cfg, echo=lambda s: None)
@@ -89,10 +89,10 @@ def run_naive(dialogues: int, turns: int, max_new_tokens: int) -> dict:
     from rolegen.dialogue import Dialogue, TurnLoop
     from rolegen.engines import EngineOptions
     from rolegen.engines.hf import HFEngine
-    from rolegen.generate import plan
     from rolegen.models import inspect_model, load_tokenizer, resolve_model
     from rolegen.personas import available_user_personas, load_personas, load_user_persona
     from rolegen.prompts import PromptBuilder
+    from rolegen.recipes.generate import plan
     from rolegen.templates import ChatTemplateFormat, Templates
 
     cfg = _config(Path("unused"), len(PERSONAS), turns, max_new_tokens, "hf", batch=1)

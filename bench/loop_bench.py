@@ -26,7 +26,7 @@ from generate_bench import PERSONAS  # the same eight personas as the generate b
 from rolegen.checks import check_dialogues, rejecting
 from rolegen.config import CheckConfig, GenerateConfig
 from rolegen.dataset import record_turns
-from rolegen.generate import run_generate
+from rolegen.recipes.generate import run_generate
 
 
 def flagged_share(path: Path, cfg: CheckConfig) -> tuple[float, int]:

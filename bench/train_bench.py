@@ -4,7 +4,7 @@ Both train the same LoRA (r=16, all projections) of the embedded model on the sa
 dialogues with the same assistant-only labels, for the same number of real tokens:
 - rolegen: examples packed into --max-length rows, attention causal within each
   example (`packed_attention.py`), no padding, logits only where labels fall, bf16
-  autocast over fp32 adapter weights (`rolegen.train`);
+  autocast over fp32 adapter weights (`rolegen.recipes.train`);
 - plain: what a user writes first with PEFT + transformers: batches of 4 dialogues in
   data order, right-padded with an attention mask, `model(..., labels=...)`.
 Each runs in its own process (peak memory per configuration). Reported: tokens/s
@@ -46,8 +46,8 @@ def matmul_rate(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
 
 def _examples(data: str, max_length: int):
     from rolegen.models import embedded_model_dir, load_tokenizer
+    from rolegen.recipes.train import encode_sft, load_train_data
     from rolegen.templates import ChatTemplateFormat
-    from rolegen.train import encode_sft, load_train_data
     from rolegen.train_data import Renderer
 
     tok = load_tokenizer(embedded_model_dir())
@@ -78,7 +78,9 @@ def _model(attention: str):
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)
-    if attention == "rolegen_packed":  # as rolegen.train.load_lora_model does under autocast
+    if (
+        attention == "rolegen_packed"
+    ):  # as rolegen.recipes.train.load_lora_model does under autocast
         for module in model.modules():
             if hasattr(module, "lora_A"):
                 module.cast_input_dtype_enabled = False
@@ -86,7 +88,7 @@ def _model(attention: str):
 
 
 def one(kind: str, data: str, max_length: int, budget_tokens: int) -> dict:
-    from rolegen.train import sft_loss
+    from rolegen.recipes.train import sft_loss
     from rolegen.train_data import collate_packed, pack
 
     examples, tok = _examples(data, max_length)
@@ -154,7 +156,7 @@ def ensure_data(path: Path) -> Path:
     if (path / "dataset" / "dataset_dict.json").is_file():
         return path
     from rolegen.config import GenerateConfig
-    from rolegen.generate import run_generate
+    from rolegen.recipes.generate import run_generate
 
     print(f"generating the bench data into {path} (a few minutes) ...")
     run_generate(

@@ -78,7 +78,7 @@ def main():
 
 
 def _generate(config_path, **kwargs):
-    from rolegen.generate import run_generate
+    from rolegen.recipes.generate import run_generate
 
     try:
         cfg = load_config(GenerateConfig, config_path, _overrides(kwargs))
@@ -139,7 +139,7 @@ def _print_filter(summary: dict) -> None:
 
 
 def _filter(data, config_path, **kwargs):
-    from rolegen.filter import run_filter
+    from rolegen.recipes.filter import run_filter
 
     try:
         cfg = load_config(FilterConfig, config_path, _overrides(kwargs))
@@ -171,7 +171,7 @@ main.add_command(
 
 
 def _train(config_path, **kwargs):
-    from rolegen.train import run_train
+    from rolegen.recipes.train import run_train
 
     try:
         cfg = load_config(TrainConfig, config_path, _overrides(kwargs))
@@ -217,7 +217,7 @@ main.add_command(
 
 
 def _eval(config_path, **kwargs):
-    from rolegen.evaluate import run_eval
+    from rolegen.recipes.evaluate import run_eval
 
     try:
         cfg = load_config(EvalConfig, config_path, _overrides(kwargs))
@@ -277,7 +277,7 @@ main.add_command(
 
 
 def _pipeline(config_path, **kwargs):
-    from rolegen.pipeline import run_pipeline
+    from rolegen.recipes.pipeline import run_pipeline
 
     try:
         cfg = load_config(PipelineConfig, config_path, _overrides(kwargs))

@@ -19,7 +19,7 @@ from rolegen.dataset import FilterResult, export
 from rolegen.engines import vllm_available
 from rolegen.errors import RolegenError
 from rolegen.models import inspect_model
-from rolegen.train import run_train
+from rolegen.recipes.train import run_train
 
 
 def _train_adapter(model, root, steps, lr=5e-2):

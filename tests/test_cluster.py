@@ -11,7 +11,7 @@ import time
 import pytest
 
 from rolegen.config import ClusterConfig, GenerateConfig, SamplingConfig
-from rolegen.generate import run_generate
+from rolegen.recipes.generate import run_generate
 
 ray = pytest.importorskip("ray")
 

@@ -10,7 +10,7 @@ from rolegen.cli import main
 from rolegen.config import CheckConfig, FilterConfig
 from rolegen.dataset import filter_dialogues, preference_pairs, read_dialogues, split_by_persona
 from rolegen.errors import RolegenError
-from rolegen.filter import run_filter
+from rolegen.recipes.filter import run_filter
 
 GOOD = [
     "The storm is close now, so tie down the crates and mind the ropes.",

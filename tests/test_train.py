@@ -15,7 +15,7 @@ from rolegen.cli import main
 from rolegen.config import TrainConfig, load_config
 from rolegen.dataset import FilterResult, export
 from rolegen.errors import RolegenError
-from rolegen.train import Checkpoints, dpo_loss, run_train
+from rolegen.recipes.train import Checkpoints, dpo_loss, run_train
 
 PERSONAS = {"mara": "Captain Mara Vell", "orla": "Orla Finch", "pip": "Pip Okonkwo"}
 

@@ -130,7 +130,7 @@ def test_packed_rows_give_the_same_log_probs_as_separate_sequences(
     from transformers import AutoModelForCausalLM
 
     from rolegen import packed_attention
-    from rolegen.train import segment_sums, token_logps
+    from rolegen.recipes.train import segment_sums, token_logps
 
     packed_attention.register()
     model = AutoModelForCausalLM.from_pretrained(

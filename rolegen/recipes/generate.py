@@ -21,7 +21,6 @@ from rolegen.config import FilterConfig, GenerateConfig, to_dict
 from rolegen.dialogue import Dialogue
 from rolegen.engines import EngineOptions, resolve_engine
 from rolegen.errors import RolegenError
-from rolegen.filter import run_filter
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
 from rolegen.personas import (
     UserPersona,
@@ -31,6 +30,7 @@ from rolegen.personas import (
     load_user_script,
 )
 from rolegen.prompts import resolve_persona
+from rolegen.recipes.filter import run_filter
 from rolegen.runs import RunDir, default_run_dir, git_commit, package_versions
 
 DEFAULT_MAX_CONTEXT = 4096

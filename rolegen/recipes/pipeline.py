@@ -52,9 +52,9 @@ def _status(path: Path) -> str | None:
 
 
 def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
-    from rolegen.evaluate import run_eval
-    from rolegen.generate import run_generate
-    from rolegen.train import run_train
+    from rolegen.recipes.evaluate import run_eval
+    from rolegen.recipes.generate import run_generate
+    from rolegen.recipes.train import run_train
 
     out = Path(cfg.out).expanduser()
     data, adapter, evaluation = out / "data", out / "adapter", out / "eval"
