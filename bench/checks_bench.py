@@ -34,8 +34,13 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz import fuzz, process, utils
 
-from rolegen.checks import DialogueTurns, check_dialogues, near_duplicates, repetition_scores
-from rolegen.config import CheckConfig
+from rolegen.checks import (
+    CheckConfig,
+    DialogueTurns,
+    check_dialogues,
+    repetition_scores,
+)
+from rolegen.dataset_checks import near_duplicates
 
 INTRO = "I'm Captain Mara Vell, master of the airship Kestrel."
 

@@ -26,17 +26,16 @@ from generate_bench import PERSONAS  # the same 8 personas as the generate bench
 
 
 def _run(out: Path, args, **cluster) -> dict:
-    from rolegen.config import ClusterConfig, GenerateConfig, SamplingConfig
+    from rolegen.config import ClusterConfig, EngineConfig, GenerateConfig, SamplingConfig
     from rolegen.recipes.generate import run_generate
 
     cfg = GenerateConfig(
         personas=PERSONAS,
         dialogues=args.dialogues,
         turns=args.turns,
-        engine="vllm",
+        engine_args=EngineConfig(engine="vllm", kv_cache_gib=1.0),
         out=str(out),
         batch_size=args.batch,
-        kv_cache_gib=1.0,
         sampling=SamplingConfig(max_new_tokens=64, user_max_new_tokens=32),
         export=False,
         cluster=ClusterConfig(**cluster),

@@ -46,19 +46,18 @@ def _config(
     batch: int,
     compile: bool = False,
 ):
-    from rolegen.config import GenerateConfig, SamplingConfig
+    from rolegen.config import EngineConfig, GenerateConfig, SamplingConfig
 
     per_persona = max(1, dialogues // len(PERSONAS))
     return GenerateConfig(
         personas=PERSONAS,
         dialogues=per_persona,
         turns=turns,
-        engine=engine,
+        engine_args=EngineConfig(engine=engine, compile=compile),
         out=str(out),
         batch_size=batch,
         seed=0,
         sampling=SamplingConfig(max_new_tokens=max_new_tokens),
-        compile=compile,
         check=False,  # raw generation speed; the checks have their own benchmarks
         export=False,
     )
@@ -86,11 +85,12 @@ def run_rolegen(out: Path, dialogues: int, turns: int, max_new_tokens: int, comp
 
 def run_naive(dialogues: int, turns: int, max_new_tokens: int) -> dict:
     """One dialogue at a time, one request per call, transformers generate."""
-    from rolegen.dialogue import Dialogue, TurnLoop
+    from rolegen.cards import load_personas
+    from rolegen.dialogue import Dialogue, LoopSettings, TurnLoop
     from rolegen.engines import EngineOptions
     from rolegen.engines.hf import HFEngine
     from rolegen.models import inspect_model, load_tokenizer, resolve_model
-    from rolegen.personas import available_user_personas, load_personas, load_user_persona
+    from rolegen.personas import available_user_personas, load_user_persona
     from rolegen.prompts import PromptBuilder
     from rolegen.recipes.generate import plan
     from rolegen.templates import ChatTemplateFormat, Templates
@@ -103,18 +103,20 @@ def run_naive(dialogues: int, turns: int, max_new_tokens: int) -> dict:
     builder = PromptBuilder(Templates(), ChatTemplateFormat(tok), tok, 4096, max_new_tokens)
     personas = [p for name in PERSONAS for p in load_personas(name)]
     users = [load_user_persona(n) for n in available_user_personas()]
-    todo = plan(cfg, personas, users)[:dialogues]
+    todo = plan(cfg, personas, users, [])[:dialogues]
     loop = TurnLoop(
         engine,
         builder,
-        turns=turns,
-        seed=0,
-        temperature=0.8,
-        top_p=0.95,
-        repetition_penalty=1.0,
-        max_new_tokens=max_new_tokens,
-        user_max_new_tokens=48,
-        max_resamples=2,
+        LoopSettings(
+            turns=turns,
+            seed=0,
+            temperature=0.8,
+            top_p=0.95,
+            repetition_penalty=1.0,
+            max_new_tokens=max_new_tokens,
+            user_max_new_tokens=48,
+            max_resamples=2,
+        ),
     )
     start = time.perf_counter()
     turns_done = 0

@@ -5,7 +5,7 @@ The batch is flat arrays: a text's code points, then one 64-bit hash per word an
 dialogue d's turns `[turn_starts[d], turn_starts[d + 1])`. Each kernel walks a range
 of dialogues, so callers can split a batch.
 
-- `word_hashes`: split `utils.default_process`ed text on spaces and hash each word;
+- `hash_texts` (Python: chunks of texts into `word_hashes`), `word_hashes`: split `utils.default_process`ed text on spaces and hash each word;
 - `ngram_stats`: seq-rep-4, crep-4, the longest back-to-back n-gram run and repeated
   openers, in one pass per dialogue with an open-addressing table of 4-gram hashes;
 - `max_word_ratios`: per turn, the max over earlier turns of `fuzz.ratio` over the two
@@ -376,3 +376,34 @@ def partial_ratio_bounds(codes, lengths, pattern, out):
             continue
         lcs = _lcs(pm, stride, blocks, m, syms, 0, n, s)
         out[k] = 200.0 * lcs / (a + lcs)
+
+
+# ------------------------------------------------------------------ from Python
+
+
+def codes(text: str) -> np.ndarray:
+    """The code points of `text`: 1 byte each where it fits Latin-1, else 4."""
+    try:
+        return np.frombuffer(text.encode("latin-1"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+CHUNK_CHARS = 1 << 24  # texts are hashed in chunks of about this many characters
+
+
+def hash_texts(processed: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(word hashes, word_starts) of `utils.default_process`ed texts, without a Python
+    object per word: each chunk of texts goes to the kernel as one code-point array
+    (1 byte per character when it fits Latin-1, else 4)."""
+    lengths = np.fromiter(map(len, processed), dtype=np.int64, count=len(processed))
+    bounds = np.searchsorted(np.cumsum(lengths), np.arange(CHUNK_CHARS, lengths.sum(), CHUNK_CHARS))
+    hashes, counts = [], []
+    for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), len(processed)]):
+        h, c = word_hashes(codes("".join(processed[lo:hi])), lengths[lo:hi])
+        hashes.append(h)
+        counts.append(c)
+    starts = np.zeros(len(processed) + 1, dtype=np.int64)
+    if processed:
+        np.cumsum(np.concatenate(counts), out=starts[1:])
+    return (np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)), starts

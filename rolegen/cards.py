@@ -1,4 +1,5 @@
-"""Import SillyTavern-style Character Cards (V1, V2, V3) as `Persona` objects.
+"""Character cards from files: a `--persona` value resolved to its loader (`load_personas`),
+and SillyTavern-style Character Cards (V1, V2, V3) imported as `Persona` objects.
 
 Scope: read a card from a `.json` file, or from a `.png` whose `tEXt`/`iTXt`/`zTXt` chunk
 `ccv3` (preferred) or `chara` holds the card as base64-encoded JSON, and map its fields,
@@ -20,8 +21,16 @@ import zlib
 from pathlib import Path
 
 from rolegen.errors import RolegenError
-from rolegen.personas import Lorebook, LoreEntry, Persona
+from rolegen.personas import (
+    Lorebook,
+    LoreEntry,
+    Persona,
+    available_personas,
+    load_persona_yaml,
+)
+from rolegen.resources import personas_dir
 
+CARD_SUFFIXES = (".yaml", ".yml", ".json", ".png")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CARD_KEYWORDS = ("ccv3", "chara")  # in order of preference
 _SPECS = {"chara_card_v2": 2, "chara_card_v3": 3}
@@ -29,6 +38,33 @@ _START = re.compile(r"<START>", re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"'*)\u201d\u2019]*)?")
 _SELF_INTRO = re.compile(r"\b(?:I am|I'm|I\u2019m|my name)\b", re.IGNORECASE)
 _JSON_TYPES = {"dict": "object", "list": "array", "str": "string", "NoneType": "null"}
+
+
+def _load_card_file(path: Path) -> Persona:
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return load_persona_yaml(path)
+    return load_card(path)
+
+
+def load_personas(source: str) -> list[Persona]:
+    """Resolve a `--persona` value: a shipped name, a card file, or a folder of cards."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in CARD_SUFFIXES)
+        if not files:
+            raise RolegenError(f"{path}: folder holds no persona cards (*.yaml, *.json, *.png)")
+        return [_load_card_file(p) for p in files]
+    if path.is_file():
+        if path.suffix.lower() not in CARD_SUFFIXES:
+            raise RolegenError(f"{path}: not a persona card (expected .yaml, .json or .png)")
+        return [_load_card_file(path)]
+    shipped = personas_dir() / f"{source}.yaml"
+    if shipped.is_file():
+        return [load_persona_yaml(shipped)]
+    raise RolegenError(
+        f"unknown persona '{source}': not a file, and not one of the shipped personas: "
+        + ", ".join(available_personas())
+    )
 
 
 def load_card(path: Path) -> Persona:

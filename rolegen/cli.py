@@ -1,69 +1,27 @@
 """The `rolegen` command line: parse, call a recipe, print. No logic lives here.
 
-Options of `generate` are made from `GenerateConfig`'s fields, so a flag and its
-YAML key always mean the same thing; a flag given on the command line overrides
-the `--config` file.
+Every command is made by one factory (`_command`) from its config dataclass: the
+options come from the config's fields (options.py), so a flag and its YAML key
+always mean the same thing, and a flag given on the command line overrides the
+`--config` file. The factory also turns a `RolegenError` into a one-line error
+(exit 2) and Ctrl-C into exit 130 with a hint, the same way for every command.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import typing
+from collections.abc import Callable
 
 import click
 
-from rolegen.config import (
-    EvalConfig,
-    FilterConfig,
-    GenerateConfig,
-    PipelineConfig,
-    TrainConfig,
-    field_types,
-    load_config,
-)
+from rolegen.config import EvalConfig, FilterConfig, GenerateConfig, PipelineConfig, TrainConfig
 from rolegen.errors import RolegenError
+from rolegen.options import click_options, given, load_config
 
 
-def _options_from(cls):
-    """Click options for every field of `cls` (nested dataclasses flattened)."""
-    params = []
-    for f in dataclasses.fields(cls):
-        tp = field_types(cls)[f.name]
-        if dataclasses.is_dataclass(tp):
-            params.extend(_options_from(tp))
-            continue
-        flag = f.metadata.get("flag") or f.name.replace("_", "-")
-        help_text = f.metadata.get("help", "")
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if default not in (None, [], False):
-            help_text += f"  [default: {default}]"
-        base = typing.get_origin(tp) or tp
-        if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType):
-            base = next(a for a in typing.get_args(tp) if a is not type(None))
-        kwargs = dict(default=None, help=help_text)
-        if base is dict:  # a YAML-only section
-            continue
-        if base is list:
-            kwargs.update(multiple=True, default=())
-        elif base is bool:
-            params.append(click.Option([f"--{flag}/--no-{flag}", f.name], **kwargs))
-            continue
-        elif f.metadata.get("choices"):
-            kwargs.update(type=click.Choice(f.metadata["choices"]))
-        else:
-            kwargs.update(type=base)
-        params.append(click.Option([f"--{flag}", f.name], **kwargs))
-    return params
-
-
-def _overrides(kwargs: dict) -> dict:
-    """The flags the user actually gave."""
-    return {
-        k: (list(v) if isinstance(v, tuple) else v)
-        for k, v in kwargs.items()
-        if v is not None and v != ()
-    }
+def _echo(text: str) -> None:
+    click.echo(text, err=True)
 
 
 def _fail(error: RolegenError) -> typing.NoReturn:
@@ -77,19 +35,56 @@ def main():
     """rolegen: roleplay datasets that teach a LLaMA-family model to stop repeating itself."""
 
 
-def _generate(config_path, **kwargs):
+def _command(
+    name: str,
+    config_cls,
+    run: Callable,  # (cfg, echo, **arguments) -> result
+    show: Callable,  # result -> None (prints)
+    help: str,
+    on_interrupt: str,
+    config_help: str = "YAML run config; flags override its fields.",
+    arguments: tuple[click.Argument, ...] = (),
+) -> click.Command:
+    """A command from its config: --config, the config's options, one error policy."""
+
+    def callback(config_path, **kwargs):
+        args = {a.name: kwargs.pop(a.name) for a in arguments}
+        try:
+            cfg = load_config(config_cls, config_path, given(kwargs))
+            result = run(cfg, _echo, **args)
+        except RolegenError as e:
+            _fail(e)
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted: {on_interrupt}", err=True)
+            sys.exit(130)
+        show(result)
+
+    command = click.Command(
+        name,
+        callback=callback,
+        params=[
+            *arguments,
+            click.Option(
+                ["--config", "config_path"], type=click.Path(dir_okay=False), help=config_help
+            ),
+            *click_options(config_cls),
+        ],
+        help=help,
+    )
+    main.add_command(command)
+    return command
+
+
+# ---------------------------------------------------------------- generate
+
+
+def _run_generate(cfg, echo):
     from rolegen.recipes.generate import run_generate
 
-    try:
-        cfg = load_config(GenerateConfig, config_path, _overrides(kwargs))
-        summary = run_generate(cfg, echo=lambda s: click.echo(s, err=True))
-    except RolegenError as e:
-        _fail(e)
-    except KeyboardInterrupt:
-        click.echo(
-            "\ninterrupted: finished dialogues are saved; rerun with --resume to go on", err=True
-        )
-        sys.exit(130)
+    return run_generate(cfg, echo=echo)
+
+
+def _show_generate(summary) -> None:
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.end_reasons.items())) or "-"
     click.echo(
         f"\n{summary.dialogues} dialogues, {summary.character_turns} character turns "
@@ -102,28 +97,30 @@ def _generate(config_path, **kwargs):
     )
     if summary.dataset:
         click.echo("")
-        _print_filter(summary.dataset)
+        _show_filter(summary.dataset)
 
 
-generate = click.Command(
+_command(
     "generate",
-    callback=_generate,
-    params=[
-        click.Option(
-            ["--config", "config_path"],
-            type=click.Path(dir_okay=False),
-            help="YAML run config; flags override its fields.",
-        ),
-        *_options_from(GenerateConfig),
-    ],
+    GenerateConfig,
+    _run_generate,
+    _show_generate,
     help="Write multi-turn roleplay dialogues for one or more personas.\n\n"
     "Example: rolegen generate --persona captain-mara-vell --dialogues 8 --turns 6",
-    context_settings={"max_content_width": 100},
+    on_interrupt="finished dialogues are saved; rerun with --resume to go on",
 )
-main.add_command(generate)
 
 
-def _print_filter(summary: dict) -> None:
+# ---------------------------------------------------------------- filter
+
+
+def _run_filter(cfg, echo, data):
+    from rolegen.recipes.filter import run_filter
+
+    return run_filter(data, cfg, echo=echo)
+
+
+def _show_filter(summary: dict) -> None:
     reasons = ", ".join(f"{k} {v}" for k, v in summary["rejections_by_reason"].items()) or "none"
     splits = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
     click.echo(
@@ -138,49 +135,30 @@ def _print_filter(summary: dict) -> None:
     )
 
 
-def _filter(data, config_path, **kwargs):
-    from rolegen.recipes.filter import run_filter
-
-    try:
-        cfg = load_config(FilterConfig, config_path, _overrides(kwargs))
-        summary = run_filter(data, cfg, echo=lambda s: click.echo(s, err=True))
-    except RolegenError as e:
-        _fail(e)
-    _print_filter(summary)
-
-
-main.add_command(
-    click.Command(
-        "filter",
-        callback=_filter,
-        params=[
-            click.Argument(["data"], type=click.Path(dir_okay=False)),
-            click.Option(
-                ["--config", "config_path"],
-                type=click.Path(dir_okay=False),
-                help="YAML config; flags override its fields.",
-            ),
-            *_options_from(FilterConfig),
-        ],
-        help="Check a dialogues.jsonl for echo, repetition and loops, and export the clean "
-        "dialogues as a dataset (HF datasets, parquet, messages and ShareGPT JSONL, "
-        "preference pairs, dataset card).\n\nExample: rolegen filter "
-        "outputs/run/dialogues.jsonl --out outputs/run",
-    )
+_command(
+    "filter",
+    FilterConfig,
+    _run_filter,
+    _show_filter,
+    help="Check a dialogues.jsonl for echo, repetition and loops, and export the clean "
+    "dialogues as a dataset (HF datasets, parquet, messages and ShareGPT JSONL, "
+    "preference pairs, dataset card).\n\nExample: rolegen filter "
+    "outputs/run/dialogues.jsonl --out outputs/run",
+    on_interrupt="rerun the same command (the dialogues file is only read)",
+    arguments=(click.Argument(["data"], type=click.Path(dir_okay=False)),),
 )
 
 
-def _train(config_path, **kwargs):
+# ---------------------------------------------------------------- train
+
+
+def _run_train(cfg, echo):
     from rolegen.recipes.train import run_train
 
-    try:
-        cfg = load_config(TrainConfig, config_path, _overrides(kwargs))
-        summary = run_train(cfg, echo=lambda s: click.echo(s, err=True))
-    except RolegenError as e:
-        _fail(e)
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: rerun with --resume to go on from the last checkpoint", err=True)
-        sys.exit(130)
+    return run_train(cfg, echo=echo)
+
+
+def _show_train(summary: dict) -> None:
     if not summary:  # a non-main process under accelerate launch
         return
     for st in summary["stages"]:
@@ -195,56 +173,36 @@ def _train(config_path, **kwargs):
         click.echo(f"merged model: {summary['merged']}")
 
 
-main.add_command(
-    click.Command(
-        "train",
-        callback=_train,
-        params=[
-            click.Option(
-                ["--config", "config_path"],
-                type=click.Path(dir_okay=False),
-                help="YAML run config; flags override its fields.",
-            ),
-            *_options_from(TrainConfig),
-        ],
-        help="LoRA fine-tune a model on a rolegen dataset: SFT on the clean dialogues, DPO on "
-        "the turns the checks rejected, or SFT then DPO. Writes a PEFT adapter that vLLM and "
-        "`rolegen generate --adapter` load.\n\nExample: rolegen train --data outputs/run "
-        "--method sft+dpo",
-        context_settings={"max_content_width": 100},
-    )
+_command(
+    "train",
+    TrainConfig,
+    _run_train,
+    _show_train,
+    help="LoRA fine-tune a model on a rolegen dataset: SFT on the clean dialogues, DPO on "
+    "the turns the checks rejected, or SFT then DPO. Writes a PEFT adapter that vLLM and "
+    "`rolegen generate --adapter` load.\n\nExample: rolegen train --data outputs/run "
+    "--method sft+dpo",
+    on_interrupt="rerun with --resume to go on from the last checkpoint",
 )
 
 
-def _eval(config_path, **kwargs):
+# ---------------------------------------------------------------- eval
+
+
+def _run_eval(cfg, echo):
     from rolegen.recipes.evaluate import run_eval
 
-    try:
-        cfg = load_config(EvalConfig, config_path, _overrides(kwargs))
-        results = run_eval(cfg, echo=lambda s: click.echo(s, err=True))
-    except RolegenError as e:
-        _fail(e)
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: finished dialogues are saved; rerun with --resume", err=True)
-        sys.exit(130)
-    _print_eval(results)
+    return run_eval(cfg, echo=echo)
 
 
-def _print_eval(results: dict) -> None:
+def _show_eval(results: dict) -> None:
+    from rolegen.metrics import SUMMARY
     from rolegen.report import headline
 
-    names = (
-        "near_copy",
-        "seq_rep4",
-        "identity_echo",
-        "identity_recall",
-        "fluency_nll",
-        "relevance",
-    )
-    click.echo(f"{'system':<34}" + "".join(f"{n:>16}" for n in names))
+    click.echo(f"{'system':<34}" + "".join(f"{n:>16}" for n in SUMMARY))
     for system, figures in results["systems"].items():
         cells = []
-        for n in names:
+        for n in SUMMARY:
             v = figures.get(n, {}).get("value")
             cells.append(f"{'-' if v is None else f'{v:.3f}':>16}")
         click.echo(f"{system:<34}" + "".join(cells))
@@ -254,65 +212,52 @@ def _print_eval(results: dict) -> None:
     click.echo(f"report: {results['out']}/report.html (and report.md, results.json)")
 
 
-main.add_command(
-    click.Command(
-        "eval",
-        callback=_eval,
-        params=[
-            click.Option(
-                ["--config", "config_path"],
-                type=click.Path(dir_okay=False),
-                help="YAML config; flags override its fields.",
-            ),
-            *_options_from(EvalConfig),
-        ],
-        help="Measure repetition, identity echo and guardrails (fluency, relevance) of the base "
-        "model, decoding-only fixes and the fine-tuned adapter on held-out personas, with the "
-        "same user turns and seeds for every system. Writes results.json and a report.\n\n"
-        "Example: rolegen eval --adapter outputs/run/adapter\n\n"
-        "Score dialogues made anywhere: rolegen eval --data dialogues.jsonl",
-        context_settings={"max_content_width": 100},
-    )
+_command(
+    "eval",
+    EvalConfig,
+    _run_eval,
+    _show_eval,
+    help="Measure repetition, identity echo and guardrails (fluency, relevance) of the base "
+    "model, decoding-only fixes and the fine-tuned adapter on held-out personas, with the "
+    "same user turns and seeds for every system. Writes results.json and a report.\n\n"
+    "Example: rolegen eval --adapter outputs/run/adapter\n\n"
+    "Score dialogues made anywhere: rolegen eval --data dialogues.jsonl",
+    on_interrupt="finished dialogues are saved; rerun with --resume",
 )
 
 
-def _pipeline(config_path, **kwargs):
+# ---------------------------------------------------------------- pipeline
+
+
+def _run_pipeline(cfg, echo):
     from rolegen.recipes.pipeline import run_pipeline
 
-    try:
-        cfg = load_config(PipelineConfig, config_path, _overrides(kwargs))
-        summary = run_pipeline(cfg, echo=lambda s: click.echo(s, err=True))
-    except RolegenError as e:
-        _fail(e)
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: rerun the same command to resume", err=True)
-        sys.exit(130)
-    _print_eval(summary["eval"])
-    times = ", ".join(f"{k} {v / 60:.1f} min" for k, v in summary["timings_seconds"].items())
+    return run_pipeline(cfg, echo=echo)
+
+
+def _show_pipeline(summary: dict) -> None:
+    _show_eval(summary["eval"])
     # a stage skipped on this rerun shows the time it took when it ran
+    times = ", ".join(f"{k} {v / 60:.1f} min" for k, v in summary["timings_seconds"].items())
     click.echo(f"stages: {times}")
 
 
-main.add_command(
-    click.Command(
-        "pipeline",
-        callback=_pipeline,
-        params=[
-            click.Option(
-                ["--config", "config_path"],
-                type=click.Path(dir_okay=False),
-                help="YAML config: the fields below, plus generate:, train: and eval: sections "
-                "with any setting of those commands.",
-            ),
-            *_options_from(PipelineConfig),
-        ],
-        help="The whole loop: generate training dialogues, filter them, train a LoRA adapter "
-        "(SFT + DPO on the rejected turns) and evaluate it against the base model and "
-        "decoding-only fixes on held-out personas. Rerun the same command to resume.\n\n"
-        "Example: rolegen pipeline --out outputs/pipeline",
-        context_settings={"max_content_width": 100},
-    )
+_command(
+    "pipeline",
+    PipelineConfig,
+    _run_pipeline,
+    _show_pipeline,
+    help="The whole loop: generate training dialogues, filter them, train a LoRA adapter "
+    "(SFT + DPO on the rejected turns) and evaluate it against the base model and "
+    "decoding-only fixes on held-out personas. Rerun the same command to resume.\n\n"
+    "Example: rolegen pipeline --out outputs/pipeline",
+    on_interrupt="rerun the same command to resume",
+    config_help="YAML config: the fields below, plus generate:, train: and eval: sections "
+    "with any setting of those commands.",
 )
+
+
+# ---------------------------------------------------------------- listings
 
 
 @main.command()
@@ -337,7 +282,8 @@ def models(materialize):
 @main.command()
 def personas():
     """List the shipped character and user personas and prompt formats."""
-    from rolegen.personas import available_personas, available_user_personas, load_personas
+    from rolegen.cards import load_personas
+    from rolegen.personas import available_personas, available_user_personas
     from rolegen.templates import Templates
 
     click.echo("characters:")

@@ -33,74 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rolegen.checks import check_dialogues, from_messages, rejecting
-from rolegen.config import CheckConfig, ClusterConfig
-from rolegen.dialogue import Dialogue, LoopStats, TurnLoop
-from rolegen.engines import EngineOptions, load_engine
+from rolegen.config import ClusterConfig
+from rolegen.dialogue import Dialogue, LoopStats
+from rolegen.engines import load_engine
 from rolegen.errors import RolegenError
-from rolegen.models import load_tokenizer
-from rolegen.prompts import PromptBuilder
-from rolegen.templates import Templates
-
-
-def make_judge(check_cfg: CheckConfig):
-    """The in-loop judge: the shared checks on each candidate reply, against the
-    dialogue's earlier turns."""
-
-    encode = None
-    if check_cfg.paraphrase > 0:
-        from rolegen.guardrails import paraphrase_encoder
-
-        encode = paraphrase_encoder()
-
-    def judge(dialogues: list[Dialogue], texts: list[str]) -> list[tuple[list[str], dict]]:
-        items = []
-        for d, text in zip(dialogues, texts):
-            item = from_messages(
-                [*d.messages, {"role": "assistant", "content": text}],
-                name=d.persona.name,
-                intro=d.persona.intro,
-                user_name=d.user.name,
-                language=d.persona.language,
-            )
-            item.score_from = len(item.character) - 1
-            items.append(item)
-        verdicts = []
-        for turns in check_dialogues(items, check_cfg, encode=encode):
-            last = turns[-1]
-            scores = {k: round(v, 3) for k, v in last.scores.items()}
-            verdicts.append((rejecting(last, check_cfg), scores))
-        return verdicts
-
-    return judge
-
-
-@dataclass
-class ReplicaSpec:
-    """What a replica needs to build its engine and turn loop: plain data, so that it
-    travels to a Ray worker. Paths must exist on every node (or be a shared folder)."""
-
-    engine: str  # resolved: vllm or hf
-    model: str  # the base checkpoint: tokenizer and prompt format
-    engine_model: str  # what the engine loads (the base, or a merged copy)
-    options: EngineOptions
-    templates: str | None
-    format: str | None
-    max_context: int
-    max_new_tokens: int
-    loop: dict  # TurnLoop keyword arguments other than engine, builder and judge
-    checks: CheckConfig | None = None  # the in-loop judge; None: no judge
-
-
-def build_loop(spec: ReplicaSpec, engine=None) -> TurnLoop:
-    """The turn loop of `spec` (its prompts rendered as the run's; no engine yet if None)."""
-    model = Path(spec.model)
-    tokenizer = load_tokenizer(model)
-    templates = Templates(spec.templates)
-    fmt = templates.resolve_format(spec.format, tokenizer, model)
-    builder = PromptBuilder(templates, fmt, tokenizer, spec.max_context, spec.max_new_tokens)
-    judge = make_judge(spec.checks) if spec.checks is not None else None
-    return TurnLoop(engine, builder, judge=judge, **spec.loop)
+from rolegen.replicas import ReplicaSpec, build_loop
 
 
 def add_stats(total: LoopStats, part: LoopStats) -> None:
@@ -140,32 +77,35 @@ def run_batches(
     on_batch: OnBatch,
     cluster: ClusterConfig | None = None,
     *,
-    loop: TurnLoop | None = None,
+    stats: RunStats | None = None,
     on_turn: Callable[[int], None] = lambda n: None,
     echo=print,
 ) -> RunStats:
     """Run every batch through the turn loop; `on_batch` gets each finished batch (in
-    this process, in the order they finish). `loop`: a local loop already built."""
+    this process, in the order they finish). `stats` (returned) fills as the run goes,
+    so a caller interrupted mid-run still reads what was done."""
     cluster = cluster or ClusterConfig()
+    stats = stats or RunStats()
+    stats.where = "ray" if cluster.on_ray else "local"
     if not batches:
-        return RunStats(where="ray" if cluster.on_ray else "local", replicas=0)
+        stats.replicas = 0
+        return stats
     if cluster.on_ray:
-        return _run_on_ray(spec, batches, on_batch, cluster, echo)
-    return _run_here(spec, batches, on_batch, loop, on_turn)
+        return _run_on_ray(spec, batches, on_batch, cluster, stats, echo)
+    return _run_here(spec, batches, on_batch, stats, on_turn)
 
 
-def _run_here(spec, batches, on_batch, loop, on_turn) -> RunStats:
-    loop = loop or build_loop(spec)
+def _run_here(spec, batches, on_batch, stats: RunStats, on_turn) -> RunStats:
     start = time.perf_counter()
-    loop.engine = load_engine(spec.engine, Path(spec.engine_model), spec.options)
-    stats = RunStats(load_seconds=time.perf_counter() - start)
+    loop = build_loop(spec, load_engine(spec.engine, Path(spec.engine_model), spec.options))
+    loop.stats = stats.loop  # counted where the caller can read it
+    stats.load_seconds = time.perf_counter() - start
     try:
         for batch in batches:
             started = [loop.start(d) for d in batch]
             loop.run(started, on_turn=on_turn)
             on_batch(started)
     finally:
-        stats.loop = loop.stats
         loop.engine.close()
     return stats
 
@@ -175,8 +115,9 @@ class Replica:
 
     def __init__(self, spec: ReplicaSpec):
         start = time.perf_counter()
-        engine = load_engine(spec.engine, Path(spec.engine_model), spec.options)
-        self.loop = build_loop(spec, engine)
+        self.loop = build_loop(
+            spec, load_engine(spec.engine, Path(spec.engine_model), spec.options)
+        )
         self.load_seconds = time.perf_counter() - start
 
     def ready(self) -> tuple[int, float]:
@@ -252,7 +193,7 @@ def _actor_options(cluster, index: int, gpu: bool, ray, groups: dict) -> dict:
     return options
 
 
-def _run_on_ray(spec, batches, on_batch, cluster: ClusterConfig, echo) -> RunStats:
+def _run_on_ray(spec, batches, on_batch, cluster: ClusterConfig, stats: RunStats, echo) -> RunStats:
     ray = _import_ray()
     from ray.exceptions import RayActorError, WorkerCrashedError
 
@@ -273,7 +214,7 @@ def _run_on_ray(spec, batches, on_batch, cluster: ClusterConfig, echo) -> RunSta
             # the engine's tensor-parallel workers: Ray actors in the replica's group
             spec = replace(spec, options=replace(spec.options, distributed_executor_backend="ray"))
         remote = ray.remote(Replica)
-        stats = RunStats(where="ray", replicas=n)
+        stats.replicas = n
         echo(f"ray: {n} replicas ({'GPU' if gpu else 'CPU'}), {len(batches)} batches")
 
         def launch(index: int):

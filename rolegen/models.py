@@ -29,6 +29,10 @@ EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 EMBEDDED_ALIASES = ("embedded", "default", "smollm2", EMBEDDED_NAME)
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _FULL_HASH_LIMIT = 2 * 1024**3  # hash every byte below this; larger models get a header hash
+# The linear projections of a LLaMA block (the default LoRA targets).
+LLAMA_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# The context budget when --max-context is not given (at most the model's own).
+DEFAULT_MAX_CONTEXT = 4096
 
 
 def cache_dir() -> Path:

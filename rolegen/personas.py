@@ -1,7 +1,8 @@
 """Persona cards: who the character is, who the user is, and what the user says.
 
-A character persona comes from a rolegen YAML card (`personas/*.yaml`), or from a
-Character Card V2/V3 in JSON or PNG (see `cards.py`). User personas are YAML files
+A character persona comes from a rolegen YAML card (`personas/*.yaml`, read here), or
+from a Character Card V2/V3 in JSON or PNG (`cards.py`, which also resolves a
+`--persona` value to the right loader). User personas are YAML files
 in `personas/users/`; a user script is a text file with one user turn per line.
 Card text is data: macros such as `{{char}}` are replaced by plain string
 substitution, never rendered as template code.
@@ -20,8 +21,6 @@ import yaml
 
 from rolegen.errors import RolegenError
 from rolegen.resources import personas_dir
-
-CARD_SUFFIXES = (".yaml", ".yml", ".json", ".png")
 
 
 @dataclass
@@ -116,10 +115,6 @@ class UserPersona:
     goals: str = ""
     style: str = ""
     source: str = ""
-
-    @property
-    def slug(self) -> str:
-        return slugify(self.name)
 
 
 def slugify(text: str) -> str:
@@ -233,44 +228,15 @@ def available_user_personas() -> list[str]:
     return sorted(p.stem for p in (personas_dir() / "users").glob("*.yaml"))
 
 
-def _load_card_file(path: Path) -> Persona:
-    if path.suffix.lower() in (".yaml", ".yml"):
-        return load_persona_yaml(path)
-    from rolegen.cards import load_card  # JSON / PNG character cards
-
-    return load_card(path)
-
-
-def load_personas(spec: str) -> list[Persona]:
-    """Resolve a `--persona` value: a shipped name, a card file, or a folder of cards."""
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in CARD_SUFFIXES)
-        if not files:
-            raise RolegenError(f"{path}: folder holds no persona cards (*.yaml, *.json, *.png)")
-        return [_load_card_file(p) for p in files]
-    if path.is_file():
-        if path.suffix.lower() not in CARD_SUFFIXES:
-            raise RolegenError(f"{path}: not a persona card (expected .yaml, .json or .png)")
-        return [_load_card_file(path)]
-    shipped = personas_dir() / f"{spec}.yaml"
-    if shipped.is_file():
-        return [load_persona_yaml(shipped)]
-    raise RolegenError(
-        f"unknown persona '{spec}': not a file, and not one of the shipped personas: "
-        + ", ".join(available_personas())
-    )
-
-
-def load_user_persona(spec: str) -> UserPersona:
-    path = Path(spec).expanduser()
+def load_user_persona(source: str) -> UserPersona:
+    path = Path(source).expanduser()
     if path.is_file():
         return load_user_persona_yaml(path)
-    shipped = personas_dir() / "users" / f"{spec}.yaml"
+    shipped = personas_dir() / "users" / f"{source}.yaml"
     if shipped.is_file():
         return load_user_persona_yaml(shipped)
     raise RolegenError(
-        f"unknown user persona '{spec}': not a file, and not one of the shipped ones: "
+        f"unknown user persona '{source}': not a file, and not one of the shipped ones: "
         + ", ".join(available_user_personas())
     )
 

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, field
 
 _SENTENCE_END = re.compile(r"""[.!?…。！？](?:["'”’)\]*_~]+)?(?=\s|$)|\*(?=\s|$)""")
-_TERMINAL = tuple(".!?…。！？\"'”’)]*~")
+# Characters a finished sentence ends with (a reply ending otherwise was cut off).
+TERMINAL = tuple(".!?…。！？\"'”’)]*~")
 # Turn markers of common prompt formats: a completion that reaches one has ended its turn.
 _GENERIC_TURN = r"(?:user|human|you|assistant|bot|model|### ?(?:input|instruction|response))"
 # Both sides generate in the format's assistant role, so only an assistant-side role can
@@ -35,7 +36,7 @@ class CleanReply:
         return not self.text.strip()
 
 
-def _names(name: str) -> list[str]:
+def _name_forms(name: str) -> list[str]:
     """The full name and its parts ('Captain Mara Vell' -> also 'Mara', 'Vell')."""
     parts = [p for p in re.split(r"\s+", name.strip()) if len(p) > 2]
     return [name.strip(), *parts]
@@ -63,7 +64,7 @@ def clean_reply(
         actions.append("cut_turn_marker")
 
     own_tag = re.compile(
-        rf"^\s*(?:{_alternation(_names(speaker))}|{_OWN_ROLE})\s*(?:\([^)]*\))?\s*:\s*",
+        rf"^\s*(?:{_alternation(_name_forms(speaker))}|{_OWN_ROLE})\s*(?:\([^)]*\))?\s*:\s*",
         re.IGNORECASE,
     )
     stripped = own_tag.sub("", text, count=1)
@@ -73,7 +74,7 @@ def clean_reply(
 
     # The other speaker's line: at the start of any line, "Name:" (or a generic role).
     other_turn = re.compile(
-        rf"(?:^|\n)\s*(?:{_alternation(_names(other))}|{_GENERIC_TURN})\s*(?:\([^)]*\))?\s*:",
+        rf"(?:^|\n)\s*(?:{_alternation(_name_forms(other))}|{_GENERIC_TURN})\s*(?:\([^)]*\))?\s*:",
         re.IGNORECASE,
     )
     m = other_turn.search(text)
@@ -83,7 +84,7 @@ def clean_reply(
 
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
 
-    if text and (finish_reason == "length" or not text.endswith(_TERMINAL)):
+    if text and (finish_reason == "length" or not text.endswith(TERMINAL)):
         ends = [m.end() for m in _SENTENCE_END.finditer(text)]
         if ends and ends[-1] < len(text):
             text = text[: ends[-1]].rstrip()

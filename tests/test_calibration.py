@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rolegen.checks import DialogueTurns, check_dialogues
-from rolegen.config import CheckConfig
+from rolegen.checks import CheckConfig, DialogueTurns, check_dialogues
 
 DATA = Path(__file__).parent / "data" / "labelled_turns.jsonl"
 RESULTS = Path(__file__).parent.parent / "bench" / "results" / "calibration.json"

@@ -9,9 +9,8 @@ import zlib
 
 import pytest
 
-from rolegen.cards import load_card
+from rolegen.cards import load_card, load_personas
 from rolegen.errors import RolegenError
-from rolegen.personas import load_personas
 
 # ---------------------------------------------------------------- builders
 

@@ -3,15 +3,14 @@
 import pytest
 
 from rolegen.checks import (
+    CheckConfig,
     DialogueTurns,
     check_dialogues,
-    dataset_scores,
-    detect_language,
-    distinct_n,
     from_messages,
 )
-from rolegen.config import CheckConfig
+from rolegen.dataset_checks import dataset_scores, distinct_n
 from rolegen.errors import RolegenError
+from rolegen.phrases import detect_language
 
 GREETING = "*Mara tosses you a rope.* Hold that and don't let go. Ever flown through a storm?"
 INTRO = "I'm Captain Mara Vell, master of the airship Kestrel."
@@ -211,7 +210,7 @@ def test_distinct_n_and_shared_openings():
 
 
 def test_near_duplicates_finds_edited_copies_only():
-    from rolegen.checks import near_duplicates
+    from rolegen.dataset_checks import near_duplicates
 
     base = (
         "the storm is close now so tie down the crates and mind the ropes because dobs "
@@ -391,7 +390,6 @@ def test_partial_ratio_bound_is_never_below_partial_ratio():
     from rapidfuzz import fuzz
 
     from rolegen import _textkernels
-    from rolegen.checks import _codes
 
     rng = random.Random(11)
     alphabet = "abcde fgh" + "éü日本"
@@ -407,13 +405,13 @@ def test_partial_ratio_bound_is_never_below_partial_ratio():
         bound = np.zeros(len(texts))
         lengths = np.array([len(t) for t in texts], dtype=np.int64)
         codes = np.frombuffer(pattern.encode("utf-32-le"), dtype=np.uint32)
-        _textkernels.partial_ratio_bounds(_codes("".join(texts)), lengths, codes, bound)
+        _textkernels.partial_ratio_bounds(_textkernels.codes("".join(texts)), lengths, codes, bound)
         for text, b in zip(texts, bound):
             assert b >= fuzz.partial_ratio(pattern, text) - 1e-9  # checks.py allows this
 
 
 def test_scores_do_not_depend_on_text_chunks_or_script(monkeypatch):
-    from rolegen import checks
+    from rolegen import _textkernels
 
     turns = [
         "Le café est fermé, mon ami. Le café est fermé!",
@@ -424,7 +422,7 @@ def test_scores_do_not_depend_on_text_chunks_or_script(monkeypatch):
     ]
     d = DialogueTurns(character=turns, users=["?"] * 5, has_greeting=False)
     whole = check_dialogues([d, d], prefilter=False)
-    monkeypatch.setattr(checks, "_CHUNK_CHARS", 20)  # each chunk one or two texts
+    monkeypatch.setattr(_textkernels, "CHUNK_CHARS", 20)  # each chunk one or two texts
     chunked = check_dialogues([d, d], prefilter=False)
     assert [[c.scores for c in t] for t in chunked] == [[c.scores for c in t] for t in whole]
     assert whole[0][4].scores["repeat"] == pytest.approx(100 * 2 * 6 / 13)

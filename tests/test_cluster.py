@@ -10,7 +10,13 @@ import time
 
 import pytest
 
-from rolegen.config import ClusterConfig, GenerateConfig, SamplingConfig
+from rolegen.config import (
+    ClusterConfig,
+    EngineConfig,
+    GenerateConfig,
+    ModelConfig,
+    SamplingConfig,
+)
 from rolegen.recipes.generate import run_generate
 
 ray = pytest.importorskip("ray")
@@ -34,8 +40,8 @@ def _cfg(model, out, dialogues=3, on_ray=False, **cluster):
         personas=["tea-house-hana", "captain-mara-vell"],
         dialogues=dialogues,
         turns=3,
-        model=str(model),
-        engine="hf",
+        model_args=ModelConfig(model=str(model)),
+        engine_args=EngineConfig(engine="hf"),
         out=str(out),
         batch_size=2,
         sampling=SamplingConfig(max_new_tokens=16, user_max_new_tokens=12),

@@ -1,7 +1,8 @@
 import pytest
 
-from rolegen.config import GenerateConfig, load_config
+from rolegen.config import GenerateConfig
 from rolegen.errors import RolegenError
+from rolegen.options import load_config
 
 
 def _write(tmp_path, text):

@@ -6,8 +6,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from rolegen.checks import CheckConfig
 from rolegen.cli import main
-from rolegen.config import CheckConfig, FilterConfig
+from rolegen.config import FilterConfig
 from rolegen.dataset import filter_dialogues, preference_pairs, read_dialogues, split_by_persona
 from rolegen.errors import RolegenError
 from rolegen.recipes.filter import run_filter

@@ -3,11 +3,12 @@ engine where a test needs exact completions."""
 
 import pytest
 
-from rolegen.dialogue import Dialogue, TurnLoop, request_seed
+from rolegen.cards import load_personas
+from rolegen.dialogue import Dialogue, LoopSettings, TurnLoop, request_seed
 from rolegen.engines import Completion, EngineOptions
 from rolegen.engines.hf import HFEngine
 from rolegen.models import load_tokenizer
-from rolegen.personas import UserPersona, load_personas
+from rolegen.personas import UserPersona
 from rolegen.prompts import PromptBuilder, resolve_persona
 from rolegen.templates import ChatTemplateFormat, Templates
 
@@ -48,8 +49,9 @@ def _loop(engine, builder, **kw):
         user_max_new_tokens=16,
         max_resamples=2,
     )
+    judge = kw.pop("judge", None)
     args.update(kw)
-    return TurnLoop(engine, builder, **args)
+    return TurnLoop(engine, builder, LoopSettings(**args), judge=judge)
 
 
 def test_tiny_llama_dialogues_alternate_roles(tiny_model):
@@ -153,8 +155,8 @@ def test_request_seeds_differ_by_side_turn_and_dialogue(side):
 
 
 def _judged_loop(engine, builder, **kw):
-    from rolegen.cluster import make_judge
-    from rolegen.config import CheckConfig
+    from rolegen.checks import CheckConfig
+    from rolegen.replicas import make_judge
 
     return _loop(engine, builder, judge=make_judge(CheckConfig()), **kw)
 

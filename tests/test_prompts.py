@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rolegen.personas import UserPersona, load_personas
+from rolegen.cards import load_personas
+from rolegen.personas import UserPersona
 from rolegen.prompts import PromptBuilder, resolve_persona
 from rolegen.templates import ChatTemplateFormat, Templates
 

@@ -19,7 +19,7 @@ from rolegen.engines import Completion, EngineOptions, Request
 from rolegen.engines.no_repeat import CountPenalty, NoRepeatInReply
 
 
-def _dtype(option: str) -> torch.dtype:
+def _inference_dtype(option: str) -> torch.dtype:
     if option not in ("auto", ""):
         return getattr(torch, option)
     if torch.cuda.is_available():
@@ -67,7 +67,9 @@ class HFEngine:
         self.options = options
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=_dtype(options.dtype))
+        self.model = AutoModelForCausalLM.from_pretrained(
+            model_path, dtype=_inference_dtype(options.dtype)
+        )
         if options.lora_path:
             from peft import PeftModel
 

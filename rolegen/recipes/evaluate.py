@@ -22,27 +22,30 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from rolegen.adapters import load_adapter, merged_model, vllm_max_lora_rank
-from rolegen.cluster import ReplicaSpec, run_batches
-from rolegen.config import EvalConfig, to_dict
+from rolegen.adapters import load_adapter, merged_model
+from rolegen.cards import load_personas
+from rolegen.cluster import RunStats, run_batches
+from rolegen.config import EvalConfig
 from rolegen.dataset import read_dialogues
-from rolegen.dialogue import Dialogue
-from rolegen.engines import EngineOptions, resolve_engine
+from rolegen.dialogue import Dialogue, LoopSettings
+from rolegen.engines import resolve_engine
 from rolegen.errors import RolegenError
 from rolegen.metrics import summarize, turn_rows
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
-from rolegen.personas import UserPersona, load_personas, load_user_script
-from rolegen.prompts import PromptBuilder, resolve_persona
+from rolegen.options import to_dict
+from rolegen.personas import UserPersona, load_user_script
+from rolegen.prompts import resolve_persona
+from rolegen.replicas import adapter_serving, replica_spec, setup_model
 from rolegen.resources import evals_dir
 from rolegen.runs import RunDir, git_commit, package_versions, write_json_atomic
+from rolegen.systems import System, parse_system
 from rolegen.templates import Templates
 
-DEFAULT_MAX_CONTEXT = 4096
 # Settings that change what a dialogue says: a resumed eval must keep them. More
 # dialogues or other systems may be added on a resume.
 EVAL_CONTENT_FIELDS = (
@@ -60,41 +63,6 @@ EVAL_CONTENT_FIELDS = (
     "templates",
     "max_context",
 )
-_DECODING = {
-    "repetition-penalty": ("repetition_penalty", float),
-    "frequency-penalty": ("frequency_penalty", float),
-    "presence-penalty": ("presence_penalty", float),
-    "no-repeat-ngram": ("no_repeat_ngram", int),
-}
-
-
-@dataclass
-class System:
-    name: str
-    adapter: bool
-    sampling: dict = field(default_factory=dict)  # Request fields
-
-
-def parse_system(spec: str) -> System:
-    """'base', 'adapter', or either + decoding terms: 'adapter+repetition-penalty=1.05'."""
-    terms = [t.strip() for t in spec.split("+") if t.strip()]
-    if not terms or terms[0] not in ("base", "adapter"):
-        raise RolegenError(
-            f"--system '{spec}': must start with 'base' or 'adapter' (e.g. base+no-repeat-ngram=3)"
-        )
-    sampling = {}
-    for term in terms[1:]:
-        key, _, value = term.partition("=")
-        if key not in _DECODING or not value:
-            raise RolegenError(
-                f"--system '{spec}': unknown term '{term}' (use {', '.join(_DECODING)} with =VALUE)"
-            )
-        name, cast = _DECODING[key]
-        try:
-            sampling[name] = cast(value)
-        except ValueError:
-            raise RolegenError(f"--system '{spec}': '{value}' is not a {cast.__name__}") from None
-    return System(name="+".join(terms), adapter=terms[0] == "adapter", sampling=sampling)
 
 
 @dataclass
@@ -106,7 +74,7 @@ class Suite:
 def load_suite(cfg: EvalConfig) -> Suite:
     root = Path(cfg.suite).expanduser() if cfg.suite else evals_dir()
     if cfg.personas:
-        personas = [p for spec in cfg.personas for p in load_personas(spec)]
+        personas = [p for source in cfg.personas for p in load_personas(source)]
     else:
         if not (root / "personas").is_dir():
             raise RolegenError(f"eval suite {root}: no personas/ folder (or pass --persona)")
@@ -148,8 +116,8 @@ def plan(cfg: EvalConfig, suite: Suite, systems: list[System]) -> list[Dialogue]
 
 
 def _default_out(cfg: EvalConfig) -> Path:
-    if cfg.adapter:
-        return Path(cfg.adapter).expanduser().resolve().parent / "eval"
+    if cfg.engine_args.adapter:
+        return Path(cfg.engine_args.adapter).expanduser().resolve().parent / "eval"
     return Path("outputs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -157,30 +125,19 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
     """Generate every planned dialogue not yet in `out`; returns run metadata. All input
     is checked before the run folder is made."""
     systems = [parse_system(s) for s in cfg.systems]
-    if not cfg.adapter:
+    if not cfg.engine_args.adapter:
         skipped = [s.name for s in systems if s.adapter]
         systems = [s for s in systems if not s.adapter]
         if skipped:
             echo(f"no --adapter: skipping {', '.join(skipped)}")
     if not systems:
         raise RolegenError("no system to evaluate: add --system base (or give --adapter)")
-    if len({s.name for s in systems}) != len(systems):
-        raise RolegenError("--system: the same system is listed twice")
     suite = load_suite(cfg)
-    if cfg.turns is not None and cfg.turns < 1:
-        raise RolegenError("--turns must be at least 1")
-    if cfg.dialogues < 1:
-        raise RolegenError("--dialogues must be at least 1")
-    cfg.cluster.check()
-
-    model_path = resolve_model(cfg.model)
-    tokenizer = load_tokenizer(model_path)
-    info = inspect_model(model_path, tokenizer)
-    templates = Templates(cfg.templates)
-    fmt = templates.resolve_format(cfg.format, tokenizer, model_path)
-    max_context = min(cfg.max_context or DEFAULT_MAX_CONTEXT, info.context_length)
-    builder = PromptBuilder(templates, fmt, tokenizer, max_context, cfg.max_new_tokens)
-    adapter = load_adapter(cfg.adapter, model_path, info) if cfg.adapter else None
+    setup = setup_model(cfg.model_args, cfg.max_new_tokens)
+    builder = setup.prompt_builder(cfg.max_new_tokens)
+    adapter = None
+    if cfg.engine_args.adapter:
+        adapter = load_adapter(cfg.engine_args.adapter, setup.path, setup.info)
 
     dialogues = plan(cfg, suite, systems)
     for p in suite.personas:  # a broken card fails now, not after the engine loads
@@ -192,37 +149,55 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
     if len(todo) < len(dialogues):
         echo(f"resume: {len(dialogues) - len(todo)} dialogues done, {len(todo)} to go")
 
-    engine_name = resolve_engine(cfg.engine)
+    engine_name = resolve_engine(cfg.engine_args.engine)
     serving = None
     if adapter:
-        serving = "lora" if engine_name == "hf" else cfg.adapter_serving
-        if serving == "auto":
-            import torch
-
-            serving = "lora" if torch.cuda.is_available() else "merged"
+        serving = adapter_serving(engine_name, cfg.engine_args.adapter_serving)
         echo(f"adapter: {adapter.path} (r={adapter.r}), served as {serving}")
     # One engine per group: base and adapter together when the engine can serve both.
-    groups: list[tuple[Path, str | None, list[Dialogue]]] = []
+    # (engine model, adapter served beside the base, dialogues)
+    groups: list[tuple[Path | None, object | None, list[Dialogue]]] = []
     if serving == "merged":
-        groups.append((model_path, None, [d for d in todo if not d.lora]))
-        merged = merged_model(adapter, model_path, echo=echo) if any(d.lora for d in todo) else None
+        groups.append((None, None, [d for d in todo if not d.lora]))
+        merged = merged_model(adapter, setup.path, echo=echo) if any(d.lora for d in todo) else None
         groups.append((merged, None, [d for d in todo if d.lora]))
     else:
-        groups.append((model_path, str(adapter.path) if adapter else None, todo))
+        groups.append((None, adapter, todo))
 
-    longest = max(len(s) for s in suite.scripts.values())
-    ctx = _GroupSetup(info, model_path, fmt, adapter, longest, max_context, echo)
+    loop = LoopSettings(
+        turns=max(len(s) for s in suite.scripts.values()),
+        seed=cfg.seed,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        repetition_penalty=1.0,
+        max_new_tokens=cfg.max_new_tokens,
+        user_max_new_tokens=8,
+        max_resamples=0,  # the eval measures what the model writes, unjudged
+    )
     seconds, tokens = 0.0, 0
     try:
-        for engine_model, lora_path, group in groups:
-            s, t = _run_group(cfg, run, engine_name, engine_model, lora_path, group, ctx)
-            seconds += s
-            tokens += t
+        for engine_model, lora, group in groups:
+            if not group:
+                continue
+            spec = replica_spec(
+                setup,
+                cfg.engine_args,
+                engine_name,
+                loop,
+                batch_size=cfg.batch_size,
+                tensor_parallel=cfg.cluster.tensor_parallel,
+                engine_model=engine_model,
+                lora=lora,
+                no_repeat_ngram=any(d.sampling.get("no_repeat_ngram") for d in group),
+            )
+            stats = _run_group(cfg, run, spec, group, setup, echo)
+            seconds += stats.loop.engine_seconds
+            tokens += stats.loop.generated_tokens
     finally:
         run.close()
     return {
-        "model": info.to_dict(),
-        "format": fmt.name,
+        "model": setup.info.to_dict(),
+        "format": setup.format.name,
         "adapter": {**adapter.to_dict(), "serving": serving} if adapter else None,
         "system_settings": {s.name: {"adapter": s.adapter, **s.sampling} for s in systems},
         "personas": {p.name: p.source for p in suite.personas},
@@ -230,64 +205,15 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
         "engine": engine_name,
         "generated_tokens": tokens,
         "engine_seconds": round(seconds, 2),
-        "model_path": str(model_path),
+        "model_path": str(setup.path),
         "dialogues_path": str(run.dialogues_path),
     }
 
 
-@dataclass
-class _GroupSetup:
-    """What every engine group of one eval shares."""
-
-    info: object  # models.ModelInfo
-    model_path: Path
-    fmt: object  # templates.PromptFormat
-    adapter: object | None  # adapters.Adapter
-    longest: int  # turns of the longest script
-    max_context: int
-    echo: object  # print-like
-
-
-def _run_group(
-    cfg, run, engine_name, engine_model, lora_path, group, ctx: _GroupSetup
-) -> tuple[float, int]:
+def _run_group(cfg, run, spec, group: list[Dialogue], setup, echo) -> RunStats:
     """One engine (or one per Ray replica) for one group of dialogues; each finished
     batch is written at once."""
-    if not group:
-        return 0.0, 0
-    info, fmt, adapter = ctx.info, ctx.fmt, ctx.adapter
-    spec = ReplicaSpec(
-        engine=engine_name,
-        model=str(ctx.model_path),
-        engine_model=str(engine_model),
-        options=EngineOptions(
-            seed=cfg.seed,
-            max_model_len=ctx.max_context,
-            dtype=cfg.dtype,
-            eos_token_ids=info.eos_token_ids,
-            batch_size=cfg.batch_size,
-            kv_cache_gib=cfg.kv_cache_gib,
-            lora_path=lora_path,
-            max_lora_rank=vllm_max_lora_rank(adapter) if adapter and lora_path else 16,
-            no_repeat_ngram=any(d.sampling.get("no_repeat_ngram") for d in group),
-            tensor_parallel_size=cfg.cluster.tensor_parallel,
-        ),
-        templates=cfg.templates,
-        format=cfg.format,
-        max_context=ctx.max_context,
-        max_new_tokens=cfg.max_new_tokens,
-        loop=dict(
-            turns=ctx.longest,
-            seed=cfg.seed,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            repetition_penalty=1.0,
-            max_new_tokens=cfg.max_new_tokens,
-            user_max_new_tokens=8,
-            max_resamples=0,  # the eval measures what the model writes, unjudged
-        ),
-    )
-    extra = {"format": fmt.name, "model": info.path, "seed": cfg.seed}
+    extra = {"format": setup.format.name, "model": setup.info.path, "seed": cfg.seed}
     batches = [group[i : i + cfg.batch_size] for i in range(0, len(group), cfg.batch_size)]
     with tqdm(total=len(group), unit="dialogue", desc="eval", dynamic_ncols=True) as bar:
 
@@ -297,8 +223,7 @@ def _run_group(
                 run.append(d.to_record({"system": system, "seed_key": d.seed_key, **extra}))
             bar.update(len(batch))
 
-        stats = run_batches(spec, batches, on_batch, cfg.cluster, echo=ctx.echo)
-    return stats.loop.engine_seconds, stats.loop.generated_tokens
+        return run_batches(spec, batches, on_batch, cfg.cluster, echo=echo)
 
 
 def _read_data(files: list[str], echo) -> list[dict]:
@@ -336,11 +261,11 @@ def _score(cfg: EvalConfig, records: list[dict], model_path: Path | None, echo) 
     if cfg.fluency and model_path is not None:
         tokenizer = load_tokenizer(model_path)
         info = inspect_model(model_path, tokenizer)
-        templates = Templates(cfg.templates)
+        templates = Templates(cfg.model_args.templates)
         formats: dict[str, object] = {}
 
         def fmt_of(record: dict):
-            name = cfg.format or record.get("format")
+            name = cfg.model_args.format or record.get("format")
             if name not in formats:
                 formats[name] = templates.resolve_format(name, tokenizer, model_path)
             return formats[name]
@@ -353,13 +278,12 @@ def _score(cfg: EvalConfig, records: list[dict], model_path: Path | None, echo) 
 def run_eval(cfg: EvalConfig, echo=print) -> dict:
     from rolegen.report import write_report
 
+    cfg.validate()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
     if cfg.data:
-        if cfg.adapter:
-            raise RolegenError("--data scores existing dialogues; --adapter has no use there")
         records = _read_data(cfg.data, echo)
-        model_path = resolve_model(cfg.model) if cfg.model else None
+        model_path = resolve_model(cfg.model_args.model) if cfg.model_args.model else None
         out = Path(cfg.out) if cfg.out else Path(cfg.data[0]).expanduser().parent / "eval"
         out.mkdir(parents=True, exist_ok=True)
         meta = {"source": [str(Path(f)) for f in cfg.data]}

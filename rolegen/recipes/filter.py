@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rolegen.config import FilterConfig, to_dict
+from rolegen.config import FilterConfig
+from rolegen.options import to_dict
 from rolegen.dataset import export, filter_dialogues, read_dialogues
 
 

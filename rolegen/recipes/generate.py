@@ -15,25 +15,23 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rolegen.adapters import load_adapter, merged_model, vllm_max_lora_rank
-from rolegen.cluster import ReplicaSpec, build_loop, run_batches
-from rolegen.config import FilterConfig, GenerateConfig, to_dict
-from rolegen.dialogue import Dialogue
-from rolegen.engines import EngineOptions, resolve_engine
-from rolegen.errors import RolegenError
-from rolegen.models import inspect_model, load_tokenizer, resolve_model
+from rolegen.adapters import load_adapter, merged_model
+from rolegen.cards import load_personas
+from rolegen.cluster import RunStats, run_batches
+from rolegen.config import FilterConfig, GenerateConfig
+from rolegen.dialogue import Dialogue, LoopSettings
+from rolegen.engines import resolve_engine
+from rolegen.options import to_dict
 from rolegen.personas import (
     UserPersona,
     available_user_personas,
-    load_personas,
     load_user_persona,
     load_user_script,
 )
 from rolegen.prompts import resolve_persona
 from rolegen.recipes.filter import run_filter
+from rolegen.replicas import adapter_serving, replica_spec, setup_model
 from rolegen.runs import RunDir, default_run_dir, git_commit, package_versions
-
-DEFAULT_MAX_CONTEXT = 4096
 
 
 @dataclass
@@ -51,23 +49,6 @@ class Summary:
     @property
     def tokens_per_second(self) -> float:
         return self.generated_tokens / self.engine_seconds if self.engine_seconds else 0.0
-
-
-def check_flags(cfg: GenerateConfig) -> None:
-    if not cfg.personas:
-        raise RolegenError("no persona given: pass --persona NAME (see `rolegen personas`)")
-    if cfg.user_scripts and cfg.user_personas:
-        raise RolegenError(
-            "--user-script and --user-persona conflict: a scripted user plays no persona"
-        )
-    if cfg.resume and not cfg.out:
-        raise RolegenError("--resume needs --out: the run folder to continue")
-    for name in ("dialogues", "turns", "batch_size", "candidates"):
-        if getattr(cfg, name) < 1:
-            raise RolegenError(f"--{name.replace('_', '-')} must be at least 1")
-    if cfg.sampling.max_new_tokens < 1 or cfg.sampling.user_max_new_tokens < 1:
-        raise RolegenError("--max-new-tokens must be at least 1")
-    cfg.cluster.check()
 
 
 def _unique_slugs(personas):
@@ -98,10 +79,23 @@ def plan(
     return dialogues
 
 
+def _render_first_prompts(builder, dialogues: list[Dialogue], scripted: bool, turns: int):
+    """Render every persona's first prompts now: a broken card or template fails before
+    the engine spends a minute loading."""
+    for d in {d.persona.name: d for d in dialogues}.values():
+        messages = []
+        if d.persona.greeting:
+            messages.append({"role": "assistant", "content": d.persona.greeting})
+        builder.character_system(d.persona, d.user, [])
+        builder.character_prompt(d.persona, d.user, [*messages, {"role": "user", "content": "Hi."}])
+        if not scripted:
+            builder.user_prompt(d.persona, d.user, messages, 1, turns)
+
+
 def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
-    check_flags(cfg)
+    cfg.validate()
     t_start = time.perf_counter()
-    personas = [p for spec in cfg.personas for p in load_personas(spec)]
+    personas = [p for source in cfg.personas for p in load_personas(source)]
     scripts = [load_user_script(path) for path in cfg.user_scripts]
     if scripts:
         users = [UserPersona(name="User", source="script")]
@@ -109,78 +103,24 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         names = cfg.user_personas or available_user_personas()
         users = [load_user_persona(n) for n in names] or [UserPersona()]
 
-    model_path = resolve_model(cfg.model)
-    tokenizer = load_tokenizer(model_path)
-    info = inspect_model(model_path, tokenizer)
+    setup = setup_model(cfg.model_args, cfg.sampling.max_new_tokens)
+    info, fmt = setup.info, setup.format
     echo(
         f"model: {info.path} ({info.architecture}, vocab {info.vocab_size}, tokenizer "
         f"{info.tokenizer_size}, context {info.context_length}, eos {info.eos_token_ids})"
     )
     for w in info.warnings:
         echo(f"  note: {w}")
-
-    max_context = min(cfg.max_context or DEFAULT_MAX_CONTEXT, info.context_length)
-    if max_context <= cfg.sampling.max_new_tokens + 16:
-        raise RolegenError(f"--max-context {max_context} leaves no room for the prompt")
-    engine_name = resolve_engine(cfg.engine)
-    spec = ReplicaSpec(
-        engine=engine_name,
-        model=str(model_path),
-        engine_model=str(model_path),
-        options=EngineOptions(
-            seed=cfg.seed,
-            max_model_len=max_context,
-            dtype=cfg.dtype,
-            eos_token_ids=info.eos_token_ids,
-            batch_size=cfg.batch_size,
-            kv_cache_gib=cfg.kv_cache_gib,
-            enforce_eager=not cfg.compile,
-            tensor_parallel_size=cfg.cluster.tensor_parallel,
-        ),
-        templates=cfg.templates,
-        format=cfg.format,
-        max_context=max_context,
-        max_new_tokens=cfg.sampling.max_new_tokens,
-        loop=dict(
-            turns=cfg.turns,
-            seed=cfg.seed,
-            temperature=cfg.sampling.temperature,
-            top_p=cfg.sampling.top_p,
-            repetition_penalty=cfg.sampling.repetition_penalty,
-            max_new_tokens=cfg.sampling.max_new_tokens,
-            user_max_new_tokens=cfg.sampling.user_max_new_tokens,
-            max_resamples=cfg.max_resamples,
-            on_exhausted=cfg.on_exhausted,
-            candidates=cfg.candidates,
-            resample_temperature_step=cfg.resample_temperature_step,
-        ),
-        checks=cfg.checks if cfg.check else None,
-    )
+    engine_name = resolve_engine(cfg.engine_args.engine)
     dialogues = plan(cfg, personas, users, scripts)
-    # The loop is built before the engine: rendering every persona's first prompts now
-    # makes a broken card or template fail before the engine spends a minute loading.
-    loop = build_loop(spec)
-    builder, fmt = loop.builder, loop.builder.format
-    for d in {d.persona.name: d for d in dialogues}.values():
-        d = loop.start(Dialogue(id=d.id, persona=d.persona, user=d.user, script=d.script))
-        builder.character_prompt(
-            d.persona, d.user, d.messages + [{"role": "user", "content": "Hi."}]
-        )
-        if not scripts:
-            builder.user_prompt(d.persona, d.user, d.messages, 1, cfg.turns)
+    _render_first_prompts(
+        setup.prompt_builder(cfg.sampling.max_new_tokens), dialogues, bool(scripts), cfg.turns
+    )
 
     adapter, serving = None, None
-    if cfg.adapter:
-        adapter = load_adapter(cfg.adapter, model_path, info)
-        serving = "lora" if engine_name == "hf" else cfg.adapter_serving
-        if serving == "auto":
-            import torch
-
-            serving = "lora" if torch.cuda.is_available() else "merged"
-        if serving == "lora":
-            spec.options.lora_path = str(adapter.path)
-            if engine_name == "vllm":
-                spec.options.max_lora_rank = vllm_max_lora_rank(adapter)
+    if cfg.engine_args.adapter:
+        adapter = load_adapter(cfg.engine_args.adapter, setup.path, info)
+        serving = adapter_serving(engine_name, cfg.engine_args.adapter_serving)
         echo(f"adapter: {adapter.path} (r={adapter.r}), served as {serving}")
 
     run_dir = Path(cfg.out) if cfg.out else default_run_dir()
@@ -194,8 +134,8 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         "model": info.to_dict(),
         "format": fmt.name,
         "adapter": {**adapter.to_dict(), "serving": serving} if adapter else None,
-        "templates": builder.templates.used,
-        "max_context": max_context,
+        "templates": setup.templates.used,
+        "max_context": setup.max_context,
         "versions": package_versions(),
         "git_commit": git_commit(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -206,13 +146,37 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         echo(f"resume: {skipped} dialogues already in {run.dialogues_path}, {len(todo)} to go")
 
     t_load = time.perf_counter()
+    engine_model = None
     if adapter and serving == "merged" and todo:
-        spec.engine_model = str(merged_model(adapter, model_path, echo=echo))
+        engine_model = merged_model(adapter, setup.path, echo=echo)
+    spec = replica_spec(
+        setup,
+        cfg.engine_args,
+        engine_name,
+        LoopSettings(
+            turns=cfg.turns,
+            seed=cfg.seed,
+            temperature=cfg.sampling.temperature,
+            top_p=cfg.sampling.top_p,
+            repetition_penalty=cfg.sampling.repetition_penalty,
+            max_new_tokens=cfg.sampling.max_new_tokens,
+            user_max_new_tokens=cfg.sampling.user_max_new_tokens,
+            max_resamples=cfg.max_resamples,
+            on_exhausted=cfg.on_exhausted,
+            candidates=cfg.candidates,
+            resample_temperature_step=cfg.resample_temperature_step,
+        ),
+        batch_size=cfg.batch_size,
+        tensor_parallel=cfg.cluster.tensor_parallel,
+        engine_model=engine_model,
+        lora=adapter if serving == "lora" else None,
+        checks=cfg.checks if cfg.check else None,
+    )
     # the batches a local run makes, in plan order (on Ray too: see cluster.py)
     batches = [todo[i : i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size)]
     end_reasons: dict[str, int] = {}
     turns_done = written = 0
-    stats = None
+    stats = RunStats()
     t_gen = time.perf_counter()
     try:
         with tqdm(
@@ -230,25 +194,23 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
                 # dialogues that ended early still count their planned turns as done
                 bar.update(written * cfg.turns - bar.n)
                 if not cfg.cluster.on_ray:  # a Ray run's figures come back with its stats
-                    tok_s = loop.stats.generated_tokens / max(loop.stats.engine_seconds, 1e-9)
+                    tok_s = stats.loop.generated_tokens / max(stats.loop.engine_seconds, 1e-9)
                     bar.set_postfix(tok_s=f"{tok_s:.0f}")
 
-            stats = run_batches(
-                spec, batches, on_batch, cfg.cluster, loop=loop, on_turn=bar.update, echo=echo
+            run_batches(
+                spec, batches, on_batch, cfg.cluster, stats=stats, on_turn=bar.update, echo=echo
             )
     finally:
         # the engine loads inside run_batches: its time is not generation time
-        gen_seconds = time.perf_counter() - t_gen - (stats.load_seconds if stats else 0.0)
+        gen_seconds = time.perf_counter() - t_gen - stats.load_seconds
         run.close()
-        if stats is not None:
-            loop.stats = stats.loop
-        engine_seconds = loop.stats.engine_seconds
+        engine_seconds = stats.loop.engine_seconds
         manifest.update(
             status="complete" if run.done_ids >= {d.id for d in dialogues} else "interrupted",
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             timings={
                 "setup_seconds": round(t_load - t_start, 3),
-                "engine_load_seconds": round(stats.load_seconds, 3) if stats else None,
+                "engine_load_seconds": round(stats.load_seconds, 3),
                 "generate_seconds": round(gen_seconds, 3),
                 # summed over replicas on Ray
                 "engine_seconds": round(engine_seconds, 3),
@@ -257,18 +219,18 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
                 else None,
             },
             tokens={
-                "prompt": loop.stats.prompt_tokens,
-                "generated": loop.stats.generated_tokens,
-                "engine_calls": loop.stats.engine_calls,
-                "resamples": loop.stats.resamples,
-                "rejections": loop.stats.rejections,
+                "prompt": stats.loop.prompt_tokens,
+                "generated": stats.loop.generated_tokens,
+                "engine_calls": stats.loop.engine_calls,
+                "resamples": stats.loop.resamples,
+                "rejections": stats.loop.rejections,
             },
             dialogues={
                 "written_this_session": written,
                 "total": len(run.done_ids),
                 "end_reasons": end_reasons,
             },
-            engine=stats.to_dict() if stats else None,
+            engine=stats.to_dict(),
         )
         run.write_manifest(manifest)
     dataset = None
@@ -282,8 +244,8 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         dialogues=written,
         skipped=skipped,
         character_turns=turns_done,
-        generated_tokens=loop.stats.generated_tokens,
-        engine_seconds=loop.stats.engine_seconds,
+        generated_tokens=stats.loop.generated_tokens,
+        engine_seconds=stats.loop.engine_seconds,
         wall_seconds=time.perf_counter() - t_start,
         end_reasons=end_reasons,
     )

@@ -17,14 +17,8 @@ import json
 import time
 from pathlib import Path
 
-from rolegen.config import (
-    EvalConfig,
-    GenerateConfig,
-    PipelineConfig,
-    TrainConfig,
-    from_dict,
-)
-from rolegen.errors import RolegenError
+from rolegen.config import EvalConfig, GenerateConfig, PipelineConfig, TrainConfig
+from rolegen.options import from_dict
 from rolegen.resources import personas_dir
 
 # Training data: scripted users (the 135M simulator narrates as the character), 12
@@ -56,6 +50,7 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
     from rolegen.recipes.generate import run_generate
     from rolegen.recipes.train import run_train
 
+    cfg.validate()
     out = Path(cfg.out).expanduser()
     data, adapter, evaluation = out / "data", out / "adapter", out / "eval"
     scripts = cfg.user_scripts or [
@@ -73,23 +68,36 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
             "seed": cfg.seed,
             **cfg.generate,
             "out": str(data),
+            "resume": (data / "dialogues.jsonl").exists(),
         },
         "pipeline config, generate",
     )
     train = from_dict(
         TrainConfig,
-        {**TRAIN_DEFAULTS, "model": cfg.model, "seed": cfg.seed, **cfg.train},
+        {
+            **TRAIN_DEFAULTS,
+            "model": cfg.model,
+            "seed": cfg.seed,
+            **cfg.train,
+            "data": str(data),
+            "out": str(adapter),
+            "resume": (adapter / "checkpoints").is_dir(),
+        },
         "pipeline config, train",
     )
-    train.data, train.out = str(data), str(adapter)
     evaluate = from_dict(
         EvalConfig,
-        {"model": cfg.model, "seed": cfg.seed, "dialogues": cfg.eval_dialogues, **cfg.eval},
+        {
+            "model": cfg.model,
+            "seed": cfg.seed,
+            "dialogues": cfg.eval_dialogues,
+            **cfg.eval,
+            "adapter": str(adapter),
+            "out": str(evaluation),
+            "resume": (evaluation / "dialogues.jsonl").exists(),
+        },
         "pipeline config, eval",
     )
-    evaluate.adapter, evaluate.out = str(adapter), str(evaluation)
-    if cfg.dialogues < 1 or cfg.turns < 1 or cfg.eval_dialogues < 1:
-        raise RolegenError("--dialogues, --turns and --eval-dialogues must be at least 1")
 
     # a stage skipped on a rerun keeps the time it took when it ran
     try:
@@ -100,7 +108,6 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
     if _status(data / "manifest.json") == "complete":
         echo(f"[1/3] generate: done ({data})")
     else:
-        generate.resume = (data / "dialogues.jsonl").exists()
         echo(f"[1/3] generate: {data}" + (" (resuming)" if generate.resume else ""))
         run_generate(generate, echo=echo)
         timings["generate"] = round(time.perf_counter() - t, 1)
@@ -109,13 +116,11 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
     if (adapter / "summary.json").is_file():
         echo(f"[2/3] train: done ({adapter})")
     else:
-        train.resume = (adapter / "checkpoints").is_dir()
         echo(f"[2/3] train: {adapter}" + (" (resuming)" if train.resume else ""))
         run_train(train, echo=echo)
         timings["train"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
-    evaluate.resume = (evaluation / "dialogues.jsonl").exists()
     echo(f"[3/3] eval: {evaluation}" + (" (resuming)" if evaluate.resume else ""))
     results = run_eval(evaluate, echo=echo)
     timings["eval"] = round(time.perf_counter() - t, 1)

@@ -1,0 +1,59 @@
+"""The systems an eval compares: the base model or the adapter, each with optional
+decoding settings ('base', 'adapter+repetition-penalty=1.05', ...).
+
+Decoding settings are those both engines apply: repetition, frequency and presence
+penalties and no-repeat n-grams. Not handled: other sampling knobs per system
+(temperature and top_p are the same for every system of an eval, by design).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rolegen.errors import RolegenError
+
+# What a user tries first: the decoding fixes, beside the adapter alone and with a light fix.
+DEFAULT_SYSTEMS = [
+    "base",
+    "base+repetition-penalty=1.15",
+    "base+repetition-penalty=1.3",
+    "base+frequency-penalty=0.5",
+    "base+no-repeat-ngram=3",
+    "adapter",
+    "adapter+repetition-penalty=1.05",
+]
+_DECODING = {
+    "repetition-penalty": ("repetition_penalty", float),
+    "frequency-penalty": ("frequency_penalty", float),
+    "presence-penalty": ("presence_penalty", float),
+    "no-repeat-ngram": ("no_repeat_ngram", int),
+}
+
+
+@dataclass
+class System:
+    name: str
+    adapter: bool
+    sampling: dict = field(default_factory=dict)  # Request fields
+
+
+def parse_system(spec: str) -> System:
+    """'base', 'adapter', or either + decoding terms: 'adapter+repetition-penalty=1.05'."""
+    terms = [t.strip() for t in spec.split("+") if t.strip()]
+    if not terms or terms[0] not in ("base", "adapter"):
+        raise RolegenError(
+            f"--system '{spec}': must start with 'base' or 'adapter' (e.g. base+no-repeat-ngram=3)"
+        )
+    sampling = {}
+    for term in terms[1:]:
+        key, _, value = term.partition("=")
+        if key not in _DECODING or not value:
+            raise RolegenError(
+                f"--system '{spec}': unknown term '{term}' (use {', '.join(_DECODING)} with =VALUE)"
+            )
+        name, cast = _DECODING[key]
+        try:
+            sampling[name] = cast(value)
+        except ValueError:
+            raise RolegenError(f"--system '{spec}': '{value}' is not a {cast.__name__}") from None
+    return System(name="+".join(terms), adapter=terms[0] == "adapter", sampling=sampling)
