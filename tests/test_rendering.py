@@ -1,0 +1,111 @@
+"""Rendering and label masking of training examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from rolegen.models import load_tokenizer
+from rolegen.rendering import IGNORE, Example, Renderer
+from rolegen.templates import ChatTemplateFormat, Templates
+
+DIALOGUE = [
+    {"role": "system", "content": "You are Mara, captain of the Gale."},
+    {"role": "assistant", "content": "Welcome aboard the Gale!"},
+    {"role": "user", "content": "Hi there."},
+    {"role": "assistant", "content": "Hello, traveler."},
+    {"role": "user", "content": "Where are we headed?"},
+    {"role": "assistant", "content": "North, into the storm."},
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(embedded_model):
+    return load_tokenizer(embedded_model)
+
+
+def _labelled_runs(example: Example, tokenizer) -> list[str]:
+    runs, cur = [], []
+    for i, label in zip(example.input_ids, example.labels):
+        if label != IGNORE:
+            assert label == i
+            cur.append(i)
+        elif cur:
+            runs.append(tokenizer.decode(cur))
+            cur = []
+    if cur:
+        runs.append(tokenizer.decode(cur))
+    return runs
+
+
+def test_loss_only_on_character_replies_and_their_end_of_turn(tokenizer):
+    example = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 4096).sft_example(
+        DIALOGUE, ("Mara", "Ann")
+    )
+    # The greeting is the card's text, not a reply: masked like system and user turns.
+    assert _labelled_runs(example, tokenizer) == [
+        "Hello, traveler.<|im_end|>",
+        "North, into the storm.<|im_end|>",
+    ]
+    # Exact positions: the reply tokens sit right after "<|im_start|>assistant\n".
+    text = tokenizer.apply_chat_template(DIALOGUE, tokenize=False)
+    ids = tokenizer(text).input_ids
+    assert example.input_ids == ids
+    reply = tokenizer("Hello, traveler.<|im_end|>").input_ids
+    header = tokenizer("<|im_start|>assistant\n").input_ids
+    starts = [
+        i + len(header)
+        for i in range(len(ids))
+        if ids[i : i + len(header)] == header and ids[i + len(header) :][: len(reply)] == reply
+    ]
+    assert len(starts) == 1
+    s = starts[0]
+    assert example.labels[s - 1] == IGNORE
+    assert example.labels[s : s + len(reply)] == reply
+    assert example.labels[s + len(reply)] == IGNORE  # the newline after <|im_end|>
+    assert example.target_tokens == len(reply) + len(
+        tokenizer("North, into the storm.<|im_end|>").input_ids
+    )
+    assert tokenizer.eos_token_id in [x for x in example.labels if x != IGNORE]
+
+
+def test_format_template_labels_end_with_the_turn_marker(tokenizer):
+    fmt = Templates().prompt_format("alpaca-roleplay")
+    example = Renderer(fmt, tokenizer, 4096).sft_example(DIALOGUE, ("Mara", "Ann"))
+    runs = _labelled_runs(example, tokenizer)
+    # The first reply is followed by the next user turn: its marker is learned as the stop.
+    assert runs[0] == " Hello, traveler.\n\n### Input:"
+    assert runs[1].strip() == "North, into the storm."
+    assert "Ann: Hi there." not in "".join(runs)
+
+
+def test_truncation_drops_the_oldest_exchanges_whole(tokenizer):
+    long = [*DIALOGUE]
+    for k in range(20):
+        long += [
+            {"role": "user", "content": f"Question number {k} about the voyage ahead?"},
+            {"role": "assistant", "content": f"Answer number {k}: the winds are kind today."},
+        ]
+    renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 300)
+    example = renderer.sft_example(long, ("Mara", "Ann"))
+    assert len(example) <= 300
+    assert example.dropped_messages > 0 and example.dropped_messages % 2 == 0
+    text = tokenizer.decode(example.input_ids)
+    assert "captain of the Gale" in text and "Welcome aboard" in text  # system + greeting stay
+    assert "Answer number 19" in text  # the newest exchange stays
+    assert "Question number 0 " not in text
+    # Nothing fits: None, not a half turn.
+    assert (
+        Renderer(ChatTemplateFormat(tokenizer), tokenizer, 20).sft_example(long, ("M", "A")) is None
+    )
+
+
+def test_pair_example_scores_only_the_reply(tokenizer):
+    renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 4096)
+    pair = renderer.pair_example(
+        DIALOGUE[:5], "Due north.", "I am Mara. I am Mara.", ("Mara", "Ann")
+    )
+    assert _labelled_runs(pair.chosen, tokenizer) == ["Due north.<|im_end|>"]
+    assert _labelled_runs(pair.rejected, tokenizer) == ["I am Mara. I am Mara.<|im_end|>"]
+    n = next(i for i, x in enumerate(pair.chosen.labels) if x != IGNORE)
+    assert n == next(i for i, x in enumerate(pair.rejected.labels) if x != IGNORE)
+    assert pair.chosen.input_ids[:n] == pair.rejected.input_ids[:n]  # same context
