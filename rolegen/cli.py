@@ -85,16 +85,30 @@ def _run_generate(cfg, echo):
 
 
 def _show_generate(summary) -> None:
-    reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.end_reasons.items())) or "-"
-    click.echo(
+    completed = summary.end_reasons.get("completed", 0)
+    early = {k: v for k, v in sorted(summary.end_reasons.items()) if k != "completed"}
+    ended = ", ".join(f"{k} {v}" for k, v in early.items()) or "none"
+    lines = [
         f"\n{summary.dialogues} dialogues, {summary.character_turns} character turns "
-        f"({summary.skipped} already done)\n"
-        f"{summary.generated_tokens} tokens generated in {summary.engine_seconds:.1f}s engine time: "
-        f"{summary.tokens_per_second:.0f} tokens/s; {summary.wall_seconds:.1f}s in all\n"
-        f"ended: {reasons}\n"
-        f"dialogues: {summary.run_dir / 'dialogues.jsonl'}\n"
-        f"manifest:  {summary.run_dir / 'manifest.json'}"
-    )
+        f"({summary.skipped} already done)",
+        f"{summary.generated_tokens} tokens generated in {summary.engine_seconds:.1f}s engine "
+        f"time: {summary.tokens_per_second:.0f} tokens/s; {summary.wall_seconds:.1f}s in all",
+        f"completed all {summary.turns} turns: {completed} of {summary.dialogues}; "
+        f"ended early: {ended}",
+    ]
+    if summary.replies_drawn:
+        lines.append(
+            f"character replies that passed the checks: {summary.replies_passed} of "
+            f"{summary.replies_drawn} drawn"
+        )
+    if summary.advice:
+        lines.append("most dialogues ended early on rejected replies; to raise the yield, try:")
+        lines += [f"  {a}" for a in summary.advice]
+    lines += [
+        f"dialogues: {summary.run_dir / 'dialogues.jsonl'}",
+        f"manifest:  {summary.run_dir / 'manifest.json'}",
+    ]
+    click.echo("\n".join(lines))
     if summary.dataset:
         click.echo("")
         _show_filter(summary.dataset)

@@ -46,6 +46,8 @@ def add_stats(total: LoopStats, part: LoopStats) -> None:
     total.prompt_tokens += part.prompt_tokens
     total.generated_tokens += part.generated_tokens
     total.resamples += part.resamples
+    total.replies_drawn += part.replies_drawn
+    total.replies_passed += part.replies_passed
     for reason, n in part.rejections.items():
         total.rejections[reason] = total.rejections.get(reason, 0) + n
 

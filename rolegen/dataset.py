@@ -256,6 +256,18 @@ def _write_jsonl(path: Path, rows) -> None:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def _first_reply(messages: list[dict]) -> str:
+    """The first character turn that answers the user (a greeting comes before any user
+    turn); empty if there is none."""
+    asked = False
+    for m in messages:
+        if m["role"] == "user":
+            asked = True
+        elif m["role"] == "assistant" and asked:
+            return m["content"]
+    return ""
+
+
 def export(result: FilterResult, out: Path, test_share: float, seed: int, card: dict) -> dict:
     """Write every format; returns the numbers the dataset card shows."""
     import datasets
@@ -310,7 +322,11 @@ def export(result: FilterResult, out: Path, test_share: float, seed: int, card: 
     _write_jsonl(out / "rejected.jsonl", result.rejected)
 
     stats = dataset_scores(
-        [[m["content"] for m in r["messages"] if m["role"] == "assistant"] for r in result.accepted]
+        [
+            [m["content"] for m in r["messages"] if m["role"] == "assistant"]
+            for r in result.accepted
+        ],
+        [_first_reply(r["messages"]) for r in result.accepted],
     )
     summary = {
         "splits": {k: len(v) for k, v in splits.items()},
@@ -358,7 +374,8 @@ def _card(summary: dict, card: dict, splits: dict) -> str:
         f"{summary['dialogues_truncated']}, dropped: {summary['dialogues_rejected']}; preference "
         f"pairs: {summary['preference_pairs'] or 0}.",
         f"distinct-1 {summary['distinct_1']:.3f}, distinct-2 {summary['distinct_2']:.3f}; share of "
-        f"dialogues whose first reply opens like another's: {summary['share_with_shared_opening']:.3f}.",
+        f"dialogues whose first reply opens like another's: {summary['share_with_shared_opening']:.3f} "
+        "(the first reply to the user; the card's greeting, the same by design, is left out).",
         "",
         "## Rejections by reason",
         "",

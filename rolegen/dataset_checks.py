@@ -85,10 +85,12 @@ def near_duplicates(
     return [(i, j, float(s)) for (i, j), s in zip(pairs, scores) if s >= threshold]
 
 
-def dataset_scores(dialogue_texts: list[list[str]]) -> dict:
-    """distinct-1/2 over all character turns, and shared first-reply openings."""
+def dataset_scores(dialogue_texts: list[list[str]], first_replies: list[str]) -> dict:
+    """distinct-1/2 over all character turns, and shared openings of the first replies.
+    `first_replies`: each dialogue's first reply to the user, not the card's greeting,
+    which every dialogue of a persona shares by design."""
     turns = [t for d in dialogue_texts for t in d]
-    firsts = [d[0] for d in dialogue_texts if d]
+    firsts = [t for t in first_replies if t]
     shared = shared_openings(firsts)
     return {
         "character_turns": len(turns),

@@ -73,6 +73,8 @@ class LoopStats:
     generated_tokens: int = 0
     resamples: int = 0
     rejections: dict[str, int] = field(default_factory=dict)  # reason -> count
+    replies_drawn: int = 0  # character replies sampled, resamples included
+    replies_passed: int = 0  # of those, the ones that were neither empty nor rejected
 
 
 # Given the dialogues and their candidate character replies, the reasons (empty: accept)
@@ -257,6 +259,9 @@ class TurnLoop:
             verdicts = [([], {})] * len(candidates)
             if self.judge is not None and side == "assistant" and candidates:
                 verdicts = self.judge([c[0] for c in candidates], [c[2] for c in candidates])
+            if side == "assistant":
+                self.stats.replies_drawn += len(requests)
+                self.stats.replies_passed += sum(not reasons for reasons, _ in verdicts)
             chosen: dict[str, tuple[dict, str]] = {}
             for (d, meta, text), (reasons, scores) in zip(candidates, verdicts):
                 if scores:

@@ -192,6 +192,28 @@ def _transcript(record: dict) -> list[tuple[str, str]]:
     return [(m["role"], m["content"]) for m in record["messages"] if m["role"] != "system"]
 
 
+def _provenance(results: dict) -> str:
+    """What was evaluated: the base model (path and hash), the adapter and the suite."""
+    model = results.get("model") or {}
+    digest = model.get("hash")
+    text = f"Base model `{model.get('path') or 'not recorded'}`"
+    if digest:
+        text += f" (sha256 `{digest[:12]}`)"
+    adapter = results.get("adapter")
+    if adapter:
+        text += f", adapter `{adapter['path']}` (sha256 `{str(adapter.get('hash', '?'))[:12]}`)"
+    if results.get("source"):
+        text += f"; dialogues from {', '.join(f'`{s}`' for s in results['source'])}"
+    else:
+        suite = results.get("suite") or "the shipped evals/"
+        text += (
+            f"; suite `{suite}`: {len(results.get('personas', {}))} personas "
+            f"({', '.join(results.get('personas', {}))}), user scripts "
+            f"{', '.join(results.get('scripts', {}))}"
+        )
+    return text
+
+
 def write_report(results: dict, records: list[dict], rows: list[dict], out: Path) -> None:
     header, values, deltas = _tables(results)
     ref = results["reference"]
@@ -203,10 +225,9 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
 
     md = ["# rolegen eval", ""]
     md.append(
-        f"Model `{results.get('model', {}).get('path', '?')}`"
-        + (f", adapter `{results['adapter']['path']}`" if results.get("adapter") else "")
-        + f". {results['date']}, git {results.get('git_commit') or '?'}. Turns scored per "
-        f"system: {', '.join(f'{k} {v}' for k, v in results['samples'].items())}. Intervals: "
+        f"{_provenance(results)}. {results['date']}, git {results.get('git_commit') or '?'}. "
+        f"Turns scored per system: "
+        f"{', '.join(f'{k} {v}' for k, v in results['samples'].items())}. Intervals: "
         f"95% cluster bootstrap over dialogues ({results['config']['bootstrap']} resamples)."
     )
     if heads:

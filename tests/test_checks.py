@@ -202,9 +202,8 @@ def test_from_messages_finds_greeting_and_user_turns():
 def test_distinct_n_and_shared_openings():
     assert distinct_n(["a b a b"], 1) == pytest.approx(2 / 4)
     assert distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)
-    scores = dataset_scores(
-        [["Well met, traveler.", "x"], ["Well met, traveler!", "y"], ["Go away.", "z"]]
-    )
+    dialogues = [["Well met, traveler.", "x"], ["Well met, traveler!", "y"], ["Go away.", "z"]]
+    scores = dataset_scores(dialogues, [d[0] for d in dialogues])
     assert scores["shared_openings"] == {"well met traveler": 2}
     assert scores["share_with_shared_opening"] == pytest.approx(2 / 3)
 

@@ -272,3 +272,15 @@ def test_near_duplicate_dialogues_are_dropped_with_a_reason():
     assert [r["id"] for r in result.accepted] == ["a-0", "a-2"]
     dup = next(r for r in result.rejected if r["reasons"] == ["near_duplicate"])
     assert dup["id"] == "a-1" and dup["duplicate_of"] == "a-0"
+
+
+def test_shared_openings_leave_out_the_greeting_every_dialogue_shares(tmp_path):
+    # every dialogue opens with the card's greeting "Hold that rope!"; the first replies differ
+    path = _write(tmp_path / "d.jsonl", [_record(i, replies=_replies(i)) for i in range(4)])
+    summary = run_filter(path, FilterConfig(out=str(tmp_path / "out")), echo=lambda s: None)
+    assert summary["share_with_shared_opening"] == 0.0
+    # two dialogues whose first replies open alike are counted, greeting or not
+    same = [_record(i, replies=[GOOD[0], *_replies(i)[1:]]) for i in range(2)]
+    path = _write(tmp_path / "e.jsonl", same + [_record(9, replies=_replies(9))])
+    summary = run_filter(path, FilterConfig(out=str(tmp_path / "out2")), echo=lambda s: None)
+    assert summary["share_with_shared_opening"] == pytest.approx(2 / 3)

@@ -219,3 +219,63 @@ def test_eval_adapter_for_another_model_is_refused(embedded_model, adapter, scri
     result = _eval(embedded_model, tmp_path / "e", script, "--adapter", str(adapter))
     assert result.exit_code == 2 and "adapter" in result.output.lower(), result.output
     assert not (tmp_path / "e").exists()
+
+
+def test_eval_progress_counts_turns_and_ends_at_its_total(
+    tiny_model, script, tmp_path, monkeypatch
+):
+    from tqdm import tqdm
+
+    from rolegen.recipes import evaluate
+
+    bars = []
+
+    class Recording(tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.updates = []
+            bars.append(self)
+
+        def update(self, n=1):
+            self.updates.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(evaluate, "tqdm", Recording)
+    result = _eval(tiny_model, tmp_path / "e", script, "--system", "base", "--no-fluency")
+    assert result.exit_code == 0, result.output
+    (bar,) = bars
+    turns = len(SCRIPT.strip().splitlines())
+    assert bar.unit == "turn"
+    assert bar.total == 4 * turns  # 2 personas x 1 script x 2 dialogues, every planned turn
+    assert bar.n == bar.total
+    assert len(bar.updates) >= turns  # it moves every turn, not once per batch
+
+
+def test_report_names_the_model_adapter_and_suite(tiny_model, adapter, script, tmp_path):
+    from rolegen.models import inspect_model, load_tokenizer
+
+    out = tmp_path / "e"
+    args = ("--system", "base", "--system", "adapter", "--no-fluency", "--adapter", str(adapter))
+    result = _eval(tiny_model, out, script, *args)
+    assert result.exit_code == 0, result.output
+    digest = inspect_model(tiny_model, load_tokenizer(tiny_model)).hash
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    for text in (md, html):
+        assert f"Base model `{tiny_model}` (sha256 `{digest[:12]}`)" in text
+        assert f"adapter `{adapter}`" in text
+        assert "Barista Leo" in text or "barista" in text.lower()
+    rescored = CliRunner().invoke(main, ["eval", "--data", str(out / "dialogues.jsonl")])
+    assert rescored.exit_code == 0, rescored.output
+    # rescored from the file alone: the eval's manifest beside it names the model
+    assert (
+        f"Base model `{tiny_model}` (sha256 `{digest[:12]}`)"
+        in (out / "eval" / "report.md").read_text()
+    )
+    bare = tmp_path / "bare" / "dialogues.jsonl"
+    bare.parent.mkdir()
+    bare.write_text((out / "dialogues.jsonl").read_text())
+    result = CliRunner().invoke(main, ["eval", "--data", str(bare), "--bootstrap", "50"])
+    assert result.exit_code == 0, result.output
+    # no manifest and no --model: the report says so instead of "?"
+    assert "Base model `not recorded`" in (bare.parent / "eval" / "report.md").read_text()

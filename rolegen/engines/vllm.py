@@ -13,6 +13,8 @@ of 64 and 256 with 500-token prompts.
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -75,7 +77,10 @@ class VLLMEngine:
             from rolegen.engines.vllm_no_repeat import NoRepeatNGram
 
             kwargs.update(logits_processors=[NoRepeatNGram])
+        before = {p.pid for p in multiprocessing.active_children()}
         self.llm = LLM(**kwargs)
+        # the engine's own processes (vLLM's EngineCore), joined on close
+        self._children = [p for p in multiprocessing.active_children() if p.pid not in before]
         self.tokenizer = self.llm.get_tokenizer()
         self.eos_ids = list(options.eos_token_ids)
 
@@ -113,7 +118,17 @@ class VLLMEngine:
         return completions
 
     def close(self) -> None:
+        """Stop the engine and reap its processes: after vLLM's shutdown the EngineCore
+        process exits, but it stays a zombie until its parent joins it (seen here: one
+        per pipeline stage, until the pipeline exited)."""
         shutdown = getattr(self.llm, "shutdown", None)
         if shutdown is not None:
             shutdown()
         del self.llm
+        gc.collect()  # the engine client's finalizer stops the core where shutdown did not
+        for child in self._children:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.terminate()
+                child.join(timeout=10)
+        self._children = []

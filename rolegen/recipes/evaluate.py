@@ -144,7 +144,14 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
         builder.character_prompt(resolve_persona(p, "User"), UserPersona(), [])
     config = to_dict(cfg)
     run = RunDir(out, cfg.resume, config, EVAL_CONTENT_FIELDS)
-    run.write_manifest({"config": config, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    run.write_manifest(
+        {
+            "config": config,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model": setup.info.to_dict(),
+            "adapter": adapter.to_dict() if adapter else None,
+        }
+    )
     todo = [d for d in dialogues if d.id not in run.done_ids]
     if len(todo) < len(dialogues):
         echo(f"resume: {len(dialogues) - len(todo)} dialogues done, {len(todo)} to go")
@@ -200,6 +207,7 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
         "format": setup.format.name,
         "adapter": {**adapter.to_dict(), "serving": serving} if adapter else None,
         "system_settings": {s.name: {"adapter": s.adapter, **s.sampling} for s in systems},
+        "suite": "--persona cards" if cfg.personas else str(cfg.suite or evals_dir()),
         "personas": {p.name: p.source for p in suite.personas},
         "scripts": {k: len(v) for k, v in suite.scripts.items()},
         "engine": engine_name,
@@ -215,15 +223,22 @@ def _run_group(cfg, run, spec, group: list[Dialogue], setup, echo) -> RunStats:
     batch is written at once."""
     extra = {"format": setup.format.name, "model": setup.info.path, "seed": cfg.seed}
     batches = [group[i : i + cfg.batch_size] for i in range(0, len(group), cfg.batch_size)]
-    with tqdm(total=len(group), unit="dialogue", desc="eval", dynamic_ncols=True) as bar:
+    # The bar counts character turns: a batch's dialogues all finish at its last turn, so a
+    # bar of dialogues would sit at 0 for the whole batch.
+    planned = sum(len(d.script) for d in group)
+    with tqdm(total=planned, unit="turn", desc="eval", dynamic_ncols=True) as bar:
+        done = 0
 
         def on_batch(batch):
+            nonlocal done
             for d in batch:
                 system = d.id.split("/", 1)[0]
                 run.append(d.to_record({"system": system, "seed_key": d.seed_key, **extra}))
-            bar.update(len(batch))
+            # dialogues that ended early still count their planned turns as done
+            done += sum(len(d.script) for d in batch)
+            bar.update(done - bar.n)
 
-        return run_batches(spec, batches, on_batch, cfg.cluster, echo=echo)
+        return run_batches(spec, batches, on_batch, cfg.cluster, on_turn=bar.update, echo=echo)
 
 
 def _read_data(files: list[str], echo) -> list[dict]:
@@ -240,6 +255,19 @@ def _read_data(files: list[str], echo) -> list[dict]:
     if not records:
         raise RolegenError("--data: no dialogues to score")
     return records
+
+
+def _data_provenance(cfg: EvalConfig, model_path: Path | None) -> dict:
+    """The model (and adapter) behind --data dialogues: --model if given, else what the
+    run's manifest beside the first file recorded."""
+    if model_path is not None:
+        return {"model": inspect_model(model_path, load_tokenizer(model_path)).to_dict()}
+    manifest = Path(cfg.data[0]).expanduser().parent / "manifest.json"
+    try:
+        recorded = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: recorded[k] for k in ("model", "adapter") if isinstance(recorded.get(k), dict)}
 
 
 def _score(cfg: EvalConfig, records: list[dict], model_path: Path | None, echo) -> list[dict]:
@@ -286,7 +314,7 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
         model_path = resolve_model(cfg.model_args.model) if cfg.model_args.model else None
         out = Path(cfg.out) if cfg.out else Path(cfg.data[0]).expanduser().parent / "eval"
         out.mkdir(parents=True, exist_ok=True)
-        meta = {"source": [str(Path(f)) for f in cfg.data]}
+        meta = {"source": [str(Path(f)) for f in cfg.data], **_data_provenance(cfg, model_path)}
     else:
         out = Path(cfg.out) if cfg.out else _default_out(cfg)
         meta = _generate(cfg, out, echo)

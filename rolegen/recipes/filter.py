@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from rolegen.config import FilterConfig
-from rolegen.options import to_dict
 from rolegen.dataset import export, filter_dialogues, read_dialogues
+from rolegen.options import to_dict
 
 
 def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:

@@ -10,7 +10,7 @@ fails in seconds and a finished dialogue is never lost.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -44,11 +44,38 @@ class Summary:
     engine_seconds: float
     wall_seconds: float
     end_reasons: dict
+    turns: int = 0  # character turns requested per dialogue
+    replies_drawn: int = 0  # character replies sampled (resamples included)
+    replies_passed: int = 0  # of those, the ones the checks accepted
+    advice: list[str] = field(default_factory=list)  # settings that would raise the yield
     dataset: dict | None = None
 
     @property
     def tokens_per_second(self) -> float:
         return self.generated_tokens / self.engine_seconds if self.engine_seconds else 0.0
+
+
+def _advice(cfg: GenerateConfig, end_reasons: dict[str, int]) -> list[str]:
+    """What to change when most dialogues of this session ended early on rejected replies."""
+    written = sum(end_reasons.values())
+    exhausted = sum(n for r, n in end_reasons.items() if r.startswith(("rejected_", "empty_")))
+    if not written or exhausted * 2 < written:
+        return []
+    advice = [
+        f"--max-resamples {max(2 * cfg.max_resamples, cfg.max_resamples + 4)} "
+        f"(now {cfg.max_resamples}): more samples per turn before a dialogue ends"
+    ]
+    if cfg.resample_temperature_step == 0:
+        advice.append(
+            "--resample-temperature-step 0.3: each resample round samples hotter, out of "
+            "the loop the last one fell into (README, The checks inside the loop)"
+        )
+    if cfg.on_exhausted == "end":
+        advice.append(
+            "--on-exhausted keep: keep the last candidate, flagged, and go on (the filter "
+            "then cuts the dialogue there)"
+        )
+    return advice
 
 
 def _unique_slugs(personas):
@@ -224,6 +251,8 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
                 "engine_calls": stats.loop.engine_calls,
                 "resamples": stats.loop.resamples,
                 "rejections": stats.loop.rejections,
+                "character_replies_drawn": stats.loop.replies_drawn,
+                "character_replies_passed": stats.loop.replies_passed,
             },
             dialogues={
                 "written_this_session": written,
@@ -248,4 +277,8 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         engine_seconds=stats.loop.engine_seconds,
         wall_seconds=time.perf_counter() - t_start,
         end_reasons=end_reasons,
+        turns=cfg.turns,
+        replies_drawn=stats.loop.replies_drawn,
+        replies_passed=stats.loop.replies_passed,
+        advice=_advice(cfg, end_reasons),
     )

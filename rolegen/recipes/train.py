@@ -25,7 +25,6 @@ import torch
 
 from rolegen.adapters import META, merge_adapter
 from rolegen.config import TrainConfig
-from rolegen.errors import RolegenError
 from rolegen.lora import load_lora_model, training_dtype
 from rolegen.losses import dpo_loss, pair_logps, sft_loss
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
@@ -45,18 +44,6 @@ from rolegen.train_data import (
 from rolegen.trainer import Checkpoints, Trainer, plot_loss
 
 _EVAL_PAIRS = 8  # pairs per forward pass when scoring without gradients
-
-
-def _check(cfg: TrainConfig) -> None:
-    """Option checks that move into TrainConfig's own validation (then this goes)."""
-    if not cfg.data:
-        raise RolegenError("no --data given: pass a run folder or its dataset/ folder")
-    for name in ("batch_size", "gradient_accumulation", "max_length", "lora.r"):
-        obj, attr = (cfg.lora, "r") if name == "lora.r" else (cfg, name)
-        if getattr(obj, attr) < 1:
-            raise RolegenError(
-                f"--{name.replace('_', '-').replace('lora.r', 'lora-r')} must be at least 1"
-            )
 
 
 class SFTStage:
@@ -169,7 +156,7 @@ def _to(batch: dict, device) -> dict:
 
 
 def run_train(cfg: TrainConfig, echo=print) -> dict:
-    _check(cfg)
+    cfg.validate()
     t_start = time.perf_counter()
     data = load_train_data(cfg.data)
     model_path = resolve_model(cfg.model)
