@@ -9,6 +9,7 @@ always mean the same thing, and a flag given on the command line overrides the
 
 from __future__ import annotations
 
+import importlib
 import sys
 import typing
 from collections.abc import Callable
@@ -38,7 +39,7 @@ def main():
 def _command(
     name: str,
     config_cls,
-    run: Callable,  # (cfg, echo, **arguments) -> result
+    recipe: str,  # "module:function", called as function(*arguments, cfg, echo=...)
     show: Callable,  # result -> None (prints)
     help: str,
     on_interrupt: str,
@@ -48,10 +49,11 @@ def _command(
     """A command from its config: --config, the config's options, one error policy."""
 
     def callback(config_path, **kwargs):
-        args = {a.name: kwargs.pop(a.name) for a in arguments}
+        args = [kwargs.pop(a.name) for a in arguments]
         try:
             cfg = load_config(config_cls, config_path, given(kwargs))
-            result = run(cfg, _echo, **args)
+            module, function = recipe.split(":")  # imported here: `--help` stays fast
+            result = getattr(importlib.import_module(module), function)(*args, cfg, echo=_echo)
         except RolegenError as e:
             _fail(e)
         except KeyboardInterrupt:
@@ -76,12 +78,6 @@ def _command(
 
 
 # ---------------------------------------------------------------- generate
-
-
-def _run_generate(cfg, echo):
-    from rolegen.recipes.generate import run_generate
-
-    return run_generate(cfg, echo=echo)
 
 
 def _show_generate(summary) -> None:
@@ -117,7 +113,7 @@ def _show_generate(summary) -> None:
 _command(
     "generate",
     GenerateConfig,
-    _run_generate,
+    "rolegen.recipes.generate:run_generate",
     _show_generate,
     help="Write multi-turn roleplay dialogues for one or more personas.\n\n"
     "Example: rolegen generate --persona captain-mara-vell --dialogues 8 --turns 6",
@@ -126,12 +122,6 @@ _command(
 
 
 # ---------------------------------------------------------------- filter
-
-
-def _run_filter(cfg, echo, data):
-    from rolegen.recipes.filter import run_filter
-
-    return run_filter(data, cfg, echo=echo)
 
 
 def _show_filter(summary: dict) -> None:
@@ -152,7 +142,7 @@ def _show_filter(summary: dict) -> None:
 _command(
     "filter",
     FilterConfig,
-    _run_filter,
+    "rolegen.recipes.filter:run_filter",
     _show_filter,
     help="Check a dialogues.jsonl for echo, repetition and loops, and export the clean "
     "dialogues as a dataset (HF datasets, parquet, messages and ShareGPT JSONL, "
@@ -164,12 +154,6 @@ _command(
 
 
 # ---------------------------------------------------------------- train
-
-
-def _run_train(cfg, echo):
-    from rolegen.recipes.train import run_train
-
-    return run_train(cfg, echo=echo)
 
 
 def _show_train(summary: dict) -> None:
@@ -190,7 +174,7 @@ def _show_train(summary: dict) -> None:
 _command(
     "train",
     TrainConfig,
-    _run_train,
+    "rolegen.recipes.train:run_train",
     _show_train,
     help="LoRA fine-tune a model on a rolegen dataset: SFT on the clean dialogues, DPO on "
     "the turns the checks rejected, or SFT then DPO. Writes a PEFT adapter that vLLM and "
@@ -201,12 +185,6 @@ _command(
 
 
 # ---------------------------------------------------------------- eval
-
-
-def _run_eval(cfg, echo):
-    from rolegen.recipes.evaluate import run_eval
-
-    return run_eval(cfg, echo=echo)
 
 
 def _show_eval(results: dict) -> None:
@@ -229,7 +207,7 @@ def _show_eval(results: dict) -> None:
 _command(
     "eval",
     EvalConfig,
-    _run_eval,
+    "rolegen.recipes.evaluate:run_eval",
     _show_eval,
     help="Measure repetition, identity echo and guardrails (fluency, relevance) of the base "
     "model, decoding-only fixes and the fine-tuned adapter on held-out personas, with the "
@@ -243,12 +221,6 @@ _command(
 # ---------------------------------------------------------------- pipeline
 
 
-def _run_pipeline(cfg, echo):
-    from rolegen.recipes.pipeline import run_pipeline
-
-    return run_pipeline(cfg, echo=echo)
-
-
 def _show_pipeline(summary: dict) -> None:
     _show_eval(summary["eval"])
     # a stage skipped on this rerun shows the time it took when it ran
@@ -259,7 +231,7 @@ def _show_pipeline(summary: dict) -> None:
 _command(
     "pipeline",
     PipelineConfig,
-    _run_pipeline,
+    "rolegen.recipes.pipeline:run_pipeline",
     _show_pipeline,
     help="The whole loop: generate training dialogues, filter them, train a LoRA adapter "
     "(SFT + DPO on the rejected turns) and evaluate it against the base model and "

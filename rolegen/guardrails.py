@@ -53,9 +53,12 @@ class Embedder:
         self.batch_size = batch_size
 
     @torch.inference_mode()
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], progress: str | None = None) -> np.ndarray:
+        """Unit-length mean-pooled embeddings; `progress`: show a bar with this label."""
         out = []
-        for start in range(0, len(texts), self.batch_size):
+        starts = range(0, len(texts), self.batch_size)
+        bar = tqdm(total=len(texts), desc=progress, unit="text", disable=progress is None)
+        for start in starts:
             batch = self.tokenizer(
                 texts[start : start + self.batch_size],
                 padding=True,
@@ -67,6 +70,8 @@ class Embedder:
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+            bar.update(len(pooled))
+        bar.close()
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
@@ -109,7 +114,7 @@ def add_embedding_scores(rows: list[dict], records: list[dict], embedder: Embedd
         slot(row["text"])
         if row["user"]:
             slot(row["user"])
-    vectors = embedder.encode(list(texts))
+    vectors = embedder.encode(list(texts), progress="embeddings")
     for row in rows:
         v = vectors[texts[row["text"]]]
         if row["user"]:
@@ -174,7 +179,10 @@ class FluencyScorer:
 def add_fluency(rows: list[dict], records: list[dict], scorer: FluencyScorer, formats) -> None:
     """Fill `nll` of each row; `formats(record)` gives the record's prompt format."""
     by_key = {(r["system"], r["dialogue"], r["index"]): r for r in rows}
-    for record in tqdm(records, desc="fluency", unit="dialogue", dynamic_ncols=True):
+    # One forward pass per dialogue, unbatched: each is a long sequence already (the
+    # matmuls are full), and the scores then do not depend on batch mates' padding.
+    bar = tqdm(records, desc="fluency (one pass per dialogue)", unit="dialogue", dynamic_ncols=True)
+    for record in bar:
         key = (record.get("system", "data"), record.get("seed_key") or record["id"])
         for index, value in scorer.reply_nll(record, formats(record)).items():
             row = by_key.get((*key, index))

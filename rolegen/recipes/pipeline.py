@@ -104,6 +104,11 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
         timings = json.loads((out / "pipeline.json").read_text())["timings_seconds"]
     except (OSError, ValueError, KeyError):
         timings = {}
+    started = time.perf_counter()
+
+    def so_far() -> str:
+        return f"(pipeline {(time.perf_counter() - started) / 60:.1f} min so far)"
+
     t = time.perf_counter()
     if _status(data / "manifest.json") == "complete":
         echo(f"[1/3] generate: done ({data})")
@@ -116,12 +121,12 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
     if (adapter / "summary.json").is_file():
         echo(f"[2/3] train: done ({adapter})")
     else:
-        echo(f"[2/3] train: {adapter}" + (" (resuming)" if train.resume else ""))
+        echo(f"[2/3] train: {adapter}" + (" (resuming) " if train.resume else " ") + so_far())
         run_train(train, echo=echo)
         timings["train"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
-    echo(f"[3/3] eval: {evaluation}" + (" (resuming)" if evaluate.resume else ""))
+    echo(f"[3/3] eval: {evaluation}" + (" (resuming) " if evaluate.resume else " ") + so_far())
     results = run_eval(evaluate, echo=echo)
     timings["eval"] = round(time.perf_counter() - t, 1)
     summary = {"out": str(out), "timings_seconds": timings, "results": str(evaluation)}

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from rolegen.adapters import META, merge_adapter
 from rolegen.config import TrainConfig
@@ -130,9 +131,11 @@ class DPOStage:
 
 
 @torch.no_grad()
-def _reference_logps(model, pairs: list[PairExample], device) -> tuple[torch.Tensor, torch.Tensor]:
+def _reference_logps(
+    model, pairs: list[PairExample], device, bar
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The frozen reference of DPO: each pair's summed chosen and rejected reply
-    log-probabilities under `model` as it is now (fp32, on the CPU)."""
+    log-probabilities under `model` as it is now (fp32, on the CPU); `bar` counts pairs."""
     was_training = model.training
     model.eval()
     chosen, rejected = [], []
@@ -140,6 +143,7 @@ def _reference_logps(model, pairs: list[PairExample], device) -> tuple[torch.Ten
         c, r = _chosen_rejected(model, pairs[start : start + _EVAL_PAIRS], device)
         chosen.append(c.float().cpu())
         rejected.append(r.float().cpu())
+        bar.update(len(c))
     model.train(was_training)
     if not pairs:
         return torch.zeros(0), torch.zeros(0)
@@ -216,11 +220,19 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
         if resume_state and ref_path.is_file():
             ref = torch.load(ref_path)
         else:
-            echo(f"dpo: reference log-probabilities of {len(pairs_train) + len(pairs_test)} pairs")
-            ref = {
-                "train": _reference_logps(trainer.model, pairs_train, acc.device),
-                "test": _reference_logps(trainer.model, pairs_test, acc.device),
-            }
+            # a forward pass per pair through the frozen model: minutes on a CPU, so it has a bar
+            total = len(pairs_train) + len(pairs_test)
+            with tqdm(
+                total=total,
+                desc="dpo reference",
+                unit="pair",
+                dynamic_ncols=True,
+                disable=not acc.is_main_process,
+            ) as bar:
+                ref = {
+                    "train": _reference_logps(trainer.model, pairs_train, acc.device, bar),
+                    "test": _reference_logps(trainer.model, pairs_test, acc.device, bar),
+                }
             if acc.is_main_process:
                 ref_path.parent.mkdir(parents=True, exist_ok=True)
                 torch.save(ref, ref_path)
