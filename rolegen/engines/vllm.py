@@ -18,7 +18,7 @@ import multiprocessing
 import os
 from pathlib import Path
 
-from rolegen.engines import Completion, EngineOptions, Request
+from rolegen.engines.base import Completion, EngineOptions, Request
 
 
 def _on_cpu() -> bool:
