@@ -38,6 +38,9 @@ _START = re.compile(r"<START>", re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"'*)\u201d\u2019]*)?")
 _SELF_INTRO = re.compile(r"\b(?:I am|I'm|I\u2019m|my name)\b", re.IGNORECASE)
 _JSON_TYPES = {"dict": "object", "list": "array", "str": "string", "NoneType": "null"}
+# The most a compressed text chunk may inflate to. A card with its lorebook is a few MB
+# at most; without a cap, a 1.2 MB zTXt chunk inflated to 1.2 GB (a decompression bomb).
+MAX_CHUNK_BYTES = 16 * 1024**2
 
 
 def _load_card_file(path: Path) -> Persona:
@@ -142,15 +145,31 @@ def _chunk_text(ctype: str, rest: bytes, keyword: str, path: Path) -> str:
         if ctype == "tEXt":
             return rest.decode("latin-1")
         if ctype == "zTXt":  # compression method byte, then zlib data
-            return zlib.decompress(rest[1:]).decode("latin-1")
+            return _inflate(rest[1:], ctype, keyword, path).decode("latin-1")
         # iTXt: compression flag, method, language tag\0, translated keyword\0, UTF-8 text
         _, _, rest2 = rest[2:].partition(b"\0")
         _, _, text = rest2.partition(b"\0")
         if rest[:1] == b"\x01":
-            text = zlib.decompress(text)
+            text = _inflate(text, ctype, keyword, path)
         return text.decode("utf-8")
     except (zlib.error, UnicodeDecodeError) as e:
         raise _error(path, f"broken PNG: cannot read {ctype} chunk '{keyword}' ({e})") from None
+
+
+def _inflate(data: bytes, ctype: str, keyword: str, path: Path) -> bytes:
+    """zlib data inflated to at most `MAX_CHUNK_BYTES`: a larger chunk is refused before
+    more than that is held in memory."""
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, MAX_CHUNK_BYTES + 1)
+    if len(out) > MAX_CHUNK_BYTES:
+        raise _error(
+            path,
+            f"{ctype} chunk '{keyword}' inflates to more than {MAX_CHUNK_BYTES // 1024**2} MB; "
+            "a character card is a few MB at most (refused as a decompression bomb)",
+        )
+    if not inflater.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return out
 
 
 # ---------------------------------------------------------------- mapping
@@ -269,7 +288,7 @@ def _lorebook(book: _Reader, version: int) -> Lorebook:
 
 
 def _entry(entry: _Reader, version: int) -> LoreEntry:
-    return LoreEntry(
+    lore = LoreEntry(
         keys=entry.strings("keys"),
         content=entry.text("content"),
         secondary_keys=entry.strings("secondary_keys"),
@@ -281,3 +300,7 @@ def _entry(entry: _Reader, version: int) -> LoreEntry:
         insertion_order=entry.number("insertion_order", 100),
         name=entry.text("name") or entry.text("comment"),
     )
+    bad_key = lore.invalid_regex_key()
+    if bad_key:
+        raise _error(entry.path, f"field '{entry.prefix}{bad_key[0]}': {bad_key[1]}")
+    return lore

@@ -5,7 +5,9 @@ from a Character Card V2/V3 in JSON or PNG (`cards.py`, which also resolves a
 `--persona` value to the right loader). User personas are YAML files
 in `personas/users/`; a user script is a text file with one user turn per line.
 Card text is data: macros such as `{{char}}` are replaced by plain string
-substitution, never rendered as template code.
+substitution, never rendered as template code. A lorebook's `use_regex` keys are
+compiled when the card loads and searched with a time limit (`REGEX_SECONDS`): a key
+that backtracks without end stops the run with an error naming the card and the entry.
 
 Non-goals: editing cards, writing cards back out.
 """
@@ -17,10 +19,21 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import regex
 import yaml
 
 from rolegen.errors import RolegenError
 from rolegen.resources import personas_dir
+
+# The most one search of a `use_regex` key may take. A sane key scans a few KB of
+# dialogue in microseconds; a key such as `(a|aa)+$` backtracks exponentially and would
+# hang the run (Python's `re` cannot be interrupted; the `regex` package stops it).
+REGEX_SECONDS = 0.5
+
+
+class _RegexTimeout(Exception):
+    def __init__(self, key: str):
+        self.key = key
 
 
 @dataclass
@@ -40,14 +53,30 @@ class LoreEntry:
 
     def _matches(self, key: str, text: str) -> bool:
         if self.use_regex:
-            flags = 0 if self.case_sensitive else re.IGNORECASE
+            flags = 0 if self.case_sensitive else regex.IGNORECASE
             try:
-                return re.search(key, text, flags) is not None
-            except re.error:
+                return regex.search(key, text, flags, timeout=REGEX_SECONDS) is not None
+            except regex.error:  # the loaders refuse such keys; a hand-built entry skips it
                 return False
+            except TimeoutError:
+                raise _RegexTimeout(key) from None
         if self.case_sensitive:
             return key in text
         return key.lower() in text.lower()
+
+    def invalid_regex_key(self) -> tuple[str, str] | None:
+        """The first key of a `use_regex` entry that does not compile, as (field, why),
+        e.g. ("keys[1]", "not a valid regular expression (missing ) at position 1)")."""
+        if not self.use_regex:
+            return None
+        flags = 0 if self.case_sensitive else regex.IGNORECASE
+        for field_name in ("keys", "secondary_keys"):
+            for j, key in enumerate(getattr(self, field_name)):
+                try:
+                    regex.compile(key, flags)
+                except regex.error as e:
+                    return f"{field_name}[{j}]", f"not a valid regular expression ({e})"
+        return None
 
     def triggered_by(self, text: str) -> bool:
         if not self.enabled:
@@ -67,10 +96,23 @@ class Lorebook:
     scan_depth: int = 4  # how many of the latest messages are scanned for keys
     token_budget: int = 512  # rough budget (4 characters a token) for inserted entries
 
-    def active(self, recent_messages: list[str]) -> list[LoreEntry]:
-        """Entries whose keys occur in the last `scan_depth` messages, within the budget."""
+    def active(self, recent_messages: list[str], card: str = "card") -> list[LoreEntry]:
+        """Entries whose keys occur in the last `scan_depth` messages, within the budget.
+        A regex key that runs past `REGEX_SECONDS` raises, naming `card` and the entry."""
         text = "\n".join(recent_messages[-self.scan_depth :] if self.scan_depth else [])
-        hits = [e for e in self.entries if e.triggered_by(text)]
+        hits = []
+        for i, entry in enumerate(self.entries):
+            try:
+                if entry.triggered_by(text):
+                    hits.append(entry)
+            except _RegexTimeout as t:
+                name = f" ('{entry.name}')" if entry.name else ""
+                raise RolegenError(
+                    f"{card}: lorebook entry {i}{name}: the regular expression {t.key!r} took "
+                    f"more than {REGEX_SECONDS} s on {len(text)} characters of dialogue (it "
+                    "backtracks without end, e.g. a repeated group that can match the same "
+                    "text two ways); simplify the key or turn off use_regex"
+                ) from None
         hits.sort(key=lambda e: e.insertion_order)
         chosen, used = [], 0
         for entry in hits:
@@ -183,26 +225,68 @@ def _check_fields(data: dict, cls, path: Path, required: tuple[str, ...]) -> dic
     return out
 
 
+def _yaml_type(value) -> str:
+    return {"str": "text", "NoneType": "nothing", "dict": "a mapping"}.get(
+        type(value).__name__, type(value).__name__
+    )
+
+
 def _lorebook_from_yaml(raw, path: Path) -> Lorebook | None:
+    """The card's `lorebook:` mapping: `entries` (each with `keys`, a list of strings,
+    and `content`, text), `scan_depth` and `token_budget`. `keys: Kestrel` is an error,
+    not one key: a bare string would be read letter by letter (seven one-letter keys that
+    fire on almost any text), and a comma-separated string is ambiguous; JSON cards refuse
+    it too. Errors name the field's path, e.g. 'lorebook.entries[0].keys'."""
     if raw is None:
         return None
-    if not isinstance(raw, dict) or not isinstance(raw.get("entries", []), list):
+    if not isinstance(raw, dict) or not isinstance(raw.get("entries") or [], list):
         raise RolegenError(f"{path}: field 'lorebook' must be a mapping with a list of 'entries'")
+
+    def wrong(where: str, expected: str, value) -> RolegenError:
+        return RolegenError(
+            f"{path}: field 'lorebook.{where}' must be {expected}, got {_yaml_type(value)}"
+        )
+
+    def count(value, where: str, default: int) -> int:
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise wrong(where, "a whole number, 0 or more", value)
+        return value
+
+    allowed = {f.name for f in fields(LoreEntry)}
     entries = []
-    for i, e in enumerate(raw.get("entries", [])):
-        if not isinstance(e, dict) or not e.get("keys") or not isinstance(e.get("content"), str):
-            raise RolegenError(
-                f"{path}: lorebook entry {i} needs 'keys' (list) and 'content' (text)"
-            )
-        allowed = {f.name for f in fields(LoreEntry)}
-        bad = set(e) - allowed
+    for i, e in enumerate(raw.get("entries") or []):
+        where = f"entries[{i}]"
+        if not isinstance(e, dict):
+            raise wrong(where, "a mapping with 'keys' and 'content'", e)
+        bad = sorted(set(e) - allowed)
         if bad:
-            raise RolegenError(f"{path}: lorebook entry {i}: unknown field '{sorted(bad)[0]}'")
-        entries.append(LoreEntry(**{**e, "keys": list(e["keys"])}))
+            raise RolegenError(f"{path}: field 'lorebook.{where}': unknown field '{bad[0]}'")
+        for key in ("keys", "secondary_keys"):
+            value = e.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+                raise wrong(f"{where}.{key}", "a list of strings, e.g. [Kestrel, airship]", value)
+        if not any(k.strip() for k in e.get("keys", [])) and not e.get("constant"):
+            raise RolegenError(f"{path}: field 'lorebook.{where}.keys' needs at least one key")
+        for key in ("content", "name"):
+            value = e.get(key, "" if key == "name" else None)
+            if not isinstance(value, str) and not (key == "name" and value is None):
+                raise wrong(f"{where}.{key}", "text", value)
+        for key in ("selective", "constant", "enabled", "case_sensitive", "use_regex"):
+            if key in e and not isinstance(e[key], bool):
+                raise wrong(f"{where}.{key}", "true or false", e[key])
+        values = {**e, "name": e.get("name") or ""}
+        values["insertion_order"] = count(e.get("insertion_order"), f"{where}.insertion_order", 100)
+        entry = LoreEntry(**values)
+        bad_key = entry.invalid_regex_key()
+        if bad_key:
+            raise RolegenError(f"{path}: field 'lorebook.{where}.{bad_key[0]}': {bad_key[1]}")
+        entries.append(entry)
     return Lorebook(
         entries=entries,
-        scan_depth=int(raw.get("scan_depth", 4)),
-        token_budget=int(raw.get("token_budget", 512)),
+        scan_depth=count(raw.get("scan_depth"), "scan_depth", 4),
+        token_budget=count(raw.get("token_budget"), "token_budget", 512),
     )
 
 

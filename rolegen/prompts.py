@@ -71,7 +71,8 @@ class PromptBuilder:
     def character_system(self, persona: Persona, user: UserPersona, history: list[dict]) -> str:
         lore = []
         if persona.lorebook:
-            lore = persona.lorebook.active([m["content"] for m in history])
+            card = persona.source or persona.name
+            lore = persona.lorebook.active([m["content"] for m in history], card=card)
         lore = [
             replace(e, content=substitute_macros(e.content, persona.name, user.name)) for e in lore
         ]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import time
 import zlib
 
 import pytest
+from click.testing import CliRunner
 
 from rolegen.cards import load_card, load_personas
+from rolegen.cli import main
 from rolegen.errors import RolegenError
 
 # ---------------------------------------------------------------- builders
@@ -377,3 +380,68 @@ def test_load_personas_reads_png_card(tmp_path):
     path = _write_png(tmp_path, _text("ccv3", _v3(name="Juno")), name="juno.png")
     [persona] = load_personas(str(path))
     assert (persona.name, persona.source) == ("Juno", str(path))
+
+
+# ---------------------------------------------------------------- hostile cards
+
+
+def _bomb_chunk(ctype: bytes, size: int) -> bytes:
+    """A `chara` text chunk whose zlib data inflates to `size` bytes of base64 text."""
+    data = zlib.compress(b"A" * size, 9)
+    if ctype == b"zTXt":
+        return _chunk(ctype, b"chara\0\0" + data)
+    return _chunk(ctype, b"chara\0\x01\0en\0\0" + data)
+
+
+@pytest.mark.parametrize("ctype", [b"zTXt", b"iTXt"])
+def test_png_chunk_that_inflates_past_the_cap_is_refused_naming_the_file(tmp_path, ctype):
+    from rolegen.cards import MAX_CHUNK_BYTES
+
+    path = _write_png(tmp_path, _bomb_chunk(ctype, MAX_CHUNK_BYTES + 1), name="bomb.png")
+    assert path.stat().st_size < 100_000  # a small file, a big inflate
+    result = CliRunner().invoke(
+        main, ["generate", "--persona", str(path), "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert "bomb.png" in result.output and ctype.decode() in result.output
+    assert "decompression bomb" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_png_chunk_cut_short_is_a_broken_png_error(tmp_path):
+    data = zlib.compress(_b64(_v2()))[:-6]
+    path = _write_png(tmp_path, _chunk(b"zTXt", b"chara\0\0" + data), name="cut.png")
+    with pytest.raises(RolegenError, match=r"cut\.png: broken PNG: cannot read zTXt chunk"):
+        load_card(path)
+
+
+def test_v3_regex_key_that_does_not_compile_names_the_card_and_entry(tmp_path):
+    card = _book_card()
+    card["data"]["character_book"]["entries"][1]["secondary_keys"] = ["capt(ain"]
+    path = _write_json(tmp_path, card, "book.json")
+    with pytest.raises(RolegenError) as info:
+        load_card(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: field 'data.character_book.entries[1].secondary_keys[0]'")
+    assert "not a valid regular expression" in message
+
+
+def test_v3_regex_key_that_backtracks_stops_generate_naming_the_card_and_entry(
+    tmp_path, tiny_model
+):
+    card = _v3(first_mes="Aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!")
+    card["data"]["character_book"] = {
+        "entries": [{"keys": ["(a|aa)+$"], "content": "x", "use_regex": True, "name": "trap"}]
+    }
+    path = _write_json(tmp_path, card, "trap.json")
+    start = time.perf_counter()
+    result = CliRunner().invoke(
+        main,
+        ["generate", "--persona", str(path), "--model", str(tiny_model), "--engine", "hf"]
+        + ["--out", str(tmp_path / "run")],
+    )
+    assert time.perf_counter() - start < 60  # hung for good before
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "trap.json: lorebook entry 0 ('trap')" in result.output
+    assert "(a|aa)+$" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()  # before the engine and the run folder
