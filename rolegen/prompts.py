@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from rolegen.errors import RolegenError
 from rolegen.personas import Persona, UserPersona, substitute_macros
 from rolegen.templates import CHARACTER_SYSTEM, USER_SIMULATOR, PromptFormat, Templates
 
@@ -125,3 +126,55 @@ class PromptBuilder:
 
     def fits(self, prompt: Prompt) -> bool:
         return len(prompt.ids) <= self.budget
+
+    def first_prompt(self, persona: Persona, user: UserPersona) -> Prompt:
+        """The character's prompt for its first reply (system prompt, greeting, a short
+        user turn), refused by `require_fit` when even that leaves no room for the reply."""
+        messages = [{"role": "assistant", "content": persona.greeting}] if persona.greeting else []
+        prompt = self.character_prompt(persona, user, [*messages, _FIRST_USER_TURN])
+        self.require_fit(prompt, persona)
+        return prompt
+
+    def require_fit(self, prompt: Prompt, persona: Persona) -> None:
+        """Raise, naming the card and its longest field, when `prompt` (already cut to its
+        system prompt and greeting) does not fit: the dialogue would end before its first
+        reply, after the engine had loaded."""
+        if self.fits(prompt):
+            return
+        field_name, tokens = _longest_field(persona, self.encode)
+        raise RolegenError(
+            f"{persona.source or persona.name}: the card does not fit the context: its first "
+            f"prompt takes {len(prompt.ids)} tokens, and {self.budget} are left for it "
+            f"(--max-context minus --max-new-tokens); the longest field is '{field_name}' "
+            f"({tokens} tokens): shorten it, or raise --max-context"
+        )
+
+
+_FIRST_USER_TURN = {"role": "user", "content": "Hi."}
+# Persona fields under their names in a Character Card, where those differ.
+_CARD_NAMES = {
+    "greeting": "greeting (first_mes)",
+    "example_dialogues": "example_dialogues (mes_example)",
+}
+
+
+def _longest_field(persona: Persona, encode) -> tuple[str, int]:
+    """The card's longest text field (in characters; lorebook entries each count alone)
+    and its length in tokens."""
+    texts = {
+        name: getattr(persona, name)
+        for name in (
+            "description",
+            "personality",
+            "scenario",
+            "greeting",
+            "style",
+            "system_prompt",
+            "post_history_instructions",
+        )
+    }
+    texts["example_dialogues"] = "\n".join(persona.example_dialogues)
+    for i, entry in enumerate(persona.lorebook.entries if persona.lorebook else []):
+        texts[f"lorebook entry {i} content"] = entry.content
+    name, text = max(texts.items(), key=lambda kv: len(kv[1]))
+    return _CARD_NAMES.get(name, name), len(encode(text))

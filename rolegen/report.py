@@ -7,6 +7,9 @@
   turn index per system; guardrails (fluency, relevance) with intervals;
 - side-by-side dialogues of base and adapter where their near-copy counts differ most.
 
+What comes from the data (system labels, dialogue text, persona names) is escaped in
+both files: a `|` must not break a markdown table, nor `<script>` run in a viewer.
+
 Non-goals: computing metrics (`metrics.py`), generating (`evaluate.py`).
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from pathlib import Path
 
 from rolegen.metrics import BY_NAME, CURVES, METRICS
@@ -23,6 +27,20 @@ _GUARDS = ("fluency_nll", "relevance")
 # "Equal guardrails" for comparing with decoding fixes: fluency where repetition does not
 # deflate the NLL (see metrics.py), and relevance.
 _FAIR_GUARDS = ("fluency_nll_clean", "relevance")
+_MD_SYNTAX = re.compile(r"([\\`*_\[\]~])")
+
+
+def _md_cell(text) -> str:
+    """Text from the data, safe inside a markdown table cell: no HTML tag can open (`&`
+    and `<` as entities), `|` escaped, line breaks as <br>."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|")
+    return re.sub(r"\r?\n", "<br>", text)
+
+
+def _md(text) -> str:
+    """Text from the data, shown literally in markdown: as `_md_cell`, and markdown's
+    inline syntax (emphasis, code, links) escaped too."""
+    return _md_cell(_MD_SYNTAX.sub(r"\\\1", str(text)))
 
 
 def _held(entry: dict, metric: str) -> bool | None:
@@ -192,8 +210,9 @@ def _transcript(record: dict) -> list[tuple[str, str]]:
     return [(m["role"], m["content"]) for m in record["messages"] if m["role"] != "system"]
 
 
-def _provenance(results: dict) -> str:
-    """What was evaluated: the base model (path and hash), the adapter and the suite."""
+def _provenance(results: dict, esc=str) -> str:
+    """What was evaluated: the base model (path and hash), the adapter and the suite;
+    `esc` escapes the names that come from the data."""
     model = results.get("model") or {}
     digest = model.get("hash")
     text = f"Base model `{model.get('path') or 'not recorded'}`"
@@ -208,10 +227,19 @@ def _provenance(results: dict) -> str:
         suite = results.get("suite") or "the shipped evals/"
         text += (
             f"; suite `{suite}`: {len(results.get('personas', {}))} personas "
-            f"({', '.join(results.get('personas', {}))}), user scripts "
-            f"{', '.join(results.get('scripts', {}))}"
+            f"({', '.join(esc(p) for p in results.get('personas', {}))}), user scripts "
+            f"{', '.join(esc(s) for s in results.get('scripts', {}))}"
         )
     return text
+
+
+def _intro(results: dict, esc=str) -> str:
+    return (
+        f"{_provenance(results, esc)}. {results['date']}, git "
+        f"{results.get('git_commit') or '?'}. Turns scored per system: "
+        f"{', '.join(f'{esc(k)} {v}' for k, v in results['samples'].items())}. Intervals: "
+        f"95% cluster bootstrap over dialogues ({results['config']['bootstrap']} resamples)."
+    )
 
 
 def write_report(results: dict, records: list[dict], rows: list[dict], out: Path) -> None:
@@ -223,13 +251,7 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
     heads = headline(results)
     pair = _example_pair(records, rows)
 
-    md = ["# rolegen eval", ""]
-    md.append(
-        f"{_provenance(results)}. {results['date']}, git {results.get('git_commit') or '?'}. "
-        f"Turns scored per system: "
-        f"{', '.join(f'{k} {v}' for k, v in results['samples'].items())}. Intervals: "
-        f"95% cluster bootstrap over dialogues ({results['config']['bootstrap']} resamples)."
-    )
+    md = ["# rolegen eval", "", _intro(results, _md)]
     if heads:
         md += [
             "",
@@ -240,23 +262,23 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         ]
         for h in heads:
             met = {True: "yes", False: "**no**", None: "n/a"}[h["met"]]
-            md.append(f"| {h['criterion']} | {h['observed']} | {met} |")
-    md += ["", "## All systems", "", "| " + " | ".join(header) + " |"]
+            md.append(f"| {h['criterion']} | {_md_cell(h['observed'])} | {met} |")
+    md += ["", "## All systems", "", "| " + " | ".join(_md(h) for h in header) + " |"]
     md.append("|" + "---|" * len(header))
     md += ["| " + " | ".join(r) + " |" for r in values]
     if len(header) > 2:
-        md += ["", f"## Deltas against {ref} (paired 95% intervals)", ""]
+        md += ["", f"## Deltas against {_md(ref)} (paired 95% intervals)", ""]
         others = [s for s in header[1:] if s != ref]
-        md.append("| metric | " + " | ".join(others) + " |")
+        md.append("| metric | " + " | ".join(_md(s) for s in others) + " |")
         md.append("|" + "---|" * (len(others) + 1))
         md += ["| " + " | ".join(r) + " |" for r in deltas]
     if png:
         md += ["", "![repetition by turn and guardrails](report.png)"]
     if pair and all(pair):
-        md += ["", f"## Side by side: {pair[0]['seed_key']}", ""]
+        md += ["", f"## Side by side: {_md(pair[0]['seed_key'])}", ""]
         for record in pair:
-            md += [f"### {record['system']}", ""]
-            md += [f"- **{role}**: {text}" for role, text in _transcript(record)]
+            md += [f"### {_md(record['system'])}", ""]
+            md += [f"- **{_md(role)}**: {_md(text)}" for role, text in _transcript(record)]
             md.append("")
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
@@ -274,7 +296,7 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         "padding:3px 6px}.pair{display:flex;gap:12px}.pair>div{flex:1}"
         ".assistant{background:#eef}.user{background:#f4f4f4}p{margin:4px 0;padding:3px}</style>",
         "<h1>rolegen eval</h1>",
-        f"<p>{html.escape(md[2])}</p>",
+        f"<p>{html.escape(_intro(results))}</p>",
     ]
     if heads:
         parts.append("<h2>Headline: adapter vs base</h2>")
@@ -302,7 +324,7 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         for record in pair:
             parts.append(f"<div><h3>{html.escape(record['system'])}</h3>")
             parts += [
-                f"<p class='{role}'><b>{role}</b>: {html.escape(text)}</p>"
+                f"<p class='{html.escape(role)}'><b>{html.escape(role)}</b>: {html.escape(text)}</p>"
                 for role, text in _transcript(record)
             ]
             parts.append("</div>")

@@ -376,3 +376,27 @@ def test_no_engine_process_outlives_run_generate(tmp_path):
 
     left = [p for p in me.children(recursive=True) if p.pid not in before and engine_side(p)]
     assert not left, [(p.pid, p.status()) for p in left]
+
+
+def test_card_too_large_for_the_context_is_refused_before_the_engine_loads(tiny_model, tmp_path):
+    card = tmp_path / "windy.yaml"
+    card.write_text(
+        "name: Windy\ngreeting: Hello.\ndescription: " + "It is a long story. " * 300 + "\n"
+    )
+    result = _generate(
+        "--persona",
+        str(card),
+        "--model",
+        str(tiny_model),
+        "--engine",
+        "hf",
+        "--max-context",
+        "512",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "windy.yaml: the card does not fit the context" in result.output
+    assert "longest field is 'description'" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()  # no zero-turn dialogue, no run folder

@@ -194,3 +194,27 @@ def test_encode_does_not_add_a_second_bos(model_dir):
     assert with_bos[1] != bos
     assert without_bos[0] == bos
     assert with_bos == without_bos
+
+
+# ---------------------------------------------------------------- cards too large
+
+
+def test_first_prompt_of_a_card_too_large_names_the_card_and_its_longest_field(tokenizer, alex):
+    from dataclasses import replace
+
+    from rolegen.errors import RolegenError
+
+    mara = load_personas("captain-mara-vell")[0]
+    huge = resolve_persona(replace(mara, scenario="The deck creaks. " * 400), "Alex")
+    with pytest.raises(RolegenError) as info:
+        _builder(tokenizer, context_length=1024).first_prompt(huge, alex)
+    message = str(info.value)
+    assert message.startswith(f"{mara.source}: the card does not fit the context")
+    assert "longest field is 'scenario'" in message and "\n" not in message
+    # the same card fits a larger context, and a normal card fits the small one
+    assert _builder(tokenizer, context_length=4096).first_prompt(huge, alex).ids
+    assert (
+        _builder(tokenizer, context_length=1024)
+        .first_prompt(resolve_persona(mara, "Alex"), alex)
+        .ids
+    )

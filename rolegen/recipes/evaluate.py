@@ -140,8 +140,8 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
         adapter = load_adapter(cfg.engine_args.adapter, setup.path, setup.info)
 
     dialogues = plan(cfg, suite, systems)
-    for p in suite.personas:  # a broken card fails now, not after the engine loads
-        builder.character_prompt(resolve_persona(p, "User"), UserPersona(), [])
+    for p in suite.personas:  # a broken or too large card fails now, not after the engine loads
+        builder.first_prompt(resolve_persona(p, "User"), UserPersona())
     config = to_dict(cfg)
     run = RunDir(out, cfg.resume, config, EVAL_CONTENT_FIELDS)
     run.write_manifest(

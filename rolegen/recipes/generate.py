@@ -114,9 +114,10 @@ def _render_first_prompts(builder, dialogues: list[Dialogue], scripted: bool, tu
         if d.persona.greeting:
             messages.append({"role": "assistant", "content": d.persona.greeting})
         builder.character_system(d.persona, d.user, [])
-        builder.character_prompt(d.persona, d.user, [*messages, {"role": "user", "content": "Hi."}])
+        builder.first_prompt(d.persona, d.user)  # refuses a card too large for the context
         if not scripted:
-            builder.user_prompt(d.persona, d.user, messages, 1, turns)
+            prompt = builder.user_prompt(d.persona, d.user, messages, 1, turns)
+            builder.require_fit(prompt, d.persona)
 
 
 def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
