@@ -146,10 +146,11 @@ _command(
     _show_filter,
     help="Check a dialogues.jsonl for echo, repetition and loops, and export the clean "
     "dialogues as a dataset (HF datasets, parquet, messages and ShareGPT JSONL, "
-    "preference pairs, dataset card).\n\nExample: rolegen filter "
+    "preference pairs, dataset card). DATA may also be a SillyTavern chat or a folder of "
+    "them (then --out is needed).\n\nExample: rolegen filter "
     "outputs/run/dialogues.jsonl --out outputs/run",
     on_interrupt="rerun the same command (the dialogues file is only read)",
-    arguments=(click.Argument(["data"], type=click.Path(dir_okay=False)),),
+    arguments=(click.Argument(["data"], type=click.Path()),),
 )
 
 

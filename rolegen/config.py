@@ -195,6 +195,11 @@ class GenerateConfig:
         "After generating, check and export the dataset into the run "
         "folder (as `rolegen filter` does).",
     )
+    sillytavern: bool = opt(
+        False,
+        "With the export, also write every dialogue as a SillyTavern chat (rejected "
+        "candidates as swipes) and each character's card, under <run>/sillytavern/.",
+    )
     checks: CheckConfig = section(CheckConfig)
     cluster: ClusterConfig = section(ClusterConfig)
 
@@ -223,6 +228,17 @@ class FilterConfig:
     )
     max_chars: int = opt(20000, "Longest message accepted, in characters.")
     seed: int = opt(0, "Seed of the persona split.")
+    personas: list[str] = opt(
+        factory=list,
+        flag="persona",
+        help="Character cards (name, file or folder) for SillyTavern chats: the intro and "
+        "language the header lacks, matched by name (one card serves every chat). Repeatable.",
+    )
+    sillytavern: bool = opt(
+        False,
+        "Also write every dialogue as a SillyTavern chat (rejected candidates as swipes) and "
+        "its character as a Character Card V2 (PNG and JSON), under <out>/sillytavern/.",
+    )
     checks: CheckConfig = section(CheckConfig)
 
 
@@ -327,9 +343,10 @@ class EvalConfig:
     engine_args: EngineConfig = section(EngineConfig, flat=True)
     data: list[str] = opt(
         factory=list,
-        help="Score existing dialogues.jsonl files instead of generating (no model needed; "
+        help="Score existing dialogues.jsonl files or SillyTavern chats (a chat file or a "
+        "folder of them) instead of generating (no model needed; "
         "fluency is scored when --model is given). Repeatable; a record's `system` field, "
-        "else the file's folder name, names its system.",
+        "else the file's folder name (a folder's own name), names its system.",
     )
     suite: str | None = opt(
         None,
@@ -340,7 +357,7 @@ class EvalConfig:
         factory=list,
         flag="persona",
         help="Character cards to evaluate on (name, file or folder), in place of the suite's. "
-        "Repeatable.",
+        "With --data: the cards of the SillyTavern chats' characters (their intro). Repeatable.",
     )
     user_scripts: list[str] = opt(
         factory=list,

@@ -1,7 +1,8 @@
 """dialogues.jsonl -> checked, split, exported training data.
 
 Reads any `dialogues.jsonl` in rolegen's format (bad lines are reported by line
-number and skipped or stop the run, as configured), scores every character turn
+number and skipped or stop the run, as configured) or SillyTavern chats (a file or a
+folder of them, `sillytavern.py`), scores every character turn
 with the shared checks, and keeps each dialogue up to its first rejected turn
 (flagged, never silently deleted: the rest goes to `rejected.jsonl` with reasons
 and scores). The accepted dialogues are split by persona, so no persona is in both
@@ -24,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rolegen import sillytavern
 from rolegen.checks import (
     CheckConfig,
     DialogueTurns,
@@ -42,6 +44,8 @@ _SHAREGPT = {"system": "system", "user": "human", "assistant": "gpt"}
 class ReadReport:
     lines: int = 0
     bad: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
+    # SillyTavern chats skipped whole (a chat with a hole is no dialogue): (file, line, why)
+    skipped_chats: list[tuple[Path, int, str]] = field(default_factory=list)
 
 
 def _validate(record, max_chars: int) -> str | None:
@@ -63,10 +67,14 @@ def _validate(record, max_chars: int) -> str | None:
 
 
 def read_dialogues(
-    path: str | Path, on_error: str = "skip", max_chars: int = 20_000
+    path: str | Path, on_error: str = "skip", max_chars: int = 20_000, personas=()
 ) -> tuple[list[dict], ReadReport]:
-    """Every good dialogue of a JSONL file; bad lines reported by number."""
+    """Every good dialogue of a JSONL file; bad lines reported by number. A SillyTavern
+    chat file or folder goes to `sillytavern.read_chats` (`personas`: cards for its names)."""
     path = Path(path)
+    if sillytavern.is_chat_source(path):
+        records, skipped = sillytavern.read_chats(path, personas, on_error, max_chars)
+        return records, ReadReport(skipped_chats=skipped)
     if not path.is_file():
         raise RolegenError(f"{path}: file not found")
     report, records = ReadReport(), []

@@ -241,15 +241,19 @@ def _run_group(cfg, run, spec, group: list[Dialogue], setup, echo) -> RunStats:
         return run_batches(spec, batches, on_batch, cfg.cluster, on_turn=bar.update, echo=echo)
 
 
-def _read_data(files: list[str], echo) -> list[dict]:
+def _read_data(files: list[str], echo, personas=()) -> list[dict]:
+    """Dialogues files and SillyTavern chats (a file or folder; `personas` give their
+    characters' intros). A record's system: its own, else the folder's name."""
     records = []
     for f in files:
         path = Path(f).expanduser()
-        rows, report = read_dialogues(path, on_error="skip")
+        rows, report = read_dialogues(path, on_error="skip", personas=personas)
         for number, why in report.bad[:10]:
             echo(f"{path}:{number}: skipped: {why}")
+        for chat, number, why in report.skipped_chats[:10]:
+            echo(f"{chat}:{number}: chat skipped: {why}")
         for r in rows:
-            r.setdefault("system", path.parent.name or path.stem)
+            r.setdefault("system", path.name if path.is_dir() else path.parent.name or path.stem)
             r.setdefault("seed_key", r["id"])
         records.extend(rows)
     if not records:
@@ -310,7 +314,8 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
     if cfg.data:
-        records = _read_data(cfg.data, echo)
+        cards = [p for source in cfg.personas for p in load_personas(source)]
+        records = _read_data(cfg.data, echo, cards)
         model_path = resolve_model(cfg.model_args.model) if cfg.model_args.model else None
         out = Path(cfg.out) if cfg.out else Path(cfg.data[0]).expanduser().parent / "eval"
         out.mkdir(parents=True, exist_ok=True)

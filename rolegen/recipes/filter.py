@@ -1,23 +1,39 @@
-"""Recipe: any dialogues.jsonl -> checked, split, exported dataset (see `dataset.py`)."""
+"""Recipe: a dialogues.jsonl or SillyTavern chats -> checked, split, exported dataset (see
+`dataset.py`); with `--sillytavern`, the dialogues as SillyTavern chats too (`sillytavern.py`)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from rolegen.cards import load_personas
 from rolegen.config import FilterConfig
 from rolegen.dataset import export, filter_dialogues, read_dialogues
+from rolegen.errors import RolegenError
 from rolegen.options import to_dict
+from rolegen.sillytavern import is_chat_source, write_chats
 
 
 def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
     data = Path(data)
+    if not cfg.out and is_chat_source(data):
+        raise RolegenError(
+            f"{data}: SillyTavern chats need --out (the default, the chats' own folder, "
+            "would put rolegen's files among SillyTavern's chats)"
+        )
     out = Path(cfg.out) if cfg.out else data.parent
-    records, report = read_dialogues(data, on_error=cfg.on_error, max_chars=cfg.max_chars)
+    cards = [p for source in cfg.personas for p in load_personas(source)]
+    records, report = read_dialogues(
+        data, on_error=cfg.on_error, max_chars=cfg.max_chars, personas=cards
+    )
     for number, why in report.bad[:10]:
         echo(f"{data}:{number}: skipped: {why}")
     if len(report.bad) > 10:
         echo(f"... and {len(report.bad) - 10} more bad lines")
+    for path, number, why in report.skipped_chats[:10]:
+        echo(f"{path}:{number}: chat skipped: {why}")
+    if len(report.skipped_chats) > 10:
+        echo(f"... and {len(report.skipped_chats) - 10} more chats skipped")
 
     result = filter_dialogues(records, cfg.checks, min_turns=cfg.min_turns)
     manifest = {}
@@ -31,8 +47,19 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
         "filter": {k: v for k, v in to_dict(cfg).items() if k != "checks"},
         "bad_lines": [{"line": n, "why": w} for n, w in report.bad],
     }
+    if report.skipped_chats:
+        card["skipped_chats"] = [
+            {"file": str(f), "line": n, "why": w} for f, n, w in report.skipped_chats
+        ]
     summary = export(result, out, cfg.test_share, cfg.seed, card)
     summary["out"] = str(out)
     summary["bad_lines"] = len(report.bad)
     summary["dialogues_read"] = len(records)
+    if cfg.sillytavern:
+        # every dialogue as read, not cut: the chats are for reading what the checks refused
+        summary["sillytavern"] = write_chats(records, out / "sillytavern", cards)
+        echo(
+            f"SillyTavern: {len(records)} chats and "
+            f"{len(summary['sillytavern']['characters'])} character cards in {out / 'sillytavern'}"
+        )
     return summary

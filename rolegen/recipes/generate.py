@@ -266,7 +266,9 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     dataset = None
     if cfg.export and run.done_ids:
         echo("checking and exporting the dataset ...")
-        filter_cfg = FilterConfig(out=str(run_dir), seed=cfg.seed, checks=cfg.checks)
+        filter_cfg = FilterConfig(
+            out=str(run_dir), seed=cfg.seed, checks=cfg.checks, sillytavern=cfg.sillytavern
+        )
         dataset = run_filter(run.dialogues_path, filter_cfg, echo=echo)
     return Summary(
         dataset=dataset,
