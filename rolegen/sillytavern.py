@@ -57,6 +57,7 @@ from rolegen.resources import personas_dir
 
 _HEADER_KEYS = ("user_name", "character_name")
 _NOT_CHOSEN = "not_chosen"
+_RECORD_TEXT = ("persona", "persona_name", "persona_intro", "persona_language", "user_persona")
 _MONTHS = (
     "January", "February", "March", "April", "May", "June", "July", "August",
     "September", "October", "November", "December",
@@ -183,6 +184,11 @@ def _read_chat(path: Path, chat_id: str, personas, max_chars: int) -> dict:
     own = header["chat_metadata"].get("rolegen")
     if isinstance(own, dict) and isinstance(own.get("record"), dict):  # a chat rolegen wrote
         record = {**own["record"], "messages": messages}
+        for key in ("id", *_RECORD_TEXT):  # read as text downstream (split, checks, eval)
+            if not isinstance(record.get(key, ""), str):
+                raise _BadChat(
+                    header["line"], f"field 'chat_metadata.rolegen.record.{key}' must be text"
+                )
         if own.get("with_meta", True):
             record["meta"] = meta
         return record

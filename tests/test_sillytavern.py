@@ -242,6 +242,11 @@ def test_export_then_import_gives_the_same_dialogues(tmp_path):
     back, skipped = read_chats(tmp_path / "st" / "chats")
     assert skipped == []
     assert sorted(back, key=lambda r: r["id"]) == [*records, bare]
+    # what rolegen keeps in the header is checked like any input
+    chat = next((tmp_path / "st" / "chats").rglob("*.jsonl"))
+    chat.write_text(chat.read_text().replace('"persona": "captain-mara-vell"', '"persona": {}', 1))
+    _, skipped = read_chats(tmp_path / "st" / "chats")
+    assert skipped == [(chat, 1, "field 'chat_metadata.rolegen.record.persona' must be text")]
     # a second export replaces the first whole
     write_chats(records[:1], tmp_path / "st")
     assert len(list((tmp_path / "st" / "chats").rglob("*.jsonl"))) == 1
