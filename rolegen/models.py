@@ -33,6 +33,17 @@ _FULL_HASH_LIMIT = 2 * 1024**3  # hash every byte below this; larger models get 
 LLAMA_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 # The context budget when --max-context is not given (at most the model's own).
 DEFAULT_MAX_CONTEXT = 4096
+# Files of which a tokenizer folder holds at least one (fast, SentencePiece, BPE, WordPiece).
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+    "tokenizer.tiktoken",
+)
+_WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+_MAX_HEADER_BYTES = 100_000_000  # the safetensors format's own limit
 
 
 def cache_dir() -> Path:
@@ -172,8 +183,80 @@ def fingerprint(path: Path) -> tuple[str, str]:
     return digest.hexdigest(), "sha256-all-bytes" if full else "sha256-headers"
 
 
-def inspect_model(path: Path, tokenizer=None) -> ModelInfo:
-    """Check a checkpoint before generating; raise on what cannot work, warn on the rest."""
+def safetensors_header(path: Path) -> dict:
+    """The JSON header of a safetensors file, checked against the file: its length fits,
+    it parses to an object, and every tensor's bytes lie inside the file. Raises naming
+    the file when not (a truncated download, a file of another format)."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        n = int.from_bytes(fh.read(8), "little") if size >= 8 else -1
+        if not 2 <= n <= min(size - 8, _MAX_HEADER_BYTES):
+            raise RolegenError(
+                f"{path}: not a safetensors file, or cut short (its header length {n} does "
+                f"not fit the file's {size} bytes)"
+            )
+        raw = fh.read(n)
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError):
+        header = None
+    if not isinstance(header, dict):
+        raise RolegenError(f"{path}: not a safetensors file (its header is not a JSON object)")
+    data_bytes = size - 8 - n
+    for name, entry in header.items():
+        if name != "__metadata__" and not _tensor_entry_fits(entry, data_bytes):
+            raise RolegenError(
+                f"{path}: tensor '{name}' has a broken entry or lies past the end of the file "
+                "(corrupt or cut short)"
+            )
+    return header
+
+
+def _tensor_entry_fits(entry, data_bytes: int) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("shape"), list):
+        return False
+    offsets = entry.get("data_offsets")
+    return (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(isinstance(o, int) for o in offsets)
+        and 0 <= offsets[0] <= offsets[1] <= data_bytes
+    )
+
+
+def _check_weights(path: Path) -> None:
+    """The checkpoint holds weights, an index's shards are all there, and every
+    safetensors header parses and fits its file. `.bin` files are pickles: only their
+    presence is checked."""
+    for name in _WEIGHT_INDEXES:
+        index = path / name
+        if not index.is_file():
+            continue
+        try:
+            shards = set(json.loads(index.read_text())["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise RolegenError(f"{index}: unreadable (no 'weight_map' of shard files)") from None
+        missing = sorted(str(s) for s in shards if not (path / str(s)).is_file())
+        if missing:
+            raise RolegenError(f"{index}: shard '{missing[0]}' is missing from {path}")
+    weights = sorted(
+        p
+        for p in path.iterdir()
+        if p.suffix in (".safetensors", ".bin") and p.name != "training_args.bin" and p.is_file()
+    )
+    if not weights:
+        raise RolegenError(
+            f"{path}: no model weights (*.safetensors or pytorch_model*.bin beside config.json)"
+        )
+    for p in weights:
+        if p.suffix == ".safetensors":
+            safetensors_header(p)
+
+
+def inspect_model(path: Path, tokenizer=None, need_weights: bool = True) -> ModelInfo:
+    """Check a checkpoint before generating; raise on what cannot work, warn on the rest.
+    `need_weights=False` for a folder that only lends its config and tokenizer (the
+    weights run elsewhere, e.g. on a server)."""
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError) as e:
@@ -184,6 +267,8 @@ def inspect_model(path: Path, tokenizer=None) -> ModelInfo:
             f"{path / 'config.json'}: field 'architectures' is {archs or 'missing'}; "
             "rolegen needs a causal LM checkpoint (e.g. LlamaForCausalLM)"
         )
+    if need_weights:
+        _check_weights(path)
     if tokenizer is None:
         tokenizer = load_tokenizer(path)
     warnings = []
@@ -239,6 +324,11 @@ def inspect_model(path: Path, tokenizer=None) -> ModelInfo:
 
 
 def load_tokenizer(path: Path):
+    path = Path(path)
+    if path.is_dir() and not any((path / name).is_file() for name in _TOKENIZER_FILES):
+        raise RolegenError(
+            f"no tokenizer files in {path} (expected one of {', '.join(_TOKENIZER_FILES)})"
+        )
     from transformers import AutoTokenizer
 
     try:

@@ -42,6 +42,21 @@ def _rows(ds) -> list[dict]:
     return [dict(r) for r in ds]
 
 
+def _splits(folder: Path) -> dict[str, list[dict]]:
+    """The rows of each split of a `save_to_disk` folder. A split saved with zero rows
+    is empty here; datasets' own loader fails on it (IndexError in concat_tables)."""
+    import datasets
+
+    names = json.loads((folder / "dataset_dict.json").read_text()).get("splits", [])
+    out = {}
+    for name in names:
+        try:
+            out[name] = _rows(datasets.load_from_disk(str(folder / name)))
+        except IndexError:
+            out[name] = []
+    return out
+
+
 def load_train_data(path: str | Path) -> TrainData:
     """A run folder, its `dataset/` (save_to_disk), or a JSONL/parquet of `messages`."""
     import datasets
@@ -62,9 +77,8 @@ def load_train_data(path: str | Path) -> TrainData:
                 f"--data {p}: not a dataset folder (no dataset_dict.json); pass the run folder "
                 "or its dataset/ that `rolegen filter` wrote"
             )
-        dd = datasets.load_from_disk(str(p))
-        train = _rows(dd["train"]) if "train" in dd else []
-        test = _rows(dd["test"]) if "test" in dd else []
+        dd = _splits(p)
+        train, test = dd.get("train", []), dd.get("test", [])
     elif p.suffix in (".jsonl", ".json", ".parquet"):
         kind = "parquet" if p.suffix == ".parquet" else "json"
         try:
@@ -85,9 +99,8 @@ def load_train_data(path: str | Path) -> TrainData:
     if run is not None:
         pref = run / "preference"
         if (pref / "dataset_dict.json").is_file():
-            dd = datasets.load_from_disk(str(pref))
-            pairs_train = _rows(dd["train"]) if "train" in dd else []
-            pairs_test = _rows(dd["test"]) if "test" in dd else []
+            dd = _splits(pref)
+            pairs_train, pairs_test = dd.get("train", []), dd.get("test", [])
         report = run / "filter_report.json"
         if report.is_file():
             meta = json.loads(report.read_text())

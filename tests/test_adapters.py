@@ -187,3 +187,50 @@ def test_a_folder_is_replaced_whole_and_a_failed_write_keeps_the_old_one(tmp_pat
     with pytest.raises(OSError, match="disk full"):
         write_folder(dest, fill("broken"))
     assert {p.name: p.read_text() for p in dest.iterdir()} == {"config.json": "v2", "weights": "v2"}
+
+
+# ---------------------------------------------------------------- broken adapters
+
+
+def _fake_adapter(folder, weights: bytes):
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text(json.dumps({"r": 8}))
+    (folder / "adapter_model.safetensors").write_bytes(weights)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (b"\xff" * 8 + b"{}", "not a safetensors file, or cut short"),  # was an OverflowError
+        (b"\x04" + b"\x00" * 7 + b"[1, ", "its header is not a JSON object"),
+        (b"\x02" + b"\x00" * 7 + b"[]", "its header is not a JSON object"),
+        (b"\x00" * 3, "not a safetensors file, or cut short"),
+    ],
+    ids=["header-length-past-the-end", "header-not-json", "header-a-list", "shorter-than-8-bytes"],
+)
+def test_adapter_with_corrupt_safetensors_is_refused_naming_the_file(
+    tiny_model, tmp_path, weights, message
+):
+    folder = _fake_adapter(tmp_path / "broken", weights)
+    info = inspect_model(tiny_model)
+    with pytest.raises(RolegenError) as raised:
+        load_adapter(folder, tiny_model, info)
+    assert str(raised.value).startswith(f"{folder / 'adapter_model.safetensors'}: ")
+    assert message in str(raised.value)
+
+
+def test_a_checkpoint_resumes_only_on_the_model_it_was_trained_on(tiny_model, copy_model, tmp_path):
+    from rolegen.adapters import check_checkpoint_base
+    from rolegen.models import fingerprint
+
+    checkpoint = tmp_path / "sft-000001"
+    checkpoint.mkdir()
+    config = {"r": 8, "base_model_name_or_path": str(tiny_model)}
+    (checkpoint / "adapter_config.json").write_text(json.dumps(config))
+    same = copy_model(tiny_model)  # the same files at another path
+    other = copy_model(tiny_model, rope_theta=20000.0)
+    check_checkpoint_base(checkpoint, tiny_model, fingerprint(tiny_model)[0])
+    check_checkpoint_base(checkpoint, same, fingerprint(same)[0])
+    with pytest.raises(RolegenError, match=f"trained on {tiny_model}, not on {other}"):
+        check_checkpoint_base(checkpoint, other, fingerprint(other)[0])

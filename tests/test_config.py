@@ -1,5 +1,7 @@
 import pytest
+from click.testing import CliRunner
 
+from rolegen.cli import main
 from rolegen.config import GenerateConfig
 from rolegen.errors import RolegenError
 from rolegen.options import load_config
@@ -46,3 +48,54 @@ def test_malformed_yaml_is_named(tmp_path):
     path = _write(tmp_path, "turns: [3\n")
     with pytest.raises(RolegenError, match="run.yaml: malformed YAML"):
         load_config(GenerateConfig, path, {})
+
+
+# ---------------------------------------------------------------- ranges, before anything loads
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["generate", "--persona", "chef-pip", "--top-p", "-5"], "--top-p must be above 0"),
+        (["generate", "--persona", "chef-pip", "--top-p", "1.5"], "--top-p must be above 0"),
+        (["generate", "--persona", "chef-pip", "--temperature", "-1"], "--temperature must be 0"),
+        (
+            ["generate", "--persona", "chef-pip", "--repetition-penalty", "0"],
+            "--repetition-penalty must be above 0",
+        ),
+        (
+            ["generate", "--persona", "chef-pip", "--max-resamples", "-3"],
+            "--max-resamples must be at least 0",
+        ),
+        (
+            ["generate", "--persona", "chef-pip", "--kv-cache-gib", "0.5"],
+            "--kv-cache-gib must be a whole number of GiB, at least 1",
+        ),
+        (
+            ["generate", "--persona", "chef-pip", "--kv-cache-gib", "2.5"],
+            "--kv-cache-gib must be a whole number",
+        ),
+        (["eval", "--temperature", "-1"], "--temperature must be 0"),
+        (["eval", "--top-p", "0"], "--top-p must be above 0"),
+        (["eval", "--kv-cache-gib", "0"], "--kv-cache-gib must be a whole number"),
+        (["eval", "--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
+        (["train", "--data", "run", "--max-steps", "-2"], "--max-steps must be at least 1"),
+        (["train", "--data", "run", "--max-steps", "0"], "--max-steps must be at least 1"),
+        (["train", "--data", "run", "--epochs", "0"], "--epochs and --dpo-epochs must be above 0"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_out_of_range_flags_are_one_line_errors_before_anything_is_written(tmp_path, args, message):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.count("\n") == 1  # one line
+    assert not out.exists()
+
+
+def test_the_same_ranges_hold_in_a_yaml_config(tmp_path):
+    path = _write(tmp_path, "persona: [chef-pip]\nsampling:\n  top_p: -5\n")
+    cfg = load_config(GenerateConfig, path, {})
+    with pytest.raises(RolegenError, match="--top-p must be above 0 and at most 1, got -5"):
+        cfg.validate()

@@ -4,6 +4,7 @@ quality claim), `--data` scoring without a model, and bad input."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -279,3 +280,66 @@ def test_report_names_the_model_adapter_and_suite(tiny_model, adapter, script, t
     assert result.exit_code == 0, result.output
     # no manifest and no --model: the report says so instead of "?"
     assert "Base model `not recorded`" in (bare.parent / "eval" / "report.md").read_text()
+
+
+def _refused(result, out, *names):
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    for name in names:
+        assert name in result.output, result.output
+    assert not out.exists()  # refused before the eval folder was made
+
+
+def test_eval_card_too_large_for_the_context_is_refused_before_the_engine_loads(
+    tiny_model, script, tmp_path
+):
+    card = tmp_path / "windy.yaml"
+    card.write_text("name: Windy\ndescription: " + "It is a long story. " * 300 + "\n")
+    out = tmp_path / "e"
+    result = _eval(tiny_model, out, script, "--persona", str(card), "--max-context", "512")
+    _refused(result, out, "windy.yaml: the card does not fit", "'description'")
+
+
+def test_eval_adapter_with_corrupt_safetensors_is_refused_naming_the_file(
+    tiny_model, script, tmp_path
+):
+    bad = tmp_path / "adapter"
+    bad.mkdir()
+    (bad / "adapter_config.json").write_text(json.dumps({"r": 8}))
+    (bad / "adapter_model.safetensors").write_bytes(b"\xff" * 8 + b"{}")  # header length 2^64-1
+    out = tmp_path / "e"
+    result = _eval(tiny_model, out, script, "--adapter", str(bad))
+    _refused(result, out, "adapter_model.safetensors: not a safetensors file")
+
+
+def test_report_md_escapes_system_labels_and_dialogue_text(tmp_path):
+    lines = []
+    for system in ("base", "adapter", "mine|<b>x</b>"):
+        for k in range(2):
+            messages = [{"role": "system", "content": "s"}]
+            for u, a in [("Hi.", "Hello | there <script>alert(1)</script>"), ("Go.", "*waves*")]:
+                messages += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
+            lines.append(
+                {
+                    "id": f"{system}/d{k}",
+                    "system": system,
+                    "seed_key": f"d{k}",
+                    "messages": messages,
+                }
+            )
+    data = tmp_path / "run" / "dialogues.jsonl"
+    data.parent.mkdir()
+    data.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    result = CliRunner().invoke(main, ["eval", "--data", str(data), "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    md = (tmp_path / "run" / "eval" / "report.md").read_text()
+    assert "<script>" not in md and "<b>" not in md
+    assert "&lt;script>" in md and "\\*waves\\*" in md
+    # the systems table: the label's `|` escaped, so every row has as many cells as its header
+    lines = md.splitlines()
+    start = lines.index("## All systems") + 2
+    table = lines[start : lines.index("", start)]
+    assert "mine\\|&lt;b>x&lt;/b>" in table[0]
+    assert {len(re.split(r"(?<!\\)\|", line)) for line in table} == {6}  # metric + 3 systems
+    html = (tmp_path / "run" / "eval" / "report.html").read_text()
+    assert "<script>" not in html

@@ -1,7 +1,10 @@
 import json
+import shutil
 
 import pytest
+from click.testing import CliRunner
 
+from rolegen.cli import main
 from rolegen.errors import RolegenError
 from rolegen.models import cached_models, inspect_model, resolve_model
 
@@ -62,3 +65,86 @@ def test_hub_id_not_in_cache_is_not_downloaded(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(RolegenError, match="does not download"):
         resolve_model("some-org/some-llama-7b")
+
+
+# ---------------------------------------------------------------- broken folders
+
+
+def _generate_with(model, tmp_path):
+    return CliRunner().invoke(
+        main,
+        ["generate", "--persona", "chef-pip", "--model", str(model), "--engine", "hf"]
+        + ["--out", str(tmp_path / "run")],
+    )
+
+
+def _refused(result, tmp_path, *names):
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    for name in names:
+        assert name in result.output, result.output
+    assert not (tmp_path / "run").exists()  # before the engine and the run folder
+
+
+def test_folder_with_only_a_config_says_it_has_no_tokenizer_files(tiny_model, tmp_path):
+    folder = tmp_path / "only-config"
+    folder.mkdir()
+    shutil.copy(tiny_model / "config.json", folder)
+    result = _generate_with(folder, tmp_path)
+    _refused(result, tmp_path, f"no tokenizer files in {folder}")
+    assert "sentencepiece" not in result.output.lower()
+
+
+def test_folder_without_weights_is_refused_before_the_engine_loads(
+    tiny_model, copy_model, tmp_path
+):
+    path = copy_model(tiny_model)
+    (path / "model.safetensors").unlink()
+    _refused(_generate_with(path, tmp_path), tmp_path, f"{path}: no model weights")
+
+
+def _truncate(f):
+    f.write_bytes(f.read_bytes()[:-1000])
+
+
+def _garbage_header(f):
+    data = f.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    f.write_bytes(data[:8] + b"\x00" * n + data[8 + n :])
+
+
+def _header_length_past_the_end(f):
+    f.write_bytes(b"\xff" * 8 + f.read_bytes()[8:])
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_truncate, "lies past the end of the file"),
+        (_garbage_header, "its header is not a JSON object"),
+        (_header_length_past_the_end, "not a safetensors file, or cut short"),
+    ],
+    ids=["truncated", "garbage-header", "header-length-past-the-end"],
+)
+def test_corrupt_safetensors_is_refused_naming_the_file(
+    tiny_model, copy_model, tmp_path, damage, message
+):
+    path = copy_model(tiny_model)
+    damage(path / "model.safetensors")
+    result = _generate_with(path, tmp_path)
+    _refused(result, tmp_path, f"{path / 'model.safetensors'}: ", message)
+
+
+def test_sharded_checkpoint_without_one_of_its_shards_is_refused(tiny_model, copy_model):
+    path = copy_model(tiny_model)
+    index = {"metadata": {}, "weight_map": {"a": "model.safetensors", "b": "model-2.safetensors"}}
+    (path / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(RolegenError, match=r"index\.json: shard 'model-2\.safetensors' is missing"):
+        inspect_model(path)
+
+
+def test_sound_safetensors_headers_pass_the_check(tiny_model):
+    from rolegen.models import safetensors_header
+
+    header = safetensors_header(tiny_model / "model.safetensors")
+    assert header["model.embed_tokens.weight"]["shape"] == [49152, 64]

@@ -336,3 +336,50 @@ def test_two_processes_take_the_steps_of_one(run_dir, tiny_model, tmp_path):
         assert torch.allclose(one[key], two[key], atol=1e-4), key
     lora_b = torch.cat([one[k].flatten() for k in one if "lora_B" in k])
     assert lora_b.abs().max() > 1e-3  # the steps moved the adapter (lora_B starts at 0)
+
+
+# ---------------------------------------------------------------- refused before training
+
+
+def _train_cli(*args):
+    return CliRunner().invoke(main, ["train", "--dtype", "float32", "--max-length", "512", *args])
+
+
+def _refused(result, *names):
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    for name in names:
+        assert name in result.output, result.output
+
+
+def test_a_dataset_with_zero_rows_is_a_one_line_error(tiny_model, tmp_path):
+    export(FilterResult([], [], [], Counter(), turns_checked=0), tmp_path / "run", 0.34, 0, {})
+    result = _train_cli("--data", str(tmp_path / "run"), "--model", str(tiny_model))
+    _refused(result, f"{tmp_path / 'run' / 'dataset'}: the train split is empty")
+    assert not (tmp_path / "run" / "adapter").exists()  # the default --out
+
+
+@pytest.mark.parametrize("steps", ["-2", "0"])
+def test_max_steps_below_one_is_refused_before_an_adapter_is_written(run_dir, tmp_path, steps):
+    out = tmp_path / "adapter"
+    result = _train_cli("--data", str(run_dir), "--out", str(out), "--max-steps", steps)
+    _refused(result, "--max-steps must be at least 1")
+    assert not out.exists()  # no untrained adapter that looks complete
+
+
+def test_resume_with_another_model_names_the_checkpoints_base_model(
+    run_dir, tiny_model, copy_model, tmp_path
+):
+    out = tmp_path / "adapter"
+    run_train(
+        _cfg(run_dir, tiny_model, out, method="sft", max_steps=1, save_steps=1),
+        echo=lambda s: None,
+    )
+    checkpoint = Checkpoints(out, 2).latest()
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    other = copy_model(tiny_model, rope_theta=20000.0)
+    args = ("--data", str(run_dir), "--out", str(out), "--method", "sft", "--max-steps", "2")
+    result = _train_cli(*args, "--model", str(other), "--resume")
+    _refused(result, f"{checkpoint}: --resume continues a checkpoint trained on {tiny_model}")
+    assert f"pass --model {tiny_model}" in result.output
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

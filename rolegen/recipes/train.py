@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from rolegen.adapters import META, merge_adapter
+from rolegen.adapters import META, check_checkpoint_base, merge_adapter
 from rolegen.config import TrainConfig
 from rolegen.lora import load_lora_model, training_dtype
 from rolegen.losses import dpo_loss, pair_logps, sft_loss
@@ -184,6 +184,8 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
 
     out = Path(cfg.out).expanduser() if cfg.out else default_out(cfg)
     resume_from = Checkpoints(out, cfg.keep_checkpoints).resume_point(cfg.resume, echo)
+    if resume_from is not None:
+        check_checkpoint_base(resume_from, model_path, info.hash)
     out.mkdir(parents=True, exist_ok=True)
     if not cfg.resume and (out / "log.jsonl").exists():
         (out / "log.jsonl").unlink(missing_ok=True)  # every process gets here
