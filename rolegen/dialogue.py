@@ -222,6 +222,7 @@ class TurnLoop:
                                 self.settings.seed, d.seed_key or d.id, turn, side, j
                             ),
                             lora=d.lora,
+                            messages=prompt.messages,
                             **sampling,
                         )
                     )

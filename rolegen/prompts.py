@@ -11,7 +11,7 @@ Non-goals: tokenization details beyond counting (the engines own that).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from rolegen.errors import RolegenError
 from rolegen.personas import Persona, UserPersona, substitute_macros
@@ -25,6 +25,7 @@ class Prompt:
     dropped_messages: int  # history messages left out to fit the context
     stop: list[str]
     system: str  # the system prompt inside `text`
+    messages: list[dict] = field(default_factory=list)  # the same prompt as chat messages
 
 
 def resolve_persona(persona: Persona, user_name: str) -> Persona:
@@ -122,7 +123,8 @@ class PromptBuilder:
                 break
             dropped += 2 if len(body) - dropped > 2 else 1
         stop = self.format.stop(char=char, user=user)
-        return Prompt(text=text, ids=ids, dropped_messages=dropped, stop=stop, system=system)
+        chat = [{"role": "system", "content": system}, *head, *body[dropped:]]
+        return Prompt(text, ids, dropped, stop, system, messages=chat)
 
     def fits(self, prompt: Prompt) -> bool:
         return len(prompt.ids) <= self.budget

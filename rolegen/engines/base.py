@@ -21,6 +21,7 @@ class Request:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     lora: bool = True  # use the engine's adapter, if it has one (False: the base model)
+    messages: list[dict] | None = None  # the same prompt as chat messages (a server's chat mode)
 
 
 @dataclass
@@ -54,3 +55,10 @@ class EngineOptions:
     no_repeat_ngram: bool = False  # vllm: register the no-repeat n-gram logits processor
     tensor_parallel_size: int = 1  # vllm: GPUs one engine spans
     distributed_executor_backend: str | None = None  # vllm: "ray" inside a Ray replica
+    base_url: str | None = None  # openai: the server's API root, e.g. http://host:8000/v1
+    api_key_env: str | None = None  # openai: the environment variable holding the key
+    served_model: str | None = None  # openai: the model name the server knows
+    request_mode: str = "completions"  # openai: completions (token ids) or chat (messages)
+    max_concurrency: int = 64  # openai: requests in flight at once
+    request_timeout: float = 600.0  # openai: seconds per request before a retry
+    max_retries: int = 5  # openai: retries with exponential backoff (429, 5xx, timeouts)
