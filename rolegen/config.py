@@ -495,7 +495,20 @@ class EvalConfig:
 class PipelineConfig:
     out: str = opt("outputs/pipeline", "Run folder: data/, adapter/ and eval/ go inside it.")
     model: str | None = opt(
-        None, "Base model: local HF checkpoint or cached hub id. Default: the embedded model."
+        None,
+        "The student: the model trained and evaluated (local HF checkpoint or cached hub id). "
+        "Default: the embedded model.",
+    )
+    teacher_model: str | None = opt(
+        None,
+        "The teacher: a stronger model that writes the training dialogues (in-process, or its "
+        "tokenizer and templates when --teacher-url serves it). Default: the student.",
+    )
+    teacher_url: str | None = opt(
+        None,
+        "The teacher behind an OpenAI-compatible server (its API root, e.g. "
+        "http://127.0.0.1:8000/v1): completions with --teacher-model's templates, or chat "
+        "messages (the server's chat template) without it.",
     )
     personas: list[str] = opt(
         factory=list,

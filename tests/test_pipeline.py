@@ -63,3 +63,33 @@ def test_pipeline_config_errors_name_the_section(tmp_path):
     result = CliRunner().invoke(main, ["pipeline", "--config", str(path), "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "pipeline config, train: unknown field 'epoks'" in result.output
+
+
+def test_pipeline_teacher_behind_a_server_writes_the_data(tiny_model, tmp_path):
+    from rolegen.config import PipelineConfig
+    from rolegen.recipes.pipeline import _teacher_server
+
+    assert _teacher_server(PipelineConfig()) == {}
+    chat = _teacher_server(PipelineConfig(teacher_url="http://127.0.0.1:9/v1"))
+    assert chat == {"engine": "openai", "base_url": "http://127.0.0.1:9/v1", "request_mode": "chat"}
+    both = PipelineConfig(teacher_url="http://127.0.0.1:9/v1", teacher_model=str(tiny_model))
+    assert _teacher_server(both)["request_mode"] == "completions"
+    # the generate stage goes to the teacher's server (nothing listens on port 9)
+    result = CliRunner().invoke(
+        main,
+        [
+            "pipeline",
+            "--model",
+            str(tiny_model),
+            "--teacher-url",
+            "http://127.0.0.1:9/v1",
+            "--persona",
+            "chef-pip",
+            "--turns",
+            "1",
+            "--out",
+            str(tmp_path / "pipe"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "server http://127.0.0.1:9/v1 failed" in result.output

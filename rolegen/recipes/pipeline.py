@@ -20,6 +20,7 @@ from pathlib import Path
 from rolegen.config import EvalConfig, GenerateConfig, PipelineConfig, TrainConfig
 from rolegen.options import from_dict
 from rolegen.resources import personas_dir
+from rolegen.runs import hold_out_dir
 
 # Training data: scripted users (the 135M simulator narrates as the character), 12
 # turns, and a resample budget that keeps dialogues going: every rejected candidate
@@ -36,6 +37,15 @@ TRAIN_DEFAULTS = {
     "dpo_sft_weight": 0.5,
     "eval_steps": 0,
 }
+
+
+def _teacher_server(cfg: PipelineConfig) -> dict:
+    """Generate settings for a teacher behind a server: its token ids rendered with the
+    teacher's own templates when its model folder is given, else chat messages."""
+    if not cfg.teacher_url:
+        return {}
+    mode = "completions" if cfg.teacher_model else "chat"
+    return {"engine": "openai", "base_url": cfg.teacher_url, "request_mode": mode}
 
 
 def _status(path: Path) -> str | None:
@@ -64,8 +74,9 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
             "user_scripts": scripts,
             "dialogues": cfg.dialogues * len(scripts),
             "turns": cfg.turns,
-            "model": cfg.model,
+            "model": cfg.teacher_model or cfg.model,
             "seed": cfg.seed,
+            **_teacher_server(cfg),
             **cfg.generate,
             "out": str(data),
             "resume": (data / "dialogues.jsonl").exists(),
@@ -99,6 +110,7 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
         "pipeline config, eval",
     )
 
+    hold_out_dir(out)  # one pipeline per folder; each stage locks its own folder too
     # a stage skipped on a rerun keeps the time it took when it ran
     try:
         timings = json.loads((out / "pipeline.json").read_text())["timings_seconds"]
