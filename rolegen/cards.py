@@ -212,12 +212,14 @@ class _Reader:
             raise self.wrong(key, "true or false")
         return value
 
-    def number(self, key: str, default: int) -> int:
+    def number(self, key: str, default: int, minimum: float = float("-inf")) -> int:
         value = self.obj.get(key)
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.wrong(key, "a number")
+        if value < minimum:
+            raise _error(self.path, f"field '{self.prefix}{key}' must be {minimum} or more")
         return int(value)
 
 
@@ -282,8 +284,8 @@ def _lorebook(book: _Reader, version: int) -> Lorebook:
         entries=[
             _entry(_Reader(e, f"{where}[{i}]", book.path), version) for i, e in enumerate(items)
         ],
-        scan_depth=book.number("scan_depth", 4),
-        token_budget=book.number("token_budget", 512),
+        scan_depth=book.number("scan_depth", 4, minimum=0),
+        token_budget=book.number("token_budget", 512, minimum=0),
     )
 
 

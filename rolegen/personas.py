@@ -28,7 +28,7 @@ from rolegen.resources import personas_dir
 # The most one search of a `use_regex` key may take. A sane key scans a few KB of
 # dialogue in microseconds; a key such as `(a|aa)+$` backtracks exponentially and would
 # hang the run (Python's `re` cannot be interrupted; the `regex` package stops it).
-REGEX_SECONDS = 0.5
+REGEX_SECONDS = 1.0
 
 
 class _RegexTimeout(Exception):
@@ -250,9 +250,9 @@ def _lorebook_from_yaml(raw, path: Path) -> Lorebook | None:
     def count(value, where: str, default: int) -> int:
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise wrong(where, "a whole number, 0 or more", value)
-        return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise wrong(where, "a number, 0 or more", value)
+        return int(value)
 
     allowed = {f.name for f in fields(LoreEntry)}
     entries = []

@@ -415,6 +415,12 @@ def test_png_chunk_cut_short_is_a_broken_png_error(tmp_path):
         load_card(path)
 
 
+def test_negative_scan_depth_names_the_field(tmp_path):
+    path = _write_json(tmp_path, _book_card(scan_depth=-2), "depth.json")
+    with pytest.raises(RolegenError, match=r"'data\.character_book\.scan_depth' must be 0 or more"):
+        load_card(path)
+
+
 def test_v3_regex_key_that_does_not_compile_names_the_card_and_entry(tmp_path):
     card = _book_card()
     card["data"]["character_book"]["entries"][1]["secondary_keys"] = ["capt(ain"]
