@@ -51,12 +51,14 @@ class ModelSetup:
         )
 
 
-def setup_model(args: ModelConfig, max_new_tokens: int) -> ModelSetup:
+def setup_model(args: ModelConfig, max_new_tokens: int, need_weights: bool = True) -> ModelSetup:
     """Resolve and check the model and its prompt format; nothing is loaded but the
-    tokenizer. The context budget is --max-context (default 4096), at most the model's."""
+    tokenizer. The context budget is --max-context (default 4096), at most the model's.
+    `need_weights=False`: the folder only lends its tokenizer and config (a server runs
+    the model)."""
     path = resolve_model(args.model)
     tokenizer = load_tokenizer(path)
-    info = inspect_model(path, tokenizer)
+    info = inspect_model(path, tokenizer, need_weights=need_weights)
     max_context = min(args.max_context or DEFAULT_MAX_CONTEXT, info.context_length)
     if max_context <= max_new_tokens + 16:
         raise RolegenError(f"--max-context {max_context} leaves no room for the prompt")

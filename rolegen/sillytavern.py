@@ -38,19 +38,13 @@ export, an avatar image (the PNG is a plain colour tile that carries the card).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import re
 import shutil
-import struct
 import time
-import zlib
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 
-from rolegen.cards import load_personas
+from rolegen.cards import load_personas, safe_file_name, write_card_v2
 from rolegen.errors import RolegenError
 from rolegen.personas import Persona, slugify, substitute_macros
 from rolegen.resources import personas_dir
@@ -62,8 +56,6 @@ _MONTHS = (
     "January", "February", "March", "April", "May", "June", "July", "August",
     "September", "October", "November", "December",
 )  # fmt: skip
-_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _FIRST_LINE_LIMIT = 1 << 22  # a header is small; another JSONL's first line need not be
 
 
@@ -323,7 +315,7 @@ def write_chats(
         seen: Counter = Counter()  # ids that differ only in characters a file name can't hold
         for record in records:
             name = record.get("persona_name") or record.get("persona") or "Character"
-            base, stem = _file_name(name), _file_name(str(record["id"]))
+            base, stem = safe_file_name(name), safe_file_name(str(record["id"]))
             seen[base, stem] += 1
             suffix = f"-{seen[base, stem]}" if seen[base, stem] > 1 else ""
             chat = tmp / "chats" / base / f"{stem}{suffix}.jsonl"
@@ -391,11 +383,6 @@ def _send_date(stamp: time.struct_time) -> str:
     return f"{month} {stamp.tm_mday}, {stamp.tm_year} {hour}:{stamp.tm_min:02d}{meridiem}"
 
 
-def _file_name(text: str) -> str:
-    name = _UNSAFE.sub("_", text).strip(" .")[:120]
-    return name or "character"
-
-
 def _persona_for(record: dict, name: str, personas) -> Persona:
     """The character's card: a `--persona` card of that name, else the card the dialogue
     was made from, else the shipped persona of its slug, else one built from the record."""
@@ -414,76 +401,3 @@ def _persona_for(record: dict, name: str, personas) -> Persona:
     first_user = next((i for i, m in enumerate(messages) if m["role"] == "user"), len(messages))
     greeting = next((m["content"] for m in messages[:first_user] if m["role"] == "assistant"), "")
     return Persona(name=name, greeting=greeting, intro=record.get("persona_intro") or "")
-
-
-def _card_v2(persona: Persona) -> dict:
-    """A Character Card V2 with every field SillyTavern's validator requires. rolegen's
-    own `intro`, `style` and `language` go under `extensions.rolegen`."""
-    data = {
-        "name": persona.name,
-        "description": persona.description,
-        "personality": persona.personality,
-        "scenario": persona.scenario,
-        "first_mes": persona.greeting,
-        "mes_example": "\n".join(f"<START>\n{block}" for block in persona.example_dialogues),
-        "creator_notes": f"Exported by rolegen from {persona.source or 'a dialogue record'}.",
-        "system_prompt": persona.system_prompt,
-        "post_history_instructions": persona.post_history_instructions,
-        "alternate_greetings": [],
-        "tags": list(persona.tags),
-        "creator": "rolegen",
-        "character_version": "",
-        "extensions": {"rolegen": {k: getattr(persona, k) for k in ("intro", "style", "language")}},
-    }
-    if persona.lorebook is not None:
-        data["character_book"] = {
-            "scan_depth": persona.lorebook.scan_depth,
-            "token_budget": persona.lorebook.token_budget,
-            "recursive_scanning": False,
-            "extensions": {},
-            "entries": [  # V2 has no use_regex (V3 does): kept under extensions
-                {
-                    **{k: v for k, v in asdict(e).items() if k != "use_regex"},
-                    "id": i,
-                    "comment": e.name,
-                    "extensions": {"rolegen": {"use_regex": True}} if e.use_regex else {},
-                }
-                for i, e in enumerate(persona.lorebook.entries)
-            ],
-        }
-    return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}
-
-
-def write_card_v2(persona: Persona, folder: str | Path, file_name: str | None = None) -> Path:
-    """`folder/<name>.json` and `folder/<name>.png` (the card base64 in a `chara` tEXt
-    chunk, as SillyTavern writes it); returns the PNG's path."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    base = file_name or _file_name(persona.name)
-    card = _card_v2(persona)
-    (folder / f"{base}.json").write_text(
-        json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
-    png = folder / f"{base}.png"
-    png.write_bytes(_png(json.dumps(card, ensure_ascii=False).encode("utf-8"), persona.name))
-    return png
-
-
-def _png(card: bytes, name: str, width: int = 64, height: int = 96) -> bytes:
-    """A valid PNG: one colour (from the name) in 8-bit RGB, and the card in `chara`."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    colour = hashlib.sha256(name.encode()).digest()[:3]
-    rows = (b"\x00" + colour * width) * height  # filter type 0 (none) on every row
-    return b"".join(
-        [
-            _PNG_SIGNATURE,
-            chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
-            chunk(b"IDAT", zlib.compress(rows, 9)),
-            chunk(b"tEXt", b"chara\0" + base64.b64encode(card)),
-            chunk(b"IEND", b""),
-        ]
-    )

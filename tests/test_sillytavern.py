@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rolegen.cards import load_card, load_personas
+from rolegen.cards import load_card, load_personas, write_card_v2
 from rolegen.checks import CheckConfig
 from rolegen.cli import main
 from rolegen.dataset import preference_pairs, read_dialogues
@@ -22,7 +22,6 @@ from rolegen.sillytavern import (
     is_chat_file,
     is_chat_source,
     read_chats,
-    write_card_v2,
     write_chats,
 )
 
