@@ -1,19 +1,32 @@
 """A run folder: `dialogues.jsonl` (appended, one dialogue a line) and `manifest.json`.
 
 Nothing written is ever lost or corrupted by a crash: each dialogue is appended
-and flushed to disk as it finishes, and the manifest is replaced atomically. On
-`--resume`, a half-written last line (the process died mid-write) is cut off and
-the finished dialogues' ids are skipped.
+and flushed to disk as it finishes (SIGINT and SIGTERM wait until the line is
+down), and the manifest is replaced atomically. On `--resume`, a half-written last
+line (the process died mid-write) is cut off and the finished dialogues' ids are
+skipped; an unreadable line anywhere else is reported by number and left as it is.
+What is not kept: the dialogues of the batch in flight, which a resume generates
+again from the start.
+
+One writer at a time: a command locks each folder it writes into (`hold_out_dir`)
+until it ends. The lock is an `flock` on a file inside the folder, which the kernel
+drops when the process dies, so a killed run never blocks its own resume. Linux and
+macOS only (fcntl).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -21,6 +34,7 @@ from rolegen.errors import RolegenError
 
 DIALOGUES = "dialogues.jsonl"
 MANIFEST = "manifest.json"
+LOCK = ".rolegen.lock"
 _PACKAGES = (
     "rolegen",
     "torch",
@@ -84,74 +98,265 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def check_out_dir(path: str | Path) -> None:
+    """Refuse, before any work is done and without writing anything, an output folder
+    that cannot be made or written: an existing file, a path under a file, a folder
+    without write permission."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RolegenError(f"{path}: --out is an existing file, not a folder")
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent  # the nearest existing folder: where the new ones would go
+    if not probe.is_dir():
+        raise RolegenError(f"{path}: cannot make this --out folder: {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RolegenError(f"{path}: cannot write here: no write permission on {probe}")
+
+
+def make_out_dir(path: str | Path) -> Path:
+    """`check_out_dir`, then the folder (and its parents) made; an OS refusal becomes an
+    error that names the path."""
+    path = Path(path)
+    check_out_dir(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RolegenError(f"{path}: cannot make this --out folder ({e.strerror})") from None
+    return path
+
+
+def file_hashes(paths) -> dict[str, str]:
+    """sha256 of each file's bytes, keyed by the path as given: a resume compares them,
+    so an edited card cannot mix two characters in one run."""
+    return {str(p): hashlib.sha256(Path(p).expanduser().read_bytes()).hexdigest() for p in paths}
+
+
+@contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM wait until the block is done, so a write in flight finishes;
+    then the handler that was in place acts on them. (Not a signal mask: the kernel
+    hands a process's signal to any thread that does not mask it, and torch runs
+    threads of its own.) Only the main thread can set handlers; elsewhere this does
+    nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    before = {
+        s: signal.signal(s, lambda signum, frame: pending.append(signum))
+        for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        for s in pending[:1]:
+            if callable(before[s]):
+                before[s](s, None)
+            elif before[s] == signal.SIG_DFL:
+                signal.raise_signal(s)
+
+
+# This process's locks: folder (real path) -> lock file descriptor; and the open
+# `command_scope`s, each with the folders locked inside it.
+_held: dict[str, int] = {}
+_scopes: list[list[str]] = []
+
+
+def _lock(folder: Path) -> int:
+    path = folder / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise RolegenError(f"{path}: cannot open the lock file ({e.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RolegenError(
+            f"{folder}: in use by another rolegen process (pid {holder}, lock file {path}); "
+            "wait for it to end (or stop it), or use another --out"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def hold_out_dir(path: str | Path, lock: bool = True) -> Path:
+    """The folder made (`make_out_dir`) and locked against other processes until the
+    command ends (`command_scope`), or without one, until this process ends. A second
+    writer is refused with the PID of the holder; this process taking a folder it holds
+    again is fine. The lock file stays: removing it on release would let two later
+    writers lock two different files. `lock=False`: the non-main processes of a
+    distributed run, whose main process holds the lock."""
+    folder = make_out_dir(path)
+    key = os.path.realpath(folder)
+    if lock and key not in _held:
+        _held[key] = _lock(folder)
+        if _scopes:
+            _scopes[-1].append(key)
+    return folder
+
+
+@contextmanager
+def command_scope():
+    """The folders locked inside the block (`hold_out_dir`, `RunDir`) are released when
+    it ends: one command holds its folders from the moment it first writes until it is
+    done, whatever it does in between (an export after the dialogues, a report after
+    the eval)."""
+    _scopes.append([])
+    try:
+        yield
+    finally:
+        for key in _scopes.pop():
+            fd = _held.pop(key)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def _record_id(line: bytes) -> str | None:
+    """The id of a whole dialogue line, or None if the line is not one."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if isinstance(record, dict) and isinstance(record.get("id"), str):
+        return record["id"]
+    return None
+
+
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)
+
+
 class RunDir:
+    """A run folder opened for writing: locked (`hold_out_dir`), checked against the run
+    it continues (`--resume`), with the ids of its finished dialogues in `done_ids`.
+
+    `inputs` are files whose content decides what a dialogue says (cards, user
+    scripts): their hashes go into every manifest written, and a resume refuses when
+    one changed. A folder that holds no finished dialogue (a run whose engine failed
+    to start) is reused without `--resume`."""
+
     def __init__(
-        self, path: Path, resume: bool, config: dict, content_fields: tuple = CONTENT_FIELDS
+        self,
+        path: Path,
+        resume: bool,
+        config: dict,
+        content_fields: tuple = CONTENT_FIELDS,
+        inputs: dict[str, str] | None = None,
     ):
         self.content_fields = content_fields
+        self.inputs = inputs or {}
         self.path = Path(path)
         self.dialogues_path = self.path / DIALOGUES
         self.manifest_path = self.path / MANIFEST
-        exists = self.dialogues_path.exists() or self.manifest_path.exists()
-        if exists and not resume:
-            raise RolegenError(
-                f"{self.path}: already holds a run; pass --resume to continue it, or another --out"
-            )
-        if resume and not exists:
+        check_out_dir(self.path)
+        if resume and not (self.dialogues_path.exists() or self.manifest_path.exists()):
             raise RolegenError(f"{self.path}: --resume given but there is no run to resume here")
-        self.path.mkdir(parents=True, exist_ok=True)
+        hold_out_dir(self.path)
         self.done_ids: set[str] = set()
         if resume:
             self._check_same_run(config)
             self.done_ids = self._recover()
-        self._fh = self.dialogues_path.open("a", encoding="utf-8")
+        elif self._holds_dialogues():
+            raise RolegenError(
+                f"{self.path}: already holds a run; pass --resume to continue it, or another --out"
+            )
+        elif self.dialogues_path.exists() or self.manifest_path.exists():
+            _note(f"{self.path} holds no finished dialogue: starting the run there afresh")
+            self.dialogues_path.unlink(missing_ok=True)
+            self.manifest_path.unlink(missing_ok=True)
+        try:
+            self._fh = self.dialogues_path.open("a", encoding="utf-8")
+        except OSError as e:
+            raise RolegenError(f"{self.dialogues_path}: cannot write ({e.strerror})") from None
+
+    def _holds_dialogues(self) -> bool:
+        """Whether there is anything but white space in dialogues.jsonl: a folder that
+        holds only a manifest and an empty file is a stub of a run that never started."""
+        if not self.dialogues_path.exists():
+            return False
+        with self.dialogues_path.open("rb") as fh:
+            return any(chunk.strip() for chunk in iter(lambda: fh.read(1 << 20), b""))
 
     def _check_same_run(self, config: dict) -> None:
         if not self.manifest_path.exists():
             return
         try:
-            before = json.loads(self.manifest_path.read_text()).get("config", {})
-        except ValueError:
+            manifest = json.loads(self.manifest_path.read_text())
+        except (ValueError, RecursionError):
             raise RolegenError(
                 f"{self.manifest_path}: unreadable manifest; cannot resume"
             ) from None
+        if not isinstance(manifest, dict):
+            raise RolegenError(f"{self.manifest_path}: not a rolegen manifest; cannot resume")
+        before = manifest.get("config") or {}
         for name in self.content_fields:
             if name in before and before[name] != config.get(name):
                 raise RolegenError(
                     f"--resume: '{name}' was {before[name]!r} in {self.manifest_path}, now "
                     f"{config.get(name)!r}; resume with the same settings or use another --out"
                 )
+        hashes = manifest.get("inputs") or {}
+        for path, digest in self.inputs.items():
+            if path in hashes and hashes[path] != digest:
+                raise RolegenError(
+                    f"--resume: {path} changed since the run started (its sha256 was "
+                    f"{hashes[path][:12]}... in {self.manifest_path}, now {digest[:12]}...); "
+                    "resume with the file as it was, or use another --out"
+                )
 
     def _recover(self) -> set[str]:
-        """Ids of finished dialogues; cuts a torn last line left by a crash."""
+        """Ids of finished dialogues. Only a last line without its newline is a write that
+        a crash cut short: it is cut off, or completed if it holds a whole dialogue. An
+        unreadable line before it is not the crash's: it is kept, reported by number,
+        and its dialogue (if any) is generated again."""
         raw = self.dialogues_path.read_bytes() if self.dialogues_path.exists() else b""
-        good_end, ids = 0, set()
-        for line in raw.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
-            try:
-                ids.add(json.loads(line)["id"])
-            except (ValueError, KeyError, TypeError):
-                break
-            good_end += len(line)
-        if good_end < len(raw):
+        *lines, tail = raw.split(b"\n")
+        ids = set()
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            record_id = _record_id(line)
+            if record_id is None:
+                _note(
+                    f"{self.dialogues_path}:{number}: not a readable dialogue; kept as it is, "
+                    "and not counted as finished"
+                )
+            else:
+                ids.add(record_id)
+        tail_id = _record_id(tail) if tail.strip() else None
+        if tail_id is not None:
+            with self.dialogues_path.open("ab") as fh:
+                fh.write(b"\n")
+            ids.add(tail_id)
+        elif tail:
             with self.dialogues_path.open("r+b") as fh:
-                fh.truncate(good_end)
-            print(
-                f"note: cut {len(raw) - good_end} bytes of a torn last line from "
-                f"{self.dialogues_path}",
-                file=sys.stderr,
+                fh.truncate(len(raw) - len(tail))
+            _note(
+                f"cut {len(tail)} bytes of a torn last line (line {len(lines) + 1}) from "
+                f"{self.dialogues_path}"
             )
         return ids
 
     def append(self, record: dict) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self.done_ids.add(record["id"])
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with signals_deferred():
+            self._fh.write(line)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self.done_ids.add(record["id"])
 
     def write_manifest(self, manifest: dict) -> None:
-        write_json_atomic(self.manifest_path, manifest)
+        if self.inputs:
+            manifest = {**manifest, "inputs": self.inputs}
+        with signals_deferred():
+            write_json_atomic(self.manifest_path, manifest)
 
     def close(self) -> None:
+        """Closes the dialogues file; the folder stays locked until the command ends."""
         self._fh.close()
