@@ -4,21 +4,26 @@ Every command is made by one factory (`_command`) from its config dataclass: the
 options come from the config's fields (options.py), so a flag and its YAML key
 always mean the same thing, and a flag given on the command line overrides the
 `--config` file. The factory also turns a `RolegenError` into a one-line error
-(exit 2) and Ctrl-C into exit 130 with a hint, the same way for every command.
+(exit 2) and Ctrl-C or SIGTERM into exit 130 or 143 with a hint, the same way for
+every command.
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 import typing
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import click
 
 from rolegen.config import EvalConfig, FilterConfig, GenerateConfig, PipelineConfig, TrainConfig
 from rolegen.errors import RolegenError
 from rolegen.options import click_options, given, load_config
+from rolegen.runs import command_scope
 
 
 def _echo(text: str) -> None:
@@ -28,6 +33,32 @@ def _echo(text: str) -> None:
 def _fail(error: RolegenError) -> typing.NoReturn:
     click.echo(f"error: {error}", err=True)
     sys.exit(2)
+
+
+@contextmanager
+def _interrupts():
+    """SIGTERM (from `timeout`, a scheduler, `kill`) acts like Ctrl-C: a KeyboardInterrupt
+    in the main thread, so the recipes' `finally:` blocks mark the run interrupted. A
+    second signal while that cleanup runs is only noted (a cut-short manifest write is
+    what this prevents); a third stops at once. Yields the signals received."""
+    received: list[int] = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        if len(received) == 2:
+            _echo("\nstill saving what is finished; interrupt once more to stop at once")
+            return
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signals reach only the main thread
+        return
+    before = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -50,15 +81,18 @@ def _command(
 
     def callback(config_path, **kwargs):
         args = [kwargs.pop(a.name) for a in arguments]
+        signals: list[int] = []  # the signals received, filled by _interrupts
         try:
-            cfg = load_config(config_cls, config_path, given(kwargs))
-            module, function = recipe.split(":")  # imported here: `--help` stays fast
-            result = getattr(importlib.import_module(module), function)(*args, cfg, echo=_echo)
+            # the folders the command writes stay locked until it ends (runs.py)
+            with _interrupts() as signals, command_scope():
+                cfg = load_config(config_cls, config_path, given(kwargs))
+                module, function = recipe.split(":")  # imported here: `--help` stays fast
+                result = getattr(importlib.import_module(module), function)(*args, cfg, echo=_echo)
         except RolegenError as e:
             _fail(e)
         except KeyboardInterrupt:
             click.echo(f"\ninterrupted: {on_interrupt}", err=True)
-            sys.exit(130)
+            sys.exit(128 + (signals[0] if signals else signal.SIGINT))
         show(result)
 
     command = click.Command(
@@ -124,11 +158,17 @@ _command(
 # ---------------------------------------------------------------- filter
 
 
+def _repeated(summary: dict) -> str:
+    n = summary.get("duplicate_ids", 0)
+    return f", {n} repeated ids skipped" if n else ""
+
+
 def _show_filter(summary: dict) -> None:
     reasons = ", ".join(f"{k} {v}" for k, v in summary["rejections_by_reason"].items()) or "none"
     splits = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
     click.echo(
-        f"{summary['dialogues_read']} dialogues read ({summary['bad_lines']} bad lines skipped), "
+        f"{summary['dialogues_read']} dialogues read ({summary['bad_lines']} bad lines skipped"
+        f"{_repeated(summary)}), "
         f"{summary['turns_checked']} character turns checked\n"
         f"rejected turns by reason: {reasons}\n"
         f"kept dialogues: {splits} (truncated {summary['dialogues_truncated']}, dropped "

@@ -284,3 +284,99 @@ def test_shared_openings_leave_out_the_greeting_every_dialogue_shares(tmp_path):
     path = _write(tmp_path / "e.jsonl", same + [_record(9, replies=_replies(9))])
     summary = run_filter(path, FilterConfig(out=str(tmp_path / "out2")), echo=lambda s: None)
     assert summary["share_with_shared_opening"] == pytest.approx(2 / 3)
+
+
+# ------------------------------------------------------------------ hostile input
+
+
+def _filter(*args):
+    return CliRunner().invoke(main, ["filter", *map(str, args)])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.update(persona={}), "field 'persona' is dict, not text"),
+        (lambda r: r["meta"].__setitem__(3, "x"), "meta[3]: not an object"),
+        (lambda r: r.update(meta={"a": 1}), "field 'meta' is not a list"),
+        (
+            lambda r: r["meta"][3].update(rejected=[7]),
+            "meta[3].rejected[0]: not an object with text 'content'",
+        ),
+        (lambda r: r["messages"].append(r["messages"][-1]), "messages[10]: assistant after"),
+        (lambda r: r["messages"].append(r["messages"][0]), "messages[10]: a system message"),
+    ],
+)
+def test_records_of_the_wrong_shape_are_bad_lines_named_by_field(tmp_path, change, message):
+    bad = _record(1)
+    change(bad)
+    path = _write(tmp_path / "dialogues.jsonl", [_record(0, persona="b"), bad])
+    out = tmp_path / "out"
+    result = _filter(path, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert f"dialogues.jsonl:2: skipped: {message}" in result.output
+    assert "Traceback" not in result.output
+    report = json.loads((out / "filter_report.json").read_text())  # the export is whole
+    assert [b["line"] for b in report["bad_lines"]] == [2] and report["splits"] == {"train": 1}
+
+
+def test_deeply_nested_line_is_skipped_and_a_file_of_only_bad_lines_writes_nothing(tmp_path):
+    path = tmp_path / "dialogues.jsonl"
+    path.write_text("[" * 100_000 + "\n" + json.dumps({"persona": {}, "messages": []}) + "\n")
+    out = tmp_path / "out"
+    result = _filter(path, "--out", out)
+    assert result.exit_code == 2
+    assert "dialogues.jsonl: no usable dialogues; first problem: line 1: malformed JSON " in (
+        result.output
+    )
+    assert "nested too deeply" in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_repeated_ids_are_read_once_and_counted(tmp_path):
+    first = _record(0, rejected=[{"content": "Rope! Rope! Rope!", "reasons": ["loop"]}])
+    copy = {**first, "messages": first["messages"][:4], "meta": first["meta"][:4]}
+    path = _write(tmp_path / "dialogues.jsonl", [first, _record(1), copy])
+    records, report = read_dialogues(path)
+    assert [r["id"] for r in records] == ["mara-0", "mara-1"]
+    assert records[0] == first  # the first copy is the one kept
+    assert report.duplicates == [(3, "mara-0", 1)]
+
+    out = tmp_path / "out"
+    result = _filter(path, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "dialogues.jsonl:3: skipped: id 'mara-0' already read on line 1" in result.output
+    assert "(0 bad lines skipped, 1 repeated ids skipped)" in result.output
+    pairs = (out / "preference" / "train.jsonl").read_text().splitlines()
+    assert len(pairs) == 1  # not once per copy
+    report = json.loads((out / "filter_report.json").read_text())
+    assert report["duplicate_ids"] == [{"line": 3, "id": "mara-0", "first_line": 1}]
+    assert "1 repeated ids (the first copy kept)" in (out / "README.md").read_text()
+
+
+def test_filter_takes_a_run_folder_and_writes_beside_its_dialogues(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    _write(run / "dialogues.jsonl", [_record(i, persona=p) for p in "ab" for i in range(2)])
+    (run / "manifest.json").write_text("{not json")  # unreadable: the records say enough
+    result = _filter(run)
+    assert result.exit_code == 0, result.output
+    assert (run / "filter_report.json").is_file() and (run / "dataset").is_dir()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _filter(empty)
+    assert result.exit_code == 2
+    assert f"{empty}: a folder without dialogues.jsonl" in result.output
+
+
+def test_filter_out_that_is_a_file_fails_before_any_work(tmp_path):
+    path = _write(tmp_path / "dialogues.jsonl", [_record(0)])
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    for out in (taken, taken / "sub"):
+        result = _filter(path, "--out", out)
+        assert result.exit_code == 2 and f"error: {out}: " in result.output
+        assert "Traceback" not in result.output
+    assert taken.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dialogues.jsonl", "taken"]

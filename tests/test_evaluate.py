@@ -193,6 +193,32 @@ def test_eval_scores_existing_dialogues_without_a_model(tmp_path):
     assert "dialogues.jsonl:4: skipped" in result.output
 
 
+def test_eval_data_takes_a_run_folder_and_scores_a_repeated_id_once(tmp_path):
+    messages = [{"role": "system", "content": "s"}]
+    for u, a in [("Hi.", "Welcome aboard."), ("Nice.", "The wind is up."), ("Bye.", "Fly well.")]:
+        messages += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
+    lines = [{"id": f"d{k}", "messages": messages} for k in range(2)]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "dialogues.jsonl").write_text(
+        "\n".join(json.dumps(x) for x in [*lines, lines[0]]) + "\n"
+    )
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    refused = CliRunner().invoke(main, ["eval", "--data", str(run), "--out", str(taken)])
+    assert refused.exit_code == 2 and f"error: {taken}: --out is an existing file" in (
+        refused.output
+    )
+    assert taken.read_text() == "mine"
+
+    result = CliRunner().invoke(main, ["eval", "--data", str(run), "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    assert "dialogues.jsonl:3: skipped: id 'd0' already read on line 1" in result.output
+    results = json.loads((run / "eval" / "results.json").read_text())  # inside the run folder
+    assert results["skipped_when_read"] == {"bad_lines": 0, "duplicate_ids": 1}
+    assert results["systems"]["run"]["dialogues"] == 2
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

@@ -42,7 +42,15 @@ from rolegen.personas import UserPersona, load_user_script
 from rolegen.prompts import resolve_persona
 from rolegen.replicas import adapter_serving, replica_spec, setup_model
 from rolegen.resources import evals_dir
-from rolegen.runs import RunDir, git_commit, package_versions, write_json_atomic
+from rolegen.runs import (
+    RunDir,
+    check_out_dir,
+    file_hashes,
+    git_commit,
+    hold_out_dir,
+    package_versions,
+    write_json_atomic,
+)
 from rolegen.systems import System, parse_system
 from rolegen.templates import Templates
 
@@ -143,7 +151,8 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
     for p in suite.personas:  # a broken or too large card fails now, not after the engine loads
         builder.first_prompt(resolve_persona(p, "User"), UserPersona())
     config = to_dict(cfg)
-    run = RunDir(out, cfg.resume, config, EVAL_CONTENT_FIELDS)
+    cards = [p.source for p in suite.personas if p.source and Path(p.source).is_file()]
+    run = RunDir(out, cfg.resume, config, EVAL_CONTENT_FIELDS, inputs=file_hashes(cards))
     run.write_manifest(
         {
             "config": config,
@@ -241,15 +250,21 @@ def _run_group(cfg, run, spec, group: list[Dialogue], setup, echo) -> RunStats:
         return run_batches(spec, batches, on_batch, cfg.cluster, on_turn=bar.update, echo=echo)
 
 
-def _read_data(files: list[str], echo, personas=()) -> list[dict]:
+def _read_data(files: list[str], echo, personas=()) -> tuple[list[dict], dict]:
     """Dialogues files and SillyTavern chats (a file or folder; `personas` give their
     characters' intros). A record's system: its own, else the folder's name."""
-    records = []
+    records, skipped = [], {"bad_lines": 0, "duplicate_ids": 0}  # for results.json
     for f in files:
         path = Path(f).expanduser()
+        if (path / "dialogues.jsonl").is_file():
+            path = path / "dialogues.jsonl"  # a run folder
         rows, report = read_dialogues(path, on_error="skip", personas=personas)
         for number, why in report.bad[:10]:
             echo(f"{path}:{number}: skipped: {why}")
+        for number, dialogue_id, first in report.duplicates[:10]:
+            echo(f"{path}:{number}: skipped: id {dialogue_id!r} already read on line {first}")
+        skipped["bad_lines"] += len(report.bad)
+        skipped["duplicate_ids"] += len(report.duplicates)
         for chat, number, why in report.skipped_chats[:10]:
             echo(f"{chat}:{number}: chat skipped: {why}")
         for r in rows:
@@ -258,7 +273,14 @@ def _read_data(files: list[str], echo, personas=()) -> list[dict]:
         records.extend(rows)
     if not records:
         raise RolegenError("--data: no dialogues to score")
-    return records
+    return records, skipped
+
+
+def _data_folder(data: str) -> Path:
+    """Where a --data source sits: a run folder itself, else the folder around the file
+    (or around a folder of chats)."""
+    path = Path(data).expanduser()
+    return path if (path / "dialogues.jsonl").is_file() else path.parent
 
 
 def _data_provenance(cfg: EvalConfig, model_path: Path | None) -> dict:
@@ -266,10 +288,12 @@ def _data_provenance(cfg: EvalConfig, model_path: Path | None) -> dict:
     run's manifest beside the first file recorded."""
     if model_path is not None:
         return {"model": inspect_model(model_path, load_tokenizer(model_path)).to_dict()}
-    manifest = Path(cfg.data[0]).expanduser().parent / "manifest.json"
+    manifest = _data_folder(cfg.data[0]) / "manifest.json"
     try:
         recorded = json.loads(manifest.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(recorded, dict):
         return {}
     return {k: recorded[k] for k in ("model", "adapter") if isinstance(recorded.get(k), dict)}
 
@@ -315,13 +339,18 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
     t0 = time.perf_counter()
     if cfg.data:
         cards = [p for source in cfg.personas for p in load_personas(source)]
-        records = _read_data(cfg.data, echo, cards)
+        records, skipped = _read_data(cfg.data, echo, cards)
         model_path = resolve_model(cfg.model_args.model) if cfg.model_args.model else None
-        out = Path(cfg.out) if cfg.out else Path(cfg.data[0]).expanduser().parent / "eval"
-        out.mkdir(parents=True, exist_ok=True)
-        meta = {"source": [str(Path(f)) for f in cfg.data], **_data_provenance(cfg, model_path)}
+        out = Path(cfg.out) if cfg.out else _data_folder(cfg.data[0]) / "eval"
+        check_out_dir(out)
+        meta = {
+            "source": [str(Path(f)) for f in cfg.data],
+            "skipped_when_read": skipped,
+            **_data_provenance(cfg, model_path),
+        }
     else:
         out = Path(cfg.out) if cfg.out else _default_out(cfg)
+        check_out_dir(out)  # before the model loads
         meta = _generate(cfg, out, echo)
         model_path = Path(meta.pop("model_path"))
         records, _ = read_dialogues(Path(meta.pop("dialogues_path")), on_error="stop")
@@ -332,6 +361,7 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
     systems = list(dict.fromkeys(r["system"] for r in records))
     reference = "base" if "base" in systems else systems[0]
     summary = summarize(rows, reference, resamples=cfg.bootstrap, seed=cfg.seed)
+    hold_out_dir(out)  # made now, and locked until the command ends (held already if generated)
     with (out / "turns.jsonl").open("w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")

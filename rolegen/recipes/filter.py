@@ -11,6 +11,7 @@ from rolegen.config import FilterConfig
 from rolegen.dataset import export, filter_dialogues, read_dialogues
 from rolegen.errors import RolegenError
 from rolegen.options import to_dict
+from rolegen.runs import check_out_dir
 from rolegen.sillytavern import is_chat_source, write_chats
 
 
@@ -21,7 +22,10 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
             f"{data}: SillyTavern chats need --out (the default, the chats' own folder, "
             "would put rolegen's files among SillyTavern's chats)"
         )
+    if (data / "dialogues.jsonl").is_file():
+        data = data / "dialogues.jsonl"  # a run folder
     out = Path(cfg.out) if cfg.out else data.parent
+    check_out_dir(out)  # before any work, and before anything is written
     cards = [p for source in cfg.personas for p in load_personas(source)]
     records, report = read_dialogues(
         data, on_error=cfg.on_error, max_chars=cfg.max_chars, personas=cards
@@ -30,15 +34,22 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
         echo(f"{data}:{number}: skipped: {why}")
     if len(report.bad) > 10:
         echo(f"... and {len(report.bad) - 10} more bad lines")
+    for number, dialogue_id, first in report.duplicates[:10]:
+        echo(f"{data}:{number}: skipped: id {dialogue_id!r} already read on line {first}")
+    if len(report.duplicates) > 10:
+        echo(f"... and {len(report.duplicates) - 10} more repeated ids")
     for path, number, why in report.skipped_chats[:10]:
         echo(f"{path}:{number}: chat skipped: {why}")
     if len(report.skipped_chats) > 10:
         echo(f"... and {len(report.skipped_chats) - 10} more chats skipped")
 
     result = filter_dialogues(records, cfg.checks, min_turns=cfg.min_turns)
-    manifest = {}
-    if (data.parent / "manifest.json").is_file():
+    try:
         manifest = json.loads((data.parent / "manifest.json").read_text())
+    except (OSError, ValueError, RecursionError):
+        manifest = {}  # none, or unreadable: the records say what they can
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("model", {}), dict):
+        manifest = {}
     card = {
         "source": str(data),
         "model": manifest.get("model", {}).get("path", records[0].get("model", "unknown")),
@@ -46,6 +57,7 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
         "checks": to_dict(cfg.checks),
         "filter": {k: v for k, v in to_dict(cfg).items() if k != "checks"},
         "bad_lines": [{"line": n, "why": w} for n, w in report.bad],
+        "duplicate_ids": [{"line": n, "id": i, "first_line": f} for n, i, f in report.duplicates],
     }
     if report.skipped_chats:
         card["skipped_chats"] = [
@@ -55,6 +67,7 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
     summary["out"] = str(out)
     summary["bad_lines"] = len(report.bad)
     summary["dialogues_read"] = len(records)
+    summary["duplicate_ids"] = len(report.duplicates)
     if cfg.sillytavern:
         # every dialogue as read, not cut: the chats are for reading what the checks refused
         summary["sillytavern"] = write_chats(records, out / "sillytavern", cards)

@@ -31,7 +31,14 @@ from rolegen.personas import (
 from rolegen.prompts import resolve_persona
 from rolegen.recipes.filter import run_filter
 from rolegen.replicas import adapter_serving, replica_spec, setup_model
-from rolegen.runs import RunDir, default_run_dir, git_commit, package_versions
+from rolegen.runs import (
+    RunDir,
+    check_out_dir,
+    default_run_dir,
+    file_hashes,
+    git_commit,
+    package_versions,
+)
 
 
 @dataclass
@@ -122,6 +129,8 @@ def _render_first_prompts(builder, dialogues: list[Dialogue], scripted: bool, tu
 
 def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     cfg.validate()
+    if cfg.out:
+        check_out_dir(cfg.out)  # an --out that cannot be written fails before the model loads
     t_start = time.perf_counter()
     personas = [p for source in cfg.personas for p in load_personas(source)]
     scripts = [load_user_script(path) for path in cfg.user_scripts]
@@ -153,7 +162,9 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
 
     run_dir = Path(cfg.out) if cfg.out else default_run_dir()
     config = to_dict(cfg)
-    run = RunDir(run_dir, cfg.resume, config)
+    # a resume refuses a card or script whose content changed, not only another path
+    cards = [p.source for p in personas if p.source and Path(p.source).is_file()]
+    run = RunDir(run_dir, cfg.resume, config, inputs=file_hashes(cards + cfg.user_scripts))
     todo = [d for d in dialogues if d.id not in run.done_ids]
     skipped = len(dialogues) - len(todo)
     manifest = {
@@ -169,7 +180,6 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "personas": {p.name: p.source for p in personas},
     }
-    run.write_manifest(manifest)
     if skipped:
         echo(f"resume: {skipped} dialogues already in {run.dialogues_path}, {len(todo)} to go")
 
@@ -207,6 +217,9 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     stats = RunStats()
     t_gen = time.perf_counter()
     try:
+        # inside the try: a run stopped from here on (a signal, an engine that fails to
+        # start) always ends with its manifest saying so
+        run.write_manifest(manifest)
         with tqdm(
             total=len(todo) * cfg.turns, unit="turn", desc="generate", dynamic_ncols=True
         ) as bar:

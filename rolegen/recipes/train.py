@@ -18,6 +18,7 @@ losses.py, trainer.py (the loop, checkpoints); here the two stages and the wirin
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from rolegen.losses import dpo_loss, pair_logps, sft_loss
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
 from rolegen.options import to_dict
 from rolegen.rendering import Example, PairExample, Renderer
-from rolegen.runs import git_commit, package_versions
+from rolegen.runs import git_commit, hold_out_dir, package_versions
 from rolegen.train_data import (
     collate_packed,
     encode_pair_splits,
@@ -186,7 +187,9 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
     resume_from = Checkpoints(out, cfg.keep_checkpoints).resume_point(cfg.resume, echo)
     if resume_from is not None:
         check_checkpoint_base(resume_from, model_path, info.hash)
-    out.mkdir(parents=True, exist_ok=True)
+    # one writer at a time: the main process (rank 0 under accelerate launch) locks the
+    # folder until the command ends
+    hold_out_dir(out, lock=int(os.environ.get("RANK", "0")) == 0)
     if not cfg.resume and (out / "log.jsonl").exists():
         (out / "log.jsonl").unlink(missing_ok=True)  # every process gets here
 
