@@ -292,21 +292,23 @@ class RunDir:
             raise RolegenError(
                 f"{self.manifest_path}: unreadable manifest; cannot resume"
             ) from None
-        if not isinstance(manifest, dict):
+        if isinstance(manifest, dict):
+            before, hashes = manifest.get("config") or {}, manifest.get("inputs") or {}
+        if not (
+            isinstance(manifest, dict) and isinstance(before, dict) and isinstance(hashes, dict)
+        ):
             raise RolegenError(f"{self.manifest_path}: not a rolegen manifest; cannot resume")
-        before = manifest.get("config") or {}
         for name in self.content_fields:
             if name in before and before[name] != config.get(name):
                 raise RolegenError(
                     f"--resume: '{name}' was {before[name]!r} in {self.manifest_path}, now "
                     f"{config.get(name)!r}; resume with the same settings or use another --out"
                 )
-        hashes = manifest.get("inputs") or {}
         for path, digest in self.inputs.items():
             if path in hashes and hashes[path] != digest:
                 raise RolegenError(
                     f"--resume: {path} changed since the run started (its sha256 was "
-                    f"{hashes[path][:12]}... in {self.manifest_path}, now {digest[:12]}...); "
+                    f"{str(hashes[path])[:12]}... in {self.manifest_path}, now {digest[:12]}...); "
                     "resume with the file as it was, or use another --out"
                 )
 

@@ -48,6 +48,13 @@ def test_resume_with_changed_content_settings_is_refused(tmp_path):
         RunDir(tmp_path, resume=True, config={"seed": 1, "turns": 8})
 
 
+@pytest.mark.parametrize("manifest", ['{"config": [1, 2]}', "[]", '{"inputs": "x"}', "{"])
+def test_resume_from_a_manifest_of_the_wrong_shape_is_refused(tmp_path, manifest):
+    (tmp_path / "manifest.json").write_text(manifest)
+    with pytest.raises(RolegenError, match="manifest.json: (unreadable|not a rolegen) manifest"):
+        RunDir(tmp_path, resume=True, config={"seed": 1})
+
+
 def test_resume_without_a_run_is_an_error(tmp_path):
     with pytest.raises(RolegenError, match="no run to resume"):
         RunDir(tmp_path / "new", resume=True, config={})
