@@ -291,7 +291,7 @@ def test_report_names_the_model_adapter_and_suite(tiny_model, adapter, script, t
     for text in (md, html):
         assert f"Base model `{tiny_model}` (sha256 `{digest[:12]}`)" in text
         assert f"adapter `{adapter}`" in text
-        assert "Barista Leo" in text or "barista" in text.lower()
+        assert "Leo Park" in text  # the suite's persona, by its card's name
     rescored = CliRunner().invoke(main, ["eval", "--data", str(out / "dialogues.jsonl")])
     assert rescored.exit_code == 0, rescored.output
     # rescored from the file alone: the eval's manifest beside it names the model

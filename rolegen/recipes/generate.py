@@ -140,7 +140,8 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         names = cfg.user_personas or available_user_personas()
         users = [load_user_persona(n) for n in names] or [UserPersona()]
 
-    setup = setup_model(cfg.model_args, cfg.sampling.max_new_tokens)
+    server = cfg.engine_args.engine == "openai"  # the weights live with the server
+    setup = setup_model(cfg.model_args, cfg.sampling.max_new_tokens, need_weights=not server)
     info, fmt = setup.info, setup.format
     echo(
         f"model: {info.path} ({info.architecture}, vocab {info.vocab_size}, tokenizer "
