@@ -147,6 +147,7 @@ def test_second_writer_is_refused_with_the_pid_of_the_first(tiny_model, tmp_path
 
 
 def test_a_second_signal_while_cleaning_up_is_noted_and_a_third_stops(capsys):
+    before = signal.getsignal(signal.SIGTERM)  # another test (Ray) may have set one
     with _interrupts() as received:
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
@@ -158,7 +159,7 @@ def test_a_second_signal_while_cleaning_up_is_noted_and_a_third_stops(capsys):
             time.sleep(1)
     assert received == [signal.SIGTERM, signal.SIGINT, signal.SIGINT]
     assert "interrupt once more to stop at once" in capsys.readouterr().err
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # put back
+    assert signal.getsignal(signal.SIGTERM) == before  # put back
 
 
 def test_engine_that_fails_to_start_leaves_a_folder_a_rerun_reuses(
