@@ -9,9 +9,10 @@ from click.testing import CliRunner
 from rolegen.checks import CheckConfig
 from rolegen.cli import main
 from rolegen.config import FilterConfig
-from rolegen.dataset import filter_dialogues, preference_pairs, read_dialogues, split_by_persona
+from rolegen.dataset import filter_dialogues, preference_pairs, split_by_persona
 from rolegen.errors import RolegenError
 from rolegen.recipes.filter import run_filter
+from rolegen.records import read_dialogues
 
 GOOD = [
     "The storm is close now, so tie down the crates and mind the ropes.",

@@ -14,10 +14,11 @@ from click.testing import CliRunner
 from rolegen.cards import load_card, load_personas, write_card_v2
 from rolegen.checks import CheckConfig
 from rolegen.cli import main
-from rolegen.dataset import preference_pairs, read_dialogues
+from rolegen.dataset import preference_pairs
 from rolegen.errors import RolegenError
 from rolegen.metrics import turn_rows
 from rolegen.personas import Persona
+from rolegen.records import read_dialogues
 from rolegen.sillytavern import (
     is_chat_file,
     is_chat_source,

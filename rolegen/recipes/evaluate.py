@@ -31,7 +31,6 @@ from rolegen.adapters import load_adapter, merged_model
 from rolegen.cards import load_personas
 from rolegen.cluster import RunStats, run_batches
 from rolegen.config import EvalConfig
-from rolegen.dataset import read_dialogues
 from rolegen.dialogue import Dialogue, LoopSettings
 from rolegen.engines import resolve_engine
 from rolegen.errors import RolegenError
@@ -40,6 +39,7 @@ from rolegen.models import inspect_model, load_tokenizer, resolve_model
 from rolegen.options import to_dict
 from rolegen.personas import UserPersona, load_user_script
 from rolegen.prompts import resolve_persona
+from rolegen.records import read_dialogues
 from rolegen.replicas import adapter_serving, replica_spec, setup_model
 from rolegen.resources import evals_dir
 from rolegen.runs import (

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from rolegen.cards import load_personas
 from rolegen.config import FilterConfig
-from rolegen.dataset import export, filter_dialogues, read_dialogues
+from rolegen.dataset import export, filter_dialogues
 from rolegen.errors import RolegenError
 from rolegen.options import to_dict
+from rolegen.records import read_dialogues
 from rolegen.runs import check_out_dir
 from rolegen.sillytavern import is_chat_source, write_chats
 
