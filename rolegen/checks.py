@@ -6,7 +6,7 @@ the card's greeting, if any, is turn 0 and counts as an earlier turn):
 
 - echo: t >= 2, the user did not just ask who the character is, and the persona's
   intro line matches the head of r_t (`fuzz.partial_ratio`) or r_t introduces itself
-  ("I am <name>", "my name is", ...);
+  under any name ("I am <name>", "my name is", "我叫", ...);
 - repeat: max over s < t of `fuzz.ratio` over the word sequences of r_t and r_s
   (after `utils.default_process`): 100 * 2 * LCS / (len_t + len_s), in words;
 - crep4: share of r_t's word 4-grams already used in earlier character turns;
@@ -14,7 +14,15 @@ the card's greeting, if any, is turn 0 and counts as an earlier turn):
   back to back ("noir noir noir noir", "I will go. I will go. I will go.");
 - opener: r_t starts with the same words as an earlier character turn;
 - user: r_t writes the user's lines; ooc: assistant boilerplate; empty / cut_off;
-- language: a non-English persona's reply drifts into another language.
+- language: a non-English persona's reply drifts into another language;
+- wrong_identity: r_t introduces itself under a name that is not the character's
+  ("I am Akua" from Bram);
+- identity_confusion: t >= 2, unasked, the character's own name in what it says aloud
+  (outside *narration* and self-introductions): the user addressed by it ("Mara, I'm
+  not sure"), or the character talking of itself in the third person;
+- identity_miss: the user asked who the character is and r_t does not name it;
+- assistant_drift: generic helpful-assistant voice ("How can I assist you",
+  "feel free to ask").
 
 Each turn gets every score and the list of reasons it fails. A batch is scored at
 once: its texts become flat arrays of word hashes, and compiled kernels
@@ -46,11 +54,16 @@ from rolegen.errors import RolegenError
 from rolegen.options import opt
 from rolegen.phrases import (
     ASKED_IDENTITY,
+    ASSISTANT,
+    ASSISTANT_NEEDLES,
     OOC,
     OOC_NEEDLES,
+    SELF_INTRO_NEEDLES,
     detect_language,
+    identity,
+    name_parts,
+    names_character,
     search_each,
-    self_intro_pattern,
 )
 from rolegen.replies import TERMINAL
 
@@ -67,6 +80,10 @@ REASONS = (
     "cut_off",
     "language",
     "paraphrase",
+    "wrong_identity",
+    "identity_confusion",
+    "identity_miss",
+    "assistant_drift",
 )
 
 
@@ -317,12 +334,14 @@ def _text_flags(
     flags = {
         "asked": search_each(ASKED_IDENTITY, users),
         "ooc": search_each(OOC, texts, OOC_NEEDLES),
-        "self_intro": np.zeros(len(targets), dtype=bool),
         "user": np.zeros(len(targets), dtype=bool),
         "cut_off": np.zeros(len(targets), dtype=bool),
         "language": np.zeros(len(targets), dtype=bool),
     }
-    # Name patterns, once per (name, user name) in the batch.
+    flags["drift"] = search_each(ASSISTANT, texts, ASSISTANT_NEEDLES)
+    for key in ("own_intro", "other_intro", "named", "miss"):
+        flags[key] = np.zeros(len(targets), dtype=bool)
+    # Name checks, once per (name, user name) in the batch.
     by_name: dict[tuple[str, str], int] = {}
     group = np.array(
         [by_name.setdefault((d.name, d.user_name), len(by_name)) for d in dialogues],
@@ -332,11 +351,20 @@ def _text_flags(
     for (name, user_name), g in by_name.items():
         ks = np.nonzero(of_target == g)[0]
         group_texts = [texts[k] for k in ks.tolist()]
-        pattern = self_intro_pattern(name)
-        if pattern is not None and len(ks):
-            parts = tuple(p.lower() for p in name.split() if len(p) > 2)
-            heads = [t[: cfg.echo_head_chars] for t in group_texts]
-            flags["self_intro"][ks] = search_each(pattern, heads, parts)
+        parts = name_parts(name)
+        if parts and len(ks):
+            # only texts holding a name part or an introduction can say who speaks
+            needles = SELF_INTRO_NEEDLES + tuple(p.lower() for p in parts)
+            for k, text in zip(ks.tolist(), group_texts):
+                low = text.lower()
+                if not any(n in low for n in needles):
+                    continue
+                who = identity(text, name)
+                flags["own_intro"][k], flags["other_intro"][k] = who.own_intro, who.other_intro
+                flags["named"][k] = who.named_in_speech
+            asked_ks = ks[flags["asked"][ks]]
+            for k in asked_ks.tolist():
+                flags["miss"][k] = not names_character(texts[k], name)
         if user_name and len(ks):
             line = re.compile(rf"(?:^|\n)\s*{re.escape(user_name)}\s*:")
             flags["user"][ks] = search_each(line, group_texts, (user_name.lower(),))
@@ -381,11 +409,13 @@ def check_dialogues(
 
     has_greeting = np.fromiter((d.has_greeting for d in dialogues), bool, len(dialogues))
     turn = corpus.index[corpus.targets] + ~has_greeting[corpus.dialogue[corpus.targets]]
-    echo = np.where(text["self_intro"], 100.0, scores["echo"])
+    intro = text["own_intro"] | text["other_intro"]
+    echo = np.where(intro, 100.0, scores["echo"])
+    unasked = (turn >= 2) & ~text["asked"]
     run_n, run_reps = scores["loop_n"], scores["loop_run"]
     empty = text["chars"] < cfg.min_chars
     flags = {
-        "echo": (turn >= 2) & ~text["asked"] & (echo >= cfg.echo_ratio),
+        "echo": unasked & (echo >= cfg.echo_ratio),
         "repeat": scores["repeat"] >= cfg.repeat_ratio,
         "crep4": scores["crep4"] >= cfg.crep4,
         "loop": (scores["seq_rep4"] >= cfg.seq_rep4)
@@ -396,6 +426,10 @@ def check_dialogues(
         "empty": empty,
         "cut_off": text["cut_off"] & ~empty,
         "language": text["language"],
+        "wrong_identity": text["other_intro"],
+        "identity_confusion": unasked & text["named"],
+        "identity_miss": text["miss"],
+        "assistant_drift": text["drift"],
     }
     paraphrase = None
     if cfg.paraphrase > 0:

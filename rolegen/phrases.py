@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,18 +40,6 @@ _STOP_LOOKUP = {w: lang for lang, words in _STOPWORDS.items() for w in words}
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
-def self_intro_pattern(name: str) -> re.Pattern | None:
-    parts = [re.escape(p) for p in re.split(r"\s+", name.strip()) if len(p) > 2]
-    if not parts:
-        return None
-    names = "|".join(parts)
-    return re.compile(
-        rf"\b(?:i am|i'm|i’m|my name is|my name's|they call me|call me|je suis|je m'appelle|"
-        rf"soy|me llamo|ich bin)\s+(?:\w+\s+){{0,2}}(?:{names})\b",
-        re.IGNORECASE,
-    )
-
-
 def detect_language(words: list[str], text: str) -> str | None:
     if len(_CJK.findall(text)) > max(3, len(text) // 5):
         return "zh"
@@ -70,17 +59,159 @@ _TITLES = {
     "tutor", "master", "mister", "mrs", "miss", "madame", "monsieur", "don", "doña", "señor",
     "the", "of", "von", "van", "de", "la", "le", "el", "old", "keeper", "ai",
 }  # fmt: skip
+# Capitalised words that follow "I am" / "I'm" without being a name: sentence words,
+# feelings, nationalities and languages ("I'm Sorry", "I am English").
+_NOT_NAMES = set(
+    """i a an the not no so just here there sorry glad happy afraid sure fine okay ok well
+    very really still only also always never now back home ready going alone yours done
+    english french spanish german italian chinese japanese american british irish scottish
+    welsh russian dutch greek korean indian mexican canadian australian human mortal
+    oh ah yes aye hello hi hey what who why how""".split()
+)
+# Common English words that are also given names: in a reply they count as the name
+# only inside a sentence ("Will you come?" does not name Will).
+_COMMON_NAMES = set(
+    """will may hope grace joy faith rose april june august mark bill jack frank art
+    sunny summer autumn dawn sky river storm ash rain star ivy lily iris penny ruby
+    pearl amber honey victor sage dusty rusty patience constance chance""".split()
+)
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff\uac00-\ud7af\u3040-\u30ff]")
+# The speaker names itself. "Naming" words are followed by a name ("my name is Bram",
+# "call me Bram"); after "being" words only a capitalised word is a name ("I am Akua",
+# not "I am afraid"). Chinese: 我叫 / 我的名字是 + a name; 我是 counts only with the
+# character's own name (without word segmentation, 我是 + a name cannot be told from
+# 我是 + a noun).
+_NAMING = (
+    r"my name is|my name's|name's|they call me|people call me|you can call me|call me|"
+    r"je m'appelle|je m’appelle|mon nom est|on m'appelle|me llamo|mi nombre es|me llaman|"
+    r"ich heiße|mein name ist|man nennt mich"
+)
+_BEING = r"i am|i'm|i’m|je suis|moi,? c'est|yo soy|soy|ich bin"
+SELF_INTRO = re.compile(
+    rf"\b(?:(?P<naming>{_NAMING})|(?P<being>{_BEING}))[ \t]+"
+    r"(?P<rest>[^\n.,;:!?()*\"“”]{1,60})"
+    r"|(?P<zh>我叫|我的名字是|我是)(?P<zh_rest>[\u3400-\u9fff]{1,4})",
+    re.IGNORECASE,
+)
+# Lowercase strings of which every SELF_INTRO match contains one.
+SELF_INTRO_NEEDLES = (
+    "i am", "i'm", "i’m", "name", "call me", "je suis", "c'est", "appelle", "soy", "llam",
+    "ich bin", "heiße", "nennt", "我叫", "我的名字", "我是",
+)  # fmt: skip
+
+
+def name_parts(name: str) -> list[str]:
+    """The parts of a character's name that identify it: not titles ("Mara", "Vell" for
+    "Captain Mara Vell"); two letters or more, a capital letter ("X"), or CJK."""
+    parts = [p.strip("'’\"") for p in re.split(r"[\s,.]+", name.strip())]
+    parts = [p for p in parts if len(p) > 1 or p.isupper() or _CJK_CHAR.match(p)]
+    return [p for p in parts if p.lower() not in _TITLES] or parts
+
+
+def _name_pattern(parts: list[str]) -> re.Pattern | None:
+    """Any of the name parts as a word, case-sensitive (a name is written capitalised:
+    "will" is not "Will"). CJK parts match as substrings: there are no word boundaries."""
+    alternatives = []
+    for p in parts:
+        if _CJK_CHAR.match(p):
+            alternatives.append(re.escape(p))
+        else:
+            cased = p[0].upper() + p[1:]
+            alternatives.append(rf"(?<![\w'’]){re.escape(cased)}(?!\w)")
+    return re.compile("|".join(alternatives)) if alternatives else None
+
+
+def _counts_as_name(match: re.Match, text: str) -> bool:
+    """A name that is also a common word ("Will", "Hope") counts only inside a sentence."""
+    if match.group(0).lower() not in _COMMON_NAMES:
+        return True
+    before = text[: match.start()].rstrip()
+    return bool(before) and before[-1] not in ".!?\n\"“*"
 
 
 def names_character(reply: str, name: str) -> bool:
-    """The reply says the character's name: any part of it that is not a title ("Mara" or
-    "Vell" for "Captain Mara Vell"); identity recall when the user asked for it."""
-    parts = [p for p in re.split(r"[\s,.]+", name.strip()) if len(p) > 1]
-    own = [p for p in parts if p.lower() not in _TITLES] or parts
-    if not own:
-        return False
-    pattern = r"\b(?:" + "|".join(re.escape(p) for p in own) + r")\b"
-    return re.search(pattern, reply, re.IGNORECASE) is not None
+    """The reply says the character's name (any part of it that is not a title, written as
+    a name): identity recall when the user asked."""
+    pattern = _name_pattern(name_parts(name))
+    return pattern is not None and any(_counts_as_name(m, reply) for m in pattern.finditer(reply))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What one reply says about who is speaking."""
+
+    own_intro: bool = False  # "I'm Mara", "call me Captain Vell", "我是李白"
+    other_intro: bool = False  # "I am Akua": a name that is not the character's
+    named_in_speech: bool = False  # "Mara, I'm not sure…", "a thing called Captain Mara Vell"
+
+
+def _intro_kind(match: re.Match, parts_low: set[str]) -> str | None:
+    """"own", "other" or None (no name follows) for one SELF_INTRO match."""
+    if match.group("zh"):
+        if any(p in match.group("zh_rest") for p in parts_low):
+            return "own"
+        return "other" if match.group("zh") != "我是" else None
+    for word in match.group("rest").split()[:4]:
+        word = re.sub(r"['’]s$", "", word).strip("'’\"")
+        low = word.lower()
+        if low in parts_low:
+            return "own"
+        if low in _TITLES:
+            continue
+        if not word[:1].isupper() or low in _NOT_NAMES:
+            return None
+        return "other"
+    return None
+
+
+def _spoken(text: str) -> str:
+    """What the character says aloud: the quotations of a reply that has any, else the
+    text outside *narration* and (asides). Narration may name the character ("*Mara
+    tosses you a rope*"); speech should not."""
+    quoted = re.findall(r"[\"“]([^\"“”]*)[\"”]", text)
+    if quoted:
+        return "\n".join(quoted)
+    return re.sub(r"\*[^*]*\*?|\([^)]*\)?", "\n", text)
+
+
+def identity(text: str, name: str) -> Identity:
+    """Who the reply says is speaking (see `Identity`). A name that is only titles, or no
+    name, finds nothing."""
+    parts = name_parts(name)
+    pattern = _name_pattern(parts)
+    if pattern is None:
+        return Identity()
+    parts_low = {p.lower() for p in parts}
+    own = other = False
+    rest = text
+    for m in reversed(list(SELF_INTRO.finditer(text))):
+        kind = _intro_kind(m, parts_low)
+        own |= kind == "own"
+        other |= kind == "other"
+        if kind:  # the name inside a self-introduction is the echo, not confusion
+            rest = rest[: m.start()] + "\n" + rest[m.end() :]
+    spoken = _spoken(rest)
+    named = any(_counts_as_name(m, spoken) for m in pattern.finditer(spoken))
+    return Identity(own, other, named)
+
+
+# Generic helpful-assistant voice in a character's mouth (calibrated on labelled turns,
+# see tests/test_calibration.py): offers of help and service phrases, not boilerplate.
+ASSISTANT = re.compile(
+    r"\b(?:how (?:can|may|could) i (?:help|assist)|(?:i'?m|i am) (?:always |just )?here to "
+    r"(?:help|assist|answer|support)|(?:happy|glad|delighted) to (?:help|assist)|"
+    r"assist you|feel free to (?:ask|reach out|let me know|share)|"
+    r"(?:is there )?anything else (?:i can|you'?d like|you would like|you need)|"
+    r"let me know if (?:you (?:have|need)|there'?s) (?:any|anything)|"
+    r"(?:what|how) can i do for you today|don'?t hesitate to|hope (?:this|that) helps|"
+    r"(?:i can|i'?d love to) help you (?:with|find)|anything you(?:'re| are) looking for|"
+    r"(?:any|have) (?:other |more |further )?questions\?|your (?:personal |virtual )?assistant)",
+    re.IGNORECASE,
+)
+ASSISTANT_NEEDLES = (
+    "help", "assist", "feel free", "anything else", "let me know", "for you today",
+    "hesitate", "looking for", "questions?",
+)  # fmt: skip
 
 
 # Lowercase strings of which every match of a pattern contains one: plain substring
