@@ -5,6 +5,7 @@ Scope: read a card from a `.json` file, or from a `.png` whose `tEXt`/`iTXt`/`zT
 `ccv3` (preferred) or `chara` holds the card as base64-encoded JSON, and map its fields,
 including the `character_book` lorebook, onto `Persona`. Macros such as `{{char}}` or
 `<USER>` are kept verbatim; `personas.substitute_macros` replaces them later.
+The card a dialogue record was made from: `card_for_record`.
 
 Writing: a Character Card V2 as JSON and as PNG with a `chara` tEXt chunk
 (`write_card_v2`), so SillyTavern opens a shipped persona beside its exported chats.
@@ -32,6 +33,7 @@ from rolegen.personas import (
     Persona,
     available_personas,
     load_persona_yaml,
+    slugify,
 )
 from rolegen.resources import personas_dir
 
@@ -86,6 +88,26 @@ def load_card(path: Path) -> Persona:
     if path.suffix.lower() == ".png":
         raw, where = _card_from_png(raw, path)
     return _to_persona(_parse_json(raw, path, where), path)
+
+
+def card_for_record(record: dict, name: str, personas) -> Persona:
+    """The character's card: a `--persona` card of that name, else the card the dialogue
+    was made from, else the shipped persona of its slug, else one built from the record."""
+    for p in personas:
+        if p.slug == slugify(name):
+            return p
+    source = record.get("persona_source") or ""
+    shipped = personas_dir() / f"{record.get('persona') or slugify(name)}.yaml"
+    for path in (Path(source) if source else None, shipped):
+        if path is not None and path.is_file():
+            try:
+                return load_personas(str(path))[0]
+            except RolegenError:
+                continue  # the card changed since the run; the record still names it
+    messages = record["messages"]
+    first_user = next((i for i, m in enumerate(messages) if m["role"] == "user"), len(messages))
+    greeting = next((m["content"] for m in messages[:first_user] if m["role"] == "assistant"), "")
+    return Persona(name=name, greeting=greeting, intro=record.get("persona_intro") or "")
 
 
 def _error(path: Path, message: str) -> RolegenError:

@@ -4,13 +4,25 @@ Every lexical score comes from `checks.py` (the same code generate and filter
 use), with exact ratios (no pre-filter). A row holds, for character turn t >= 1
 of one dialogue (the card's greeting is context, not scored):
 
-- echo: the checks flagged identity echo (t >= 2, the user did not ask);
-- asked / recall: the user asked who the character is, and the reply names it;
+- echo: the checks flagged identity echo: an unasked self-introduction at t >= 2, under
+  the character's name or another;
+- wrong_identity: the reply introduces itself under a name not the character's (any t);
+- identity_confusion: unasked, the character's name where it does not belong: for the
+  user, or the character speaking of itself in the third person;
+- asked / recall / identity_miss: the user asked who the character is; the reply names
+  it / the checks flagged that it does not (None when not asked);
+- assistant_drift: the generic helpful-assistant voice in the character's mouth;
 - repeat (max `fuzz.ratio` against earlier character turns), near_copy (repeat >=
   the checks' repeat threshold), crep4, seq_rep4, loop (the checks' loop reason);
 - words, ooc (assistant boilerplate);
 - paraphrase, relevance, nll: filled in by `guardrails.py` when a model and the
-  embedder are at hand (None otherwise).
+  embedder are at hand (None otherwise);
+- persona_rank, persona_top1, persona_rr: the reply's own card ranked among the run's
+  cards, filled in by `distinctiveness.py` (None without the embedder or two cards).
+
+Relevance is not a persona measure: a generic assistant reply ("Right now I'm ready to
+help you find whatever you're looking for") is closer to most user turns than an
+in-character one. It stands beside the persona figures, never for them.
 
 Figures are means over the turns a metric applies to. Fluency is also given over the
 turns that neither loop nor copy an earlier turn: repeated text is easy to predict
@@ -51,11 +63,25 @@ def _unasked_t2(row: dict) -> bool:
     return row["turn"] >= 2 and not row["asked"]
 
 
+def _asked(row: dict) -> bool:
+    return row["asked"]
+
+
 METRICS = (
-    Metric("identity_echo", "echo", "identity echo, unasked (share of turns)", "lower", _unasked_t2),
+    # identity_echo: the name is kept from when only self-introductions under the character's
+    # own name counted, so older results.json still read
     Metric(
-        "identity_recall", "recall", "identity recall, asked (share)", "higher", lambda r: r["asked"]
+        "identity_echo", "echo", "identity statements, unasked (share of turns)", "lower",
+        _unasked_t2,
     ),
+    Metric("wrong_identity", "wrong_identity", "wrong identity: names itself as another", "lower"),
+    Metric(
+        "identity_confusion", "identity_confusion",
+        "identity confusion: own name for the user or in 3rd person, unasked", "lower", _unasked_t2,
+    ),
+    Metric("identity_recall", "recall", "identity recall, asked (share)", "higher", _asked),
+    Metric("identity_miss", "identity_miss", "identity miss, asked (share)", "lower", _asked),
+    Metric("assistant_drift", "assistant_drift", "assistant drift: generic helper voice", "lower"),
     Metric("near_copy", "near_copy", "near-copy of an earlier turn (share)", "lower"),
     Metric("repeat_ratio", "repeat", "max fuzz.ratio vs earlier turns (mean)", "lower"),
     Metric("crep4", "crep4", "crep-4: 4-grams reused from earlier turns", "lower"),
@@ -68,14 +94,28 @@ METRICS = (
         "fluency_nll_clean", "nll", "fluency on turns that neither loop nor copy (NLL)", "lower",
         lambda r: not r["loop"] and not r["near_copy"], guardrail=True,
     ),
-    Metric("relevance", "relevance", "relevance: cosine of reply and user turn", "higher", guardrail=True),
+    Metric(
+        "relevance", "relevance", "relevance: cosine of reply and user turn (not persona)",
+        "higher", guardrail=True,
+    ),
+    Metric("persona_top1", "persona_top1", "persona top-1: own card ranked first", "higher"),
+    Metric("persona_mrr", "persona_rr", "persona MRR: reciprocal rank of own card", "higher"),
     Metric("ooc", "ooc", "out-of-character boilerplate (share)", "lower", guardrail=True),
 )  # fmt: skip
 BY_NAME = {m.name: m for m in METRICS}
 PAIRWISE = ("near_copy", "seq_rep4")  # paired intervals between every two systems
 CURVES = ("near_copy", "identity_echo", "seq_rep4", "paraphrase")  # plotted by turn index
 # the terminal's table after an eval (the report has every metric)
-SUMMARY = ("near_copy", "seq_rep4", "identity_echo", "identity_recall", "fluency_nll", "relevance")
+SUMMARY = (
+    "near_copy", "seq_rep4", "identity_echo", "identity_recall", "fluency_nll", "relevance",
+    "wrong_identity", "identity_confusion", "identity_miss", "assistant_drift", "persona_top1",
+)  # fmt: skip
+
+
+# check reasons that become a row's 0/1 field of the same name
+_FLAGS = (
+    "echo", "wrong_identity", "identity_confusion", "identity_miss", "assistant_drift", "loop", "ooc"
+)  # fmt: skip
 
 
 def turn_rows(records: list[dict], cfg: CheckConfig | None = None) -> list[dict]:
@@ -88,6 +128,7 @@ def turn_rows(records: list[dict], cfg: CheckConfig | None = None) -> list[dict]
         for c in checks:
             text, user = item.character[c.index], item.users[c.index]
             asked = asks_identity(user)
+            flagged = {r: float(r in c.reasons) for r in _FLAGS}
             rows.append(
                 {
                     "system": record.get("system", "data"),
@@ -98,18 +139,25 @@ def turn_rows(records: list[dict], cfg: CheckConfig | None = None) -> list[dict]
                     "text": text,
                     "user": user,
                     "asked": asked,
-                    "echo": float("echo" in c.reasons),
+                    "echo": flagged["echo"],
+                    "wrong_identity": flagged["wrong_identity"],
+                    "identity_confusion": flagged["identity_confusion"],
                     "recall": float(names_character(text, item.name)) if asked else None,
+                    "identity_miss": flagged["identity_miss"] if asked else None,
+                    "assistant_drift": flagged["assistant_drift"],
                     "repeat": c.scores["repeat"],
                     "near_copy": float(c.scores["repeat"] >= cfg.repeat_ratio),
                     "crep4": c.scores["crep4"],
                     "seq_rep4": c.scores["seq_rep4"],
-                    "loop": float("loop" in c.reasons),
+                    "loop": flagged["loop"],
                     "words": float(len(text.split())),
-                    "ooc": float("ooc" in c.reasons),
+                    "ooc": flagged["ooc"],
                     "paraphrase": None,
                     "relevance": None,
                     "nll": None,
+                    "persona_rank": None,
+                    "persona_top1": None,
+                    "persona_rr": None,
                 }
             )
     return rows

@@ -44,10 +44,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from rolegen.cards import load_personas, safe_file_name, write_card_v2
+from rolegen.cards import card_for_record, safe_file_name, write_card_v2
 from rolegen.errors import RolegenError
 from rolegen.personas import Persona, slugify, substitute_macros
-from rolegen.resources import personas_dir
 
 _HEADER_KEYS = ("user_name", "character_name")
 _NOT_CHOSEN = "not_chosen"
@@ -325,7 +324,7 @@ def write_chats(
                 "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8"
             )
             if base not in cards:
-                cards[base] = _persona_for(record, name, personas)
+                cards[base] = card_for_record(record, name, personas)
         for base, persona in cards.items():
             write_card_v2(persona, tmp / "characters", file_name=base)
         shutil.rmtree(folder, ignore_errors=True)
@@ -381,23 +380,3 @@ def _send_date(stamp: time.struct_time) -> str:
     meridiem = "pm" if stamp.tm_hour >= 12 else "am"
     month = _MONTHS[stamp.tm_mon - 1]
     return f"{month} {stamp.tm_mday}, {stamp.tm_year} {hour}:{stamp.tm_min:02d}{meridiem}"
-
-
-def _persona_for(record: dict, name: str, personas) -> Persona:
-    """The character's card: a `--persona` card of that name, else the card the dialogue
-    was made from, else the shipped persona of its slug, else one built from the record."""
-    for p in personas:
-        if p.slug == slugify(name):
-            return p
-    source = record.get("persona_source") or ""
-    shipped = personas_dir() / f"{record.get('persona') or slugify(name)}.yaml"
-    for path in (Path(source) if source else None, shipped):
-        if path is not None and path.is_file():
-            try:
-                return load_personas(str(path))[0]
-            except RolegenError:
-                continue  # the card changed since the run; the record still names it
-    messages = record["messages"]
-    first_user = next((i for i, m in enumerate(messages) if m["role"] == "user"), len(messages))
-    greeting = next((m["content"] for m in messages[:first_user] if m["role"] == "assistant"), "")
-    return Persona(name=name, greeting=greeting, intro=record.get("persona_intro") or "")

@@ -65,6 +65,50 @@ def test_echo_answering_an_identity_question_is_not_counted():
     assert rows[1]["asked"] and rows[1]["echo"] == 0.0 and rows[1]["recall"] == 1.0
 
 
+PERSONA_USERS = [
+    "Hi there.", "Where are we going?", "Sorry, what's your name again?", "Nice weather.",
+    "What now?", "Tell me more.",
+]  # fmt: skip
+PERSONA_REPLIES = [
+    "I am Akua. I am the keeper of the winds.",  # wrong identity (t = 1: no echo)
+    "I'm here to help you with anything you're looking for. How can I assist you?",  # drift
+    "I am the captain of this ship.",  # asked, no name: a miss
+    "Mara, I'm not sure the weather holds.",  # her own name for the user
+    "There's a little thing called Captain Mara Vell. He's my dad.",  # third person
+    "I am Akua, the wind keeper.",  # an unasked self-introduction, under another name
+]
+
+
+def test_turn_rows_carry_the_persona_faults_the_checks_flag():
+    rows = turn_rows([_record("base", "d", PERSONA_REPLIES, PERSONA_USERS)])
+    assert [r["wrong_identity"] for r in rows] == [1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    assert [r["echo"] for r in rows] == [0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    assert [r["assistant_drift"] for r in rows] == [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    assert [r["identity_confusion"] for r in rows] == [0.0, 0.0, 0.0, 1.0, 1.0, 0.0]
+    assert [r["identity_miss"] for r in rows] == [None, None, 1.0, None, None, None]
+    assert rows[2]["recall"] == 0.0
+    assert all(r["persona_rank"] is None and r["persona_top1"] is None for r in rows)
+
+
+def test_persona_metrics_are_shares_of_the_turns_they_apply_to():
+    records = [_record("base", f"d{k}", PERSONA_REPLIES, PERSONA_USERS) for k in range(3)]
+    rows = turn_rows(records)
+    for row in rows:  # persona ranks as distinctiveness.py fills them in
+        rank = 1 if row["turn"] <= 3 else 4
+        row.update(persona_rank=rank, persona_top1=float(rank == 1), persona_rr=1 / rank)
+    figures = summarize(rows, resamples=20)["systems"]["base"]
+    assert figures["wrong_identity"]["value"] == pytest.approx(2 / 6, abs=1e-4)  # every turn
+    assert figures["wrong_identity"]["n"] == 18
+    assert figures["assistant_drift"]["value"] == pytest.approx(1 / 6, abs=1e-4)
+    # unasked turns t >= 2: turns 2, 4, 5, 6
+    assert figures["identity_echo"]["value"] == pytest.approx(1 / 4)
+    assert figures["identity_confusion"]["value"] == pytest.approx(2 / 4)
+    assert figures["identity_confusion"]["n"] == 12
+    assert figures["identity_miss"] == {"value": 1.0, "ci95": [1.0, 1.0], "n": 3}  # asked once
+    assert figures["persona_top1"]["value"] == pytest.approx(0.5)
+    assert figures["persona_mrr"]["value"] == pytest.approx((3 * 1 + 3 * 0.25) / 6, abs=1e-4)
+
+
 def test_summarize_values_deltas_and_paired_intervals():
     records = []
     for k in range(6):
