@@ -232,13 +232,17 @@ def _show_eval(results: dict) -> None:
     from rolegen.metrics import SUMMARY
     from rolegen.report import headline
 
-    click.echo(f"{'system':<34}" + "".join(f"{n:>16}" for n in SUMMARY))
+    widths = [max(10, len(n) + 2) for n in SUMMARY]
+    click.echo(f"{'system':<34}" + "".join(f"{n:>{w}}" for n, w in zip(SUMMARY, widths)))
     for system, figures in results["systems"].items():
         cells = []
-        for n in SUMMARY:
+        for n, w in zip(SUMMARY, widths):
             v = figures.get(n, {}).get("value")
-            cells.append(f"{'-' if v is None else f'{v:.3f}':>16}")
+            cells.append(f"{'-' if v is None else f'{v:.3f}':>{w}}")
         click.echo(f"{system:<34}" + "".join(cells))
+    chance = results.get("persona_chance")
+    if chance:
+        click.echo(f"  persona_top1 at chance: {chance['top1']:.3f} ({chance['cards']} cards)")
     for h in headline(results):
         met = {True: "met", False: "NOT met", None: "n/a"}[h["met"]]
         click.echo(f"  {met:>8}: {h['criterion']}: {h['observed']}")

@@ -1,11 +1,16 @@
 """The eval report: report.md and report.html with plots, from results.json's figures.
 
 - the headline: the issue's targets for the adapter against base, each met or not;
-- one table of every metric per system (value and 95% interval), one of deltas
-  against base (paired intervals);
+- one table of every metric per system (value and 95% interval; chance level beside
+  the persona ranks), one of deltas against base (paired intervals);
+- a note that relevance is not a persona measure, with the persona figures beside it:
+  a generic assistant reply is closer to the user's turn than an in-character one, so
+  a rise in relevance can mean the character dissolved;
 - plots: near-copy share, identity echo, seq-rep-4 and paraphrase similarity by
   turn index per system; guardrails (fluency, relevance) with intervals;
-- side-by-side dialogues of base and adapter where their near-copy counts differ most.
+- side-by-side dialogues of base and adapter: where their near-copy counts differ
+  most, and where their persona faults (identity statements, wrong identity, identity
+  confusion and miss, assistant drift, own card not ranked first) differ most either way.
 
 What comes from the data (system labels, dialogue text, persona names) is escaped in
 both files: a `|` must not break a markdown table, nor `<script>` run in a viewer.
@@ -24,6 +29,19 @@ from pathlib import Path
 from rolegen.metrics import BY_NAME, CURVES, METRICS
 
 _GUARDS = ("fluency_nll", "relevance")
+# the headline's persona targets: no worse than base beyond the paired interval
+_PERSONA_TARGETS = (
+    ("wrong_identity", "wrong identity no higher than base"),
+    ("identity_confusion", "identity confusion no higher than base"),
+    ("identity_miss", "identity miss (asked) no higher than base"),
+    ("assistant_drift", "assistant drift no higher than base"),
+    ("persona_top1", "persona top-1 no lower than base"),
+)
+_CHANCE = {"persona_top1": "top1", "persona_mrr": "mrr"}  # metric -> results' persona_chance key
+# row fields that count as persona faults when picking a side-by-side example
+_PERSONA_FAULTS = (
+    "echo", "wrong_identity", "identity_confusion", "identity_miss", "assistant_drift"
+)  # fmt: skip
 # "Equal guardrails" for comparing with decoding fixes: fluency where repetition does not
 # deflate the NLL (see metrics.py), and relevance.
 _FAIR_GUARDS = ("fluency_nll_clean", "relevance")
@@ -73,20 +91,31 @@ def headline(results: dict) -> list[dict]:
     sr_a, sr_b = _value(a, "seq_rep4"), _value(b, "seq_rep4")
     if sr_a is not None and sr_b:
         add("seq-rep-4 <= 1/3 of base", f"{sr_b:.3f} -> {sr_a:.3f}", sr_a <= sr_b / 3)
+
+    chance = results.get("persona_chance") or {}
+
+    def against_base(metric: str, criterion: str, met: bool | None) -> None:
+        """A target on the adapter's delta against base, shown with its paired interval."""
+        if _value(a, metric) is not None and _value(b, metric) is not None:
+            ci = a[metric].get("delta_ci95")
+            note = f", chance {chance[_CHANCE[metric]]:.3f}" if metric in _CHANCE and chance else ""
+            observed = f"{_value(b, metric):.3f} -> {_value(a, metric):.3f} (delta CI {ci}{note})"
+            add(criterion, observed, met)
+
     e_a, e_b = _value(a, "identity_echo"), _value(b, "identity_echo")
     if e_a is not None and e_b is not None:
-        add("identity echo (unasked) halved", f"{e_b:.3f} -> {e_a:.3f}", e_a <= e_b / 2)
-    r_a, r_b = _value(a, "identity_recall"), _value(b, "identity_recall")
-    if r_a is not None and r_b is not None:
-        add("identity recall (asked) up", f"{r_b:.3f} -> {r_a:.3f}", r_a > r_b)
+        add("identity statements (unasked) halved", f"{e_b:.3f} -> {e_a:.3f}", e_a <= e_b / 2)
+    recall_ci = a.get("identity_recall", {}).get("delta_ci95")
+    against_base(
+        "identity_recall",
+        "identity recall (asked) up, paired interval above 0",
+        None if recall_ci is None else recall_ci[0] > 0,
+    )
+    for metric, criterion in _PERSONA_TARGETS:
+        against_base(metric, f"{criterion} beyond its interval", _held(a, metric))
     for g in (*_GUARDS, "fluency_nll_clean"):
-        if _value(a, g) is not None and _value(b, g) is not None:
-            ci = a[g].get("delta_ci95")
-            add(
-                f"{g} no worse than base beyond its interval",
-                f"{_value(b, g):.3f} -> {_value(a, g):.3f} (delta CI {ci})",
-                _held(a, g),
-            )
+        note = " (not a persona measure)" if g == "relevance" else ""
+        against_base(g, f"{g} no worse than base beyond its interval{note}", _held(a, g))
     decoding = [s for s in systems if s.startswith("base+")]
     pairwise = results.get("pairwise", {})
     if decoding and nc_a is not None:
@@ -119,17 +148,18 @@ def _tables(results: dict) -> tuple[list[str], list[list[str]], list[list[str]]]
     systems = list(results["systems"])
     ref = results["reference"]
     header = ["metric", *systems]
+    chance = results.get("persona_chance") or {}
     values, deltas = [], []
     for m in METRICS:
         if all(results["systems"][s].get(m.name, {}).get("value") is None for s in systems):
             continue
-        arrow = {"lower": " (↓)", "higher": " (↑)"}.get(m.better, "")
-        values.append(
-            [m.label + arrow, *(_fmt(results["systems"][s].get(m.name)) for s in systems)]
-        )
+        label = m.label + {"lower": " (↓)", "higher": " (↑)"}.get(m.better, "")
+        if m.name in _CHANCE and chance:
+            label += f" [chance {chance[_CHANCE[m.name]]:.3f}, {chance['cards']} cards]"
+        values.append([label, *(_fmt(results["systems"][s].get(m.name)) for s in systems)])
         deltas.append(
             [
-                m.label + arrow,
+                label,
                 *(_fmt(results["systems"][s].get(m.name), True) for s in systems if s != ref),
             ]
         )
@@ -190,20 +220,60 @@ def _plot(results: dict) -> bytes | None:
     return buf.getvalue()
 
 
-def _example_pair(records: list[dict], rows: list[dict], other: str = "adapter"):
-    """The base and `other` dialogue with the same seed key whose near-copy counts differ
-    most (ties: the longer dialogue)."""
-    count: dict[tuple[str, str], float] = {}
-    for r in rows:
-        count[(r["system"], r["dialogue"])] = count.get((r["system"], r["dialogue"]), 0) + (
-            r["near_copy"] + r["echo"]
-        )
-    keys = {k for s, k in count if s == other} & {k for s, k in count if s == "base"}
-    if not keys:
+def _relevance_note(results: dict) -> str | None:
+    """Relevance read beside the persona figures, per system (None: relevance not scored)."""
+    systems = results["systems"]
+    if all(_value(f, "relevance") is None for f in systems.values()):
         return None
-    key = max(sorted(keys), key=lambda k: count[("base", k)] - count[(other, k)])
+    chance = results.get("persona_chance") or {}
+    shown = ("relevance", "persona_top1", "assistant_drift", "wrong_identity")
+    per = []
+    for s, figures in systems.items():
+        cells = [
+            f"{m.replace('_', ' ')} {_value(figures, m):.3f}"
+            for m in shown
+            if _value(figures, m) is not None
+        ]
+        per.append(f"{s}: {', '.join(cells)}")
+    top1 = f" (persona top-1 at chance: {chance['top1']:.3f})" if chance else ""
+    return (
+        "Relevance is not a persona measure: a generic helpful-assistant reply is closer to "
+        "the user's turn than an in-character one, so a rise in relevance can mean the "
+        f"character dissolved. Read it beside the persona figures{top1}: " + "; ".join(per) + "."
+    )
+
+
+def _persona_faults(row: dict) -> float:
+    faults = sum(row[f] or 0 for f in _PERSONA_FAULTS)  # identity_miss: None when not asked
+    return faults + (0 if row["persona_top1"] is None else 1 - row["persona_top1"])
+
+
+def _example_pairs(records: list[dict], rows: list[dict], other: str = "adapter") -> list:
+    """(title, base record, `other` record) of one seed key: the pair whose near-copy counts
+    differ most (base minus other), and the pair whose persona faults differ most either
+    way (one entry when it is the same pair). Ties: the first seed key in sorted order."""
+    near: dict[tuple[str, str], float] = {}
+    persona: dict[tuple[str, str], float] = {}
+    for r in rows:
+        key = (r["system"], r["dialogue"])
+        near[key] = near.get(key, 0) + r["near_copy"]
+        persona[key] = persona.get(key, 0) + _persona_faults(r)
+    keys = sorted({k for s, k in near if s == other} & {k for s, k in near if s == "base"})
+    picks: dict[str, list[str]] = {}  # seed key -> why it was picked
+    for kind, count, score in (
+        ("near-copies", near, lambda k: near[("base", k)] - near[(other, k)]),
+        ("persona faults", persona, lambda k: abs(persona[("base", k)] - persona[(other, k)])),
+    ):
+        if keys:
+            key = max(keys, key=score)
+            why = f"{kind}: base {count[('base', key)]:g}, {other} {count[(other, key)]:g}"
+            picks.setdefault(key, []).append(why)
     by = {(r.get("system"), r.get("seed_key") or r["id"]): r for r in records}
-    return by.get(("base", key)), by.get((other, key))
+    return [
+        (f"{key} ({'; '.join(why)})", by[("base", key)], by[(other, key)])
+        for key, why in picks.items()
+        if ("base", key) in by and (other, key) in by
+    ]
 
 
 def _transcript(record: dict) -> list[tuple[str, str]]:
@@ -249,7 +319,8 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
     if png:
         (out / "report.png").write_bytes(png)
     heads = headline(results)
-    pair = _example_pair(records, rows)
+    note = _relevance_note(results)
+    pairs = _example_pairs(records, rows)
 
     md = ["# rolegen eval", "", _intro(results, _md)]
     if heads:
@@ -266,6 +337,8 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
     md += ["", "## All systems", "", "| " + " | ".join(_md(h) for h in header) + " |"]
     md.append("|" + "---|" * len(header))
     md += ["| " + " | ".join(r) + " |" for r in values]
+    if note:
+        md += ["", _md(note)]
     if len(header) > 2:
         md += ["", f"## Deltas against {_md(ref)} (paired 95% intervals)", ""]
         others = [s for s in header[1:] if s != ref]
@@ -274,8 +347,8 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         md += ["| " + " | ".join(r) + " |" for r in deltas]
     if png:
         md += ["", "![repetition by turn and guardrails](report.png)"]
-    if pair and all(pair):
-        md += ["", f"## Side by side: {_md(pair[0]['seed_key'])}", ""]
+    for title, *pair in pairs:
+        md += ["", f"## Side by side: {_md(title)}", ""]
         for record in pair:
             md += [f"### {_md(record['system'])}", ""]
             md += [f"- **{_md(role)}**: {_md(text)}" for role, text in _transcript(record)]
@@ -314,13 +387,15 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
             )
         )
     parts += ["<h2>All systems</h2>", table(header, values)]
+    if note:
+        parts.append(f"<p>{html.escape(note)}</p>")
     if len(header) > 2:
         others = [s for s in header[1:] if s != ref]
         parts += [f"<h2>Deltas against {html.escape(ref)}</h2>", table(["metric", *others], deltas)]
     if png:
         parts.append(f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
-    if pair and all(pair):
-        parts.append(f"<h2>Side by side: {html.escape(pair[0]['seed_key'])}</h2><div class='pair'>")
+    for title, *pair in pairs:
+        parts.append(f"<h2>Side by side: {html.escape(title)}</h2><div class='pair'>")
         for record in pair:
             parts.append(f"<div><h3>{html.escape(record['system'])}</h3>")
             parts += [

