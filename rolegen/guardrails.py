@@ -3,7 +3,9 @@
 - fluency: mean token NLL of each character reply under the *base* model (no
   penalties, no adapter), given the dialogue before it, rendered with the prompt
   format the dialogue was generated with. Rambling or broken text scores high.
-- relevance: cosine of the reply's and the user turn's sentence embeddings.
+- relevance: cosine of the reply's and the user turn's sentence embeddings. Not a
+  persona measure: a generic helpful-assistant reply scores higher than an in-character
+  one (persona fidelity: the identity checks and `distinctiveness.py`).
 - paraphrase: max cosine of the reply against earlier character turns (the
   repetition lexical scores miss: "delighted to have you" / "a pleasure to host you").
 
