@@ -254,8 +254,10 @@ _command(
     EvalConfig,
     "rolegen.recipes.evaluate:run_eval",
     _show_eval,
-    help="Measure repetition, identity echo and guardrails (fluency, relevance) of the base "
-    "model, decoding-only fixes and the fine-tuned adapter on held-out personas, with the "
+    help="Measure repetition, persona fidelity (identity statements, wrong identity, "
+    "assistant drift, each reply's own card ranked among the run's cards) and guardrails "
+    "(fluency, relevance) of the base model, decoding-only fixes and the fine-tuned "
+    "adapter on held-out personas, with the "
     "same user turns and seeds for every system. Writes results.json and a report.\n\n"
     "Example: rolegen eval --adapter outputs/run/adapter\n\n"
     "Score dialogues made anywhere: rolegen eval --data dialogues.jsonl",
