@@ -14,8 +14,9 @@ What is compared:
 - the names of every card of the run are masked in the cards and the replies alike:
   a reply that says its own name would find its card by the name alone, which measures
   the identity tic (counted by the checks), not voice and content. Each part of a name
-  is masked, titles included ("Captain" of "Captain Mara Vell"), as a whole word and
-  case-sensitively, so a lowercase "hope" or "will" stays for a card named Hope or Will.
+  that is not lowercase is masked, titles included ("Captain" of "Captain Mara Vell"),
+  as a whole word and case-sensitively, so a lowercase "hope" or "will" stays for a card
+  named Hope or Will.
 - ties count against the reply: a reply as close to another card as to its own does
   not tell them apart.
 
