@@ -23,7 +23,7 @@ from pathlib import Path
 
 from rolegen.config import TrainConfig
 from rolegen.errors import RolegenError
-from rolegen.rendering import Example, PairExample, Renderer
+from rolegen.rendering import IGNORE, Example, PairExample, Renderer
 from rolegen.templates import Templates
 
 
@@ -285,3 +285,111 @@ def pair_tensors(pairs: list[PairExample]) -> dict:
     """The chosen and rejected sequences of the pairs in one flat packed row; segment
     2k is pair k's chosen, 2k+1 its rejected."""
     return collate_packed([[e for p in pairs for e in (p.chosen, p.rejected)]])
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens `a` and `b` share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def shared_pair_tensors(pairs: list[PairExample]) -> dict:
+    """The pairs in one flat row, each as its shared prefix, then the rest of the chosen
+    sequence, then the rest of the rejected one (`prefix_groups` gives the attention its
+    blocks, see packed_attention.py; the rejected part's position ids continue from the
+    prefix). The shared prefix is the longest common one of the two token sequences:
+    the context, and any first reply tokens both replies have.
+
+    The labels cannot be a shifted copy of the row: the rejected part's first token is
+    predicted at the prefix's last position, not at the position before it in the row,
+    and a labelled token inside the shared prefix belongs to both replies. So each
+    labelled token becomes one entry of `logit_index` (the row position whose logits
+    predict it), `targets` and `target_segments` (2k: pair k's chosen, 2k+1: its
+    rejected); a shared one appears once for each reply."""
+    import torch
+
+    ids, positions, groups = [], [], []
+    logit_index, targets, segments = [], [], []
+    for k, pair in enumerate(pairs):
+        c, r = pair.chosen, pair.rejected
+        n = common_prefix(c.input_ids, r.input_ids)
+        a = len(ids)
+        ids += c.input_ids + r.input_ids[n:]
+        positions += [*range(len(c)), *range(n, len(r))]
+        groups.append((a, a + n, a + len(c), a + len(c) + len(r) - n))
+        for seg, e, tail in ((2 * k, c, a), (2 * k + 1, r, a + len(c) - n)):
+            for i in range(1, len(e)):
+                if e.labels[i] != IGNORE:
+                    # position i-1 in the example: in the prefix, or in this reply's part
+                    logit_index.append(a + i - 1 if i - 1 < n else tail + i - 1)
+                    targets.append(e.labels[i])
+                    segments.append(seg)
+    return {
+        "input_ids": torch.tensor([ids], dtype=torch.long),
+        "position_ids": torch.tensor([positions], dtype=torch.long),
+        "prefix_groups": torch.tensor(groups, dtype=torch.long).view(-1, 4),
+        "logit_index": torch.tensor(logit_index, dtype=torch.long),
+        "targets": torch.tensor(targets, dtype=torch.long),
+        "target_segments": torch.tensor(segments, dtype=torch.long),
+    }
+
+
+def divergence(pair: PairExample) -> int | None:
+    """The index of the first token where the chosen and rejected sequences differ, or
+    None when one is a prefix of the other (nothing to prefer at a single token)."""
+    c, r = pair.chosen.input_ids, pair.rejected.input_ids
+    n = common_prefix(c, r)
+    return n if 0 < n < min(len(c), len(r)) else None
+
+
+def divergence_tensors(pairs: list[PairExample]) -> dict:
+    """For the token-level preference: each pair's shared prefix up to its divergence
+    point, packed into one flat row (`collate_packed`), with `logit_index` (the row
+    position whose logits predict the divergence token) and the chosen and rejected
+    tokens there. Every pair must have a `divergence`."""
+    import torch
+
+    prefixes, logit_index, chosen, rejected = [], [], [], []
+    end = 0
+    for pair in pairs:
+        n = divergence(pair)
+        prefixes.append(Example(pair.chosen.input_ids[:n], [IGNORE] * n))
+        end += n
+        logit_index.append(end - 1)
+        chosen.append(pair.chosen.input_ids[n])
+        rejected.append(pair.rejected.input_ids[n])
+    batch = collate_packed([prefixes])
+    batch.update(
+        logit_index=torch.tensor(logit_index, dtype=torch.long),
+        chosen_tokens=torch.tensor(chosen, dtype=torch.long),
+        rejected_tokens=torch.tensor(rejected, dtype=torch.long),
+    )
+    return batch
+
+
+def reply_starts(examples: list[Example]) -> list[tuple[int, int]]:
+    """(example index, position) of the first token of every labelled run (a character
+    turn) that has context before it: the places a reply can be sampled from."""
+    out = []
+    for k, e in enumerate(examples):
+        for i in range(1, len(e)):
+            if e.labels[i] != IGNORE and e.labels[i - 1] == IGNORE:
+                out.append((k, i))
+    return out
+
+
+def divergent_pairs(
+    train: list[PairExample], test: list[PairExample]
+) -> tuple[list[PairExample], list[PairExample], dict]:
+    """The pairs a token-level preference can use: those whose replies differ at some
+    token (not one reply a prefix of the other, nor both the same); and how many not."""
+    keep_train = [p for p in train if divergence(p) is not None]
+    keep_test = [p for p in test if divergence(p) is not None]
+    if not keep_train:
+        raise RolegenError("--dpo-loss ftpo: no preference pair has replies that differ")
+    dropped = {"train": len(train) - len(keep_train), "test": len(test) - len(keep_test)}
+    return keep_train, keep_test, {"ftpo_no_divergence": dropped}

@@ -383,3 +383,84 @@ def test_resume_with_another_model_names_the_checkpoints_base_model(
     _refused(result, f"{checkpoint}: --resume continues a checkpoint trained on {tiny_model}")
     assert f"pass --model {tiny_model}" in result.output
     assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_prefix_shared_dpo_trains_as_the_two_row_path(run_dir, tiny_model, tmp_path):
+    """Context once per pair: the same losses and, to float rounding, the same adapter.
+    (At a learning rate of 1e-2 Adam's first steps turn gradients of 1e-9 into whole
+    steps of either sign, and rounding alone moves weights by 1e-4; 1e-3 shows the
+    paths agree.)"""
+    from safetensors.torch import load_file
+
+    kw = dict(method="dpo", max_steps=4, beta=0.5, dpo_learning_rate=1e-3)
+    run_train(_cfg(run_dir, tiny_model, tmp_path / "a", **kw), echo=lambda s: None)
+    summary = run_train(
+        _cfg(run_dir, tiny_model, tmp_path / "b", dpo_shared_prefix=True, **kw),
+        echo=lambda s: None,
+    )
+    two_rows, shared = _log(tmp_path / "a"), _log(tmp_path / "b")
+    for x, y in zip(two_rows, shared):
+        assert x["loss"] == pytest.approx(y["loss"], abs=1e-4)
+        assert x["tokens"] > y["tokens"]  # the shared row is shorter
+    a = load_file(str(tmp_path / "a" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "adapter_model.safetensors"))
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    assert two_rows[-1]["loss"] < two_rows[0]["loss"] - 0.2
+    assert summary["stages"][0]["eval"]["reward_accuracy"] == 1.0
+
+
+def test_ftpo_learns_to_prefer_the_chosen_token_at_the_divergence(run_dir, tiny_model, tmp_path):
+    out = tmp_path / "adapter"
+    summary = run_train(
+        _cfg(run_dir, tiny_model, out, method="dpo", dpo_loss="ftpo", max_steps=8),
+        echo=lambda s: None,
+    )
+    log = _log(out)
+    assert log[-1]["logit_gap"] > log[0]["logit_gap"]
+    assert log[-1]["loss"] < log[0]["loss"]
+    ev = summary["stages"][0]["eval"]
+    assert ev["token_accuracy"] == 1.0 and ev["logit_gap"] > 0
+    # its reference is the logits at the divergence point, one row per pair
+    ref = torch.load(out / "checkpoints" / "ftpo_reference.pt")
+    assert ref["train"].shape[1] == 49152
+
+
+def test_unlikelihood_rides_on_sft_and_dpo(run_dir, tiny_model, tmp_path):
+    """Every micro-batch of both stages also samples a greedy reply and penalises its
+    repeats: a random model loops, so the term is there and above 0."""
+    out = tmp_path / "adapter"
+    kw = dict(method="sft+dpo", max_steps=2, ul_weight=1.0, ul_tokens=24)
+    run_train(_cfg(run_dir, tiny_model, out, **kw), echo=lambda s: None)
+    log = _log(out)
+    assert [r["stage"] for r in log] == ["sft", "sft", "dpo", "dpo"]
+    assert all("ul_repeat_share" in r for r in log)
+    assert any(r["ul_loss"] > 0 for r in log)
+
+
+def test_unlikelihood_every_nth_micro_batch_only(run_dir, tiny_model, tmp_path):
+    from rolegen.rendering import Example
+    from rolegen.stages import SFTStage, WithUnlikelihood
+
+    cfg = _cfg(run_dir, tiny_model, tmp_path / "x", ul_weight=1.0, ul_every=3)
+    dialogues = [Example([1, 5, 6, 7, 2], [-100, -100, 6, 7, 2]) for _ in range(10)]
+    stage = WithUnlikelihood(SFTStage(cfg, dialogues, [], "cpu"), cfg, dialogues, {2}, "cpu")
+    specs = stage.micro_batches(0)
+    assert [ctx is not None for _, ctx in specs] == [i % 3 == 0 for i in range(len(specs))]
+    assert specs == stage.micro_batches(0)  # the same picks when a resume replays them
+    assert all(ctx == (ctx[0], 2) for _, ctx in specs if ctx)  # the reply's first token
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (("--dpo-loss", "ftpo", "--dpo-sft-weight", "0.5"), "--dpo-sft-weight"),
+        (("--ul-every", "0"), "--ul-every must be at least 1"),
+        (("--ul-weight", "-1"), "--ul-weight must be 0"),
+        (("--ftpo-margin", "0"), "--ftpo-margin must be above 0"),
+    ],
+)
+def test_loss_options_that_cannot_work_are_refused(run_dir, tmp_path, flags, message):
+    out = tmp_path / "adapter"
+    _refused(_train_cli("--data", str(run_dir), "--out", str(out), *flags), message)
+    assert not out.exists()

@@ -204,6 +204,40 @@ class TrainConfig:
     dpo_sft_weight: float = opt(
         0.0, "DPO: weight of an NLL term on the chosen replies (RPO); 0 = plain DPO."
     )
+    dpo_loss: str = opt(
+        "sigmoid",
+        "DPO's loss. sigmoid: DPO on the whole replies' log-probabilities; ftpo: a preference "
+        "between the chosen and the rejected token at the first token where the replies "
+        "differ, on logits, the rest of the vocabulary there held to the reference (the "
+        "antislop paper's FTPO; --beta does not apply).",
+        choices=["sigmoid", "ftpo"],
+    )
+    dpo_shared_prefix: bool = opt(
+        False,
+        "sigmoid DPO: run each pair's shared context once (one packed row: context, chosen "
+        "reply, rejected reply, each reply attending to the context only); the same "
+        "log-probabilities to float rounding, less compute.",
+    )
+    ftpo_margin: float = opt(
+        2.0, "ftpo: logit gap (chosen - rejected) past which a pair stops pulling."
+    )
+    ftpo_target_weight: float = opt(
+        0.05, "ftpo: weight of the tether of the chosen and rejected logits to the reference."
+    )
+    ftpo_nontarget_weight: float = opt(
+        0.4, "ftpo: weight of the tether of every other logit to the reference."
+    )
+    ul_weight: float = opt(
+        0.0,
+        "Sequence-level unlikelihood (Welleck et al. 2019): weight of a term that samples the "
+        "model's greedy reply to a context of the training dialogues and pushes down the "
+        "tokens that repeat a 4-gram of that reply or of earlier character turns; added to "
+        "the loss of every stage (SFT and DPO). 0 = off.",
+    )
+    ul_every: int = opt(
+        1, "Unlikelihood: add the term to every Nth micro-batch (each costs a sampled reply)."
+    )
+    ul_tokens: int = opt(48, "Unlikelihood: most tokens in a sampled reply.")
     eval_steps: int = opt(
         50, "Evaluate on the test split every N optimizer steps (0 = at the end)."
     )
@@ -233,6 +267,16 @@ class TrainConfig:
             raise RolegenError("--epochs and --dpo-epochs must be above 0 (or give --max-steps)")
         if self.lora.r < 1:
             raise RolegenError("--lora-r must be at least 1")
+        at_least(self, 1, "ul_every", "ul_tokens")
+        if self.ul_weight < 0:
+            raise RolegenError(f"--ul-weight must be 0 (off) or more, got {self.ul_weight}")
+        if self.ftpo_margin <= 0 or min(self.ftpo_target_weight, self.ftpo_nontarget_weight) < 0:
+            raise RolegenError("--ftpo-margin must be above 0 and the --ftpo-*-weight 0 or more")
+        if self.dpo_loss == "ftpo" and self.dpo_sft_weight:
+            raise RolegenError(
+                "--dpo-sft-weight needs the whole chosen reply; --dpo-loss ftpo reads one token "
+                "of it: use one or the other"
+            )
 
 
 @dataclass

@@ -3,16 +3,21 @@
 Supports: the dataset `rolegen filter` exports (or any `messages` JSONL), rendered
 with the prompt format it was generated with; assistant-only loss; packed rows
 with attention boundaries; DPO against a frozen reference (the model as the stage
-starts: the base, or the SFT adapter), with its log-probabilities computed once;
-an optional NLL term on the chosen replies (RPO); eval-split loss; checkpoints
-and `--resume`; `accelerate launch` (DDP/FSDP); a merged copy with `--merge`.
+starts: the base, or the SFT adapter), with its log-probabilities computed once,
+each pair's context run twice or, `--dpo-shared-prefix`, once; an optional NLL term
+on the chosen replies (RPO); in place of DPO's loss, FTPO at the pairs' divergence
+token (`--dpo-loss ftpo`); on top of either stage, sequence-level unlikelihood on the
+model's own greedy replies (`--ul-weight`, `WithUnlikelihood`); eval-split loss;
+checkpoints and `--resume`; `accelerate launch` (DDP/FSDP); a merged copy with
+`--merge`.
 
 Writes to the adapter folder: adapter_model.safetensors + adapter_config.json
 (PEFT, vLLM), rolegen_adapter.json (base model, format), train_config.json,
 log.jsonl, loss.png, summary.json; checkpoints/ while training.
 
 The parts: train_data.py (files -> examples -> micro-batches), lora.py (the model),
-losses.py, trainer.py (the loop, checkpoints); here the two stages and the wiring.
+losses.py, stages.py (SFT, DPO, FTPO, unlikelihood: data, loss and eval of each),
+trainer.py (the loop, checkpoints); here the wiring.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -28,136 +34,33 @@ from tqdm import tqdm
 from rolegen.adapters import META, check_checkpoint_base, merge_adapter
 from rolegen.config import TrainConfig
 from rolegen.lora import load_lora_model, training_dtype
-from rolegen.losses import dpo_loss, pair_logps, sft_loss
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
 from rolegen.options import to_dict
-from rolegen.rendering import Example, PairExample, Renderer
+from rolegen.rendering import Example, Renderer
 from rolegen.runs import git_commit, hold_out_dir, package_versions
+from rolegen.stages import (
+    DPOStage,
+    FTPOStage,
+    SFTStage,
+    WithUnlikelihood,
+    reference_logits,
+    reference_logps,
+)
 from rolegen.train_data import (
-    collate_packed,
+    divergent_pairs,
     encode_pair_splits,
     encode_sft_splits,
     load_train_data,
-    pair_batches,
-    pair_tensors,
     resolve_format,
-    sft_batches,
 )
 from rolegen.trainer import Checkpoints, Trainer, plot_loss
 
-_EVAL_PAIRS = 8  # pairs per forward pass when scoring without gradients
 
-
-class SFTStage:
-    """Assistant-only NLL on packed dialogues; eval: the test split's loss per token."""
-
-    name = "sft"
-
-    def __init__(self, cfg: TrainConfig, train: list[Example], test: list[Example], device):
-        self.cfg, self.train, self.test, self.device = cfg, train, test, device
-        self.epochs, self.lr = cfg.epochs, cfg.learning_rate
-
-    def micro_batches(self, epoch: int) -> list:
-        return sft_batches(self.train, self.cfg, epoch)
-
-    def step(self, model, rows) -> tuple[torch.Tensor, dict]:
-        batch = collate_packed([[self.train[i] for i in row] for row in rows])
-        loss, n = sft_loss(model, _to(batch, self.device))
-        real = sum(len(self.train[i]) for row in rows for i in row)
-        width = batch["input_ids"].numel()
-        return loss, {"tokens": real, "padded": width - real, "target_tokens": n}
-
-    def evaluate(self, model) -> dict:
-        if not self.test:
-            return {}
-        total_nll, total_n = 0.0, 0
-        for rows in sft_batches(self.test, self.cfg, 0):
-            batch = collate_packed([[self.test[i] for i in row] for row in rows])
-            loss, n = sft_loss(model, _to(batch, self.device))
-            total_nll += float(loss) * n
-            total_n += n
-        return {"loss": round(total_nll / max(1, total_n), 5)}
-
-
-class DPOStage:
-    """DPO on (chosen, rejected) pairs against reference log-probabilities `ref`
-    ({"train"/"test": (chosen, rejected)}, from `_reference_logps`), plus the RPO term
-    when `--dpo-sft-weight` is set; eval: loss, reward accuracy and margin."""
-
-    name = "dpo"
-
-    def __init__(
-        self, cfg: TrainConfig, train: list[PairExample], test: list[PairExample], ref: dict, device
-    ):
-        self.cfg, self.train, self.test, self.ref, self.device = cfg, train, test, ref, device
-        self.epochs, self.lr = cfg.dpo_epochs, cfg.dpo_learning_rate
-
-    def micro_batches(self, epoch: int) -> list:
-        return pair_batches(self.train, self.cfg, epoch)
-
-    def step(self, model, idxs) -> tuple[torch.Tensor, dict]:
-        pairs = [self.train[i] for i in idxs]
-        batch = pair_tensors(pairs)
-        chosen, rejected, n_chosen, nll = pair_logps(model, _to(batch, self.device), len(pairs))
-        tokens = sum(len(p.chosen) + len(p.rejected) for p in pairs)
-        ref_c, ref_r = self.ref["train"][0][idxs].to(chosen), self.ref["train"][1][idxs].to(chosen)
-        loss, margin = dpo_loss(chosen, rejected, ref_c, ref_r, self.cfg.beta)
-        if self.cfg.dpo_sft_weight:
-            loss = loss + self.cfg.dpo_sft_weight * nll
-        return loss, {
-            "tokens": tokens,
-            "padded": batch["input_ids"].numel() - tokens,
-            "target_tokens": n_chosen,
-            "reward_accuracy": round(float((margin > 0).float().mean()), 4),
-            "margin": round(float(margin.mean()), 4),
-        }
-
-    def evaluate(self, model) -> dict:
-        if not self.test:
-            return {}
-        margins, losses = [], []
-        ref_c, ref_r = self.ref["test"]
-        for start in range(0, len(self.test), _EVAL_PAIRS):
-            idxs = list(range(start, min(start + _EVAL_PAIRS, len(self.test))))
-            c, r = _chosen_rejected(model, [self.test[i] for i in idxs], self.device)
-            loss, m = dpo_loss(c, r, ref_c[idxs].to(c), ref_r[idxs].to(c), self.cfg.beta)
-            margins.append(m)
-            losses.append(float(loss) * len(idxs))
-        m = torch.cat(margins)
-        return {
-            "loss": round(sum(losses) / len(self.test), 5),
-            "reward_accuracy": round(float((m > 0).float().mean()), 4),
-            "margin": round(float(m.mean()), 4),
-        }
-
-
-@torch.no_grad()
-def _reference_logps(
-    model, pairs: list[PairExample], device, bar
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The frozen reference of DPO: each pair's summed chosen and rejected reply
-    log-probabilities under `model` as it is now (fp32, on the CPU); `bar` counts pairs."""
-    was_training = model.training
-    model.eval()
-    chosen, rejected = [], []
-    for start in range(0, len(pairs), _EVAL_PAIRS):
-        c, r = _chosen_rejected(model, pairs[start : start + _EVAL_PAIRS], device)
-        chosen.append(c.float().cpu())
-        rejected.append(r.float().cpu())
-        bar.update(len(c))
-    model.train(was_training)
-    if not pairs:
-        return torch.zeros(0), torch.zeros(0)
-    return torch.cat(chosen), torch.cat(rejected)
-
-
-def _chosen_rejected(model, pairs: list[PairExample], device):
-    chosen, rejected, *_ = pair_logps(model, _to(pair_tensors(pairs), device), len(pairs))
-    return chosen, rejected
-
-
-def _to(batch: dict, device) -> dict:
-    return {k: v.to(device) for k, v in batch.items()}
+def _with_ul(stage, cfg: TrainConfig, dialogues: list[Example], info, acc):
+    """`stage`, with the unlikelihood term when `--ul-weight` is set."""
+    if not cfg.ul_weight:
+        return stage
+    return WithUnlikelihood(stage, cfg, dialogues, set(info.eos_token_ids), acc.device)
 
 
 def run_train(cfg: TrainConfig, echo=print) -> dict:
@@ -174,7 +77,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
     stages = {"sft": ["sft"], "dpo": ["dpo"], "sft+dpo": ["sft", "dpo"]}[cfg.method]
     encode_stats = {}
     sft_train = sft_test = pairs_train = pairs_test = []
-    if "sft" in stages:
+    if "sft" in stages or cfg.ul_weight:  # unlikelihood takes its contexts from the dialogues
         sft_train, sft_test, stats = encode_sft_splits(renderer, data)
         encode_stats.update(stats)
     if "dpo" in stages:
@@ -182,6 +85,9 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
             renderer, data, cfg.dpo_max_pairs, cfg.seed
         )
         encode_stats.update(stats)
+        if cfg.dpo_loss == "ftpo":
+            pairs_train, pairs_test, stats = divergent_pairs(pairs_train, pairs_test)
+            encode_stats.update(stats)
 
     out = Path(cfg.out).expanduser() if cfg.out else default_out(cfg)
     resume_from = Checkpoints(out, cfg.keep_checkpoints).resume_point(cfg.resume, echo)
@@ -216,12 +122,13 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
             f"sft: {len(sft_train)} dialogues ({sum(e.target_tokens for e in sft_train)} reply "
             f"tokens), eval {len(sft_test)}"
         )
-        sft = SFTStage(cfg, sft_train, sft_test, acc.device)
+        sft = _with_ul(SFTStage(cfg, sft_train, sft_test, acc.device), cfg, sft_train, info, acc)
         results.append(trainer.run_stage(sft, resume_state))
         resume_state = None
 
     if "dpo" in stages:
-        ref_path = out / "checkpoints" / "dpo_reference.pt"
+        ftpo = cfg.dpo_loss == "ftpo"
+        ref_path = out / "checkpoints" / ("ftpo_reference.pt" if ftpo else "dpo_reference.pt")
         if resume_state and ref_path.is_file():
             ref = torch.load(ref_path)
         else:
@@ -234,15 +141,21 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
                 dynamic_ncols=True,
                 disable=not acc.is_main_process,
             ) as bar:
+                reference = (
+                    reference_logits
+                    if ftpo
+                    else partial(reference_logps, shared=cfg.dpo_shared_prefix)
+                )
                 ref = {
-                    "train": _reference_logps(trainer.model, pairs_train, acc.device, bar),
-                    "test": _reference_logps(trainer.model, pairs_test, acc.device, bar),
+                    "train": reference(trainer.model, pairs_train, acc.device, bar),
+                    "test": reference(trainer.model, pairs_test, acc.device, bar),
                 }
             if acc.is_main_process:
                 ref_path.parent.mkdir(parents=True, exist_ok=True)
                 torch.save(ref, ref_path)
-        echo(f"dpo: {len(pairs_train)} pairs, eval {len(pairs_test)}")
-        dpo = DPOStage(cfg, pairs_train, pairs_test, ref, acc.device)
+        echo(f"dpo ({cfg.dpo_loss}): {len(pairs_train)} pairs, eval {len(pairs_test)}")
+        dpo = (FTPOStage if ftpo else DPOStage)(cfg, pairs_train, pairs_test, ref, acc.device)
+        dpo = _with_ul(dpo, cfg, sft_train, info, acc)
         results.append(trainer.run_stage(dpo, resume_state))
 
     model = trainer.model
