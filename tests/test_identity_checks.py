@@ -1,0 +1,148 @@
+"""Persona fidelity checks (issue 13): identity statements under any name, wrong identity,
+identity confusion, identity miss and assistant drift, on hand-written replies in the
+shipped languages; and cards whose names are hard (none, one letter, a common word, CJK)."""
+
+import pytest
+
+from rolegen.checks import DialogueTurns, check_dialogues
+from rolegen.phrases import identity, names_character
+
+MARA = "Captain Mara Vell"
+
+
+def _turns(name, *replies, users=None, language="en", greeting="*A lamp flickers.* Welcome."):
+    users = users or ["Tell me more about this place."] * len(replies)
+    return DialogueTurns(
+        character=[greeting, *replies],
+        users=[None, *users],
+        name=name,
+        intro="",
+        user_name="Alex",
+        language=language,
+    )
+
+
+def _reasons(name, *replies, **kw):
+    return [set(c.reasons) for c in check_dialogues([_turns(name, *replies, **kw)])[0]]
+
+
+@pytest.mark.parametrize(
+    "reply, own, other",
+    [
+        ("I'm Captain Mara Vell, master of the Kestrel.", True, False),
+        ("Call me Mara. Everyone does.", True, False),
+        ("I am Akua. I am the Drowned Library.", False, True),
+        ("My name is Elena, and this is my ship.", False, True),
+        ("I'm Captain Vex, and you're late.", False, True),
+        ("I am a man of the sea, nothing more.", False, False),
+        ("I am not sure the wind will hold.", False, False),
+        ("I'm afraid the storm is close.", False, False),
+        ("I'm English, born in Dover.", False, False),
+        ("Je suis Akua, gardienne des livres.", False, True),
+        ("Je m'appelle Mara, capitaine du Kestrel.", True, False),
+        ("Je suis fatiguée, le vent tourne.", False, False),
+        ("Me llamo Pedro y vendo pescado.", False, True),
+        ("Soy Mara, la capitana.", True, False),
+        ("Soy una mujer del mar.", False, False),
+    ],
+)
+def test_self_introductions_in_english_french_spanish(reply, own, other):
+    who = identity(reply, MARA)
+    assert (who.own_intro, who.other_intro) == (own, other)
+
+
+def test_self_introductions_in_chinese():
+    assert identity("我是李白，一个诗人。", "李白").own_intro
+    assert identity("我叫王五。", "李白").other_intro
+    assert identity("我是一个诗人。", "李白") == identity("", "李白")  # a noun, not a name
+    assert names_character("我的名字是李白。", "李白")
+
+
+@pytest.mark.parametrize(
+    "reply, named",
+    [
+        ("Mara, I'm not sure exactly what you mean.", True),
+        ("That's a fair question, Captain Mara Vell.", True),
+        ("There's a little thing called Captain Mara Vell. He's my dad.", True),
+        ("*Mara tosses you a rope.* Hold that and don't let go.", False),  # narration
+        ('Mara grins. "The wind is ours today."', False),  # novel style: speech is quoted
+        ('Mara grins. "Mara always wins, you know."', True),
+        ("I'm Mara Vell, and this is my ship.", False),  # a self-introduction: the echo
+        ("The mara grass grows on the cliffs.", False),  # not written as a name
+    ],
+)
+def test_the_characters_name_in_its_own_speech(reply, named):
+    assert identity(reply, MARA).named_in_speech is named
+
+
+def test_identity_reasons_in_a_dialogue():
+    reasons = _reasons(
+        MARA,
+        "I'm Captain Mara Vell. Grab the rail.",  # t1: may introduce herself
+        "I am Akua. I am the Drowned Library.",  # t2: another name
+        "Mara, I'm not sure what you mean.",  # t3: her name for the user
+        "The storm is close; tie the crates down.",  # t4: fine
+        "The wind turns east.",  # t5: asked, not named
+        "I'm Mara Vell, of the Kestrel.",  # t6: asked, named
+        users=["Hi."] * 4 + ["What's your name again?", "Who are you?"],
+    )
+    assert "echo" not in reasons[0] and not reasons[0] & {"wrong_identity", "identity_confusion"}
+    assert {"echo", "wrong_identity"} <= reasons[1]
+    assert "identity_confusion" in reasons[2] and "echo" not in reasons[2]
+    assert not reasons[3]
+    assert "identity_miss" in reasons[4]
+    assert "identity_miss" not in reasons[5] and "echo" not in reasons[5]
+
+
+def test_wrong_identity_counts_on_the_first_reply_too():
+    assert "wrong_identity" in _reasons(MARA, "Hello there, I'm Elena.")[0]
+
+
+@pytest.mark.parametrize(
+    "reply, drift",
+    [
+        ("I'm here to help you with anything you're looking for.", True),
+        ("How can I assist you today?", True),
+        ("Feel free to ask me anything about the ship.", True),
+        ("Is there anything else I can do for you?", True),
+        ("Let me know if you have any other questions!", True),
+        ("Mending a net that a shark thought was lunch.", False),
+        ("Help me with this rope, or we both go over.", False),
+        ("Don't ask me for help; ask the wind.", False),
+    ],
+)
+def test_assistant_drift(reply, drift):
+    assert ("assistant_drift" in _reasons(MARA, reply)[0]) is drift
+
+
+@pytest.mark.parametrize("name", ["", "X", "Hope", "Will", "李白", "Captain"])
+def test_hard_names_neither_crash_nor_flag_every_turn(name):
+    replies = [
+        "I hope the tide turns soon; we will sail at dawn.",
+        "Will you hold the rope? I will tie the knot.",
+        "Hope is a fine thing to have at sea.",
+        "The wind is fair and the lamps are lit.",
+    ]
+    reasons = _reasons(name, *replies)
+    for r in reasons:
+        assert not r & {"echo", "wrong_identity", "identity_confusion", "identity_miss"}, (
+            name,
+            r,
+        )
+
+
+def test_common_word_names_are_still_found_where_they_are_names():
+    assert names_character("They call me Hope.", "Hope")
+    assert not names_character("I hope so.", "Hope")
+    assert not names_character("Will you come?", "Will")  # a sentence's first word
+    assert identity("I'll go, Will, but not tonight.", "Will").named_in_speech
+    assert identity("I am X, the courier.", "X").own_intro
+    assert identity("I am Akua.", "").other_intro is False  # no name: nothing to compare
+
+
+def test_identity_miss_needs_a_question_and_a_name():
+    asked = ["Who are you?"]
+    assert "identity_miss" in _reasons("Bram", "The shelves are dusty.", users=asked)[0]
+    assert "identity_miss" not in _reasons("Bram", "I'm Bram, the archivist.", users=asked)[0]
+    assert "identity_miss" not in _reasons("", "The shelves are dusty.", users=asked)[0]
+    assert "identity_miss" not in _reasons("Bram", "The shelves are dusty.")[0]
