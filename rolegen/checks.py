@@ -13,7 +13,9 @@ the card's greeting, if any, is turn 0 and counts as an earlier turn):
 - loop: seq-rep-4 = 1 - unique/all word 4-grams of r_t, or a word n-gram repeated
   back to back ("noir noir noir noir", "I will go. I will go. I will go.");
 - opener: r_t starts with the same words as an earlier character turn;
-- user: r_t writes the user's lines; ooc: assistant boilerplate; empty / cut_off;
+- user: r_t writes the user's lines, or its narration acts for the user ("*You look
+  around.*", "*Alex nods.*", `user_actions` sentences or more); ooc: assistant
+  boilerplate; empty / cut_off;
 - language: a non-English persona's reply drifts into another language;
 - wrong_identity: r_t introduces itself under a name that is not the character's
   ("I am Akua" from Bram);
@@ -64,6 +66,7 @@ from rolegen.phrases import (
     name_parts,
     names_character,
     search_each,
+    user_actions,
 )
 from rolegen.replies import TERMINAL
 
@@ -273,6 +276,7 @@ def _text_flags(
         "language": np.zeros(len(targets), dtype=bool),
     }
     flags["drift"] = search_each(ASSISTANT, texts, ASSISTANT_NEEDLES)
+    flags["user_actions"] = np.zeros(len(targets), dtype=np.int64)
     for key in ("own_intro", "other_intro", "named", "miss"):
         flags[key] = np.zeros(len(targets), dtype=bool)
     # Name checks, once per (name, user name) in the batch.
@@ -302,6 +306,8 @@ def _text_flags(
         if user_name and len(ks):
             line = re.compile(rf"(?:^|\n)\s*{re.escape(user_name)}\s*:")
             flags["user"][ks] = search_each(line, group_texts, (user_name.lower(),))
+        if len(ks):
+            flags["user_actions"][ks] = [user_actions(t, user_name) for t in group_texts]
     # A dialogue's targets are contiguous; only some dialogues need a look at each text.
     bounds = np.searchsorted(corpus.targets, corpus.turn_starts).tolist()
     for di, d in enumerate(dialogues):
@@ -355,7 +361,8 @@ def check_dialogues(
         "loop": (scores["seq_rep4"] >= cfg.seq_rep4)
         | ((run_n > 0) & (run_reps >= cfg.loop_repeats + (run_n == 1))),
         "opener": scores["opener"],
-        "user": text["user"],
+        "user": text["user"]
+        | ((cfg.user_actions > 0) & (text["user_actions"] >= max(cfg.user_actions, 1))),
         "ooc": text["ooc"],
         "empty": empty,
         "cut_off": text["cut_off"] & ~empty,
@@ -379,7 +386,7 @@ def check_dialogues(
         for m in np.unique(mask).tolist()
     }
     columns = [echo, scores["repeat"], scores["crep4"], scores["seq_rep4"], run_reps]
-    columns += [scores["opener"], text["chars"]]
+    columns += [scores["opener"], text["chars"], text["user_actions"]]
     checks = [
         TurnCheck(
             index=ti,
@@ -392,10 +399,11 @@ def check_dialogues(
                 "loop_run": lr,
                 "opener": o,
                 "chars": ch,
+                "user_actions": ua,
             },  # fmt: skip
             reasons=list(names[m]),
         )
-        for ti, t, m, (e, r, c, s, lr, o, ch) in zip(
+        for ti, t, m, (e, r, c, s, lr, o, ch, ua) in zip(
             corpus.index[corpus.targets].tolist(),
             turn.tolist(),
             mask.tolist(),

@@ -260,3 +260,32 @@ def search_each(
     for k in candidates:
         hits[k] = pattern.search(texts[k]) is not None
     return hits
+
+
+def _narration(text: str) -> list[str]:
+    """The narration of a reply: its *starred* spans; in a reply with quotations and no
+    stars (novel style), the text outside the quotations."""
+    starred = re.findall(r"\*([^*]+)\*", text)
+    if starred or not re.search(r"[\"“]", text):
+        return starred
+    return [t for t in re.split(r"[\"“][^\"“”]*[\"”]", text) if t.strip()]
+
+
+_SENTENCE = re.compile(r"[^.!?…]+")
+
+
+def user_actions(text: str, user_name: str = "") -> int:
+    """How many narration sentences have the user as their subject: "*You look around,
+    taking a deep breath.*", "*Your eyes widen.*", "*Alex nods and follows.*" — the
+    character acting for the user ("speaking for {{user}}"). Speech addressed to the
+    user ("You look tired") is not narration and is not counted."""
+    subjects = [r"you(?:'re|’re|'ve|’ve)?", r"your\s+\w+"]
+    if user_name.strip():
+        subjects.append(rf"{re.escape(user_name.strip())}(?:'s|’s\s+\w+)?")
+    start = re.compile(rf"^\s*(?:{'|'.join(subjects)})\s+\w", re.IGNORECASE)
+    return sum(
+        1
+        for span in _narration(text)
+        for sentence in _SENTENCE.findall(span)
+        if start.match(sentence)
+    )

@@ -491,3 +491,20 @@ def test_paraphrase_check_catches_what_the_lexical_checks_miss():
     assert "paraphrase" not in third.reasons
     with pytest.raises(RolegenError, match="sentence encoder"):
         check_dialogues([d], cfg)
+
+
+@pytest.mark.parametrize(
+    "reply, actions",
+    [
+        ("*Your eyes widen at the news.* *You look around, taking a deep breath.*", 2),
+        ("*Alex nods and follows her.* *You step aboard.* Welcome.", 2),
+        ('"Hold on," she says. You grip the rail. Your knuckles whiten.', 2),  # novel style
+        ("*Mara tosses you a rope.* You look tired. You should sleep.", 0),  # speech
+        ("*You feel the deck shift.* Hold on!", 1),
+    ],
+)
+def test_narration_acting_for_the_user(reply, actions):
+    check = check_dialogues([_dialogue(reply)])[0][0]
+    assert check.scores["user_actions"] == actions
+    assert ("user" in check.reasons) is (actions >= CheckConfig().user_actions)
+    assert "user" not in check_dialogues([_dialogue(reply)], CheckConfig(user_actions=0))[0][0].reasons

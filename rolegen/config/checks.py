@@ -49,6 +49,11 @@ class CheckConfig:
         "a single word needs one more.",
     )
     opener_words: int = opt(4, "Opener: a reply starting with the same N words as an earlier one.")
+    user_actions: int = opt(
+        2,
+        "User: a reply whose narration has this many sentences acting for the user "
+        '("*You look around.*", "*Alex nods.*") speaks for them; 0 = off.',
+    )
     min_chars: int = opt(2, "Empty: replies shorter than this.")
     paraphrase: float = opt(
         0.0,
