@@ -1,0 +1,88 @@
+"""Draw character turns to label by hand, for calibrating the persona checks.
+
+    python bench/label_sample.py OUT.jsonl RUN/eval/dialogues.jsonl [...] --n 200
+
+Writes turns in the form of tests/data/labelled_turns.jsonl (the turn, the earlier
+character turns, the user turn it answers, the card's name) with an empty `label`, for
+a reader to fill in from the dialogue, not from the checks. Half the turns are drawn at
+random; half from a wide net that none of the checks use (the turn holds "help",
+"assist", "question", "anything", an "I am / I'm" + capital, a "*You" / "*Your", the
+character's name, or answers an identity question), so that the rare faults are
+represented. Each item records which half it came from (`drawn`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from pathlib import Path
+
+from rolegen.dataset import record_turns
+from rolegen.phrases import asks_identity, name_parts
+
+NET = re.compile(
+    r"help|assist|question|anything|\b(?:i am|i'm) [A-Z]|\*you|\*your|my name",
+    re.IGNORECASE,
+)
+
+
+def _items(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        d = record_turns(record)
+        first = 1 if d.has_greeting else 0
+        for i in range(first, len(d.character)):
+            out.append(
+                {
+                    "id": f"{record.get('system', path.parent.name)}/{record['id']}-t{i}",
+                    "system": record.get("system", path.parent.name),
+                    "dialogue": record["id"],
+                    "turn": i + 1 - first,
+                    "persona_name": d.name,
+                    "persona_intro": d.intro,
+                    "persona_language": d.language,
+                    "user_persona": d.user_name,
+                    "earlier": d.character[:i],
+                    "user": d.users[i],
+                    "reply": d.character[i],
+                    "label": [],
+                    "labeller": "",
+                    "note": "",
+                }
+            )
+    return out
+
+
+def _in_net(item: dict) -> bool:
+    parts = name_parts(item["persona_name"])
+    named = any(p in item["reply"] for p in parts)
+    return bool(NET.search(item["reply"])) or named or asks_identity(item["user"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("dialogues", type=Path, nargs="+")
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    items = [it for path in args.dialogues for it in _items(path)]
+    rng.shuffle(items)
+    net = [it for it in items if _in_net(it)]
+    chosen = {it["id"]: {**it, "drawn": "net"} for it in net[: args.n // 2]}
+    for it in items:
+        if len(chosen) >= args.n:
+            break
+        chosen.setdefault(it["id"], {**it, "drawn": "random"})
+    picked = sorted(chosen.values(), key=lambda it: (it["system"], it["dialogue"], it["turn"]))
+    with args.out.open("w", encoding="utf-8") as fh:
+        for it in picked:
+            fh.write(json.dumps(it, ensure_ascii=False) + "\n")
+    print(f"{len(picked)} turns from {len(items)} ({len(net)} in the net) -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
