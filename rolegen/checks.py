@@ -70,6 +70,7 @@ from rolegen.phrases import (
 )
 from rolegen.replies import TERMINAL
 
+
 @dataclass
 class DialogueTurns:
     """One dialogue as the checks see it."""

@@ -126,7 +126,7 @@ def _counts_as_name(match: re.Match, text: str) -> bool:
     if match.group(0).lower() not in _COMMON_NAMES:
         return True
     before = text[: match.start()].rstrip()
-    return bool(before) and before[-1] not in ".!?\n\"“*"
+    return bool(before) and before[-1] not in '.!?\n"“*'
 
 
 def names_character(reply: str, name: str) -> bool:
@@ -146,7 +146,7 @@ class Identity:
 
 
 def _intro_kind(match: re.Match, parts_low: set[str]) -> str | None:
-    """"own", "other" or None (no name follows) for one SELF_INTRO match."""
+    """ "own", "other" or None (no name follows) for one SELF_INTRO match."""
     if match.group("zh"):
         if any(p in match.group("zh_rest") for p in parts_low):
             return "own"

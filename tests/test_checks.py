@@ -507,4 +507,6 @@ def test_narration_acting_for_the_user(reply, actions):
     check = check_dialogues([_dialogue(reply)])[0][0]
     assert check.scores["user_actions"] == actions
     assert ("user" in check.reasons) is (actions >= CheckConfig().user_actions)
-    assert "user" not in check_dialogues([_dialogue(reply)], CheckConfig(user_actions=0))[0][0].reasons
+    assert (
+        "user" not in check_dialogues([_dialogue(reply)], CheckConfig(user_actions=0))[0][0].reasons
+    )

@@ -241,7 +241,11 @@ def test_export_loads_in_datasets_and_tokenizes_with_the_chat_template(tmp_path,
     tok.apply_chat_template(row["prompt"] + row["chosen"], tokenize=True)
 
     card = (out / "README.md").read_text()
-    assert "Rejections by reason" in card and "path: data/train.parquet" in card
+    assert (
+        "Rejections by reason" in card
+        and "| assistant_drift | " in card
+        and "path: data/train.parquet" in card
+    )
     assert (out / "rejected.jsonl").exists()
 
 

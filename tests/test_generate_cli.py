@@ -201,7 +201,9 @@ def test_cli_import_loads_no_compiled_kernels():
     """`import rolegen.cli` stays light: vLLM's spawned workers import it again, and its
     CPU platform scans every loaded module, which fails on numba's llvmlite (seen:
     "'_lib_fn_wrapper' object has no attribute 'get'", every `rolegen generate`)."""
-    code = "import sys, rolegen.cli; print(sorted({'numba', 'llvmlite', 'torch'} & set(sys.modules)))"
+    code = (
+        "import sys, rolegen.cli; print(sorted({'numba', 'llvmlite', 'torch'} & set(sys.modules)))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
