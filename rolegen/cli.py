@@ -230,7 +230,7 @@ _command(
 
 def _show_eval(results: dict) -> None:
     from rolegen.metrics import SUMMARY
-    from rolegen.report import headline
+    from rolegen.report import ending, headline
 
     widths = [max(10, len(n) + 2) for n in SUMMARY]
     click.echo(f"{'system':<34}" + "".join(f"{n:>{w}}" for n, w in zip(SUMMARY, widths)))
@@ -240,6 +240,8 @@ def _show_eval(results: dict) -> None:
             v = figures.get(n, {}).get("value")
             cells.append(f"{'-' if v is None else f'{v:.3f}':>{w}}")
         click.echo(f"{system:<34}" + "".join(cells))
+    for system, entry in results.get("endings", {}).items():
+        click.echo(f"  {system}: {ending(entry)}")
     chance = results.get("persona_chance")
     if chance:
         click.echo(f"  persona_top1 at chance: {chance['top1']:.3f} ({chance['cards']} cards)")

@@ -236,6 +236,35 @@ def summarize(
     return {"systems": out, "curves": curves(rows), "reference": reference, "pairwise": pairwise}
 
 
+# End reasons of a dialogue that ran its whole script (an eval plays each script to its end).
+_FINISHED = ("completed", "script_exhausted")
+
+
+def endings(records: list[dict], rows: list[dict]) -> dict:
+    """Per system: dialogues, those that ended before their script's last turn by end
+    reason (their later turns go unscored, so the systems are then scored on different
+    turns), empty replies replaced by a resample, and the turns scored."""
+    out: dict = {}
+    for r in records:
+        entry = out.setdefault(
+            r.get("system", "data"),
+            {"dialogues": 0, "ended_early": {}, "empty_resampled": 0, "turns_scored": 0},
+        )
+        entry["dialogues"] += 1
+        reason = r.get("end_reason") or "completed"
+        if reason not in _FINISHED:
+            entry["ended_early"][reason] = entry["ended_early"].get(reason, 0) + 1
+        entry["empty_resampled"] += sum(
+            "empty" in reject.get("reasons", ())
+            for m in r.get("meta") or ()
+            if m.get("role") == "assistant"
+            for reject in m.get("rejected") or ()
+        )
+    for row in rows:
+        out[row["system"]]["turns_scored"] += 1
+    return out
+
+
 def curves(rows: list[dict]) -> dict:
     """system -> metric -> turn index -> mean (the turns each metric applies to)."""
     out: dict = {}

@@ -38,6 +38,7 @@ _TEXT_FIELDS = (
     "user_persona",
     "system",
     "seed_key",
+    "end_reason",
 )
 
 
@@ -59,7 +60,10 @@ def _validate(record, max_chars: int) -> str | None:
             return f"messages[{i}]: role {m.get('role')!r} is not one of {', '.join(ROLES)}"
         if len(m["content"]) > max_chars:
             return f"messages[{i}]: {len(m['content'])} characters, over the {max_chars} limit"
-    if not any(m["role"] == "assistant" for m in messages):
+    # a dialogue the turn loop ended before its first reply (a card without a greeting)
+    # is a record too: the eval counts it among the dialogues that ended early
+    ended_early = record.get("end_reason") not in (None, "completed")
+    if not ended_early and not any(m["role"] == "assistant" for m in messages):
         return "no assistant turn"
     return _role_order(messages) or _validate_meta(record.get("meta"), len(messages))
 

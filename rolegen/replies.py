@@ -5,6 +5,14 @@ speaker's name, run on into the other speaker's next line, or stop mid-sentence
 at the token limit. `clean_reply` undoes each of these and says what it did;
 an empty result tells the turn loop to resample.
 
+A card whose example dialogue is a script (`{{user}}: ...` / `{{char}}: ...`) teaches
+the model to write both sides: "User: Who is it?\nVex: I'm not sure." Cutting at the
+other speaker's label leaves nothing, so when nothing comes before that label the
+speaker's own labelled part is kept instead, up to the next line of the other speaker.
+Text before the other speaker's first label is the reply and wins when there is any;
+a narration line between the other speaker's line and the speaker's label is dropped
+(it may narrate either side).
+
 Non-goals: judging content (repetition, echo: that is `checks.py`).
 """
 
@@ -46,6 +54,22 @@ def _alternation(names: list[str]) -> str:
     return "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True) if n)
 
 
+def _own_script_part(text: str, speaker: str, other_turn: re.Pattern) -> str | None:
+    """In a script-style completion, the text after the speaker's first line label, up to
+    the other speaker's next label (None: the speaker has no labelled line)."""
+    own_line = re.compile(
+        rf"(?:^|\n)[ \t]*(?:{_alternation(_name_forms(speaker))}|{_OWN_ROLE})[ \t]*"
+        r"(?:\([^)\n]*\))?[ \t]*:[ \t]*",
+        re.IGNORECASE,
+    )
+    label = own_line.search(text)
+    if not label:
+        return None
+    part = text[label.end() :]
+    end = other_turn.search(part)
+    return (part[: end.start()] if end else part).strip() or None
+
+
 def clean_reply(
     text: str, speaker: str, other: str, stop: list[str] = (), finish_reason: str = "stop"
 ) -> CleanReply:
@@ -79,8 +103,15 @@ def clean_reply(
     )
     m = other_turn.search(text)
     if m:
-        text = text[: m.start()]
-        actions.append("cut_other_speaker")
+        own_part = (
+            None if text[: m.start()].strip() else _own_script_part(text, speaker, other_turn)
+        )
+        if own_part:
+            text = own_part
+            actions.append("kept_own_script_part")
+        else:
+            text = text[: m.start()]
+            actions.append("cut_other_speaker")
 
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
 

@@ -1,5 +1,7 @@
 """The eval report: report.md and report.html with plots, from results.json's figures.
 
+- which turns each system is scored on: turns scored, dialogues that ended early and
+  why, empty replies resampled (the comparison is fair only on the same turns);
 - the headline: the issue's targets for the adapter against base, each met or not;
 - one table of every metric per system (value and 95% interval; chance level beside
   the persona ranks), one of deltas against base (paired intervals);
@@ -303,11 +305,32 @@ def _provenance(results: dict, esc=str) -> str:
     return text
 
 
+def ending(entry: dict) -> str:
+    """One system's `endings` entry in words: turns scored, dialogues ended early and why."""
+    early = entry["ended_early"]
+    text = f"{entry['turns_scored']} turns scored; "
+    if early:
+        why = ", ".join(f"{reason} {n}" for reason, n in sorted(early.items()))
+        text += f"{sum(early.values())} of {entry['dialogues']} dialogues ended early ({why})"
+    else:
+        text += f"none of {entry['dialogues']} dialogues ended early"
+    if entry["empty_resampled"]:
+        text += f"; {entry['empty_resampled']} empty replies resampled"
+    return text
+
+
 def _intro(results: dict, esc=str) -> str:
+    if results.get("endings"):
+        scored = "Per system: " + "; ".join(
+            f"{esc(k)}: {esc(ending(v))}" for k, v in results["endings"].items()
+        )
+    else:  # a results.json from before the endings were counted
+        scored = "Turns scored per system: " + ", ".join(
+            f"{esc(k)} {v}" for k, v in results["samples"].items()
+        )
     return (
         f"{_provenance(results, esc)}. {results['date']}, git "
-        f"{results.get('git_commit') or '?'}. Turns scored per system: "
-        f"{', '.join(f'{esc(k)} {v}' for k, v in results['samples'].items())}. Intervals: "
+        f"{results.get('git_commit') or '?'}. {scored}. Intervals: "
         f"95% cluster bootstrap over dialogues ({results['config']['bootstrap']} resamples)."
     )
 

@@ -133,6 +133,25 @@ def test_bad_lines_are_reported_by_number_and_good_lines_kept(tmp_path):
     assert "not UTF-8" in report.bad[2][1]
 
 
+def test_a_dialogue_ended_before_its_first_reply_is_read_and_dropped_by_the_filter(tmp_path):
+    # a card without a greeting whose first reply came back empty: the eval counts it
+    system_only = {"messages": [{"role": "system", "content": "You are Mara."}]}
+    path = _write(
+        tmp_path / "d.jsonl",
+        [
+            _record(0),
+            {"id": "ended", **system_only, "end_reason": "empty_assistant_reply"},
+            {"id": "done", **system_only, "end_reason": "completed"},
+            {"id": "odd", **system_only, "end_reason": ["empty"]},
+        ],
+    )
+    records, report = read_dialogues(path)
+    assert [r["id"] for r in records] == ["mara-0", "ended"]
+    assert report.bad == [(3, "no assistant turn"), (4, "field 'end_reason' is list, not text")]
+    result = filter_dialogues(records, CheckConfig())
+    assert [r["id"] for r in result.accepted] == ["mara-0"]
+
+
 def test_bad_line_stops_the_run_when_asked(tmp_path):
     path = _write(tmp_path / "d.jsonl", [_record(0)], ["not json"])
     with pytest.raises(RolegenError, match=r"d.jsonl:2: malformed JSON"):

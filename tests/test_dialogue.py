@@ -109,6 +109,45 @@ def test_dialogue_ends_early_when_resamples_run_out(embedded_model):
     assert d.unresolved[0]["user"] == "Hi."
 
 
+class PerSystemEngine(ScriptedEngine):
+    """Answers base (lora False) and adapter (lora True) requests from their own lists."""
+
+    def generate(self, requests):
+        self.calls.append(requests)
+        return [Completion(self.replies[r.lora].pop(0), 5, "stop") for r in requests]
+
+
+def test_eval_loop_resamples_empty_replies_on_the_same_seeds_for_every_system(embedded_model):
+    # the eval's loop: scripted user, no judge; base and adapter share the seed key, so
+    # the j-th draw of a turn has the same seed in both, however often each resamples
+    builder, persona, user = _setup(embedded_model)
+    engine = PerSystemEngine([])
+    engine.replies = {
+        False: ["Alex: hi", "Fair winds.", "Alex: ?", "Alex: ?", "Alex: ?"],
+        True: ["Alex: hi", "Alex: hi", "Welcome aboard.", "Aye aye."],
+    }
+    loop = _loop(engine, builder, turns=2, max_resamples=2, user_script=["Hi.", "Ready?"])
+    dialogues = [
+        loop.start(Dialogue(id=f"{s}/k", persona=persona, user=user, seed_key="k", lora=lora))
+        for s, lora in (("base", False), ("adapter", True))
+    ]
+    loop.run(dialogues)
+    base, adapter = dialogues
+
+    def seeds(lora):
+        return [r.seed for call in engine.calls for r in call if r.lora == lora]
+
+    def draws(*turn_samples):
+        return [request_seed(3, "k", t, "assistant", j) for t, j in turn_samples]
+
+    assert seeds(False) == draws((1, 0), (1, 1), (2, 0), (2, 1), (2, 2))
+    assert seeds(True) == draws((1, 0), (1, 1), (1, 2), (2, 0))
+    assert adapter.end_reason == "completed" and adapter.character_turns == 2
+    assert [r["reasons"] for r in adapter.meta[2]["rejected"]] == [["empty"], ["empty"]]
+    assert base.end_reason == "empty_assistant_reply" and base.character_turns == 1
+    assert base.messages[-1]["content"] == "Fair winds."
+
+
 def test_scripted_user_turns_and_script_exhaustion(embedded_model):
     builder, persona, user = _setup(embedded_model)
     engine = ScriptedEngine(["Reply one.", "Reply two."])

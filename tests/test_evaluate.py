@@ -219,6 +219,43 @@ def test_eval_data_takes_a_run_folder_and_scores_a_repeated_id_once(tmp_path):
     assert results["systems"]["run"]["dialogues"] == 2
 
 
+def test_eval_reports_per_system_the_dialogues_that_ended_early_and_why(tmp_path):
+    def record(system, key, pairs, end_reason):
+        messages = [{"role": "system", "content": "s"}]
+        for u, a in pairs:
+            messages += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
+        return {"id": f"{system}/{key}", "system": system, "seed_key": key,
+                "messages": messages, "end_reason": end_reason}  # fmt: skip
+
+    pairs = [("Hi.", "Welcome aboard."), ("Nice.", "The wind is up."), ("Bye.", "Fly well.")]
+    lines = [
+        record("base", "a", pairs, "completed"),
+        record("base", "b", [], "empty_assistant_reply"),  # ended at turn 1: nothing scored
+        record("tuned", "a", pairs, "completed"),
+        record("tuned", "b", pairs[:2], "completed"),
+    ]
+    data = tmp_path / "dialogues.jsonl"
+    data.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    result = CliRunner().invoke(
+        main, ["eval", "--data", str(data), "--bootstrap", "20", "--no-embeddings"]
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["endings"]["base"] == {
+        "dialogues": 2,
+        "ended_early": {"empty_assistant_reply": 1},
+        "empty_resampled": 0,
+        "turns_scored": 3,
+    }
+    assert results["endings"]["tuned"]["ended_early"] == {}
+    assert results["endings"]["tuned"]["turns_scored"] == 5
+    line = "base: 3 turns scored; 1 of 2 dialogues ended early (empty_assistant_reply 1)"
+    assert line in result.output
+    assert "tuned: 5 turns scored; none of 2 dialogues ended early" in result.output
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert line.replace("_", "\\_") in report
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -246,6 +283,32 @@ def test_eval_adapter_for_another_model_is_refused(embedded_model, adapter, scri
     result = _eval(embedded_model, tmp_path / "e", script, "--adapter", str(adapter))
     assert result.exit_code == 2 and "adapter" in result.output.lower(), result.output
     assert not (tmp_path / "e").exists()
+
+
+def test_eval_resamples_an_empty_reply_and_counts_it(tiny_model, script, tmp_path, monkeypatch):
+    from rolegen import dialogue
+    from rolegen.replies import clean_reply
+
+    calls = []
+
+    def first_four_empty(text, speaker, other, *args):
+        calls.append(text)  # the first engine call: turn 1 of the 4 dialogues
+        return clean_reply("" if len(calls) <= 4 else text, speaker, other, *args)
+
+    monkeypatch.setattr(dialogue, "clean_reply", first_four_empty)
+    args = ("--system", "base", "--no-fluency", "--no-embeddings")
+    result = _eval(tiny_model, tmp_path / "e", script, *args)
+    assert result.exit_code == 0, result.output
+    endings = json.loads((tmp_path / "e" / "results.json").read_text())["endings"]
+    assert endings["base"] == {
+        "dialogues": 4, "ended_early": {}, "empty_resampled": 4, "turns_scored": 12
+    }  # fmt: skip
+    assert "base: 12 turns scored; none of 4 dialogues ended early; 4 empty replies" in (
+        result.output
+    )
+    for r in _records(tmp_path / "e"):
+        turn1 = next(m for m in r["meta"] if m.get("turn") == 1 and m["role"] == "assistant")
+        assert turn1["sample_index"] == 1 and turn1["rejected"][0]["reasons"] == ["empty"]
 
 
 def test_eval_progress_counts_turns_and_ends_at_its_total(

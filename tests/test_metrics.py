@@ -165,3 +165,35 @@ def test_clean_fluency_leaves_out_turns_that_loop_or_copy():
     assert figures["fluency_nll"]["value"] == pytest.approx(0.85)
     assert figures["fluency_nll_clean"]["value"] == pytest.approx(1.5)
     assert figures["fluency_nll_clean"]["n"] == 2
+
+
+def test_endings_count_early_ends_by_reason_and_the_turns_each_system_is_scored_on():
+    from rolegen.metrics import endings
+
+    records = [
+        {**_record("base", "a", BASE[:2], USERS[:2]), "end_reason": "completed"},
+        {**_record("base", "b", [], []), "end_reason": "empty_assistant_reply"},
+        {**_record("tuned", "a", TUNED[:2], USERS[:2]), "end_reason": "script_exhausted"},
+        {**_record("tuned", "b", TUNED[:1], USERS[:1]), "end_reason": "context_overflow"},
+    ]
+    empty = {"reasons": ["empty"], "content": "User: hi"}
+    records[2]["meta"] = [
+        {"role": "assistant", "source": "greeting"},
+        {"role": "user", "source": "script"},
+        {"role": "assistant", "source": "model", "rejected": [empty, empty]},
+    ]
+    got = endings(records, turn_rows(records))
+    assert got == {
+        "base": {
+            "dialogues": 2,
+            "ended_early": {"empty_assistant_reply": 1},
+            "empty_resampled": 0,
+            "turns_scored": 2,
+        },
+        "tuned": {
+            "dialogues": 2,
+            "ended_early": {"context_overflow": 1},  # a script played to its end is no early end
+            "empty_resampled": 2,
+            "turns_scored": 3,
+        },
+    }

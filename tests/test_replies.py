@@ -74,6 +74,66 @@ def test_user_simulator_reply_speaking_for_the_character_is_cut():
     assert reply.actions == ["stripped_speaker_tag", "cut_other_speaker"]
 
 
+# ---------------------------------------------------------------- script-style replies
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Alex: Who is it?\nCaptain Mara Vell: I'm not sure. What's your name?",  # {{user}}
+        "User: Who is it?\nCaptain Mara Vell: I'm not sure. What's your name?",
+        "User: Who is it?\nMara: I'm not sure. What's your name?",  # first name
+        "You: Who is it?\n  mara (warily) : I'm not sure. What's your name?",
+        "User: Who is it?\nAssistant: I'm not sure. What's your name?",
+        "User: Who is it?\n*A knock.*\nMara: I'm not sure. What's your name?",
+        "User: Who is it?\nMara: I'm not sure. What's your name?\nUser: Alex.\nMara: Hi.",
+    ],
+)
+def test_script_style_reply_keeps_the_characters_part(raw):
+    reply = clean_reply(raw, CHAR, USER)
+    assert reply.text == "I'm not sure. What's your name?"
+    assert reply.actions == ["kept_own_script_part"]
+
+
+def test_the_reply_that_dropped_a_persona_from_the_eval_keeps_its_answer():
+    # issue 17: cut at "User:" to nothing, this ended the dialogue at turn 1 in every system
+    reply = clean_reply("User: Who is it?\nVex: I'm not sure. What's your name?", "Vex", "User")
+    assert reply.text == "I'm not sure. What's your name?"
+
+
+def test_script_style_characters_part_keeps_its_narration_and_lines():
+    raw = "User: Who is it?\nMara: *squints at the door* I'm not sure.\nMaybe the wind.\nAlex: Hm."
+    reply = clean_reply(raw, CHAR, USER)
+    assert reply.text == "*squints at the door* I'm not sure.\nMaybe the wind."
+
+
+def test_text_before_the_other_speakers_label_is_the_reply_even_in_a_script():
+    # the lines after it answer a user turn the model made up
+    raw = "*Mara glances at the door.*\nUser: Who is it?\nMara: I'm not sure."
+    reply = clean_reply(raw, CHAR, USER)
+    assert reply.text == "*Mara glances at the door.*"
+    assert reply.actions == ["cut_other_speaker"]
+
+
+def test_script_style_reply_with_an_empty_character_line_is_empty():
+    reply = clean_reply("User: Who is it?\nMara:\nUser: Hello?", CHAR, USER)
+    assert reply.empty
+    assert reply.actions == ["cut_other_speaker", "empty"]
+
+
+def test_script_style_user_simulator_reply_keeps_the_users_part():
+    reply = clean_reply("Mara: Who goes there?\nAlex: A friend.", USER, CHAR)
+    assert reply.text == "A friend."
+    assert reply.actions == ["kept_own_script_part"]
+
+
+def test_script_style_part_is_trimmed_when_cut_off_by_the_length_limit():
+    raw = "User: Who is it?\nMara: I'm not sure. Maybe the"
+    reply = clean_reply(raw, CHAR, USER, finish_reason="length")
+    assert reply.text == "I'm not sure."
+    assert reply.actions == ["kept_own_script_part", "trimmed_half_sentence"]
+
+
 # ---------------------------------------------------------------- stop strings and markers
 
 

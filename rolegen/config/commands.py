@@ -320,6 +320,12 @@ class EvalConfig:
     temperature: float = opt(0.7, "Sampling temperature of the character, for every system.")
     top_p: float = opt(0.95, "Nucleus sampling, for every system.")
     max_new_tokens: int = opt(96, "Most tokens in one character reply.")
+    max_resamples: int = opt(
+        3,
+        "Resamples of a reply that cleans to nothing, as generate does (each with a new seed, "
+        "the same for every system), before the dialogue ends early. Other replies are "
+        "scored as written.",
+    )
     out: str | None = opt(
         None, "Eval folder. Default: <run>/eval beside the adapter, else outputs/eval-<time>."
     )
@@ -346,6 +352,7 @@ class EvalConfig:
         if len(set(names)) != len(names):
             raise RolegenError("--system: the same system is listed twice")
         at_least(self, 1, "turns", "dialogues", "max_new_tokens", "batch_size", "bootstrap")
+        at_least(self, 0, "max_resamples")
         check_sampling(self.temperature, self.top_p)
         self.engine_args.validate()
         if self.engine_args.engine == "openai":

