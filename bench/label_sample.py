@@ -8,7 +8,8 @@ a reader to fill in from the dialogue, not from the checks. Half the turns are d
 random; half from a wide net that none of the checks use (the turn holds "help",
 "assist", "question", "anything", an "I am / I'm" + capital, a "*You" / "*Your", the
 character's name, or answers an identity question), so that the rare faults are
-represented. Each item records which half it came from (`drawn`)."""
+represented. Each item records which half it came from (`drawn`). `--candidates` also
+draws the refused candidates of generate's turns (their reasons are not copied)."""
 
 from __future__ import annotations
 
@@ -27,31 +28,48 @@ NET = re.compile(
 )
 
 
-def _items(path: Path) -> list[dict]:
+def _assistant_meta(record: dict) -> list[dict]:
+    """The meta of each assistant message, in order (empty where there is none)."""
+    meta = record.get("meta") or []
+    return [
+        meta[i] if i < len(meta) and isinstance(meta[i], dict) else {}
+        for i, m in enumerate(record["messages"])
+        if m["role"] == "assistant"
+    ]
+
+
+def _items(path: Path, candidates: bool) -> list[dict]:
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         d = record_turns(record)
         first = 1 if d.has_greeting else 0
+        metas = _assistant_meta(record)
         for i in range(first, len(d.character)):
-            out.append(
-                {
-                    "id": f"{record.get('system', path.parent.name)}/{record['id']}-t{i}",
-                    "system": record.get("system", path.parent.name),
-                    "dialogue": record["id"],
-                    "turn": i + 1 - first,
-                    "persona_name": d.name,
-                    "persona_intro": d.intro,
-                    "persona_language": d.language,
-                    "user_persona": d.user_name,
-                    "earlier": d.character[:i],
-                    "user": d.users[i],
-                    "reply": d.character[i],
-                    "label": [],
-                    "labeller": "",
-                    "note": "",
-                }
-            )
+            replies = [("", d.character[i])]
+            if candidates and i < len(metas):  # refused candidates of the same turn
+                rejected = metas[i].get("rejected") or []
+                replies += [(f"-c{j}", c["content"]) for j, c in enumerate(rejected)]
+            for suffix, reply in replies:
+                out.append(
+                    {
+                        "id": f"{record.get('system', path.parent.name)}/{record['id']}-t{i}{suffix}",
+                        "system": record.get("system", path.parent.name),
+                        "dialogue": record["id"],
+                        "turn": i + 1 - first,
+                        "persona_name": d.name,
+                        "persona_intro": d.intro,
+                        "persona_language": d.language,
+                        "user_persona": d.user_name,
+                        "has_greeting": d.has_greeting,
+                        "earlier": d.character[:i],
+                        "user": d.users[i],
+                        "reply": reply,
+                        "label": [],
+                        "labeller": "",
+                        "note": "",
+                    }
+                )
     return out
 
 
@@ -67,9 +85,12 @@ def main() -> None:
     ap.add_argument("dialogues", type=Path, nargs="+")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--candidates", action="store_true", help="also draw refused candidates (meta.rejected)"
+    )
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    items = [it for path in args.dialogues for it in _items(path)]
+    items = [it for path in args.dialogues for it in _items(path, args.candidates)]
     rng.shuffle(items)
     net = [it for it in items if _in_net(it)]
     chosen = {it["id"]: {**it, "drawn": "net"} for it in net[: args.n // 2]}
