@@ -52,14 +52,17 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def load_adapter(path: str | Path, model_path: Path, info: ModelInfo) -> Adapter:
-    """The adapter at `path`, checked against the model it will run on."""
+def load_adapter(
+    path: str | Path, model_path: Path, info: ModelInfo, flag: str = "--adapter"
+) -> Adapter:
+    """The adapter at `path`, checked against the model it will run on (errors name it
+    as `flag`)."""
     p = Path(path).expanduser()
     config_file = p / "adapter_config.json"
     weights = p / "adapter_model.safetensors"
     if not config_file.is_file() or not weights.is_file():
         raise RolegenError(
-            f"--adapter {p}: not a PEFT adapter folder (needs adapter_config.json and "
+            f"{flag} {p}: not a PEFT adapter folder (needs adapter_config.json and "
             "adapter_model.safetensors, as `rolegen train` writes)"
         )
     config = _read_json(config_file)
@@ -69,7 +72,7 @@ def load_adapter(path: str | Path, model_path: Path, info: ModelInfo) -> Adapter
     meta = _read_json(p / META) if (p / META).is_file() else {}
     if meta.get("base_model_hash") and meta["base_model_hash"] != info.hash:
         raise RolegenError(
-            f"--adapter {p} was trained on {meta.get('base_model')}, not on {model_path} "
+            f"{flag} {p} was trained on {meta.get('base_model')}, not on {model_path} "
             "(the weights differ); pass that model with --model"
         )
     model_config = json.loads((model_path / "config.json").read_text())
@@ -77,7 +80,7 @@ def load_adapter(path: str | Path, model_path: Path, info: ModelInfo) -> Adapter
     for key, shape in _safetensors_shapes(weights).items():
         if "q_proj.lora_A" in key and hidden and shape[-1] != hidden:
             raise RolegenError(
-                f"--adapter {p}: its q_proj expects width {shape[-1]}, but {model_path} has "
+                f"{flag} {p}: its q_proj expects width {shape[-1]}, but {model_path} has "
                 f"hidden_size {hidden}: the adapter belongs to another base model"
             )
     digest = hashlib.sha256(weights.read_bytes() + config_file.read_bytes()).hexdigest()

@@ -3,14 +3,17 @@
 Supports: any transformers causal LM whose projections are `torch.nn.Linear` (the
 `--target-module` names are checked against the model); bf16 or fp32 weights
 (`training_dtype`); gradient checkpointing; packed rows through the
-`rolegen_packed` attention (packed_attention.py).
+`rolegen_packed` attention (packed_attention.py); adapters that start from an
+earlier adapter's weights (`--init-adapter`, the pipeline's later rounds).
 
 Non-goals: quantized bases (QLoRA), DoRA and full fine-tuning; loading an adapter
-to serve it (`adapters.py`).
+to serve it (`adapters.py`); starting from an adapter of another rank or on other
+modules (no resizing).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -36,7 +39,8 @@ def training_dtype(option: str) -> torch.dtype:
 
 
 def load_lora_model(model_path: Path, cfg: TrainConfig, dtype: torch.dtype):
-    """The base model at `model_path` in `dtype`, with fresh LoRA adapters (`cfg.lora`)."""
+    """The base model at `model_path` in `dtype`, with LoRA adapters (`cfg.lora`): fresh,
+    or holding the weights of `cfg.init_adapter`."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -65,6 +69,8 @@ def load_lora_model(model_path: Path, cfg: TrainConfig, dtype: torch.dtype):
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)
+    if cfg.init_adapter:
+        _load_init_adapter(model, Path(cfg.init_adapter).expanduser())
     if dtype == torch.bfloat16:
         # PEFT casts each adapter's input to the adapters' fp32 and autocast casts it back:
         # two copies of every activation per adapted layer (17% of a CPU step). Under
@@ -73,3 +79,44 @@ def load_lora_model(model_path: Path, cfg: TrainConfig, dtype: torch.dtype):
             if hasattr(module, "lora_A"):
                 module.cast_input_dtype_enabled = False
     return model
+
+
+def check_init_adapter(path: Path, cfg: TrainConfig) -> None:
+    """Refuse an `--init-adapter` whose LoRA settings are not the run's: a rank or module
+    set that differs would leave part of the adapter behind, or train part of the new one
+    from zero, without a word. (Dropout is a training setting and may differ.)"""
+    saved = json.loads((path / "adapter_config.json").read_text())
+    ours = (cfg.lora.r, float(cfg.lora.alpha), sorted(cfg.lora.target_modules))
+    theirs = (
+        saved.get("r"),
+        float(saved.get("lora_alpha") or 0),
+        sorted(_as_list(saved.get("target_modules"))),
+    )
+    if ours != theirs:
+        raise RolegenError(
+            f"--init-adapter {path}: it has r={theirs[0]}, alpha {theirs[1]:g} on "
+            f"{', '.join(theirs[2])}; this run trains r={ours[0]}, alpha {ours[1]:g} on "
+            f"{', '.join(ours[2])}: pass its --lora-r, --lora-alpha and --target-module"
+        )
+
+
+def _load_init_adapter(model, path: Path) -> None:
+    """Put the weights of the adapter at `path` (settings checked: `check_init_adapter`)
+    into `model`'s fresh LoRA layers, all of them."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = load_file(str(path / "adapter_model.safetensors"))
+    expected = set(get_peft_model_state_dict(model))
+    if set(weights) != expected:
+        odd = sorted(set(weights) ^ expected)
+        raise RolegenError(
+            f"--init-adapter {path}: its weights do not match this model's LoRA layers "
+            f"({len(odd)} differ, e.g. {odd[0]})"
+        )
+    set_peft_model_state_dict(model, weights)
+
+
+def _as_list(modules) -> list[str]:
+    """PEFT's `target_modules`: a list of names, or one name (or pattern) as a string."""
+    return [modules] if isinstance(modules, str) else list(modules or [])

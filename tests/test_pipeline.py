@@ -93,3 +93,109 @@ def test_pipeline_teacher_behind_a_server_writes_the_data(tiny_model, tmp_path):
     )
     assert result.exit_code == 2, result.output
     assert "server http://127.0.0.1:9/v1 failed" in result.output
+
+
+def _two_rounds_config(tiny_model) -> dict:
+    """A small run that still makes preference pairs in both rounds: one persona, one
+    script, three turns, one DPO step, one eval system."""
+    return {
+        "model": str(tiny_model),
+        "rounds": 2,
+        "persona": ["chef-pip"],
+        "user_script": ["personas/scripts/smalltalk.txt"],
+        "dialogues": 2,
+        "turns": 3,
+        "eval_dialogues": 1,
+        "generate": {"engine": "hf", "max_new_tokens": 8, "echo_ratio": 35.0, "max_resamples": 3},
+        # DPO alone: the pairs come from every rejected candidate, while the random model's
+        # few clean dialogues may all be cut below the filter's two turns (no SFT data)
+        "train": {
+            "method": "dpo",
+            "max_steps": 1,
+            "dtype": "float32",
+            "max_length": 512,
+            "dpo_max_pairs": 4,
+            "save_steps": 0,
+        },
+        "eval": {
+            "engine": "hf",
+            "system": ["adapter"],
+            "persona": ["evals/personas/barista-leo.yaml"],
+            "user_script": ["personas/scripts/smalltalk.txt"],
+            "max_new_tokens": 8,
+            "turns": 2,
+            "bootstrap": 20,
+            "fluency": False,
+            "embeddings": False,
+        },
+    }
+
+
+def test_round_two_generates_with_round_ones_adapter_and_resumes_after_round_one(
+    tiny_model, tmp_path, monkeypatch
+):
+    import rolegen.recipes.generate as generate
+    from rolegen.recipes.pipeline import round_seed
+
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(_two_rounds_config(tiny_model)))
+    out = tmp_path / "pipe"
+    args = ["pipeline", "--config", str(path), "--out", str(out)]
+
+    # stopped as Ctrl-C would stop it, once round 1 has trained and round 2 starts
+    real = generate.run_generate
+
+    def stop_in_round_two(cfg, echo=print):
+        if cfg.engine_args.adapter:
+            raise KeyboardInterrupt
+        return real(cfg, echo=echo)
+
+    monkeypatch.setattr(generate, "run_generate", stop_in_round_two)
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 130, first.output
+    assert "[round 1/2] train:" in first.output and "[round 2/2] generate:" in first.output
+    assert (out / "adapter" / "summary.json").is_file()
+    monkeypatch.setattr(generate, "run_generate", real)
+    round_one = [out / "data" / "manifest.json", out / "adapter" / "adapter_model.safetensors"]
+    written = [p.stat().st_mtime_ns for p in round_one]
+
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert "[round 1/2] generate: done" in again.output
+    assert "[round 1/2] train: done" in again.output
+    assert "[round 2/2] eval:" in again.output and "(round 2 adapter)" in again.output
+    assert [p.stat().st_mtime_ns for p in round_one] == written  # round 1 is not redone
+
+    # round 2 generated with round 1's adapter, under seeds of its own
+    manifest = json.loads((out / "round2" / "data" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["adapter"]["path"] == str(out / "adapter")
+    assert manifest["config"]["seed"] == round_seed(0, 2) != 0
+    assert json.loads((out / "data" / "manifest.json").read_text())["config"]["seed"] == 0
+    # ... and trained on from that adapter
+    summary = json.loads((out / "round2" / "adapter" / "summary.json").read_text())
+    assert summary["init_adapter"]["path"] == str(out / "adapter") and summary["round"] == 2
+    # the one eval is of round 2's adapter, and says so
+    results = json.loads((out / "round2" / "eval" / "results.json").read_text())
+    assert results["adapter"]["path"] == str(out / "round2" / "adapter")
+    assert results["adapter"]["round"] == 2
+    assert not (out / "eval").exists()
+    pipeline = json.loads((out / "pipeline.json").read_text())
+    assert pipeline["rounds"] == 2 and pipeline["results"] == str(out / "round2" / "eval")
+
+
+def test_rounds_below_one_are_refused_and_round_seeds_are_distinct(tmp_path):
+    from rolegen.recipes.pipeline import round_seed
+
+    out = tmp_path / "pipe"
+    result = CliRunner().invoke(main, ["pipeline", "--rounds", "0", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "--rounds must be at least 1" in result.output and "got 0" in result.output
+    assert not out.exists()
+    seeds = [round_seed(0, k) for k in range(1, 6)] + [round_seed(1, k) for k in range(1, 6)]
+    assert seeds[0] == 0 and seeds[5] == 1  # round 1 keeps the run's seed
+    assert len(set(seeds)) == len(seeds) and seeds == [
+        *(round_seed(0, k) for k in range(1, 6)),
+        *(round_seed(1, k) for k in range(1, 6)),
+    ]
+    assert all(0 <= s < 2**31 for s in seeds)

@@ -464,3 +464,44 @@ def test_loss_options_that_cannot_work_are_refused(run_dir, tmp_path, flags, mes
     out = tmp_path / "adapter"
     _refused(_train_cli("--data", str(run_dir), "--out", str(out), *flags), message)
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- from an earlier adapter
+
+
+def test_init_adapter_starts_from_its_weights_and_records_the_lineage(
+    run_dir, tiny_model, tmp_path
+):
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from rolegen.lora import load_lora_model
+
+    first, second = tmp_path / "round1", tmp_path / "round2"
+    run_train(_cfg(run_dir, tiny_model, first, method="sft", max_steps=2), echo=lambda s: None)
+    cfg = _cfg(run_dir, tiny_model, second, method="sft", max_steps=1, init_adapter=str(first))
+    saved = load_file(str(first / "adapter_model.safetensors"))
+    assert any(v.abs().max() > 0 for k, v in saved.items() if "lora_B" in k)  # not a fresh LoRA
+    state = get_peft_model_state_dict(load_lora_model(tiny_model, cfg, torch.float32))
+    assert state.keys() == saved.keys()
+    assert all(torch.equal(state[k], saved[k]) for k in saved)
+
+    summary = run_train(cfg, echo=lambda s: None)
+    meta = json.loads((second / "rolegen_adapter.json").read_text())
+    assert meta["init_adapter"]["path"] == str(first) and meta["round"] == 2
+    assert summary["init_adapter"] == meta["init_adapter"] and summary["round"] == 2
+    assert "round" not in json.loads((first / "rolegen_adapter.json").read_text())
+
+
+def test_init_adapter_of_other_lora_settings_or_of_the_same_folder_is_refused(
+    run_dir, tiny_model, tmp_path
+):
+    first, second = tmp_path / "round1", tmp_path / "round2"
+    run_train(_cfg(run_dir, tiny_model, first, method="sft", max_steps=1), echo=lambda s: None)
+    args = ("--data", str(run_dir), "--model", str(tiny_model), "--init-adapter", str(first))
+    other_rank = _train_cli(*args, "--out", str(second), "--lora-r", "16")
+    _refused(other_rank, f"--init-adapter {first}: it has r=8", "this run trains r=16")
+    assert not second.exists()
+    _refused(_train_cli(*args, "--out", str(first)), "--init-adapter and --out are the same")
+    missing = _train_cli(*args[:4], "--init-adapter", str(tmp_path), "--out", str(second))
+    _refused(missing, f"--init-adapter {tmp_path}: not a PEFT adapter folder")

@@ -4,6 +4,7 @@ sections (shared.py) and the checks' thresholds, validated before anything loads
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from rolegen.config.checks import CheckConfig
 from rolegen.config.shared import (
@@ -163,6 +164,12 @@ class TrainConfig:
         None, "Base model: local HF checkpoint or cached hub id. Default: the embedded model."
     )
     out: str | None = opt(None, "Adapter folder. Default: <run>/adapter beside the dataset.")
+    init_adapter: str | None = opt(
+        None,
+        "Start from this adapter's weights (a `rolegen train` folder of the same base model "
+        "and the same --lora-r, --lora-alpha and --target-module) instead of a fresh LoRA: "
+        "a further round on data the adapter generated (`rolegen pipeline --rounds`).",
+    )
     method: str = opt(
         "sft+dpo",
         "sft: supervised on the clean dialogues; dpo: preference training on (context, "
@@ -272,6 +279,13 @@ class TrainConfig:
             raise RolegenError(f"--ul-weight must be 0 (off) or more, got {self.ul_weight}")
         if self.ftpo_margin <= 0 or min(self.ftpo_target_weight, self.ftpo_nontarget_weight) < 0:
             raise RolegenError("--ftpo-margin must be above 0 and the --ftpo-*-weight 0 or more")
+        if self.init_adapter and self.out:
+            init, out = (Path(p).expanduser().resolve() for p in (self.init_adapter, self.out))
+            if init == out:
+                raise RolegenError(
+                    "--init-adapter and --out are the same folder: the new adapter would "
+                    "overwrite the one it starts from; train into another --out"
+                )
         if self.dpo_loss == "ftpo" and self.dpo_sft_weight:
             raise RolegenError(
                 "--dpo-sft-weight needs the whole chosen reply; --dpo-loss ftpo reads one token "
@@ -367,7 +381,16 @@ class EvalConfig:
 
 @dataclass
 class PipelineConfig:
-    out: str = opt("outputs/pipeline", "Run folder: data/, adapter/ and eval/ go inside it.")
+    out: str = opt(
+        "outputs/pipeline",
+        "Run folder: data/, adapter/ and eval/ go inside it (later rounds in round<k>/).",
+    )
+    rounds: int = opt(
+        1,
+        "On-policy rounds: round k >= 2 generates with round k-1's adapter (new seeds), so "
+        "its rejected replies are the adapter's own, and trains on from that adapter; the "
+        "eval runs once, on the last round's adapter.",
+    )
     model: str | None = opt(
         None,
         "The student: the model trained and evaluated (local HF checkpoint or cached hub id). "
@@ -413,3 +436,7 @@ class PipelineConfig:
     def validate(self) -> None:
         if self.dialogues < 1 or self.turns < 1 or self.eval_dialogues < 1:
             raise RolegenError("--dialogues, --turns and --eval-dialogues must be at least 1")
+        if self.rounds < 1:
+            raise RolegenError(
+                f"--rounds must be at least 1 (1: no on-policy round), got {self.rounds}"
+            )

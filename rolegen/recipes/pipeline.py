@@ -3,9 +3,25 @@
 Supports: the embedded model or any LLaMA-family checkpoint; the shipped personas
 and user scripts for the training dialogues, the held-out suite (`evals/`) for the
 eval; every stage's own settings through the config file's `generate:`, `train:`
-and `eval:` sections. Each stage writes into `<out>/` (data/, adapter/, eval/);
-a stage that finished is skipped on a rerun and one that was interrupted resumes,
-so a crash costs at most the work in flight.
+and `eval:` sections; on-policy rounds (`--rounds N`): round k >= 2 generates with
+round k-1's adapter (served as `rolegen generate --adapter` serves one) under seeds
+of its own (`round_seed`), so the checks reject, and the resamples pair against,
+the adapter's own failures rather than the base model's; it then trains on from
+that adapter (`rolegen train --init-adapter`, same settings as round 1). The eval
+runs once, on the last round's adapter.
+
+Layout of `<out>/`, round 1 being the whole of a one-round run:
+    data/, adapter/                  round 1: generate + filter, train
+    round2/data/, round2/adapter/    round 2 (and round3/, ... likewise)
+    eval/ or round<N>/eval/          the eval of the last round's adapter
+    pipeline.json                    stage timings, where the results are
+A stage that finished is skipped on a rerun and one that was interrupted resumes,
+so a crash costs at most the work in flight; a rerun with a larger `--rounds`
+goes on after the last finished round.
+
+A teacher (`--teacher-model`, `--teacher-url`) writes round 1's dialogues only:
+later rounds are the student's own, in-process. Not handled: a persona split that
+stays put across rounds (the export splits with each round's generate seed).
 
 The defaults are sized to finish on a 2-core CPU within about 45 minutes with the
 embedded model (see README, "The whole loop").
@@ -13,8 +29,10 @@ embedded model (see README, "The whole loop").
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rolegen.config import EvalConfig, GenerateConfig, PipelineConfig, TrainConfig
@@ -48,6 +66,80 @@ def _teacher_server(cfg: PipelineConfig) -> dict:
     return {"engine": "openai", "base_url": cfg.teacher_url, "request_mode": mode}
 
 
+def round_seed(seed: int, k: int) -> int:
+    """Round k's generate seed: `seed` itself in round 1 (a one-round run is what it was
+    before rounds), after that one derived from both, so that round k does not replay
+    round k-1's dialogues; a hash, so that no round's seed is another run's seed + 1."""
+    if k == 1:
+        return seed
+    return int.from_bytes(hashlib.sha256(f"{seed}/round/{k}".encode()).digest()[:4], "big") >> 1
+
+
+def round_dir(out: Path, k: int) -> Path:
+    """Round k's folder: the run folder itself for round 1, `<out>/round<k>` after."""
+    return out if k == 1 else out / f"round{k}"
+
+
+@dataclass
+class _Round:
+    k: int
+    data: Path
+    adapter: Path
+    generate: GenerateConfig
+    train: TrainConfig
+
+
+def _round(cfg: PipelineConfig, out: Path, k: int) -> _Round:
+    """Round k's generate and train settings: round 1 from the pipeline's settings (and
+    the teacher's), round k >= 2 the student with round k-1's adapter, on new seeds."""
+    data, adapter = round_dir(out, k) / "data", round_dir(out, k) / "adapter"
+    previous = round_dir(out, k - 1) / "adapter"
+    scripts = cfg.user_scripts or [
+        str(p) for p in sorted((personas_dir() / "scripts").glob("*.txt"))
+    ]
+    teacher = {"model": cfg.teacher_model or cfg.model, **_teacher_server(cfg)}
+    generate = {
+        **GENERATE_DEFAULTS,
+        "personas": cfg.personas or [str(personas_dir())],
+        "user_scripts": scripts,
+        "dialogues": cfg.dialogues * len(scripts),
+        "turns": cfg.turns,
+        "model": cfg.model,
+        "seed": cfg.seed,
+        **(teacher if k == 1 else {}),
+        **cfg.generate,
+    }
+    if k > 1:
+        seed = round_seed(generate["seed"], k)
+        generate.update(model=cfg.model, seed=seed, adapter=str(previous))
+    train = {
+        **TRAIN_DEFAULTS,
+        "model": cfg.model,
+        "seed": cfg.seed,
+        **cfg.train,
+        **({"init_adapter": str(previous)} if k > 1 else {}),
+        "data": str(data),
+        "out": str(adapter),
+        "resume": (adapter / "checkpoints").is_dir(),
+    }
+    generate.update(out=str(data), resume=(data / "dialogues.jsonl").exists())
+    return _Round(
+        k,
+        data,
+        adapter,
+        from_dict(GenerateConfig, generate, "pipeline config, generate"),
+        from_dict(TrainConfig, train, "pipeline config, train"),
+    )
+
+
+def _tag(stage: str, k: int, rounds: int) -> str:
+    """A stage header's start: `[2/3] train` in a one-round run, `[round 2/3] train` in
+    a run of more rounds (the eval then belongs to the last)."""
+    if rounds == 1:
+        return f"[{('generate', 'train', 'eval').index(stage) + 1}/3] {stage}"
+    return f"[round {k}/{rounds}] {stage}"
+
+
 def _status(path: Path) -> str | None:
     try:
         return json.loads(path.read_text()).get("status")
@@ -62,40 +154,13 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
 
     cfg.validate()
     out = Path(cfg.out).expanduser()
-    data, adapter, evaluation = out / "data", out / "adapter", out / "eval"
-    scripts = cfg.user_scripts or [
-        str(p) for p in sorted((personas_dir() / "scripts").glob("*.txt"))
-    ]
-    generate = from_dict(
-        GenerateConfig,
-        {
-            **GENERATE_DEFAULTS,
-            "personas": cfg.personas or [str(personas_dir())],
-            "user_scripts": scripts,
-            "dialogues": cfg.dialogues * len(scripts),
-            "turns": cfg.turns,
-            "model": cfg.teacher_model or cfg.model,
-            "seed": cfg.seed,
-            **_teacher_server(cfg),
-            **cfg.generate,
-            "out": str(data),
-            "resume": (data / "dialogues.jsonl").exists(),
-        },
-        "pipeline config, generate",
-    )
-    train = from_dict(
-        TrainConfig,
-        {
-            **TRAIN_DEFAULTS,
-            "model": cfg.model,
-            "seed": cfg.seed,
-            **cfg.train,
-            "data": str(data),
-            "out": str(adapter),
-            "resume": (adapter / "checkpoints").is_dir(),
-        },
-        "pipeline config, train",
-    )
+    # every round's settings now: a bad one fails before round 1 has spent its minutes
+    rounds = [_round(cfg, out, k) for k in range(1, cfg.rounds + 1)]
+    for r in rounds[1:]:
+        r.generate.validate()
+        r.train.validate()
+    last = rounds[-1]
+    evaluation = round_dir(out, cfg.rounds) / "eval"
     evaluate = from_dict(
         EvalConfig,
         {
@@ -103,7 +168,7 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
             "seed": cfg.seed,
             "dialogues": cfg.eval_dialogues,
             **cfg.eval,
-            "adapter": str(adapter),
+            "adapter": str(last.adapter),
             "out": str(evaluation),
             "resume": (evaluation / "dialogues.jsonl").exists(),
         },
@@ -121,27 +186,39 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
     def so_far() -> str:
         return f"(pipeline {(time.perf_counter() - started) / 60:.1f} min so far)"
 
-    t = time.perf_counter()
-    if _status(data / "manifest.json") == "complete":
-        echo(f"[1/3] generate: done ({data})")
-    else:
-        echo(f"[1/3] generate: {data}" + (" (resuming)" if generate.resume else ""))
-        run_generate(generate, echo=echo)
-        timings["generate"] = round(time.perf_counter() - t, 1)
+    def key(stage: str, k: int) -> str:  # round 1's keys are a one-round run's
+        return stage if k == 1 else f"round{k}/{stage}"
+
+    for r in rounds:
+        t = time.perf_counter()
+        tag = _tag("generate", r.k, cfg.rounds)
+        if _status(r.data / "manifest.json") == "complete":
+            echo(f"{tag}: done ({r.data})")
+        else:
+            echo(f"{tag}: {r.data}" + (" (resuming)" if r.generate.resume else ""))
+            run_generate(r.generate, echo=echo)
+            timings[key("generate", r.k)] = round(time.perf_counter() - t, 1)
+
+        t = time.perf_counter()
+        tag = _tag("train", r.k, cfg.rounds)
+        if (r.adapter / "summary.json").is_file():
+            echo(f"{tag}: done ({r.adapter})")
+        else:
+            resuming = " (resuming) " if r.train.resume else " "
+            echo(f"{tag}: {r.adapter}{resuming}{so_far()}")
+            run_train(r.train, echo=echo)
+            timings[key("train", r.k)] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
-    if (adapter / "summary.json").is_file():
-        echo(f"[2/3] train: done ({adapter})")
-    else:
-        echo(f"[2/3] train: {adapter}" + (" (resuming) " if train.resume else " ") + so_far())
-        run_train(train, echo=echo)
-        timings["train"] = round(time.perf_counter() - t, 1)
-
-    t = time.perf_counter()
-    echo(f"[3/3] eval: {evaluation}" + (" (resuming) " if evaluate.resume else " ") + so_far())
+    tag = _tag("eval", cfg.rounds, cfg.rounds)
+    whose = f"(round {cfg.rounds} adapter) " if cfg.rounds > 1 else ""
+    resuming = " (resuming) " if evaluate.resume else " "
+    echo(f"{tag}: {evaluation}{resuming}{whose}{so_far()}")
     results = run_eval(evaluate, echo=echo)
-    timings["eval"] = round(time.perf_counter() - t, 1)
+    timings[key("eval", cfg.rounds)] = round(time.perf_counter() - t, 1)
     summary = {"out": str(out), "timings_seconds": timings, "results": str(evaluation)}
+    if cfg.rounds > 1:
+        summary.update(rounds=cfg.rounds, adapter=str(last.adapter))
     out.mkdir(parents=True, exist_ok=True)
     (out / "pipeline.json").write_text(json.dumps(summary, indent=2) + "\n")
     return {**summary, "eval": results}
