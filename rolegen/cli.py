@@ -230,24 +230,39 @@ _command(
 
 def _show_eval(results: dict) -> None:
     from rolegen.metrics import SUMMARY
-    from rolegen.report import ending, headline
+    from rolegen.report import BY_PROMPT, by_prompt, ending, headline, prompts_of
 
+    def value(figures: dict, metric: str, width: int) -> str:
+        v = figures.get(metric, {}).get("value")
+        return f"{'-' if v is None else f'{v:.3f}':>{width}}"
+
+    first = max([34, *(len(s) + 2 for s in results["systems"])])
     widths = [max(10, len(n) + 2) for n in SUMMARY]
-    click.echo(f"{'system':<34}" + "".join(f"{n:>{w}}" for n, w in zip(SUMMARY, widths)))
+    click.echo(f"{'system':<{first}}" + "".join(f"{n:>{w}}" for n, w in zip(SUMMARY, widths)))
     for system, figures in results["systems"].items():
-        cells = []
-        for n, w in zip(SUMMARY, widths):
-            v = figures.get(n, {}).get("value")
-            cells.append(f"{'-' if v is None else f'{v:.3f}':>{w}}")
-        click.echo(f"{system:<34}" + "".join(cells))
+        cells = "".join(value(figures, n, w) for n, w in zip(SUMMARY, widths))
+        click.echo(f"{system:<{first}}{cells}")
+    prompts = prompts_of(results)
+    if len(prompts) > 1:  # the prompt axis side by side, a column group per prompt
+        shown = BY_PROMPT[:3]
+        group = max([8 * len(shown), *(len(p) + 2 for p in prompts)])
+        click.echo(f"\nby prompt, each: {' / '.join(shown)}")
+        click.echo(f"{'system':<34}" + "".join(f"{p:>{group}}" for p in prompts))
+        for system, per in by_prompt(results).items():
+            cells = "".join(
+                f"{''.join(value(per.get(p, {}), m, 8) for m in shown):>{group}}" for p in prompts
+            )
+            click.echo(f"{system:<34}{cells}")
     for system, entry in results.get("endings", {}).items():
         click.echo(f"  {system}: {ending(entry)}")
     chance = results.get("persona_chance")
     if chance:
         click.echo(f"  persona_top1 at chance: {chance['top1']:.3f} ({chance['cards']} cards)")
-    for h in headline(results):
-        met = {True: "met", False: "NOT met", None: "n/a"}[h["met"]]
-        click.echo(f"  {met:>8}: {h['criterion']}: {h['observed']}")
+    for prompt in prompts:
+        where = f" [{prompt}]" if len(prompts) > 1 else ""
+        for h in headline(results, prompt):
+            met = {True: "met", False: "NOT met", None: "n/a"}[h["met"]]
+            click.echo(f"  {met:>8}{where}: {h['criterion']}: {h['observed']}")
     click.echo(f"report: {results['out']}/report.html (and report.md, results.json)")
 
 

@@ -9,6 +9,9 @@ Every request's seed derives from (run seed, dialogue id, turn, side, sample
 index), so a dialogue's text does not depend on which other dialogues share its
 batch (with the vLLM engine; the transformers engine seeds per batch).
 
+A dialogue is rendered by the loop's prompt builder, or by the one its `prompt` names
+(the eval's prompt axis: each system scored under several prompts in one batch).
+
 Non-goals: judging replies beyond emptiness (that is `checks.py`), writing files.
 """
 
@@ -39,6 +42,7 @@ class Dialogue:
     seed_key: str = ""  # request seeds derive from it (default: id); eval shares it across systems
     sampling: dict = field(default_factory=dict)  # Request fields overriding the loop's sampling
     lora: bool = True  # character replies from the engine's adapter, if it has one
+    prompt: str = ""  # a prompt of the loop's `prompts`; any other: the loop's builder
 
     @property
     def done(self) -> bool:
@@ -115,9 +119,11 @@ class TurnLoop:
         builder: PromptBuilder,
         settings: LoopSettings,
         judge: Judge | None = None,
+        prompts: dict[str, PromptBuilder] | None = None,
     ):
         self.engine = engine
         self.builder = builder
+        self.prompts = prompts or {}
         self.settings = settings
         self.sampling = dict(
             temperature=settings.temperature,
@@ -132,11 +138,16 @@ class TurnLoop:
         self.judge = judge
         self.stats = LoopStats()
 
+    def _builder(self, d: Dialogue) -> PromptBuilder:
+        return self.prompts.get(d.prompt, self.builder)
+
     def start(self, dialogue: Dialogue) -> Dialogue:
-        if dialogue.persona.greeting:
-            dialogue.messages.append({"role": "assistant", "content": dialogue.persona.greeting})
+        builder = self._builder(dialogue)
+        opening = builder.greeting(dialogue.persona)
+        if opening:
+            dialogue.messages.append(opening)
             dialogue.meta.append({"role": "assistant", "source": "greeting"})
-        dialogue.system = self.builder.character_system(dialogue.persona, dialogue.user, [])
+        dialogue.system = builder.character_system(dialogue.persona, dialogue.user, [])
         return dialogue
 
     def run(self, dialogues: list[Dialogue], on_turn: Callable[[int], None] = lambda n: None):
@@ -176,11 +187,12 @@ class TurnLoop:
             d.meta.append({"role": "user", "source": "script", "turn": turn})
 
     def _prompt(self, d: Dialogue, turn: int, side: str) -> Prompt:
+        builder = self._builder(d)
         if side == "assistant":
-            prompt = self.builder.character_prompt(d.persona, d.user, d.messages)
+            prompt = builder.character_prompt(d.persona, d.user, d.messages)
             d.system = prompt.system
             return prompt
-        return self.builder.user_prompt(d.persona, d.user, d.messages, turn, self.settings.turns)
+        return builder.user_prompt(d.persona, d.user, d.messages, turn, self.settings.turns)
 
     def _model_step(self, dialogues: list[Dialogue], turn: int, side: str) -> None:
         pending, sample, round_no = list(dialogues), 0, 0
@@ -196,7 +208,7 @@ class TurnLoop:
             prompts = {}
             for d in pending:
                 prompt = self._prompt(d, turn, side)
-                if not self.builder.fits(prompt):
+                if not self._builder(d).fits(prompt):
                     d.end_reason = "context_overflow"
                     continue
                 prompts[d.id] = prompt
@@ -223,6 +235,7 @@ class TurnLoop:
                             ),
                             lora=d.lora,
                             messages=prompt.messages,
+                            group=d.prompt,
                             **sampling,
                         )
                     )

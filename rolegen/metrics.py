@@ -191,10 +191,16 @@ def _resample_weights(n: int, resamples: int, seed: int) -> np.ndarray:
 
 
 def summarize(
-    rows: list[dict], reference: str | None = None, resamples: int = 1000, seed: int = 0
+    rows: list[dict],
+    reference: str | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    references: dict[str, str] | None = None,
 ) -> dict:
     """Per system, per metric: value, 95% interval, n (turns), and the delta against
-    `reference` with its paired interval. Also distinct-1/2 and per-turn curves."""
+    `reference` (or the system's own in `references`: the eval's prompt axis compares
+    within a prompt) with its paired interval. Also distinct-1/2 and per-turn curves."""
+    references = references or {}
     systems = list(dict.fromkeys(r["system"] for r in rows))
     keys = sorted({r["dialogue"] for r in rows})
     weights = _resample_weights(len(keys), resamples, seed) if keys else np.zeros((0, 0))
@@ -215,13 +221,14 @@ def summarize(
                 "ci95": _interval(boot[s]) if count.sum() else None,
                 "n": int(count.sum()),
             }
-            if reference and s != reference and reference in sums and entry["value"] is not None:
-                ref_total, ref_count = sums[reference]
+            ref = references.get(s, reference)
+            if ref and s != ref and ref in sums and entry["value"] is not None:
+                ref_total, ref_count = sums[ref]
                 if ref_count.sum():
                     entry["delta"] = round(
                         entry["value"] - float(ref_total.sum() / ref_count.sum()), 4
                     )
-                    entry["delta_ci95"] = _interval(boot[s] - boot[reference])
+                    entry["delta_ci95"] = _interval(boot[s] - boot[ref])
             out.setdefault(s, {})[metric.name] = entry
         if metric.name in PAIRWISE:  # every system against every other, paired
             pairwise[metric.name] = {
@@ -233,7 +240,10 @@ def summarize(
             out[s][f"distinct_{n}"] = {"value": round(distinct_n(texts, n), 4), "n": len(texts)}
         out[s]["dialogues"] = len({r["dialogue"] for r in per_system[s]})
         out[s]["turns"] = len(per_system[s])
-    return {"systems": out, "curves": curves(rows), "reference": reference, "pairwise": pairwise}
+    summary = {"systems": out, "curves": curves(rows), "reference": reference, "pairwise": pairwise}
+    if references:
+        summary["references"] = references
+    return summary
 
 
 # End reasons of a dialogue that ran its whole script (an eval plays each script to its end).

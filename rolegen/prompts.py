@@ -4,7 +4,9 @@ The character sees: its system prompt (card, user persona, active lorebook
 entries, examples), the greeting as its own first turn, then the history. The
 user simulator sees the same history with the roles flipped, under its own system
 prompt. When a prompt would not fit the context, the oldest exchanges are dropped
-first; the system prompt and the greeting always stay.
+first; the system prompt and the greeting always stay. A builder renders one prompt
+(`PromptStyle`): rolegen's own by default; the eval's prompt axis makes one per prompt,
+and a prompt may leave the greeting out (then the character's first turn is its reply).
 
 Non-goals: tokenization details beyond counting (the engines own that).
 """
@@ -15,7 +17,13 @@ from dataclasses import dataclass, field, replace
 
 from rolegen.errors import RolegenError
 from rolegen.personas import Persona, UserPersona, substitute_macros
-from rolegen.templates import CHARACTER_SYSTEM, USER_SIMULATOR, PromptFormat, Templates
+from rolegen.templates import (
+    ROLEGEN_STYLE,
+    USER_SIMULATOR,
+    PromptFormat,
+    PromptStyle,
+    Templates,
+)
 
 
 @dataclass
@@ -58,9 +66,12 @@ class PromptBuilder:
         tokenizer,
         context_length: int,
         max_new_tokens: int,
+        style: PromptStyle = ROLEGEN_STYLE,
     ):
+        """`fmt`: the format `style` renders in (the caller resolves `style.format`)."""
         self.templates = templates
         self.format = fmt
+        self.style = style
         self.tokenizer = tokenizer
         self.budget = context_length - max_new_tokens
 
@@ -79,7 +90,7 @@ class PromptBuilder:
             replace(e, content=substitute_macros(e.content, persona.name, user.name)) for e in lore
         ]
         return self.templates.render(
-            CHARACTER_SYSTEM,
+            self.style.system,
             persona=persona,
             user=user,
             lore=lore,
@@ -126,13 +137,21 @@ class PromptBuilder:
         chat = [{"role": "system", "content": system}, *head, *body[dropped:]]
         return Prompt(text, ids, dropped, stop, system, messages=chat)
 
+    def greeting(self, persona: Persona) -> dict | None:
+        """The message that opens a dialogue before the user speaks: the card's greeting
+        as the character's turn, unless the card has none or the prompt leaves it out."""
+        if not (persona.greeting and self.style.greeting):
+            return None
+        return {"role": "assistant", "content": persona.greeting}
+
     def fits(self, prompt: Prompt) -> bool:
         return len(prompt.ids) <= self.budget
 
     def first_prompt(self, persona: Persona, user: UserPersona) -> Prompt:
         """The character's prompt for its first reply (system prompt, greeting, a short
         user turn), refused by `require_fit` when even that leaves no room for the reply."""
-        messages = [{"role": "assistant", "content": persona.greeting}] if persona.greeting else []
+        opening = self.greeting(persona)
+        messages = [opening] if opening else []
         prompt = self.character_prompt(persona, user, [*messages, _FIRST_USER_TURN])
         self.require_fit(prompt, persona)
         return prompt

@@ -30,7 +30,7 @@ from rolegen.models import (
     resolve_model,
 )
 from rolegen.prompts import PromptBuilder
-from rolegen.templates import PromptFormat, Templates
+from rolegen.templates import ROLEGEN_STYLE, PromptFormat, PromptStyle, Templates
 
 
 @dataclass
@@ -45,9 +45,15 @@ class ModelSetup:
     format: PromptFormat
     max_context: int
 
-    def prompt_builder(self, max_new_tokens: int) -> PromptBuilder:
+    def prompt_builder(
+        self, max_new_tokens: int, style: PromptStyle = ROLEGEN_STYLE
+    ) -> PromptBuilder:
+        """The builder of `style`, in its own format if it names one, else the run's."""
+        fmt = self.format
+        if style.format:
+            fmt = self.templates.resolve_format(style.format, self.tokenizer, self.path)
         return PromptBuilder(
-            self.templates, self.format, self.tokenizer, self.max_context, max_new_tokens
+            self.templates, fmt, self.tokenizer, self.max_context, max_new_tokens, style
         )
 
 
@@ -95,6 +101,7 @@ class ReplicaSpec:
     max_context: int
     loop: LoopSettings
     checks: CheckConfig | None = None  # the in-loop judge; None: no judge
+    prompts: tuple[str, ...] = ()  # named prompts (PromptStyle) beside the run's own
 
 
 def replica_spec(
@@ -109,6 +116,7 @@ def replica_spec(
     lora: Adapter | None = None,
     no_repeat_ngram: bool = False,
     checks: CheckConfig | None = None,
+    prompts: tuple[str, ...] = (),
 ) -> ReplicaSpec:
     """The finished spec of one engine: `engine_model` when it is not the base (a merged
     copy), `lora` when the engine serves the adapter beside the base model."""
@@ -141,6 +149,7 @@ def replica_spec(
         max_context=setup.max_context,
         loop=loop,
         checks=checks,
+        prompts=tuple(prompts),
     )
 
 
@@ -177,11 +186,18 @@ def make_judge(check_cfg: CheckConfig):
 
 
 def build_loop(spec: ReplicaSpec, engine) -> TurnLoop:
-    """The turn loop of `spec` around a loaded engine (its prompts rendered as the run's)."""
+    """The turn loop of `spec` around a loaded engine (its prompts rendered as the run's,
+    and a builder for each of `spec.prompts`)."""
     model = Path(spec.model)
     tokenizer = load_tokenizer(model)
     templates = Templates(spec.templates)
-    fmt = templates.resolve_format(spec.format, tokenizer, model)
-    builder = PromptBuilder(templates, fmt, tokenizer, spec.max_context, spec.loop.max_new_tokens)
+
+    def builder(style: PromptStyle) -> PromptBuilder:
+        fmt = templates.resolve_format(style.format or spec.format, tokenizer, model)
+        return PromptBuilder(
+            templates, fmt, tokenizer, spec.max_context, spec.loop.max_new_tokens, style
+        )
+
+    prompts = {name: builder(templates.prompt_style(name)) for name in spec.prompts}
     judge = make_judge(spec.checks) if spec.checks is not None else None
-    return TurnLoop(engine, builder, spec.loop, judge=judge)
+    return TurnLoop(engine, builder(ROLEGEN_STYLE), spec.loop, judge=judge, prompts=prompts)

@@ -2,9 +2,12 @@
 
 - which turns each system is scored on: turns scored, dialogues that ended early and
   why, empty replies resampled (the comparison is fair only on the same turns);
-- the headline: the issue's targets for the adapter against base, each met or not;
+- the headline: the issue's targets for the adapter against base, each met or not
+  (one headline per prompt of the eval's prompt axis);
 - one table of every metric per system (value and 95% interval; chance level beside
-  the persona ranks), one of deltas against base (paired intervals);
+  the persona ranks), one of deltas against base (paired intervals; under another
+  prompt, against base under that prompt);
+- with several prompts, one table per headline metric with the prompts side by side;
 - a note that relevance is not a persona measure, with the persona figures beside it:
   a generic assistant reply is closer to the user's turn than an in-character one, so
   a rise in relevance can mean the character dissolved;
@@ -29,6 +32,8 @@ import re
 from pathlib import Path
 
 from rolegen.metrics import BY_NAME, CURVES, METRICS
+from rolegen.systems import label, split_label
+from rolegen.templates import ROLEGEN_PROMPT
 
 _GUARDS = ("fluency_nll", "relevance")
 # the headline's persona targets: no worse than base beyond the paired interval
@@ -48,6 +53,8 @@ _PERSONA_FAULTS = (
 # deflate the NLL (see metrics.py), and relevance.
 _FAIR_GUARDS = ("fluency_nll_clean", "relevance")
 _MD_SYNTAX = re.compile(r"([\\`*_\[\]~])")
+# shown with the prompts side by side when an eval has several
+BY_PROMPT = ("near_copy", "seq_rep4", "identity_echo", "identity_recall", "fluency_nll_clean")
 
 
 def _md_cell(text) -> str:
@@ -76,12 +83,34 @@ def _value(entry: dict, metric: str):
     return entry.get(metric, {}).get("value")
 
 
-def headline(results: dict) -> list[dict]:
-    """The targets of the eval, for 'adapter' against the reference system."""
-    systems, ref = results["systems"], results["reference"]
-    if "adapter" not in systems or ref not in systems:
+def reference_of(results: dict, system: str) -> str:
+    """The system `system`'s deltas are against (base under the same prompt, if scored)."""
+    return results.get("references", {}).get(system, results["reference"])
+
+
+def prompts_of(results: dict) -> list[str]:
+    """The prompts the systems were scored under, in order of appearance."""
+    return list(dict.fromkeys(split_label(s)[1] for s in results["systems"]))
+
+
+def by_prompt(results: dict) -> dict[str, dict[str, dict]]:
+    """system -> prompt -> its figures: the prompt axis side by side."""
+    out: dict[str, dict[str, dict]] = {}
+    for name, figures in results["systems"].items():
+        system, prompt = split_label(name)
+        out.setdefault(system, {})[prompt] = figures
+    return out
+
+
+def headline(results: dict, prompt: str = ROLEGEN_PROMPT) -> list[dict]:
+    """The targets of the eval, for 'adapter' against its reference system, both under
+    `prompt`."""
+    systems = results["systems"]
+    adapter = label("adapter", prompt)
+    ref = reference_of(results, adapter)
+    if adapter not in systems or ref not in systems:
         return []
-    a, b = systems["adapter"], systems[ref]
+    a, b = systems[adapter], systems[ref]
     rows = []
 
     def add(criterion: str, observed: str, met: bool | None):
@@ -118,7 +147,9 @@ def headline(results: dict) -> list[dict]:
     for g in (*_GUARDS, "fluency_nll_clean"):
         note = " (not a persona measure)" if g == "relevance" else ""
         against_base(g, f"{g} no worse than base beyond its interval{note}", _held(a, g))
-    decoding = [s for s in systems if s.startswith("base+")]
+    decoding = [
+        s for s in systems if split_label(s)[1] == prompt and split_label(s)[0].startswith("base+")
+    ]
     pairwise = results.get("pairwise", {})
     if decoding and nc_a is not None:
         fair = [s for s in decoding if all(_held(systems[s], g) is not False for g in _FAIR_GUARDS)]
@@ -126,7 +157,7 @@ def headline(results: dict) -> list[dict]:
         best = min(pool, key=lambda s: _value(systems[s], "near_copy") or 0)
         note = "" if fair else "; no decoding baseline held its guardrails"
         for metric in ("near_copy", "seq_rep4"):
-            ci = pairwise.get(metric, {}).get("adapter", {}).get(best)
+            ci = pairwise.get(metric, {}).get(adapter, {}).get(best)
             add(
                 f"{metric} below the best decoding-only baseline at equal guardrails "
                 "(paired interval of the difference below 0)",
@@ -146,9 +177,14 @@ def _fmt(entry: dict | None, delta: bool = False) -> str:
     return f"{text} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else text
 
 
+def _compared(results: dict) -> list[str]:
+    """The systems with a delta: all but the references."""
+    return [s for s in results["systems"] if reference_of(results, s) != s]
+
+
 def _tables(results: dict) -> tuple[list[str], list[list[str]], list[list[str]]]:
     systems = list(results["systems"])
-    ref = results["reference"]
+    compared = _compared(results)
     header = ["metric", *systems]
     chance = results.get("persona_chance") or {}
     values, deltas = [], []
@@ -162,7 +198,7 @@ def _tables(results: dict) -> tuple[list[str], list[list[str]], list[list[str]]]
         deltas.append(
             [
                 label,
-                *(_fmt(results["systems"][s].get(m.name), True) for s in systems if s != ref),
+                *(_fmt(results["systems"][s].get(m.name), True) for s in compared),
             ]
         )
     for n in (1, 2):
@@ -173,6 +209,24 @@ def _tables(results: dict) -> tuple[list[str], list[list[str]], list[list[str]]]
             ]
         )
     return header, values, deltas
+
+
+def _prompt_tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(metric label, header, rows) per BY_PROMPT metric: a row per system, a column per
+    prompt (value and 95% interval). Empty with one prompt."""
+    prompts = prompts_of(results)
+    if len(prompts) < 2:
+        return []
+    per = by_prompt(results)
+    tables = []
+    for name in BY_PROMPT:
+        m = BY_NAME[name]
+        cells = {s: [_fmt(per[s].get(p, {}).get(name)) for p in prompts] for s in per}
+        if all(c == "–" for row in cells.values() for c in row):
+            continue
+        label_ = m.label + {"lower": " (↓)", "higher": " (↑)"}.get(m.better, "")
+        tables.append((label_, ["system", *prompts], [[s, *c] for s, c in cells.items()]))
+    return tables
 
 
 def _plot(results: dict) -> bytes | None:
@@ -337,24 +391,29 @@ def _intro(results: dict, esc=str) -> str:
 
 def write_report(results: dict, records: list[dict], rows: list[dict], out: Path) -> None:
     header, values, deltas = _tables(results)
-    ref = results["reference"]
+    others = _compared(results)
+    deltas_title = f"Deltas against {results['reference']}"
+    if len(prompts_of(results)) > 1:
+        deltas_title += " (under another prompt: against base under that prompt)"
     png = _plot(results)
     if png:
         (out / "report.png").write_bytes(png)
-    heads = headline(results)
+    heads = {
+        "Headline: adapter vs base"
+        if p == ROLEGEN_PROMPT
+        else f"Headline under the {p} prompt: adapter vs base": headline(results, p)
+        for p in prompts_of(results)
+    }
+    side_by_side = _prompt_tables(results)
     note = _relevance_note(results)
     pairs = _example_pairs(records, rows)
 
     md = ["# rolegen eval", "", _intro(results, _md)]
-    if heads:
-        md += [
-            "",
-            "## Headline: adapter vs base",
-            "",
-            "| target | observed | met |",
-            "|---|---|---|",
-        ]
-        for h in heads:
+    for title, rows_ in heads.items():
+        if not rows_:
+            continue
+        md += ["", f"## {_md(title)}", "", "| target | observed | met |", "|---|---|---|"]
+        for h in rows_:
             met = {True: "yes", False: "**no**", None: "n/a"}[h["met"]]
             md.append(f"| {h['criterion']} | {_md_cell(h['observed'])} | {met} |")
     md += ["", "## All systems", "", "| " + " | ".join(_md(h) for h in header) + " |"]
@@ -362,12 +421,17 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
     md += ["| " + " | ".join(r) + " |" for r in values]
     if note:
         md += ["", _md(note)]
-    if len(header) > 2:
-        md += ["", f"## Deltas against {_md(ref)} (paired 95% intervals)", ""]
-        others = [s for s in header[1:] if s != ref]
+    if others:
+        md += ["", f"## {_md(deltas_title)} (paired 95% intervals)", ""]
         md.append("| metric | " + " | ".join(_md(s) for s in others) + " |")
         md.append("|" + "---|" * (len(others) + 1))
         md += ["| " + " | ".join(r) + " |" for r in deltas]
+    if side_by_side:
+        md += ["", "## By prompt (value and 95% interval)"]
+        for title, head, body in side_by_side:
+            md += ["", f"### {_md(title)}", "", "| " + " | ".join(_md(h) for h in head) + " |"]
+            md.append("|" + "---|" * len(head))
+            md += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in body]
     if png:
         md += ["", "![repetition by turn and guardrails](report.png)"]
     for title, *pair in pairs:
@@ -394,27 +458,21 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         "<h1>rolegen eval</h1>",
         f"<p>{html.escape(_intro(results))}</p>",
     ]
-    if heads:
-        parts.append("<h2>Headline: adapter vs base</h2>")
-        parts.append(
-            table(
-                ["target", "observed", "met"],
-                [
-                    [
-                        h["criterion"],
-                        h["observed"],
-                        {True: "yes", False: "no", None: "n/a"}[h["met"]],
-                    ]
-                    for h in heads
-                ],
-            )
-        )
+    for title, rows_ in heads.items():
+        if not rows_:
+            continue
+        met = {True: "yes", False: "no", None: "n/a"}
+        body = [[h["criterion"], h["observed"], met[h["met"]]] for h in rows_]
+        parts += [f"<h2>{html.escape(title)}</h2>", table(["target", "observed", "met"], body)]
     parts += ["<h2>All systems</h2>", table(header, values)]
     if note:
         parts.append(f"<p>{html.escape(note)}</p>")
-    if len(header) > 2:
-        others = [s for s in header[1:] if s != ref]
-        parts += [f"<h2>Deltas against {html.escape(ref)}</h2>", table(["metric", *others], deltas)]
+    if others:
+        parts += [f"<h2>{html.escape(deltas_title)}</h2>", table(["metric", *others], deltas)]
+    if side_by_side:
+        parts.append("<h2>By prompt (value and 95% interval)</h2>")
+        for title, head, body in side_by_side:
+            parts += [f"<h3>{html.escape(title)}</h3>", table(head, body)]
     if png:
         parts.append(f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
     for title, *pair in pairs:

@@ -4,6 +4,10 @@ decoding settings ('base', 'adapter+repetition-penalty=1.05', ...).
 Decoding settings are those both engines apply: repetition, frequency and presence
 penalties and no-repeat n-grams. Not handled: other sampling knobs per system
 (temperature and top_p are the same for every system of an eval, by design).
+
+Under the eval's prompt axis a system is scored under each prompt; its label there is
+'base @ plain', and under rolegen's own prompt the bare name ('base'), so an eval
+without the axis reads as before and a resumed one keeps its dialogues.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError
+from rolegen.templates import ROLEGEN_PROMPT
 
 # What a user tries first: the decoding fixes, beside the adapter alone and with a light fix.
 DEFAULT_SYSTEMS = [
@@ -57,3 +62,24 @@ def parse_system(spec: str) -> System:
         except ValueError:
             raise RolegenError(f"--system '{spec}': '{value}' is not a {cast.__name__}") from None
     return System(name="+".join(terms), adapter=terms[0] == "adapter", sampling=sampling)
+
+
+def label(system: str, prompt: str) -> str:
+    """A system's name under a prompt: 'base @ plain'; under rolegen's own, 'base'."""
+    return system if prompt == ROLEGEN_PROMPT else f"{system} @ {prompt}"
+
+
+def split_label(name: str) -> tuple[str, str]:
+    """(system, prompt) of a label; a bare name is under rolegen's own prompt."""
+    system, sep, prompt = name.partition(" @ ")
+    return (system, prompt) if sep else (name, ROLEGEN_PROMPT)
+
+
+def references(names: list[str], reference: str) -> dict[str, str]:
+    """Each system's reference for deltas: base under the same prompt when it was scored,
+    else `reference`, so that a prompt's systems are compared within that prompt."""
+    out = {}
+    for name in names:
+        own = label(split_label(reference)[0], split_label(name)[1])
+        out[name] = own if own in names else reference
+    return out

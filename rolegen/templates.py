@@ -10,6 +10,15 @@ either the tokenizer's own chat template or one of `templates/formats/*.jinja` f
 base models without one. A format file declares its stop strings with
 `{% set stop = [...] %}`; they may use the speaker names.
 
+A prompt (`PromptStyle`, the eval's prompt axis) is the character's whole side of the
+conversation as one deployment writes it: a system-prompt template, whether the card's
+greeting opens the dialogue, and the format. `rolegen` is this project's own
+(`character_system.jinja`, the greeting, the run's format); every other one is a file
+`templates/prompts/<name>.jinja` (a `--templates` folder may add its own), which renders
+the system prompt from the same values and declares the rest with constant
+`{% set greeting = false %}` / `{% set format = "alpaca-roleplay" %}` (defaults: the
+greeting kept, the run's format).
+
 Non-goals: token-level prompt assembly (the engines tokenize the rendered text).
 """
 
@@ -20,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from rolegen.errors import RolegenError
@@ -27,6 +37,7 @@ from rolegen.resources import templates_dir
 
 CHARACTER_SYSTEM = "character_system.jinja"
 USER_SIMULATOR = "user_simulator.jinja"
+ROLEGEN_PROMPT = "rolegen"  # the prompt generate renders and training sees
 
 
 def _template_line(exc: BaseException, name: str) -> int | None:
@@ -101,6 +112,44 @@ class Templates:
             names.update(p.stem for p in (Path(folder) / "formats").glob("*.jinja"))
         return sorted(names)
 
+    def prompts(self) -> list[str]:
+        """The prompt names: rolegen's own and every `prompts/*.jinja`."""
+        names = {ROLEGEN_PROMPT}
+        for folder in self.folders:
+            names.update(p.stem for p in (Path(folder) / "prompts").glob("*.jinja"))
+        return sorted(names)
+
+    def prompt_style(self, name: str) -> PromptStyle:
+        """A prompt by name; its declarations are read without rendering it (they must be
+        constants)."""
+        if name == ROLEGEN_PROMPT:
+            return ROLEGEN_STYLE
+        if name not in self.prompts():
+            raise RolegenError(
+                f"unknown prompt '{name}' (--prompts); known prompts: {', '.join(self.prompts())}"
+            )
+        file = f"prompts/{name}.jinja"
+        template = self._get(file)
+        declared = {}
+        for node in self.env.parse(Path(template.filename).read_text(encoding="utf-8")).body:
+            if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
+                try:
+                    declared[node.target.name] = node.node.as_const()
+                except nodes.Impossible:
+                    raise RolegenError(
+                        f"template '{template.filename}' line {node.lineno}: "
+                        f"'{node.target.name}' must be a constant"
+                    ) from None
+        greeting, fmt = declared.get("greeting", True), declared.get("format")
+        if not isinstance(greeting, bool):
+            raise RolegenError(f"template '{template.filename}': greeting must be true or false")
+        if fmt is not None and fmt != "chat_template" and fmt not in self.formats():
+            raise RolegenError(
+                f"template '{template.filename}': unknown format '{fmt}'; available: "
+                f"chat_template, {', '.join(self.formats())}"
+            )
+        return PromptStyle(name, file, greeting=greeting, format=fmt)
+
     def resolve_format(self, name: str | None, tokenizer, model_path) -> PromptFormat:
         """A named format template, or (None / "chat_template") the tokenizer's own chat
         template, which must exist."""
@@ -117,6 +166,19 @@ class Templates:
         if name not in self.formats():
             raise RolegenError(f"unknown --format '{name}'; available: {', '.join(self.formats())}")
         return TemplateFormat(self, name)
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """A prompt of the eval's prompt axis (see the module docstring)."""
+
+    name: str
+    system: str  # the system-prompt template
+    greeting: bool = True  # the card's greeting opens the dialogue as the character's turn
+    format: str | None = None  # a format name, "chat_template", or None: the run's format
+
+
+ROLEGEN_STYLE = PromptStyle(ROLEGEN_PROMPT, CHARACTER_SYSTEM)
 
 
 @dataclass

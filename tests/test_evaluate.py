@@ -114,6 +114,107 @@ def test_eval_compares_systems_on_the_same_user_turns(tiny_model, adapter, scrip
     } == {k: r["messages"] for k, r in by["base"].items()}
 
 
+def test_eval_scores_every_system_under_each_prompt_with_paired_seeds(tiny_model, script, tmp_path):
+    from rolegen.cards import load_personas
+    from rolegen.prompts import resolve_persona
+
+    systems = ["base", "base+no-repeat-ngram=2"]
+    args = [x for s in systems for x in ("--system", s)]
+    out = tmp_path / "eval"
+    args += ["--prompts", "rolegen,plain", "--dialogues", "1", "--turns", "2", "--no-embeddings"]
+    result = _eval(tiny_model, out, script, *args)
+    assert result.exit_code == 0, result.output
+    labels = [*systems, "base @ plain", "base+no-repeat-ngram=2 @ plain"]
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["systems"]) == labels
+    assert results["samples"] == {s: 4 for s in labels}  # 2 personas x 1 dialogue x 2 turns
+    assert results["references"] == {
+        "base": "base",
+        "base+no-repeat-ngram=2": "base",
+        "base @ plain": "base @ plain",
+        "base+no-repeat-ngram=2 @ plain": "base @ plain",
+    }
+    assert "delta_ci95" in results["systems"]["base+no-repeat-ngram=2 @ plain"]["near_copy"]
+    assert "delta" not in results["systems"]["base @ plain"]["near_copy"]  # its own reference
+    assert results["system_settings"]["base @ plain"] == {"adapter": False, "prompt": "plain"}
+    assert results["prompts"]["plain"] == {
+        "system": "prompts/plain.jinja", "greeting": False, "format": "chat_template"
+    }  # fmt: skip
+
+    by = _by_system(_records(out))
+    assert set(by) == set(labels) and all(by[s].keys() == by["base"].keys() for s in labels)
+    cards = {
+        p.slug: resolve_persona(p, "User")
+        for f in ("barista-leo", "mechanic-juno")
+        for p in load_personas(f"evals/personas/{f}.yaml")
+    }
+    for key, base in by["base"].items():
+
+        def turns(record, role):
+            return [m["content"] for m in record["messages"] if m["role"] == role]
+
+        def seeds(record):
+            return [m["seed"] for m in record["meta"] if m.get("source") == "model"]
+
+        for s in labels:  # same user turns, same request seeds, under either prompt
+            assert turns(by[s][key], "user") == turns(base, "user")
+            assert seeds(by[s][key]) == seeds(base) and len(seeds(base)) == 2
+        plain = by["base @ plain"][key]
+        assert plain["prompt"] == "plain" and base["prompt"] == "rolegen"
+        assert plain["messages"][1]["role"] == "user"  # no greeting: the reply comes first
+        assert base["messages"][1]["role"] == "assistant"  # the card's greeting
+        assert plain["messages"][0]["content"].startswith(
+            f"You are {plain['persona_name']}. Stay in character."
+        )
+        assert cards[plain["persona"]].description in plain["messages"][0]["content"]
+    rows = [json.loads(x) for x in (out / "turns.jsonl").read_text().splitlines()]
+    assert all(r["nll"] is not None for r in rows)  # each scored in its own prompt
+
+    md = (out / "report.md").read_text()
+    assert "## By prompt (value and 95% interval)" in md
+    assert "| system | rolegen | plain |" in md
+    assert "Deltas against base (under another prompt: against base under that prompt)" in md
+    assert "by prompt, each: near_copy / seq_rep4 / identity_echo" in result.output
+
+    # Under rolegen's prompt, base says what it says in an eval without the prompt axis.
+    args = ["--system", "base", "--dialogues", "1", "--turns", "2", "--no-embeddings"]
+    alone = _eval(tiny_model, tmp_path / "alone", script, *args, "--no-fluency")
+    assert alone.exit_code == 0, alone.output
+    assert {
+        k: r["messages"] for k, r in _by_system(_records(tmp_path / "alone"))["base"].items()
+    } == {k: r["messages"] for k, r in by["base"].items()}
+
+
+def test_eval_data_compares_within_each_prompt_by_system_name(tmp_path):
+    copy = ["Hold the rope tight, friend.", "Hold the rope tight, friend!"]
+    clean = ["Hold the rope tight, friend.", "North, past the storm front."]
+    lines = [
+        _dialogue(system, key, replies)
+        for key in ("d0", "d1")
+        for system, replies in (
+            ("base", copy), ("adapter", clean), ("base @ plain", copy), ("adapter @ plain", copy)
+        )
+    ]  # fmt: skip
+    data = tmp_path / "run" / "dialogues.jsonl"
+    data.parent.mkdir()
+    data.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    refused = CliRunner().invoke(main, ["eval", "--data", str(data), "--prompts", "plain"])
+    assert refused.exit_code == 2 and "--prompts has no use there" in refused.output
+    args = ["eval", "--data", str(data), "--bootstrap", "20", "--no-embeddings"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
+    assert results["references"]["adapter @ plain"] == "base @ plain"
+    figures = results["systems"]
+    assert figures["adapter"]["near_copy"]["delta"] == -0.5  # against base
+    assert figures["adapter @ plain"]["near_copy"]["delta"] == 0.0  # against base @ plain
+    assert results["pairwise"]["near_copy"]["adapter @ plain"]["adapter"] == [0.5, 0.5]
+    md = (tmp_path / "run" / "eval" / "report.md").read_text()
+    assert "## Headline: adapter vs base" in md
+    assert "## Headline under the plain prompt: adapter vs base" in md
+    assert "| adapter | 0.000 [0.000, 0.000] | 0.500 [0.500, 0.500] |" in md
+
+
 @pytest.mark.e2e
 @pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed")
 def test_vllm_eval_runs_decoding_fixes_on_the_embedded_model(embedded_model, script, tmp_path):
@@ -263,6 +364,11 @@ def test_eval_reports_per_system_the_dialogues_that_ended_early_and_why(tmp_path
         (["--system", "tuned"], "must start with 'base' or 'adapter'"),
         (["--turns", "0"], "--turns must be at least 1"),
         (["--system", "adapter"], "no system to evaluate"),
+        (
+            ["--prompts", "rolegen,mine"],
+            "unknown prompt 'mine' (--prompts); known prompts: alpaca-roleplay, plain, rolegen",
+        ),
+        (["--prompts", "plain", "--prompts", "plain"], "--prompts: name each prompt once"),
     ],
 )
 def test_eval_bad_input_fails_clearly(tiny_model, script, tmp_path, extra, message):

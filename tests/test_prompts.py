@@ -218,3 +218,38 @@ def test_first_prompt_of_a_card_too_large_names_the_card_and_its_longest_field(t
         .first_prompt(resolve_persona(mara, "Alex"), alex)
         .ids
     )
+
+
+# ---------------------------------------------------------------- the eval's other prompts
+
+
+def _prompt_builder(tokenizer, name: str) -> PromptBuilder:
+    templates = Templates()
+    style = templates.prompt_style(name)
+    fmt = templates.resolve_format(style.format, tokenizer, "model")
+    return PromptBuilder(templates, fmt, tokenizer, 4096, 128, style)
+
+
+def test_plain_prompt_holds_the_card_without_greeting_or_examples(tokenizer, mara, alex):
+    builder = _prompt_builder(tokenizer, "plain")
+    prompt = builder.first_prompt(mara, alex)
+    assert [m["role"] for m in prompt.messages] == ["system", "user"]  # no greeting turn
+    assert prompt.system.startswith("You are Captain Mara Vell. Stay in character.\n\n")
+    assert mara.description in prompt.system
+    assert f"Personality: {mara.personality}" in prompt.system
+    assert f"Scenario: {mara.scenario}" in prompt.system
+    assert mara.greeting not in prompt.text
+    assert not any(example in prompt.text for example in mara.example_dialogues)
+    assert "Reply guidelines" not in prompt.text and "Alex: A courier" not in prompt.text
+    assert prompt.text.startswith(f"<|im_start|>system\n{prompt.system}<|im_end|>\n")
+    assert builder.greeting(mara) is None
+
+
+def test_alpaca_roleplay_prompt_is_the_plain_text_in_the_alpaca_layout(tokenizer, mara, alex):
+    builder = _prompt_builder(tokenizer, "alpaca-roleplay")
+    assert (builder.style.greeting, builder.format.name) == (False, "alpaca-roleplay")
+    prompt = builder.first_prompt(mara, alex)
+    plain = _prompt_builder(tokenizer, "plain").first_prompt(mara, alex)
+    assert prompt.system == plain.system
+    assert prompt.text.startswith("### Instruction:\n")
+    assert prompt.text.endswith("### Input:\nAlex: Hi.\n\n### Response:\nCaptain Mara Vell:")

@@ -213,3 +213,40 @@ def test_chat_template_error_without_leading_greeting_propagates(tokenizer):
     strict.chat_template = "{{ raise_exception('no') }}"
     with pytest.raises(jinja2.TemplateError, match="no"):
         ChatTemplateFormat(strict).render(SYSTEM, CONVERSATION[1:], char=CHAR, user=USER)
+
+
+# ---------------------------------------------------------------- prompts (the eval's axis)
+
+
+def test_shipped_prompts_are_rolegen_plain_and_alpaca_roleplay():
+    templates = Templates()
+    assert templates.prompts() == ["alpaca-roleplay", "plain", "rolegen"]
+    rolegen = templates.prompt_style("rolegen")
+    assert (rolegen.system, rolegen.greeting, rolegen.format) == (CHARACTER_SYSTEM, True, None)
+    plain = templates.prompt_style("plain")
+    assert (plain.system, plain.greeting, plain.format) == ("prompts/plain.jinja", False, None)
+
+
+def test_a_prompt_of_the_templates_folder_declares_its_greeting_and_format(tmp_path):
+    _write(
+        tmp_path / "prompts" / "mine.jinja", '{% set format = "vicuna" %}\nBe {{ persona.name }}.'
+    )
+    templates = Templates(tmp_path)
+    assert "mine" in templates.prompts()
+    style = templates.prompt_style("mine")
+    assert (style.greeting, style.format) == (True, "vicuna")  # the greeting kept by default
+
+    _write(tmp_path / "prompts" / "odd.jinja", "{% set greeting = persona.name %}x")
+    with pytest.raises(RolegenError, match=r"odd.jinja' line 1: 'greeting' must be a constant"):
+        templates.prompt_style("odd")
+    _write(tmp_path / "prompts" / "gone.jinja", '{% set format = "nope" %}x')
+    with pytest.raises(RolegenError, match="gone.jinja': unknown format 'nope'"):
+        templates.prompt_style("gone")
+
+
+def test_unknown_prompt_names_the_known_ones():
+    with pytest.raises(RolegenError) as err:
+        Templates().prompt_style("mine")
+    assert str(err.value) == (
+        "unknown prompt 'mine' (--prompts); known prompts: alpaca-roleplay, plain, rolegen"
+    )

@@ -19,6 +19,7 @@ from rolegen.errors import RolegenError
 from rolegen.models import LLAMA_PROJECTIONS
 from rolegen.options import opt, section
 from rolegen.systems import DEFAULT_SYSTEMS, parse_system
+from rolegen.templates import ROLEGEN_PROMPT
 
 
 @dataclass
@@ -328,6 +329,15 @@ class EvalConfig:
         "no-repeat-ngram=N (e.g. adapter+repetition-penalty=1.05). Repeatable. Adapter "
         "systems are skipped without --adapter.",
     )
+    prompts: list[str] = opt(
+        factory=lambda: [ROLEGEN_PROMPT],
+        help="Prompts every system is scored under (comma-separated or repeated), reported "
+        "side by side: rolegen (rolegen's template, the greeting, the run's format), plain "
+        "(the system prompt a user writes: 'You are X. Stay in character.' and the card's "
+        "description, personality and scenario; no greeting; the model's chat template), "
+        "alpaca-roleplay (plain in the Alpaca roleplay layout), or any prompts/NAME.jinja "
+        "of --templates. A system under another prompt than rolegen is named 'base @ plain'.",
+    )
     dialogues: int = opt(2, "Dialogues per persona and user script (each with its own seeds).")
     seed: int = opt(0, "Seed: every request's seed derives from it, the same for every system.")
     turns: int | None = opt(None, "Character turns per dialogue. Default: the script's length.")
@@ -358,6 +368,11 @@ class EvalConfig:
     checks: CheckConfig = section(CheckConfig)
     cluster: ClusterConfig = section(ClusterConfig)
 
+    @property
+    def prompt_names(self) -> list[str]:
+        """--prompts as names: 'rolegen,plain' and two flags read alike."""
+        return [p.strip() for spec in self.prompts for p in spec.split(",") if p.strip()]
+
     def validate(self) -> None:
         """Fail on settings no eval can use, before anything loads."""
         if self.data and self.engine_args.adapter:
@@ -365,6 +380,14 @@ class EvalConfig:
         names = [parse_system(s).name for s in self.systems]
         if len(set(names)) != len(names):
             raise RolegenError("--system: the same system is listed twice")
+        prompts = self.prompt_names
+        if not prompts or len(set(prompts)) != len(prompts):
+            raise RolegenError("--prompts: name each prompt once, at least one")
+        if self.data and prompts != [ROLEGEN_PROMPT]:
+            raise RolegenError(
+                "--data scores dialogues as they were made; --prompts has no use there (a "
+                "system made under another prompt is named 'base @ plain')"
+            )
         at_least(self, 1, "turns", "dialogues", "max_new_tokens", "batch_size", "bootstrap")
         at_least(self, 0, "max_resamples")
         check_sampling(self.temperature, self.top_p)

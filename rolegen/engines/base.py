@@ -22,6 +22,7 @@ class Request:
     seed: int | None = None
     lora: bool = True  # use the engine's adapter, if it has one (False: the base model)
     messages: list[dict] | None = None  # the same prompt as chat messages (a server's chat mode)
+    group: str = ""  # requests of two groups never share a batch (transformers; eval prompts)
 
 
 @dataclass

@@ -88,9 +88,11 @@ class HFEngine:
 
         def settings(i: int):
             r = requests[i]
-            # every decoding setting: one eval system's requests form their own batches,
-            # so its text does not depend on the other systems run beside it
+            # every decoding setting and the group: one eval system's requests under one
+            # prompt form their own batches, so its text does not depend on the other
+            # systems and prompts run beside it
             return (
+                r.group,
                 r.temperature,
                 r.top_p,
                 r.repetition_penalty,

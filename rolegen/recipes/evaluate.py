@@ -17,6 +17,23 @@ LoRA requests are many times slower (design notes), so the adapter systems run o
 a merged copy in a second engine. The transformers engine merges in memory and
 disables the adapter for base requests.
 
+The prompt axis (`--prompts rolegen,plain,alpaca-roleplay`; default rolegen alone):
+users deploy with their own system prompt, so a fix that holds only under rolegen's
+template has not won. Every system runs under each prompt (templates.py's
+`PromptStyle`), in the same engine and batches. A system under a prompt other than
+rolegen's is its own system in every file, named 'base @ plain' (systems.py's `label`);
+under rolegen's it keeps its bare name. Why flat names and not a nested `prompts` level
+in results.json: the figures, the pairwise intervals, the report's tables, `endings` and
+`--data` all key on a record's `system` and work unchanged, a results.json without the
+axis reads exactly as before, and an eval resumed with more prompts keeps its dialogues.
+The seed key leaves the prompt out, so 'base' and 'base @ plain' share seeds and user
+turns as 'base' and 'adapter' do: the bootstrap pairs within a prompt and across (the
+transformers engine batches each prompt apart, as it does each system, so 'base' says
+the same with or without the axis). Deltas
+compare within a prompt ('adapter @ plain' against 'base @ plain', results.json's
+`references`); the report adds a table per headline metric with the prompts side by
+side and a headline per prompt.
+
 Outputs in `<out>/`: dialogues.jsonl (every system, resumable), turns.jsonl (the
 per-turn scores), results.json (figures with intervals, config, versions, git
 hash, date, sample counts), report.md / report.html with plots.
@@ -55,7 +72,7 @@ from rolegen.runs import (
     package_versions,
     write_json_atomic,
 )
-from rolegen.systems import System, parse_system
+from rolegen.systems import System, label, parse_system, references
 from rolegen.templates import Templates
 
 # Settings that change what a dialogue says: a resumed eval must keep them. More
@@ -102,29 +119,35 @@ def load_suite(cfg: EvalConfig) -> Suite:
     return Suite(personas=personas, scripts=scripts)
 
 
-def plan(cfg: EvalConfig, suite: Suite, systems: list[System]) -> list[Dialogue]:
+def plan(
+    cfg: EvalConfig, suite: Suite, systems: list[System], prompts: list[str]
+) -> list[Dialogue]:
+    """Every system under every prompt; a dialogue's seed key (persona, script, number)
+    is the same under all of them."""
     user = UserPersona(name="User", source="script")
     dialogues = []
     slugs = [p.slug for p in suite.personas]
     if len(set(slugs)) != len(slugs):
         raise RolegenError("eval personas must have distinct names (two cards share a slug)")
-    for system in systems:
-        for persona in suite.personas:
-            for script_name, script in suite.scripts.items():
-                turns = script[: cfg.turns] if cfg.turns else script
-                for i in range(cfg.dialogues):
-                    key = f"{persona.slug}/{script_name}/{i}"
-                    dialogues.append(
-                        Dialogue(
-                            id=f"{system.name}/{key}",
-                            persona=resolve_persona(persona, user.name),
-                            user=user,
-                            script=turns,
-                            seed_key=key,
-                            sampling=dict(system.sampling),
-                            lora=system.adapter,
+    for prompt in prompts:
+        for system in systems:
+            for persona in suite.personas:
+                for script_name, script in suite.scripts.items():
+                    turns = script[: cfg.turns] if cfg.turns else script
+                    for i in range(cfg.dialogues):
+                        key = f"{persona.slug}/{script_name}/{i}"
+                        dialogues.append(
+                            Dialogue(
+                                id=f"{label(system.name, prompt)}/{key}",
+                                persona=resolve_persona(persona, user.name),
+                                user=user,
+                                script=turns,
+                                seed_key=key,
+                                sampling=dict(system.sampling),
+                                lora=system.adapter,
+                                prompt=prompt,
+                            )
                         )
-                    )
     return dialogues
 
 
@@ -147,14 +170,17 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
         raise RolegenError("no system to evaluate: add --system base (or give --adapter)")
     suite = load_suite(cfg)
     setup = setup_model(cfg.model_args, cfg.max_new_tokens)
-    builder = setup.prompt_builder(cfg.max_new_tokens)
+    prompts = cfg.prompt_names
+    styles = {name: setup.templates.prompt_style(name) for name in prompts}
+    builders = {name: setup.prompt_builder(cfg.max_new_tokens, s) for name, s in styles.items()}
     adapter = None
     if cfg.engine_args.adapter:
         adapter = load_adapter(cfg.engine_args.adapter, setup.path, setup.info)
 
-    dialogues = plan(cfg, suite, systems)
+    dialogues = plan(cfg, suite, systems, prompts)
     for p in suite.personas:  # a broken or too large card fails now, not after the engine loads
-        builder.first_prompt(resolve_persona(p, "User"), UserPersona())
+        for builder in builders.values():
+            builder.first_prompt(resolve_persona(p, "User"), UserPersona())
     config = to_dict(cfg)
     cards = [p.source for p in suite.personas if p.source and Path(p.source).is_file()]
     run = RunDir(out, cfg.resume, config, EVAL_CONTENT_FIELDS, inputs=file_hashes(cards))
@@ -210,8 +236,10 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
                 engine_model=engine_model,
                 lora=lora,
                 no_repeat_ngram=any(d.sampling.get("no_repeat_ngram") for d in group),
+                prompts=tuple(prompts),
             )
-            stats = _run_group(cfg, run, spec, group, setup, echo)
+            formats = {name: b.format.name for name, b in builders.items()}
+            stats = _run_group(cfg, run, spec, group, setup.info.path, formats, echo)
             seconds += stats.loop.engine_seconds
             tokens += stats.loop.generated_tokens
     finally:
@@ -220,7 +248,15 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
         "model": setup.info.to_dict(),
         "format": setup.format.name,
         "adapter": {**adapter.to_dict(), "serving": serving} if adapter else None,
-        "system_settings": {s.name: {"adapter": s.adapter, **s.sampling} for s in systems},
+        "system_settings": {
+            label(s.name, p): {"adapter": s.adapter, **s.sampling, "prompt": p}
+            for p in prompts
+            for s in systems
+        },
+        "prompts": {
+            name: {"system": s.system, "greeting": s.greeting, "format": builders[name].format.name}
+            for name, s in styles.items()
+        },
         "suite": "--persona cards" if cfg.personas else str(cfg.suite or evals_dir()),
         "personas": {p.name: p.source for p in suite.personas},
         "scripts": {k: len(v) for k, v in suite.scripts.items()},
@@ -232,10 +268,10 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
     }
 
 
-def _run_group(cfg, run, spec, group: list[Dialogue], setup, echo) -> RunStats:
+def _run_group(cfg, run, spec, group: list[Dialogue], model, formats, echo) -> RunStats:
     """One engine (or one per Ray replica) for one group of dialogues; each finished
-    batch is written at once."""
-    extra = {"format": setup.format.name, "model": setup.info.path, "seed": cfg.seed}
+    batch is written at once. `formats`: each prompt's format name, for the records."""
+    extra = {"model": model, "seed": cfg.seed}
     batches = [group[i : i + cfg.batch_size] for i in range(0, len(group), cfg.batch_size)]
     # The bar counts character turns: a batch's dialogues all finish at its last turn, so a
     # bar of dialogues would sit at 0 for the whole batch.
@@ -247,7 +283,17 @@ def _run_group(cfg, run, spec, group: list[Dialogue], setup, echo) -> RunStats:
             nonlocal done
             for d in batch:
                 system = d.id.split("/", 1)[0]
-                run.append(d.to_record({"system": system, "seed_key": d.seed_key, **extra}))
+                run.append(
+                    d.to_record(
+                        {
+                            "system": system,
+                            "seed_key": d.seed_key,
+                            "prompt": d.prompt,
+                            "format": formats[d.prompt],
+                            **extra,
+                        }
+                    )
+                )
             # dialogues that ended early still count their planned turns as done
             done += sum(len(d.script) for d in batch)
             bar.update(done - bar.n)
@@ -344,7 +390,12 @@ def _score(
         formats: dict[str, object] = {}
 
         def fmt_of(record: dict):
-            name = cfg.model_args.format or record.get("format")
+            # a generated record names the format it was made in (a prompt may have its
+            # own); for --data records, --format first, as the user asked
+            if cfg.data:
+                name = cfg.model_args.format or record.get("format")
+            else:
+                name = record.get("format")
             if name not in formats:
                 formats[name] = templates.resolve_format(name, tokenizer, model_path)
             return formats[name]
@@ -377,13 +428,21 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
         meta = _generate(cfg, out, echo)
         model_path = Path(meta.pop("model_path"))
         records, _ = read_dialogues(Path(meta.pop("dialogues_path")), on_error="stop")
-        wanted = set(meta["system_settings"])
-        records = [r for r in records if r.get("system") in wanted]
+        order = {name: i for i, name in enumerate(meta["system_settings"])}
+        records = [r for r in records if r.get("system") in order]
+        records.sort(key=lambda r: order[r["system"]])  # plan order: prompt by prompt
 
     rows, persona_chance = _score(cfg, records, model_path, cards, echo)
     systems = list(dict.fromkeys(r["system"] for r in records))
     reference = "base" if "base" in systems else systems[0]
-    summary = summarize(rows, reference, resamples=cfg.bootstrap, seed=cfg.seed)
+    refs = references(systems, reference)
+    summary = summarize(
+        rows,
+        reference,
+        resamples=cfg.bootstrap,
+        seed=cfg.seed,
+        references=refs if set(refs.values()) != {reference} else None,
+    )
     hold_out_dir(out)  # made now, and locked until the command ends (held already if generated)
     with (out / "turns.jsonl").open("w", encoding="utf-8") as fh:
         for row in rows:
