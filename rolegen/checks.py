@@ -19,7 +19,7 @@ the card's greeting, if any, is turn 0 and counts as an earlier turn):
 - language: a non-English persona's reply drifts into another language;
 - wrong_identity: r_t introduces itself under a name that is not the character's
   ("I am Akua" from Bram);
-- identity_confusion: t >= 2, unasked, the character's own name in what it says aloud
+- identity_confusion: unasked, the character's own name in what it says aloud
   (outside *narration* and self-introductions): the user addressed by it ("Mara, I'm
   not sure"), or the character talking of itself in the third person;
 - identity_miss: the user asked who the character is and r_t does not name it;
@@ -369,7 +369,7 @@ def check_dialogues(
         "cut_off": text["cut_off"] & ~empty,
         "language": text["language"],
         "wrong_identity": text["other_intro"],
-        "identity_confusion": unasked & text["named"],
+        "identity_confusion": (turn >= 1) & ~text["asked"] & text["named"],
         "identity_miss": text["miss"],
         "assistant_drift": text["drift"],
     }

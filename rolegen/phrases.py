@@ -151,11 +151,15 @@ def _intro_kind(match: re.Match, parts_low: set[str]) -> str | None:
         if any(p in match.group("zh_rest") for p in parts_low):
             return "own"
         return "other" if match.group("zh") != "我是" else None
+    if match.group("being") and match.group("rest").strip().lower() == "you":
+        return "other"  # "I am you.": the character claims to be the user
     for word in match.group("rest").split()[:4]:
         word = re.sub(r"['’]s$", "", word).strip("'’\"")
         low = word.lower()
         if low in parts_low:
             return "own"
+        if low == "of":  # "the lord of Ashwood": a role and a place, not a name
+            return None
         if low in _TITLES:
             continue
         if not word[:1].isupper() or low in _NOT_NAMES:
@@ -191,26 +195,42 @@ def identity(text: str, name: str) -> Identity:
         if kind:  # the name inside a self-introduction is the echo, not confusion
             rest = rest[: m.start()] + "\n" + rest[m.end() :]
     spoken = _spoken(rest)
+    for m in _bare_name(parts).finditer(spoken):  # "Shelf-shaking. Orla Finch. I'm…"
+        own = True
+        spoken = spoken[: m.start()] + "\n" + spoken[m.end() :]
     named = any(_counts_as_name(m, spoken) for m in pattern.finditer(spoken))
     return Identity(own, other, named)
+
+
+def _bare_name(parts: list[str]) -> re.Pattern:
+    """A sentence that is nothing but the name, titles allowed ("Orla Finch.", "Captain
+    Mara Vell!"; not "Captain."): the character naming itself, as an introduction does."""
+    name = "|".join(re.escape(p) for p in parts)
+    either = "|".join([name, *(re.escape(t.capitalize()) for t in _TITLES)])
+    return re.compile(
+        rf"(?:^|(?<=[.!?\n]))\s*(?:(?:{either})\s+)*(?:{name})(?:\s+(?:{either}))*[.!]+(?=\s|$)"
+    )
 
 
 # Generic helpful-assistant voice in a character's mouth (calibrated on labelled turns,
 # see tests/test_calibration.py): offers of help and service phrases, not boilerplate.
 ASSISTANT = re.compile(
-    r"\b(?:how (?:can|may|could) i (?:help|assist)|(?:i'?m|i am) (?:always |just )?here to "
-    r"(?:help|assist|answer|support)|(?:happy|glad|delighted) to (?:help|assist)|"
-    r"assist you|feel free to (?:ask|reach out|let me know|share)|"
+    r"\b(?:how (?:can|may|could) i (?:help|assist)|can i help you|"
+    r"(?:i'?m|i am) (?:always |just )?here (?:to (?:help|assist|answer|support)|for you)|"
+    r"(?:i'?m|i am|i'?d be|i would be|i'?ll be|i will be)(?: always| more than| so| very| just)? "
+    r"(?:happy|glad|delighted) to (?:help|assist)(?! (?:them|him|her)\b)|assist you|"
+    r"feel free to (?:ask|reach out|let me know|share)|"
     r"(?:is there )?anything else (?:i can|you'?d like|you would like|you need)|"
-    r"let me know if (?:you (?:have|need)|there'?s) (?:any|anything)|"
+    r"(?:let me know|just ask) if (?:you (?:have|need)|there'?s) (?:any|anything)|"
+    r"if you need anything|you can (?:talk to|ask) me anytime|"
     r"(?:what|how) can i do for you today|don'?t hesitate to|hope (?:this|that) helps|"
     r"(?:i can|i'?d love to) help you (?:with|find)|anything you(?:'re| are) looking for|"
     r"(?:any|have) (?:other |more |further )?questions\?|your (?:personal |virtual )?assistant)",
     re.IGNORECASE,
 )
 ASSISTANT_NEEDLES = (
-    "help", "assist", "feel free", "anything else", "let me know", "for you today",
-    "hesitate", "looking for", "questions?",
+    "help", "assist", "here for you", "feel free", "anything", "let me know", "just ask",
+    "for you today", "hesitate", "looking for", "questions?",
 )  # fmt: skip
 
 

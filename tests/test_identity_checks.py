@@ -38,6 +38,10 @@ def _reasons(name, *replies, **kw):
         ("I am not sure the wind will hold.", False, False),
         ("I'm afraid the storm is close.", False, False),
         ("I'm English, born in Dover.", False, False),
+        ("I am the lord of Ashwood, and this is my hall.", False, False),  # a role, a place
+        ("Aye. Captain Mara Vell. Hold on tight.", True, False),  # the name as a sentence
+        ("Captain! Hold the rope.", False, False),  # a title alone is not the name
+        ("It is me. I am you.", False, True),  # claims to be the user
         ("Je suis Akua, gardienne des livres.", False, True),
         ("Je m'appelle Mara, capitaine du Kestrel.", True, False),
         ("Je suis fatiguée, le vent tourne.", False, False),
@@ -106,6 +110,10 @@ def test_wrong_identity_counts_on_the_first_reply_too():
         ("Feel free to ask me anything about the ship.", True),
         ("Is there anything else I can do for you?", True),
         ("Let me know if you have any other questions!", True),
+        ("Can I help you with something?", True),
+        ("I'll be happy to help you settle in.", True),
+        ("We're always happy to have visitors, and I'm happy to help them.", False),
+        ("She's always happy to help new ones.", False),
         ("Mending a net that a shark thought was lunch.", False),
         ("Help me with this rope, or we both go over.", False),
         ("Don't ask me for help; ask the wind.", False),

@@ -24,7 +24,12 @@ CHECKS = {
     "miss": "identity_miss",
 }
 # (precision, recall) at least, measured at the defaults (see README, Checks)
-FLOORS: dict[str, tuple[float, float]] = {}
+FLOORS = {
+    "drift": (0.95, 0.85),
+    "wrong_identity": (0.95, 0.4),
+    "confusion": (0.95, 0.95),
+    "miss": (0.95, 0.95),
+}
 
 
 def _load() -> tuple[list[dict], list[DialogueTurns]]:
