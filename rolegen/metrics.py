@@ -77,7 +77,8 @@ METRICS = (
     Metric("wrong_identity", "wrong_identity", "wrong identity: names itself as another", "lower"),
     Metric(
         "identity_confusion", "identity_confusion",
-        "identity confusion: own name for the user or in 3rd person, unasked", "lower", _unasked_t2,
+        "identity confusion: own name for the user or in 3rd person, unasked", "lower",
+        lambda r: not r["asked"],
     ),
     Metric("identity_recall", "recall", "identity recall, asked (share)", "higher", _asked),
     Metric("identity_miss", "identity_miss", "identity miss, asked (share)", "lower", _asked),

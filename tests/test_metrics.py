@@ -102,8 +102,9 @@ def test_persona_metrics_are_shares_of_the_turns_they_apply_to():
     assert figures["assistant_drift"]["value"] == pytest.approx(1 / 6, abs=1e-4)
     # unasked turns t >= 2: turns 2, 4, 5, 6
     assert figures["identity_echo"]["value"] == pytest.approx(1 / 4)
-    assert figures["identity_confusion"]["value"] == pytest.approx(2 / 4)
-    assert figures["identity_confusion"]["n"] == 12
+    # unasked turns t >= 1: turns 1, 2, 4, 5, 6
+    assert figures["identity_confusion"]["value"] == pytest.approx(2 / 5)
+    assert figures["identity_confusion"]["n"] == 15
     assert figures["identity_miss"] == {"value": 1.0, "ci95": [1.0, 1.0], "n": 3}  # asked once
     assert figures["persona_top1"]["value"] == pytest.approx(0.5)
     assert figures["persona_mrr"]["value"] == pytest.approx((3 * 1 + 3 * 0.25) / 6, abs=1e-4)
