@@ -60,6 +60,7 @@ CONTENT_FIELDS = (
     "sampling",
     "max_context",
     "max_resamples",
+    "prompts",  # each dialogue's prompt is drawn from the list
 )
 
 

@@ -366,7 +366,8 @@ def test_eval_reports_per_system_the_dialogues_that_ended_early_and_why(tmp_path
         (["--system", "adapter"], "no system to evaluate"),
         (
             ["--prompts", "rolegen,mine"],
-            "unknown prompt 'mine' (--prompts); known prompts: alpaca-roleplay, plain, rolegen",
+            "unknown prompt 'mine' (--prompts); known prompts: alpaca-roleplay, plain, rolegen, "
+            "sheet-examples, tavern-greeting",
         ),
         (["--prompts", "plain", "--prompts", "plain"], "--prompts: name each prompt once"),
     ],

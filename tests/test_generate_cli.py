@@ -417,3 +417,109 @@ def test_card_too_large_for_the_context_is_refused_before_the_engine_loads(tiny_
     assert "longest field is 'description'" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "run").exists()  # no zero-turn dialogue, no run folder
+
+
+# ------------------------------------------------------------------ varied prompts
+
+
+def _mara(tiny_model, out, dialogues, *extra):
+    return _generate(
+        "--persona",
+        "captain-mara-vell",
+        "--dialogues",
+        str(dialogues),
+        "--turns",
+        "2",
+        "--model",
+        str(tiny_model),
+        "--engine",
+        "hf",
+        "--out",
+        str(out),
+        *FAST,
+        *extra,
+    )
+
+
+def test_each_dialogue_draws_its_prompt_and_training_rows_carry_its_system_prompt(
+    tiny_model, tmp_path
+):
+    from rolegen.config import TrainConfig
+    from rolegen.models import load_tokenizer
+    from rolegen.rendering import Renderer
+    from rolegen.train_data import load_train_data, resolve_format
+
+    prompts = ["--prompts", "rolegen,sheet-examples"]
+    out = tmp_path / "run"
+    result = _mara(tiny_model, out, 4, *prompts)
+    assert result.exit_code == 0, result.output
+    records, manifest = _read(out)
+    drawn = {r["id"]: r["prompt"] for r in records}
+    assert list(drawn.values()) == ["rolegen", "rolegen", "sheet-examples", "sheet-examples"]
+    assert manifest["prompts"] == {"rolegen": 2, "sheet-examples": 2}
+    assert "prompts/sheet-examples.jinja" in manifest["templates"]
+    for r in records:
+        system, first = r["messages"][0]["content"], r["messages"][1]
+        if r["prompt"] == "rolegen":
+            assert system.startswith("You are Captain Mara Vell in an ongoing roleplay")
+            assert first["role"] == "assistant" and r["meta"][1]["source"] == "greeting"
+        else:  # a character sheet with the examples, and no greeting
+            assert system.startswith("Roleplay as the character below and reply only as")
+            assert "Example dialogue:\n" in system and "Is this ship even safe?" in system
+            assert first["role"] == "user" and "Mara tosses you a rope" not in str(r["messages"])
+
+    # the same draw on a rerun, and on a run resumed with more dialogues
+    again = tmp_path / "again"
+    assert _mara(tiny_model, again, 2, *prompts).exit_code == 0
+    assert {r["prompt"] for r in _read(again)[0]} == {"rolegen"}
+    assert _mara(tiny_model, again, 4, *prompts, "--resume").exit_code == 0
+    assert {r["id"]: r["prompt"] for r in _read(again)[0]} == drawn
+    # the list is part of the run: another order would draw others
+    refused = _mara(tiny_model, again, 4, "--prompts", "sheet-examples,rolegen", "--resume")
+    assert refused.exit_code == 2 and "--resume: 'prompts' was" in refused.output
+
+    # training renders each exported row with the system prompt it was generated under
+    data = load_train_data(out)
+    rows = data.train + data.test
+    assert {r["id"] for r in rows} and {drawn[r["id"]] for r in rows} == set(drawn.values())
+    by_id = {r["id"]: r for r in records}
+    tokenizer = load_tokenizer(tiny_model)
+    fmt = resolve_format(TrainConfig(data=str(out)), data, tokenizer, tiny_model, print)
+    renderer = Renderer(fmt, tokenizer, max_length=2048)
+    for row in rows:
+        assert row["messages"][0] == by_id[row["id"]]["messages"][0]
+        example = renderer.sft_example(row["messages"], (row["persona_name"], row["user_name"]))
+        text = tokenizer.decode(example.input_ids)
+        assert text.startswith(f"<|im_start|>system\n{row['messages'][0]['content']}<|im_end|>")
+
+
+def test_default_prompt_leaves_records_as_before(tiny_model, tmp_path):
+    default, named = tmp_path / "default", tmp_path / "named"
+    assert _mara(tiny_model, default, 1, "--no-export").exit_code == 0
+    assert _mara(tiny_model, named, 1, "--no-export", "--prompts", "rolegen").exit_code == 0
+    records, manifest = _read(default)
+    assert "prompt" not in records[0] and manifest["prompts"] == {"rolegen": 1}
+    text = (default / "dialogues.jsonl").read_text()
+    assert text == (named / "dialogues.jsonl").read_text()
+
+
+@pytest.mark.parametrize(
+    ("prompts", "message"),
+    [
+        (
+            "rolegen,mine",
+            "unknown prompt 'mine' (--prompts); known prompts: alpaca-roleplay, plain, rolegen, "
+            "sheet-examples, tavern-greeting",
+        ),
+        ("rolegen,rolegen", "--prompts: name each prompt once"),
+        (
+            "rolegen,alpaca-roleplay",
+            "--prompts alpaca-roleplay: the prompt renders in format 'alpaca-roleplay', the run "
+            "in 'chat_template'",
+        ),
+    ],
+)
+def test_bad_prompts_are_refused_before_anything_is_written(tiny_model, tmp_path, prompts, message):
+    result = _mara(tiny_model, tmp_path / "run", 1, "--prompts", prompts)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "run").exists()

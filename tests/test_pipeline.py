@@ -199,3 +199,30 @@ def test_rounds_below_one_are_refused_and_round_seeds_are_distinct(tmp_path):
         *(round_seed(1, k) for k in range(1, 6)),
     ]
     assert all(0 <= s < 2**31 for s in seeds)
+
+
+def test_prompt_names_of_both_stages_are_checked_before_the_first_stage(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"generate": {"prompts": "rolegen,tavern-greeting,nope"}}))
+    out = tmp_path / "pipe"
+    result = CliRunner().invoke(main, ["pipeline", "--config", str(path), "--out", str(out)])
+    assert result.exit_code == 2 and "unknown prompt 'nope' (--prompts)" in result.output
+    assert not out.exists()
+    path.write_text(yaml.safe_dump({"eval": {"prompts": ["plain", "plain"]}}))
+    result = CliRunner().invoke(main, ["pipeline", "--config", str(path), "--out", str(out)])
+    assert result.exit_code == 2 and "--prompts: name each prompt once" in result.output
+
+
+def test_an_eval_prompt_that_also_made_training_data_is_noted():
+    from rolegen.config import EvalConfig, GenerateConfig
+    from rolegen.recipes.pipeline import _check_prompts
+
+    notes = []
+    trained = GenerateConfig(prompts=["rolegen,tavern-greeting,sheet-examples"])
+    _check_prompts(trained, EvalConfig(prompts=["rolegen,plain"]), notes.append)
+    assert notes == []  # plain held out; rolegen is the project's own template
+    _check_prompts(trained, EvalConfig(prompts=["plain,sheet-examples"]), notes.append)
+    assert notes == [
+        "note: eval prompt(s) sheet-examples also render training dialogues (generate: "
+        "prompts): their figures do not measure a held-out prompt"
+    ]

@@ -253,3 +253,47 @@ def test_alpaca_roleplay_prompt_is_the_plain_text_in_the_alpaca_layout(tokenizer
     assert prompt.system == plain.system
     assert prompt.text.startswith("### Instruction:\n")
     assert prompt.text.endswith("### Input:\nAlex: Hi.\n\n### Response:\nCaptain Mara Vell:")
+
+
+# ---------------------------------------------------------------- generate's training prompts
+
+
+def test_tavern_greeting_prompt_opens_with_the_greeting_and_holds_no_examples(
+    tokenizer, mara, alex
+):
+    builder = _prompt_builder(tokenizer, "tavern-greeting")
+    assert builder.greeting(mara) == {"role": "assistant", "content": mara.greeting}
+    history = [builder.greeting(mara), {"role": "user", "content": "Is the Kestrel safe?"}]
+    prompt = builder.character_prompt(mara, alex, history)
+    assert prompt.system.startswith(
+        "Write Captain Mara Vell's next reply in a fictional chat between Captain Mara Vell "
+        "and Alex.\n\n"
+    )
+    assert f"Captain Mara Vell's personality: {mara.personality}" in prompt.system
+    assert alex.description in prompt.system and KESTREL_LORE in prompt.system
+    assert not any(example in prompt.text for example in mara.example_dialogues)
+    assert [m["role"] for m in prompt.messages] == ["system", "assistant", "user"]
+
+
+def test_sheet_examples_prompt_holds_the_examples_and_no_greeting(tokenizer, mara, alex):
+    builder = _prompt_builder(tokenizer, "sheet-examples")
+    prompt = builder.first_prompt(mara, alex)
+    assert [m["role"] for m in prompt.messages] == ["system", "user"]
+    assert prompt.system.startswith(
+        "Roleplay as the character below and reply only as Captain Mara Vell.\n\n"
+        "Name: Captain Mara Vell\nDescription: "
+    )
+    examples = "\n\n".join(mara.example_dialogues)
+    assert prompt.system.endswith(f"Example dialogue:\n{examples}")
+    assert mara.greeting not in prompt.text
+
+
+def test_the_training_prompts_leave_the_plain_prompts_wording_out(tokenizer, mara, alex):
+    """plain is the eval's held-out prompt: no training prompt shares its instruction."""
+    plain = _prompt_builder(tokenizer, "plain").first_prompt(mara, alex).system
+    instruction = plain.split("\n")[0]
+    assert instruction == "You are Captain Mara Vell. Stay in character."
+    for name in ("rolegen", "tavern-greeting", "sheet-examples"):
+        system = _prompt_builder(tokenizer, name).first_prompt(mara, alex).system
+        assert "Stay in character." not in system.split("\n")[0], name
+        assert instruction not in system, name

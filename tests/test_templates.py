@@ -218,9 +218,15 @@ def test_chat_template_error_without_leading_greeting_propagates(tokenizer):
 # ---------------------------------------------------------------- prompts (the eval's axis)
 
 
-def test_shipped_prompts_are_rolegen_plain_and_alpaca_roleplay():
+def test_shipped_prompts_are_rolegen_the_eval_ones_and_the_training_variants():
     templates = Templates()
-    assert templates.prompts() == ["alpaca-roleplay", "plain", "rolegen"]
+    assert templates.prompts() == [
+        "alpaca-roleplay",
+        "plain",
+        "rolegen",
+        "sheet-examples",
+        "tavern-greeting",
+    ]
     rolegen = templates.prompt_style("rolegen")
     assert (rolegen.system, rolegen.greeting, rolegen.format) == (CHARACTER_SYSTEM, True, None)
     plain = templates.prompt_style("plain")
@@ -248,5 +254,6 @@ def test_unknown_prompt_names_the_known_ones():
     with pytest.raises(RolegenError) as err:
         Templates().prompt_style("mine")
     assert str(err.value) == (
-        "unknown prompt 'mine' (--prompts); known prompts: alpaca-roleplay, plain, rolegen"
+        "unknown prompt 'mine' (--prompts); known prompts: alpaca-roleplay, plain, rolegen, "
+        "sheet-examples, tavern-greeting"
     )

@@ -13,7 +13,9 @@ from rolegen.config.shared import (
     ModelConfig,
     SamplingConfig,
     at_least,
+    check_prompt_names,
     check_sampling,
+    prompt_names,
 )
 from rolegen.errors import RolegenError
 from rolegen.models import LLAMA_PROJECTIONS
@@ -44,6 +46,16 @@ class GenerateConfig:
     )
     dialogues: int = opt(4, "Dialogues per persona.")
     turns: int = opt(6, "Character turns per dialogue (each answers one user turn).")
+    prompts: list[str] = opt(
+        factory=lambda: [ROLEGEN_PROMPT],
+        help="Prompts the character's side is rendered with (comma-separated or repeated): "
+        "each dialogue draws one, from a hash of the seed and its id, and its record names "
+        "it. rolegen (rolegen's template, the greeting, the examples), tavern-greeting "
+        "(SillyTavern's default prompt, the greeting), sheet-examples (a character sheet "
+        "and the examples, no greeting), or any prompts/NAME.jinja of --templates in the "
+        "run's format. Varied prompts teach the adapter the habit, not the template; keep "
+        "one out (plain) to measure that with `rolegen eval --prompts`.",
+    )
     model_args: ModelConfig = section(ModelConfig, flat=True)
     engine_args: EngineConfig = section(EngineConfig, flat=True)
     seed: int = opt(0, "Run seed; every request's seed derives from it.")
@@ -105,11 +117,16 @@ class GenerateConfig:
             raise RolegenError("--resume needs --out: the run folder to continue")
         at_least(self, 1, "dialogues", "turns", "batch_size", "candidates")
         at_least(self, 0, "max_resamples")
+        check_prompt_names(self.prompt_names)
         if self.resample_temperature_step < 0:
             raise RolegenError("--resample-temperature-step must be 0 or more")
         self.engine_args.validate()
         self.sampling.validate()
         self.cluster.validate()
+
+    @property
+    def prompt_names(self) -> list[str]:
+        return prompt_names(self.prompts)
 
 
 @dataclass
@@ -370,8 +387,7 @@ class EvalConfig:
 
     @property
     def prompt_names(self) -> list[str]:
-        """--prompts as names: 'rolegen,plain' and two flags read alike."""
-        return [p.strip() for spec in self.prompts for p in spec.split(",") if p.strip()]
+        return prompt_names(self.prompts)
 
     def validate(self) -> None:
         """Fail on settings no eval can use, before anything loads."""
@@ -381,8 +397,7 @@ class EvalConfig:
         if len(set(names)) != len(names):
             raise RolegenError("--system: the same system is listed twice")
         prompts = self.prompt_names
-        if not prompts or len(set(prompts)) != len(prompts):
-            raise RolegenError("--prompts: name each prompt once, at least one")
+        check_prompt_names(prompts)
         if self.data and prompts != [ROLEGEN_PROMPT]:
             raise RolegenError(
                 "--data scores dialogues as they were made; --prompts has no use there (a "

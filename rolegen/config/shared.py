@@ -19,6 +19,17 @@ def at_least(owner, minimum: int, *names: str) -> None:
             raise RolegenError(f"--{name.replace('_', '-')} must be at least {minimum}")
 
 
+def prompt_names(specs: list[str]) -> list[str]:
+    """A --prompts list as names: 'rolegen,plain' and two flags read alike."""
+    return [p.strip() for spec in specs for p in spec.split(",") if p.strip()]
+
+
+def check_prompt_names(names: list[str]) -> None:
+    """Names are checked against the templates where those load (`Templates.prompt_style`)."""
+    if not names or len(set(names)) != len(names):
+        raise RolegenError("--prompts: name each prompt once, at least one")
+
+
 def check_sampling(temperature: float, top_p: float) -> None:
     # vLLM refuses these only after the model has loaded; transformers would silently
     # sample greedily at a negative temperature.

@@ -5,10 +5,20 @@ played by the same model or a scripted user; the vLLM engine or transformers;
 the tokenizer's chat template or a format template; resume after a crash.
 Everything that can be checked is checked before the engine loads, so bad input
 fails in seconds and a finished dialogue is never lost.
+
+Varied prompts (`--prompts rolegen,tavern-greeting,sheet-examples`; default rolegen
+alone, the output as before): each dialogue is rendered with one prompt (templates.py's
+`PromptStyle`), drawn by `draw_prompt`; its system prompt and greeting (or none) are in
+its messages, so training sees each dialogue under its own prompt with no setting of its
+own, and the record's `prompt` names it (left out under the default, whose records are
+unchanged). With the transformers engine each prompt's dialogues form their own batches
+(the requests' `group`, as in the eval). Not handled: prompts in another format than the
+run's (training renders a dataset in one format), so such a prompt is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +31,7 @@ from rolegen.cluster import RunStats, run_batches
 from rolegen.config import FilterConfig, GenerateConfig
 from rolegen.dialogue import Dialogue, LoopSettings
 from rolegen.engines import resolve_engine
+from rolegen.errors import RolegenError
 from rolegen.options import to_dict
 from rolegen.personas import (
     UserPersona,
@@ -28,7 +39,7 @@ from rolegen.personas import (
     load_user_persona,
     load_user_script,
 )
-from rolegen.prompts import resolve_persona
+from rolegen.prompts import PromptBuilder, resolve_persona
 from rolegen.recipes.filter import run_filter
 from rolegen.replicas import adapter_serving, replica_spec, setup_model
 from rolegen.runs import (
@@ -39,6 +50,7 @@ from rolegen.runs import (
     git_commit,
     package_versions,
 )
+from rolegen.templates import ROLEGEN_PROMPT
 
 
 @dataclass
@@ -93,37 +105,68 @@ def _unique_slugs(personas):
         yield p, p.slug if n == 0 else f"{p.slug}-{n + 1}"
 
 
+def draw_prompt(seed: int, dialogue_id: str, prompts: list[str]) -> str:
+    """The prompt a dialogue is rendered with, drawn from `prompts` by a hash of the run
+    seed and the dialogue's id alone: a resumed run, or one with more dialogues, draws
+    the same for every dialogue it already had, whatever else is planned beside it."""
+    if len(prompts) == 1:
+        return prompts[0]
+    digest = hashlib.sha256(f"{seed}/{dialogue_id}/prompt".encode()).digest()
+    return prompts[int.from_bytes(digest[:8], "big") % len(prompts)]
+
+
 def plan(
     cfg: GenerateConfig, personas, users: list[UserPersona], scripts: list[list[str]]
 ) -> list[Dialogue]:
     """Every dialogue of the run, in a fixed order with stable ids; dialogues cycle
-    through the user personas (or the user scripts)."""
+    through the user personas (or the user scripts) and draw their prompt."""
     dialogues = []
     for persona, slug in _unique_slugs(personas):
         for i in range(cfg.dialogues):
             user = users[i % len(users)]
+            dialogue_id = f"{slug}-{i:04d}"
             dialogues.append(
                 Dialogue(
-                    id=f"{slug}-{i:04d}",
+                    id=dialogue_id,
                     persona=resolve_persona(persona, user.name),
                     user=user,
                     script=scripts[i % len(scripts)] if scripts else None,
+                    prompt=draw_prompt(cfg.seed, dialogue_id, cfg.prompt_names),
                 )
             )
     return dialogues
 
 
-def _render_first_prompts(builder, dialogues: list[Dialogue], scripted: bool, turns: int):
-    """Render every persona's first prompts now: a broken card or template fails before
-    the engine spends a minute loading."""
-    for d in {d.persona.name: d for d in dialogues}.values():
-        messages = []
-        if d.persona.greeting:
-            messages.append({"role": "assistant", "content": d.persona.greeting})
+def _prompt_builders(setup, cfg: GenerateConfig) -> dict[str, PromptBuilder]:
+    """A builder per --prompts name; unknown names and prompts in another format than
+    the run's are refused (training renders the whole dataset in the run's format)."""
+    builders = {}
+    for name in cfg.prompt_names:
+        builder = setup.prompt_builder(
+            cfg.sampling.max_new_tokens, setup.templates.prompt_style(name)
+        )
+        if builder.format.name != setup.format.name:
+            raise RolegenError(
+                f"--prompts {name}: the prompt renders in format '{builder.format.name}', the "
+                f"run in '{setup.format.name}', and training renders a dataset in one format; "
+                f"pass --format {builder.format.name}, or leave the prompt out"
+            )
+        builders[name] = builder
+    return builders
+
+
+def _render_first_prompts(
+    builders: dict[str, PromptBuilder], dialogues: list[Dialogue], scripted: bool, turns: int
+):
+    """Render every persona's first prompts under each prompt it drew now: a broken card
+    or template fails before the engine spends a minute loading."""
+    for d in {(d.persona.name, d.prompt): d for d in dialogues}.values():
+        builder = builders[d.prompt]
+        opening = builder.greeting(d.persona)
         builder.character_system(d.persona, d.user, [])
         builder.first_prompt(d.persona, d.user)  # refuses a card too large for the context
         if not scripted:
-            prompt = builder.user_prompt(d.persona, d.user, messages, 1, turns)
+            prompt = builder.user_prompt(d.persona, d.user, [opening] if opening else [], 1, turns)
             builder.require_fit(prompt, d.persona)
 
 
@@ -151,9 +194,8 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         echo(f"  note: {w}")
     engine_name = resolve_engine(cfg.engine_args.engine)
     dialogues = plan(cfg, personas, users, scripts)
-    _render_first_prompts(
-        setup.prompt_builder(cfg.sampling.max_new_tokens), dialogues, bool(scripts), cfg.turns
-    )
+    builders = _prompt_builders(setup, cfg)
+    _render_first_prompts(builders, dialogues, bool(scripts), cfg.turns)
 
     adapter, serving = None, None
     if cfg.engine_args.adapter:
@@ -180,6 +222,8 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         "git_commit": git_commit(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "personas": {p.name: p.source for p in personas},
+        # dialogues of the whole run (resumed ones included) per prompt, in --prompts order
+        "prompts": {n: sum(d.prompt == n for d in dialogues) for n in cfg.prompt_names},
     }
     if skipped:
         echo(f"resume: {skipped} dialogues already in {run.dialogues_path}, {len(todo)} to go")
@@ -210,9 +254,12 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
         engine_model=engine_model,
         lora=adapter if serving == "lora" else None,
         checks=cfg.checks if cfg.check else None,
+        prompts=tuple(cfg.prompt_names),
     )
     # the batches a local run makes, in plan order (on Ray too: see cluster.py)
     batches = [todo[i : i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size)]
+    # a record names its prompt unless the run has rolegen's alone (records as before)
+    varied = cfg.prompt_names != [ROLEGEN_PROMPT]
     end_reasons: dict[str, int] = {}
     turns_done = written = 0
     stats = RunStats()
@@ -228,7 +275,10 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
             def on_batch(batch: list[Dialogue]) -> None:
                 nonlocal written, turns_done
                 for d in batch:
-                    record = d.to_record({"format": fmt.name, "model": info.path, "seed": cfg.seed})
+                    extra = {"format": fmt.name, "model": info.path, "seed": cfg.seed}
+                    if varied:
+                        extra["prompt"] = d.prompt
+                    record = d.to_record(extra)
                     run.append(record)
                     written += 1
                     end_reasons[record["end_reason"]] = end_reasons.get(record["end_reason"], 0) + 1

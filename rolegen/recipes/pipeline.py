@@ -19,6 +19,10 @@ A stage that finished is skipped on a rerun and one that was interrupted resumes
 so a crash costs at most the work in flight; a rerun with a larger `--rounds`
 goes on after the last finished round.
 
+Varied prompts: the config's `generate: {prompts: [...]}` renders the training
+dialogues under several prompts, `eval: {prompts: [...]}` scores under others; a prompt
+in both is no held-out prompt, and the run says so before it starts.
+
 A teacher (`--teacher-model`, `--teacher-url`) writes round 1's dialogues only:
 later rounds are the student's own, in-process. Not handled: a persona split that
 stays put across rounds (the export splits with each round's generate seed).
@@ -36,9 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolegen.config import EvalConfig, GenerateConfig, PipelineConfig, TrainConfig
+from rolegen.config.shared import check_prompt_names
 from rolegen.options import from_dict
 from rolegen.resources import personas_dir
 from rolegen.runs import hold_out_dir
+from rolegen.templates import ROLEGEN_PROMPT, Templates
 
 # Training data: scripted users (the 135M simulator narrates as the character), 12
 # turns, and a resample budget that keeps dialogues going: every rejected candidate
@@ -132,6 +138,26 @@ def _round(cfg: PipelineConfig, out: Path, k: int) -> _Round:
     )
 
 
+def _check_prompts(generate: GenerateConfig, evaluate: EvalConfig, echo) -> None:
+    """Prompt names of both stages checked now, not after the training rounds; an eval
+    prompt the training dialogues were also drawn from (rolegen's own aside) is noted."""
+    for names, folder in (
+        (generate.prompt_names, generate.model_args.templates),
+        (evaluate.prompt_names, evaluate.model_args.templates),
+    ):
+        check_prompt_names(names)
+        templates = Templates(folder)
+        for name in names:
+            templates.prompt_style(name)
+    trained = [p for p in evaluate.prompt_names if p in generate.prompt_names]
+    trained = [p for p in trained if p != ROLEGEN_PROMPT]
+    if trained:
+        echo(
+            f"note: eval prompt(s) {', '.join(trained)} also render training dialogues "
+            "(generate: prompts): their figures do not measure a held-out prompt"
+        )
+
+
 def _tag(stage: str, k: int, rounds: int) -> str:
     """A stage header's start: `[2/3] train` in a one-round run, `[round 2/3] train` in
     a run of more rounds (the eval then belongs to the last)."""
@@ -174,6 +200,8 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
         },
         "pipeline config, eval",
     )
+
+    _check_prompts(rounds[0].generate, evaluate, echo)
 
     hold_out_dir(out)  # one pipeline per folder; each stage locks its own folder too
     # a stage skipped on a rerun keeps the time it took when it ran
