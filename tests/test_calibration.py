@@ -23,8 +23,9 @@ MIN_PRECISION = 0.95  # the rule: per label, the best F1 at at least this precis
 F1_SLACK = 0.01  # thresholds this close to the best F1 are equally good on this set
 
 
-def _load() -> tuple[list[dict], list[DialogueTurns]]:
-    rows = [json.loads(line) for line in DATA.read_text().splitlines()]
+def load_labelled(path: Path = DATA) -> tuple[list[dict], list[DialogueTurns]]:
+    """The labelled turns of a file, each as a dialogue whose last turn is scored."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     items = []
     for r in rows:
         d = DialogueTurns(
@@ -34,7 +35,7 @@ def _load() -> tuple[list[dict], list[DialogueTurns]]:
             intro=r["persona_intro"],
             user_name=r["user_persona"],
             language=r["persona_language"],
-            has_greeting=True,
+            has_greeting=r.get("has_greeting", True),
         )
         d.score_from = len(d.character) - 1
         items.append(d)
@@ -78,7 +79,7 @@ def plateau(sweep: list[dict]) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def labelled():
-    return _load()
+    return load_labelled()
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,7 @@ def test_default_repeat_ratio_is_on_the_calibration_plateau(labelled):
 
 
 def main():
-    rows, items = _load()
+    rows, items = load_labelled()
     cfg = CheckConfig()
     checks = [turns[-1] for turns in check_dialogues(items, cfg)]
     result = {}

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+from test_calibration import load_labelled
 
-from rolegen.checks import CheckConfig, DialogueTurns, check_dialogues
+from rolegen.checks import CheckConfig, check_dialogues
 
 DATA = Path(__file__).parent / "data" / "labelled_persona_turns.jsonl"
 RESULTS = Path(__file__).parent.parent / "bench" / "results" / "persona_calibration.json"
@@ -32,26 +33,8 @@ FLOORS = {
 }
 
 
-def _load() -> tuple[list[dict], list[DialogueTurns]]:
-    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
-    items = []
-    for r in rows:
-        d = DialogueTurns(
-            character=[*r["earlier"], r["reply"]],
-            users=[None] * len(r["earlier"]) + [r["user"]],
-            name=r["persona_name"],
-            intro=r["persona_intro"],
-            user_name=r["user_persona"],
-            language=r["persona_language"],
-            has_greeting=r.get("has_greeting", True),
-        )
-        d.score_from = len(d.character) - 1
-        items.append(d)
-    return rows, items
-
-
 def figures(cfg: CheckConfig | None = None) -> dict:
-    rows, items = _load()
+    rows, items = load_labelled(DATA)
     checks = [turns[-1] for turns in check_dialogues(items, cfg or CheckConfig())]
     out = {}
     for label, reason in CHECKS.items():
