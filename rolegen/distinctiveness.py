@@ -33,9 +33,9 @@ import numpy as np
 
 from rolegen.cards import card_for_record
 from rolegen.personas import Persona, substitute_macros
+from rolegen.phrases import CJK
 
 _MASK = "someone"
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
 def card_text(card: Persona) -> str:
@@ -53,7 +53,7 @@ def mask_names(texts: list[str], names: list[str]) -> list[str]:
     if not parts:
         return list(texts)
     alternatives = [
-        re.escape(p) if _CJK.search(p) else rf"(?<!\w){re.escape(p)}(?!\w)"
+        re.escape(p) if CJK.search(p) else rf"(?<!\w){re.escape(p)}(?!\w)"
         for p in sorted(parts, key=len, reverse=True)  # "Mara Vell" before "Mara"
     ]
     pattern = re.compile("|".join(alternatives))

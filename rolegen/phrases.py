@@ -37,11 +37,11 @@ _STOPWORDS = {
     "pt": "o a os as e de que não um uma para com se eu por mas".split(),
 }
 _STOP_LOOKUP = {w: lang for lang, words in _STOPWORDS.items() for w in words}
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
 def detect_language(words: list[str], text: str) -> str | None:
-    if len(_CJK.findall(text)) > max(3, len(text) // 5):
+    if len(CJK.findall(text)) > max(3, len(text) // 5):
         return "zh"
     counts = Counter(_STOP_LOOKUP[w] for w in words if w in _STOP_LOOKUP)
     if sum(counts.values()) < 3:
@@ -75,7 +75,6 @@ _COMMON_NAMES = set(
     sunny summer autumn dawn sky river storm ash rain star ivy lily iris penny ruby
     pearl amber honey victor sage dusty rusty patience constance chance""".split()
 )
-_CJK_CHAR = re.compile(r"[\u3400-\u9fff\uac00-\ud7af\u3040-\u30ff]")
 # The speaker names itself. "Naming" words are followed by a name ("my name is Bram",
 # "call me Bram"); after "being" words only a capitalised word is a name ("I am Akua",
 # not "I am afraid"). Chinese: 我叫 / 我的名字是 + a name; 我是 counts only with the
@@ -104,7 +103,7 @@ def name_parts(name: str) -> list[str]:
     """The parts of a character's name that identify it: not titles ("Mara", "Vell" for
     "Captain Mara Vell"); two letters or more, a capital letter ("X"), or CJK."""
     parts = [p.strip("'’\"") for p in re.split(r"[\s,.]+", name.strip())]
-    parts = [p for p in parts if len(p) > 1 or p.isupper() or _CJK_CHAR.match(p)]
+    parts = [p for p in parts if len(p) > 1 or p.isupper() or CJK.match(p)]
     return [p for p in parts if p.lower() not in _TITLES] or parts
 
 
@@ -113,7 +112,7 @@ def _name_pattern(parts: list[str]) -> re.Pattern | None:
     "will" is not "Will"). CJK parts match as substrings: there are no word boundaries."""
     alternatives = []
     for p in parts:
-        if _CJK_CHAR.match(p):
+        if CJK.match(p):
             alternatives.append(re.escape(p))
         else:
             cased = p[0].upper() + p[1:]
@@ -168,14 +167,19 @@ def _intro_kind(match: re.Match, parts_low: set[str]) -> str | None:
     return None
 
 
-def _spoken(text: str) -> str:
-    """What the character says aloud: the quotations of a reply that has any, else the
-    text outside *narration* and (asides). Narration may name the character ("*Mara
-    tosses you a rope*"); speech should not."""
+def speech_and_narration(text: str) -> tuple[str, list[str]]:
+    """What the character says aloud, and the narration, by one rule. A reply with
+    quotations: they are its speech; its narration is its *starred* spans, or without
+    stars (novel style) the text outside the quotations. A reply without: its speech is
+    the text outside *stars* and (asides), its narration the starred spans. Narration may
+    name the character ("*Mara tosses you a rope*") and speech should not; narration
+    should not act for the user, and speech may address them ("You look tired")."""
+    starred = re.findall(r"\*([^*]+)\*", text)
     quoted = re.findall(r"[\"“]([^\"“”]*)[\"”]", text)
-    if quoted:
-        return "\n".join(quoted)
-    return re.sub(r"\*[^*]*\*?|\([^)]*\)?", "\n", text)
+    if not quoted:
+        return re.sub(r"\*[^*]*\*?|\([^)]*\)?", "\n", text), starred
+    outside = [t for t in re.split(r"[\"“][^\"“”]*[\"”]", text) if t.strip()]
+    return "\n".join(quoted), starred or outside
 
 
 def identity(text: str, name: str) -> Identity:
@@ -194,7 +198,7 @@ def identity(text: str, name: str) -> Identity:
         other |= kind == "other"
         if kind:  # the name inside a self-introduction is the echo, not confusion
             rest = rest[: m.start()] + "\n" + rest[m.end() :]
-    spoken = _spoken(rest)
+    spoken, _ = speech_and_narration(rest)
     for m in _bare_name(parts).finditer(spoken):  # "Shelf-shaking. Orla Finch. I'm…"
         own = True
         spoken = spoken[: m.start()] + "\n" + spoken[m.end() :]
@@ -282,15 +286,6 @@ def search_each(
     return hits
 
 
-def _narration(text: str) -> list[str]:
-    """The narration of a reply: its *starred* spans; in a reply with quotations and no
-    stars (novel style), the text outside the quotations."""
-    starred = re.findall(r"\*([^*]+)\*", text)
-    if starred or not re.search(r"[\"“]", text):
-        return starred
-    return [t for t in re.split(r"[\"“][^\"“”]*[\"”]", text) if t.strip()]
-
-
 _SENTENCE = re.compile(r"[^.!?…]+")
 
 
@@ -305,7 +300,7 @@ def user_actions(text: str, user_name: str = "") -> int:
     start = re.compile(rf"^\s*(?:{'|'.join(subjects)})\s+\w", re.IGNORECASE)
     return sum(
         1
-        for span in _narration(text)
+        for span in speech_and_narration(text)[1]
         for sentence in _SENTENCE.findall(span)
         if start.match(sentence)
     )
