@@ -126,22 +126,32 @@ class DPOStage:
     def evaluate(self, model) -> dict:
         if not self.test:
             return {}
-        margins, losses = [], []
         ref_c, ref_r = self.ref["test"]
-        for start in range(0, len(self.test), _EVAL_PAIRS):
-            idxs = list(range(start, min(start + _EVAL_PAIRS, len(self.test))))
-            c, r = _chosen_rejected(
-                model, [self.test[i] for i in idxs], self.device, self.cfg.dpo_shared_prefix
-            )
-            loss, m = dpo_loss(c, r, ref_c[idxs].to(c), ref_r[idxs].to(c), self.cfg.beta)
-            margins.append(m)
-            losses.append(float(loss) * len(idxs))
-        m = torch.cat(margins)
+
+        def loss_of(idxs):
+            pairs = [self.test[i] for i in idxs]
+            c, r = _chosen_rejected(model, pairs, self.device, self.cfg.dpo_shared_prefix)
+            return dpo_loss(c, r, ref_c[idxs].to(c), ref_r[idxs].to(c), self.cfg.beta)
+
+        loss, m = _over_test_pairs(len(self.test), loss_of)
         return {
-            "loss": round(sum(losses) / len(self.test), 5),
+            "loss": loss,
             "reward_accuracy": round(float((m > 0).float().mean()), 4),
             "margin": round(float(m.mean()), 4),
         }
+
+
+def _over_test_pairs(n: int, loss_of) -> tuple[float, torch.Tensor]:
+    """A preference stage's held-out figures: `loss_of(idxs)` -> (mean loss, per-pair
+    values) on chunks of `_EVAL_PAIRS` pairs; the loss averaged over all `n` pairs, and
+    the values of every pair."""
+    values, total = [], 0.0
+    for start in range(0, n, _EVAL_PAIRS):
+        idxs = list(range(start, min(start + _EVAL_PAIRS, n)))
+        loss, v = loss_of(idxs)
+        values.append(v)
+        total += float(loss) * len(idxs)
+    return round(total / n, 5), torch.cat(values)
 
 
 class FTPOStage:
@@ -189,15 +199,14 @@ class FTPOStage:
     def evaluate(self, model) -> dict:
         if not self.test:
             return {}
-        gaps, losses = [], []
-        for start in range(0, len(self.test), _EVAL_PAIRS):
-            idxs = list(range(start, min(start + _EVAL_PAIRS, len(self.test))))
-            loss, gap, _ = self._loss(model, [self.test[i] for i in idxs], self.ref["test"][idxs])
-            gaps.append(gap)
-            losses.append(float(loss) * len(idxs))
-        g = torch.cat(gaps)
+        loss, g = _over_test_pairs(
+            len(self.test),
+            lambda idxs: self._loss(model, [self.test[i] for i in idxs], self.ref["test"][idxs])[
+                :2
+            ],
+        )
         return {
-            "loss": round(sum(losses) / len(self.test), 5),
+            "loss": loss,
             "token_accuracy": round(float((g > 0).float().mean()), 4),
             "logit_gap": round(float(g.mean()), 4),
         }
