@@ -510,3 +510,8 @@ def test_narration_acting_for_the_user(reply, actions):
     assert (
         "user" not in check_dialogues([_dialogue(reply)], CheckConfig(user_actions=0))[0][0].reasons
     )
+
+
+def test_negative_user_actions_is_an_error():
+    with pytest.raises(RolegenError, match="user_actions"):
+        check_dialogues([_dialogue("Hold the rope.")], CheckConfig(user_actions=-1))

@@ -77,3 +77,7 @@ class CheckConfig:
             raise RolegenError(
                 f"field 'reject': unknown reason '{unknown[0]}' (known: {', '.join(REASONS)})"
             )
+        if self.user_actions < 0:
+            raise RolegenError(
+                f"field 'user_actions': must be 0 (off) or more, got {self.user_actions}"
+            )
