@@ -4,6 +4,9 @@ Each turn has a user step (a scripted line, or the user simulator: one batched
 call for all live dialogues) and a character step (one batched call). A reply
 that cleans to nothing is resampled with a new seed, all such dialogues together,
 up to `max_resamples` times; after that the dialogue ends early and says why.
+With a judge (the checks), a rejected reply is resampled the same way, and a reply
+to "who are you?" may draw up to `asked_resamples` (a reply that names the
+character can be rare).
 
 Every request's seed derives from (run seed, dialogue id, turn, side, sample
 index), so a dialogue's text does not depend on which other dialogues share its
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 
 from rolegen.engines import Engine, Request
 from rolegen.personas import Persona, UserPersona, substitute_macros
+from rolegen.phrases import asks_identity
 from rolegen.prompts import Prompt, PromptBuilder
 from rolegen.replies import clean_reply
 
@@ -106,6 +110,8 @@ class LoopSettings:
     max_new_tokens: int  # the character's reply
     user_max_new_tokens: int  # a simulated user turn
     max_resamples: int
+    # in place of max_resamples on a judged turn where the user asked who the character is
+    asked_resamples: int = 0
     on_exhausted: str = "end"  # the resamples ran out: end the dialogue, or keep and flag
     candidates: int = 1  # character replies drawn at once per turn when judged
     resample_temperature_step: float = 0.0
@@ -196,15 +202,20 @@ class TurnLoop:
 
     def _model_step(self, dialogues: list[Dialogue], turn: int, side: str) -> None:
         pending, sample, round_no = list(dialogues), 0, 0
-        budget = self.settings.max_resamples + 1  # samples per turn, all rounds together
+        budget = {d.id: self._budget(d, side) for d in dialogues}  # samples, all rounds
         rejects: dict[str, list[dict]] = {d.id: [] for d in dialogues}
         fallback: dict[str, tuple[dict, str]] = {}  # latest rejected non-empty candidate
-        while pending and sample < budget:
+        spent = []  # dialogues whose budget ran out
+        while pending:
+            spent += [d for d in pending if sample >= budget[d.id]]
+            pending = [d for d in pending if sample < budget[d.id]]
+            if not pending:
+                break
             # With the checks on, a round may draw several candidates per dialogue at once
             # (same prompt, so the prefix cache serves them); the first that passes is kept.
             width = 1
             if side == "assistant" and self.judge is not None:
-                width = max(1, min(self.settings.candidates, budget - sample))
+                width = self.settings.candidates
             prompts = {}
             for d in pending:
                 prompt = self._prompt(d, turn, side)
@@ -224,7 +235,7 @@ class TurnLoop:
                         sampling["temperature"] + round_no * self.settings.resample_temperature_step
                     )
                     sampling["temperature"] = min(raised, _MAX_RESAMPLE_TEMPERATURE)
-                for j in range(sample, sample + width):
+                for j in range(sample, min(sample + width, budget[d.id])):
                     requests.append(
                         Request(
                             prompt_ids=prompt.ids,
@@ -241,7 +252,7 @@ class TurnLoop:
                     )
                     owners.append((d, j))
             if not requests:
-                return
+                break
             start = time.perf_counter()
             completions = self.engine.generate(requests)
             self.stats.engine_seconds += time.perf_counter() - start
@@ -292,11 +303,10 @@ class TurnLoop:
             retry = [d for d in pending if d.id not in chosen]
             sample += width
             round_no += 1
-            if sample < budget:
-                self.stats.resamples += len(retry)
+            self.stats.resamples += sum(sample < budget[d.id] for d in retry)
             pending = retry
 
-        for d in pending:  # the resample budget is spent
+        for d in spent:  # the resample budget is spent
             if d.id in fallback and self.settings.on_exhausted == "keep":
                 meta, text = fallback[d.id]
                 meta["flags"] = rejects[d.id][-1]["reasons"]
@@ -305,6 +315,16 @@ class TurnLoop:
                 empty_only = d.id not in fallback
                 d.end_reason = f"{'empty' if empty_only else 'rejected'}_{side}_reply"
                 d.unresolved.append({"turn": turn, "role": side, "rejected": rejects[d.id]})
+
+    def _budget(self, d: Dialogue, side: str) -> int:
+        """Samples this turn may draw: a judged reply to "who are you?" gets the wider
+        budget (a reply that names the character can be rare)."""
+        resamples = self.settings.max_resamples
+        if side == "assistant" and self.judge is not None and d.messages:
+            last = d.messages[-1]
+            if last["role"] == "user" and asks_identity(last["content"]):
+                resamples = max(resamples, self.settings.asked_resamples)
+        return resamples + 1
 
     def _reject(self, meta: dict, text: str, reasons: list[str], scores: dict) -> dict:
         for r in reasons:

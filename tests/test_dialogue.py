@@ -287,3 +287,40 @@ def test_resample_rounds_raise_the_temperature_up_to_a_cap(embedded_model):
     assert engine.calls[0][0].temperature == 0.8  # the user side is never raised
     assert d.meta[-1]["temperature"] == pytest.approx(1.5)
     assert [r["temperature"] for r in d.meta[-1]["rejected"]] == pytest.approx([0.8, 1.1, 1.4])
+
+
+@pytest.mark.parametrize(
+    "question, drawn, end_reason",
+    [
+        ("What's your name again?", 4, "completed"),  # asked: the wider budget
+        ("Where are we headed?", 2, "rejected_assistant_reply"),  # unasked: max_resamples
+    ],
+)
+def test_asked_turn_draws_up_to_asked_resamples(embedded_model, question, drawn, end_reason):
+    builder, persona, user = _setup(embedded_model)
+    loop_text = "noir noir noir noir noir"
+    named = f"{persona.name}, as I said. Grab a line, the squall is close."
+    engine = ScriptedEngine([loop_text] * 3 + [named])
+    loop = _judged_loop(
+        engine, builder, turns=1, max_resamples=1, asked_resamples=3, user_script=[question]
+    )
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert sum(len(c) for c in engine.calls) == drawn
+    assert d.end_reason == end_reason
+    if end_reason == "completed":
+        assert d.messages[-1]["content"] == named
+        assert len(d.meta[-1]["rejected"]) == 3
+
+
+def test_asked_budget_is_per_dialogue_in_one_batch(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    loop_text = "noir noir noir noir noir"
+    engine = ScriptedEngine([loop_text] * 8)
+    loop = _judged_loop(engine, builder, turns=1, max_resamples=1, asked_resamples=3)
+    asked = loop.start(Dialogue(id="a", persona=persona, user=user, script=["Who are you, again?"]))
+    other = loop.start(Dialogue(id="b", persona=persona, user=user, script=["Any news?"]))
+    loop.run([asked, other])
+    assert [len(c) for c in engine.calls] == [2, 2, 1, 1]  # b stops after its 2 draws
+    assert len(asked.unresolved[0]["rejected"]) == 4
+    assert len(other.unresolved[0]["rejected"]) == 2

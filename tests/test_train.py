@@ -505,3 +505,57 @@ def test_init_adapter_of_other_lora_settings_or_of_the_same_folder_is_refused(
     _refused(_train_cli(*args, "--out", str(first)), "--init-adapter and --out are the same")
     missing = _train_cli(*args[:4], "--init-adapter", str(tmp_path), "--out", str(second))
     _refused(missing, f"--init-adapter {tmp_path}: not a PEFT adapter folder")
+
+
+def test_resumed_dpo_reuses_its_reference_only_for_the_same_weights_and_pairs(
+    run_dir, tiny_model, tmp_path, monkeypatch
+):
+    kw = dict(method="sft+dpo", max_steps=4, save_steps=2)
+    out = tmp_path / "b"
+    real_save = Checkpoints.save
+
+    def crash_at_dpo_step_2(self, model, state, optimizer, scheduler, stage, step, extra):
+        real_save(self, model, state, optimizer, scheduler, stage, step, extra)
+        if stage == "dpo" and step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoints, "save", crash_at_dpo_step_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(_cfg(run_dir, tiny_model, out, **kw), echo=lambda s: None)
+    monkeypatch.setattr(Checkpoints, "save", real_save)
+    said = []
+    run_train(_cfg(run_dir, tiny_model, out, resume=True, **kw), echo=said.append)
+    assert any("dpo_reference.pt: reused" in s for s in said)
+    assert [(r["stage"], r["step"]) for r in _log(out)][-2:] == [("dpo", 3), ("dpo", 4)]
+
+    # other pairs (or other weights at the stage's start): computed again, not reused
+    said = []
+    other = tmp_path / "c"
+    (other / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "dpo_reference.pt").rename(other / "checkpoints" / "dpo_reference.pt")
+    run_train(_cfg(run_dir, tiny_model, other, dpo_max_pairs=3, **kw), echo=said.append)
+    assert not any("reused" in s for s in said)
+
+
+def test_a_crash_before_dpos_first_checkpoint_reuses_the_reference_after_sft(
+    run_dir, tiny_model, tmp_path, monkeypatch
+):
+    from rolegen.trainer import Trainer
+
+    kw = dict(method="sft+dpo", max_steps=4, save_steps=3)
+    out = tmp_path / "b"
+    real_log = Trainer._log
+
+    def crash_at_dpo_step_1(self, row):
+        if row["stage"] == "dpo":
+            raise KeyboardInterrupt
+        real_log(self, row)
+
+    monkeypatch.setattr(Trainer, "_log", crash_at_dpo_step_1)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(_cfg(run_dir, tiny_model, out, **kw), echo=lambda s: None)
+    monkeypatch.setattr(Trainer, "_log", real_log)
+    assert Checkpoints(out, 2).latest().name == "sft-000004"  # no DPO checkpoint yet
+    said = []
+    run_train(_cfg(run_dir, tiny_model, out, resume=True, **kw), echo=said.append)
+    assert any("dpo_reference.pt: reused" in s for s in said)

@@ -245,6 +245,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
             max_new_tokens=cfg.sampling.max_new_tokens,
             user_max_new_tokens=cfg.sampling.user_max_new_tokens,
             max_resamples=cfg.max_resamples,
+            asked_resamples=cfg.asked_resamples,
             on_exhausted=cfg.on_exhausted,
             candidates=cfg.candidates,
             resample_temperature_step=cfg.resample_temperature_step,

@@ -49,7 +49,14 @@ from rolegen.templates import ROLEGEN_PROMPT, Templates
 # Training data: scripted users (the 135M simulator narrates as the character), 12
 # turns, and a resample budget that keeps dialogues going: every rejected candidate
 # becomes a DPO negative in a late-turn context, where the repetition happens.
-GENERATE_DEFAULTS = {"candidates": 4, "max_resamples": 7, "on_exhausted": "keep"}
+# A reply to "who are you?" gets 24 draws: the embedded base names itself in about 1
+# draw in 25 that also passes the other checks.
+GENERATE_DEFAULTS = {
+    "candidates": 4,
+    "max_resamples": 7,
+    "asked_resamples": 23,
+    "on_exhausted": "keep",
+}
 # SFT once over the clean turns, then DPO on a sample of the rejects with an NLL term
 # on the chosen replies (keeps fluency while the rejected loops are pushed down).
 TRAIN_DEFAULTS = {

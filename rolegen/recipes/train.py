@@ -23,9 +23,11 @@ trainer.py (the loop, checkpoints); here the wiring.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
+from array import array
 from functools import partial
 from pathlib import Path
 
@@ -135,8 +137,14 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
     if "dpo" in stages:
         ftpo = cfg.dpo_loss == "ftpo"
         ref_path = out / "checkpoints" / ("ftpo_reference.pt" if ftpo else "dpo_reference.pt")
-        if resume_state and ref_path.is_file():
-            ref = torch.load(ref_path)
+        kind = "ftpo" if ftpo else f"dpo shared={cfg.dpo_shared_prefix}"
+        key = reference_key(trainer.model, pairs_train, pairs_test, kind)
+        # resumed inside the stage, the weights are no longer the stage's start: the
+        # reference this run saved before its first step holds, if the pairs are the same
+        mid_stage = bool(resume_state) and resume_state["stage"] == "dpo"
+        ref = _load_reference(ref_path, key, check_weights=not mid_stage)
+        if ref is not None:
+            echo(f"{ref_path.name}: reused (same weights at the stage's start, same pairs)")
         else:
             # a forward pass per pair through the frozen model: minutes on a CPU, so it has a bar
             total = len(pairs_train) + len(pairs_test)
@@ -158,7 +166,9 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
                 }
             if acc.is_main_process:
                 ref_path.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(ref, ref_path)
+                tmp = ref_path.with_suffix(".tmp")
+                torch.save({**ref, "key": key}, tmp)
+                tmp.replace(ref_path)  # a crash mid-write leaves no half reference
         echo(f"dpo ({cfg.dpo_loss}): {len(pairs_train)} pairs, eval {len(pairs_test)}")
         dpo = (FTPOStage if ftpo else DPOStage)(cfg, pairs_train, pairs_test, ref, acc.device)
         dpo = _with_ul(dpo, cfg, sft_train, info, acc)
@@ -209,6 +219,41 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def reference_key(model, pairs_train, pairs_test, kind: str) -> dict:
+    """What a preference stage's frozen reference depends on: the trainable weights as
+    the stage starts (the base's are pinned by the checkpoint's base hash), and the
+    pairs' tokens with what is computed from them. A rerun with the same key reuses
+    the saved reference."""
+    weights = hashlib.sha256()
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            weights.update(name.encode())
+            weights.update(p.detach().float().cpu().numpy().tobytes())
+    pairs = hashlib.sha256(kind.encode())
+    for split in (pairs_train, pairs_test):
+        pairs.update(str(len(split)).encode())
+        for pair in split:
+            for ex in (pair.chosen, pair.rejected):
+                pairs.update(array("i", ex.input_ids).tobytes())
+                pairs.update(array("i", ex.labels).tobytes())
+    return {"weights": weights.hexdigest(), "pairs": pairs.hexdigest()}
+
+
+def _load_reference(path: Path, key: dict, check_weights: bool) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path)
+    except Exception:  # a damaged file is recomputed, not trusted
+        return None
+    found = saved.pop("key", None) if isinstance(saved, dict) else None
+    if not found or found.get("pairs") != key["pairs"]:
+        return None
+    if check_weights and found.get("weights") != key["weights"]:
+        return None
+    return saved
 
 
 def default_out(cfg: TrainConfig) -> Path:
