@@ -30,6 +30,7 @@ from rolegen.personas import Persona, UserPersona, substitute_macros
 from rolegen.phrases import asks_identity
 from rolegen.prompts import Prompt, PromptBuilder
 from rolegen.replies import clean_reply
+from rolegen.systems import decoding_name
 
 
 @dataclass
@@ -91,6 +92,7 @@ Judge = Callable[[list["Dialogue"], list[str]], list[tuple[list[str], dict]]]
 
 
 _MAX_RESAMPLE_TEMPERATURE = 1.5
+_PLAIN_SAMPLE = 1000  # sample indices of distillation's plain-sampled negatives
 
 
 def request_seed(run_seed: int, dialogue_id: str, turn: int, side: str, sample: int) -> int:
@@ -115,6 +117,7 @@ class LoopSettings:
     on_exhausted: str = "end"  # the resamples ran out: end the dialogue, or keep and flag
     candidates: int = 1  # character replies drawn at once per turn when judged
     resample_temperature_step: float = 0.0
+    plain_negatives: int = 0  # plain-sampled negatives beside a reply drawn under a decoding fix
     user_script: tuple[str, ...] | None = None  # user turns for dialogues without their own
 
 
@@ -205,6 +208,7 @@ class TurnLoop:
         budget = {d.id: self._budget(d, side) for d in dialogues}  # samples, all rounds
         rejects: dict[str, list[dict]] = {d.id: [] for d in dialogues}
         fallback: dict[str, tuple[dict, str]] = {}  # latest rejected non-empty candidate
+        accepted: dict[str, tuple[Dialogue, Prompt, dict, str]] = {}
         spent = []  # dialogues whose budget ran out
         while pending:
             spent += [d for d in pending if sample >= budget[d.id]]
@@ -277,6 +281,8 @@ class TurnLoop:
                     "dropped_messages": prompts[d.id].dropped_messages,
                     "cleaning": reply.actions,
                 }
+                if side == "assistant" and d.sampling:
+                    meta["decoding"] = decoding_name(d.sampling)
                 if reply.empty:
                     rejects[d.id].append(self._reject(meta, comp.text, ["empty"], {}))
                 else:
@@ -298,14 +304,19 @@ class TurnLoop:
                 elif d.id not in chosen:
                     chosen[d.id] = (meta, text)
             for d in pending:
-                if d.id in chosen:
-                    self._accept(d, side, chosen[d.id][1], chosen[d.id][0], rejects[d.id])
+                if d.id in chosen:  # accepted after the rounds: the judge sees the turn open
+                    accepted[d.id] = (d, prompts[d.id], *chosen[d.id])
             retry = [d for d in pending if d.id not in chosen]
             sample += width
             round_no += 1
             self.stats.resamples += sum(sample < budget[d.id] for d in retry)
             pending = retry
 
+        distilled = [a for a in accepted.values() if a[0].sampling]
+        if side == "assistant" and self.settings.plain_negatives and distilled:
+            self._plain_negatives(distilled, turn, rejects)
+        for d, _, meta, text in accepted.values():
+            self._accept(d, side, text, meta, rejects[d.id])
         for d in spent:  # the resample budget is spent
             if d.id in fallback and self.settings.on_exhausted == "keep":
                 meta, text = fallback[d.id]
@@ -315,6 +326,56 @@ class TurnLoop:
                 empty_only = d.id not in fallback
                 d.end_reason = f"{'empty' if empty_only else 'rejected'}_{side}_reply"
                 d.unresolved.append({"turn": turn, "role": side, "rejected": rejects[d.id]})
+
+    def _plain_negatives(self, accepted: list, turn: int, rejects: dict[str, list]) -> None:
+        """Decoding-fix distillation: beside each reply accepted under a decoding fix
+        (`d.sampling`), replies drawn from the same context with plain sampling, kept as
+        rejected candidates (reason `plain_decoding`, with any the checks find), so that
+        each pair sets what the fix writes against what plain sampling writes."""
+        requests, owners = [], []
+        for d, prompt, _, _ in accepted:
+            _, other = self._speaker_and_other(d, "assistant")
+            for k in range(self.settings.plain_negatives):
+                j = _PLAIN_SAMPLE + k  # apart from the checked candidates' indices
+                requests.append(
+                    Request(
+                        prompt_ids=prompt.ids,
+                        max_tokens=self.max_tokens["assistant"],
+                        stop=[*prompt.stop, f"\n{other}:"],
+                        seed=request_seed(self.settings.seed, d.seed_key or d.id, turn, "plain", k),
+                        lora=d.lora,
+                        messages=prompt.messages,
+                        group=d.prompt,
+                        **self.sampling,
+                    )
+                )
+                owners.append((d, j))
+        start = time.perf_counter()
+        completions = self.engine.generate(requests)
+        self.stats.engine_seconds += time.perf_counter() - start
+        self.stats.engine_calls += 1
+        drawn = []
+        for (d, j), req, comp in zip(owners, requests, completions):
+            self.stats.prompt_tokens += len(req.prompt_ids)
+            self.stats.generated_tokens += comp.n_tokens
+            speaker, other = self._speaker_and_other(d, "assistant")
+            reply = clean_reply(comp.text, speaker, other, req.stop, comp.finish_reason)
+            if not reply.empty:  # an empty reply teaches nothing here
+                meta = {
+                    "seed": req.seed,
+                    "temperature": req.temperature,
+                    "sample_index": j,
+                    "tokens": comp.n_tokens,
+                    "finish_reason": comp.finish_reason,
+                    "decoding": "plain",
+                }
+                drawn.append((d, meta, reply.text))
+        verdicts = [([], {})] * len(drawn)
+        if self.judge is not None and drawn:
+            verdicts = self.judge([x[0] for x in drawn], [x[2] for x in drawn])
+        for (d, meta, text), (reasons, scores) in zip(drawn, verdicts):
+            reasons = ["plain_decoding", *reasons]  # not counted as the checks' rejections
+            rejects[d.id].append(self._reject(meta, text, reasons, scores, count=False))
 
     def _budget(self, d: Dialogue, side: str) -> int:
         """Samples this turn may draw: a judged reply to "who are you?" gets the wider
@@ -326,11 +387,14 @@ class TurnLoop:
                 resamples = max(resamples, self.settings.asked_resamples)
         return resamples + 1
 
-    def _reject(self, meta: dict, text: str, reasons: list[str], scores: dict) -> dict:
-        for r in reasons:
+    def _reject(
+        self, meta: dict, text: str, reasons: list[str], scores: dict, count: bool = True
+    ) -> dict:
+        for r in reasons if count else []:
             self.stats.rejections[r] = self.stats.rejections.get(r, 0) + 1
-        keep = ("seed", "temperature", "sample_index", "tokens", "finish_reason")
-        return {"content": text, "reasons": reasons, "checks": scores, **{k: meta[k] for k in keep}}
+        keep = ("seed", "temperature", "sample_index", "tokens", "finish_reason", "decoding")
+        kept = {k: meta[k] for k in keep if k in meta}
+        return {"content": text, "reasons": reasons, "checks": scores, **kept}
 
     @staticmethod
     def _accept(d: Dialogue, side: str, text: str, meta: dict, rejected: list[dict]) -> None:

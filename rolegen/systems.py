@@ -49,19 +49,33 @@ def parse_system(spec: str) -> System:
         raise RolegenError(
             f"--system '{spec}': must start with 'base' or 'adapter' (e.g. base+no-repeat-ngram=3)"
         )
+    sampling = parse_decoding(terms[1:], f"--system '{spec}'")
+    return System(name="+".join(terms), adapter=terms[0] == "adapter", sampling=sampling)
+
+
+def parse_decoding(terms: list[str], where: str) -> dict:
+    """Decoding terms ('frequency-penalty=0.5', 'no-repeat-ngram=3') -> Request fields;
+    `where` names the flag in errors."""
     sampling = {}
-    for term in terms[1:]:
-        key, _, value = term.partition("=")
+    for term in terms:
+        key, _, value = term.strip().partition("=")
         if key not in _DECODING or not value:
             raise RolegenError(
-                f"--system '{spec}': unknown term '{term}' (use {', '.join(_DECODING)} with =VALUE)"
+                f"{where}: unknown term '{term}' (use {', '.join(_DECODING)} with =VALUE)"
             )
         name, cast = _DECODING[key]
         try:
             sampling[name] = cast(value)
         except ValueError:
-            raise RolegenError(f"--system '{spec}': '{value}' is not a {cast.__name__}") from None
-    return System(name="+".join(terms), adapter=terms[0] == "adapter", sampling=sampling)
+            raise RolegenError(f"{where}: '{value}' is not a {cast.__name__}") from None
+    return sampling
+
+
+def decoding_name(sampling: dict) -> str:
+    """Request fields -> their terms ('frequency-penalty=0.5'); 'plain' for none."""
+    flags = {name: key for key, (name, _) in _DECODING.items()}
+    terms = [f"{flags[k]}={v}" for k, v in sampling.items() if k in flags]
+    return "+".join(terms) or "plain"
 
 
 def label(system: str, prompt: str) -> str:

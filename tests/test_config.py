@@ -75,6 +75,32 @@ def test_malformed_yaml_is_named(tmp_path):
             ["generate", "--persona", "chef-pip", "--kv-cache-gib", "2.5"],
             "--kv-cache-gib must be a whole number",
         ),
+        (
+            ["generate", "--persona", "chef-pip", "--asked-resamples", "-1"],
+            "--asked-resamples must be at least 0",
+        ),
+        (
+            ["generate", "--persona", "chef-pip", "--distill", "frequency-penalty=x"],
+            "--distill 'frequency-penalty=x': 'x' is not a float",
+        ),
+        (
+            ["generate", "--persona", "chef-pip", "--distill", "top-k=5"],
+            "--distill 'top-k=5': unknown term 'top-k=5'",
+        ),
+        (
+            [
+                "generate",
+                "--persona",
+                "chef-pip",
+                "--engine",
+                "openai",
+                "--base-url",
+                "http://x",
+                "--distill",
+                "no-repeat-ngram=3",
+            ],
+            "--distill no-repeat-ngram needs a logits processor",
+        ),
         (["eval", "--temperature", "-1"], "--temperature must be 0"),
         (["eval", "--top-p", "0"], "--top-p must be above 0"),
         (["eval", "--kv-cache-gib", "0"], "--kv-cache-gib must be a whole number"),

@@ -324,3 +324,46 @@ def test_asked_budget_is_per_dialogue_in_one_batch(embedded_model):
     assert [len(c) for c in engine.calls] == [2, 2, 1, 1]  # b stops after its 2 draws
     assert len(asked.unresolved[0]["rejected"]) == 4
     assert len(other.unresolved[0]["rejected"]) == 2
+
+
+def test_distillation_pairs_the_fixed_reply_with_a_plain_one_from_the_same_context(
+    embedded_model,
+):
+    builder, persona, user = _setup(embedded_model)
+    loop_text = "noir noir noir noir noir"
+    engine = ScriptedEngine(["The wind turns; hold the rail.", loop_text, "Rain again."])
+    loop = _judged_loop(engine, builder, turns=1, plain_negatives=2, user_script=["Any news?"])
+    d = loop.start(
+        Dialogue(id="d0", persona=persona, user=user, sampling={"frequency_penalty": 0.5})
+    )
+    loop.run([d])
+    fixed, plain = engine.calls
+    assert fixed[0].frequency_penalty == 0.5
+    assert [r.frequency_penalty for r in plain] == [0.0, 0.0]
+    assert [r.prompt_ids for r in plain] == [fixed[0].prompt_ids] * 2  # the same context
+    assert len({r.seed for r in [*fixed, *plain]}) == 3
+    meta = d.meta[-1]
+    assert d.messages[-1]["content"] == "The wind turns; hold the rail."
+    assert meta["decoding"] == "frequency-penalty=0.5"
+    negatives = meta["rejected"]
+    assert [r["decoding"] for r in negatives] == ["plain", "plain"]
+    assert negatives[0]["reasons"][0] == "plain_decoding"
+    assert "loop" in negatives[0]["reasons"]  # the checks still name what is wrong
+    assert negatives[1]["reasons"] == ["plain_decoding"]  # a clean plain reply: still the rejected side
+    assert "plain_decoding" not in loop.stats.rejections
+
+    from rolegen.dataset import preference_pairs
+
+    record = d.to_record({})
+    pairs = preference_pairs(record)
+    assert [p["rejected"][0]["content"] for p in pairs] == [loop_text, "Rain again."]
+    assert {p["chosen"][0]["content"] for p in pairs} == {"The wind turns; hold the rail."}
+
+
+def test_no_distillation_no_plain_draws(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    engine = ScriptedEngine(["The wind turns; hold the rail."])
+    loop = _judged_loop(engine, builder, turns=1, plain_negatives=2, user_script=["Any news?"])
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert len(engine.calls) == 1 and "decoding" not in d.meta[-1]

@@ -20,7 +20,7 @@ from rolegen.config.shared import (
 from rolegen.errors import RolegenError
 from rolegen.models import LLAMA_PROJECTIONS
 from rolegen.options import opt, section
-from rolegen.systems import DEFAULT_SYSTEMS, parse_system
+from rolegen.systems import DEFAULT_SYSTEMS, parse_decoding, parse_system
 from rolegen.templates import ROLEGEN_PROMPT
 
 
@@ -75,6 +75,16 @@ class GenerateConfig:
         "the character is: a small base model names itself in few samples (9% seen on the "
         "embedded model), so the reply that does is found only with a wider draw.",
     )
+    distill: str | None = opt(
+        None,
+        "Decoding-fix distillation: draw the character's replies with this fix on, e.g. "
+        "'frequency-penalty=0.5' or 'no-repeat-ngram=3' ('+' joins terms), and beside each "
+        "accepted one --plain-negatives replies with plain sampling from the same context, "
+        "kept as its rejected side: the adapter learns what the flag does, without the flag.",
+    )
+    plain_negatives: int = opt(
+        1, "With --distill: plain-sampled replies per accepted turn, each a preference pair."
+    )
     check: bool = opt(
         True,
         "Run the repetition checks on each new character turn and resample "
@@ -122,8 +132,14 @@ class GenerateConfig:
         if self.resume and not self.out:
             raise RolegenError("--resume needs --out: the run folder to continue")
         at_least(self, 1, "dialogues", "turns", "batch_size", "candidates")
-        at_least(self, 0, "max_resamples", "asked_resamples")
+        at_least(self, 0, "max_resamples", "asked_resamples", "plain_negatives")
         check_prompt_names(self.prompt_names)
+        distill = self.distill_sampling
+        if distill.get("no_repeat_ngram") and self.engine_args.engine == "openai":
+            raise RolegenError(
+                "--distill no-repeat-ngram needs a logits processor inside the engine, which "
+                "a server does not have (use frequency-penalty=X)"
+            )
         if self.resample_temperature_step < 0:
             raise RolegenError("--resample-temperature-step must be 0 or more")
         self.engine_args.validate()
@@ -133,6 +149,13 @@ class GenerateConfig:
     @property
     def prompt_names(self) -> list[str]:
         return prompt_names(self.prompts)
+
+    @property
+    def distill_sampling(self) -> dict:
+        """--distill as Request fields ({} when off)."""
+        if not self.distill:
+            return {}
+        return parse_decoding(self.distill.split("+"), f"--distill '{self.distill}'")
 
 
 @dataclass

@@ -132,6 +132,7 @@ def plan(
                     user=user,
                     script=scripts[i % len(scripts)] if scripts else None,
                     prompt=draw_prompt(cfg.seed, dialogue_id, cfg.prompt_names),
+                    sampling=cfg.distill_sampling,  # the character's decoding fix, if any
                 )
             )
     return dialogues
@@ -249,8 +250,10 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
             on_exhausted=cfg.on_exhausted,
             candidates=cfg.candidates,
             resample_temperature_step=cfg.resample_temperature_step,
+            plain_negatives=cfg.plain_negatives if cfg.distill else 0,
         ),
         batch_size=cfg.batch_size,
+        no_repeat_ngram=bool(cfg.distill_sampling.get("no_repeat_ngram")),
         tensor_parallel=cfg.cluster.tensor_parallel,
         engine_model=engine_model,
         lora=adapter if serving == "lora" else None,
