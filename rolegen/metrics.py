@@ -83,6 +83,7 @@ METRICS = (
     Metric("identity_recall", "recall", "identity recall, asked (share)", "higher", _asked),
     Metric("identity_miss", "identity_miss", "identity miss, asked (share)", "lower", _asked),
     Metric("assistant_drift", "assistant_drift", "assistant drift: generic helper voice", "lower"),
+    Metric("acts_for_user", "acts_for_user", "acts or speaks for the user (share)", "lower"),
     Metric("near_copy", "near_copy", "near-copy of an earlier turn (share)", "lower"),
     Metric("repeat_ratio", "repeat", "max fuzz.ratio vs earlier turns (mean)", "lower"),
     Metric("crep4", "crep4", "crep-4: 4-grams reused from earlier turns", "lower"),
@@ -109,7 +110,8 @@ CURVES = ("near_copy", "identity_echo", "seq_rep4", "paraphrase")  # plotted by 
 # the terminal's table after an eval (the report has every metric)
 SUMMARY = (
     "near_copy", "seq_rep4", "identity_echo", "identity_recall", "fluency_nll", "relevance",
-    "wrong_identity", "identity_confusion", "identity_miss", "assistant_drift", "persona_top1",
+    "wrong_identity", "identity_confusion", "identity_miss", "assistant_drift", "acts_for_user",
+    "persona_top1",
 )  # fmt: skip
 
 
@@ -146,6 +148,7 @@ def turn_rows(records: list[dict], cfg: CheckConfig | None = None) -> list[dict]
                     "recall": float(names_character(text, item.name)) if asked else None,
                     "identity_miss": flagged["identity_miss"] if asked else None,
                     "assistant_drift": flagged["assistant_drift"],
+                    "acts_for_user": float("user" in c.reasons),
                     "repeat": c.scores["repeat"],
                     "near_copy": float(c.scores["repeat"] >= cfg.repeat_ratio),
                     "crep4": c.scores["crep4"],

@@ -42,12 +42,14 @@ _PERSONA_TARGETS = (
     ("identity_confusion", "identity confusion no higher than base"),
     ("identity_miss", "identity miss (asked) no higher than base"),
     ("assistant_drift", "assistant drift no higher than base"),
+    ("acts_for_user", "acting for the user no higher than base"),
     ("persona_top1", "persona top-1 no lower than base"),
 )
 _CHANCE = {"persona_top1": "top1", "persona_mrr": "mrr"}  # metric -> results' persona_chance key
 # row fields that count as persona faults when picking a side-by-side example
 _PERSONA_FAULTS = (
-    "echo", "wrong_identity", "identity_confusion", "identity_miss", "assistant_drift"
+    "echo", "wrong_identity", "identity_confusion", "identity_miss", "assistant_drift",
+    "acts_for_user",
 )  # fmt: skip
 # "Equal guardrails" for comparing with decoding fixes: fluency where repetition does not
 # deflate the NLL (see metrics.py), and relevance.

@@ -198,3 +198,17 @@ def test_endings_count_early_ends_by_reason_and_the_turns_each_system_is_scored_
             "turns_scored": 3,
         },
     }
+
+
+def test_acting_for_the_user_is_a_per_turn_share():
+    users = ["Hi.", "Where to?", "And then?"]
+    replies = [
+        "*You look around, taking a deep breath.* *Your eyes widen at the harbour.*",
+        "North, past the reef. Keep your hands off the wheel.",
+        "User: Can I steer?\nNo.",
+    ]
+    record = {**_record("base", "d", replies, users), "user_persona": "User"}
+    rows = turn_rows([record])
+    assert [r["acts_for_user"] for r in rows] == [1.0, 0.0, 1.0]
+    figures = summarize(rows, resamples=20)["systems"]["base"]
+    assert figures["acts_for_user"]["value"] == pytest.approx(2 / 3, abs=1e-4)
