@@ -230,7 +230,6 @@ class TurnLoop:
             pending = [d for d in pending if d.id in prompts]
             requests, owners = [], []
             for d in pending:
-                speaker, other = self._speaker_and_other(d, side)
                 prompt = prompts[d.id]
                 sampling = {**self.sampling, **(d.sampling if side == "assistant" else {})}
                 if round_no and side == "assistant" and sampling["temperature"] > 0:
@@ -240,20 +239,8 @@ class TurnLoop:
                     )
                     sampling["temperature"] = min(raised, _MAX_RESAMPLE_TEMPERATURE)
                 for j in range(sample, min(sample + width, budget[d.id])):
-                    requests.append(
-                        Request(
-                            prompt_ids=prompt.ids,
-                            max_tokens=self.max_tokens[side],
-                            stop=[*prompt.stop, f"\n{other}:"],
-                            seed=request_seed(
-                                self.settings.seed, d.seed_key or d.id, turn, side, j
-                            ),
-                            lora=d.lora,
-                            messages=prompt.messages,
-                            group=d.prompt,
-                            **sampling,
-                        )
-                    )
+                    seed = request_seed(self.settings.seed, d.seed_key or d.id, turn, side, j)
+                    requests.append(self._request(d, prompt, side, seed, sampling))
                     owners.append((d, j))
             if not requests:
                 break
@@ -334,22 +321,10 @@ class TurnLoop:
         each pair sets what the fix writes against what plain sampling writes."""
         requests, owners = [], []
         for d, prompt, _, _ in accepted:
-            _, other = self._speaker_and_other(d, "assistant")
             for k in range(self.settings.plain_negatives):
-                j = _PLAIN_SAMPLE + k  # apart from the checked candidates' indices
-                requests.append(
-                    Request(
-                        prompt_ids=prompt.ids,
-                        max_tokens=self.max_tokens["assistant"],
-                        stop=[*prompt.stop, f"\n{other}:"],
-                        seed=request_seed(self.settings.seed, d.seed_key or d.id, turn, "plain", k),
-                        lora=d.lora,
-                        messages=prompt.messages,
-                        group=d.prompt,
-                        **self.sampling,
-                    )
-                )
-                owners.append((d, j))
+                seed = request_seed(self.settings.seed, d.seed_key or d.id, turn, "plain", k)
+                requests.append(self._request(d, prompt, "assistant", seed, self.sampling))
+                owners.append((d, _PLAIN_SAMPLE + k))  # apart from the checked candidates
         start = time.perf_counter()
         completions = self.engine.generate(requests)
         self.stats.engine_seconds += time.perf_counter() - start
@@ -376,6 +351,19 @@ class TurnLoop:
         for (d, meta, text), (reasons, scores) in zip(drawn, verdicts):
             reasons = ["plain_decoding", *reasons]  # not counted as the checks' rejections
             rejects[d.id].append(self._reject(meta, text, reasons, scores, count=False))
+
+    def _request(self, d: Dialogue, prompt: Prompt, side: str, seed: int, sampling: dict):
+        _, other = self._speaker_and_other(d, side)
+        return Request(
+            prompt_ids=prompt.ids,
+            max_tokens=self.max_tokens[side],
+            stop=[*prompt.stop, f"\n{other}:"],
+            seed=seed,
+            lora=d.lora,
+            messages=prompt.messages,
+            group=d.prompt,
+            **sampling,
+        )
 
     def _budget(self, d: Dialogue, side: str) -> int:
         """Samples this turn may draw: a judged reply to "who are you?" gets the wider
