@@ -66,7 +66,7 @@ _NOT_NAMES = set(
     very really still only also always never now back home ready going alone yours done
     english french spanish german italian chinese japanese american british irish scottish
     welsh russian dutch greek korean indian mexican canadian australian human mortal
-    oh ah yes aye hello hi hey what who why how""".split()
+    oh ah yes aye hello hi hey what who why how i'm i’m i'll i'd i've""".split()
 )
 # Common English words that are also given names: in a reply they count as the name
 # only inside a sentence ("Will you come?" does not name Will).
@@ -82,12 +82,13 @@ _COMMON_NAMES = set(
 # 我是 + a noun).
 _NAMING = (
     r"my name is|my name's|name's|they call me|people call me|you can call me|call me|"
+    r"i'?m called|i am called|"
     r"je m'appelle|je m’appelle|mon nom est|on m'appelle|me llamo|mi nombre es|me llaman|"
     r"ich heiße|mein name ist|man nennt mich"
 )
 _BEING = r"i am|i'm|i’m|je suis|moi,? c'est|yo soy|soy|ich bin"
 SELF_INTRO = re.compile(
-    rf"\b(?:(?P<naming>{_NAMING})|(?P<being>{_BEING}))[ \t]+"
+    rf"\b(?:(?P<naming>{_NAMING})|(?P<being>{_BEING}))(?:[ \t]+|[ \t]*(?:\.{{2,}}|…)[ \t]*)"
     r"(?P<rest>[^\n.,;:!?()*\"“”]{1,60})"
     r"|(?P<zh>我叫|我的名字是|我是)(?P<zh_rest>[\u3400-\u9fff]{1,4})",
     re.IGNORECASE,
@@ -101,8 +102,11 @@ SELF_INTRO_NEEDLES = (
 
 def name_parts(name: str) -> list[str]:
     """The parts of a character's name that identify it: not titles ("Mara", "Vell" for
-    "Captain Mara Vell"); two letters or more, a capital letter ("X"), or CJK."""
-    parts = [p.strip("'’\"") for p in re.split(r"[\s,.]+", name.strip())]
+    "Captain Mara Vell"), not an epithet's place ("Sefa" alone for "Sefa of the Salt
+    Steps": the steps are where she lives, not who she is); two letters or more, a
+    capital letter ("X"), or CJK."""
+    own = re.split(r"\s+of\s+", name.strip(), maxsplit=1, flags=re.IGNORECASE)[0] or name
+    parts = [p.strip("'’\"") for p in re.split(r"[\s,.]+", own.strip())]
     parts = [p for p in parts if len(p) > 1 or p.isupper() or CJK.match(p)]
     return [p for p in parts if p.lower() not in _TITLES] or parts
 
@@ -228,13 +232,15 @@ ASSISTANT = re.compile(
     r"(?:let me know|just ask) if (?:you (?:have|need)|there'?s) (?:any|anything)|"
     r"if you need anything|you can (?:talk to|ask) me anytime|"
     r"(?:what|how) can i do for you today|don'?t hesitate to|hope (?:this|that) helps|"
-    r"(?:i can|i'?d love to) help you (?:with|find)|anything you(?:'re| are) looking for|"
+    r"(?:i can|i'?d love to) help you (?:with|find)|help (?:you )?with anything|"
+    r"(?:happy|glad|delighted) to be of (?:service|help|assistance)|"
+    r"anything you(?:'re| are) looking for|"
     r"(?:any|have) (?:other |more |further )?questions\?|your (?:personal |virtual )?assistant)",
     re.IGNORECASE,
 )
 ASSISTANT_NEEDLES = (
     "help", "assist", "here for you", "feel free", "anything", "let me know", "just ask",
-    "for you today", "hesitate", "looking for", "questions?",
+    "for you today", "hesitate", "looking for", "questions?", "of service",
 )  # fmt: skip
 
 

@@ -349,7 +349,9 @@ def test_distillation_pairs_the_fixed_reply_with_a_plain_one_from_the_same_conte
     assert [r["decoding"] for r in negatives] == ["plain", "plain"]
     assert negatives[0]["reasons"][0] == "plain_decoding"
     assert "loop" in negatives[0]["reasons"]  # the checks still name what is wrong
-    assert negatives[1]["reasons"] == ["plain_decoding"]  # a clean plain reply: still the rejected side
+    assert negatives[1]["reasons"] == [
+        "plain_decoding"
+    ]  # a clean plain reply: still the rejected side
     assert "plain_decoding" not in loop.stats.rejections
 
     from rolegen.dataset import preference_pairs

@@ -48,6 +48,11 @@ def _reasons(name, *replies, **kw):
         ("Me llamo Pedro y vendo pescado.", False, True),
         ("Soy Mara, la capitana.", True, False),
         ("Soy una mujer del mar.", False, False),
+        ("My name is...Elena, by the way.", False, True),  # a hesitation is still a name
+        ("I'm… Mara. Who else?", True, False),
+        ("I'm called Olga, and I keep bees.", False, True),
+        ("I'm called to the sea every morning.", False, False),
+        ("I'm...I'm a stranger here myself.", False, False),  # a stutter, not a name "I'm"
     ],
 )
 def test_self_introductions_in_english_french_spanish(reply, own, other):
@@ -116,6 +121,9 @@ def test_wrong_identity_counts_on_the_first_reply_too():
         ("She's always happy to help new ones.", False),
         ("Mending a net that a shark thought was lunch.", False),
         ("Help me with this rope, or we both go over.", False),
+        ("I'm sure I can help with anything you need.", True),
+        ("I'm happy to be of service, as always.", True),
+        ("I can help with the sail if you hold the line.", False),
         ("Don't ask me for help; ask the wind.", False),
     ],
 )
@@ -154,3 +162,12 @@ def test_identity_miss_needs_a_question_and_a_name():
     assert "identity_miss" not in _reasons("Bram", "I'm Bram, the archivist.", users=asked)[0]
     assert "identity_miss" not in _reasons("", "The shelves are dusty.", users=asked)[0]
     assert "identity_miss" not in _reasons("Bram", "The shelves are dusty.")[0]
+
+
+def test_an_epithets_place_is_not_the_characters_name():
+    """ "Sefa of the Salt Steps": she is Sefa; the Salt Steps are where she lives."""
+    sefa = "Sefa of the Salt Steps"
+    assert not names_character("Welcome to the Salt Steps, stranger.", sefa)
+    assert names_character("Sefa. Everyone on the steps knows me.", sefa)
+    reasons = _reasons(sefa, "And now I'm here, in the Salt Steps. Mind the spray.")
+    assert "identity_confusion" not in reasons[0]
