@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -184,9 +185,13 @@ def main() -> None:
     ap.add_argument("--distill-data", type=Path, help="a run of `rolegen generate --distill`")
     ap.add_argument("--prompts", default="rolegen,plain")
     ap.add_argument("--eval-dialogues", type=int, default=1)
-    ap.add_argument("--train-args", nargs=argparse.REMAINDER, default=[])
-    ap.add_argument("--eval-args", nargs="*", default=[])
-    ap.add_argument("--generate-args", nargs="*", default=[])
+    for stage in ("train", "eval", "generate"):
+        ap.add_argument(
+            f"--{stage}-args",
+            type=shlex.split,
+            default=[],
+            help=f"extra flags of every `rolegen {stage}`, one string: --{stage}-args='--seed 1'",
+        )
     args = ap.parse_args()
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in ROWS]

@@ -244,15 +244,9 @@ class TurnLoop:
                     owners.append((d, j))
             if not requests:
                 break
-            start = time.perf_counter()
-            completions = self.engine.generate(requests)
-            self.stats.engine_seconds += time.perf_counter() - start
-            self.stats.engine_calls += 1
-
+            completions = self._generate(requests)
             candidates = []
             for (d, j), req, comp in zip(owners, requests, completions):
-                self.stats.prompt_tokens += len(req.prompt_ids)
-                self.stats.generated_tokens += comp.n_tokens
                 speaker, other = self._speaker_and_other(d, side)
                 reply = clean_reply(comp.text, speaker, other, req.stop, comp.finish_reason)
                 meta = {
@@ -325,14 +319,8 @@ class TurnLoop:
                 seed = request_seed(self.settings.seed, d.seed_key or d.id, turn, "plain", k)
                 requests.append(self._request(d, prompt, "assistant", seed, self.sampling))
                 owners.append((d, _PLAIN_SAMPLE + k))  # apart from the checked candidates
-        start = time.perf_counter()
-        completions = self.engine.generate(requests)
-        self.stats.engine_seconds += time.perf_counter() - start
-        self.stats.engine_calls += 1
         drawn = []
-        for (d, j), req, comp in zip(owners, requests, completions):
-            self.stats.prompt_tokens += len(req.prompt_ids)
-            self.stats.generated_tokens += comp.n_tokens
+        for (d, j), req, comp in zip(owners, requests, self._generate(requests)):
             speaker, other = self._speaker_and_other(d, "assistant")
             reply = clean_reply(comp.text, speaker, other, req.stop, comp.finish_reason)
             if not reply.empty:  # an empty reply teaches nothing here
@@ -351,6 +339,16 @@ class TurnLoop:
         for (d, meta, text), (reasons, scores) in zip(drawn, verdicts):
             reasons = ["plain_decoding", *reasons]  # not counted as the checks' rejections
             rejects[d.id].append(self._reject(meta, text, reasons, scores, count=False))
+
+    def _generate(self, requests: list[Request]) -> list:
+        """One engine call, counted in the loop's stats."""
+        start = time.perf_counter()
+        completions = self.engine.generate(requests)
+        self.stats.engine_seconds += time.perf_counter() - start
+        self.stats.engine_calls += 1
+        self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in requests)
+        self.stats.generated_tokens += sum(c.n_tokens for c in completions)
+        return completions
 
     def _request(self, d: Dialogue, prompt: Prompt, side: str, seed: int, sampling: dict):
         _, other = self._speaker_and_other(d, side)
