@@ -2,7 +2,7 @@
 no decoding flag, repeat less than the best decoding fix and stay the character.
 
     python bench/ablation.py --data RUN/data --out /work/runs/ablation [--rows a,b]
-        [--distill-data RUN2/data] [--prompts rolegen,plain]
+        [--distill-data RUN2/data] [--prompts rolegen,plain] [--from-eval RUN/eval]
 
 One row per method, each trained from the base on the same generated data (the
 pipeline's train defaults plus the row's flags), each adapter evaluated with the same
@@ -11,6 +11,7 @@ every row's dialogues are scored together (`rolegen eval --data`, each row's "ad
 renamed to the row), so the intervals are paired across rows: the same personas,
 scripts, user turns and request seeds. Rows:
 - sft+dpo: the pipeline's default today;
+- by-reason: the same, its DPO pairs sampled evenly across rejection reasons;
 - ftpo: DPO's loss replaced by the token-level preference at the divergence point;
 - ul: sequence-level unlikelihood on top of SFT and DPO;
 - ftpo+ul;
@@ -18,6 +19,10 @@ scripts, user turns and request seeds. Rows:
   run as --distill-data; skipped without it);
 - rounds: a second on-policy round from the sft+dpo row's adapter (generate with it,
   train from it), as `rolegen pipeline --rounds 2` does.
+`--from-eval` takes an eval already run on the same suite, seed, dialogues and prompts
+(a pipeline's eval/): its decoding-only baselines stand in for the baselines eval, and
+its adapter becomes a row named after the pipeline (`--from-eval-row`), so a pipeline run
+is one row of the table without generating its eval again.
 Wall time per row (training, plus generation for rounds) is recorded; the eval's
 generation is shared. A finished step is skipped on a rerun. Run it alone: vLLM slows
 to a third beside another process on 2 cores.
@@ -47,6 +52,7 @@ BASELINES = [
 ]
 ROWS = {
     "sft+dpo": [],
+    "by-reason": ["--dpo-pair-sample", "by-reason"],
     "ftpo": ["--dpo-loss", "ftpo", "--dpo-sft-weight", "0"],
     "ul": ["--ul-weight", "0.5", "--ul-every", "4"],
     "ftpo+ul": [
@@ -68,9 +74,18 @@ def _train_flags() -> list[str]:
     """The pipeline's train defaults as flags (one source: pipeline.py)."""
     from rolegen.recipes.pipeline import TRAIN_DEFAULTS
 
+    return _flags(TRAIN_DEFAULTS)
+
+
+def _flags(settings: dict) -> list[str]:
+    """Config fields as command-line flags (a bool as --name / --no-name)."""
     flags = []
-    for key, value in TRAIN_DEFAULTS.items():
-        flags += [f"--{key.replace('_', '-')}", str(value)]
+    for key, value in settings.items():
+        name = key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(f"--{name}" if value else f"--no-{name}")
+        else:
+            flags += [f"--{name}", str(value)]
     return flags
 
 
@@ -119,14 +134,16 @@ def _rounds(args, out: Path, first: Path, log: Path) -> float:
         cmd = [*ROLEGEN, "generate", "--out", str(data), "--adapter", str(first)]
         cmd += ["--seed", str(round_seed(cfg.get("seed", 0), 2))]
         cmd += ["--dialogues", str(cfg["dialogues"]), "--turns", str(cfg["turns"])]
-        for key, value in GENERATE_DEFAULTS.items():
-            cmd += [f"--{key.replace('_', '-')}", str(value)]
+        cmd += _flags(GENERATE_DEFAULTS)
         for p in cfg["personas"]:
             cmd += ["--persona", p]
         for s in cfg.get("user_scripts") or []:
             cmd += ["--user-script", s]
         if cfg.get("prompts"):
             cmd += ["--prompts", ",".join(cfg["prompts"])]
+        if cfg.get("distill"):  # the round keeps round 1's decoding-fix distillation
+            cmd += ["--distill", cfg["distill"]]
+            cmd += ["--plain-negatives", str(cfg.get("plain_negatives", 1))]
         if (data / "dialogues.jsonl").is_file():
             cmd.append("--resume")
         seconds += _run([*cmd, *args.generate_args], log)
@@ -135,16 +152,17 @@ def _rounds(args, out: Path, first: Path, log: Path) -> float:
     )
 
 
-def _renamed(eval_dir: Path, row: str, dest: Path) -> Path:
-    """The eval's adapter dialogues with their system named after the row."""
+def _renamed(eval_dir: Path, row: str | None, dest: Path) -> Path:
+    """The eval's adapter dialogues with their system named after the row (row None: its
+    decoding-only baselines, as they are)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with dest.open("w", encoding="utf-8") as fh:
         for line in (eval_dir / "dialogues.jsonl").read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
             system, sep, prompt = r["system"].partition(" @ ")
-            if system != "adapter":
+            if (row is None) != (system.split("+")[0] == "base"):
                 continue
-            r["system"] = row + sep + prompt
+            r["system"] = (row or system) + sep + prompt
             r["id"] = r["system"] + "/" + r["id"].split("/", 1)[1]
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     return dest
@@ -185,6 +203,13 @@ def main() -> None:
     ap.add_argument("--distill-data", type=Path, help="a run of `rolegen generate --distill`")
     ap.add_argument("--prompts", default="rolegen,plain")
     ap.add_argument("--eval-dialogues", type=int, default=1)
+    ap.add_argument(
+        "--from-eval",
+        type=Path,
+        help="an eval of the same suite (a pipeline's eval/): its baselines and its adapter "
+        "as a row, in place of evaluating them again",
+    )
+    ap.add_argument("--from-eval-row", default="pipeline", help="the row --from-eval's adapter is")
     for stage in ("train", "eval", "generate"):
         ap.add_argument(
             f"--{stage}-args",
@@ -201,8 +226,16 @@ def main() -> None:
     log = args.out / "ablation.log"
     seconds = {}
 
-    _eval(args.out / "baselines", BASELINES, args, None, log)
-    scored = [args.out / "baselines" / "dialogues.jsonl"]
+    if args.from_eval:
+        scored = [_renamed(args.from_eval, None, args.out / "scored" / "baselines.jsonl")]
+        row = args.from_eval_row
+        scored.append(_renamed(args.from_eval, row, args.out / "scored" / f"{row}.jsonl"))
+        summary = args.from_eval.parent / "adapter" / "summary.json"
+        if summary.is_file():
+            seconds[row] = json.loads(summary.read_text())["seconds"]
+    else:
+        _eval(args.out / "baselines", BASELINES, args, None, log)
+        scored = [args.out / "baselines" / "dialogues.jsonl"]
     for row in rows:
         adapter = args.out / row / "adapter"
         if row == "distill":
@@ -231,7 +264,7 @@ def main() -> None:
     _run(cmd, log)
     results = json.loads((together / "results.json").read_text())
     report = {
-        "rows": rows,
+        "rows": ([args.from_eval_row] if args.from_eval else []) + rows,
         "train_seconds": {k: round(v, 1) for k, v in seconds.items()},
         "table": _table(results),
         "pairwise": results.get("pairwise", {}),  # near-copy and seq-rep-4, every two systems

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,10 +187,15 @@ def encode_sft_splits(
 
 
 def encode_pair_splits(
-    renderer: Renderer, data: TrainData, max_pairs: int | None, seed: int
+    renderer: Renderer,
+    data: TrainData,
+    max_pairs: int | None,
+    seed: int,
+    by_reason: bool = False,
 ) -> tuple[list[PairExample], list[PairExample], dict]:
     """The train and test preference pairs (at most `max_pairs`, and an eighth of that
-    for test, seeded samples), and what encoding dropped."""
+    for test, seeded samples, even across reasons with `by_reason`), and what encoding
+    dropped."""
     if not data.pairs_train:
         raise RolegenError(
             f"{data.source}: no preference pairs (the run's preference/ folder). They come "
@@ -198,10 +204,14 @@ def encode_pair_splits(
         )
     rows_train, rows_test = data.pairs_train, data.pairs_test
     if max_pairs:
-        rows_train = _sample(rows_train, max_pairs, seed)
-        rows_test = _sample(rows_test, max(1, max_pairs // 8), seed)
+        sample = _sample_by_reason if by_reason else _sample
+        rows_train = sample(rows_train, max_pairs, seed)
+        rows_test = sample(rows_test, max(1, max_pairs // 8), seed)
     train, train_stats = encode_pairs(renderer, rows_train)
     test, test_stats = encode_pairs(renderer, rows_test)
+    train_stats["reasons"] = dict(
+        Counter((row.get("reasons") or ["unknown"])[0] for row in rows_train).most_common()
+    )
     if not train:
         raise RolegenError(
             f"{data.source}: no preference pair fits --max-length {renderer.max_length} tokens"
@@ -215,6 +225,26 @@ def _sample(rows: list, n: int, seed: int) -> list:
         return rows
     keep = sorted(random.Random(seed).sample(range(len(rows)), n))
     return [rows[i] for i in keep]
+
+
+def _sample_by_reason(rows: list[dict], n: int, seed: int) -> list[dict]:
+    """At most n pairs, each reason (a pair's first) an even share, in their original
+    order: the reasons are filled smallest first, so a reason with fewer pairs than its
+    share is taken whole and what it leaves goes to the others; seeded within a reason."""
+    if len(rows) <= n:
+        return rows
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault((row.get("reasons") or ["unknown"])[0], []).append(i)
+    rng = random.Random(seed)
+    keep, left = [], n
+    order = sorted(groups, key=lambda reason: (len(groups[reason]), reason))
+    for k, reason in enumerate(order):
+        share = left // (len(order) - k)
+        taken = sorted(rng.sample(groups[reason], min(share, len(groups[reason]))))
+        keep += taken
+        left -= len(taken)
+    return [rows[i] for i in sorted(keep)]
 
 
 def pack(examples: list[Example], row_length: int) -> list[list[int]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 from test_rendering import DIALOGUE
@@ -9,7 +11,7 @@ from test_rendering import DIALOGUE
 from rolegen.models import load_tokenizer
 from rolegen.rendering import Example, Renderer
 from rolegen.templates import ChatTemplateFormat
-from rolegen.train_data import collate_packed, pack
+from rolegen.train_data import _sample_by_reason, collate_packed, pack
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +26,29 @@ def test_pack_fills_rows_without_overflow_and_keeps_every_example(lengths):
     assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
     assert all(sum(lengths[i] for i in row) <= 10 for row in rows)
     assert len(rows) <= -(-sum(lengths) // 10) + 1
+
+
+def _pairs(counts: dict[str, int]) -> list[dict]:
+    rows = [{"id": f"{r}-{k}", "reasons": [r, "loop"]} for r, n in counts.items() for k in range(n)]
+    random.Random(0).shuffle(rows)  # the reasons interleaved, as a run writes them
+    return rows
+
+
+def test_by_reason_sample_takes_a_rare_reason_whole_and_splits_the_rest_evenly():
+    rows = _pairs({"loop": 300, "plain_decoding": 200, "identity_miss": 6, "drift": 11})
+    kept = _sample_by_reason(rows, 64, seed=3)
+    counts = {r: sum(row["reasons"][0] == r for row in kept) for r in ("identity_miss", "drift")}
+    assert counts == {"identity_miss": 6, "drift": 11}  # whole: under their share of 16
+    rest = [sum(row["reasons"][0] == r for row in kept) for r in ("loop", "plain_decoding")]
+    assert sorted(rest) == [23, 24]  # 64 - 17 split between the two
+    assert [rows.index(row) for row in kept] == sorted(rows.index(row) for row in kept)
+    assert kept == _sample_by_reason(rows, 64, seed=3)
+    assert kept != _sample_by_reason(rows, 64, seed=4)
+
+
+def test_by_reason_sample_keeps_everything_when_it_fits():
+    rows = _pairs({"loop": 5, "drift": 2})
+    assert _sample_by_reason(rows, 7, seed=0) == rows
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "rolegen_packed"])

@@ -254,6 +254,14 @@ class TrainConfig:
         "Use at most N preference pairs for DPO (a seeded sample; the test split at most "
         "N/8): the reference log-probabilities then cost only what training uses.",
     )
+    dpo_pair_sample: str = opt(
+        "random",
+        "How --dpo-max-pairs chooses: random (a seeded sample, the reasons in the share the "
+        "data has them), or by-reason (each rejection reason, the first of a pair's, an even "
+        "share: a rare reason such as identity_miss is used whole, the common ones split "
+        "what is left).",
+        choices=["random", "by-reason"],
+    )
     beta: float = opt(0.1, "DPO beta: how far the policy may move from the reference.")
     dpo_sft_weight: float = opt(
         0.0, "DPO: weight of an NLL term on the chosen replies (RPO); 0 = plain DPO."

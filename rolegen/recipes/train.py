@@ -89,7 +89,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
         encode_stats.update(stats)
     if "dpo" in stages:
         pairs_train, pairs_test, stats = encode_pair_splits(
-            renderer, data, cfg.dpo_max_pairs, cfg.seed
+            renderer, data, cfg.dpo_max_pairs, cfg.seed, cfg.dpo_pair_sample == "by-reason"
         )
         encode_stats.update(stats)
         if cfg.dpo_loss == "ftpo":
