@@ -210,6 +210,14 @@ def main() -> None:
         "as a row, in place of evaluating them again",
     )
     ap.add_argument("--from-eval-row", default="pipeline", help="the row --from-eval's adapter is")
+    ap.add_argument(
+        "--row",
+        action="append",
+        default=[],
+        metavar="NAME=FLAGS",
+        help="one more row: its train flags on top of the defaults, e.g. "
+        "--row 'sft-x3=--epochs 3' (repeatable; listed rows run after --rows)",
+    )
     for stage in ("train", "eval", "generate"):
         ap.add_argument(
             f"--{stage}-args",
@@ -219,6 +227,12 @@ def main() -> None:
         )
     args = ap.parse_args()
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    for spec in args.row:
+        name, sep, flags = spec.partition("=")
+        if not sep or not name.strip() or name.strip() in ROWS:
+            raise SystemExit(f"--row {spec!r}: give NAME=FLAGS, NAME not one of {', '.join(ROWS)}")
+        ROWS[name.strip()] = shlex.split(flags)
+        rows.append(name.strip())
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         raise SystemExit(f"--rows: unknown {unknown[0]} (known: {', '.join(ROWS)})")
