@@ -15,6 +15,7 @@ scripts, user turns and request seeds. Rows:
 - ftpo: DPO's loss replaced by the token-level preference at the divergence point;
 - ul: sequence-level unlikelihood on top of SFT and DPO;
 - ftpo+ul;
+- by-reason+ul;
 - distill: sft+dpo on data generated with `rolegen generate --distill ...` (pass that
   run as --distill-data; skipped without it);
 - rounds: a second on-policy round from the sft+dpo row's adapter (generate with it,
@@ -65,6 +66,7 @@ ROWS = {
         "--ul-every",
         "4",
     ],
+    "by-reason+ul": ["--dpo-pair-sample", "by-reason", "--ul-weight", "0.5", "--ul-every", "4"],
     "distill": [],
     "rounds": [],
 }
@@ -84,6 +86,8 @@ def _flags(settings: dict) -> list[str]:
         name = key.replace("_", "-")
         if isinstance(value, bool):
             flags.append(f"--{name}" if value else f"--no-{name}")
+        elif isinstance(value, list):
+            flags += [f"--{name}", ",".join(value)]
         else:
             flags += [f"--{name}", str(value)]
     return flags
@@ -195,6 +199,49 @@ def _table(results: dict) -> list[dict]:
     return rows
 
 
+COLUMNS = (  # the markdown table: (metric, header)
+    ("near_copy", "near-copy"),
+    ("seq_rep4", "seq-rep-4"),
+    ("identity_recall", "recall (asked)"),
+    ("wrong_identity", "wrong identity"),
+    ("assistant_drift", "drift"),
+    ("acts_for_user", "acts for user"),
+    ("persona_top1", "persona top-1"),
+    ("fluency_nll_clean", "fluency NLL, clean"),
+)
+
+
+def _markdown(results: dict, seconds: dict, versus: str) -> str:
+    """Per prompt, one line per system: the headline metrics, and for near-copy and
+    seq-rep-4 the paired 95% interval of (system - `versus`) under the same prompt."""
+    lines = []
+    prompts = sorted({s.partition(" @ ")[2] for s in results["systems"]}, key=bool)
+    for prompt in prompts:
+        suffix = f" @ {prompt}" if prompt else ""
+        lines += [
+            f"**Prompt: {prompt or 'rolegen'}** (difference: system - {versus}{suffix})",
+            "",
+            "| system | train min | "
+            + " | ".join(h for _, h in COLUMNS)
+            + " | near-copy diff | seq-rep-4 diff |",
+            "| --- " * (len(COLUMNS) + 4) + "|",
+        ]
+        for system, metrics in results["systems"].items():
+            name, _, p = system.partition(" @ ")
+            if p != prompt:
+                continue
+            cells = [name, f"{seconds[name] / 60:.1f}" if name in seconds else ""]
+            for key, _ in COLUMNS:
+                value = (metrics.get(key) or {}).get("value")
+                cells.append("–" if value is None else f"{value:.3f}")
+            for key in ("near_copy", "seq_rep4"):
+                ci = results.get("pairwise", {}).get(key, {}).get(system, {}).get(versus + suffix)
+                cells.append(f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="a generate run (the pipeline's)")
@@ -210,6 +257,11 @@ def main() -> None:
         "as a row, in place of evaluating them again",
     )
     ap.add_argument("--from-eval-row", default="pipeline", help="the row --from-eval's adapter is")
+    ap.add_argument(
+        "--versus",
+        default="base+frequency-penalty=0.5",
+        help="the decoding-only baseline each row's repetition is compared with",
+    )
     ap.add_argument(
         "--row",
         action="append",
@@ -287,11 +339,10 @@ def main() -> None:
     }
     (args.out / "ablation.json").write_text(json.dumps(report, indent=2) + "\n")
     (HERE / "results" / "ablation.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'system':<36} " + " ".join(f"{k[:9]:>9}" for k in HEADLINE))
-    for r in report["table"]:
-        cells = [r[k].get("value") for k in HEADLINE]
-        text = ["–" if v is None else f"{v:.3f}" for v in cells]
-        print(f"{r['system']:<36} " + " ".join(f"{c:>9}" for c in text))
+    table = _markdown(results, report["train_seconds"], args.versus)
+    (args.out / "ablation.md").write_text(table)
+    (HERE / "results" / "ablation.md").write_text(table)
+    print(table)
 
 
 if __name__ == "__main__":

@@ -46,9 +46,18 @@ def test_pipeline_runs_every_stage_and_resumes(tiny_model, tmp_path):
     summary = json.loads((out / "adapter" / "summary.json").read_text())
     assert [s["name"] for s in summary["stages"]] == ["sft", "dpo"]
     results = json.loads((out / "eval" / "results.json").read_text())
-    assert set(results["systems"]) == {"base", "adapter"}
+    # scored under rolegen's prompt and the plain one held out of training (the default)
+    systems = {"base", "adapter", "base @ plain", "adapter @ plain"}
     assert results["adapter"]["path"] == str(out / "adapter")
-    assert results["samples"] == {"base": 6, "adapter": 6}  # 1 persona x 2 scripts x 3 turns
+    assert results["samples"] == dict.fromkeys(systems, 6)  # 1 persona x 2 scripts x 3 turns
+    # the default training data: replies drawn with frequency penalty 0.5, each paired
+    # against a plain-sampled one, under three prompts; DPO runs each context once
+    manifest = json.loads((out / "data" / "manifest.json").read_text())
+    assert manifest["config"]["distill"] == "frequency-penalty=0.5"
+    assert manifest["config"]["prompts"] == ["rolegen", "tavern-greeting", "sheet-examples"]
+    pairs = (out / "data" / "preference" / "train.jsonl").read_text().splitlines()
+    assert any("plain_decoding" in json.loads(line)["reasons"] for line in pairs)
+    assert json.loads((out / "adapter" / "train_config.json").read_text())["dpo_shared_prefix"]
     assert (out / "eval" / "report.html").is_file()
 
     again = CliRunner().invoke(main, ["pipeline", "--config", str(path), "--out", str(out)])
