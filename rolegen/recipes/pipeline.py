@@ -33,7 +33,7 @@ later rounds are the student's own, in-process. Not handled: a persona split tha
 stays put across rounds (the export splits with each round's generate seed).
 
 The defaults are sized to finish on a 2-core CPU within 45 minutes with the embedded
-model (measured: 29 minutes; see README, "The whole loop").
+model (about 32 minutes; see README, "The whole loop").
 """
 
 from __future__ import annotations
@@ -70,12 +70,14 @@ GENERATE_DEFAULTS = {
     "plain_negatives": 1,
     "prompts": ["rolegen", "tavern-greeting", "sheet-examples"],
 }
-# SFT once over the clean turns, then DPO on a sample of the rejects with an NLL term
-# on the chosen replies (keeps fluency while the rejected loops are pushed down); each
-# pair's shared context is run once (1.75x the pair tokens/s of two sequences).
+# SFT three epochs over the clean (distilled) turns, then DPO on a sample of the rejects
+# with an NLL term on the chosen replies (keeps fluency while the rejected loops are
+# pushed down); each pair's shared context is run once (1.75x the pair tokens/s of two
+# sequences). The methods ablation (bench/ablation.py, README) chose the three epochs:
+# one epoch left seq-rep-4 at 5x the frequency penalty's, three matched it.
 TRAIN_DEFAULTS = {
     "method": "sft+dpo",
-    "epochs": 1.0,
+    "epochs": 3.0,
     "dpo_epochs": 1.0,
     "dpo_max_pairs": 128,
     "dpo_learning_rate": 1e-4,
