@@ -57,7 +57,8 @@ def test_pipeline_runs_every_stage_and_resumes(tiny_model, tmp_path):
     assert manifest["config"]["prompts"] == ["rolegen", "tavern-greeting", "sheet-examples"]
     pairs = (out / "data" / "preference" / "train.jsonl").read_text().splitlines()
     assert any("plain_decoding" in json.loads(line)["reasons"] for line in pairs)
-    assert json.loads((out / "adapter" / "train_config.json").read_text())["dpo_shared_prefix"]
+    trained = json.loads((out / "adapter" / "train_config.json").read_text())
+    assert trained["dpo_shared_prefix"] and trained["ul_weight"] == 0.5
     assert (out / "eval" / "report.html").is_file()
 
     again = CliRunner().invoke(main, ["pipeline", "--config", str(path), "--out", str(out)])
@@ -120,6 +121,7 @@ def _two_rounds_config(tiny_model) -> dict:
         # few clean dialogues may all be cut below the filter's two turns (no SFT data)
         "train": {
             "method": "dpo",
+            "ul_weight": 0,  # unlikelihood takes its contexts from the SFT split
             "max_steps": 1,
             "dtype": "float32",
             "max_length": 512,

@@ -33,7 +33,7 @@ later rounds are the student's own, in-process. Not handled: a persona split tha
 stays put across rounds (the export splits with each round's generate seed).
 
 The defaults are sized to finish on a 2-core CPU within 45 minutes with the embedded
-model (about 32 minutes; see README, "The whole loop").
+model (about 36 minutes; see README, "The whole loop").
 """
 
 from __future__ import annotations
@@ -73,8 +73,11 @@ GENERATE_DEFAULTS = {
 # SFT three epochs over the clean (distilled) turns, then DPO on a sample of the rejects
 # with an NLL term on the chosen replies (keeps fluency while the rejected loops are
 # pushed down); each pair's shared context is run once (1.75x the pair tokens/s of two
-# sequences). The methods ablation (bench/ablation.py, README) chose the three epochs:
-# one epoch left seq-rep-4 at 5x the frequency penalty's, three matched it.
+# sequences). Sequence-level unlikelihood on every 4th micro-batch of both stages pushes
+# down the 4-grams the model's own greedy replies repeat. The methods ablation
+# (bench/ablation.py, README) chose the three epochs and the unlikelihood: with one epoch
+# and no unlikelihood seq-rep-4 stayed at 5x the frequency penalty's; with both it is
+# at or below the flag's under rolegen's prompt and the held-out plain one.
 TRAIN_DEFAULTS = {
     "method": "sft+dpo",
     "epochs": 3.0,
@@ -83,6 +86,8 @@ TRAIN_DEFAULTS = {
     "dpo_learning_rate": 1e-4,
     "dpo_sft_weight": 0.5,
     "dpo_shared_prefix": True,
+    "ul_weight": 0.5,
+    "ul_every": 4,
     "eval_steps": 0,
 }
 # The eval scores under rolegen's prompt and under the held-out plain one, against base
