@@ -64,7 +64,7 @@ def test_pipeline_runs_every_stage_and_resumes(tiny_model, tmp_path):
     again = CliRunner().invoke(main, ["pipeline", "--config", str(path), "--out", str(out)])
     assert again.exit_code == 0, again.output
     assert "[1/3] generate: done" in again.output and "[2/3] train: done" in again.output
-    assert "4 dialogues done, 0 to go" in again.output
+    assert "8 dialogues done, 0 to go" in again.output  # 2 scripts x 2 systems x 2 prompts
 
 
 def test_pipeline_config_errors_name_the_section(tmp_path):
