@@ -84,6 +84,8 @@ def _flags(settings: dict) -> list[str]:
     flags = []
     for key, value in settings.items():
         name = key.replace("_", "-")
+        if value is None:  # the command's own default
+            continue
         if isinstance(value, bool):
             flags.append(f"--{name}" if value else f"--no-{name}")
         elif isinstance(value, list):
@@ -138,16 +140,13 @@ def _rounds(args, out: Path, first: Path, log: Path) -> float:
         cmd = [*ROLEGEN, "generate", "--out", str(data), "--adapter", str(first)]
         cmd += ["--seed", str(round_seed(cfg.get("seed", 0), 2))]
         cmd += ["--dialogues", str(cfg["dialogues"]), "--turns", str(cfg["turns"])]
-        cmd += _flags(GENERATE_DEFAULTS)
+        # the pipeline's settings, with round 1's prompts and decoding-fix distillation
+        kept = {k: cfg[k] for k in ("prompts", "distill", "plain_negatives") if k in cfg}
+        cmd += _flags({**GENERATE_DEFAULTS, **kept})
         for p in cfg["personas"]:
             cmd += ["--persona", p]
         for s in cfg.get("user_scripts") or []:
             cmd += ["--user-script", s]
-        if cfg.get("prompts"):
-            cmd += ["--prompts", ",".join(cfg["prompts"])]
-        if cfg.get("distill"):  # the round keeps round 1's decoding-fix distillation
-            cmd += ["--distill", cfg["distill"]]
-            cmd += ["--plain-negatives", str(cfg.get("plain_negatives", 1))]
         if (data / "dialogues.jsonl").is_file():
             cmd.append("--resume")
         seconds += _run([*cmd, *args.generate_args], log)
@@ -293,6 +292,8 @@ def main() -> None:
     seconds = {}
 
     if args.from_eval:
+        if not (args.from_eval / "dialogues.jsonl").is_file():
+            raise SystemExit(f"--from-eval {args.from_eval}: no dialogues.jsonl (an eval's --out)")
         scored = [_renamed(args.from_eval, None, args.out / "scored" / "baselines.jsonl")]
         row = args.from_eval_row
         scored.append(_renamed(args.from_eval, row, args.out / "scored" / f"{row}.jsonl"))

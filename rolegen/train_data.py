@@ -209,9 +209,7 @@ def encode_pair_splits(
         rows_test = sample(rows_test, max(1, max_pairs // 8), seed)
     train, train_stats = encode_pairs(renderer, rows_train)
     test, test_stats = encode_pairs(renderer, rows_test)
-    train_stats["reasons"] = dict(
-        Counter((row.get("reasons") or ["unknown"])[0] for row in rows_train).most_common()
-    )
+    train_stats["reasons"] = dict(Counter(map(_first_reason, rows_train)).most_common())
     if not train:
         raise RolegenError(
             f"{data.source}: no preference pair fits --max-length {renderer.max_length} tokens"
@@ -227,6 +225,11 @@ def _sample(rows: list, n: int, seed: int) -> list:
     return [rows[i] for i in keep]
 
 
+def _first_reason(row: dict) -> str:
+    """A preference pair's rejection reason: the first its rejected reply was given."""
+    return (row.get("reasons") or ["unknown"])[0]
+
+
 def _sample_by_reason(rows: list[dict], n: int, seed: int) -> list[dict]:
     """At most n pairs, each reason (a pair's first) an even share, in their original
     order: the reasons are filled smallest first, so a reason with fewer pairs than its
@@ -235,7 +238,7 @@ def _sample_by_reason(rows: list[dict], n: int, seed: int) -> list[dict]:
         return rows
     groups: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
-        groups.setdefault((row.get("reasons") or ["unknown"])[0], []).append(i)
+        groups.setdefault(_first_reason(row), []).append(i)
     rng = random.Random(seed)
     keep, left = [], n
     order = sorted(groups, key=lambda reason: (len(groups[reason]), reason))
