@@ -24,6 +24,7 @@ import click
 import yaml
 
 from rolegen.errors import RolegenError
+from rolegen.urls import redact
 
 
 def opt(default=None, help: str = "", flag: str | None = None, factory=None, choices=None):
@@ -152,7 +153,9 @@ def load_config(cls, path: str | None, overrides: dict):
 
 
 def to_dict(config) -> dict:
-    """The config as plain data (manifests, resume checks); flat sections as top-level keys."""
+    """The config as plain data (manifests, results, resume checks); flat sections as
+    top-level keys. Every URL in it is without its credentials (`urls.redact`): this is
+    what rolegen writes of a run's settings, and a password must not reach disk."""
     out = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
@@ -161,10 +164,8 @@ def to_dict(config) -> dict:
                 out.update(to_dict(value))
                 continue
             value = to_dict(value)
-        elif isinstance(value, list):
-            value = list(value)
-        elif isinstance(value, dict):
-            value = dict(value)
+        else:
+            value = redact(value)
         out[f.name] = value
     return out
 

@@ -24,19 +24,10 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from rolegen.engines.base import Completion, EngineOptions, Request
 from rolegen.errors import RolegenError
-
-
-def public_url(url: str) -> str:
-    """`url` without credentials (user:password@), fit for a manifest or an error."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+from rolegen.urls import public_url
 
 
 class OpenAIEngine:
