@@ -32,6 +32,8 @@ bootstrap over dialogues (turns of one dialogue are not independent); deltas
 against a reference system resample the same dialogues for both, which is what
 makes "same user turns, same seeds" pay off. distinct-1/2 are corpus figures
 and carry no interval (a resample with repeated dialogues would deflate them).
+Repetition at matched length (two systems' paired turns cut to the shorter reply) needs a
+pair of systems, not one row: it is in matched.py, with this module's bootstrap.
 
 Non-goals: generating, writing files, plotting.
 """
@@ -180,7 +182,7 @@ def _sums(rows: list[dict], metric: Metric, keys: list[str]) -> tuple[np.ndarray
     return s, n
 
 
-def _interval(samples: np.ndarray) -> list[float] | None:
+def interval(samples: np.ndarray) -> list[float] | None:
     samples = samples[np.isfinite(samples)]
     if not len(samples):
         return None
@@ -188,7 +190,7 @@ def _interval(samples: np.ndarray) -> list[float] | None:
     return [round(float(lo), 4), round(float(hi), 4)]
 
 
-def _resample_weights(n: int, resamples: int, seed: int) -> np.ndarray:
+def resample_weights(n: int, resamples: int, seed: int) -> np.ndarray:
     """How often each dialogue is drawn in each bootstrap resample."""
     rng = np.random.default_rng(seed)
     return rng.multinomial(n, np.full(n, 1 / n), size=resamples).astype(float)
@@ -207,7 +209,7 @@ def summarize(
     references = references or {}
     systems = list(dict.fromkeys(r["system"] for r in rows))
     keys = sorted({r["dialogue"] for r in rows})
-    weights = _resample_weights(len(keys), resamples, seed) if keys else np.zeros((0, 0))
+    weights = resample_weights(len(keys), resamples, seed) if keys else np.zeros((0, 0))
     out: dict = {}
     pairwise: dict = {}
     per_system = {s: [r for r in rows if r["system"] == s] for s in systems}
@@ -222,7 +224,7 @@ def summarize(
             total, count = sums[s]
             entry = {
                 "value": round(float(total.sum() / count.sum()), 4) if count.sum() else None,
-                "ci95": _interval(boot[s]) if count.sum() else None,
+                "ci95": interval(boot[s]) if count.sum() else None,
                 "n": int(count.sum()),
             }
             ref = references.get(s, reference)
@@ -232,11 +234,11 @@ def summarize(
                     entry["delta"] = round(
                         entry["value"] - float(ref_total.sum() / ref_count.sum()), 4
                     )
-                    entry["delta_ci95"] = _interval(boot[s] - boot[ref])
+                    entry["delta_ci95"] = interval(boot[s] - boot[ref])
             out.setdefault(s, {})[metric.name] = entry
         if metric.name in PAIRWISE:  # every system against every other, paired
             pairwise[metric.name] = {
-                a: {b: _interval(boot[a] - boot[b]) for b in systems if b != a} for a in systems
+                a: {b: interval(boot[a] - boot[b]) for b in systems if b != a} for a in systems
             }
     for s in systems:
         texts = [r["text"] for r in per_system[s] if "text" in r]

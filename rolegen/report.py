@@ -3,10 +3,13 @@
 - which turns each system is scored on: turns scored, dialogues that ended early and
   why, empty replies resampled (the comparison is fair only on the same turns);
 - the headline: the issue's targets for the adapter against base, each met or not
-  (one headline per prompt of the eval's prompt axis);
+  (one headline per prompt of the eval's prompt axis); its fluency row is the NLL over
+  the clean turns (plain NLL rewards repetition; it stays a figure in the tables);
 - one table of every metric per system (value and 95% interval; chance level beside
   the persona ranks), one of deltas against base (paired intervals; under another
   prompt, against base under that prompt);
+- near-copy and seq-rep-4 at matched length (matched.py): each system against its
+  reference, every paired turn cut to the shorter reply;
 - with several prompts, one table per headline metric with the prompts side by side;
 - a note that relevance is not a persona measure, with the persona figures beside it:
   a generic assistant reply is closer to the user's turn than an in-character one, so
@@ -31,11 +34,16 @@ import io
 import re
 from pathlib import Path
 
+from rolegen.matched import MATCHED
 from rolegen.metrics import BY_NAME, CURVES, METRICS
 from rolegen.systems import label, split_label
 from rolegen.templates import ROLEGEN_PROMPT
 
-_GUARDS = ("fluency_nll", "relevance")
+# The headline's guardrails, and the "equal guardrails" a decoding fix must hold to be
+# compared with the adapter: fluency over the clean turns, those that neither loop nor copy
+# (repeated text is easy to predict, so the plain NLL rewards looping and no fix of it can
+# pass it: it stays a figure in the tables), and relevance.
+_GUARDS = ("fluency_nll_clean", "relevance")
 # the headline's persona targets: no worse than base beyond the paired interval
 _PERSONA_TARGETS = (
     ("wrong_identity", "wrong identity no higher than base"),
@@ -51,9 +59,6 @@ _PERSONA_FAULTS = (
     "echo", "wrong_identity", "identity_confusion", "identity_miss", "assistant_drift",
     "acts_for_user",
 )  # fmt: skip
-# "Equal guardrails" for comparing with decoding fixes: fluency where repetition does not
-# deflate the NLL (see metrics.py), and relevance.
-_FAIR_GUARDS = ("fluency_nll_clean", "relevance")
 _MD_SYNTAX = re.compile(r"([\\`*_\[\]~])")
 # shown with the prompts side by side when an eval has several
 BY_PROMPT = ("near_copy", "seq_rep4", "identity_echo", "identity_recall", "fluency_nll_clean")
@@ -124,6 +129,14 @@ def headline(results: dict, prompt: str = ROLEGEN_PROMPT) -> list[dict]:
     sr_a, sr_b = _value(a, "seq_rep4"), _value(b, "seq_rep4")
     if sr_a is not None and sr_b:
         add("seq-rep-4 <= 1/3 of base", f"{sr_b:.3f} -> {sr_a:.3f}", sr_a <= sr_b / 3)
+    for metric, name in MATCHED.items():  # the same, each paired turn cut to equal length
+        m = a.get(metric)
+        if m and m.get("delta_ci95"):
+            add(
+                f"{name} lower than base (paired interval below 0)",
+                f"{m['reference_value']:.3f} -> {m['value']:.3f} (delta CI {m['delta_ci95']})",
+                m["delta_ci95"][1] < 0,
+            )
 
     chance = results.get("persona_chance") or {}
 
@@ -146,7 +159,7 @@ def headline(results: dict, prompt: str = ROLEGEN_PROMPT) -> list[dict]:
     )
     for metric, criterion in _PERSONA_TARGETS:
         against_base(metric, f"{criterion} beyond its interval", _held(a, metric))
-    for g in (*_GUARDS, "fluency_nll_clean"):
+    for g in _GUARDS:
         note = " (not a persona measure)" if g == "relevance" else ""
         against_base(g, f"{g} no worse than base beyond its interval{note}", _held(a, g))
     decoding = [
@@ -154,17 +167,25 @@ def headline(results: dict, prompt: str = ROLEGEN_PROMPT) -> list[dict]:
     ]
     pairwise = results.get("pairwise", {})
     if decoding and nc_a is not None:
-        fair = [s for s in decoding if all(_held(systems[s], g) is not False for g in _FAIR_GUARDS)]
+        fair = [s for s in decoding if all(_held(systems[s], g) is not False for g in _GUARDS)]
         pool = fair or decoding
         best = min(pool, key=lambda s: _value(systems[s], "near_copy") or 0)
         note = "" if fair else "; no decoding baseline held its guardrails"
-        for metric in ("near_copy", "seq_rep4"):
+        for metric in ("near_copy", "seq_rep4", *MATCHED):
             ci = pairwise.get(metric, {}).get(adapter, {}).get(best)
+            if metric in MATCHED:  # the figures depend on the pair: only the interval
+                if ci is None:
+                    continue
+                observed = f"{best} vs adapter, each turn cut to the shorter reply"
+            else:
+                observed = (
+                    f"{best}: {_value(systems[best], metric):.3f} vs adapter "
+                    f"{_value(a, metric):.3f}"
+                )
             add(
                 f"{metric} below the best decoding-only baseline at equal guardrails "
                 "(paired interval of the difference below 0)",
-                f"{best}: {_value(systems[best], metric):.3f} vs adapter "
-                f"{_value(a, metric):.3f}, difference CI {ci}{note}",
+                f"{observed}, difference CI {ci}{note}",
                 ci is not None and ci[1] < 0,
             )
     return rows
@@ -211,6 +232,33 @@ def _tables(results: dict) -> tuple[list[str], list[list[str]], list[list[str]]]
             ]
         )
     return header, values, deltas
+
+
+def _matched_table(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Per system with a reference: near-copy and seq-rep-4 with each paired turn cut to
+    the shorter reply (matched.py), the system's against its reference's, and the delta."""
+    head = ["system", "against"]
+    for name in MATCHED.values():
+        head += [f"{name} (↓)", "delta [95% CI]"]
+    body = []
+    for s, figures in results["systems"].items():
+        entries = [figures.get(m) for m in MATCHED]
+        if not any(entries):
+            continue
+        row = [s, next(e["reference"] for e in entries if e)]
+        for e in entries:
+            cells = [f"{e['value']:.3f} vs {e['reference_value']:.3f}", _fmt(e, True)] if e else []
+            row += cells or ["–", "–"]
+        body.append(row)
+    return head, body
+
+
+_MATCHED_NOTE = (
+    "Shorter replies have fewer chances to repeat. Here each paired turn (same dialogue, "
+    "same turn) of a system and its reference is cut to the shorter reply's word count, "
+    "and the earlier turns it is compared with to the same count, before near-copy and "
+    "seq-rep-4 are scored again."
+)
 
 
 def _prompt_tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -407,6 +455,7 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         for p in prompts_of(results)
     }
     side_by_side = _prompt_tables(results)
+    matched = _matched_table(results)
     note = _relevance_note(results)
     pairs = _example_pairs(records, rows)
 
@@ -428,6 +477,11 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         md.append("| metric | " + " | ".join(_md(s) for s in others) + " |")
         md.append("|" + "---|" * (len(others) + 1))
         md += ["| " + " | ".join(r) + " |" for r in deltas]
+    if matched[1]:
+        md += ["", "## Repetition at matched length", "", _MATCHED_NOTE, ""]
+        md.append("| " + " | ".join(matched[0]) + " |")
+        md.append("|" + "---|" * len(matched[0]))
+        md += ["| " + " | ".join([_md(r[0]), _md(r[1]), *r[2:]]) + " |" for r in matched[1]]
     if side_by_side:
         md += ["", "## By prompt (value and 95% interval)"]
         for title, head, body in side_by_side:
@@ -471,6 +525,9 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         parts.append(f"<p>{html.escape(note)}</p>")
     if others:
         parts += [f"<h2>{html.escape(deltas_title)}</h2>", table(["metric", *others], deltas)]
+    if matched[1]:
+        parts += ["<h2>Repetition at matched length</h2>", f"<p>{html.escape(_MATCHED_NOTE)}</p>"]
+        parts.append(table(*matched))
     if side_by_side:
         parts.append("<h2>By prompt (value and 95% interval)</h2>")
         for title, head, body in side_by_side:

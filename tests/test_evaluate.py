@@ -651,3 +651,52 @@ def test_headline_holds_the_adapter_to_the_persona_targets():
     assert observed["persona top-1 no lower than base beyond its interval"] == (
         "0.600 -> 0.300 (delta CI [-0.4, -0.2], chance 0.167)"
     )
+
+
+def test_eval_data_reports_repetition_at_matched_length(tmp_path):
+    copy = "Welcome aboard the Kestrel friend, mind the ropes and the crates."
+    lines = []
+    for key in ("d0", "d1"):
+        lines.append(_dialogue("base", key, [copy, copy + " Up we go, up we go, up we go."]))
+        lines.append(_dialogue("adapter", key, [copy, "Welcome aboard, friend."]))
+    data = tmp_path / "run" / "dialogues.jsonl"
+    data.parent.mkdir()
+    data.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    args = ["eval", "--data", str(data), "--bootstrap", "20", "--no-embeddings"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
+    adapter = results["systems"]["adapter"]
+    # turn 2 cut to 3 words: base's "welcome aboard the" copies its turn 1's head
+    near = adapter["near_copy_matched"]
+    assert (near["value"], near["reference_value"], near["n"]) == (0.0, 0.5, 4)
+    assert near["delta"] == -0.5 and near["delta_ci95"] == [-0.5, -0.5]
+    assert adapter["seq_rep4_matched"]["reference_value"] == 0.0  # the loop is cut away
+    assert results["systems"]["base"]["seq_rep4"]["value"] > 0  # as generated it loops
+    assert "near_copy_matched" not in results["systems"]["base"]
+    assert results["pairwise"]["near_copy_matched"]["adapter"]["base"] == [-0.5, -0.5]
+    md = (tmp_path / "run" / "eval" / "report.md").read_text()
+    assert "## Repetition at matched length" in md
+    assert "| adapter | base | 0.000 vs 0.500 | -0.500 [-0.500, -0.500] |" in md
+    assert "| near-copy at matched length (share) lower than base (paired interval below 0)" in md
+    assert "Repetition at matched length" in (tmp_path / "run" / "eval" / "report.html").read_text()
+
+
+def test_headline_fluency_row_is_the_clean_turn_nll():
+    from rolegen.report import headline
+
+    def entry(value, delta=None, ci=None):
+        return {"value": value, "delta": delta, "delta_ci95": ci}
+
+    results = {
+        "reference": "base",
+        "systems": {
+            "base": {"fluency_nll": entry(0.9), "fluency_nll_clean": entry(1.4)},
+            "adapter": {
+                "fluency_nll": entry(1.2, 0.3, [0.2, 0.4]),  # up: base's loops are cheap
+                "fluency_nll_clean": entry(1.35, -0.05, [-0.1, 0.02]),
+            },
+        },
+    }
+    met = {h["criterion"]: h["met"] for h in headline(results)}
+    assert met == {"fluency_nll_clean no worse than base beyond its interval": True}

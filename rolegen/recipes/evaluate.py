@@ -35,8 +35,9 @@ compare within a prompt ('adapter @ plain' against 'base @ plain', results.json'
 side and a headline per prompt.
 
 Outputs in `<out>/`: dialogues.jsonl (every system, resumable), turns.jsonl (the
-per-turn scores), results.json (figures with intervals, config, versions, git
-hash, date, sample counts), report.md / report.html with plots.
+per-turn scores), results.json (figures with intervals, near-copy and seq-rep-4 at matched
+length too (matched.py), config, versions, git hash, date, sample counts), report.md /
+report.html with plots.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from rolegen.config import EvalConfig
 from rolegen.dialogue import Dialogue, LoopSettings
 from rolegen.engines import resolve_engine
 from rolegen.errors import RolegenError
+from rolegen.matched import summarize_matched
 from rolegen.metrics import endings, summarize, turn_rows
 from rolegen.models import inspect_model, load_tokenizer, resolve_model
 from rolegen.options import to_dict
@@ -443,6 +445,11 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
         seed=cfg.seed,
         references=refs if set(refs.values()) != {reference} else None,
     )
+    # near-copy and seq-rep-4 with each paired turn cut to the shorter reply (matched.py)
+    matched = summarize_matched(rows, records, cfg.checks, reference, refs, cfg.bootstrap, cfg.seed)
+    for system, figures in matched["systems"].items():
+        summary["systems"][system].update(figures)
+    summary["pairwise"].update(matched["pairwise"])
     hold_out_dir(out)  # made now, and locked until the command ends (held already if generated)
     with (out / "turns.jsonl").open("w", encoding="utf-8") as fh:
         for row in rows:
