@@ -13,7 +13,10 @@ index), so a dialogue's text does not depend on which other dialogues share its
 batch (with the vLLM engine; the transformers engine seeds per batch).
 
 A dialogue is rendered by the loop's prompt builder, or by the one its `prompt` names
-(the eval's prompt axis: each system scored under several prompts in one batch).
+(the eval's prompt axis: each system scored under several prompts in one batch). Under
+a front-end's context budget (prompts.py), each model turn's meta says how many of the
+dialogue's messages and of the card's example dialogues its prompt held
+(`context_messages`, `context_examples`); without one, meta has neither.
 
 Non-goals: judging replies beyond emptiness (that is `checks.py`), writing files.
 """
@@ -264,6 +267,10 @@ class TurnLoop:
                 }
                 if side == "assistant" and d.sampling:
                     meta["decoding"] = decoding_name(d.sampling)
+                prompt = prompts[d.id]
+                if prompt.context_examples is not None:  # a front-end's context budget
+                    meta["context_messages"] = len(prompt.messages) - 1  # the system prompt
+                    meta["context_examples"] = prompt.context_examples
                 if reply.empty:
                     rejects[d.id].append(self._reject(meta, comp.text, ["empty"], {}))
                 else:

@@ -53,21 +53,40 @@ class ModelSetup:
         if style.format:
             fmt = self.templates.resolve_format(style.format, self.tokenizer, self.path)
         return PromptBuilder(
-            self.templates, fmt, self.tokenizer, self.max_context, max_new_tokens, style
+            self.templates,
+            fmt,
+            self.tokenizer,
+            self.max_context,
+            max_new_tokens,
+            style,
+            context_budget=self.args.context_budget,
         )
 
 
 def setup_model(args: ModelConfig, max_new_tokens: int, need_weights: bool = True) -> ModelSetup:
     """Resolve and check the model and its prompt format; nothing is loaded but the
-    tokenizer. The context budget is --max-context (default 4096), at most the model's.
+    tokenizer. The engine's context is --max-context (default 4096, or --context-budget
+    when that is larger), at most the model's; --context-budget must fit inside it.
     `need_weights=False`: the folder only lends its tokenizer and config (a server runs
     the model)."""
+    budget = args.context_budget
+    if budget is not None and budget <= max_new_tokens + 16:
+        raise RolegenError(
+            f"--context-budget {budget} leaves no room for the prompt beside "
+            f"--max-new-tokens {max_new_tokens}"
+        )
     path = resolve_model(args.model)
     tokenizer = load_tokenizer(path)
     info = inspect_model(path, tokenizer, need_weights=need_weights)
-    max_context = min(args.max_context or DEFAULT_MAX_CONTEXT, info.context_length)
+    default = max(DEFAULT_MAX_CONTEXT, budget or 0)
+    max_context = min(args.max_context or default, info.context_length)
     if max_context <= max_new_tokens + 16:
         raise RolegenError(f"--max-context {max_context} leaves no room for the prompt")
+    if budget is not None and budget > max_context:
+        raise RolegenError(
+            f"--context-budget {budget} is more than the engine's context, {max_context} "
+            f"(--max-context, at most the model's {info.context_length}): lower the budget"
+        )
     templates = Templates(args.templates)
     fmt = templates.resolve_format(args.format, tokenizer, path)
     return ModelSetup(args, path, tokenizer, info, templates, fmt, max_context)
@@ -102,6 +121,7 @@ class ReplicaSpec:
     loop: LoopSettings
     checks: CheckConfig | None = None  # the in-loop judge; None: no judge
     prompts: tuple[str, ...] = ()  # named prompts (PromptStyle) beside the run's own
+    context_budget: int | None = None  # a front-end's context size (prompts.py)
 
 
 def replica_spec(
@@ -150,6 +170,7 @@ def replica_spec(
         loop=loop,
         checks=checks,
         prompts=tuple(prompts),
+        context_budget=setup.args.context_budget,
     )
 
 
@@ -195,7 +216,13 @@ def build_loop(spec: ReplicaSpec, engine) -> TurnLoop:
     def builder(style: PromptStyle) -> PromptBuilder:
         fmt = templates.resolve_format(style.format or spec.format, tokenizer, model)
         return PromptBuilder(
-            templates, fmt, tokenizer, spec.max_context, spec.loop.max_new_tokens, style
+            templates,
+            fmt,
+            tokenizer,
+            spec.max_context,
+            spec.loop.max_new_tokens,
+            style,
+            context_budget=spec.context_budget,
         )
 
     prompts = {name: builder(templates.prompt_style(name)) for name in spec.prompts}

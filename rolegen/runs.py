@@ -59,6 +59,7 @@ CONTENT_FIELDS = (
     "seed",
     "sampling",
     "max_context",
+    "context_budget",
     "max_resamples",
     "prompts",  # each dialogue's prompt is drawn from the list
 )

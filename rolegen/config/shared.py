@@ -75,6 +75,14 @@ class ModelConfig:
     max_context: int | None = opt(
         None, "Context budget in tokens (prompt + reply). Default: the model's, at most 4096."
     )
+    context_budget: int | None = opt(
+        None,
+        "A chat front-end's context size in tokens (prompt + reply), trimmed as SillyTavern "
+        "trims: the system prompt, card and lorebook stay, the oldest messages go first "
+        "(whole, the greeting among them), the example dialogues before the last turns; "
+        "each turn's meta records what its prompt held. Default: off (the greeting and "
+        "examples always stay; oldest exchanges go when --max-context is reached).",
+    )
     dtype: str = opt("auto", "Model dtype: auto, bfloat16, float16, float32.")
 
 
