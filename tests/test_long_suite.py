@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rolegen.cards import load_personas
 from rolegen.personas import load_user_script
 from rolegen.phrases import asks_identity
 
+# "what did you say this place was called?", "what did I say my dog was called?"
+CALLBACK = re.compile(r"\bdid (i|you) (say|tell)|\bdo you remember\b", re.IGNORECASE)
 LONG = Path(__file__).resolve().parents[1] / "evals" / "long"
 
 
@@ -35,7 +38,7 @@ def test_long_scripts_hold_long_turns_topic_changes_and_callbacks():
         long_turns = [t for t, text in enumerate(turns, start=1) if len(text.split()) > 60]
         assert len(long_turns) >= 3, name
         assert any(t > 36 for t in long_turns), name  # one deep in the dialogue
-        callbacks = [t for t, text in enumerate(turns, start=1) if "did i" in text.lower()]
+        callbacks = [t for t, text in enumerate(turns, start=1) if CALLBACK.search(text)]
         assert len(callbacks) >= 3 and max(callbacks) > 36, name
         changes = [text for text in turns if "topic" in text.lower() or "subject" in text.lower()]
         assert len(changes) >= 3, name
