@@ -112,6 +112,9 @@ def _run_here(spec, batches, on_batch, stats: RunStats, on_turn) -> RunStats:
             loop.run(started, on_turn=on_turn)
             on_batch(started)
     finally:
+        # a server engine's account grows as it answers (another model it answered as)
+        if hasattr(engine, "describe"):
+            stats.engine_info = engine.describe()
         loop.engine.close()
     return stats
 

@@ -135,7 +135,9 @@ class EngineConfig:
     )
     max_concurrency: int = opt(64, "--engine openai: requests in flight at once.")
     request_timeout: float = opt(
-        600.0, "--engine openai: seconds a request may take before it is retried."
+        120.0,
+        "--engine openai: seconds one try of a request may take, its whole answer included, "
+        "before it is retried; a request gives up after 3 times this in all.",
     )
 
     def validate(self) -> None:

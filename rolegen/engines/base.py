@@ -61,5 +61,5 @@ class EngineOptions:
     served_model: str | None = None  # openai: the model name the server knows
     request_mode: str = "completions"  # openai: completions (token ids) or chat (messages)
     max_concurrency: int = 64  # openai: requests in flight at once
-    request_timeout: float = 600.0  # openai: seconds per request before a retry
+    request_timeout: float = 120.0  # openai: seconds a try may take, body included
     max_retries: int = 5  # openai: retries with exponential backoff (429, 5xx, timeouts)
