@@ -54,6 +54,7 @@ from rapidfuzz import fuzz, process, utils
 from rolegen import _textkernels
 from rolegen.config.checks import REASONS, CheckConfig
 from rolegen.errors import RolegenError
+from rolegen.persona_facts import CardFacts, claims, contradictions
 from rolegen.phrases import (
     ASKED_IDENTITY,
     ASSISTANT,
@@ -66,9 +67,10 @@ from rolegen.phrases import (
     name_parts,
     names_character,
     search_each,
-    user_actions,
+    speech_and_narration,
 )
 from rolegen.replies import TERMINAL
+from rolegen.user_acts import role_swap, user_actions
 
 
 @dataclass
@@ -84,6 +86,7 @@ class DialogueTurns:
     has_greeting: bool = True
     score_from: int = 0  # index in `character` of the first turn to score
     finish_reasons: list[str | None] = field(default_factory=list)
+    facts: CardFacts | None = None  # the card's facts (sex, age, kind, trade, aliases)
 
 
 @dataclass
@@ -106,6 +109,7 @@ def from_messages(
     intro: str = "",
     user_name: str = "",
     language: str = "en",
+    facts: CardFacts | None = None,
 ) -> DialogueTurns:
     """A dialogue in `messages` form (system / user / assistant) as the checks see it.
     An assistant turn before any user turn is the greeting (turn 0)."""
@@ -130,10 +134,12 @@ def from_messages(
         language=language,
         has_greeting=has_greeting,
         finish_reasons=finishes,
+        facts=facts,
     )
 
 
-# ------------------------------------------------------------------ text helpers
+# Lowercase strings of which a first-person claim about the character holds one.
+_CLAIM_NEEDLES = ("i am", "i'm", "i’m", "je suis", "j'ai", "soy", "tengo", "ich bin", "我")
 
 # ------------------------------------------------------------------ the checks
 
@@ -278,37 +284,46 @@ def _text_flags(
     }
     flags["drift"] = search_each(ASSISTANT, texts, ASSISTANT_NEEDLES)
     flags["user_actions"] = np.zeros(len(targets), dtype=np.int64)
-    for key in ("own_intro", "other_intro", "named", "miss"):
+    for key in ("own_intro", "other_intro", "named", "miss", "contradicts", "role_swap"):
         flags[key] = np.zeros(len(targets), dtype=bool)
-    # Name checks, once per (name, user name) in the batch.
-    by_name: dict[tuple[str, str], int] = {}
+    # Name and fact checks, once per (name, user name, card facts) in the batch.
+    by_card: dict[tuple, int] = {}
     group = np.array(
-        [by_name.setdefault((d.name, d.user_name), len(by_name)) for d in dialogues],
+        [by_card.setdefault((d.name, d.user_name, d.facts), len(by_card)) for d in dialogues],
         dtype=np.int64,
     )
     of_target = group[d_of]
-    for (name, user_name), g in by_name.items():
+    for (name, user_name, facts), g in by_card.items():
         ks = np.nonzero(of_target == g)[0]
+        if not len(ks):
+            continue
         group_texts = [texts[k] for k in ks.tolist()]
-        parts = name_parts(name)
-        if parts and len(ks):
+        aliases = facts.aliases if facts else ()
+        parts = name_parts(name) + [p for a in aliases for p in name_parts(a)]
+        if name_parts(name):
             # only texts holding a name part or an introduction can say who speaks
             needles = SELF_INTRO_NEEDLES + tuple(p.lower() for p in parts)
             for k, text in zip(ks.tolist(), group_texts):
                 low = text.lower()
                 if not any(n in low for n in needles):
                     continue
-                who = identity(text, name)
+                who = identity(text, name, aliases)
                 flags["own_intro"][k], flags["other_intro"][k] = who.own_intro, who.other_intro
                 flags["named"][k] = who.named_in_speech
-            asked_ks = ks[flags["asked"][ks]]
-            for k in asked_ks.tolist():
-                flags["miss"][k] = not names_character(texts[k], name)
-        if user_name and len(ks):
+            for k in ks[flags["asked"][ks]].tolist():
+                flags["miss"][k] = not names_character(texts[k], name, aliases)
+        if facts is not None:
+            for k, text in zip(ks.tolist(), group_texts):
+                low = text.lower()
+                if facts.sex in ("female", "male") or any(n in low for n in _CLAIM_NEEDLES):
+                    flags["contradicts"][k] = bool(
+                        contradictions(facts, claims(*speech_and_narration(text)))
+                    )
+        if user_name:
             line = re.compile(rf"(?:^|\n)\s*{re.escape(user_name)}\s*:")
             flags["user"][ks] = search_each(line, group_texts, (user_name.lower(),))
-        if len(ks):
-            flags["user_actions"][ks] = [user_actions(t, user_name) for t in group_texts]
+        flags["user_actions"][ks] = [user_actions(t, user_name) for t in group_texts]
+        flags["role_swap"][ks] = [role_swap(texts[k], users[k]) for k in ks.tolist()]
     # A dialogue's targets are contiguous; only some dialogues need a look at each text.
     bounds = np.searchsorted(corpus.targets, corpus.turn_starts).tolist()
     for di, d in enumerate(dialogues):
@@ -363,12 +378,13 @@ def check_dialogues(
         | ((run_n > 0) & (run_reps >= cfg.loop_repeats + (run_n == 1))),
         "opener": scores["opener"],
         "user": text["user"]
+        | text["role_swap"]
         | ((cfg.user_actions > 0) & (text["user_actions"] >= max(cfg.user_actions, 1))),
         "ooc": text["ooc"],
         "empty": empty,
         "cut_off": text["cut_off"] & ~empty,
         "language": text["language"],
-        "wrong_identity": text["other_intro"],
+        "wrong_identity": text["other_intro"] | text["contradicts"],
         "identity_confusion": (turn >= 1) & ~text["asked"] & text["named"],
         "identity_miss": text["miss"],
         "assistant_drift": text["drift"],

@@ -33,6 +33,7 @@ from rolegen.checks import (
     rejecting,
 )
 from rolegen.dataset_checks import dataset_scores, near_duplicates
+from rolegen.persona_facts import CardFacts
 
 _SHAREGPT = {"system": "system", "user": "human", "assistant": "gpt"}
 
@@ -104,10 +105,18 @@ def record_turns(record: dict) -> DialogueTurns:
         intro=record.get("persona_intro", ""),
         user_name=record.get("user_persona", ""),
         language=record.get("persona_language", "en"),
+        facts=CardFacts.from_dict(record.get("persona_facts")),
     )
 
 
-def filter_dialogues(records: list[dict], cfg: CheckConfig, min_turns: int = 2) -> FilterResult:
+def filter_dialogues(
+    records: list[dict],
+    cfg: CheckConfig,
+    min_turns: int = 2,
+    extra_reasons: list[dict[int, list[str]]] | None = None,
+) -> FilterResult:
+    """`extra_reasons`: per record, character index -> reasons found outside the checks
+    (the model judge's), added to that turn's own and rejecting it as they do."""
     items = [record_turns(r) for r in records]
     encode = None
     if cfg.paraphrase > 0:
@@ -115,6 +124,9 @@ def filter_dialogues(records: list[dict], cfg: CheckConfig, min_turns: int = 2) 
 
         encode = paraphrase_encoder()
     all_checks = check_dialogues(items, cfg, encode=encode)
+    for checks, extra in zip(all_checks, extra_reasons or ()):
+        for c in checks:
+            c.reasons += [r for r in extra.get(c.index, ()) if r not in c.reasons]
     accepted, rejected, preference, reasons = [], [], [], Counter()
     turns = 0
     for record, checks in zip(records, all_checks):

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rolegen.engines import Engine, Request
+from rolegen.persona_facts import CardFacts, persona_facts
 from rolegen.personas import Persona, UserPersona, substitute_macros
 from rolegen.phrases import asks_identity
 from rolegen.prompts import Prompt, PromptBuilder
@@ -51,6 +52,14 @@ class Dialogue:
     sampling: dict = field(default_factory=dict)  # Request fields overriding the loop's sampling
     lora: bool = True  # character replies from the engine's adapter, if it has one
     prompt: str = ""  # a prompt of the loop's `prompts`; any other: the loop's builder
+    _facts: CardFacts | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def facts(self) -> CardFacts:
+        """The card's facts, read once per dialogue (the checks compare replies to them)."""
+        if self._facts is None:
+            self._facts = persona_facts(self.persona)
+        return self._facts
 
     @property
     def done(self) -> bool:
@@ -68,6 +77,7 @@ class Dialogue:
             "persona_source": self.persona.source,
             "persona_intro": self.persona.intro,
             "persona_language": self.persona.language,
+            "persona_facts": self.facts.to_dict(),
             "user_persona": self.user.name,
             "messages": [{"role": "system", "content": self.system}, *self.messages],
             "meta": [{"role": "system", "source": "template"}, *self.meta],

@@ -14,11 +14,16 @@ of one dialogue (the card's greeting is context, not scored):
 - assistant_drift: the generic helpful-assistant voice in the character's mouth;
 - repeat (max `fuzz.ratio` against earlier character turns), near_copy (repeat >=
   the checks' repeat threshold), crep4, seq_rep4, loop (the checks' loop reason);
+- opener: the reply opens with the same first words (the checks' `opener_words`) as an
+  earlier character turn of the dialogue, the greeting included (the checks' opener);
 - words, ooc (assistant boilerplate);
 - paraphrase, relevance, nll: filled in by `guardrails.py` when a model and the
   embedder are at hand (None otherwise);
 - persona_rank, persona_top1, persona_rr: the reply's own card ranked among the run's
-  cards, filled in by `distinctiveness.py` (None without the embedder or two cards).
+  cards, filled in by `distinctiveness.py` (None without the embedder or two cards);
+- judge_out_of_character, judge_wrong_identity, judge_acts_for_user, judge_helper_voice:
+  the model judge's verdicts, filled in by `judge.py` (None without a judge, or where its
+  answer is missing).
 
 Relevance is not a persona measure: a generic assistant reply ("Right now I'm ready to
 help you find whatever you're looking for") is closer to most user turns than an
@@ -48,6 +53,8 @@ import numpy as np
 from rolegen.checks import CheckConfig, check_dialogues
 from rolegen.dataset import record_turns
 from rolegen.dataset_checks import distinct_n
+from rolegen.judge import FIELDS as JUDGE_FIELDS
+from rolegen.judge import LABELS as JUDGE_LABELS
 from rolegen.phrases import asks_identity, names_character
 
 
@@ -86,9 +93,15 @@ METRICS = (
     Metric("identity_miss", "identity_miss", "identity miss, asked (share)", "lower", _asked),
     Metric("assistant_drift", "assistant_drift", "assistant drift: generic helper voice", "lower"),
     Metric("acts_for_user", "acts_for_user", "acts or speaks for the user (share)", "lower"),
+    # the model judge's verdicts (judge.py), beside the pattern checks; None without a judge
+    *(
+        Metric(field, field, f"judge: {JUDGE_LABELS[fault]} (share)", "lower")
+        for fault, field in JUDGE_FIELDS.items()
+    ),
     Metric("near_copy", "near_copy", "near-copy of an earlier turn (share)", "lower"),
     Metric("repeat_ratio", "repeat", "max fuzz.ratio vs earlier turns (mean)", "lower"),
     Metric("crep4", "crep4", "crep-4: 4-grams reused from earlier turns", "lower"),
+    Metric("opener_reuse", "opener", "opener reuse: opens as an earlier reply did", "lower"),
     Metric("paraphrase", "paraphrase", "paraphrase: max cosine vs earlier turns", "lower"),
     Metric("seq_rep4", "seq_rep4", "seq-rep-4 inside a reply", "lower"),
     Metric("loop", "loop", "loop flagged (share of turns)", "lower"),
@@ -147,7 +160,11 @@ def turn_rows(records: list[dict], cfg: CheckConfig | None = None) -> list[dict]
                     "echo": flagged["echo"],
                     "wrong_identity": flagged["wrong_identity"],
                     "identity_confusion": flagged["identity_confusion"],
-                    "recall": float(names_character(text, item.name)) if asked else None,
+                    "recall": float(
+                        names_character(text, item.name, item.facts.aliases if item.facts else ())
+                    )
+                    if asked
+                    else None,
                     "identity_miss": flagged["identity_miss"] if asked else None,
                     "assistant_drift": flagged["assistant_drift"],
                     "acts_for_user": float("user" in c.reasons),
@@ -155,6 +172,7 @@ def turn_rows(records: list[dict], cfg: CheckConfig | None = None) -> list[dict]
                     "near_copy": float(c.scores["repeat"] >= cfg.repeat_ratio),
                     "crep4": c.scores["crep4"],
                     "seq_rep4": c.scores["seq_rep4"],
+                    "opener": c.scores["opener"],
                     "loop": flagged["loop"],
                     "words": float(len(text.split())),
                     "ooc": flagged["ooc"],
@@ -164,6 +182,7 @@ def turn_rows(records: list[dict], cfg: CheckConfig | None = None) -> list[dict]
                     "persona_rank": None,
                     "persona_top1": None,
                     "persona_rr": None,
+                    **dict.fromkeys(JUDGE_FIELDS.values()),
                 }
             )
     return rows
@@ -281,11 +300,12 @@ def endings(records: list[dict], rows: list[dict]) -> dict:
     return out
 
 
-def curves(rows: list[dict]) -> dict:
-    """system -> metric -> turn index -> mean (the turns each metric applies to)."""
+def curves(rows: list[dict], names: tuple[str, ...] = CURVES) -> dict:
+    """system -> metric -> turn index -> mean (the turns each metric applies to), for the
+    metrics `names`."""
     out: dict = {}
     for r in rows:
-        for name in CURVES:
+        for name in names:
             m = BY_NAME[name]
             v = r.get(m.field)
             if v is None or not m.applies(r):

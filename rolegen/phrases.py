@@ -57,8 +57,13 @@ def asks_identity(user_turn: str | None) -> bool:
 _TITLES = {
     "captain", "sir", "lady", "lord", "doctor", "dr", "professor", "chef", "detective",
     "tutor", "master", "mister", "mrs", "miss", "madame", "monsieur", "don", "doña", "señor",
-    "the", "of", "von", "van", "de", "la", "le", "el", "old", "keeper", "ai",
+    "the", "of", "von", "van", "de", "la", "le", "el", "old", "keeper", "ai", "mr", "ms",
+    "prof", "capt", "sergeant", "sgt", "lieutenant", "lt", "commander", "general", "dame",
+    "queen", "king", "prince", "princess", "aunt", "uncle", "granny", "grandma", "ranger",
+    "officer", "agent", "father", "mother", "brother", "sister", "saint", "st",
 }  # fmt: skip
+# "Dr." and its kind end no sentence: the self-introduction reads "I'm Dr Chen".
+_ABBREVIATED_TITLE = re.compile(r"\b(Dr|Mr|Mrs|Ms|Prof|Capt|Sgt|Lt|St)\.(?=\s)")
 # Capitalised words that follow "I am" / "I'm" without being a name: sentence words,
 # feelings, nationalities and languages ("I'm Sorry", "I am English").
 _NOT_NAMES = set(
@@ -82,7 +87,8 @@ _COMMON_NAMES = set(
 # 我是 + a noun).
 _NAMING = (
     r"my name is|my name's|name's|they call me|people call me|you can call me|call me|"
-    r"i'?m called|i am called|"
+    r"i'?m called|i am called|i go by|goes by|"
+    r"introduces? (?:herself|himself|itself|themselves|myself) as|"
     r"je m'appelle|je m’appelle|mon nom est|on m'appelle|me llamo|mi nombre es|me llaman|"
     r"ich heiße|mein name ist|man nennt mich"
 )
@@ -90,14 +96,21 @@ _BEING = r"i am|i'm|i’m|je suis|moi,? c'est|yo soy|soy|ich bin"
 SELF_INTRO = re.compile(
     rf"\b(?:(?P<naming>{_NAMING})|(?P<being>{_BEING}))(?:[ \t]+|[ \t]*(?:\.{{2,}}|…)[ \t]*)"
     r"(?P<rest>[^\n.,;:!?()*\"“”]{1,60})"
-    r"|(?P<zh>我叫|我的名字是|我是)(?P<zh_rest>[\u3400-\u9fff]{1,4})",
+    r"|(?P<zh>我叫|我名叫|我的名字是|我的名字叫|叫我|我是)(?P<zh_rest>[\u3400-\u9fff]{1,4})",
     re.IGNORECASE,
 )
 # Lowercase strings of which every SELF_INTRO match contains one.
 SELF_INTRO_NEEDLES = (
     "i am", "i'm", "i’m", "name", "call me", "je suis", "c'est", "appelle", "soy", "llam",
-    "ich bin", "heiße", "nennt", "我叫", "我的名字", "我是",
+    "ich bin", "heiße", "nennt", "我叫", "我的名字", "我是", "go by", "goes by", "introduce",
+    "我名叫", "叫我",
 )  # fmt: skip
+# Common Chinese family names that start no common noun after 我是 (王子, 高手, 白色 are
+# left out with their names): "我是李明" names a speaker; "我是老师" does not.
+_ZH_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖董袁潘蒋蔡余杜程苏魏吕"
+    "丁沈姚卢姜崔钟谭陆汪范廖贾韦邹孟熊秦邱尹薛闫侯陶黎贺顾郝龚邵覃戴孔欧司上诸慕"
+)
 
 
 def name_parts(name: str) -> list[str]:
@@ -132,10 +145,13 @@ def _counts_as_name(match: re.Match, text: str) -> bool:
     return bool(before) and before[-1] not in '.!?\n"“*'
 
 
-def names_character(reply: str, name: str) -> bool:
+def names_character(reply: str, name: str, aliases: tuple[str, ...] = ()) -> bool:
     """The reply says the character's name (any part of it that is not a title, written as
-    a name): identity recall when the user asked."""
-    pattern = _name_pattern(name_parts(name))
+    a name, or of its `aliases`): identity recall when the user asked."""
+    parts = name_parts(name)
+    for alias in aliases:
+        parts += [p for p in name_parts(alias) if p not in parts]
+    pattern = _name_pattern(parts)
     return pattern is not None and any(_counts_as_name(m, reply) for m in pattern.finditer(reply))
 
 
@@ -148,15 +164,50 @@ class Identity:
     named_in_speech: bool = False  # "Mara, I'm not sure…", "a thing called Captain Mara Vell"
 
 
-def _intro_kind(match: re.Match, parts_low: set[str]) -> str | None:
+def _cjk_own(rest: str, parts: list[str]) -> bool:
+    """A CJK name said whole or in part: the full name, or its given name ("小满" for
+    胡小满)."""
+    return any(
+        p in rest or (len(p) >= 3 and p[1:] in rest) or (len(rest) >= 2 and rest in p)
+        for p in parts
+        if CJK.match(p)
+    )
+
+
+_NAMED = re.compile(r"\b(?:named|called)\s+(?P<name>[^\W\d_][\w'’-]*)")
+
+
+def _word_kind(word: str, parts_low: set[str]) -> str | None:
+    """ "own", "other" or None for one word read as a name."""
+    word = re.sub(r"['’]s$", "", word).strip("'’\"")
+    low = word.lower()
+    if low in parts_low:
+        return "own"
+    if not word[:1].isupper() or low in _NOT_NAMES or low in _TITLES:
+        return None
+    return "other"
+
+
+def _intro_kind(match: re.Match, parts: list[str], parts_low: set[str]) -> str | None:
     """ "own", "other" or None (no name follows) for one SELF_INTRO match."""
     if match.group("zh"):
-        if any(p in match.group("zh_rest") for p in parts_low):
+        rest = match.group("zh_rest")
+        if _cjk_own(rest, parts):
             return "own"
-        return "other" if match.group("zh") != "我是" else None
-    if match.group("being") and match.group("rest").strip().lower() == "you":
-        return "other"  # "I am you.": the character claims to be the user
-    for word in match.group("rest").split()[:4]:
+        if match.group("zh") != "我是":
+            return "other"
+        # 我是 + a family name + one or two characters, then no more Han: a name
+        followed = match.string[match.end() : match.end() + 1]
+        short = len(rest) <= 3 and not (followed and CJK.match(followed))
+        return "other" if short and len(rest) >= 2 and rest[0] in _ZH_SURNAMES else None
+    rest = match.group("rest")
+    if match.group("being"):
+        if rest.strip().lower() == "you":
+            return "other"  # "I am you.": the character claims to be the user
+        named = _NAMED.search(rest)  # "I'm actually a 22-year-old woman named Maria"
+        if named:
+            return _word_kind(named.group("name"), parts_low) or None
+    for word in rest.split()[:4]:
         word = re.sub(r"['’]s$", "", word).strip("'’\"")
         low = word.lower()
         if low in parts_low:
@@ -186,18 +237,22 @@ def speech_and_narration(text: str) -> tuple[str, list[str]]:
     return "\n".join(quoted), starred or outside
 
 
-def identity(text: str, name: str) -> Identity:
-    """Who the reply says is speaking (see `Identity`). A name that is only titles, or no
-    name, finds nothing."""
+def identity(text: str, name: str, aliases: tuple[str, ...] = ()) -> Identity:
+    """Who the reply says is speaking (see `Identity`). `aliases`: other spellings of the
+    name (a Chinese name's pinyin, a name without its accents). A name that is only
+    titles, or no name, finds nothing."""
     parts = name_parts(name)
+    for alias in aliases:
+        parts += [p for p in name_parts(alias) if p not in parts]
     pattern = _name_pattern(parts)
     if pattern is None:
         return Identity()
+    text = _ABBREVIATED_TITLE.sub(r"\1", text)
     parts_low = {p.lower() for p in parts}
     own = other = False
     rest = text
     for m in reversed(list(SELF_INTRO.finditer(text))):
-        kind = _intro_kind(m, parts_low)
+        kind = _intro_kind(m, parts, parts_low)
         own |= kind == "own"
         other |= kind == "other"
         if kind:  # the name inside a self-introduction is the echo, not confusion

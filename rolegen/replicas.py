@@ -193,6 +193,7 @@ def make_judge(check_cfg: CheckConfig):
                 intro=d.persona.intro,
                 user_name=d.user.name,
                 language=d.persona.language,
+                facts=d.facts,
             )
             item.score_from = len(item.character) - 1
             items.append(item)

@@ -1,0 +1,147 @@
+"""The character acting for the user: narration or speech that decides what the user
+does, says, perceives or feels (`user_actions`), and the role swap, where the character
+asks the user's own request back as if it were the visitor (`role_swap`).
+
+What is the character's own and not counted: its actions toward the user ("*She hands
+you a cup*", "*waits for you to answer*"); speech that addresses, describes or advises the
+user ("You look tired", "You should rest", "You can sit here", "You take the left path,
+then you'll see the mill"); questions ("Do you see the light?"); idioms ("You see, ...",
+"you know").
+
+Not handled: the user decided in the passive ("The door is opened by your hand"), in
+languages other than English, or by a name the reply gives the user that is not the
+user persona's name.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rapidfuzz import fuzz
+
+from rolegen.phrases import speech_and_narration
+
+# Verbs whose subject "you", in a statement, is the reply deciding for the user: reactions,
+# perceptions, speech acts, movements that a narrator (not a speaker giving directions)
+# writes. Present and past forms.
+_DECIDING = (
+    r"nod|smile|grin|laugh|chuckle|gasp|sigh|shiver|shudder|blush|flush|frown|shrug|wince|"
+    r"gulp|swallow|hesitate|freeze|stumble|tremble|notice|realis|realiz|hear|sense|spot|"
+    r"catch sight|tell|say|said|reply|ask|answer|whisper|murmur|mutter|explain|agree|"
+    r"accept|thank|apologi[sz]|introduce|start|started|begin|began|decide|step|stepped|"
+    r"walk|enter|climb|lean|reach|grab|pick|sit|sat|stand|stood|turn|glance|stare|gaze|"
+    r"peer|squint|wake|woke|open|close|raise|lower|put|set|hand|offer|follow|head|run|ran|"
+    r"look (?:around|up|down|closer|back|over|out|at|into|through)|take a (?:closer |good |"
+    r"long |deep |quick )?(?:look|breath|step|seat|sip)|took|feel (?!free|like)|felt|"
+    r"see (?!what|if|how|why)|saw|"
+    r"can't help|cannot help|find yourself|found yourself"
+)
+_DECIDING_VERB = re.compile(
+    rf"^(?:(?:slowly|quickly|finally|suddenly|just|then|also|still|carefully|softly|"
+    rf"nervously|gently|immediately)\s+)?(?:{_DECIDING})\w*\b",
+    re.IGNORECASE,
+)
+# A clause whose subject is the user: the sentence's start, or after a conjunction.
+_CLAUSE_START = re.compile(
+    r"(?:^|[,;:—–-]\s*(?:and\s+|then\s+|but\s+)?|\b(?:and|then|as|while|when|before|after|"
+    r"until|so)\s+)\s*(?P<subject>you(?P<contraction>['’](?:re|ve|d|ll))?|your\s+(?P<part>\w+)|"
+    r"{name})\s+(?P<rest>.*)",
+    re.IGNORECASE,
+)
+# Said aloud, "your <part> <verb>" decides the user's body: "Your eyes widen".
+_BODY = set(
+    """eyes heart hand hands cheeks face mind stomach breath legs knees voice fingers gaze jaw
+    lips pulse head feet knuckles skin throat shoulders hair mouth""".split()
+)
+# After "you", what makes a clause a wish, a possibility or a habit of speech, not an act.
+_WISH = (
+    r"can|could|should|would|will|might|may|must|shall|need|needn't|have to|had better|do|"
+    r"don't|did|didn't|seem|sound|know|mean|think|want|wanted|wish|like|love|hate|have|had|"
+    r"got|get|look like|see,|see\?"
+)
+_WISH_START = re.compile(rf"^(?:{_WISH})\b", re.IGNORECASE)
+# After "your eyes" and the like in speech: a compliment or a description, not an act.
+_STATE_START = re.compile(rf"^(?:{_WISH}|are|were|is|was|look|looks)\b", re.IGNORECASE)
+_SENTENCE = re.compile(r"[^.!?…\n]+[.!?…]*")
+
+
+def _clauses(sentence: str, name: str) -> list[re.Match]:
+    """Each clause of the sentence whose subject is the user (groups: subject,
+    contraction, rest)."""
+    pattern = re.compile(
+        _CLAUSE_START.pattern.replace("{name}", re.escape(name) if name else "(?!x)x"),
+        re.IGNORECASE,
+    )
+    out, pos = [], 0
+    while True:
+        m = pattern.search(sentence, pos)
+        if not m:
+            return out
+        out.append(m)
+        pos = m.start("rest")
+
+
+def user_actions(text: str, user_name: str = "") -> int:
+    """How many sentences act for the user. In narration (the *starred* spans, or text
+    outside quotations), any clause with the user as subject that is not a wish or a
+    possibility: "*You look around, taking a deep breath.*", "*as you step aboard*",
+    "*Alex nods and follows.*". In what the character says aloud, a statement whose
+    subject "you" is followed by a reaction, a perception, a speech act or a narrated
+    movement: "You take a closer look and see the hull", "You nod and tell her your name";
+    "Your eyes widen" anywhere."""
+    name = user_name.strip()
+    speech, narration = speech_and_narration(text)
+    count = 0
+    for span in narration:
+        for sentence in _SENTENCE.findall(span):
+            if sentence.rstrip().endswith("?"):
+                continue
+            for m in _clauses(sentence, name):
+                if m.group("part") and m.group("part").lower() not in _BODY:
+                    continue  # "*your ship is ready*": the user's things, not their acts
+                if (m.group("contraction") or "")[1:] not in ("d", "ll") and not _WISH_START.match(
+                    m.group("rest")
+                ):
+                    count += 1
+                    break
+    for sentence in _SENTENCE.findall(speech):
+        if sentence.rstrip().endswith("?"):
+            continue
+        for m in _clauses(sentence, name):
+            if m.group("contraction"):
+                continue  # "you'll see the mill", "you're tired": a forecast, a description
+            rest = m.group("rest")
+            part = (m.group("part") or "").lower()
+            if part and part not in _BODY:
+                continue  # "your ship leaves at dawn"
+            if (part and not _STATE_START.match(rest)) or (not part and _DECIDING_VERB.match(rest)):
+                count += 1
+                break
+    return count
+
+
+# A request for help, a place or a thing, in the first person.
+_REQUEST = re.compile(
+    r"(?:can|could|would|will) you (?:please )?(?:help|show|tell|take|find|give|lend|"
+    r"point)\b[^.!?\n]*|(?:please )?help me\b[^.!?\n]*|i(?:'m| am) looking for\b[^.!?\n]*|"
+    r"i need (?:a|an|some|to|help|your)\b[^.!?\n]*|where can i (?:find|get|stay|sleep)\b[^.!?\n]*|"
+    r"do you know (?:where|how) (?:i|to)\b[^.!?\n]*",
+    re.IGNORECASE,
+)
+
+
+def role_swap(reply: str, user_turn: str | None, threshold: float = 60.0) -> bool:
+    """The character asks the user's own request back as its own: the user asked "Can you
+    help me find a safe place to sleep?" and the reply asks "Can you help me find a safe
+    place to sleep?" (token-set ratio of the two requests >= `threshold`)."""
+    if not user_turn:
+        return False
+    asked = [m.group(0) for m in _REQUEST.finditer(user_turn)]
+    if not asked:
+        return False
+    speech, _ = speech_and_narration(reply)
+    return any(
+        fuzz.token_set_ratio(mine.group(0), theirs) >= threshold
+        for mine in _REQUEST.finditer(speech)
+        for theirs in asked
+    )
