@@ -16,6 +16,7 @@ sections with a field of the same name (the first one would take it).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 import click
 import yaml
 
+from rolegen.bounded import excerpt, load_yaml
 from rolegen.errors import RolegenError
 from rolegen.urls import redact
 
@@ -71,15 +73,19 @@ def _coerce(value, tp, where: str):
         return list(value)
     if base is bool:
         if not isinstance(value, bool):
-            raise RolegenError(f"{where}: must be true or false, got {value!r}")
+            raise RolegenError(f"{where}: must be true or false, got {excerpt(value)}")
         return value
     if base is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RolegenError(f"{where}: must be an integer, got {value!r}")
+            raise RolegenError(f"{where}: must be an integer, got {excerpt(value)}")
         return value
     if base is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RolegenError(f"{where}: must be a number, got {value!r}")
+            raise RolegenError(f"{where}: must be a number, got {excerpt(value)}")
+        # inf and nan reach an engine (a probability tensor of inf) or the JSON writer
+        # (Infinity is not JSON) if they pass here
+        if not math.isfinite(value):
+            raise RolegenError(f"{where}: must be a finite number, got {value}")
         return float(value)
     if base is dict:
         if not isinstance(value, dict):
@@ -87,7 +93,7 @@ def _coerce(value, tp, where: str):
         return dict(value)
     if base is str:
         if not isinstance(value, (str, int, float)):
-            raise RolegenError(f"{where}: must be text, got {value!r}")
+            raise RolegenError(f"{where}: must be text, got {excerpt(value)}")
         return str(value)
     return value
 
@@ -111,6 +117,8 @@ def from_dict(cls, data: dict, source: str):
     }
     values, sub_values = {}, {n: {} for n in nested}
     for key, value in data.items():
+        if not isinstance(key, str):
+            raise RolegenError(f"{source}: field names are text, got {excerpt(key)}")
         name = key.replace("-", "_")
         name = aliases.get(name, name)
         if name in nested:
@@ -127,7 +135,9 @@ def from_dict(cls, data: dict, source: str):
             sub_values[owner][sub] = value
         else:
             known = sorted([*(n for n in hints if n not in nested), *flat_owner])
-            raise RolegenError(f"{source}: unknown field '{key}' (known: {', '.join(known)})")
+            raise RolegenError(
+                f"{source}: unknown field {excerpt(key)} (known: {', '.join(known)})"
+            )
     for name, t in nested.items():
         values[name] = from_dict(t, sub_values[name], source)
     return cls(**values)
@@ -141,7 +151,7 @@ def load_config(cls, path: str | None, overrides: dict):
         if not p.is_file():
             raise RolegenError(f"{p}: config file not found")
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            data = load_yaml(p.read_text(encoding="utf-8"), str(p)) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise RolegenError(f"{p}: malformed YAML: {e}") from None
         if not isinstance(data, dict):

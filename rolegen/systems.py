@@ -12,6 +12,7 @@ without the axis reads as before and a resumed one keeps its dialogues.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from rolegen.errors import RolegenError
@@ -65,9 +66,20 @@ def parse_decoding(terms: list[str], where: str) -> dict:
             )
         name, cast = _DECODING[key]
         try:
-            sampling[name] = cast(value)
+            number = cast(value)
         except ValueError:
             raise RolegenError(f"{where}: '{value}' is not a {cast.__name__}") from None
+        if not math.isfinite(number):
+            raise RolegenError(f"{where}: {key} must be a finite number, got {value}")
+        if name == "no_repeat_ngram" and number < 1:
+            raise RolegenError(
+                f"{where}: no-repeat-ngram bans n-grams of N >= 1 words, got {value}"
+            )
+        if name == "repetition_penalty" and number <= 0:
+            raise RolegenError(
+                f"{where}: repetition-penalty must be above 0 (1 = off), got {value}"
+            )
+        sampling[name] = number
     return sampling
 
 

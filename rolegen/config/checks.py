@@ -81,3 +81,19 @@ class CheckConfig:
             raise RolegenError(
                 f"field 'user_actions': must be 0 (off) or more, got {self.user_actions}"
             )
+        # ratios are rapidfuzz scores (0..100), shares fractions (0..1): a value outside
+        # turns a check off or on for every turn without a word
+        for name in ("echo_ratio", "repeat_ratio", "near_duplicate"):
+            _within(self, name, 0, 100)
+        for name in ("crep4", "seq_rep4", "paraphrase"):
+            _within(self, name, 0, 1)
+        for name in ("echo_head_chars", "loop_repeats", "opener_words", "min_chars"):
+            if getattr(self, name) < 0:
+                raise RolegenError(f"--{name.replace('_', '-')} must be 0 or more")
+
+
+def _within(config, name: str, low: float, high: float) -> None:
+    value = getattr(config, name)
+    if not low <= value <= high:
+        flag = name.replace("_", "-")
+        raise RolegenError(f"--{flag} must be between {low} and {high}, got {value}")

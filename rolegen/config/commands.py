@@ -144,6 +144,7 @@ class GenerateConfig:
             raise RolegenError("--resample-temperature-step must be 0 or more")
         self.engine_args.validate()
         self.sampling.validate()
+        self.checks.validate()
         self.cluster.validate()
 
     @property
@@ -180,6 +181,17 @@ class FilterConfig:
         "its character as a Character Card V2 (PNG and JSON), under <out>/sillytavern/.",
     )
     checks: CheckConfig = section(CheckConfig)
+
+    def validate(self) -> None:
+        """Fail on settings no filter can use, before anything is read."""
+        if not 0 <= self.test_share < 1:
+            raise RolegenError(
+                f"--test-share must be at least 0 and below 1 (a share of the personas), "
+                f"got {self.test_share}"
+            )
+        at_least(self, 0, "min_turns")
+        at_least(self, 1, "max_chars")
+        self.checks.validate()
 
 
 @dataclass
@@ -447,6 +459,7 @@ class EvalConfig:
         at_least(self, 1, "turns", "dialogues", "max_new_tokens", "batch_size", "bootstrap")
         at_least(self, 0, "max_resamples")
         check_sampling(self.temperature, self.top_p)
+        self.checks.validate()
         self.engine_args.validate()
         if self.engine_args.engine == "openai":
             banned = [s for s in self.systems if parse_system(s).sampling.get("no_repeat_ngram")]

@@ -17,6 +17,7 @@ from rolegen.sillytavern import is_chat_source, write_chats
 
 
 def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
+    cfg.validate()
     data = Path(data)
     if not cfg.out and is_chat_source(data):
         raise RolegenError(

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from rolegen.config import EvalConfig, GenerateConfig, PipelineConfig, TrainConfig
 from rolegen.config.shared import check_prompt_names
+from rolegen.errors import RolegenError
 from rolegen.options import from_dict
 from rolegen.resources import personas_dir
 from rolegen.runs import hold_out_dir
@@ -200,6 +201,14 @@ def _check_prompts(generate: GenerateConfig, evaluate: EvalConfig, echo) -> None
         )
 
 
+def _validate(config, stage: str) -> None:
+    """A stage's settings checked before any stage runs, the error naming the stage."""
+    try:
+        config.validate()
+    except RolegenError as e:
+        raise RolegenError(f"pipeline config, {stage}: {e}") from None
+
+
 def _tag(stage: str, k: int, rounds: int) -> str:
     """A stage header's start: `[2/3] train` in a one-round run, `[round 2/3] train` in
     a run of more rounds (the eval then belongs to the last)."""
@@ -224,9 +233,6 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
     out = Path(cfg.out).expanduser()
     # every round's settings now: a bad one fails before round 1 has spent its minutes
     rounds = [_round(cfg, out, k) for k in range(1, cfg.rounds + 1)]
-    for r in rounds[1:]:
-        r.generate.validate()
-        r.train.validate()
     last = rounds[-1]
     evaluation = round_dir(out, cfg.rounds) / "eval"
     evaluate = from_dict(
@@ -244,6 +250,10 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
         "pipeline config, eval",
     )
 
+    for r in rounds:
+        _validate(r.generate, "generate")
+        _validate(r.train, "train")
+    _validate(evaluate, "eval")
     _check_prompts(rounds[0].generate, evaluate, echo)
 
     hold_out_dir(out)  # one pipeline per folder; each stage locks its own folder too
