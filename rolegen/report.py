@@ -8,6 +8,8 @@
 - one table of every metric per system (value and 95% interval; chance level beside
   the persona ranks), one of deltas against base (paired intervals; under another
   prompt, against base under that prompt);
+- with a model judge (judge.py): its verdicts' shares in the tables beside the pattern
+  checks, and per verdict its agreement with the check of the same meaning (kappa);
 - near-copy and seq-rep-4 at matched length (matched.py): each system against its
   reference, every paired turn cut to the shorter reply;
 - with several prompts, one table per headline metric with the prompts side by side;
@@ -34,6 +36,7 @@ import io
 import re
 from pathlib import Path
 
+from rolegen.judge import LABELS as JUDGE_LABELS
 from rolegen.matched import MATCHED
 from rolegen.metrics import BY_NAME, CURVES, METRICS
 from rolegen.systems import label, split_label
@@ -261,6 +264,35 @@ _MATCHED_NOTE = (
 )
 
 
+def _judge_section(results: dict) -> tuple[str, list[str], list[list[str]]] | None:
+    """The model judge: who judged and how many answers were missing, then per fault its
+    agreement with the pattern check of the same meaning (Cohen's kappa; n: the turns both
+    rated; the two shares of flags), all systems together and per system."""
+    judge = results.get("judge")
+    if not judge:
+        return None
+    missing = ", ".join(f"{JUDGE_LABELS[f]} {n}" for f, n in judge["missing"].items())
+    note = (
+        f"Judge `{judge['model']}` at {judge['server']}: {judge['replies']} replies, "
+        f"{judge['failed_requests']} requests failed, answers missing per verdict: {missing}. "
+        "Kappa: agreement with the pattern check beyond chance (1 the same, 0 chance; n/a "
+        "where both raters are constant)."
+    )
+    agreement = judge["agreement"]
+    head = ["judge verdict", "pattern check", *agreement]
+    body = []
+    for fault, name in JUDGE_LABELS.items():
+        cells = []
+        for per in agreement.values():
+            a = per[fault]
+            kappa = "n/a" if a["kappa"] is None else f"{a['kappa']:.2f}"
+            shares = "" if a["n"] == 0 else f", {a['judge_share']:.2f} vs {a['check_share']:.2f}"
+            cells.append(f"κ {kappa} (n {a['n']}{shares})")
+        check = next(iter(agreement.values()))[fault]["check"]
+        body.append([name, check.replace("_", " "), *cells])
+    return note, head, body
+
+
 def _prompt_tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(metric label, header, rows) per BY_PROMPT metric: a row per system, a column per
     prompt (value and 95% interval). Empty with one prompt."""
@@ -456,6 +488,7 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
     }
     side_by_side = _prompt_tables(results)
     matched = _matched_table(results)
+    judged = _judge_section(results)
     note = _relevance_note(results)
     pairs = _example_pairs(records, rows)
 
@@ -482,6 +515,11 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         md.append("| " + " | ".join(matched[0]) + " |")
         md.append("|" + "---|" * len(matched[0]))
         md += ["| " + " | ".join([_md(r[0]), _md(r[1]), *r[2:]]) + " |" for r in matched[1]]
+    if judged:
+        note, head, body = judged
+        md += ["", "## Model judge beside the pattern checks", "", _md_cell(note), ""]
+        md += ["| " + " | ".join(_md(h) for h in head) + " |", "|" + "---|" * len(head)]
+        md += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in body]
     if side_by_side:
         md += ["", "## By prompt (value and 95% interval)"]
         for title, head, body in side_by_side:
@@ -528,6 +566,12 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
     if matched[1]:
         parts += ["<h2>Repetition at matched length</h2>", f"<p>{html.escape(_MATCHED_NOTE)}</p>"]
         parts.append(table(*matched))
+    if judged:
+        parts += [
+            "<h2>Model judge beside the pattern checks</h2>",
+            f"<p>{html.escape(judged[0])}</p>",
+        ]
+        parts.append(table(*judged[1:]))
     if side_by_side:
         parts.append("<h2>By prompt (value and 95% interval)</h2>")
         for title, head, body in side_by_side:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rolegen.config.judge import REASONS as JUDGE_REASONS
 from rolegen.errors import RolegenError
 from rolegen.options import opt
 
@@ -25,6 +26,7 @@ REASONS = (
     "identity_confusion",
     "identity_miss",
     "assistant_drift",
+    *JUDGE_REASONS,  # only with a model judge (`rolegen filter --judge-url`)
 )
 
 

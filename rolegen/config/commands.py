@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolegen.config.checks import CheckConfig
+from rolegen.config.judge import JudgeConfig
 from rolegen.config.shared import (
     ClusterConfig,
     EngineConfig,
@@ -181,6 +182,7 @@ class FilterConfig:
         "its character as a Character Card V2 (PNG and JSON), under <out>/sillytavern/.",
     )
     checks: CheckConfig = section(CheckConfig)
+    judge: JudgeConfig = section(JudgeConfig, flat=True)
 
     def validate(self) -> None:
         """Fail on settings no filter can use, before anything is read."""
@@ -192,6 +194,7 @@ class FilterConfig:
         at_least(self, 0, "min_turns")
         at_least(self, 1, "max_chars")
         self.checks.validate()
+        self.judge.validate()
 
 
 @dataclass
@@ -436,6 +439,7 @@ class EvalConfig:
     )
     bootstrap: int = opt(1000, "Bootstrap resamples for the 95% intervals.")
     checks: CheckConfig = section(CheckConfig)
+    judge: JudgeConfig = section(JudgeConfig, flat=True)
     cluster: ClusterConfig = section(ClusterConfig)
 
     @property
@@ -468,6 +472,7 @@ class EvalConfig:
                     f"--system {banned[0]}: no-repeat n-grams need a logits processor inside "
                     "the engine, which a server does not have (leave that system out)"
                 )
+        self.judge.validate()
         self.cluster.validate()
 
 

@@ -435,6 +435,12 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
         records.sort(key=lambda r: order[r["system"]])  # plan order: prompt by prompt
 
     rows, persona_chance = _score(cfg, records, model_path, cards, echo)
+    judge = None
+    if cfg.judge.enabled:  # the model judge's verdicts, beside the pattern checks
+        from rolegen.judge import add_verdicts
+
+        echo(f"asking the model judge about {len(rows)} replies ...")
+        judge = add_verdicts(cfg.judge, rows, records, cards)
     systems = list(dict.fromkeys(r["system"] for r in records))
     reference = "base" if "base" in systems else systems[0]
     refs = references(systems, reference)
@@ -457,6 +463,7 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
     results = {
         **summary,
         "persona_chance": persona_chance,
+        "judge": judge,
         "config": to_dict(cfg),
         **meta,
         "samples": {s: summary["systems"].get(s, {}).get("turns", 0) for s in systems},

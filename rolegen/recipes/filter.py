@@ -45,7 +45,13 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
     if len(report.skipped_chats) > 10:
         echo(f"... and {len(report.skipped_chats) - 10} more chats skipped")
 
-    result = filter_dialogues(records, cfg.checks, min_turns=cfg.min_turns)
+    judged, judge = None, None
+    if cfg.judge.enabled:  # the model judge's faults reject turns as the checks' reasons do
+        from rolegen.judge import reasons_by_turn
+
+        echo(f"asking the model judge about the character turns of {len(records)} dialogues ...")
+        judged, judge = reasons_by_turn(cfg.judge, records, cards)
+    result = filter_dialogues(records, cfg.checks, min_turns=cfg.min_turns, extra_reasons=judged)
     try:
         manifest = json.loads((data.parent / "manifest.json").read_text())
     except (OSError, ValueError, RecursionError):
@@ -58,6 +64,7 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
         "format": manifest.get("format", records[0].get("format", "unknown")),
         "checks": to_dict(cfg.checks),
         "filter": {k: v for k, v in to_dict(cfg).items() if k != "checks"},
+        "judge": judge,
         "bad_lines": [{"line": n, "why": w} for n, w in report.bad],
         "duplicate_ids": [{"line": n, "id": i, "first_line": f} for n, i, f in report.duplicates],
     }
@@ -70,6 +77,7 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
     summary["bad_lines"] = len(report.bad)
     summary["dialogues_read"] = len(records)
     summary["duplicate_ids"] = len(report.duplicates)
+    summary["judge"] = judge
     if cfg.sillytavern:
         # every dialogue as read, not cut: the chats are for reading what the checks refused
         summary["sillytavern"] = write_chats(records, out / "sillytavern", cards)
