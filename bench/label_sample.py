@@ -22,8 +22,13 @@ from pathlib import Path
 from rolegen.dataset import record_turns
 from rolegen.phrases import asks_identity, name_parts
 
+# A wide net of words that no check uses as its rule: turns that may speak of who the
+# character is, address or narrate the user, or offer help. Half the sample comes from it
+# so that rare faults appear; the other half is drawn at random.
 NET = re.compile(
-    r"help|assist|question|anything|\b(?:i am|i'm) [A-Z]|\*you|\*your|my name",
+    r"help|assist|question|anything|\b(?:i am|i'm|i’m)\b|\*you|\*your|(?:^|[.!?*]\s*)you\b|"
+    r"my name|\bname\b|\byears?\b|\bhuman|\bman\b|\bwoman\b|\bgirl\b|\bboy\b|\bhe\b|"
+    r"我|名|岁|je suis|soy|ich bin",
     re.IGNORECASE,
 )
 
@@ -36,6 +41,13 @@ def _assistant_meta(record: dict) -> list[dict]:
         for i, m in enumerate(record["messages"])
         if m["role"] == "assistant"
     ]
+
+
+def _system(record: dict, path: Path) -> str:
+    """The system and, under another prompt than rolegen's, the prompt ("base @ plain")."""
+    system = record.get("system", path.parent.name)
+    prompt = record.get("prompt") or "rolegen"
+    return system if prompt == "rolegen" or "@" in system else f"{system} @ {prompt}"
 
 
 def _items(path: Path, candidates: bool) -> list[dict]:
@@ -53,13 +65,16 @@ def _items(path: Path, candidates: bool) -> list[dict]:
             for suffix, reply in replies:
                 out.append(
                     {
-                        "id": f"{record.get('system', path.parent.name)}/{record['id']}-t{i}{suffix}",
-                        "system": record.get("system", path.parent.name),
+                        "id": f"{_system(record, path)}/{record['id']}-t{i}{suffix}",
+                        "system": _system(record, path),
                         "dialogue": record["id"],
                         "turn": i + 1 - first,
                         "persona_name": d.name,
                         "persona_intro": d.intro,
                         "persona_language": d.language,
+                        "persona_facts": record.get("persona_facts"),
+                        "persona_source": record.get("persona_source", ""),
+                        "prompt": record.get("prompt", ""),
                         "user_persona": d.user_name,
                         "has_greeting": d.has_greeting,
                         "earlier": d.character[:i],

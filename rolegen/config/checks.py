@@ -52,9 +52,10 @@ class CheckConfig:
     )
     opener_words: int = opt(4, "Opener: a reply starting with the same N words as an earlier one.")
     user_actions: int = opt(
-        2,
-        "User: a reply whose narration has this many sentences acting for the user "
-        '("*You look around.*", "*Alex nods.*") speaks for them; 0 = off.',
+        1,
+        "User: a reply with this many sentences that decide the user's actions, words, "
+        'perceptions or feelings ("*You look around.*", "You take a closer look and see...", '
+        '"*Alex nods.*") acts for them; 0 = off.',
     )
     min_chars: int = opt(2, "Empty: replies shorter than this.")
     paraphrase: float = opt(

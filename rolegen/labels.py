@@ -1,0 +1,75 @@
+"""Character turns labelled by reading, and how well the checks agree with them: the
+calibration of the checks (tests/test_calibration.py, tests/test_persona_calibration.py,
+bench/persona_calibration.py).
+
+A labelled turn (one JSON object a line) holds the reply, the character turns before it,
+the user turn it answers, the card's name, intro, language and facts (`persona_facts`),
+and `label`: a list of labels ("ok" when none applies). Each turn is scored as the last
+turn of a dialogue made of its earlier turns, as the generate loop scores a candidate.
+Earlier user turns are not stored: checks that read them (the role swap) see only the
+last one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rolegen.checks import CheckConfig, DialogueTurns, check_dialogues
+from rolegen.persona_facts import CardFacts
+
+
+def read_labelled(path: Path) -> tuple[list[dict], list[DialogueTurns]]:
+    """The labelled turns of a file, and each as a dialogue whose last turn is scored."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    items = []
+    for r in rows:
+        d = DialogueTurns(
+            character=[*r["earlier"], r["reply"]],
+            users=[None] * len(r["earlier"]) + [r["user"]],
+            name=r["persona_name"],
+            intro=r.get("persona_intro", ""),
+            user_name=r.get("user_persona", ""),
+            language=r.get("persona_language", "en"),
+            has_greeting=r.get("has_greeting", True),
+            facts=CardFacts.from_dict(r.get("persona_facts")),
+        )
+        d.score_from = len(d.character) - 1
+        items.append(d)
+    return rows, items
+
+
+def agreement(
+    rows: list[dict],
+    items: list[DialogueTurns],
+    checks: dict[str, set[str]],
+    cfg: CheckConfig | None = None,
+) -> dict[str, dict]:
+    """Per label: the precision and recall of the check reasons that stand for it
+    (`checks`: label -> reasons), with the counts behind them. None where undefined (no
+    turn flagged, no turn labelled)."""
+    scored = [turns[-1] for turns in check_dialogues(items, cfg or CheckConfig())] if items else []
+    out = {}
+    for label, reasons in checks.items():
+        hit = [bool(reasons & set(c.reasons)) for c in scored]
+        truth = [label in r["label"] for r in rows]
+        tp = sum(h and t for h, t in zip(hit, truth))
+        out[label] = {
+            "precision": round(tp / sum(hit), 4) if any(hit) else None,
+            "recall": round(tp / sum(truth), 4) if any(truth) else None,
+            "true_positives": tp,
+            "flagged": sum(hit),
+            "labelled": sum(truth),
+        }
+    return out
+
+
+def cohen_kappa(a: list[bool], b: list[bool]) -> float | None:
+    """Agreement of two readings beyond chance; None when either reading is constant."""
+    n = len(a)
+    if n == 0:
+        return None
+    observed = sum(x == y for x, y in zip(a, b)) / n
+    pa, pb = sum(a) / n, sum(b) / n
+    expected = pa * pb + (1 - pa) * (1 - pb)
+    return None if expected == 1 else round((observed - expected) / (1 - expected), 4)

@@ -1,0 +1,126 @@
+"""Card facts read from a card's own fields, and replies that contradict them."""
+
+import pytest
+
+from rolegen.checks import DialogueTurns, check_dialogues
+from rolegen.persona_facts import CardFacts, card_facts, claims, contradictions
+from rolegen.phrases import identity, speech_and_narration
+
+BAKER = card_facts(
+    "Nonna Rosa",
+    "Nonna Rosa is an eighty-year-old Sicilian baker. She has run the bakery on Via Roma "
+    "for fifty years and still kneads every loaf by hand.",
+    "Warm, stubborn, proud of her bread.",
+)
+SHIP_AI = card_facts(
+    "ORIEL",
+    "ORIEL is the artificial intelligence that runs the freighter Thessaly Bright. It is "
+    "not human and has no body. It has no gender and refers to itself as it.",
+    "Calm and exact.",
+)
+SWORDSWOMAN = card_facts(
+    "Kestra",
+    "Kestra is a 31-year-old swordswoman who guards the mountain pass. She fights with two blades.",
+)
+FOX = card_facts("胡小满", "胡小满是一只会说话的小狐狸，女孩，今年十二岁。她在森林里当邮差。")
+EMBROIDERER = card_facts("沈青禾", "沈青禾是一位四十三岁的刺绣师，女性。她是普通人。")
+
+
+def test_facts_come_from_the_cards_own_fields_in_english_and_chinese():
+    assert (BAKER.sex, BAKER.ages, BAKER.kind, BAKER.trades) == (
+        "female",
+        (80.0,),
+        None,  # no kind is stated: a baker is not checked for claiming to be an AI
+        ("food",),
+    )
+    assert (SHIP_AI.sex, SHIP_AI.kind) == ("none", "artificial")
+    assert (FOX.sex, FOX.ages, FOX.kind) == ("female", (12.0,), "animal")
+    assert (EMBROIDERER.ages, EMBROIDERER.kind, EMBROIDERER.trades) == (
+        (43.0,),
+        "human",
+        ("craft",),
+    )
+
+
+def test_a_kind_mentioned_but_not_the_characters_is_not_its_kind():
+    hana = card_facts("Hana", "Hana owns a tea house. A cat named Mochi sleeps on the sill.")
+    pip = card_facts("Pip", "Pip is a 14-year-old boy who runs messages by pigeon.")
+    assert hana.kind is None
+    assert pip.kind == "human"
+
+
+def test_durations_are_not_ages():
+    card = card_facts("Odile", "Odile has kept bees for 40 years. In her seventies now.")
+    assert card.ages == (75.0,)
+
+
+def test_a_chinese_name_gets_its_pinyin_as_aliases():
+    assert "Shen Qinghe" in EMBROIDERER.aliases and "Qinghe" in EMBROIDERER.aliases
+    who = identity("I'm Shen Qinghe, and this is my workshop.", "沈青禾", EMBROIDERER.aliases)
+    assert (who.own_intro, who.other_intro) == (True, False)
+
+
+def test_facts_survive_the_record_round_trip():
+    assert CardFacts.from_dict(BAKER.to_dict()) == BAKER
+    assert CardFacts.from_dict("garbage") is None
+    assert CardFacts.from_dict({"sex": "robot", "ages": ["x"]}) is None
+
+
+def _wrong(facts, reply):
+    return contradictions(facts, claims(*speech_and_narration(reply)))
+
+
+@pytest.mark.parametrize(
+    "facts, reply, wrong",
+    [
+        (BAKER, "Oh, I'm actually a 22-year-old woman who loves flour.", ["age"]),
+        (BAKER, "I'm eighty years old and my knees know it.", []),
+        (BAKER, "I'm a scientist, really, bread is chemistry.", ["trade"]),
+        (BAKER, "I'm a baker, love. Sit down.", []),
+        (BAKER, "I'm no doctor, but that cough needs honey.", []),
+        (BAKER, "I am a man of simple tastes.", ["sex"]),
+        (SHIP_AI, "I am human, like you, deckhand.", ["kind"]),
+        (SHIP_AI, "I'm a woman who loves the sea.", ["kind"]),
+        (SHIP_AI, "I am the ship's mind. I have no body.", []),
+        (SWORDSWOMAN, "*He hands you the blade, his jaw set.* Take it.", ["sex"]),
+        (SWORDSWOMAN, "*She hands you the blade. He, the old smith, nods.* Take it.", []),
+        (FOX, "我今年二十二岁了。", ["age"]),
+        (FOX, "我是一只小狐狸，今年十二岁。", []),
+        (FOX, "I'm just a girl who carries letters.", ["kind"]),
+    ],
+)
+def test_replies_that_contradict_the_card(facts, reply, wrong):
+    assert _wrong(facts, reply) == wrong
+
+
+def test_a_contradiction_is_a_wrong_identity_in_the_checks():
+    d = DialogueTurns(
+        character=[
+            "*Rosa dusts flour off her hands.* Come in.",
+            "I'm a 22-year-old girl, you know.",
+        ],
+        users=[None, "How old are you?"],
+        name="Nonna Rosa",
+        facts=BAKER,
+    )
+    assert "wrong_identity" in check_dialogues([d])[0][0].reasons
+    d.facts = None  # a record without facts: only names are compared
+    assert "wrong_identity" not in check_dialogues([d])[0][0].reasons
+
+
+@pytest.mark.parametrize(
+    "reply, other",
+    [
+        ("I'm Dr. Chen, the station's physician.", True),
+        ("I'm named Luna, by the way.", True),
+        ("Honestly? I'm actually a 22-year-old woman named Maria.", True),
+        ('*She bows.* "I\'m Luna. Welcome aboard."', True),
+        ("*The woman introduces herself as Maria.*", True),
+        ("我是李明，很高兴认识你。", True),
+        ("我是老师，不是学生。", False),
+        ("I'm Captain Vell, of course.", False),
+        ("I'm called to the sea every morning.", False),
+    ],
+)
+def test_another_name_however_it_is_phrased(reply, other):
+    assert identity(reply, "Captain Mara Vell").other_intro is other
