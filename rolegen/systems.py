@@ -6,8 +6,9 @@ penalties and no-repeat n-grams. Not handled: other sampling knobs per system
 (temperature and top_p are the same for every system of an eval, by design).
 
 Under the eval's prompt axis a system is scored under each prompt; its label there is
-'base @ plain', and under rolegen's own prompt the bare name ('base'), so an eval
-without the axis reads as before and a resumed one keeps its dialogues.
+'base @ plain', and under rolegen's own prompt the bare name ('base'), so an eval under
+rolegen's prompt alone names its systems plainly, and one resumed with more prompts keeps
+its dialogues.
 """
 
 from __future__ import annotations

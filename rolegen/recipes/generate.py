@@ -7,13 +7,13 @@ Everything that can be checked is checked before the engine loads, so bad input
 fails in seconds and a finished dialogue is never lost.
 
 Varied prompts (`--prompts rolegen,tavern-greeting,sheet-examples`; default rolegen
-alone, the output as before): each dialogue is rendered with one prompt (templates.py's
-`PromptStyle`), drawn by `draw_prompt`; its system prompt and greeting (or none) are in
-its messages, so training sees each dialogue under its own prompt with no setting of its
-own, and the record's `prompt` names it (left out under the default, whose records are
-unchanged). With the transformers engine each prompt's dialogues form their own batches
-(the requests' `group`, as in the eval). Not handled: prompts in another format than the
-run's (training renders a dataset in one format), so such a prompt is refused.
+alone): each dialogue is rendered with one prompt (templates.py's `PromptStyle`), drawn
+by `draw_prompt`; its system prompt and greeting (or none) are in its messages, so
+training sees each dialogue under its own prompt with no setting of its own, and the
+record's `prompt` names it (a run under rolegen's prompt alone writes no `prompt`). With
+the transformers engine each prompt's dialogues form their own batches (the requests'
+`group`, as in the eval). Not handled: prompts in another format than the run's
+(training renders a dataset in one format), so such a prompt is refused.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _advice(cfg: GenerateConfig, end_reasons: dict[str, int]) -> list[str]:
     if cfg.resample_temperature_step == 0:
         advice.append(
             "--resample-temperature-step 0.3: each resample round samples hotter, out of "
-            "the loop the last one fell into (README, The checks inside the loop)"
+            "the loop the last one fell into (see docs/generate.md)"
         )
     if cfg.on_exhausted == "end":
         advice.append(
@@ -262,7 +262,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     )
     # the batches a local run makes, in plan order (on Ray too: see cluster.py)
     batches = [todo[i : i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size)]
-    # a record names its prompt unless the run has rolegen's alone (records as before)
+    # a record names its prompt only when the run draws from more than rolegen's own
     varied = cfg.prompt_names != [ROLEGEN_PROMPT]
     end_reasons: dict[str, int] = {}
     turns_done = written = 0

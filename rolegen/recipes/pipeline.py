@@ -33,7 +33,7 @@ later rounds are the student's own, in-process. Not handled: a persona split tha
 stays put across rounds (the export splits with each round's generate seed).
 
 The defaults are sized to finish on a 2-core CPU within 45 minutes with the embedded
-model (about 36 minutes; see README, "The whole loop").
+model (about 36 minutes; see docs/pipeline.md).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ GENERATE_DEFAULTS = {
 # pushed down); each pair's shared context is run once (1.75x the pair tokens/s of two
 # sequences). Sequence-level unlikelihood on every 4th micro-batch of both stages pushes
 # down the 4-grams the model's own greedy replies repeat. The methods ablation
-# (bench/ablation.py, README) chose the three epochs and the unlikelihood: with one epoch
+# (bench/ablation.py, docs/results/) chose the three epochs and the unlikelihood: with one epoch
 # and no unlikelihood seq-rep-4 stayed at 5x the frequency penalty's; with both it is
 # at or below the flag's under rolegen's prompt and the held-out plain one.
 TRAIN_DEFAULTS = {
@@ -116,9 +116,9 @@ def _teacher_server(cfg: PipelineConfig) -> dict:
 
 
 def round_seed(seed: int, k: int) -> int:
-    """Round k's generate seed: `seed` itself in round 1 (a one-round run is what it was
-    before rounds), after that one derived from both, so that round k does not replay
-    round k-1's dialogues; a hash, so that no round's seed is another run's seed + 1."""
+    """Round k's generate seed: `seed` itself in round 1 (a one-round pipeline generates
+    with the run's own seed), after that one derived from both, so that round k does not
+    replay round k-1's dialogues; a hash, so that no round's seed is another run's seed + 1."""
     if k == 1:
         return seed
     return int.from_bytes(hashlib.sha256(f"{seed}/round/{k}".encode()).digest()[:4], "big") >> 1
