@@ -165,7 +165,7 @@ _KINDS = {
     "animal": (
         r"octopus|fox|vixen|cat|dog|wolf|bird|raven|crow|owl|horse|bear|rabbit|hare|mouse|"
         r"rat|snake|frog|toad|fish|whale|dolphin|squid|spider|tiger|lion|deer|otter|badger|"
-        r"hedgehog|renard|chien|loup|oiseau|pieuvre|zorro|gato|perro|lobo|pájaro|pulpo|"
+        r"hedgehog|renard|chat|chien|loup|oiseau|pieuvre|zorro|gato|perro|lobo|pájaro|pulpo|"
         r"fuchs|katze|hund|vogel|krake|oktopus",
         r"狐狸|狐|猫|狗|狼|鸟|章鱼|兔",
     ),
@@ -183,6 +183,8 @@ _KINDS = {
 }
 _GENDERED_HUMAN = {"woman", "man", "girl", "boy", "lady", "gentleman", "femme", "homme",
                    "mujer", "hombre", "frau", "mann", "女人", "男人", "女孩", "男孩"}  # fmt: skip
+_HUMAN_ONLY = {"human", "human being", "person", "mortal", "humain", "humaine", "humano",
+               "humana", "mensch", "人类"}  # fmt: skip
 _KIND_OF = {}
 _KIND_ALTERNATIVES = []
 for _kind, (_latin, _han) in _KINDS.items():
@@ -228,7 +230,39 @@ _TRADES = {
     "granjero|gärtner|gärtnerin|bauer|农民|园丁",
     "faith": "priest|monk|nun|wizard|witch|mage|sorcerer|oracle|prêtre|sacerdote|priester|和尚",
 }
-_TRADE_OF = {w: g for g, words in _TRADES.items() for w in words.split("|")}
+# Where a trade is practised: a card that says "runs a garage" names the craft group.
+_WORKPLACES = {
+    "medicine": "clinic|hospital|surgery|infirmary|pharmacy|ward|hôpital|clínica|klinik|医院",
+    "food": "bakery|kitchen|café|cafe|coffee bar|coffee|tea house|tavern|inn|bar|restaurant|"
+    "boulangerie|panadería|taberna|bäckerei|面包店|饭馆",
+    "craft": "garage|workshop|forge|atelier|taller|werkstatt|绣坊|工作室",
+    "travel": "ship|airship|boat|harbour|harbor|freighter|lighthouse|station|navire|barco|schiff|船",
+    "learning": "library|school|archive|academy|university|bibliothèque|librairie|biblioteca|"
+    "schule|图书馆|学校",
+    "land": "farm|orchard|garden|hives|greenhouse|park|forest|ferme|granja|hof|garten|农场|森林",
+    "faith": "temple|shrine|church|chapel|monastery|temple|iglesia|kirche|庙",
+    "trade": "shop|market|store|stall|boutique|tienda|laden|商店",
+    "arms": "barracks|fort|garrison|precinct|office|agency",
+}
+_TRADE_OF = {w: g for g, words in {**_TRADES}.items() for w in words.split("|")}
+_WORKPLACE_OF = {w: g for g, words in _WORKPLACES.items() for w in words.split("|")}
+_WORKPLACE_WORD = re.compile(
+    r"\b("
+    + "|".join(
+        sorted(
+            map(
+                re.escape,
+                (w for w in _WORKPLACE_OF if w.isascii() or not re.search("[\u3400-\u9fff]", w)),
+            ),
+            key=len,
+            reverse=True,
+        )
+    )
+    + r")s?\b|("
+    + "|".join(w for w in _WORKPLACE_OF if re.search("[\u3400-\u9fff]", w))
+    + ")",
+    re.IGNORECASE,
+)
 _TRADE_WORD = re.compile(
     r"\b("
     + "|".join(
@@ -380,15 +414,25 @@ def card_facts(
         fact = _TITLE_FACTS.get(word)
         if fact and fact[0] == "trade":
             trades.add(fact[1])
-    tag_text = " ".join(t.replace("-", " ") for t in tags)
+    for word in _words_of(_WORKPLACE_WORD, f"{text}\n{scenario}"):
+        trades.add(_WORKPLACE_OF[word.lower()])
+    sex = _card_sex(name, text, language)
+    kind = _card_kind(name, text) or (
+        _KIND_OF.get(k.lower()) if (k := _first(_tags_text(tags))) else None
+    )
+    if kind is None and sex in ("female", "male"):
+        kind = "human"  # "she runs a garage": a person, unless the card says otherwise
     return CardFacts(
-        sex=_card_sex(name, text, language),
+        sex=sex,
         ages=tuple(sorted(set(_ages(text)))),
-        kind=_card_kind(name, text)
-        or (_KIND_OF.get(k.lower()) if (k := _first(tag_text)) else None),
+        kind=kind,
         trades=tuple(sorted(trades)),
         aliases=_romanized(name),
     )
+
+
+def _tags_text(tags) -> str:
+    return " ".join(t.replace("-", " ") for t in tags)
 
 
 def _first(text: str) -> str | None:
@@ -427,9 +471,10 @@ class Claims:
 # "I'm (actually / just / really / no longer) a 22-year-old woman named Maria": the clause
 # after a first-person "being" verb, up to the next sentence or clause break.
 _SELF = re.compile(
-    r"\b(?:i am|i'm|i’m|je suis|en tant que|soy|ich bin)\s+"
+    r"\b(?:i am|i'm|i’m|i(?:'ve|’ve| have)(?: always|(?P<never> never))? been|je suis|en tant que|soy|"
+    r"ich bin)\s+"
     r"(?P<neg>not\s+(?:an?\s+|just\s+an?\s+)?|no\s+|nothing but\s+|pas\s+(?:une?\s+)?|"
-    r"kein(?:e|en)?\s+)?(?P<clause>[^.;:!?\n\"“”()*]{1,80})"
+    r"kein(?:e|en)?\s+)?(?P<clause>[^.,;:!?\n\"“”()*]{1,80})"
     r"|我(?:不)?(?:是|只是|其实是|今年|已经)(?P<zh>[^。！？，,.!?\n]{1,20})",
     re.IGNORECASE,
 )
@@ -447,6 +492,9 @@ _SEX_WORDS = {
              "garçon", "hombre", "niño", "chico", "mann", "junge", "男人", "男孩"},
 }  # fmt: skip
 _SEX_OF = {w: s for s, words in _SEX_WORDS.items() for w in words}
+_CHILD = re.compile(
+    r"\blittle (?:girl|boy)\b|\b(?:a|just a|only a) (?:child|kid)\b|小女孩|小男孩|孩子"
+)
 _NARRATED = {
     "female": re.compile(r"(?:^\s*|[.!?]\s+)(?:she|her)\b|她", re.IGNORECASE),
     "male": re.compile(r"(?:^\s*|[.!?]\s+)(?:he|his|him)\b|他", re.IGNORECASE),
@@ -464,7 +512,8 @@ def claims(speech: str, narration: list[str]) -> Claims:
             out.ages.append(value)
     for m in _SELF.finditer(speech):
         clause = m.group("clause") or m.group("zh") or ""
-        negated = bool(m.group("neg")) or "不" in m.group(0)[:3]
+        negated = bool(m.group("neg") or m.group("never")) or "不" in m.group(0)[:3]
+        clause = re.sub(r"\b(?:a bit|a little bit|kind|sort) of\s+", "", clause, flags=re.I)
         # "I'm a woman who loves bread, and a baker": only the noun phrase that the verb names
         clause = (
             re.split(
@@ -476,6 +525,8 @@ def claims(speech: str, narration: list[str]) -> Claims:
             else clause
         )
         out.ages.extend(_ages(clause))
+        if not negated and _CHILD.search(clause):
+            out.ages.append(8.0)  # "I'm just a little girl" from a woman in her thirties
         for word in _words_of(_KIND_WORD, clause):
             out.kinds.append((_KIND_OF.get(word.lower(), "human"), negated, word.lower()))
             if not negated and word.lower() in _SEX_OF:
@@ -511,8 +562,8 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
         out.append("sex")
     if facts.kind:
         for kind, negated, word in said.kinds:
-            if negated:
-                wrong = kind == facts.kind and kind != "human"
+            if negated:  # "I'm not a machine" from an android, "I'm not human" from a person
+                wrong = kind == facts.kind and (kind != "human" or word in _HUMAN_ONLY)
             elif word in _GENDERED_HUMAN:
                 wrong = facts.kind in ("artificial", "animal")
             else:

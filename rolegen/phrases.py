@@ -281,7 +281,8 @@ ASSISTANT = re.compile(
     r"\b(?:how (?:can|may|could) i (?:help|assist)|can i help you|"
     r"(?:i'?m|i am) (?:always |just )?here (?:to (?:help|assist|answer|support)|for you)|"
     r"(?:i'?m|i am|i'?d be|i would be|i'?ll be|i will be)(?: always| more than| so| very| just)? "
-    r"(?:happy|glad|delighted) to (?:help|assist)(?! (?:them|him|her)\b)|assist you|"
+    r"(?:happy|glad|delighted) to (?:help|assist)(?! (?:them|him|her|people|others|anyone|folks|"
+    r"visitors|travell?ers|customers)\b)|assist you|"
     r"feel free to (?:ask|reach out|let me know|share)|"
     r"(?:is there )?anything else (?:i can|you'?d like|you would like|you need)|"
     r"(?:let me know|just ask) if (?:you (?:have|need)|there'?s) (?:any|anything)|"
@@ -295,7 +296,7 @@ ASSISTANT = re.compile(
 )
 ASSISTANT_NEEDLES = (
     "help", "assist", "here for you", "feel free", "anything", "let me know", "just ask",
-    "for you today", "hesitate", "looking for", "questions?", "of service",
+    "for you today", "hesitate", "looking for", "questions?", "of service", "anytime",
 )  # fmt: skip
 
 

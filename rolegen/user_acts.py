@@ -92,6 +92,7 @@ def user_actions(text: str, user_name: str = "") -> int:
     name = user_name.strip()
     speech, narration = speech_and_narration(text)
     count = 0
+    starred = "*" in text  # else narration is the text around quotations, which may be speech
     for span in narration:
         for sentence in _SENTENCE.findall(span):
             if sentence.rstrip().endswith("?"):
@@ -99,8 +100,12 @@ def user_actions(text: str, user_name: str = "") -> int:
             for m in _clauses(sentence, name):
                 if m.group("part") and m.group("part").lower() not in _BODY:
                     continue  # "*your ship is ready*": the user's things, not their acts
-                if (m.group("contraction") or "")[1:] not in ("d", "ll") and not _WISH_START.match(
-                    m.group("rest")
+                rest = m.group("rest")
+                acting = starred or m.group("part") or _DECIDING_VERB.match(rest)
+                if (
+                    (m.group("contraction") or "")[1:] not in ("d", "ll")
+                    and acting
+                    and not (_WISH_START.match(rest))
                 ):
                     count += 1
                     break
@@ -108,9 +113,11 @@ def user_actions(text: str, user_name: str = "") -> int:
         if sentence.rstrip().endswith("?"):
             continue
         for m in _clauses(sentence, name):
-            if m.group("contraction"):
-                continue  # "you'll see the mill", "you're tired": a forecast, a description
             rest = m.group("rest")
+            if m.group("contraction") and not (
+                m.group("contraction")[1:] == "ve" and _DECIDING_VERB.match(rest)
+            ):
+                continue  # "you'll see the mill", "you're tired": a forecast, a description
             part = (m.group("part") or "").lower()
             if part and part not in _BODY:
                 continue  # "your ship leaves at dawn"

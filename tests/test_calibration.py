@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rolegen.checks import CheckConfig, DialogueTurns, check_dialogues
+from rolegen.labels import read_labelled
 
 DATA = Path(__file__).parent / "data" / "labelled_turns.jsonl"
 RESULTS = Path(__file__).parent.parent / "bench" / "results" / "calibration.json"
@@ -24,22 +25,7 @@ F1_SLACK = 0.01  # thresholds this close to the best F1 are equally good on this
 
 
 def load_labelled(path: Path = DATA) -> tuple[list[dict], list[DialogueTurns]]:
-    """The labelled turns of a file, each as a dialogue whose last turn is scored."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    items = []
-    for r in rows:
-        d = DialogueTurns(
-            character=[*r["earlier"], r["reply"]],
-            users=[None] * len(r["earlier"]) + [r["user"]],
-            name=r["persona_name"],
-            intro=r["persona_intro"],
-            user_name=r["user_persona"],
-            language=r["persona_language"],
-            has_greeting=r.get("has_greeting", True),
-        )
-        d.score_from = len(d.character) - 1
-        items.append(d)
-    return rows, items
+    return read_labelled(path)
 
 
 def _counts(hit: list[bool], truth: list[bool]) -> dict:
