@@ -26,6 +26,7 @@ import zlib
 from dataclasses import asdict
 from pathlib import Path
 
+from rolegen.bounded import load_json
 from rolegen.errors import RolegenError
 from rolegen.personas import (
     Lorebook,
@@ -120,7 +121,7 @@ def _parse_json(raw: bytes, path: Path, where: str):
     except UnicodeDecodeError as e:
         raise _error(path, f"{where}not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
-        return json.loads(text)
+        return load_json(text, f"{path}: {where}".rstrip(": "))
     except json.JSONDecodeError as e:
         raise _error(
             path, f"{where}not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"

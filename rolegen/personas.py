@@ -14,7 +14,6 @@ Non-goals: editing cards, writing cards back out.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import regex
 import yaml
 
+from rolegen.bounded import load_json, load_yaml
 from rolegen.errors import RolegenError
 from rolegen.resources import personas_dir
 
@@ -185,7 +185,7 @@ def substitute_macros(text: str, char: str, user: str) -> str:
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"), str(path))
     except UnicodeDecodeError as e:
         raise RolegenError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
@@ -337,7 +337,8 @@ def load_user_script(path: str | Path) -> list[str]:
         raise RolegenError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     if path.suffix.lower() in (".yaml", ".yml", ".json"):
         try:
-            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+            json_file = path.suffix.lower() == ".json"
+            data = load_json(text, str(path)) if json_file else load_yaml(text, str(path))
         except (ValueError, yaml.YAMLError) as e:
             raise RolegenError(f"{path}: malformed user script: {e}") from None
         if not isinstance(data, list) or not all(isinstance(t, str) for t in data):

@@ -9,11 +9,11 @@ kept once and counted. Nothing here writes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolegen import sillytavern
+from rolegen.bounded import MAX_DEPTH, load_json
 from rolegen.errors import RolegenError
 
 ROLES = ("system", "user", "assistant")
@@ -42,7 +42,9 @@ _TEXT_FIELDS = (
 )
 
 
-def _validate(record, max_chars: int) -> str | None:
+def validate_record(record, max_chars: int) -> str | None:
+    """Why `record` is no usable dialogue (None: it is one): its fields' types, roles and
+    their order, `meta` parallel to `messages`, message length."""
     if not isinstance(record, dict):
         return "not a JSON object"
     if isinstance(record.get("id"), int) and not isinstance(record["id"], bool):
@@ -127,14 +129,14 @@ def read_dialogues(
                 continue
             why = None
             try:
-                record = json.loads(raw.decode("utf-8"))
-                why = _validate(record, max_chars)
+                record = load_json(raw.decode("utf-8"), "line")
+                why = validate_record(record, max_chars)
             except UnicodeDecodeError as e:
                 why = f"not UTF-8 ({e.reason} at byte {e.start})"
             except ValueError as e:
                 why = f"malformed JSON ({e})"
-            except RecursionError:
-                why = "malformed JSON (nested too deeply)"
+            except RolegenError:
+                why = f"malformed JSON (nested too deeply: more than {MAX_DEPTH} levels)"
             if why:
                 if on_error == "stop":
                     raise RolegenError(f"{path}:{number}: {why}")

@@ -39,11 +39,13 @@ export, an avatar image (the PNG is a plain colour tile that carries the card).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections import Counter
 from pathlib import Path
 
+from rolegen.bounded import MAX_DEPTH, load_json
 from rolegen.cards import card_for_record, safe_file_name, write_card_v2
 from rolegen.errors import RolegenError
 from rolegen.personas import Persona, slugify, substitute_macros
@@ -151,10 +153,12 @@ def _read_chat(path: Path, chat_id: str, personas, max_chars: int) -> dict:
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw.decode("utf-8"))
+                obj = load_json(raw.decode("utf-8"), "line")
             except UnicodeDecodeError as e:
                 raise _BadChat(number, f"not UTF-8 ({e.reason} at byte {e.start})") from None
-            except (ValueError, RecursionError) as e:
+            except RolegenError:
+                raise _BadChat(number, f"nested more than {MAX_DEPTH} levels deep") from None
+            except ValueError as e:
                 raise _BadChat(number, f"malformed JSON ({e})", header is None) from None
             if header is None and _is_message(obj):
                 raise _BadChat(number, "no header line: a group chat (one-on-one chats only)")
@@ -168,9 +172,25 @@ def _read_chat(path: Path, chat_id: str, personas, max_chars: int) -> dict:
         raise _BadChat(1, "empty file", True)
     if not entries:
         raise _BadChat(header["line"], "header only: no messages")
-    messages, meta = _turns(entries)
+    messages, meta, lines = _turns(entries)
     if not any(m["role"] == "assistant" for m in messages):
         raise _BadChat(header["line"], "no character message (hidden ones are left out)")
+    record = _record(path, chat_id, header, messages, meta, personas)
+    # one rule for a dialogue however it is read: the checks of a dialogues.jsonl record
+    # (roles and their order, meta's types), the fault named by the chat's line
+    from rolegen.records import validate_record  # records.py reads chats through here
+
+    why = validate_record(record, max_chars)
+    if why:
+        index = re.match(r"(?:messages|meta)\[(\d+)\]", why)
+        line = lines[int(index.group(1))] if index else header["line"]
+        raise _BadChat(line, why)
+    return record
+
+
+def _record(path: Path, chat_id: str, header: dict, messages, meta, personas) -> dict:
+    """The chat's dialogue record: the one rolegen wrote into its header, else one built
+    from the header and its character's card."""
 
     own = header["chat_metadata"].get("rolegen")
     if isinstance(own, dict) and isinstance(own.get("record"), dict):  # a chat rolegen wrote
@@ -246,10 +266,10 @@ def _message(obj, line: int, max_chars: int) -> dict:
     return obj
 
 
-def _turns(entries: list[tuple[int, dict]]) -> tuple[list[dict], list[dict]]:
-    """Messages and their meta; hidden and narrator messages left out, except the
-    system prompts rolegen wrote as hidden messages."""
-    messages, meta, asked = [], [], False
+def _turns(entries: list[tuple[int, dict]]) -> tuple[list[dict], list[dict], list[int]]:
+    """Messages, their meta and their lines; hidden and narrator messages left out, except
+    the system prompts rolegen wrote as hidden messages."""
+    messages, meta, lines, asked = [], [], [], False
     for line, m in entries:
         extra = m.get("extra") or {}
         own = extra.get("rolegen")
@@ -258,6 +278,7 @@ def _turns(entries: list[tuple[int, dict]]) -> tuple[list[dict], list[dict]]:
             if own and own.get("role") == "system":
                 messages.append({"role": "system", "content": m["mes"]})
                 meta.append(own["meta"])
+                lines.append(line)
             continue
         if extra.get("type") == "narrator":
             continue
@@ -269,7 +290,8 @@ def _turns(entries: list[tuple[int, dict]]) -> tuple[list[dict], list[dict]]:
             item["rejected"] = rejected
         messages.append({"role": role, "content": m["mes"]})
         meta.append(item)
-    return messages, meta
+        lines.append(line)
+    return messages, meta, lines
 
 
 def _unchosen(m: dict) -> list[dict]:
@@ -297,6 +319,17 @@ def _card_for(name: str, personas) -> Persona | None:
 
 
 # ---------------------------------------------------------------- writing
+
+
+def check_export_dir(folder: str | Path) -> None:
+    """Refuse, before any work, a chats folder that is a file or a link to one: the
+    export would fail only after the dialogues were made."""
+    folder = Path(folder)
+    if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+        raise RolegenError(
+            f"{folder}: is a file, not a folder; --sillytavern writes its chats there "
+            "(move the file away or drop --sillytavern)"
+        )
 
 
 def write_chats(

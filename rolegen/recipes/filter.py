@@ -13,7 +13,7 @@ from rolegen.errors import RolegenError
 from rolegen.options import to_dict
 from rolegen.records import read_dialogues
 from rolegen.runs import check_out_dir
-from rolegen.sillytavern import is_chat_source, write_chats
+from rolegen.sillytavern import check_export_dir, is_chat_source, write_chats
 
 
 def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
@@ -28,6 +28,8 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
         data = data / "dialogues.jsonl"  # a run folder
     out = Path(cfg.out) if cfg.out else data.parent
     check_out_dir(out)  # before any work, and before anything is written
+    if cfg.sillytavern:
+        check_export_dir(out / "sillytavern")
     cards = [p for source in cfg.personas for p in load_personas(source)]
     records, report = read_dialogues(
         data, on_error=cfg.on_error, max_chars=cfg.max_chars, personas=cards

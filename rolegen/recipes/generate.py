@@ -50,6 +50,7 @@ from rolegen.runs import (
     git_commit,
     package_versions,
 )
+from rolegen.sillytavern import check_export_dir
 from rolegen.templates import ROLEGEN_PROMPT
 
 
@@ -175,6 +176,8 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     cfg.validate()
     if cfg.out:
         check_out_dir(cfg.out)  # an --out that cannot be written fails before the model loads
+        if cfg.export and cfg.sillytavern:
+            check_export_dir(Path(cfg.out) / "sillytavern")
     t_start = time.perf_counter()
     personas = [p for source in cfg.personas for p in load_personas(source)]
     scripts = [load_user_script(path) for path in cfg.user_scripts]
