@@ -19,11 +19,16 @@ from rolegen.checks import CheckConfig, DialogueTurns, check_dialogues
 from rolegen.persona_facts import CardFacts
 
 
-def read_labelled(path: Path) -> tuple[list[dict], list[DialogueTurns]]:
-    """The labelled turns of a file, and each as a dialogue whose last turn is scored."""
+def read_labelled(
+    path: Path, cards: dict[str, CardFacts] | None = None
+) -> tuple[list[dict], list[DialogueTurns]]:
+    """The labelled turns of a file, and each as a dialogue whose last turn is scored.
+    `cards`: card name -> facts read from the card now (the stored `persona_facts` were
+    read by the code of the day the turn was drawn)."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     items = []
     for r in rows:
+        facts = (cards or {}).get(r["persona_name"]) or CardFacts.from_dict(r.get("persona_facts"))
         d = DialogueTurns(
             character=[*r["earlier"], r["reply"]],
             users=[None] * len(r["earlier"]) + [r["user"]],
@@ -32,11 +37,24 @@ def read_labelled(path: Path) -> tuple[list[dict], list[DialogueTurns]]:
             user_name=r.get("user_persona", ""),
             language=r.get("persona_language", "en"),
             has_greeting=r.get("has_greeting", True),
-            facts=CardFacts.from_dict(r.get("persona_facts")),
+            facts=facts,
         )
         d.score_from = len(d.character) - 1
         items.append(d)
     return rows, items
+
+
+def card_facts_of(folders: list[Path], user: str = "User") -> dict[str, CardFacts]:
+    """Card name -> facts, for every card in the folders (macros resolved for `user`)."""
+    from rolegen.cards import load_personas
+    from rolegen.persona_facts import persona_facts
+    from rolegen.prompts import resolve_persona
+
+    return {
+        p.name: persona_facts(resolve_persona(p, user))
+        for folder in folders
+        for p in load_personas(str(folder))
+    }
 
 
 def agreement(

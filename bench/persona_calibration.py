@@ -1,0 +1,177 @@
+"""The persona checks against turns labelled by reading, per split: the development split
+(cards the patterns were fitted on) and the frozen test split (cards no pattern change
+looked at: tests/data/persona_split.json).
+
+    python bench/persona_calibration.py                      # figures of this checkout
+    python bench/persona_calibration.py --baseline /tmp/old  # and of another checkout's
+                                                             # checks on the same turns
+
+Writes bench/results/persona_calibration.json (`--out`) and prints a table. The second
+reading (tests/data/labelled_persona_second.jsonl: another reader's labels of a sample)
+gives the labels' own agreement, Cohen's kappa per label. `--baseline DIR` scores the
+same turns with the checks of the rolegen source tree in DIR (e.g. a `git worktree` of an
+older commit), in a subprocess, so the figures before and after a pattern change sit
+side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "labelled_persona_turns.jsonl"
+SECOND = ROOT / "tests" / "data" / "labelled_persona_second.jsonl"
+OUT = ROOT / "bench" / "results" / "persona_calibration.json"
+CARDS = [
+    ROOT / "personas",
+    ROOT / "evals" / "personas",
+    ROOT / "evals" / "calibration" / "personas",
+]
+# label -> the check reasons that stand for it
+CHECKS = {
+    "wrong_identity": ["wrong_identity"],
+    "acts_for_user": ["user"],
+    "drift": ["assistant_drift"],
+    "confusion": ["identity_confusion"],
+    "miss": ["identity_miss"],
+}
+
+
+def _flags(rows: list[dict]) -> list[list[str]]:
+    """The check reasons of each labelled turn, by the checks importable here."""
+    from rolegen.checks import DialogueTurns, check_dialogues
+
+    has_facts = "facts" in {f.name for f in dataclasses.fields(DialogueTurns)}
+    facts = {}
+    if has_facts:
+        from rolegen.labels import card_facts_of
+
+        facts = card_facts_of(CARDS)
+    items = []
+    for r in rows:
+        extra = {"facts": facts.get(r["persona_name"])} if has_facts else {}
+        d = DialogueTurns(
+            character=[*r["earlier"], r["reply"]],
+            users=[None] * len(r["earlier"]) + [r["user"]],
+            name=r["persona_name"],
+            intro=r.get("persona_intro", ""),
+            user_name=r.get("user_persona", ""),
+            language=r.get("persona_language", "en"),
+            has_greeting=r.get("has_greeting", True),
+            **extra,
+        )
+        d.score_from = len(d.character) - 1
+        items.append(d)
+    return [turns[-1].reasons for turns in check_dialogues(items)]
+
+
+def _agreement(rows: list[dict], flags: list[list[str]]) -> dict:
+    out = {}
+    for label, reasons in CHECKS.items():
+        hit = [bool(set(reasons) & set(f)) for f in flags]
+        truth = [label in r["label"] for r in rows]
+        tp = sum(h and t for h, t in zip(hit, truth))
+        out[label] = {
+            "precision": round(tp / sum(hit), 4) if any(hit) else None,
+            "recall": round(tp / sum(truth), 4) if any(truth) else None,
+            "true_positives": tp,
+            "flagged": sum(hit),
+            "labelled": sum(truth),
+        }
+    out["turns"] = len(rows)
+    return out
+
+
+def figures(rows: list[dict], flags: list[list[str]]) -> dict:
+    by_split = {
+        split: [(r, f) for r, f in zip(rows, flags) if r["split"] == split]
+        for split in ("dev", "test")
+    }
+    return {
+        "all": _agreement(rows, flags),
+        **{s: _agreement([r for r, _ in v], [f for _, f in v]) for s, v in by_split.items()},
+    }
+
+
+def second_reading(rows: list[dict]) -> dict:
+    """Cohen's kappa per label between the first reading and a second reader's."""
+    from rolegen.labels import cohen_kappa
+
+    if not SECOND.exists():
+        return {}
+    first = {r["id"]: set(r["label"]) for r in rows}
+    second = [json.loads(line) for line in SECOND.read_text(encoding="utf-8").splitlines()]
+    second = [s for s in second if s["id"] in first]
+    out = {"turns": len(second)}
+    for label in CHECKS:
+        a = [label in first[s["id"]] for s in second]
+        b = [label in s["label"] for s in second]
+        out[label] = {"kappa": cohen_kappa(a, b), "first": sum(a), "second": sum(b)}
+    return out
+
+
+def describe(rows: list[dict]) -> dict:
+    count = lambda key: dict(sorted(_counter(r.get(key) or "" for r in rows).items()))  # noqa: E731
+    return {
+        "turns": len(rows),
+        "cards": len({r["persona_name"] for r in rows}),
+        "systems": count("system"),
+        "splits": count("split"),
+        "labels": dict(sorted(_counter(x for r in rows for x in r["label"]).items())),
+    }
+
+
+def _counter(values) -> dict:
+    out: dict = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--baseline", type=Path, help="a rolegen source tree to score alongside")
+    ap.add_argument("--flags-only", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+    if args.flags_only:  # the baseline's subprocess: print its flags
+        print(json.dumps(_flags(rows)))
+        return
+    result = {"set": describe(rows), "checks": figures(rows, _flags(rows))}
+    if args.baseline:
+        env = {**os.environ, "PYTHONPATH": str(args.baseline)}
+        out = subprocess.run(
+            [sys.executable, __file__, "--flags-only"], env=env, capture_output=True, text=True
+        )
+        if out.returncode:
+            sys.exit(out.stderr)
+        result["baseline"] = {
+            "source": str(args.baseline),
+            "checks": figures(rows, json.loads(out.stdout.splitlines()[-1])),
+        }
+    result["second_reading"] = second_reading(rows)
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(result["set"], ensure_ascii=False))
+    print(f"{'label':<16}{'split':<6}{'precision':>10}{'recall':>8}{'labelled':>10}")
+    for name, block in [
+        ("now", result["checks"]),
+        *([("baseline", result["baseline"]["checks"])] if args.baseline else []),
+    ]:
+        print(f"-- {name}")
+        for label in CHECKS:
+            for split in ("dev", "test"):
+                g = block[split][label]
+                print(
+                    f"{label:<16}{split:<6}{g['precision']!s:>10}{g['recall']!s:>8}{g['labelled']:>10}"
+                )
+
+
+if __name__ == "__main__":
+    main()
