@@ -1,4 +1,4 @@
-"""Methods ablation (issue 17): which training method makes the adapter, alone and with
+"""Methods ablation: which training method makes the adapter, alone and with
 no decoding flag, repeat less than the best decoding fix and stay the character.
 
     python bench/ablation.py --data RUN/data --out /work/runs/ablation [--rows a,b]
