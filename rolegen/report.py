@@ -18,6 +18,8 @@
   a rise in relevance can mean the character dissolved;
 - plots: near-copy share, identity echo, seq-rep-4 and paraphrase similarity by
   turn index per system; guardrails (fluency, relevance) with intervals;
+- by depth (`depth_report.py`): each system's collapse turn; in a long eval, the
+  repetition and persona metrics per window of 12 turns with intervals, and by turn;
 - side-by-side dialogues of base and adapter: where their near-copy counts differ
   most, and where their persona faults (identity statements, wrong identity, identity
   confusion and miss, assistant drift, own card not ranked first) differ most either way.
@@ -36,6 +38,7 @@ import io
 import re
 from pathlib import Path
 
+from rolegen import depth_report
 from rolegen.judge import LABELS as JUDGE_LABELS
 from rolegen.matched import MATCHED
 from rolegen.metrics import BY_NAME, CURVES, METRICS
@@ -480,6 +483,10 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
     png = _plot(results)
     if png:
         (out / "report.png").write_bytes(png)
+    depth = results.get("depth")
+    depth_png = depth_report.plot(depth) if depth else None
+    if depth_png:
+        (out / depth_report.PNG).write_bytes(depth_png)
     heads = {
         "Headline: adapter vs base"
         if p == ROLEGEN_PROMPT
@@ -528,6 +535,7 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
             md += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in body]
     if png:
         md += ["", "![repetition by turn and guardrails](report.png)"]
+    md += depth_report.markdown(depth, _md, _md_cell, bool(depth_png))
     for title, *pair in pairs:
         md += ["", f"## Side by side: {_md(title)}", ""]
         for record in pair:
@@ -578,6 +586,7 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
             parts += [f"<h3>{html.escape(title)}</h3>", table(head, body)]
     if png:
         parts.append(f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+    parts += depth_report.html_parts(depth, depth_png)
     for title, *pair in pairs:
         parts.append(f"<h2>Side by side: {html.escape(title)}</h2><div class='pair'>")
         for record in pair:

@@ -50,6 +50,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from rolegen import depth
 from rolegen.adapters import load_adapter, merged_model
 from rolegen.cards import load_personas
 from rolegen.cluster import RunStats, run_batches
@@ -95,6 +96,7 @@ EVAL_CONTENT_FIELDS = (
     "format",
     "templates",
     "max_context",
+    "context_budget",
 )
 
 
@@ -464,6 +466,7 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
     results = {
         **summary,
         "persona_chance": persona_chance,
+        "depth": depth.figures(rows, cfg.bootstrap, cfg.seed),
         "judge": judge,
         "config": to_dict(cfg),
         **meta,
