@@ -101,7 +101,7 @@ def figures(rows: list[dict], flags: list[list[str]]) -> dict:
 
 def second_reading(rows: list[dict]) -> dict:
     """Cohen's kappa per label between the first reading and a second reader's."""
-    from rolegen.labels import cohen_kappa
+    from rolegen.judge import cohen_kappa
 
     if not SECOND.exists():
         return {}

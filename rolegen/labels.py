@@ -80,14 +80,3 @@ def agreement(
             "labelled": sum(truth),
         }
     return out
-
-
-def cohen_kappa(a: list[bool], b: list[bool]) -> float | None:
-    """Agreement of two readings beyond chance; None when either reading is constant."""
-    n = len(a)
-    if n == 0:
-        return None
-    observed = sum(x == y for x, y in zip(a, b)) / n
-    pa, pb = sum(a) / n, sum(b) / n
-    expected = pa * pb + (1 - pa) * (1 - pb)
-    return None if expected == 1 else round((observed - expected) / (1 - expected), 4)
