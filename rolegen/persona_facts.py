@@ -279,6 +279,19 @@ _TRADE_WORD = re.compile(
     + ")",
     re.IGNORECASE,
 )
+
+
+def _lexicon(words) -> tuple[set[str], list[str]]:
+    words = {w.replace("\\", "") for w in words}
+    han = sorted((w for w in words if re.search("[\u3400-\u9fff]", w)), key=len, reverse=True)
+    return {w for w in words if w not in han}, han
+
+
+_LEXICONS = {
+    id(_KIND_WORD): _lexicon([*_KIND_OF, "ai", "ki"]),
+    id(_TRADE_WORD): _lexicon(_TRADE_OF),
+    id(_WORKPLACE_WORD): _lexicon(_WORKPLACE_OF),
+}
 # Titles in a card's name that state a trade or a sex.
 _TITLE_FACTS = {
     "dr": ("trade", "medicine"), "doctor": ("trade", "medicine"), "captain": ("trade", "travel"),
@@ -454,7 +467,29 @@ def persona_facts(persona) -> CardFacts:
 
 
 def _words_of(pattern: re.Pattern, text: str) -> list[str]:
-    return [m.group(1) or m.group(2) for m in pattern.finditer(text)]
+    """The lexicon words of `pattern` in `text`, in order. A dictionary look-up of each
+    word and word pair stands in for the regular expression (an alternation of hundreds of
+    words is slow in `re`); Han words are found as substrings."""
+    lexicon, han = _LEXICONS[id(pattern)]
+    words = re.findall(r"[^\W\d_][\w.'’-]*", text.lower())
+    out = []
+    i = 0
+    while i < len(words):
+        pair = f"{words[i]} {words[i + 1]}" if i + 1 < len(words) else ""
+        if pair in lexicon:
+            out.append(pair)
+            i += 2
+            continue
+        word = words[i]
+        singular = word[:-1] if word.endswith("s") else word
+        if word in lexicon:
+            out.append(word)
+        elif singular in lexicon:
+            out.append(singular)
+        i += 1
+    if han and re.search("[\u3400-\u9fff]", text):
+        out += [w for w in han if w in text]
+    return out
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -125,6 +126,11 @@ def name_parts(name: str) -> list[str]:
 
 
 def _name_pattern(parts: list[str]) -> re.Pattern | None:
+    return _name_pattern_of(tuple(parts))
+
+
+@lru_cache(maxsize=1024)
+def _name_pattern_of(parts: tuple[str, ...]) -> re.Pattern | None:
     """Any of the name parts as a word, case-sensitive (a name is written capitalised:
     "will" is not "Will"). CJK parts match as substrings: there are no word boundaries."""
     alternatives = []
@@ -266,6 +272,11 @@ def identity(text: str, name: str, aliases: tuple[str, ...] = ()) -> Identity:
 
 
 def _bare_name(parts: list[str]) -> re.Pattern:
+    return _bare_name_of(tuple(parts))
+
+
+@lru_cache(maxsize=1024)
+def _bare_name_of(parts: tuple[str, ...]) -> re.Pattern:
     """A sentence that is nothing but the name, titles allowed ("Orla Finch.", "Captain
     Mara Vell!"; not "Captain."): the character naming itself, as an introduction does."""
     name = "|".join(re.escape(p) for p in parts)

@@ -16,6 +16,7 @@ user persona's name.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -26,7 +27,7 @@ from rolegen.phrases import speech_and_narration
 # writes. Present and past forms.
 _DECIDING = (
     r"nod|smile|grin|laugh|chuckle|gasp|sigh|shiver|shudder|blush|flush|frown|shrug|wince|"
-    r"gulp|swallow|hesitate|freeze|stumble|tremble|notice|realis|realiz|hear|sense|spot|"
+    r"gulp|swallow|hesitate|freeze|stumble|tremble|notice|realis|realiz|hear|sense|spot|grip|clutch|"
     r"catch sight|tell|say|said|reply|ask|answer|whisper|murmur|mutter|explain|agree|"
     r"accept|thank|apologi[sz]|introduce|start|started|begin|began|decide|step|stepped|"
     r"walk|enter|climb|lean|reach|grab|pick|sit|sat|stand|stood|turn|glance|stare|gaze|"
@@ -65,13 +66,18 @@ _STATE_START = re.compile(rf"^(?:{_WISH}|are|were|is|was|look|looks)\b", re.IGNO
 _SENTENCE = re.compile(r"[^.!?…\n]+[.!?…]*")
 
 
-def _clauses(sentence: str, name: str) -> list[re.Match]:
-    """Each clause of the sentence whose subject is the user (groups: subject,
-    contraction, rest)."""
-    pattern = re.compile(
+@lru_cache(maxsize=256)
+def _clause_start(name: str) -> re.Pattern:
+    return re.compile(
         _CLAUSE_START.pattern.replace("{name}", re.escape(name) if name else "(?!x)x"),
         re.IGNORECASE,
     )
+
+
+def _clauses(sentence: str, name: str) -> list[re.Match]:
+    """Each clause of the sentence whose subject is the user (groups: subject,
+    contraction, rest)."""
+    pattern = _clause_start(name)
     out, pos = [], 0
     while True:
         m = pattern.search(sentence, pos)
@@ -90,6 +96,9 @@ def user_actions(text: str, user_name: str = "") -> int:
     movement: "You take a closer look and see the hull", "You nod and tell her your name";
     "Your eyes widen" anywhere."""
     name = user_name.strip()
+    low = text.lower()
+    if "you" not in low and (not name or name.lower() not in low):
+        return 0
     speech, narration = speech_and_narration(text)
     count = 0
     starred = "*" in text  # else narration is the text around quotations, which may be speech
