@@ -31,7 +31,7 @@ SECRET_URL = "http://alice:s3cret@{host}"
 COMPLETIONS = "/v1/completions"
 
 
-def _engine(model, server, timeout=1.0, retries=3, mode="completions", served=None):
+def _engine(model, server, timeout=5.0, retries=3, mode="completions", served=None):
     url = server.url.replace("http://", "http://alice:s3cret@")
     options = EngineOptions(
         base_url=url,
