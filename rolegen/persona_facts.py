@@ -165,14 +165,15 @@ _KINDS = {
     "animal": (
         r"octopus|fox|vixen|cat|dog|wolf|bird|raven|crow|owl|horse|bear|rabbit|hare|mouse|"
         r"rat|snake|frog|toad|fish|whale|dolphin|squid|spider|tiger|lion|deer|otter|badger|"
-        r"hedgehog|renard|chat|chien|loup|oiseau|pieuvre|zorro|gato|perro|lobo|pájaro|pulpo|"
+        r"mongoose|monkey|ape|goat|sheep|cow|pig|duck|goose|eagle|hawk|shark|seal|"
+        r"hedgehog|renard|le chat|un chat|chien|loup|oiseau|pieuvre|zorro|gato|perro|lobo|pájaro|pulpo|"
         r"fuchs|katze|hund|vogel|krake|oktopus",
         r"狐狸|狐|猫|狗|狼|鸟|章鱼|兔",
     ),
     "supernatural": (
         r"ghost|spirit|phantom|spectre|specter|wraith|dragon|elf|dwarf|vampire|demon|angel|"
         r"fairy|fae|goblin|troll|fantôme|esprit|elfe|fantasma|espíritu|dragón|elfo|geist|"
-        r"gespenst|drache",
+        r"gespenst|drache|god|goddess|deity|dios|diosa|dieu|gott",
         r"鬼|幽灵|龙|精灵|妖",
     ),
     "human": (
@@ -205,7 +206,7 @@ _KIND_WORD = re.compile(
 
 # Trades, grouped: a claimed trade contradicts a card that names no trade of its group.
 _TRADES = {
-    "medicine": "doctor|physician|nurse|surgeon|medic|healer|vet|veterinarian|midwife|"
+    "medicine": "doctor|physician|nurse|surgeon|medic|healer|herbalist|vet|veterinarian|midwife|"
     "dentist|pharmacist|apothecary|médecin|infirmière|sage-femme|médico|doctora|enfermera|"
     "partera|arzt|ärztin|hebamme|医生|大夫|护士",
     "science": "scientist|researcher|professor|engineer|chemist|biologist|physicist|"
@@ -229,6 +230,11 @@ _TRADES = {
     "land": "farmer|gardener|beekeeper|shepherd|fisherman|hunter|ranger|jardinier|jardinera|"
     "granjero|gärtner|gärtnerin|bauer|农民|园丁",
     "faith": "priest|monk|nun|wizard|witch|mage|sorcerer|oracle|prêtre|sacerdote|priester|和尚",
+    "royalty": "king|queen|prince|princess|emperor|empress|monarch|rey|reina|roi|reine|könig|"
+    "königin|国王|女王|公主",
+    "office": "business owner|entrepreneur|designer|developer|programmer|consultant|manager|"
+    "specialist|analyst|secretary|receptionist|photographer|conservationist|architect|lawyer|"
+    "attorney|journalist|influencer|streamer|ceo",
 }
 # Where a trade is practised: a card that says "runs a garage" names the craft group.
 _WORKPLACES = {
@@ -241,7 +247,7 @@ _WORKPLACES = {
     "schule|图书馆|学校",
     "land": "farm|orchard|garden|hives|greenhouse|park|forest|ferme|granja|hof|garten|农场|森林",
     "faith": "temple|shrine|church|chapel|monastery|temple|iglesia|kirche|庙",
-    "trade": "shop|market|store|stall|boutique|tienda|laden|商店",
+    "trade": "shop|market|store|stall|boutique|bank|tienda|laden|商店",
     "arms": "barracks|fort|garrison|precinct|office|agency",
 }
 _TRADE_OF = {w: g for g, words in {**_TRADES}.items() for w in words.split("|")}
@@ -506,10 +512,14 @@ class Claims:
 # "I'm (actually / just / really / no longer) a 22-year-old woman named Maria": the clause
 # after a first-person "being" verb, up to the next sentence or clause break.
 _SELF = re.compile(
-    r"\b(?:i am|i'm|i’m|i(?:'ve|’ve| have)(?: always|(?P<never> never))? been|je suis|en tant que|soy|"
+    r"\b(?:i am|i'm|i’m|i(?:'ve|’ve| have)(?: always|(?P<never> never))? been|i work as|"
+    r"(?P<negverb>no soy|no puedo ser|je ne suis pas|ne suis pas)|je suis|en tant que|soy|"
     r"ich bin)\s+"
     r"(?P<neg>not\s+(?:an?\s+|just\s+an?\s+)?|no\s+|nothing but\s+|pas\s+(?:une?\s+)?|"
-    r"kein(?:e|en)?\s+)?(?P<clause>[^.,;:!?\n\"“”()*]{1,80})"
+    r"kein(?:e|en)?\s+)?"
+    # up to the sentence's end, or a comma that starts another clause ("I'm sorry, I'm ...")
+    r"(?P<clause>(?:(?!,\s*(?:i\b|i'|i’|you|and|but|so|he|she|it|we|they|my|me)\b)"
+    r"[^.;:!?\n\"“”()*]){1,80})"
     r"|我(?:不)?(?:是|只是|其实是|今年|已经)(?P<zh>[^。！？，,.!?\n]{1,20})",
     re.IGNORECASE,
 )
@@ -528,7 +538,8 @@ _SEX_WORDS = {
 }  # fmt: skip
 _SEX_OF = {w: s for s, words in _SEX_WORDS.items() for w in words}
 _CHILD = re.compile(
-    r"\blittle (?:girl|boy)\b|\b(?:a|just a|only a) (?:child|kid)\b|小女孩|小男孩|孩子"
+    r"\blittle (?:girl|boy)\b|\b(?:a|just a|only a) (?:child|kid)\b|\b(?:baby|infant|toddler)\b|"
+    r"小女孩|小男孩|孩子|婴儿"
 )
 _NARRATED = {
     "female": re.compile(r"(?:^\s*|[.!?]\s+)(?:she|her)\b|她", re.IGNORECASE),
@@ -547,12 +558,13 @@ def claims(speech: str, narration: list[str]) -> Claims:
             out.ages.append(value)
     for m in _SELF.finditer(speech):
         clause = m.group("clause") or m.group("zh") or ""
-        negated = bool(m.group("neg") or m.group("never")) or "不" in m.group(0)[:3]
+        negated = bool(m.group("neg") or m.group("never") or m.group("negverb"))
+        negated = negated or "不" in m.group(0)[:3]
         clause = re.sub(r"\b(?:a bit|a little bit|kind|sort) of\s+", "", clause, flags=re.I)
         # "I'm a woman who loves bread, and a baker": only the noun phrase that the verb names
         clause = (
             re.split(
-                r"\b(?:who|that|which|and|but|with|from|in|at|on|here|for|of)\b|，|的人",
+                r"\b(?:who|that|which|but|with|from|in|at|on|here|for|of)\b|，|的人",
                 clause,
                 maxsplit=1,
             )[0]

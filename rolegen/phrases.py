@@ -302,12 +302,18 @@ ASSISTANT = re.compile(
     r"(?:i can|i'?d love to) help you (?:with|find)|help (?:you )?with anything|"
     r"(?:happy|glad|delighted) to be of (?:service|help|assistance)|"
     r"anything you(?:'re| are) looking for|"
-    r"(?:any|have) (?:other |more |further )?questions\?|your (?:personal |virtual )?assistant)",
+    r"(?:any|have) (?:other |more |further )?questions\?|your (?:personal |virtual )?assistant|"
+    # the assistant's disclaimers: what "it" cannot do, what it was made for
+    r"(?:i'?m|i am) (?:sorry,? )?(?:but )?(?:not able|unable|not equipped) to (?:provide|respond|"
+    r"answer|help|assist|give|offer)|i don'?t have the (?:ability|capacity) to|"
+    r"designed to (?:respond|answer|assist|help|provide)|"
+    r"(?:i'?d|i would) (?:like|love) to help you|help you with (?:whatever|anything|any\b))",
     re.IGNORECASE,
 )
 ASSISTANT_NEEDLES = (
     "help", "assist", "here for you", "feel free", "anything", "let me know", "just ask",
-    "for you today", "hesitate", "looking for", "questions?", "of service", "anytime",
+    "for you today", "hesitate", "looking for", "questions?", "of service", "anytime", "unable",
+    "not able", "equipped", "ability", "capacity", "designed",
 )  # fmt: skip
 
 

@@ -37,6 +37,14 @@ _DECIDING = (
     r"see (?!what|if|how|why)|saw|"
     r"can't help|cannot help|find yourself|found yourself"
 )
+# "You're looking at a locked room": what the user is doing or perceiving now, narrated.
+_DOING = re.compile(
+    r"^(?:(?:still|just|now|already)\s+)?(?:looking (?:at|around|up|down|out|into|over)|standing|"
+    r"sitting|holding|walking|smiling|grinning|laughing|blushing|shivering|trembling|staring|"
+    r"gazing|feeling|seeing|hearing|noticing|nodding|reaching|stepping|climbing|leaning|"
+    r"playing|wondering|thinking)\b",
+    re.IGNORECASE,
+)
 _DECIDING_VERB = re.compile(
     rf"^(?:(?:slowly|quickly|finally|suddenly|just|then|also|still|carefully|softly|"
     rf"nervously|gently|immediately)\s+)?(?:{_DECIDING})\w*\b",
@@ -123,9 +131,11 @@ def user_actions(text: str, user_name: str = "") -> int:
             continue
         for m in _clauses(sentence, name):
             rest = m.group("rest")
-            if m.group("contraction") and not (
-                m.group("contraction")[1:] == "ve" and _DECIDING_VERB.match(rest)
-            ):
+            contraction = (m.group("contraction") or "")[1:]
+            if contraction == "re" and _DOING.match(rest):
+                count += 1  # "You're looking at a locked room"
+                break
+            if contraction and not (contraction == "ve" and _DECIDING_VERB.match(rest)):
                 continue  # "you'll see the mill", "you're tired": a forecast, a description
             part = (m.group("part") or "").lower()
             if part and part not in _BODY:
@@ -147,15 +157,25 @@ _REQUEST = re.compile(
 
 
 def role_swap(reply: str, user_turn: str | None, threshold: float = 60.0) -> bool:
-    """The character asks the user's own request back as its own: the user asked "Can you
-    help me find a safe place to sleep?" and the reply asks "Can you help me find a safe
-    place to sleep?" (token-set ratio of the two requests >= `threshold`)."""
+    """The character takes the user's part: it asks the user's own request back as its own
+    (the user asked "Can you help me find a safe place to sleep?" and the reply asks "Can
+    you help me find a safe place to sleep?": token-set ratio of the two requests >=
+    `threshold`), or speaks a sentence of the user's turn (six words or more) back as its
+    own line (ratio >= 90)."""
     if not user_turn:
         return False
+    speech, _ = speech_and_narration(reply)
+    theirs = [t for t in _SENTENCE.findall(user_turn) if len(t.split()) >= 6]
+    if theirs and any(
+        fuzz.ratio(mine.lower(), t.lower()) >= 90
+        for mine in _SENTENCE.findall(speech)
+        if len(mine.split()) >= 6
+        for t in theirs
+    ):
+        return True  # the user's own line spoken back as the character's
     asked = [m.group(0) for m in _REQUEST.finditer(user_turn)]
     if not asked:
         return False
-    speech, _ = speech_and_narration(reply)
     return any(
         fuzz.token_set_ratio(mine.group(0), theirs) >= threshold
         for mine in _REQUEST.finditer(speech)
