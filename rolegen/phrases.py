@@ -307,7 +307,7 @@ ASSISTANT = re.compile(
     r"(?:i'?m|i am) (?:sorry,? )?(?:but )?(?:not able|unable|not equipped) to (?:provide|respond|"
     r"answer|help|assist|give|offer)|i don'?t have the (?:ability|capacity) to|"
     r"designed to (?:respond|answer|assist|help|provide)|"
-    r"(?:i'?d|i would) (?:like|love) to help you|help you with (?:whatever|anything|any\b))",
+    r"(?:i'?d|i would) (?:like|love) to help you|help you with (?:whatever|anything) you (?:need|want|like|wish))",
     re.IGNORECASE,
 )
 ASSISTANT_NEEDLES = (
