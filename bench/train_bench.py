@@ -29,19 +29,10 @@ import time
 from pathlib import Path
 
 import torch
+from machine import matmul_rate
 
 HERE = Path(__file__).resolve().parent
 PERSONAS = ["captain-mara-vell", "detective-sam-calloway", "tea-house-hana", "sir-aldric"]
-
-
-def matmul_rate(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t)
 
 
 def _examples(data: str, max_length: int):

@@ -1,0 +1,100 @@
+"""The machine's own limits, measured in the process that benchmarks against them.
+
+Absolute speeds differ twofold between machines of one kind, so every benchmark states
+its figure as a fraction of limits measured in the same run:
+- memory copy bandwidth (bytes/s): numpy copies of a buffer far larger than the caches,
+  counting the read and the write;
+- matmul throughput (FLOP/s) in fp32 and bf16, with torch's threads as configured;
+- the decode limit (tokens/s) of a batch: each decode step reads the weights once and
+  every sequence's KV cache, so tokens/s <= bandwidth x batch / (weight bytes + batch x
+  context x KV bytes per token). Compute is not the bound at these sizes on a CPU;
+- the training peak: the bf16 matmul rate, against which MFU is stated
+  (6 x parameters x tokens/s, the PaLM convention).
+
+    python bench/machine.py            # prints the limits, writes bench/results/machine.json
+
+Not measured: cache bandwidths, NUMA effects, the GPU (the device machine has its own run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+# The embedded model (SmolLM2-135M-Instruct): bf16 weights, and the KV cache per token
+# (30 layers x 2 (K and V) x 3 KV heads x 64 dims x 2 bytes).
+EMBEDDED_WEIGHT_BYTES = 134_515_008 * 2
+EMBEDDED_KV_BYTES_PER_TOKEN = 30 * 2 * 3 * 64 * 2
+
+
+def copy_bandwidth(mib: int = 512, reps: int = 5) -> float:
+    """Bytes moved per second (read + write) copying a `mib` MiB buffer, best of `reps`."""
+    src = np.ones(mib * 2**20 // 8, dtype=np.float64)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - t)
+    return 2 * src.nbytes / best
+
+
+def matmul_rate(dtype: str = "bfloat16", n: int = 2048, reps: int = 10) -> float:
+    """FLOP/s of an n x n matmul in torch, after a warm-up."""
+    import torch
+
+    kind = getattr(torch, dtype)
+    a, b = torch.randn(n, n, dtype=kind), torch.randn(n, n, dtype=kind)
+    for _ in range(3):
+        a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t)
+
+
+def decode_limit(
+    bandwidth: float,
+    batch: int,
+    context: int,
+    weight_bytes: float = EMBEDDED_WEIGHT_BYTES,
+    kv_bytes_per_token: float = EMBEDDED_KV_BYTES_PER_TOKEN,
+) -> float:
+    """Tokens/s a memory-bound decode can reach at this batch and mean context."""
+    step_bytes = weight_bytes + batch * context * kv_bytes_per_token
+    return bandwidth * batch / step_bytes
+
+
+def limits(batch: int = 64, context: int = 1024) -> dict:
+    """Everything above, measured now, with the load average beside it (another process
+    on the cores makes every figure lower)."""
+    bandwidth = copy_bandwidth()
+    return {
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0],
+        "copy_bandwidth_gbs": round(bandwidth / 1e9, 2),
+        "matmul_fp32_gflops": round(matmul_rate("float32") / 1e9, 1),
+        "matmul_bf16_gflops": round(matmul_rate("bfloat16") / 1e9, 1),
+        "decode_limit": {
+            "batch": batch,
+            "context": context,
+            "tokens_per_s": round(decode_limit(bandwidth, batch, context), 1),
+        },
+    }
+
+
+def main() -> None:
+    result = limits()
+    out = Path(__file__).parent / "results" / "machine.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for key, value in result.items():
+        print(f"{key:<22} {value}")
+
+
+if __name__ == "__main__":
+    main()
