@@ -537,6 +537,10 @@ _SEX_WORDS = {
              "garçon", "hombre", "niño", "chico", "mann", "junge", "男人", "男孩"},
 }  # fmt: skip
 _SEX_OF = {w: s for s, words in _SEX_WORDS.items() for w in words}
+# Lowercase-free needles of which every _AGE match holds one (a cheap test first).
+_MAY_HOLD_AGE = re.compile(
+    rf"\d|year|ans\b|años|jahre|jährig|岁|歲|\bage|ties\b|{_WORD_NUMBER}", re.IGNORECASE
+)
 _CHILD = re.compile(
     r"\blittle (?:girl|boy)\b|\b(?:a|just a|only a) (?:child|kid)\b|\b(?:baby|infant|toddler)\b|"
     r"小女孩|小男孩|孩子|婴儿"
@@ -556,10 +560,14 @@ def claims(speech: str, narration: list[str]) -> Claims:
         value = _zh_number(raw) if m.group("zh") else _number(raw)
         if value is not None:
             out.ages.append(value)
+    seen = set()  # a looping reply says the same thing many times: read it once
     for m in _SELF.finditer(speech):
         clause = m.group("clause") or m.group("zh") or ""
         negated = bool(m.group("neg") or m.group("never") or m.group("negverb"))
         negated = negated or "不" in m.group(0)[:3]
+        if (clause, negated) in seen:
+            continue
+        seen.add((clause, negated))
         clause = re.sub(r"\b(?:a bit|a little bit|kind|sort) of\s+", "", clause, flags=re.I)
         # "I'm a woman who loves bread, and a baker": only the noun phrase that the verb names
         clause = (
@@ -571,7 +579,8 @@ def claims(speech: str, narration: list[str]) -> Claims:
             if not m.group("zh")
             else clause
         )
-        out.ages.extend(_ages(clause))
+        if _MAY_HOLD_AGE.search(clause):
+            out.ages.extend(_ages(clause))
         if not negated and _CHILD.search(clause):
             out.ages.append(8.0)  # "I'm just a little girl" from a woman in her thirties
         for word in _words_of(_KIND_WORD, clause):
