@@ -57,11 +57,21 @@ def _load_card_file(path: Path) -> Persona:
     return load_card(path)
 
 
+def card_files(folder: Path) -> list[Path]:
+    """The cards of a `--persona` folder, sorted: its files with a card suffix."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in CARD_SUFFIXES)
+
+
+def persona_folders(sources) -> dict[str, list[Path]]:
+    """The `--persona` values that are folders, each with its cards (`card_files`)."""
+    return {s: card_files(Path(s).expanduser()) for s in sources if Path(s).expanduser().is_dir()}
+
+
 def load_personas(source: str) -> list[Persona]:
     """Resolve a `--persona` value: a shipped name, a card file, or a folder of cards."""
     path = Path(source).expanduser()
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in CARD_SUFFIXES)
+        files = card_files(path)
         if not files:
             raise RolegenError(f"{path}: folder holds no persona cards (*.yaml, *.json, *.png)")
         return [_load_card_file(p) for p in files]

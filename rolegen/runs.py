@@ -131,7 +131,49 @@ def make_out_dir(path: str | Path) -> Path:
 def file_hashes(paths) -> dict[str, str]:
     """sha256 of each file's bytes, keyed by the path as given: a resume compares them,
     so an edited card cannot mix two characters in one run."""
-    return {str(p): hashlib.sha256(Path(p).expanduser().read_bytes()).hexdigest() for p in paths}
+    return {str(p): _sha256(p) for p in paths}
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()
+
+
+def folder_key(folder) -> str:
+    """The `inputs` key of a folder: its path with a trailing separator, so that it sorts
+    beside its files and a file's key starts with it."""
+    return str(Path(folder).expanduser()).rstrip(os.sep) + os.sep
+
+
+def input_hashes(files=(), folders: dict | None = None) -> dict[str, str]:
+    """What a resume compares (`RunDir(inputs=...)`): `file_hashes` of `files` and of
+    each folder's files, and per folder (`folder_key`) the sha256 of its sorted file
+    names, so a card added to a `--persona` folder or a template removed from
+    `--templates` is found as well as an edited one. `folders` maps a folder to the
+    files in it that rolegen reads (cards, templates), not everything there."""
+    hashes = file_hashes(files)
+    for folder, paths in (folders or {}).items():
+        key = folder_key(folder)
+        names = sorted(str(Path(p).expanduser().relative_to(key)) for p in paths)
+        hashes.update({key + name: _sha256(Path(key) / name) for name in names})
+        hashes[key] = hashlib.sha256("\n".join(names).encode()).hexdigest()
+    return hashes
+
+
+def _folder_change(key: str, before: dict, now: dict) -> str:
+    """The file names added to and removed from folder `key` between two `input_hashes`,
+    the first few of each."""
+
+    def names(hashes):
+        return {k[len(key) :] for k in hashes if k.startswith(key) and k != key}
+
+    def listed(found: set, what: str) -> list[str]:
+        first = sorted(found)[:3]
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        return [f"{', '.join(first)}{more} {what}"] if found else []
+
+    added = listed(names(now) - names(before), "added")
+    removed = listed(names(before) - names(now), "removed")
+    return "; ".join(added + removed) or "its files differ"
 
 
 @contextmanager
@@ -238,9 +280,9 @@ class RunDir:
     """A run folder opened for writing: locked (`hold_out_dir`), checked against the run
     it continues (`--resume`), with the ids of its finished dialogues in `done_ids`.
 
-    `inputs` are files whose content decides what a dialogue says (cards, user
-    scripts): their hashes go into every manifest written, and a resume refuses when
-    one changed. A folder that holds no finished dialogue (a run whose engine failed
+    `inputs` are files and folders whose content decides what a dialogue says (cards,
+    persona folders, user scripts, templates; `input_hashes`): their hashes go into
+    every manifest written, and a resume refuses when one changed. A folder that holds no finished dialogue (a run whose engine failed
     to start) is reused without `--resume`."""
 
     def __init__(
@@ -306,7 +348,14 @@ class RunDir:
                     f"--resume: '{name}' was {before[name]!r} in {self.manifest_path}, now "
                     f"{config.get(name)!r}; resume with the same settings or use another --out"
                 )
-        for path, digest in self.inputs.items():
+        # files first: an edited file is named, then a folder whose file names differ
+        for path, digest in sorted(self.inputs.items(), key=lambda i: i[0].endswith(os.sep)):
+            if path in hashes and hashes[path] != digest and path.endswith(os.sep):
+                raise RolegenError(
+                    f"--resume: folder {path} changed since the run started "
+                    f"({_folder_change(path, hashes, self.inputs)}); resume with the folder as "
+                    "it was, or use another --out"
+                )
             if path in hashes and hashes[path] != digest:
                 raise RolegenError(
                     f"--resume: {path} changed since the run started (its sha256 was "

@@ -40,6 +40,15 @@ USER_SIMULATOR = "user_simulator.jinja"
 ROLEGEN_PROMPT = "rolegen"  # the prompt generate renders and training sees
 
 
+def template_folders(folder: str | Path | None) -> dict[str, list[Path]]:
+    """A `--templates` folder with its templates (every `*.jinja` file under it, sorted),
+    as `runs.input_hashes` takes it; empty without one."""
+    if not folder or not Path(folder).expanduser().is_dir():
+        return {}
+    files = sorted(p for p in Path(folder).expanduser().rglob("*.jinja") if p.is_file())
+    return {str(folder): files}
+
+
 def _template_line(exc: BaseException, name: str) -> int | None:
     """The template line a render error happened on (jinja rewrites tracebacks so
     that template frames carry the template's file name and line)."""

@@ -8,7 +8,7 @@ import pytest
 
 from rolegen import runs
 from rolegen.errors import RolegenError
-from rolegen.runs import RunDir, command_scope, file_hashes, signals_deferred
+from rolegen.runs import RunDir, command_scope, file_hashes, input_hashes, signals_deferred
 
 
 def _record(i):
@@ -165,6 +165,59 @@ def test_resume_refuses_a_card_that_changed(tmp_path):
     card.write_text("name: Someone else\n")
     with pytest.raises(RolegenError, match=f"--resume: {card} changed since the run started"):
         RunDir(out, resume=True, config={}, inputs=file_hashes([card]))
+
+
+def _started(out, inputs):
+    run = RunDir(out, resume=False, config={}, inputs=inputs)
+    run.write_manifest({"config": {}})
+    run.close()
+
+
+def test_resume_names_the_card_added_to_and_removed_from_a_folder(tmp_path):
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    for name in ("a.yaml", "b.yaml"):
+        (folder / name).write_text(f"name: {name}\n")
+    out = tmp_path / "run"
+    _started(out, input_hashes([], {folder: sorted(folder.iterdir())}))
+    (folder / "c.yaml").write_text("name: C\n")
+    (folder / "a.yaml").unlink()
+    with pytest.raises(RolegenError) as refused:
+        RunDir(
+            out, resume=True, config={}, inputs=input_hashes([], {folder: sorted(folder.iterdir())})
+        )
+    assert str(refused.value) == (
+        f"--resume: folder {folder}/ changed since the run started (c.yaml added; a.yaml "
+        "removed); resume with the folder as it was, or use another --out"
+    )
+
+
+def test_resume_names_the_edited_file_of_a_folder_not_the_folder(tmp_path):
+    folder = tmp_path / "templates"
+    (folder / "prompts").mkdir(parents=True)
+    template = folder / "prompts" / "terse.jinja"
+    template.write_text("Be {{ name }}.\n")
+    out = tmp_path / "run"
+    _started(out, input_hashes([], {folder: [template]}))
+    RunDir(out, resume=True, config={}, inputs=input_hashes([], {folder: [template]})).close()
+
+    template.write_text("Be terse, {{ name }}.\n")
+    with pytest.raises(RolegenError, match=f"--resume: {template} changed since the run started"):
+        RunDir(out, resume=True, config={}, inputs=input_hashes([], {folder: [template]}))
+
+
+def test_a_long_list_of_added_cards_is_cut_to_three_names(tmp_path):
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    (folder / "a.yaml").write_text("name: A\n")
+    out = tmp_path / "run"
+    _started(out, input_hashes([], {folder: [folder / "a.yaml"]}))
+    for i in range(5):
+        (folder / f"n{i}.yaml").write_text(f"name: N{i}\n")
+    with pytest.raises(RolegenError, match=r"\(n0.yaml, n1.yaml, n2.yaml and 2 more added\)"):
+        RunDir(
+            out, resume=True, config={}, inputs=input_hashes([], {folder: sorted(folder.iterdir())})
+        )
 
 
 # ------------------------------------------------------------------ one writer at a time

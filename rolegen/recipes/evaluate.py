@@ -45,14 +45,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from rolegen import depth
 from rolegen.adapters import load_adapter, merged_model
-from rolegen.cards import load_personas
+from rolegen.cards import load_personas, persona_folders
 from rolegen.cluster import RunStats, run_batches
 from rolegen.config import EvalConfig
 from rolegen.dialogue import Dialogue, LoopSettings
@@ -70,14 +70,14 @@ from rolegen.resources import evals_dir
 from rolegen.runs import (
     RunDir,
     check_out_dir,
-    file_hashes,
     git_commit,
     hold_out_dir,
+    input_hashes,
     package_versions,
     write_json_atomic,
 )
 from rolegen.systems import System, label, parse_system, references
-from rolegen.templates import Templates
+from rolegen.templates import Templates, template_folders
 
 # Settings that change what a dialogue says: a resumed eval must keep them. More
 # dialogues or other systems may be added on a resume.
@@ -104,24 +104,28 @@ EVAL_CONTENT_FIELDS = (
 class Suite:
     personas: list  # Persona
     scripts: dict[str, list[str]]  # name -> user turns
+    # what a resume compares: its cards and scripts, and the folders they came from
+    inputs: dict[str, str] = field(default_factory=dict)
 
 
 def load_suite(cfg: EvalConfig) -> Suite:
     root = Path(cfg.suite).expanduser() if cfg.suite else evals_dir()
-    if cfg.personas:
-        personas = [p for source in cfg.personas for p in load_personas(source)]
-    else:
-        if not (root / "personas").is_dir():
-            raise RolegenError(f"eval suite {root}: no personas/ folder (or pass --persona)")
-        personas = load_personas(str(root / "personas"))
+    sources = cfg.personas or [str(root / "personas")]
+    if not cfg.personas and not (root / "personas").is_dir():
+        raise RolegenError(f"eval suite {root}: no personas/ folder (or pass --persona)")
+    personas = [p for source in sources for p in load_personas(source)]
+    folders = persona_folders(sources)
     if cfg.user_scripts:
         files = [Path(s).expanduser() for s in cfg.user_scripts]
     else:
         files = sorted((root / "scripts").glob("*.txt")) if (root / "scripts").is_dir() else []
         if not files:
             raise RolegenError(f"eval suite {root}: no scripts/*.txt (or pass --user-script)")
+        folders[str(root / "scripts")] = files
     scripts = {f.stem: load_user_script(f) for f in files}
-    return Suite(personas=personas, scripts=scripts)
+    cards = [p.source for p in personas if p.source and Path(p.source).is_file()]
+    inputs = input_hashes(cards + [str(f) for f in files], folders)
+    return Suite(personas=personas, scripts=scripts, inputs=inputs)
 
 
 def plan(
@@ -187,8 +191,8 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> dict:
         for builder in builders.values():
             builder.first_prompt(resolve_persona(p, "User"), UserPersona())
     config = to_dict(cfg)
-    cards = [p.source for p in suite.personas if p.source and Path(p.source).is_file()]
-    run = RunDir(out, cfg.resume, config, EVAL_CONTENT_FIELDS, inputs=file_hashes(cards))
+    inputs = {**suite.inputs, **input_hashes((), template_folders(cfg.model_args.templates))}
+    run = RunDir(out, cfg.resume, config, EVAL_CONTENT_FIELDS, inputs=inputs)
     run.write_manifest(
         {
             "config": config,

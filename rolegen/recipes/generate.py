@@ -26,7 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rolegen.adapters import load_adapter, merged_model
-from rolegen.cards import load_personas
+from rolegen.cards import load_personas, persona_folders
 from rolegen.cluster import RunStats, run_batches
 from rolegen.config import FilterConfig, GenerateConfig
 from rolegen.dialogue import Dialogue, LoopSettings
@@ -46,12 +46,12 @@ from rolegen.runs import (
     RunDir,
     check_out_dir,
     default_run_dir,
-    file_hashes,
     git_commit,
+    input_hashes,
     package_versions,
 )
 from rolegen.sillytavern import check_export_dir
-from rolegen.templates import ROLEGEN_PROMPT
+from rolegen.templates import ROLEGEN_PROMPT, template_folders
 
 
 @dataclass
@@ -209,9 +209,12 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
 
     run_dir = Path(cfg.out) if cfg.out else default_run_dir()
     config = to_dict(cfg)
-    # a resume refuses a card or script whose content changed, not only another path
+    # a resume refuses a card, script or template whose content changed, and a card
+    # added to or removed from a --persona folder, not only another path
     cards = [p.source for p in personas if p.source and Path(p.source).is_file()]
-    run = RunDir(run_dir, cfg.resume, config, inputs=file_hashes(cards + cfg.user_scripts))
+    folders = {**persona_folders(cfg.personas), **template_folders(cfg.model_args.templates)}
+    inputs = input_hashes(cards + cfg.user_scripts, folders)
+    run = RunDir(run_dir, cfg.resume, config, inputs=inputs)
     todo = [d for d in dialogues if d.id not in run.done_ids]
     skipped = len(dialogues) - len(todo)
     manifest = {
