@@ -29,7 +29,8 @@ _DECIDING = (
     r"nod|smile|grin|laugh|chuckle|gasp|sigh|shiver|shudder|blush|flush|frown|shrug|wince|"
     r"gulp|swallow|hesitate|freeze|stumble|tremble|notice|realis|realiz|hear|sense|spot|grip|clutch|"
     r"catch sight|tell|say|said|reply|ask|answer|whisper|murmur|mutter|explain|agree|"
-    r"accept|thank|apologi[sz]|introduce|start|started|begin|began|decide|step|stepped|"
+    r"accept|thank|apologi[sz]|introduce|start|started|begin|began|step|stepped|smell(?! like)|"
+    r"taste|"
     r"walk|enter|climb|lean|reach|grab|pick|sit|sat|stand|stood|turn|glance|stare|gaze|"
     r"peer|squint|wake|woke|open|close|raise|lower|put|set|hand|offer|follow|head|run|ran|"
     r"look (?:around|up|down|closer|back|over|out|at|into|through)|take a (?:closer |good |"
@@ -45,6 +46,22 @@ _DOING = re.compile(
     r"playing|wondering|thinking)\b",
     re.IGNORECASE,
 )
+# What the user thinks or feels, stated for them: "You think I'm real", "You just love me",
+# "You're not sure what to say". Not "you know" (a habit of speech), nor "You look tired"
+# (an observation), nor "you're tired" or "you're lost" (what a host says to a guest).
+_MIND = re.compile(
+    r"^(?:(?:just|really|still|already|probably|secretly|clearly|obviously)\s+)?"
+    r"(?:think|thought|believe|feel(?! free| like)|felt|want|wanted|wish|love|hate|fear|"
+    r"remember|forget|wonder|realis|realiz|know that)\w*\b",
+    re.IGNORECASE,
+)
+_FEELING = re.compile(
+    r"^(?:(?:just|really|so|still|already|probably|clearly|not)\s+)*(?:sure|unsure|"
+    r"wondering|feeling|scared|worried|nervous|excited|curious|confused|embarrassed|"
+    r"ashamed|angry|upset)\b",
+    re.IGNORECASE,
+)
+_SUBORDINATE = re.compile(r"\b(?:as|than|what|if|when|while|before|after|until|so)\s*$", re.I)
 _DECIDING_VERB = re.compile(
     rf"^(?:(?:slowly|quickly|finally|suddenly|just|then|also|still|carefully|softly|"
     rf"nervously|gently|immediately)\s+)?(?:{_DECIDING})\w*\b",
@@ -132,8 +149,13 @@ def user_actions(text: str, user_name: str = "") -> int:
         for m in _clauses(sentence, name):
             rest = m.group("rest")
             contraction = (m.group("contraction") or "")[1:]
-            if contraction == "re" and _DOING.match(rest):
-                count += 1  # "You're looking at a locked room"
+            # a mind read only as a statement of its own: not "as hard as you think"
+            stated = not _SUBORDINATE.search(m.group(0)[: m.start("subject") - m.start()])
+            if contraction == "re" and (_DOING.match(rest) or (stated and _FEELING.match(rest))):
+                count += 1  # "You're looking at a locked room", "You're not sure what to say"
+                break
+            if not contraction and stated and _MIND.match(rest):
+                count += 1  # "You think I'm real", "You just love me"
                 break
             if contraction and not (contraction == "ve" and _DECIDING_VERB.match(rest)):
                 continue  # "you'll see the mill", "you're tired": a forecast, a description
