@@ -46,6 +46,10 @@ _NUMBER_WORDS = {
     "setenta": 70, "ochenta": 80, "noventa": 90,
     "zwanzig": 20, "dreißig": 30, "vierzig": 40, "fünfzig": 50, "sechzig": 60,
     "siebzig": 70, "achtzig": 80, "neunzig": 90,
+    "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7, "huit": 8, "neuf": 9,
+    "dix": 10, "onze": 11, "douze": 12, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5,
+    "seis": 6, "siete": 7, "ocho": 8, "nueve": 9, "diez": 10, "zwei": 2, "drei": 3, "vier": 4,
+    "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "zwölf": 12,
 }  # fmt: skip
 _DECADES = {
     "twenties": 25, "thirties": 35, "forties": 45, "fifties": 55, "sixties": 65,
@@ -112,7 +116,12 @@ _AGE = re.compile(
     rf"|\b(?:aged?|age of|âgée? de|edad de|alter von)\s+(?P<aged>{_NUMBER})\b"
     rf"|\b(?:in|into)\s+(?:his|her|their|its|my)\s+(?:early\s+|late\s+|mid-)?(?P<decade>{_DECADE})\b"
     rf"|(?:^|[.!?]\s+)(?P<decade2>{_DECADE}),"
-    r"|(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)",
+    r"|(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)"
+    # a made thing's age: "activated 31 years ago", "seit sechs Jahren im Betrieb"
+    rf"|\b(?:activated|built|switched on|turned on|assembled|constructed)\s+(?:some\s+|about\s+)?"
+    rf"(?P<ago>{_NUMBER})\s+years?\s+ago"
+    rf"|\bin (?:operation|service) for\s+(?P<op>{_NUMBER})\s+years"
+    rf"|\bseit\s+(?P<seit>{_NUMBER})\s+jahren\s+im\s+(?:betrieb|einsatz|dienst)",
     re.IGNORECASE,
 )
 _DURATION = re.compile(r"(?:depuis|pendant|il y a|hace|desde hace|durante|seit|vor)\s+$", re.I)
@@ -121,14 +130,20 @@ _DURATION = re.compile(r"(?:depuis|pendant|il y a|hace|desde hace|durante|seit|v
 def _ages(text: str) -> list[float]:
     out = []
     for m in _AGE.finditer(text):
-        if _DURATION.search(text[max(0, m.start() - 14) : m.start()]):
+        if not m.group("seit") and _DURATION.search(text[max(0, m.start() - 14) : m.start()]):
             continue
         if m.group("zh"):
             value = _zh_number(m.group("zh"))
         elif m.group("decade") or m.group("decade2"):
             value = float(_DECADES[(m.group("decade") or m.group("decade2")).lower()])
         else:
-            value = _number(m.group("n") or m.group("aged"))
+            value = _number(
+                m.group("n")
+                or m.group("aged")
+                or m.group("ago")
+                or m.group("op")
+                or m.group("seit")
+            )
             if value is not None and m.group("odd"):
                 value += 5
         if value is not None and 0 < value < 100000:
@@ -165,7 +180,9 @@ _KINDS = {
     "animal": (
         r"octopus|fox|vixen|cat|dog|wolf|bird|raven|crow|owl|horse|bear|rabbit|hare|mouse|"
         r"rat|snake|frog|toad|fish|whale|dolphin|squid|spider|tiger|lion|deer|otter|badger|"
-        r"mongoose|monkey|ape|goat|sheep|cow|pig|duck|goose|eagle|hawk|shark|seal|"
+        r"mongoose|monkey|ape|goat|sheep|cow|pig|duck|goose|eagle|hawk|shark|seal|sheepdog|"
+        r"puppy|kitten|parrot|pigeon|bee|butterfly|lizard|turtle|tortoise|crab|lobster|"
+        r"squirrel|german shepherd|"
         r"hedgehog|renard|le chat|un chat|chien|loup|oiseau|pieuvre|zorro|gato|perro|lobo|pájaro|pulpo|"
         r"fuchs|katze|hund|vogel|krake|oktopus",
         r"狐狸|狐|猫|狗|狼|鸟|章鱼|兔",
@@ -175,6 +192,12 @@ _KINDS = {
         r"fairy|fae|goblin|troll|fantôme|esprit|elfe|fantasma|espíritu|dragón|elfo|geist|"
         r"gespenst|drache|god|goddess|deity|dios|diosa|dieu|gott",
         r"鬼|幽灵|龙|精灵|妖",
+    ),
+    # things no character is; idiom-prone ones ("an open book", "a rock") left out
+    "object": (
+        r"game|place|tree|plant|flower|chair|table|harpsichord|piano|violin|toy|doll|statue|"
+        r"painting|placeholder|building|house|book",
+        r"书|游戏|树|椅子|桌子",
     ),
     "human": (
         r"human|human being|person|mortal|woman|man|girl|boy|lady|gentleman|child|humain|"
@@ -217,6 +240,7 @@ _TRADES = {
     "locksmith|mechanic|luthier|embroiderer|cobbler|glassblower|clockmaker|watchmaker|"
     "luthière|menuisier|forgeron|carpintero|herrero|tischler|schmied|绣娘|刺绣|裁缝|木匠",
     "arms": "soldier|knight|warrior|mercenary|swordswoman|swordsman|fighter|guard|sheriff|"
+    "security officer|officer|commander|army commander|"
     "police officer|detective|cop|soldat|chevalier|soldado|caballero|soldat|ritter|士兵|侦探",
     "rescue": "firefighter|fireman|paramedic|lifeguard|pompier|bombero|feuerwehrmann|消防员",
     "travel": "captain|sailor|pilot|navigator|driver|courier|messenger|mail carrier|postman|"
@@ -389,7 +413,7 @@ def _card_kind(name: str, text: str) -> str | None:
             if m.group("zh") and not (before.endswith(name.lower()) or before[-1:] in "她他它"):
                 continue
             kind = _KIND_WORD.search(m.group("pred") or m.group("zh") or "")
-            if kind:
+            if kind and _KIND_OF.get((kind.group(1) or kind.group(2)).lower()) != "object":
                 return _KIND_OF.get((kind.group(1) or kind.group(2)).lower())
     return None
 
@@ -506,6 +530,7 @@ class Claims:
     sexes: list[str] = field(default_factory=list)
     kinds: list[tuple[str, bool, str]] = field(default_factory=list)  # (kind, negated, word)
     trades: list[str] = field(default_factory=list)
+    denied_trades: list[str] = field(default_factory=list)  # "I'm not a firefighter"
     narrated_sex: dict[str, int] = field(default_factory=dict)
 
 
@@ -515,7 +540,8 @@ _SELF = re.compile(
     r"\b(?:i am|i'm|i’m|i(?:'ve|’ve| have)(?: always|(?P<never> never))? been|i work as|"
     r"(?P<negverb>no soy|no puedo ser|je ne suis pas|ne suis pas)|je suis|en tant que|soy|"
     r"ich bin)\s+"
-    r"(?P<neg>not\s+(?:an?\s+|just\s+an?\s+)?|no\s+|nothing but\s+|pas\s+(?:une?\s+)?|"
+    r"(?:not (?:just|only|merely) )?"  # "I'm not just a caretaker": still a caretaker
+    r"(?P<neg>not\s+(?:an?\s+)?|no\s+|nothing but\s+|pas\s+(?:une?\s+)?|"
     r"kein(?:e|en)?\s+)?"
     # up to the sentence's end, or a comma that starts another clause ("I'm sorry, I'm ...")
     r"(?P<clause>(?:(?!,\s*(?:i\b|i'|i’|you|and|but|so|he|she|it|we|they|my|me)\b)"
@@ -541,6 +567,7 @@ _SEX_OF = {w: s for s, words in _SEX_WORDS.items() for w in words}
 _MAY_HOLD_AGE = re.compile(
     rf"\d|year|ans\b|años|jahre|jährig|岁|歲|\bage|ties\b|{_WORD_NUMBER}", re.IGNORECASE
 )
+_HEDGE = re.compile(r"\b(?:a bit|a little bit|a little|kind|sort) of\s+", re.IGNORECASE)
 _CHILD = re.compile(
     r"\blittle (?:girl|boy)\b|\b(?:a|just a|only a) (?:child|kid)\b|\b(?:baby|infant|toddler)\b|"
     r"小女孩|小男孩|孩子|婴儿"
@@ -568,7 +595,9 @@ def claims(speech: str, narration: list[str]) -> Claims:
         if (clause, negated) in seen:
             continue
         seen.add((clause, negated))
-        clause = re.sub(r"\b(?:a bit|a little bit|kind|sort) of\s+", "", clause, flags=re.I)
+        # "a bit of a poet" is a hedge, not a trade; "a bit of a husband" still has a sex
+        hedged = bool(_HEDGE.search(clause))
+        clause = _HEDGE.sub("", clause)
         # "I'm a woman who loves bread, and a baker": only the noun phrase that the verb names
         clause = (
             re.split(
@@ -584,12 +613,18 @@ def claims(speech: str, narration: list[str]) -> Claims:
         if not negated and _CHILD.search(clause):
             out.ages.append(8.0)  # "I'm just a little girl" from a woman in her thirties
         for word in _words_of(_KIND_WORD, clause):
-            out.kinds.append((_KIND_OF.get(word.lower(), "human"), negated, word.lower()))
+            kind = _KIND_OF.get(word.lower(), "human")
+            if kind == "object" and not re.search(rf"{re.escape(word)}\W*$", clause, re.I):
+                continue  # "a book lover", "a game designer": the thing is not the noun
+            out.kinds.append((kind, negated, word.lower()))
             if not negated and word.lower() in _SEX_OF:
                 out.sexes.append(_SEX_OF[word.lower()])
-        if not negated:
+        if negated:
+            out.denied_trades += [_TRADE_OF[w.lower()] for w in _words_of(_TRADE_WORD, clause)]
+        elif not hedged:
             for word in _words_of(_TRADE_WORD, clause):
                 out.trades.append(_TRADE_OF[word.lower()])
+        if not negated:
             for word in re.findall(r"[\w\u3400-\u9fff]+", clause.lower()):
                 if word in _SEX_OF and not _KIND_WORD.fullmatch(word):
                     out.sexes.append(_SEX_OF[word])
@@ -600,7 +635,10 @@ def claims(speech: str, narration: list[str]) -> Claims:
 
 
 def _far(age: float, card_ages: tuple[float, ...]) -> bool:
-    return all(abs(age - a) > max(4.0, a / 5) for a in card_ages)
+    """Off by more than a tenth (a year and a half at least): "I'm 16" from a card of 14 is
+    a contradiction, "I'm 50" from one of 52 is not; a decade ("in her seventies", read
+    as 75) allows 68 to 82."""
+    return all(abs(age - a) > max(1.5, a / 10) for a in card_ages)
 
 
 def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
@@ -629,4 +667,8 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
                 break
     if facts.trades and any(t not in facts.trades for t in said.trades):
         out.append("trade")
-    return out
+    elif facts.trades and any(t in facts.trades for t in said.denied_trades):
+        out.append("trade")  # "I'm not a firefighter" from the fire brigade's captain
+    if any(kind == "object" and not negated for kind, negated, _ in said.kinds):
+        out.append("kind")  # "I'm a book", "I'm a game": no card is a thing
+    return list(dict.fromkeys(out))

@@ -96,6 +96,7 @@ _NAMING = (
 _BEING = r"i am|i'm|i’m|je suis|moi,? c'est|yo soy|soy|ich bin"
 SELF_INTRO = re.compile(
     rf"\b(?:(?P<naming>{_NAMING})|(?P<being>{_BEING}))(?:[ \t]+|[ \t]*(?:\.{{2,}}|…)[ \t]*)"
+    r"(?:(?<=[ \t])[\"“'‘*](?=\w))?"  # call me "Jax", my name is *Aldakar*
     r"(?P<rest>[^\n.,;:!?()*\"“”]{1,60})"
     r"|(?P<zh>我叫|我名叫|我的名字是|我的名字叫|叫我|我是)(?P<zh_rest>[\u3400-\u9fff]{1,4})",
     re.IGNORECASE,
