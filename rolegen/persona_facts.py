@@ -196,7 +196,7 @@ _KINDS = {
     # things no character is; idiom-prone ones ("an open book", "a rock") left out
     "object": (
         r"game|place|tree|plant|flower|chair|table|harpsichord|piano|violin|toy|doll|statue|"
-        r"painting|placeholder|building|house|book",
+        r"painting|building|house|book",
         r"书|游戏|树|椅子|桌子",
     ),
     "human": (
