@@ -30,7 +30,7 @@ def test_facts_come_from_the_cards_own_fields_in_english_and_chinese():
     assert (BAKER.sex, BAKER.ages, BAKER.kind, BAKER.trades) == (
         "female",
         (80.0,),
-        None,  # no kind is stated: a baker is not checked for claiming to be an AI
+        "human",  # no kind is stated, and "she": a person
         ("food",),
     )
     assert (SHIP_AI.sex, SHIP_AI.kind) == ("none", "artificial")
@@ -45,7 +45,7 @@ def test_facts_come_from_the_cards_own_fields_in_english_and_chinese():
 def test_a_kind_mentioned_but_not_the_characters_is_not_its_kind():
     hana = card_facts("Hana", "Hana owns a tea house. A cat named Mochi sleeps on the sill.")
     pip = card_facts("Pip", "Pip is a 14-year-old boy who runs messages by pigeon.")
-    assert hana.kind is None
+    assert hana.kind is None  # nothing says what Hana is, not even a pronoun
     assert pip.kind == "human"
 
 
