@@ -60,13 +60,14 @@ def test_tiny_llama_dialogues_alternate_roles(tiny_model):
     loop = _loop(engine, builder, max_resamples=5)
     dialogues = [loop.start(Dialogue(id=f"d{i}", persona=persona, user=user)) for i in range(3)]
     loop.run(dialogues)
+    # seeded, so deterministic: no dialogue runs out of resamples on the tiny model
+    assert [d.end_reason for d in dialogues] == ["completed"] * 3
     for d in dialogues:
         record = d.to_record({})
         roles = [m["role"] for m in record["messages"]]
-        assert roles[:2] == ["system", "assistant"]  # system prompt, then the greeting
+        # system prompt, the greeting, then both turns
+        assert roles == ["system", "assistant"] + ["user", "assistant"] * 2
         assert "Captain Mara Vell" in record["messages"][0]["content"]
-        if d.end_reason == "completed":
-            assert roles[2:] == ["user", "assistant"] * 2
         assert all(m["content"].strip() for m in record["messages"])
         assert len(record["meta"]) == len(record["messages"])
     assert loop.stats.engine_calls >= 4  # one call per side per turn, at least

