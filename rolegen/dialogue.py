@@ -106,6 +106,7 @@ Judge = Callable[[list["Dialogue"], list[str]], list[tuple[list[str], dict]]]
 
 _MAX_RESAMPLE_TEMPERATURE = 1.5
 _PLAIN_SAMPLE = 1000  # sample indices of distillation's plain-sampled negatives
+_CROSS_SAMPLE = 2000  # sample indices of the cross-card negatives
 
 
 def request_seed(run_seed: int, dialogue_id: str, turn: int, side: str, sample: int) -> int:
@@ -131,6 +132,7 @@ class LoopSettings:
     candidates: int = 1  # character replies drawn at once per turn when judged
     resample_temperature_step: float = 0.0
     plain_negatives: int = 0  # plain-sampled negatives beside a reply drawn under a decoding fix
+    cross_card_negatives: int = 0  # replies from the same context under another card's prompt
     user_script: tuple[str, ...] | None = None  # user turns for dialogues without their own
 
 
@@ -313,6 +315,8 @@ class TurnLoop:
         distilled = [a for a in accepted.values() if a[0].sampling]
         if side == "assistant" and self.settings.plain_negatives and distilled:
             self._plain_negatives(distilled, turn, rejects)
+        if side == "assistant" and self.settings.cross_card_negatives and accepted:
+            self._cross_card_negatives(list(accepted.values()), dialogues, turn, rejects)
         for d, _, meta, text in accepted.values():
             self._accept(d, side, text, meta, rejects[d.id])
         for d in spent:  # the resample budget is spent
@@ -335,9 +339,41 @@ class TurnLoop:
             for k in range(self.settings.plain_negatives):
                 seed = request_seed(self.settings.seed, d.seed_key or d.id, turn, "plain", k)
                 requests.append(self._request(d, prompt, "assistant", seed, self.sampling))
-                owners.append((d, _PLAIN_SAMPLE + k))  # apart from the checked candidates
+                owners.append((d, _PLAIN_SAMPLE + k, "plain"))  # apart from the checked ones
+        self._draw_negatives(requests, owners, "plain_decoding", rejects)
+
+    def _cross_card_negatives(
+        self, accepted: list, dialogues: list[Dialogue], turn: int, rejects: dict[str, list]
+    ) -> None:
+        """Beside each accepted reply, replies drawn from the same context under another
+        card's prompt (another character of the batch, chosen by the seed), kept as
+        rejected candidates (reason `cross_card`): a pair teaches the model to answer from
+        its own card rather than from the conversation alone. A batch of one card draws
+        none."""
+        cards = {d.persona.name: d.persona for d in dialogues}
+        requests, owners = [], []
+        for d, _, _, _ in accepted:
+            others = sorted(n for n in cards if n != d.persona.name)
+            for k in range(self.settings.cross_card_negatives if others else 0):
+                seed = request_seed(self.settings.seed, d.seed_key or d.id, turn, "cross", k)
+                other = cards[others[seed % len(others)]]
+                prompt = self._builder(d).character_prompt(other, d.user, d.messages)
+                if not self._builder(d).fits(prompt):
+                    continue
+                sampling = {**self.sampling, **d.sampling}
+                requests.append(self._request(d, prompt, "assistant", seed, sampling))
+                owners.append((d, _CROSS_SAMPLE + k, f"card:{other.slug}"))
+        self._draw_negatives(requests, owners, "cross_card", rejects)
+
+    def _draw_negatives(
+        self, requests: list[Request], owners: list, reason: str, rejects: dict[str, list]
+    ) -> None:
+        """Draw `requests` and keep each non-empty reply as a rejected candidate of its
+        dialogue's turn, with `reason` first and any reasons the checks find."""
+        if not requests:
+            return
         drawn = []
-        for (d, j), req, comp in zip(owners, requests, self._generate(requests)):
+        for (d, j, how), req, comp in zip(owners, requests, self._generate(requests)):
             speaker, other = self._speaker_and_other(d, "assistant")
             reply = clean_reply(comp.text, speaker, other, req.stop, comp.finish_reason)
             if not reply.empty:  # an empty reply teaches nothing here
@@ -347,14 +383,14 @@ class TurnLoop:
                     "sample_index": j,
                     "tokens": comp.n_tokens,
                     "finish_reason": comp.finish_reason,
-                    "decoding": "plain",
+                    "decoding": how,
                 }
                 drawn.append((d, meta, reply.text))
         verdicts = [([], {})] * len(drawn)
         if self.judge is not None and drawn:
             verdicts = self.judge([x[0] for x in drawn], [x[2] for x in drawn])
         for (d, meta, text), (reasons, scores) in zip(drawn, verdicts):
-            reasons = ["plain_decoding", *reasons]  # not counted as the checks' rejections
+            reasons = [reason, *reasons]  # not counted as the checks' rejections
             rejects[d.id].append(self._reject(meta, text, reasons, scores, count=False))
 
     def _generate(self, requests: list[Request]) -> list:

@@ -363,6 +363,38 @@ def test_distillation_pairs_the_fixed_reply_with_a_plain_one_from_the_same_conte
     assert {p["chosen"][0]["content"] for p in pairs} == {"The wind turns; hold the rail."}
 
 
+def test_cross_card_negatives_answer_the_same_context_under_another_card(embedded_model):
+    builder, mara, user = _setup(embedded_model)
+    hana = resolve_persona(load_personas("tea-house-hana")[0], user.name)
+    engine = ScriptedEngine(
+        ["The wind turns; hold the rail.", "Tea is ready.", "Welcome to my tea house.", "Rain."]
+    )
+    loop = _judged_loop(engine, builder, turns=1, cross_card_negatives=1, user_script=["News?"])
+    a = loop.start(Dialogue(id="a", persona=mara, user=user))
+    b = loop.start(Dialogue(id="b", persona=hana, user=user))
+    loop.run([a, b])
+    replies, crossed = engine.calls
+    assert len(crossed) == 2  # one per accepted reply
+    own_prompts = {tuple(r.prompt_ids) for r in replies}
+    assert all(tuple(r.prompt_ids) not in own_prompts for r in crossed)
+    negative = a.meta[-1]["rejected"][0]
+    assert negative["reasons"][0] == "cross_card"
+    assert negative["decoding"] == f"card:{hana.slug}"
+    assert b.meta[-1]["rejected"][0]["decoding"] == f"card:{mara.slug}"
+    assert "cross_card" not in loop.stats.rejections  # not the checks' own rejections
+    mara_prompt = builder.character_prompt(hana, user, a.messages[:-1])
+    assert list(crossed[0].prompt_ids) == list(mara_prompt.ids)  # Hana's card, Mara's context
+
+
+def test_cross_card_negatives_need_a_second_card(embedded_model):
+    builder, persona, user = _setup(embedded_model)
+    engine = ScriptedEngine(["The wind turns; hold the rail."])
+    loop = _judged_loop(engine, builder, turns=1, cross_card_negatives=2, user_script=["News?"])
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    loop.run([d])
+    assert len(engine.calls) == 1 and "rejected" not in d.meta[-1]
+
+
 def test_no_distillation_no_plain_draws(embedded_model):
     builder, persona, user = _setup(embedded_model)
     engine = ScriptedEngine(["The wind turns; hold the rail."])

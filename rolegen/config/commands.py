@@ -86,6 +86,12 @@ class GenerateConfig:
     plain_negatives: int = opt(
         1, "With --distill: plain-sampled replies per accepted turn, each a preference pair."
     )
+    cross_card_negatives: int = opt(
+        0,
+        "Replies per accepted turn drawn from the same context under another card's prompt "
+        "(another persona of the batch), each a preference pair against the accepted reply: "
+        "the adapter learns to answer from its own card. 0 = off.",
+    )
     check: bool = opt(
         True,
         "Run the repetition checks on each new character turn and resample "
@@ -133,7 +139,9 @@ class GenerateConfig:
         if self.resume and not self.out:
             raise RolegenError("--resume needs --out: the run folder to continue")
         at_least(self, 1, "dialogues", "turns", "batch_size", "candidates")
-        at_least(self, 0, "max_resamples", "asked_resamples", "plain_negatives")
+        at_least(
+            self, 0, "max_resamples", "asked_resamples", "plain_negatives", "cross_card_negatives"
+        )
         check_prompt_names(self.prompt_names)
         distill = self.distill_sampling
         if distill.get("no_repeat_ngram") and self.engine_args.engine == "openai":

@@ -257,6 +257,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
             candidates=cfg.candidates,
             resample_temperature_step=cfg.resample_temperature_step,
             plain_negatives=cfg.plain_negatives if cfg.distill else 0,
+            cross_card_negatives=cfg.cross_card_negatives,
         ),
         batch_size=cfg.batch_size,
         no_repeat_ngram=bool(cfg.distill_sampling.get("no_repeat_ngram")),
