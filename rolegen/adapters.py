@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolegen.errors import RolegenError
-from rolegen.models import ModelInfo, cache_dir, fingerprint, safetensors_header
+from rolegen.models import ModelInfo, cache_dir, fingerprint
+from rolegen.shapes import check_adapter_shapes
 
 # The max_lora_rank values vLLM accepts (vllm.config.lora.MaxLoRARanks).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -35,11 +36,6 @@ class Adapter:
 
     def to_dict(self) -> dict:
         return {"path": str(self.path), "r": self.r, "hash": self.hash, **self.meta}
-
-
-def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
-    header = safetensors_header(path)
-    return {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
 
 
 def _read_json(path: Path) -> dict:
@@ -75,14 +71,8 @@ def load_adapter(
             f"{flag} {p} was trained on {meta.get('base_model')}, not on {model_path} "
             "(the weights differ); pass that model with --model"
         )
-    model_config = json.loads((model_path / "config.json").read_text())
-    hidden = model_config.get("hidden_size")
-    for key, shape in _safetensors_shapes(weights).items():
-        if "q_proj.lora_A" in key and hidden and shape[-1] != hidden:
-            raise RolegenError(
-                f"{flag} {p}: its q_proj expects width {shape[-1]}, but {model_path} has "
-                f"hidden_size {hidden}: the adapter belongs to another base model"
-            )
+    # what PEFT would stop on with a size mismatch per layer, said once
+    check_adapter_shapes(p, config, model_path, flag)
     digest = hashlib.sha256(weights.read_bytes() + config_file.read_bytes()).hexdigest()
     return Adapter(path=p, r=r, hash=digest, meta=meta)
 

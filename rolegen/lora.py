@@ -84,19 +84,29 @@ def load_lora_model(model_path: Path, cfg: TrainConfig, dtype: torch.dtype):
 def check_init_adapter(path: Path, cfg: TrainConfig) -> None:
     """Refuse an `--init-adapter` whose LoRA settings are not the run's: a rank or module
     set that differs would leave part of the adapter behind, or train part of the new one
-    from zero, without a word. (Dropout is a training setting and may differ.)"""
+    from zero, without a word. The message names only the settings that differ, with
+    the flags that match the adapter. (Dropout is a training setting and may differ.)"""
     saved = json.loads((path / "adapter_config.json").read_text())
-    ours = (cfg.lora.r, float(cfg.lora.alpha), sorted(cfg.lora.target_modules))
-    theirs = (
-        saved.get("r"),
-        float(saved.get("lora_alpha") or 0),
-        sorted(_as_list(saved.get("target_modules"))),
+    r, alpha = saved.get("r"), float(saved.get("lora_alpha") or 0)
+    modules = sorted(_as_list(saved.get("target_modules")))
+    settings = (  # (the adapter's, the run's, how one reads, the flags that match it)
+        (r, cfg.lora.r, "r={}".format, f"--lora-r {r}"),
+        (alpha, float(cfg.lora.alpha), "alpha {:g}".format, f"--lora-alpha {alpha:g}"),
+        (
+            modules,
+            sorted(cfg.lora.target_modules),
+            lambda v: "modules " + ", ".join(v),
+            " ".join(f"--target-module {m}" for m in modules),
+        ),
     )
-    if ours != theirs:
+    differ = [s for s in settings if s[0] != s[1]]
+    if differ:
+        theirs = " and ".join(show(t) for t, _, show, _ in differ)
+        ours = " and ".join(show(o) for _, o, show, _ in differ)
+        flags = " ".join(f for *_, f in differ)
         raise RolegenError(
-            f"--init-adapter {path}: it has r={theirs[0]}, alpha {theirs[1]:g} on "
-            f"{', '.join(theirs[2])}; this run trains r={ours[0]}, alpha {ours[1]:g} on "
-            f"{', '.join(ours[2])}: pass its --lora-r, --lora-alpha and --target-module"
+            f"--init-adapter {path}: it has {theirs}, this run trains {ours}: pass {flags} "
+            "to train on from it"
         )
 
 

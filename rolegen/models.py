@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rolegen.errors import RolegenError
+from rolegen.shapes import check_model_shapes, safetensors_header
 
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 EMBEDDED_ALIASES = ("embedded", "default", "smollm2", EMBEDDED_NAME)
@@ -43,7 +44,6 @@ _TOKENIZER_FILES = (
     "tokenizer.tiktoken",
 )
 _WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-_MAX_HEADER_BYTES = 100_000_000  # the safetensors format's own limit
 
 
 def cache_dir() -> Path:
@@ -183,47 +183,6 @@ def fingerprint(path: Path) -> tuple[str, str]:
     return digest.hexdigest(), "sha256-all-bytes" if full else "sha256-headers"
 
 
-def safetensors_header(path: Path) -> dict:
-    """The JSON header of a safetensors file, checked against the file: its length fits,
-    it parses to an object, and every tensor's bytes lie inside the file. Raises naming
-    the file when not (a truncated download, a file of another format)."""
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        n = int.from_bytes(fh.read(8), "little") if size >= 8 else -1
-        if not 2 <= n <= min(size - 8, _MAX_HEADER_BYTES):
-            raise RolegenError(
-                f"{path}: not a safetensors file, or cut short (its header length {n} does "
-                f"not fit the file's {size} bytes)"
-            )
-        raw = fh.read(n)
-    try:
-        header = json.loads(raw)
-    except (ValueError, RecursionError):
-        header = None
-    if not isinstance(header, dict):
-        raise RolegenError(f"{path}: not a safetensors file (its header is not a JSON object)")
-    data_bytes = size - 8 - n
-    for name, entry in header.items():
-        if name != "__metadata__" and not _tensor_entry_fits(entry, data_bytes):
-            raise RolegenError(
-                f"{path}: tensor '{name}' has a broken entry or lies past the end of the file "
-                "(corrupt or cut short)"
-            )
-    return header
-
-
-def _tensor_entry_fits(entry, data_bytes: int) -> bool:
-    if not isinstance(entry, dict) or not isinstance(entry.get("shape"), list):
-        return False
-    offsets = entry.get("data_offsets")
-    return (
-        isinstance(offsets, list)
-        and len(offsets) == 2
-        and all(isinstance(o, int) for o in offsets)
-        and 0 <= offsets[0] <= offsets[1] <= data_bytes
-    )
-
-
 def _check_weights(path: Path) -> None:
     """The checkpoint holds weights, an index's shards are all there, and every
     safetensors header parses and fits its file. `.bin` files are pickles: only their
@@ -305,6 +264,8 @@ def inspect_model(path: Path, tokenizer=None, need_weights: bool = True) -> Mode
         or getattr(tokenizer, "model_max_length", 0)
         or 2048
     )
+    if need_weights:  # after the tokenizer checks, which name the vocabulary more plainly
+        check_model_shapes(path)
     digest, method = fingerprint(path)
     return ModelInfo(
         path=str(path),

@@ -25,7 +25,12 @@ def test_resolve_model_defaults_to_embedded(embedded_model):
 
 
 def test_model_vocab_larger_than_tokenizer_is_fine(tiny_model, copy_model):
-    path = copy_model(tiny_model, vocab_size=49216)
+    from transformers import AutoModelForCausalLM
+
+    path = copy_model(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    model.resize_token_embeddings(49216)  # the weights and config.json both say 49216
+    model.save_pretrained(path)
     info = inspect_model(path)
     assert info.vocab_size == 49216 and info.tokenizer_size == 49152
     assert any("64 rows more" in w for w in info.warnings)
