@@ -8,13 +8,18 @@ Card text is data: macros such as `{{char}}` are replaced by plain string
 substitution, never rendered as template code. A lorebook's `use_regex` keys are
 compiled when the card loads and searched with a time limit (`REGEX_SECONDS`): a key
 that backtracks without end stops the run with an error naming the card and the entry.
+All of a card's regex keys share a budget per scan (`REGEX_CARD_SECONDS`): past it, the
+rest of them are skipped for that scan, with a warning once per card.
 
 Non-goals: editing cards, writing cards back out.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import sys
+import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -29,11 +34,21 @@ from rolegen.resources import personas_dir
 # dialogue in microseconds; a key such as `(a|aa)+$` backtracks exponentially and would
 # hang the run (Python's `re` cannot be interrupted; the `regex` package stops it).
 REGEX_SECONDS = 1.0
+# The most all of one card's `use_regex` keys may take together in one scan. Each key
+# alone stays under REGEX_SECONDS, but 40 keys just under it made a run 8x slower; past
+# this budget the scan skips the card's remaining regex keys (warned of once per card).
+# Twice REGEX_SECONDS: the first searches still have their whole limit, so a key that
+# hangs is named as such.
+REGEX_CARD_SECONDS = 2.0
 
 
 class _RegexTimeout(Exception):
     def __init__(self, key: str):
         self.key = key
+
+
+class _BudgetSpent(Exception):
+    """The card's REGEX_CARD_SECONDS ran out before this search could finish."""
 
 
 @dataclass
@@ -51,14 +66,20 @@ class LoreEntry:
     insertion_order: int = 100
     name: str = ""
 
-    def _matches(self, key: str, text: str) -> bool:
+    def _matches(self, key: str, text: str, deadline: float) -> bool:
         if self.use_regex:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _BudgetSpent
+            timeout = min(REGEX_SECONDS, left)
             flags = 0 if self.case_sensitive else regex.IGNORECASE
             try:
-                return regex.search(key, text, flags, timeout=REGEX_SECONDS) is not None
+                return regex.search(key, text, flags, timeout=timeout) is not None
             except regex.error:  # the loaders refuse such keys; a hand-built entry skips it
                 return False
             except TimeoutError:
+                if timeout < REGEX_SECONDS:  # cut short by the card's budget, not its own limit
+                    raise _BudgetSpent from None
                 raise _RegexTimeout(key) from None
         if self.case_sensitive:
             return key in text
@@ -78,15 +99,17 @@ class LoreEntry:
                     return f"{field_name}[{j}]", f"not a valid regular expression ({e})"
         return None
 
-    def triggered_by(self, text: str) -> bool:
+    def triggered_by(self, text: str, deadline: float = math.inf) -> bool:
+        """Whether the entry goes in; its regex keys search until `deadline`
+        (`time.monotonic()`), each for REGEX_SECONDS at most."""
         if not self.enabled:
             return False
         if self.constant:
             return True
-        if not any(self._matches(k, text) for k in self.keys if k):
+        if not any(self._matches(k, text, deadline) for k in self.keys if k):
             return False
         if self.selective and self.secondary_keys:
-            return any(self._matches(k, text) for k in self.secondary_keys if k)
+            return any(self._matches(k, text, deadline) for k in self.secondary_keys if k)
         return True
 
 
@@ -95,16 +118,26 @@ class Lorebook:
     entries: list[LoreEntry] = field(default_factory=list)
     scan_depth: int = 4  # how many of the latest messages are scanned for keys
     token_budget: int = 512  # rough budget (4 characters a token) for inserted entries
+    # whether a scan has run out of REGEX_CARD_SECONDS (warned of once per card)
+    _budget_warned: bool = field(default=False, init=False, repr=False, compare=False)
 
     def active(self, recent_messages: list[str], card: str = "card") -> list[LoreEntry]:
         """Entries whose keys occur in the last `scan_depth` messages, within the budget.
-        A regex key that runs past `REGEX_SECONDS` raises, naming `card` and the entry."""
+        A regex key that runs past `REGEX_SECONDS` raises, naming `card` and the entry;
+        once the card's regex keys have taken `REGEX_CARD_SECONDS` in this scan, its
+        remaining regex entries are skipped (not inserted) for this scan."""
         text = "\n".join(recent_messages[-self.scan_depth :] if self.scan_depth else [])
-        hits = []
+        deadline = time.monotonic() + REGEX_CARD_SECONDS
+        hits, skipped = [], []
         for i, entry in enumerate(self.entries):
+            if skipped and entry.use_regex and entry.enabled and not entry.constant:
+                skipped.append(i)
+                continue
             try:
-                if entry.triggered_by(text):
+                if entry.triggered_by(text, deadline):
                     hits.append(entry)
+            except _BudgetSpent:
+                skipped.append(i)
             except _RegexTimeout as t:
                 name = f" ('{entry.name}')" if entry.name else ""
                 raise RolegenError(
@@ -113,6 +146,15 @@ class Lorebook:
                     "backtracks without end, e.g. a repeated group that can match the same "
                     "text two ways); simplify the key or turn off use_regex"
                 ) from None
+        if skipped and not self._budget_warned:
+            self._budget_warned = True
+            print(
+                f"warning: {card}: the lorebook's regular expressions took more than "
+                f"{REGEX_CARD_SECONDS:g} s in one scan of {len(text)} characters; "
+                f"{len(skipped)} regex entries (from entry {skipped[0]}) were skipped in that "
+                "scan, and are whenever the budget runs out (noted once); simplify the keys",
+                file=sys.stderr,
+            )
         hits.sort(key=lambda e: e.insertion_order)
         chosen, used = [], 0
         for entry in hits:

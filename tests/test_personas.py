@@ -106,6 +106,62 @@ def test_a_regex_key_that_backtracks_without_end_stops_within_the_time_limit():
     assert "(a|aa)+$" in message and "\n" not in message
 
 
+def _slow_regex(monkeypatch, seconds: float) -> list[str]:
+    """Every regex search takes `seconds` (key 'hit' matches at once), under a 0.1 s
+    limit per search and a 0.2 s budget per card; returns the keys searched."""
+    from rolegen import personas
+
+    monkeypatch.setattr(personas, "REGEX_SECONDS", 0.1)
+    monkeypatch.setattr(personas, "REGEX_CARD_SECONDS", 0.2)
+    searched = []
+
+    def search(key, text, flags=0, timeout=None):
+        searched.append(key)
+        if key == "hit":
+            return True
+        time.sleep(min(seconds, timeout))
+        if seconds > timeout:
+            raise TimeoutError
+        return None
+
+    monkeypatch.setattr(personas.regex, "search", search)
+    return searched
+
+
+def test_a_card_s_regex_keys_share_one_budget_per_scan_and_the_skip_is_noted_once(
+    monkeypatch, capsys
+):
+    searched = _slow_regex(monkeypatch, 0.05)  # each key just under its own limit
+    slow = [LoreEntry(keys=[f"k{i}"], content=f"slow {i}", use_regex=True) for i in range(40)]
+    book = Lorebook(
+        entries=[
+            LoreEntry(keys=["hit"], content="matched", use_regex=True),
+            *slow,
+            LoreEntry(keys=["gold"], content="plain"),
+            LoreEntry(keys=["k"], content="always", use_regex=True, constant=True),
+        ]
+    )
+    for _ in range(2):
+        start = time.perf_counter()
+        chosen = book.active(["the gold"], card="cards/slow.json")
+        assert time.perf_counter() - start < 1.0  # 40 x 0.05 s = 2 s without the budget
+        assert [e.content for e in chosen] == ["matched", "plain", "always"]
+    assert len(searched) < 2 * 10  # about 5 of the 41 regex keys per scan
+    warnings = capsys.readouterr().err.strip().splitlines()
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        "warning: cards/slow.json: the lorebook's regular expressions took more than 0.2 s"
+    )
+    assert "regex entries (from entry " in warnings[0]
+
+
+def test_a_hanging_key_first_in_the_scan_is_still_named(monkeypatch):
+    _slow_regex(monkeypatch, 5.0)
+    book = Lorebook(entries=[LoreEntry(keys=["(a|aa)+$"], content="x", use_regex=True)])
+    with pytest.raises(RolegenError, match=r"^cards/trap.json: lorebook entry 0: the regular"):
+        book.active(["aaa"], card="cards/trap.json")
+
+
 def test_the_nested_quantifier_of_the_issue_answers_at_once():
     entry = LoreEntry(keys=["(a+)+$"], content="x", use_regex=True)
     start = time.perf_counter()
