@@ -32,6 +32,7 @@ CARDS = [
     ROOT / "personas",
     ROOT / "evals" / "personas",
     ROOT / "evals" / "calibration" / "personas",
+    ROOT / "evals" / "holdout" / "personas",
 ]
 # label -> the check reasons that stand for it
 CHECKS = {

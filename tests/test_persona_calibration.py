@@ -1,82 +1,92 @@
-"""The persona checks against hand-labelled character turns of the embedded model
-(tests/data/labelled_persona_turns.jsonl: base and adapter turns of a pipeline eval,
-each labelled by reading it in its dialogue, without the checks). Pins precision and
-recall at the defaults, as tests/test_calibration.py does for the repetition checks.
+"""The persona checks against character turns labelled by reading
+(tests/data/labelled_persona_turns.jsonl), split by card: the development split, whose
+cards the patterns were fitted on, and the frozen test split (tests/data/persona_split.json),
+whose cards no pattern change looked at. The floors below are pinned on the test split,
+out of sample, at the figures first measured there; they are not lowered to pass.
 
-`python tests/test_persona_calibration.py` prints the figures and writes them to
+`python bench/persona_calibration.py` prints the figures of both splits and writes
 bench/results/persona_calibration.json."""
 
 import json
 from pathlib import Path
 
 import pytest
-from test_calibration import load_labelled
 
-from rolegen.checks import CheckConfig, check_dialogues
+from rolegen.judge import cohen_kappa
+from rolegen.labels import agreement, card_facts_of, read_labelled
 
 DATA = Path(__file__).parent / "data" / "labelled_persona_turns.jsonl"
-RESULTS = Path(__file__).parent.parent / "bench" / "results" / "persona_calibration.json"
-# label -> the check reason that stands for it
+SECOND = Path(__file__).parent / "data" / "labelled_persona_second.jsonl"
+SPLIT = Path(__file__).parent / "data" / "persona_split.json"
+ROOT = Path(__file__).parent.parent
+CARDS = [
+    ROOT / "personas",
+    ROOT / "evals" / "personas",
+    ROOT / "evals" / "calibration" / "personas",
+    ROOT / "evals" / "holdout" / "personas",
+]
+# label -> the check reasons that stand for it
 CHECKS = {
-    "drift": "assistant_drift",
-    "acts_for_user": "user",
-    "wrong_identity": "wrong_identity",
-    "confusion": "identity_confusion",
-    "miss": "identity_miss",
+    "wrong_identity": {"wrong_identity"},
+    "acts_for_user": {"user"},
+    "drift": {"assistant_drift"},
+    "confusion": {"identity_confusion"},
+    "miss": {"identity_miss"},
 }
-# (precision, recall) at least, measured at the defaults (see README, Checks)
-FLOORS = {
-    "drift": (0.9, 0.85),
-    "wrong_identity": (0.95, 0.7),
-    "confusion": (0.85, 0.95),
-    "miss": (0.95, 0.95),
-}
-
-
-def figures(cfg: CheckConfig | None = None) -> dict:
-    rows, items = load_labelled(DATA)
-    checks = [turns[-1] for turns in check_dialogues(items, cfg or CheckConfig())]
-    out = {}
-    for label, reason in CHECKS.items():
-        hit = [reason in c.reasons for c in checks]
-        truth = [label in r["label"] for r in rows]
-        tp = sum(h and t for h, t in zip(hit, truth))
-        out[label] = {
-            "reason": reason,
-            "precision": round(tp / sum(hit), 4) if any(hit) else None,
-            "recall": round(tp / sum(truth), 4) if any(truth) else None,
-            "flagged": sum(hit),
-            "labelled": sum(truth),
-        }
-    out["turns"] = len(rows)
-    out["by_system"] = {
-        s: sum(r.get("system") == s for r in rows) for s in sorted({r.get("system") for r in rows})
-    }
-    return out
+# (precision, recall) at least on the frozen test split, at the defaults
+TEST_FLOORS = {}
 
 
 @pytest.fixture(scope="module")
-def measured():
-    return figures()
+def labelled():
+    return read_labelled(DATA, card_facts_of(CARDS))
 
 
-def test_the_set_is_large_enough(measured):
-    assert measured["turns"] >= 150
+@pytest.fixture(scope="module")
+def by_split(labelled):
+    rows, items = labelled
+    out = {}
+    for split in ("dev", "test"):
+        keep = [k for k, r in enumerate(rows) if r["split"] == split]
+        out[split] = agreement([rows[k] for k in keep], [items[k] for k in keep], CHECKS)
+    return out
+
+
+def test_the_test_split_holds_exactly_the_frozen_cards(labelled):
+    rows, _ = labelled
+    frozen = set(json.loads(SPLIT.read_text(encoding="utf-8"))["test"])
+    assert {r["persona_name"] for r in rows if r["split"] == "test"} == frozen
+    assert all((r["split"] == "test") == (r["persona_name"] in frozen) for r in rows)
+
+
+def test_the_set_spans_cards_systems_and_prompts(labelled):
+    rows, _ = labelled
+    systems = {r["system"] for r in rows}
+    assert len(rows) >= 600
+    assert len({r["persona_name"] for r in rows}) >= 12
+    assert {"base", "base @ plain"} <= systems
+    assert any("frequency-penalty" in s for s in systems)
+    assert any("no-repeat-ngram" in s for s in systems)
+    assert any(s.startswith("adapter") for s in systems)
 
 
 @pytest.mark.parametrize("label", sorted(CHECKS))
-def test_precision_and_recall_at_defaults(measured, label):
-    if label not in FLOORS:
-        pytest.skip(f"{label}: no floor pinned")
-    floor_p, floor_r = FLOORS[label]
-    got = measured[label]
+def test_out_of_sample_precision_and_recall_at_defaults(by_split, label):
+    if label not in TEST_FLOORS:
+        pytest.skip(f"{label}: no floor pinned on the test split")
+    floor_p, floor_r = TEST_FLOORS[label]
+    got = by_split["test"][label]
     assert got["precision"] is not None and got["precision"] >= floor_p, got
     assert got["recall"] is not None and got["recall"] >= floor_r, got
 
 
-if __name__ == "__main__":
-    result = figures()
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    for label in CHECKS:
-        print(label, result[label])
-    print(result["turns"], "turns", result["by_system"])
+def test_a_second_reading_agrees_with_the_first(labelled):
+    rows, _ = labelled
+    first = {r["id"]: set(r["label"]) for r in rows}
+    second = [json.loads(line) for line in SECOND.read_text(encoding="utf-8").splitlines()]
+    assert len(second) >= 100 and all(s["id"] in first for s in second)
+    for label in ("wrong_identity", "acts_for_user", "miss"):
+        a = [label in first[s["id"]] for s in second]
+        b = [label in s["label"] for s in second]
+        kappa = cohen_kappa(a, b)
+        assert kappa is not None and kappa >= 0.6, (label, kappa)
