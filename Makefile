@@ -11,7 +11,7 @@ SITE ?= site
 EXTRA ?= cpu
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo pipeline test test-fast docs bench lint clean
+.PHONY: setup demo pipeline test test-fast fuzz docs bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -50,6 +50,13 @@ test: $(STAMP)
 # The inner loop: the tests not marked e2e (no end-to-end runs on the embedded model).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not e2e"
+
+# The long fuzz campaign of the file readers (tests/test_fuzz_readers.py, the "fuzz"
+# hypothesis profile of tests/conftest.py); per reader the examples tried and the longest
+# input, and the peak memory, go to outputs/fuzz-stats.json.
+fuzz: $(STAMP)
+	mkdir -p outputs
+	HYPOTHESIS_PROFILE=fuzz ROLEGEN_FUZZ_STATS=outputs/fuzz-stats.json $(BIN)/python -m pytest -q tests/test_fuzz_readers.py
 
 # The documentation site (docs/, mkdocs.yml) into site/.
 docs: $(STAMP)

@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import re
 import struct
 import zlib
@@ -256,6 +257,8 @@ class _Reader:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.wrong(key, "a number")
+        if not math.isfinite(value):  # JSON's NaN and Infinity: int() of them raises
+            raise _error(self.path, f"field '{self.prefix}{key}' must be a finite number")
         if value < minimum:
             raise _error(self.path, f"field '{self.prefix}{key}' must be {minimum} or more")
         return int(value)

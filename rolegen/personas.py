@@ -294,6 +294,8 @@ def _lorebook_from_yaml(raw, path: Path) -> Lorebook | None:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise wrong(where, "a number, 0 or more", value)
+        if not math.isfinite(value):  # YAML's .inf and .nan: int() of them raises
+            raise RolegenError(f"{path}: field 'lorebook.{where}' must be a finite number")
         return int(value)
 
     allowed = {f.name for f in fields(LoreEntry)}

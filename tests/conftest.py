@@ -2,7 +2,8 @@
 tiny random LlamaForCausalLM the tests build themselves, with the embedded model's
 tokenizer and chat template; vLLM's OpenAI-compatible server on the embedded model, on
 127.0.0.1 (`vllm_server`, started once per session by the first e2e test that asks;
-`vllm_server_factory` for a test that needs one of its own). Everything runs offline."""
+`vllm_server_factory` for a test that needs one of its own); the hypothesis profiles.
+Everything runs offline."""
 
 from __future__ import annotations
 
@@ -18,6 +19,23 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis (tests/test_fuzz_readers.py): `make test` runs a fixed, small budget of
+# examples per reader (the same examples every run, nothing written to disk);
+# HYPOTHESIS_PROFILE=fuzz (`make fuzz`) is the long campaign on fresh random examples,
+# failures kept in .hypothesis/ so that a rerun tries them first.
+settings.register_profile(
+    "rolegen", derandomize=True, max_examples=40, deadline=None, database=None, print_blob=True
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=15_000,  # about 12 minutes for the 12 readers on 2 cores
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "rolegen"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -451,3 +451,12 @@ def test_v3_regex_key_that_backtracks_stops_generate_naming_the_card_and_entry(
     assert "trap.json: lorebook entry 0 ('trap')" in result.output
     assert "(a|aa)+$" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()  # before the engine and the run folder
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN"])
+def test_a_lorebook_count_that_is_not_finite_is_refused_by_field(tmp_path, value):
+    # found by tests/test_fuzz_readers.py: int() of JSON's Infinity raised OverflowError
+    path = tmp_path / "card.json"
+    path.write_text('{"name": "A", "character_book": {"scan_depth": ' + value + "}}")
+    with pytest.raises(RolegenError, match=r"field 'character_book.scan_depth' must be"):
+        load_card(path)

@@ -168,3 +168,11 @@ def test_the_nested_quantifier_of_the_issue_answers_at_once():
     assert not entry.triggered_by("a" * 60 + "!")  # hung Python's re for good
     assert entry.triggered_by("aaaa")
     assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan"])
+def test_a_yaml_lorebook_count_that_is_not_finite_is_refused_by_field(tmp_path, value):
+    # found by tests/test_fuzz_readers.py: int() of YAML's .inf raised OverflowError
+    path = _card(tmp_path, f"  scan_depth: {value}\n  entries: []")
+    with pytest.raises(RolegenError, match=r"field 'lorebook.scan_depth' must be a finite number"):
+        load_personas(str(path))
