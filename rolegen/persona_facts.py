@@ -56,7 +56,7 @@ _DECADES = {
     "seventies": 75, "eighties": 85, "nineties": 95,
 }  # fmt: skip
 _WORD_NUMBER = "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True))
-_NUMBER = rf"(?:\d{{1,5}}|(?:{_WORD_NUMBER})(?:[- ](?:{_WORD_NUMBER}))?)"
+_NUMBER = rf"(?:\d{{1,5}}|(?:{_WORD_NUMBER})(?:(?:[- ]|\s+(?:y|et|and)\s+)(?:{_WORD_NUMBER}))?)"
 _ZH_DIGITS = {
     "零": 0,
     "一": 1,
@@ -80,6 +80,8 @@ def _number(text: str) -> float | None:
         return float(_NUMBER_WORDS[text])
     total = 0
     for part in re.split(r"[- ]", text):
+        if part in ("y", "et", "and", ""):
+            continue
         if part not in _NUMBER_WORDS:
             return None
         total = total * 100 if part == "hundred" else total + _NUMBER_WORDS[part]
@@ -118,9 +120,13 @@ _AGE = re.compile(
     rf"|(?:^|[.!?]\s+)(?P<decade2>{_DECADE}),"
     r"|(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)"
     # a made thing's age: "activated 31 years ago", "seit sechs Jahren im Betrieb"
-    rf"|\b(?:activated|built|switched on|turned on|assembled|constructed)\s+(?:some\s+|about\s+)?"
+    rf"|\b(?:activated|built|switched on|turned on|assembled|constructed|wound|made|forged|"
+    rf"created|awakened|born|hatched)\s+(?:first\s+)?(?:some\s+|about\s+|nearly\s+)?"
     rf"(?P<ago>{_NUMBER})\s+years?\s+ago"
     rf"|\bin (?:operation|service) for\s+(?P<op>{_NUMBER})\s+years"
+    rf"|\b(?P<since>{_NUMBER})\s+years\s+since\s+(?:(?:it|he|she|they)\s+was\s+|(?:its|his|her|their)\s+)?"
+    r"(?:first\s+)?(?:wound|built|made|activated|switched on|forged|created|assembled|awakening|"
+    r"construction|activation|creation)"
     rf"|\bseit\s+(?P<seit>{_NUMBER})\s+jahren\s+im\s+(?:betrieb|einsatz|dienst)",
     re.IGNORECASE,
 )
@@ -143,6 +149,7 @@ def _ages(text: str) -> list[float]:
                 or m.group("ago")
                 or m.group("op")
                 or m.group("seit")
+                or m.group("since")
             )
             if value is not None and m.group("odd"):
                 value += 5
@@ -165,7 +172,7 @@ _MALE = re.compile(
 )
 _NEUTER = re.compile(
     r"\bno gender\b|\bgenderless\b|\bagender\b|\brefers to itself as\b|\bnonbinary\b|"
-    r"\bnon-binary\b|\bsans genre\b|\bsin género\b|\bgeschlechtslos\b|\bit is\b|\bits\b|"
+    r"\bnon-binary\b|\bsans genre\b|\bsin género\b|\bgeschlechtslos\b|\bthey/them\b|"
     r"无性别",
     re.IGNORECASE,
 )
@@ -190,9 +197,13 @@ _KINDS = {
     "supernatural": (
         r"ghost|spirit|phantom|spectre|specter|wraith|dragon|elf|dwarf|vampire|demon|angel|"
         r"fairy|fae|goblin|troll|fantôme|esprit|elfe|fantasma|espíritu|dragón|elfo|geist|"
-        r"gespenst|drache|god|goddess|deity|dios|diosa|dieu|gott",
+        r"gespenst|drache|god|goddess|deity|dios|diosa|dieu|gott|mermaid|merman|merfolk|selkie|"
+        r"siren|nymph|dryad|pixie|sprite|werewolf|zombie|golem|centaur|gnome|unicorn|phoenix|"
+        r"griffin|sirène|sirena|meerjungfrau",
         r"鬼|幽灵|龙|精灵|妖",
     ),
+    # what only a person is not: "I'm a creature of the sea" from a girl
+    "nonhuman": (r"creature|beast|monster|critter", r"怪物|生物"),
     # things no character is; idiom-prone ones ("an open book", "a rock") left out
     "object": (
         r"game|place|tree|plant|flower|chair|table|harpsichord|piano|violin|toy|doll|statue|"
@@ -238,17 +249,24 @@ _TRADES = {
     "boulanger|boulangère|cuisinier|panadero|panadera|cocinero|bäcker|bäckerin|koch|面包师|厨师",
     "craft": "carpenter|blacksmith|smith|tailor|seamstress|weaver|potter|jeweler|jeweller|"
     "locksmith|mechanic|luthier|embroiderer|cobbler|glassblower|clockmaker|watchmaker|"
-    "luthière|menuisier|forgeron|carpintero|herrero|tischler|schmied|绣娘|刺绣|裁缝|木匠",
+    "cartographer|mapmaker|map-maker|luthière|menuisier|forgeron|carpintero|herrero|tischler|schmied|绣娘|刺绣|裁缝|木匠|"
+    "铁匠|锻工|工匠|修理工|tailleur|couturière|costurera|zapatero|cordonnier|schneider|"
+    "schuster|orfebre|joyero|bijoutier|goldschmied|alfarero|potier|töpfer|vidriero|verrier|"
+    "glaser|glasbläser|relojero|horloger|uhrmacher",
     "arms": "soldier|knight|warrior|mercenary|swordswoman|swordsman|fighter|guard|sheriff|"
     "security officer|officer|commander|army commander|"
-    "police officer|detective|cop|soldat|chevalier|soldado|caballero|soldat|ritter|士兵|侦探",
+    "police officer|detective|cop|soldat|chevalier|soldado|caballero|soldat|ritter|士兵|侦探|"
+    "警察|保安|policía|policier|polizist|guardia|gendarme",
     "rescue": "firefighter|fireman|paramedic|lifeguard|pompier|bombero|feuerwehrmann|消防员",
     "travel": "captain|sailor|pilot|navigator|driver|courier|messenger|mail carrier|postman|"
+    "ferryman|司机|渔夫|水手|飞行员|"
     "pirate|capitaine|marin|capitán|marinero|kapitän|seemann|船长|信使|邮差",
-    "learning": "teacher|tutor|librarian|scholar|writer|author|poet|journalist|student|"
+    "learning": "teacher|tutor|librarian|scholar|writer|author|poet|journalist|translator|"
+    "interpreter|historian|traductor|traducteur|übersetzer|翻译|作家|记者|"
     "professeur|enseignant|maestro|maestra|profesor|lehrer|lehrerin|老师|教师",
     "arts": "musician|singer|painter|artist|actor|actress|dancer|musicien|músico|musiker|"
-    "harpsichordist|violinist|pianist|歌手|画家",
+    "harpsichordist|violinist|pianist|jester|clown|performer|entertainer|magician|acrobat|"
+    "juggler|歌手|画家|演员",
     "trade": "merchant|shopkeeper|trader|banker|moneylender|accountant|clerk|salesman|"
     "marchand|comerciante|händler|商人",
     "land": "farmer|gardener|beekeeper|shepherd|fisherman|hunter|ranger|jardinier|jardinera|"
@@ -377,9 +395,10 @@ def _card_sex(name: str, text: str, language: str) -> str | None:
         fact = _TITLE_FACTS.get(word)
         if fact and fact[0] == "sex":
             return fact[1]
-    if _NEUTER.search(text) and len(re.findall(r"\bit\b|\bits\b|\bitself\b", text, re.I)) >= 2:
-        return "none"
     female, male = len(_FEMALE.findall(text)), len(_MALE.findall(text))
+    its = len(re.findall(r"\bit\b|\bits\b|\bitself\b", text, re.I))
+    if _NEUTER.search(text) or (its >= 3 and female + male == 0):
+        return "none"
     if language == "de" or detect_language(text.lower().split(), text) == "de":
         # "sie" is also "they" and the polite "you": counted in German cards only
         female += len(_GERMAN_FEMALE.findall(text))
@@ -531,6 +550,7 @@ class Claims:
     kinds: list[tuple[str, bool, str]] = field(default_factory=list)  # (kind, negated, word)
     trades: list[str] = field(default_factory=list)
     denied_trades: list[str] = field(default_factory=list)  # "I'm not a firefighter"
+    old: bool = False  # "an old lady", "elderly": an age, without a number
     narrated_sex: dict[str, int] = field(default_factory=dict)
 
 
@@ -567,6 +587,19 @@ _SEX_OF = {w: s for s, words in _SEX_WORDS.items() for w in words}
 _MAY_HOLD_AGE = re.compile(
     rf"\d|year|ans\b|años|jahre|jährig|岁|歲|\bage|ties\b|{_WORD_NUMBER}", re.IGNORECASE
 )
+# What follows "I am" when it says what the speaker is: an article or a determiner after
+# any adverbs ("just a", "actually the", "only one"), a number ("22", "twenty-two"), or a
+# bare kind or sex word ("human", "AI", "female").
+_NOUN_PHRASE = re.compile(
+    r"^(?:(?:just|only|actually|really|now|still|also|simply|merely|truly|basically|but|"
+    r"definitely|certainly|probably|maybe|perhaps|in fact|no longer|always|never|"
+    r"originally|technically|secretly|mostly|partly|half|part)\s+)*"
+    rf"(?:an?\b|the\b|one\b|some\b|your\b|my\b|his\b|her\b|their\b|its\b|\d|{_WORD_NUMBER}|"
+    r"human|mortal|ai\b|a\.i\.|female|male|"
+    r"une?\b|la\b|le\b|el\b|una?\b|ein|eine|der|die|das|[A-Z])",
+    re.IGNORECASE,
+)
+_OLD = re.compile(r"\bold (?:lady|woman|man|timer|codger|hag)\b|\belderly\b|\bgrandm|\bgrandp")
 _HEDGE = re.compile(r"\b(?:a bit|a little bit|a little|kind|sort) of\s+", re.IGNORECASE)
 _CHILD = re.compile(
     r"\blittle (?:girl|boy)\b|\b(?:a|just a|only a) (?:child|kid)\b|\b(?:baby|infant|toddler)\b|"
@@ -595,6 +628,8 @@ def claims(speech: str, narration: list[str]) -> Claims:
         if (clause, negated) in seen:
             continue
         seen.add((clause, negated))
+        if not m.group("zh") and not _NOUN_PHRASE.match(clause):
+            continue  # "I'm sure you're referring to a painting": no claim of being one
         # "a bit of a poet" is a hedge, not a trade; "a bit of a husband" still has a sex
         hedged = bool(_HEDGE.search(clause))
         clause = _HEDGE.sub("", clause)
@@ -612,9 +647,11 @@ def claims(speech: str, narration: list[str]) -> Claims:
             out.ages.extend(_ages(clause))
         if not negated and _CHILD.search(clause):
             out.ages.append(8.0)  # "I'm just a little girl" from a woman in her thirties
+        if not negated and _OLD.search(clause):
+            out.old = True  # "I'm just an old lady" from a girl of eleven
         for word in _words_of(_KIND_WORD, clause):
             kind = _KIND_OF.get(word.lower(), "human")
-            if kind == "object" and not re.search(rf"{re.escape(word)}\W*$", clause, re.I):
+            if kind == "object" and not re.search(rf"{re.escape(word)}\W*(?:,|$)", clause, re.I):
                 continue  # "a book lover", "a game designer": the thing is not the noun
             out.kinds.append((kind, negated, word.lower()))
             if not negated and word.lower() in _SEX_OF:
@@ -635,10 +672,10 @@ def claims(speech: str, narration: list[str]) -> Claims:
 
 
 def _far(age: float, card_ages: tuple[float, ...]) -> bool:
-    """Off by more than a tenth (a year and a half at least): "I'm 16" from a card of 14 is
+    """Off by more than a tenth (any whole year for a child): "I'm 12" from a card of 11 is
     a contradiction, "I'm 50" from one of 52 is not; a decade ("in her seventies", read
     as 75) allows 68 to 82."""
-    return all(abs(age - a) > max(1.5, a / 10) for a in card_ages)
+    return all(abs(age - a) > max(0.5, a / 10) for a in card_ages)
 
 
 def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
@@ -646,7 +683,8 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
     if facts is None:
         return []
     out = []
-    if facts.ages and any(_far(a, facts.ages) for a in said.ages):
+    young = bool(facts.ages) and max(facts.ages) < 30  # "an old lady" from a girl
+    if facts.ages and (any(_far(a, facts.ages) for a in said.ages) or (said.old and young)):
         out.append("age")
     other = {"female": "male", "male": "female"}.get(facts.sex or "")
     narrated = said.narrated_sex
@@ -656,7 +694,9 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
         out.append("sex")
     if facts.kind:
         for kind, negated, word in said.kinds:
-            if negated:  # "I'm not a machine" from an android, "I'm not human" from a person
+            if kind == "nonhuman":  # "a creature of the sea": wrong for a person only
+                wrong = facts.kind == "human" and not negated
+            elif negated:  # "I'm not a machine" from an android, "I'm not human" from a person
                 wrong = kind == facts.kind and (kind != "human" or word in _HUMAN_ONLY)
             elif word in _GENDERED_HUMAN:
                 wrong = facts.kind in ("artificial", "animal")

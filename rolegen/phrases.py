@@ -301,7 +301,10 @@ ASSISTANT = re.compile(
     r"if you need anything|you can (?:talk to|ask) me anytime|"
     r"(?:what|how) can i do for you today|don'?t hesitate to|hope (?:this|that) helps|"
     r"(?:i can|i'?d love to) help you (?:with|find)|help (?:you )?with anything|"
-    r"(?:happy|glad|delighted) to be of (?:service|help|assistance)|"
+    r"(?:happy|glad|delighted) to be of (?:any )?(?:service|help|assistance)|"
+    r"(?:i'?ll|i will) do (?:my best|everything i can|whatever i can|everything in my power) to "
+    r"(?:help|support|assist)|(?:i'?m|i am) here,? to (?:support|help) you|"
+    r"(?:i'?ll|i will) be (?:there|here) to (?:help|support) you|just let me know[.!]|"
     r"anything you(?:'re| are) looking for|"
     r"(?:any|have) (?:other |more |further )?questions\?|your (?:personal |virtual )?assistant|"
     # the assistant's disclaimers: what "it" cannot do, what it was made for
@@ -314,7 +317,7 @@ ASSISTANT = re.compile(
 ASSISTANT_NEEDLES = (
     "help", "assist", "here for you", "feel free", "anything", "let me know", "just ask",
     "for you today", "hesitate", "looking for", "questions?", "of service", "anytime", "unable",
-    "not able", "equipped", "ability", "capacity", "designed",
+    "not able", "equipped", "ability", "capacity", "designed", "support", "let me know",
 )  # fmt: skip
 
 

@@ -43,7 +43,7 @@ _DOING = re.compile(
     r"^(?:(?:still|just|now|already)\s+)?(?:looking (?:at|around|up|down|out|into|over)|standing|"
     r"sitting|holding|walking|smiling|grinning|laughing|blushing|shivering|trembling|staring|"
     r"gazing|feeling|seeing|hearing|noticing|nodding|reaching|stepping|climbing|leaning|"
-    r"playing|wondering|thinking)\b",
+    r"playing|wondering|thinking|planning|about to|trying to|hoping to)\b",
     re.IGNORECASE,
 )
 # What the user thinks or feels, stated for them: "You think I'm real", "You just love me",
