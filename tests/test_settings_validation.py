@@ -105,3 +105,19 @@ def test_pipeline_checks_every_stage_before_the_first(tmp_path, section, body, m
     config.write_text(f"out: {out}\n{section}:\n  {body}\n")
     _one_line_error(_run("pipeline", "--config", str(config)), match)
     assert not (out / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["pipeline", "--rounds", "1000000000000"], "--rounds must be at most 100,"),
+        (
+            ["generate", "--persona", "captain-mara-vell", "--turns", "99999999"],
+            "--turns must be at most 10,000,",
+        ),
+        (["eval", "--dialogues", "5000000"], "--dialogues must be at most 1,000,000,"),
+    ],
+)
+def test_counts_past_any_plan_are_refused_before_work(tmp_path, args, match):
+    _one_line_error(_run(*args, "--out", str(tmp_path / "run")), match)
+    assert not (tmp_path / "run").exists()

@@ -14,6 +14,7 @@ from rolegen.config.shared import (
     ModelConfig,
     SamplingConfig,
     at_least,
+    at_most,
     check_prompt_names,
     check_sampling,
     prompt_names,
@@ -139,6 +140,8 @@ class GenerateConfig:
         if self.resume and not self.out:
             raise RolegenError("--resume needs --out: the run folder to continue")
         at_least(self, 1, "dialogues", "turns", "batch_size", "candidates")
+        at_most(self, 1_000_000, "dialogues", "batch_size")
+        at_most(self, 10_000, "turns", "candidates")
         at_least(
             self, 0, "max_resamples", "asked_resamples", "plain_negatives", "cross_card_negatives"
         )
@@ -469,6 +472,8 @@ class EvalConfig:
                 "system made under another prompt is named 'base @ plain')"
             )
         at_least(self, 1, "turns", "dialogues", "max_new_tokens", "batch_size", "bootstrap")
+        at_most(self, 1_000_000, "dialogues", "batch_size", "bootstrap")
+        at_most(self, 10_000, "turns")
         at_least(self, 0, "max_resamples")
         check_sampling(self.temperature, self.top_p)
         self.checks.validate()
@@ -541,6 +546,7 @@ class PipelineConfig:
     def validate(self) -> None:
         if self.dialogues < 1 or self.turns < 1 or self.eval_dialogues < 1:
             raise RolegenError("--dialogues, --turns and --eval-dialogues must be at least 1")
+        at_most(self, 100, "rounds")
         if self.rounds < 1:
             raise RolegenError(
                 f"--rounds must be at least 1 (1: no on-policy round), got {self.rounds}"

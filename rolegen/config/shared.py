@@ -19,6 +19,17 @@ def at_least(owner, minimum: int, *names: str) -> None:
             raise RolegenError(f"--{name.replace('_', '-')} must be at least {minimum}")
 
 
+def at_most(owner, maximum: int, *names: str) -> None:
+    """Counts past which a typo is likelier than a plan (`rounds: 1000000000000` would plan
+    for hours before any other error): refused before anything runs."""
+    for name in names:
+        value = getattr(owner, name)
+        if value is not None and value > maximum:
+            raise RolegenError(
+                f"--{name.replace('_', '-')} must be at most {maximum:,}, got {value:,}"
+            )
+
+
 def prompt_names(specs: list[str]) -> list[str]:
     """A --prompts list as names: 'rolegen,plain' and two flags read alike."""
     return [p.strip() for spec in specs for p in spec.split(",") if p.strip()]
