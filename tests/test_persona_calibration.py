@@ -33,8 +33,15 @@ CHECKS = {
     "confusion": {"identity_confusion"},
     "miss": {"identity_miss"},
 }
-# (precision, recall) at least on the frozen test split, at the defaults
-TEST_FLOORS = {}
+# (precision, recall) at least on the frozen test split, at the defaults: the figures
+# measured there on 2026-12-05, rounded down (bench/results/persona_calibration.json)
+TEST_FLOORS = {
+    "wrong_identity": (0.96, 0.51),
+    "acts_for_user": (0.44, 1.0),
+    "drift": (0.82, 0.6),
+    "confusion": (1.0, 0.94),
+    "miss": (0.81, 0.46),
+}
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +64,12 @@ def test_the_test_split_holds_exactly_the_frozen_cards(labelled):
     frozen = set(json.loads(SPLIT.read_text(encoding="utf-8"))["test"])
     assert {r["persona_name"] for r in rows if r["split"] == "test"} == frozen
     assert all((r["split"] == "test") == (r["persona_name"] in frozen) for r in rows)
+
+
+def test_every_check_has_forty_labelled_positives(labelled):
+    rows, _ = labelled
+    for label in CHECKS:
+        assert sum(label in r["label"] for r in rows) >= 40, label
 
 
 def test_the_set_spans_cards_systems_and_prompts(labelled):
