@@ -28,12 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "labelled_persona_turns.jsonl"
 SECOND = ROOT / "tests" / "data" / "labelled_persona_second.jsonl"
 OUT = ROOT / "bench" / "results" / "persona_calibration.json"
-CARDS = [
-    ROOT / "personas",
-    ROOT / "evals" / "personas",
-    ROOT / "evals" / "calibration" / "personas",
-    ROOT / "evals" / "holdout" / "personas",
-]
 # label -> the check reasons that stand for it
 CHECKS = {
     "wrong_identity": ["wrong_identity"],
@@ -51,9 +45,9 @@ def _flags(rows: list[dict]) -> list[list[str]]:
     has_facts = "facts" in {f.name for f in dataclasses.fields(DialogueTurns)}
     facts = {}
     if has_facts:
-        from rolegen.labels import card_facts_of
+        from rolegen.labels import card_facts_of, labelled_card_folders
 
-        facts = card_facts_of(CARDS)
+        facts = card_facts_of(labelled_card_folders())
     items = []
     for r in rows:
         extra = {"facts": facts.get(r["persona_name"])} if has_facts else {}

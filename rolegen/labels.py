@@ -44,6 +44,20 @@ def read_labelled(
     return rows, items
 
 
+def labelled_card_folders() -> list[Path]:
+    """Where the cards of the labelled turns live: the shipped personas and the eval suites
+    (the held-out suite, the calibration and holdout cards)."""
+    from rolegen.resources import evals_dir, personas_dir
+
+    evals = evals_dir()
+    return [
+        personas_dir(),
+        evals / "personas",
+        evals / "calibration" / "personas",
+        evals / "holdout" / "personas",
+    ]
+
+
 def card_facts_of(folders: list[Path], user: str = "User") -> dict[str, CardFacts]:
     """Card name -> facts, for every card in the folders (macros resolved for `user`)."""
     from rolegen.cards import load_personas

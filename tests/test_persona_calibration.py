@@ -13,18 +13,11 @@ from pathlib import Path
 import pytest
 
 from rolegen.judge import cohen_kappa
-from rolegen.labels import agreement, card_facts_of, read_labelled
+from rolegen.labels import agreement, card_facts_of, labelled_card_folders, read_labelled
 
 DATA = Path(__file__).parent / "data" / "labelled_persona_turns.jsonl"
 SECOND = Path(__file__).parent / "data" / "labelled_persona_second.jsonl"
 SPLIT = Path(__file__).parent / "data" / "persona_split.json"
-ROOT = Path(__file__).parent.parent
-CARDS = [
-    ROOT / "personas",
-    ROOT / "evals" / "personas",
-    ROOT / "evals" / "calibration" / "personas",
-    ROOT / "evals" / "holdout" / "personas",
-]
 # label -> the check reasons that stand for it
 CHECKS = {
     "wrong_identity": {"wrong_identity"},
@@ -46,7 +39,7 @@ TEST_FLOORS = {
 
 @pytest.fixture(scope="module")
 def labelled():
-    return read_labelled(DATA, card_facts_of(CARDS))
+    return read_labelled(DATA, card_facts_of(labelled_card_folders()))
 
 
 @pytest.fixture(scope="module")
