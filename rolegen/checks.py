@@ -54,7 +54,7 @@ from rapidfuzz import fuzz, process, utils
 from rolegen import _textkernels
 from rolegen.config.checks import REASONS, CheckConfig
 from rolegen.errors import RolegenError
-from rolegen.persona_facts import CardFacts, claims, contradictions
+from rolegen.persona_facts import CardFacts
 from rolegen.phrases import (
     ASKED_IDENTITY,
     ASSISTANT,
@@ -70,6 +70,7 @@ from rolegen.phrases import (
     speech_and_narration,
 )
 from rolegen.replies import TERMINAL
+from rolegen.self_claims import claims, contradictions
 from rolegen.user_acts import role_swap, user_actions
 
 

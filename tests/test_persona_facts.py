@@ -3,8 +3,9 @@
 import pytest
 
 from rolegen.checks import DialogueTurns, check_dialogues
-from rolegen.persona_facts import CardFacts, card_facts, claims, contradictions
+from rolegen.persona_facts import CardFacts, card_facts
 from rolegen.phrases import identity, speech_and_narration
+from rolegen.self_claims import claims, contradictions
 
 BAKER = card_facts(
     "Nonna Rosa",

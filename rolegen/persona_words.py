@@ -1,0 +1,357 @@
+"""The words the persona checks read: numbers and ages in five languages, pronouns and
+sex words, kinds of being (human, artificial, animal, supernatural, a creature, a thing),
+trades and workplaces in trade groups, titles that state a trade or a sex, and `words_of`,
+which finds a lexicon's words in a text by dictionary look-up.
+
+Shared by the card side (`persona_facts`: what a card states) and the reply side
+(`self_claims`: what a reply says of itself), so both read one vocabulary. Not handled:
+words outside these lists, inflected forms other than a plural "s".
+"""
+
+from __future__ import annotations
+
+import re
+
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
+    # French, Spanish, German tens (the cards' and replies' ages in words)
+    "vingt": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60,
+    "soixante-dix": 70, "quatre-vingt": 80, "quatre-vingts": 80, "quatre-vingt-dix": 90,
+    "veinte": 20, "treinta": 30, "cuarenta": 40, "cincuenta": 50, "sesenta": 60,
+    "setenta": 70, "ochenta": 80, "noventa": 90,
+    "zwanzig": 20, "dreißig": 30, "vierzig": 40, "fünfzig": 50, "sechzig": 60,
+    "siebzig": 70, "achtzig": 80, "neunzig": 90,
+    "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7, "huit": 8, "neuf": 9,
+    "dix": 10, "onze": 11, "douze": 12, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5,
+    "seis": 6, "siete": 7, "ocho": 8, "nueve": 9, "diez": 10, "zwei": 2, "drei": 3, "vier": 4,
+    "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "zwölf": 12,
+}  # fmt: skip
+DECADES = {
+    "twenties": 25, "thirties": 35, "forties": 45, "fifties": 55, "sixties": 65,
+    "seventies": 75, "eighties": 85, "nineties": 95,
+}  # fmt: skip
+WORD_NUMBER = "|".join(sorted(map(re.escape, NUMBER_WORDS), key=len, reverse=True))
+NUMBER = rf"(?:\d{{1,5}}|(?:{WORD_NUMBER})(?:(?:[- ]|\s+(?:y|et|and)\s+)(?:{WORD_NUMBER}))?)"
+ZH_DIGITS = {
+    "零": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+
+
+def number(text: str) -> float | None:
+    text = text.lower().strip()
+    if text.isdigit():
+        return float(text)
+    if text in NUMBER_WORDS:
+        return float(NUMBER_WORDS[text])
+    total = 0
+    for part in re.split(r"[- ]", text):
+        if part in ("y", "et", "and", ""):
+            continue
+        if part not in NUMBER_WORDS:
+            return None
+        total = total * 100 if part == "hundred" else total + NUMBER_WORDS[part]
+    return float(total) if total else None
+
+
+def zh_number(text: str) -> float | None:
+    """ "四十三" -> 43, "十二" -> 12, "八十" -> 80, "300" -> 300."""
+    if text.isdigit():
+        return float(text)
+    total, current = 0, 0
+    for ch in text:
+        if ch in ZH_DIGITS:
+            current = ZH_DIGITS[ch]
+        elif ch == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif ch == "百":
+            total += (current or 1) * 100
+            current = 0
+        else:
+            return None
+    return float(total + current) or None
+
+
+# An age as cards and replies state one: "80-year-old", "eighty years old", "aged 52", "at
+# the age of thirty-eight", "in her seventies", "Sixties, sun-browned", "a 80 ans", "setenta
+# y tantos años", "80 Jahre alt", "八十岁". Durations ("for 30 years", "depuis 30 ans") are
+# not ages.
+DECADE = "|".join(DECADES)
+AGE = re.compile(
+    rf"\b(?P<n>{NUMBER})(?P<odd>[- ]odd|\s+y\s+tantos|\s+et quelques|\s+und etwas)?"
+    r"(?:[- ]years?[- ]old\b|\s+ans\b|\s+años\b|\s+jahre\s+alt\b|-jährig)"
+    rf"|\b(?:aged?|age of|âgée? de|edad de|alter von)\s+(?P<aged>{NUMBER})\b"
+    rf"|\b(?:in|into)\s+(?:his|her|their|its|my)\s+(?:early\s+|late\s+|mid-)?(?P<decade>{DECADE})\b"
+    rf"|(?:^|[.!?]\s+)(?P<decade2>{DECADE}),"
+    r"|(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)"
+    # a made thing's age: "activated 31 years ago", "seit sechs Jahren im Betrieb"
+    rf"|\b(?:activated|built|switched on|turned on|assembled|constructed|wound|made|forged|"
+    rf"created|awakened|born|hatched)\s+(?:first\s+)?(?:some\s+|about\s+|nearly\s+)?"
+    rf"(?P<ago>{NUMBER})\s+years?\s+ago"
+    rf"|\bin (?:operation|service) for\s+(?P<op>{NUMBER})\s+years"
+    rf"|\b(?P<since>{NUMBER})\s+years\s+since\s+(?:(?:it|he|she|they)\s+was\s+|(?:its|his|her|their)\s+)?"
+    r"(?:first\s+)?(?:wound|built|made|activated|switched on|forged|created|assembled|awakening|"
+    r"construction|activation|creation)"
+    rf"|\bseit\s+(?P<seit>{NUMBER})\s+jahren\s+im\s+(?:betrieb|einsatz|dienst)",
+    re.IGNORECASE,
+)
+DURATION = re.compile(r"(?:depuis|pendant|il y a|hace|desde hace|durante|seit|vor)\s+$", re.I)
+
+
+def ages(text: str) -> list[float]:
+    out = []
+    for m in AGE.finditer(text):
+        if not m.group("seit") and DURATION.search(text[max(0, m.start() - 14) : m.start()]):
+            continue
+        if m.group("zh"):
+            value = zh_number(m.group("zh"))
+        elif m.group("decade") or m.group("decade2"):
+            value = float(DECADES[(m.group("decade") or m.group("decade2")).lower()])
+        else:
+            value = number(
+                m.group("n")
+                or m.group("aged")
+                or m.group("ago")
+                or m.group("op")
+                or m.group("seit")
+                or m.group("since")
+            )
+            if value is not None and m.group("odd"):
+                value += 5
+        if value is not None and 0 < value < 100000:
+            out.append(value)
+    return out
+
+
+FEMALE = re.compile(
+    r"\b(?:she|her|hers|herself|woman|girl|lady|mother|grandmother|grandma|wife|widow|"
+    r"daughter|queen|princess|elle|femme|fille|dame|mère|veuve|ella|mujer|niña|chica|"
+    r"señora|doña|abuela|madre|viuda|frau|mädchen|mutter|großmutter|witwe)\b|她|女|奶奶|婆婆|姑娘",
+    re.IGNORECASE,
+)
+MALE = re.compile(
+    r"\b(?:he|him|his|himself|man|boy|gentleman|father|grandfather|grandpa|husband|widower|"
+    r"son|king|prince|il|homme|garçon|monsieur|père|veuf|él|hombre|niño|chico|señor|"
+    r"abuelo|padre|viudo|er|mann|junge|herr|vater|großvater|witwer)\b|他|爷爷|男",
+    re.IGNORECASE,
+)
+NEUTER = re.compile(
+    r"\bno gender\b|\bgenderless\b|\bagender\b|\brefers to itself as\b|\bnonbinary\b|"
+    r"\bnon-binary\b|\bsans genre\b|\bsin género\b|\bgeschlechtslos\b|\bthey/them\b|"
+    r"无性别",
+    re.IGNORECASE,
+)
+
+KINDS = {
+    "artificial": (
+        r"a\.i\.|artificial intelligence|robot|android|machine|computer|program|"
+        r"automaton|synthetic|cyborg|hologram|androidin|intelligence artificielle|androïde|ordinateur|"
+        r"inteligencia artificial|androide|máquina|künstliche intelligenz|roboter",
+        r"人工智能|机器人|智能|电脑",
+    ),
+    "animal": (
+        r"octopus|fox|vixen|cat|dog|wolf|bird|raven|crow|owl|horse|bear|rabbit|hare|mouse|"
+        r"rat|snake|frog|toad|fish|whale|dolphin|squid|spider|tiger|lion|deer|otter|badger|"
+        r"mongoose|monkey|ape|goat|sheep|cow|pig|duck|goose|eagle|hawk|shark|seal|sheepdog|"
+        r"puppy|kitten|parrot|pigeon|bee|butterfly|lizard|turtle|tortoise|crab|lobster|"
+        r"squirrel|german shepherd|"
+        r"hedgehog|renard|le chat|un chat|chien|loup|oiseau|pieuvre|zorro|gato|perro|lobo|pájaro|pulpo|"
+        r"fuchs|katze|hund|vogel|krake|oktopus",
+        r"狐狸|狐|猫|狗|狼|鸟|章鱼|兔",
+    ),
+    "supernatural": (
+        r"ghost|spirit|phantom|spectre|specter|wraith|dragon|elf|dwarf|vampire|demon|angel|"
+        r"fairy|fae|goblin|troll|fantôme|esprit|elfe|fantasma|espíritu|dragón|elfo|geist|"
+        r"gespenst|drache|god|goddess|deity|dios|diosa|dieu|gott|mermaid|merman|merfolk|selkie|"
+        r"siren|nymph|dryad|pixie|sprite|werewolf|zombie|golem|centaur|gnome|unicorn|phoenix|"
+        r"griffin|sirène|sirena|meerjungfrau",
+        r"鬼|幽灵|龙|精灵|妖",
+    ),
+    # what only a person is not: "I'm a creature of the sea" from a girl
+    "nonhuman": (r"creature|beast|monster|critter", r"怪物|生物"),
+    # things no character is; idiom-prone ones ("an open book", "a rock") left out
+    "object": (
+        r"game|place|tree|plant|flower|chair|table|harpsichord|piano|violin|toy|doll|statue|"
+        r"painting|building|house|book",
+        r"书|游戏|树|椅子|桌子",
+    ),
+    "human": (
+        r"human|human being|person|mortal|woman|man|girl|boy|lady|gentleman|child|humain|"
+        r"humaine|femme|homme|humano|humana|mujer|hombre|mensch|frau|mann",
+        r"人类|普通人|女人|男人|女孩|男孩",
+    ),
+}
+GENDERED_HUMAN = {"woman", "man", "girl", "boy", "lady", "gentleman", "femme", "homme",
+                   "mujer", "hombre", "frau", "mann", "女人", "男人", "女孩", "男孩"}  # fmt: skip
+HUMAN_ONLY = {"human", "human being", "person", "mortal", "humain", "humaine", "humano",
+               "humana", "mensch", "人类"}  # fmt: skip
+KIND_OF = {}
+KIND_ALTERNATIVES = []
+for _kind, (_latin, _han) in KINDS.items():
+    for _w in _latin.split("|"):
+        KIND_OF.setdefault(_w.replace("\\", ""), _kind)
+    for _w in _han.split("|"):
+        KIND_OF.setdefault(_w, _kind)
+    KIND_ALTERNATIVES.append(_latin)
+KIND_OF.update({"ai": "artificial", "ki": "artificial"})
+KIND_WORD = re.compile(
+    r"\b((?-i:AI|KI)|"
+    + "|".join(sorted({w for a in KIND_ALTERNATIVES for w in a.split("|")}, key=len, reverse=True))
+    + r")s?\b|("
+    + "|".join(sorted({w for _, h in KINDS.values() for w in h.split("|")}, key=len, reverse=True))
+    + ")",
+    re.IGNORECASE,
+)
+
+# Trades, grouped: a claimed trade contradicts a card that names no trade of its group.
+TRADES = {
+    "medicine": "doctor|physician|nurse|surgeon|medic|healer|herbalist|vet|veterinarian|midwife|"
+    "dentist|pharmacist|apothecary|médecin|infirmière|sage-femme|médico|doctora|enfermera|"
+    "partera|arzt|ärztin|hebamme|医生|大夫|护士",
+    "science": "scientist|researcher|professor|engineer|chemist|biologist|physicist|"
+    "astronomer|inventor|scientifique|chercheur|científico|científica|wissenschaftler|科学家",
+    "food": "baker|chef|cook|waiter|waitress|barista|bartender|brewer|butcher|innkeeper|"
+    "boulanger|boulangère|cuisinier|panadero|panadera|cocinero|bäcker|bäckerin|koch|面包师|厨师",
+    "craft": "carpenter|blacksmith|smith|tailor|seamstress|weaver|potter|jeweler|jeweller|"
+    "locksmith|mechanic|luthier|embroiderer|cobbler|glassblower|clockmaker|watchmaker|"
+    "cartographer|mapmaker|map-maker|luthière|menuisier|forgeron|carpintero|herrero|tischler|schmied|绣娘|刺绣|裁缝|木匠|"
+    "铁匠|锻工|工匠|修理工|tailleur|couturière|costurera|zapatero|cordonnier|schneider|"
+    "schuster|orfebre|joyero|bijoutier|goldschmied|alfarero|potier|töpfer|vidriero|verrier|"
+    "glaser|glasbläser|relojero|horloger|uhrmacher",
+    "arms": "soldier|knight|warrior|mercenary|swordswoman|swordsman|fighter|guard|sheriff|"
+    "security officer|officer|commander|army commander|"
+    "police officer|detective|cop|soldat|chevalier|soldado|caballero|soldat|ritter|士兵|侦探|"
+    "警察|保安|policía|policier|polizist|guardia|gendarme",
+    "rescue": "firefighter|fireman|paramedic|lifeguard|pompier|bombero|feuerwehrmann|消防员",
+    "travel": "captain|sailor|pilot|navigator|driver|courier|messenger|mail carrier|postman|"
+    "ferryman|司机|渔夫|水手|飞行员|"
+    "pirate|capitaine|marin|capitán|marinero|kapitän|seemann|船长|信使|邮差",
+    "learning": "teacher|tutor|librarian|scholar|writer|author|poet|journalist|translator|"
+    "interpreter|historian|traductor|traducteur|übersetzer|翻译|作家|记者|"
+    "professeur|enseignant|maestro|maestra|profesor|lehrer|lehrerin|老师|教师",
+    "arts": "musician|singer|painter|artist|actor|actress|dancer|musicien|músico|musiker|"
+    "harpsichordist|violinist|pianist|jester|clown|performer|entertainer|magician|acrobat|"
+    "juggler|歌手|画家|演员",
+    "trade": "merchant|shopkeeper|trader|banker|moneylender|accountant|clerk|salesman|"
+    "marchand|comerciante|händler|商人",
+    "land": "farmer|gardener|beekeeper|shepherd|fisherman|hunter|ranger|jardinier|jardinera|"
+    "granjero|gärtner|gärtnerin|bauer|农民|园丁",
+    "faith": "priest|monk|nun|wizard|witch|mage|sorcerer|oracle|prêtre|sacerdote|priester|和尚",
+    "royalty": "king|queen|prince|princess|emperor|empress|monarch|rey|reina|roi|reine|könig|"
+    "königin|国王|女王|公主",
+    "office": "business owner|entrepreneur|designer|developer|programmer|consultant|manager|"
+    "specialist|analyst|secretary|receptionist|photographer|conservationist|architect|lawyer|"
+    "attorney|journalist|influencer|streamer|ceo",
+}
+# Where a trade is practised: a card that says "runs a garage" names the craft group.
+WORKPLACES = {
+    "medicine": "clinic|hospital|surgery|infirmary|pharmacy|ward|hôpital|clínica|klinik|医院",
+    "food": "bakery|kitchen|café|cafe|coffee bar|coffee|tea house|tavern|inn|bar|restaurant|"
+    "boulangerie|panadería|taberna|bäckerei|面包店|饭馆",
+    "craft": "garage|workshop|forge|atelier|taller|werkstatt|绣坊|工作室",
+    "travel": "ship|airship|boat|harbour|harbor|freighter|lighthouse|station|navire|barco|schiff|船",
+    "learning": "library|school|archive|academy|university|bibliothèque|librairie|biblioteca|"
+    "schule|图书馆|学校",
+    "land": "farm|orchard|garden|hives|greenhouse|park|forest|ferme|granja|hof|garten|农场|森林",
+    "faith": "temple|shrine|church|chapel|monastery|temple|iglesia|kirche|庙",
+    "trade": "shop|market|store|stall|boutique|bank|tienda|laden|商店",
+    "arms": "barracks|fort|garrison|precinct|office|agency",
+}
+TRADE_OF = {w: g for g, words in {**TRADES}.items() for w in words.split("|")}
+WORKPLACE_OF = {w: g for g, words in WORKPLACES.items() for w in words.split("|")}
+WORKPLACE_WORD = re.compile(
+    r"\b("
+    + "|".join(
+        sorted(
+            map(
+                re.escape,
+                (w for w in WORKPLACE_OF if w.isascii() or not re.search("[\u3400-\u9fff]", w)),
+            ),
+            key=len,
+            reverse=True,
+        )
+    )
+    + r")s?\b|("
+    + "|".join(w for w in WORKPLACE_OF if re.search("[\u3400-\u9fff]", w))
+    + ")",
+    re.IGNORECASE,
+)
+TRADE_WORD = re.compile(
+    r"\b("
+    + "|".join(
+        sorted(
+            (w for w in TRADE_OF if w.isascii() or not re.search("[\u3400-\u9fff]", w)),
+            key=len,
+            reverse=True,
+        )
+    )
+    + r")s?\b|("
+    + "|".join(
+        sorted((w for w in TRADE_OF if re.search("[\u3400-\u9fff]", w)), key=len, reverse=True)
+    )
+    + ")",
+    re.IGNORECASE,
+)
+
+
+def _lexicon(words) -> tuple[set[str], list[str]]:
+    words = {w.replace("\\", "") for w in words}
+    han = sorted((w for w in words if re.search("[\u3400-\u9fff]", w)), key=len, reverse=True)
+    return {w for w in words if w not in han}, han
+
+
+LEXICONS = {
+    id(KIND_WORD): _lexicon([*KIND_OF, "ai", "ki"]),
+    id(TRADE_WORD): _lexicon(TRADE_OF),
+    id(WORKPLACE_WORD): _lexicon(WORKPLACE_OF),
+}
+# Titles in a card's name that state a trade or a sex.
+TITLE_FACTS = {
+    "dr": ("trade", "medicine"), "doctor": ("trade", "medicine"), "captain": ("trade", "travel"),
+    "capt": ("trade", "travel"), "professor": ("trade", "science"), "prof": ("trade", "science"),
+    "lady": ("sex", "female"), "madame": ("sex", "female"), "mrs": ("sex", "female"),
+    "miss": ("sex", "female"), "doña": ("sex", "female"), "señora": ("sex", "female"),
+    "frau": ("sex", "female"), "sir": ("sex", "male"), "lord": ("sex", "male"),
+    "mr": ("sex", "male"), "monsieur": ("sex", "male"), "don": ("sex", "male"),
+    "señor": ("sex", "male"), "herr": ("sex", "male"),
+}  # fmt: skip
+
+
+def words_of(pattern: re.Pattern, text: str) -> list[str]:
+    """The lexicon words of `pattern` in `text`, in order. A dictionary look-up of each
+    word and word pair stands in for the regular expression (an alternation of hundreds of
+    words is slow in `re`); Han words are found as substrings."""
+    lexicon, han = LEXICONS[id(pattern)]
+    words = re.findall(r"[^\W\d_][\w.'’-]*", text.lower())
+    out = []
+    i = 0
+    while i < len(words):
+        pair = f"{words[i]} {words[i + 1]}" if i + 1 < len(words) else ""
+        if pair in lexicon:
+            out.append(pair)
+            i += 2
+            continue
+        word = words[i]
+        singular = word[:-1] if word.endswith("s") else word
+        if word in lexicon:
+            out.append(word)
+        elif singular in lexicon:
+            out.append(singular)
+        i += 1
+    if han and re.search("[\u3400-\u9fff]", text):
+        out += [w for w in han if w in text]
+    return out
