@@ -102,7 +102,7 @@ def test_pipeline_teacher_behind_a_server_writes_the_data(tiny_model, tmp_path):
         ],
     )
     assert result.exit_code == 2, result.output
-    assert "server http://127.0.0.1:9/v1 failed" in result.output
+    assert "error: server http://127.0.0.1:9/v1: GET /models failed after" in result.output
 
 
 def _two_rounds_config(tiny_model) -> dict:

@@ -86,7 +86,7 @@ def test_a_server_killed_mid_run_stops_clearly_and_resume_finishes_once(
         server.kill()  # one dialogue written, the next in flight
         _, err = run.communicate(timeout=300)
         assert run.returncode == 2
-        assert f"error: server {server.url} failed after" in err
+        assert f"error: server {server.url}: POST /completions failed after" in err
         assert "Traceback" not in err
         written = _ids(out)
         assert 1 <= len(written) < 4
