@@ -320,7 +320,7 @@ def _lorebook_from_yaml(raw, path: Path) -> Lorebook | None:
         for key in ("selective", "constant", "enabled", "case_sensitive", "use_regex"):
             if key in e and not isinstance(e[key], bool):
                 raise wrong(f"{where}.{key}", "true or false", e[key])
-        values = {**e, "name": e.get("name") or ""}
+        values = {"keys": [], **e, "name": e.get("name") or ""}  # a constant entry has none
         values["insertion_order"] = count(e.get("insertion_order"), f"{where}.insertion_order", 100)
         entry = LoreEntry(**values)
         bad_key = entry.invalid_regex_key()

@@ -90,6 +90,13 @@ def test_a_good_yaml_lorebook_loads_with_its_settings(tmp_path):
     ]
 
 
+def test_a_constant_yaml_lorebook_entry_needs_no_keys(tmp_path):
+    # found by `make fuzz`: an entry with `constant: true` and no `keys` raised TypeError
+    book = "  entries:\n    - content: ''\n      constant: true\n"
+    (persona,) = load_personas(str(_card(tmp_path, book)))
+    assert [(e.keys, e.constant) for e in persona.lorebook.entries] == [([], True)]
+
+
 def test_a_regex_key_that_backtracks_without_end_stops_within_the_time_limit():
     book = Lorebook(
         entries=[
