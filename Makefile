@@ -44,6 +44,7 @@ pipeline: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check rolegen tests bench
 	$(BIN)/ruff format --check rolegen tests bench
+	$(BIN)/lint-imports
 	$(BIN)/mkdocs build --strict -q -d $(SITE)
 	$(BIN)/python -m pytest -q
 
@@ -68,6 +69,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check rolegen tests bench
 	$(BIN)/ruff format --check rolegen tests bench
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV)
