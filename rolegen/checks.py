@@ -70,7 +70,7 @@ from rolegen.phrases import (
     speech_and_narration,
 )
 from rolegen.replies import TERMINAL
-from rolegen.self_claims import claims, contradictions
+from rolegen.self_claims import CLAIM_NEEDLES, claims, contradictions
 from rolegen.user_acts import role_swap, user_actions
 
 
@@ -138,9 +138,6 @@ def from_messages(
         facts=facts,
     )
 
-
-# Lowercase strings of which a first-person claim about the character holds one.
-_CLAIM_NEEDLES = ("i am", "i'm", "i’m", "je suis", "j'ai", "soy", "tengo", "ich bin", "我")
 
 # ------------------------------------------------------------------ the checks
 
@@ -300,7 +297,7 @@ def _text_flags(
             continue
         group_texts = [texts[k] for k in ks.tolist()]
         aliases = facts.aliases if facts else ()
-        parts = name_parts(name) + [p for a in aliases for p in name_parts(a)]
+        parts = name_parts(name, aliases)
         if name_parts(name):
             # only texts holding a name part or an introduction can say who speaks
             needles = SELF_INTRO_NEEDLES + tuple(p.lower() for p in parts)
@@ -316,7 +313,10 @@ def _text_flags(
         if facts is not None:
             for k, text in zip(ks.tolist(), group_texts):
                 low = text.lower()
-                if facts.sex in ("female", "male") or any(n in low for n in _CLAIM_NEEDLES):
+                # a claim needs a first-person phrase; a narrated sex, a star or a quotation
+                if any(n in low for n in CLAIM_NEEDLES) or (
+                    facts.sex in ("female", "male") and any(c in text for c in '*"“')
+                ):
                     flags["contradicts"][k] = bool(
                         contradictions(facts, claims(*speech_and_narration(text)))
                     )

@@ -115,15 +115,19 @@ _ZH_SURNAMES = set(
 )
 
 
-def name_parts(name: str) -> list[str]:
+def name_parts(name: str, aliases: tuple[str, ...] = ()) -> list[str]:
     """The parts of a character's name that identify it: not titles ("Mara", "Vell" for
     "Captain Mara Vell"), not an epithet's place ("Sefa" alone for "Sefa of the Salt
     Steps": the steps are where she lives, not who she is); two letters or more, a
-    capital letter ("X"), or CJK."""
+    capital letter ("X"), or CJK. `aliases`: other spellings of the name (a Chinese
+    name's pinyin, the name without accents), whose parts count too."""
     own = re.split(r"\s+of\s+", name.strip(), maxsplit=1, flags=re.IGNORECASE)[0] or name
     parts = [p.strip("'’\"") for p in re.split(r"[\s,.]+", own.strip())]
     parts = [p for p in parts if len(p) > 1 or p.isupper() or CJK.match(p)]
-    return [p for p in parts if p.lower() not in _TITLES] or parts
+    parts = [p for p in parts if p.lower() not in _TITLES] or parts
+    for alias in aliases:
+        parts += [p for p in name_parts(alias) if p not in parts]
+    return parts
 
 
 def _name_pattern(parts: list[str]) -> re.Pattern | None:
@@ -155,9 +159,7 @@ def _counts_as_name(match: re.Match, text: str) -> bool:
 def names_character(reply: str, name: str, aliases: tuple[str, ...] = ()) -> bool:
     """The reply says the character's name (any part of it that is not a title, written as
     a name, or of its `aliases`): identity recall when the user asked."""
-    parts = name_parts(name)
-    for alias in aliases:
-        parts += [p for p in name_parts(alias) if p not in parts]
+    parts = name_parts(name, aliases)
     pattern = _name_pattern(parts)
     return pattern is not None and any(_counts_as_name(m, reply) for m in pattern.finditer(reply))
 
@@ -248,9 +250,7 @@ def identity(text: str, name: str, aliases: tuple[str, ...] = ()) -> Identity:
     """Who the reply says is speaking (see `Identity`). `aliases`: other spellings of the
     name (a Chinese name's pinyin, a name without its accents). A name that is only
     titles, or no name, finds nothing."""
-    parts = name_parts(name)
-    for alias in aliases:
-        parts += [p for p in name_parts(alias) if p not in parts]
+    parts = name_parts(name, aliases)
     pattern = _name_pattern(parts)
     if pattern is None:
         return Identity()
@@ -367,23 +367,3 @@ def search_each(
     for k in candidates:
         hits[k] = pattern.search(texts[k]) is not None
     return hits
-
-
-_SENTENCE = re.compile(r"[^.!?…]+")
-
-
-def user_actions(text: str, user_name: str = "") -> int:
-    """How many narration sentences have the user as their subject: "*You look around,
-    taking a deep breath.*", "*Your eyes widen.*", "*Alex nods and follows.*" — the
-    character acting for the user ("speaking for {{user}}"). Speech addressed to the
-    user ("You look tired") is not narration and is not counted."""
-    subjects = [r"you(?:'re|’re|'ve|’ve)?", r"your\s+\w+"]
-    if user_name.strip():
-        subjects.append(rf"{re.escape(user_name.strip())}(?:'s|’s\s+\w+)?")
-    start = re.compile(rf"^\s*(?:{'|'.join(subjects)})\s+\w", re.IGNORECASE)
-    return sum(
-        1
-        for span in speech_and_narration(text)[1]
-        for sentence in _SENTENCE.findall(span)
-        if start.match(sentence)
-    )

@@ -54,8 +54,15 @@ class Claims:
     narrated_sex: dict[str, int] = field(default_factory=dict)
 
 
-# "I'm (actually / just / really / no longer) a 22-year-old woman named Maria": the clause
+# "I'm (actually / just / really) a 22-year-old woman named Maria": the clause
 # after a first-person "being" verb, up to the next sentence or clause break.
+# Lowercase strings of which every _SELF or _AGE_SAYING match holds one: a plain substring
+# test picks the replies that the regular expressions then read.
+CLAIM_NEEDLES = (
+    "i am", "i'm", "i’m", "i've", "i’ve", "i have", "i work as", "i turned", "i'll be",
+    "my age", "soy", "puedo ser", "je suis", "ne suis", "en tant que", "j'ai", "tengo", "ich bin",
+    "我",
+)  # fmt: skip
 _SELF = re.compile(
     r"\b(?:i am|i'm|i’m|i(?:'ve|’ve| have)(?: always|(?P<never> never))? been|i work as|"
     r"(?P<negverb>no soy|no puedo ser|je ne suis pas|ne suis pas)|je suis|en tant que|soy|"
