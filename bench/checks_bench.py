@@ -108,6 +108,21 @@ def corpus(dialogues: int, turns: int, seed: int = 0) -> list[DialogueTurns]:
     return out
 
 
+def dialogue_texts(n: int) -> list[str]:
+    """`n` dialogue texts of up to 1,500 characters for the near-duplicate benchmark: 95%
+    distinct, 5% copies of earlier ones with 1 to 12 words changed."""
+    rng = random.Random(1)
+    n_copies = n // 20
+    base = [" ".join(d.character[:4])[:1500] for d in corpus(n - n_copies, 4, seed=7)]
+    texts = list(base)
+    for _ in range(n_copies):
+        w = rng.choice(base).split()
+        for _ in range(rng.randint(1, 12)):
+            w[rng.randrange(len(w))] = "x" * rng.randint(2, 7)
+        texts.append(" ".join(w))
+    return texts
+
+
 def _best(fn, repeats: int) -> tuple[float, list[float], object]:
     """Best wall time of `repeats` calls (the least disturbed by other processes)."""
     runs, result = [], None
@@ -200,18 +215,7 @@ def main():
     )
     assert [[c.reasons for c in t] for t in exact] == [[c.reasons for c in t] for t in results]
     char_seconds = min(_char_level_cross_turn(data) for _ in range(args.repeats))
-    # 100k dialogue texts: 95% distinct, 5% edited copies of earlier ones
-    rng = random.Random(1)
-    n_copies = args.dup_dialogues // 20
-    base = [
-        " ".join(d.character[:4])[:1500] for d in corpus(args.dup_dialogues - n_copies, 4, seed=7)
-    ]
-    texts = list(base)
-    for _ in range(n_copies):
-        w = rng.choice(base).split()
-        for _ in range(rng.randint(1, 12)):
-            w[rng.randrange(len(w))] = "x" * rng.randint(2, 7)
-        texts.append(" ".join(w))
+    texts = dialogue_texts(args.dup_dialogues)
     tracemalloc.start()
     start = time.perf_counter()
     pairs = near_duplicates(texts, threshold=90)
@@ -246,7 +250,7 @@ def main():
         },
         "near_duplicates": {
             "dialogues": len(texts),
-            "edited_copies": n_copies,
+            "edited_copies": args.dup_dialogues // 20,
             "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
             "seconds": round(dup_seconds, 2),
             "pairs_found": len(pairs),

@@ -11,27 +11,18 @@ it only rolegen's own code is timed.
 
 import json
 import os
-import random
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from checks_bench import corpus
+from checks_bench import dialogue_texts
 from rapidfuzz import fuzz, process, utils
 
 from rolegen.dataset_checks import near_duplicates
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-rng = random.Random(1)
-n_copies = N // 20
-base = [" ".join(d.character[:4])[:1500] for d in corpus(N - n_copies, 4, seed=7)]
-texts = list(base)
-for _ in range(n_copies):
-    w = rng.choice(base).split()
-    for _ in range(rng.randint(1, 12)):
-        w[rng.randrange(len(w))] = "x" * rng.randint(2, 7)
-    texts.append(" ".join(w))
+texts = dialogue_texts(N)
 
 
 def rensa_dups(texts, threshold=90.0, num_perm=128, bands=32, shingle=3, seed=0):
