@@ -312,11 +312,12 @@ class TurnLoop:
             self.stats.resamples += sum(sample < budget[d.id] for d in retry)
             pending = retry
 
-        distilled = [a for a in accepted.values() if a[0].sampling]
-        if side == "assistant" and self.settings.plain_negatives and distilled:
-            self._plain_negatives(distilled, turn, rejects)
-        if side == "assistant" and self.settings.cross_card_negatives and accepted:
-            self._cross_card_negatives(list(accepted.values()), dialogues, turn, rejects)
+        if side == "assistant" and accepted:
+            # the negatives of every kind, drawn in one engine call
+            distilled = [a for a in accepted.values() if a[0].sampling]
+            plain = self._plain_negatives(distilled, turn)
+            cross = self._cross_card_negatives(list(accepted.values()), dialogues, turn)
+            self._draw_negatives(plain[0] + cross[0], plain[1] + cross[1], rejects)
         for d, _, meta, text in accepted.values():
             self._accept(d, side, text, meta, rejects[d.id])
         for d in spent:  # the resample budget is spent
@@ -329,27 +330,29 @@ class TurnLoop:
                 d.end_reason = f"{'empty' if empty_only else 'rejected'}_{side}_reply"
                 d.unresolved.append({"turn": turn, "role": side, "rejected": rejects[d.id]})
 
-    def _plain_negatives(self, accepted: list, turn: int, rejects: dict[str, list]) -> None:
-        """Decoding-fix distillation: beside each reply accepted under a decoding fix
-        (`d.sampling`), replies drawn from the same context with plain sampling, kept as
-        rejected candidates (reason `plain_decoding`, with any the checks find), so that
-        each pair sets what the fix writes against what plain sampling writes."""
+    def _plain_negatives(self, accepted: list, turn: int) -> tuple[list, list]:
+        """Decoding-fix distillation: the requests (and their owners) for, beside each reply
+        accepted under a decoding fix (`d.sampling`), replies from the same context with
+        plain sampling, to be kept as rejected candidates (reason `plain_decoding`, with
+        any the checks find), so that each pair sets what the fix writes against what
+        plain sampling writes."""
         requests, owners = [], []
         for d, prompt, _, _ in accepted:
             for k in range(self.settings.plain_negatives):
                 seed = request_seed(self.settings.seed, d.seed_key or d.id, turn, "plain", k)
                 requests.append(self._request(d, prompt, "assistant", seed, self.sampling))
-                owners.append((d, _PLAIN_SAMPLE + k, "plain"))  # apart from the checked ones
-        self._draw_negatives(requests, owners, "plain_decoding", rejects)
+                # sample indices apart from the checked candidates
+                owners.append((d, _PLAIN_SAMPLE + k, "plain", "plain_decoding"))
+        return requests, owners
 
     def _cross_card_negatives(
-        self, accepted: list, dialogues: list[Dialogue], turn: int, rejects: dict[str, list]
-    ) -> None:
-        """Beside each accepted reply, replies drawn from the same context under another
-        card's prompt (another character of the batch, chosen by the seed), kept as
-        rejected candidates (reason `cross_card`): a pair teaches the model to answer from
-        its own card rather than from the conversation alone. A batch of one card draws
-        none."""
+        self, accepted: list, dialogues: list[Dialogue], turn: int
+    ) -> tuple[list, list]:
+        """The requests (and their owners) for, beside each accepted reply, replies from the
+        same context under another card's prompt (another character of the batch, chosen
+        by the seed), to be kept as rejected candidates (reason `cross_card`): a pair
+        teaches the model to answer from its own card rather than from the conversation
+        alone. A batch of one card draws none."""
         cards = {d.persona.name: d.persona for d in dialogues}
         requests, owners = [], []
         for d, _, _, _ in accepted:
@@ -362,18 +365,19 @@ class TurnLoop:
                     continue
                 sampling = {**self.sampling, **d.sampling}
                 requests.append(self._request(d, prompt, "assistant", seed, sampling))
-                owners.append((d, _CROSS_SAMPLE + k, f"card:{other.slug}"))
-        self._draw_negatives(requests, owners, "cross_card", rejects)
+                owners.append((d, _CROSS_SAMPLE + k, f"card:{other.slug}", "cross_card"))
+        return requests, owners
 
     def _draw_negatives(
-        self, requests: list[Request], owners: list, reason: str, rejects: dict[str, list]
+        self, requests: list[Request], owners: list, rejects: dict[str, list]
     ) -> None:
-        """Draw `requests` and keep each non-empty reply as a rejected candidate of its
-        dialogue's turn, with `reason` first and any reasons the checks find."""
+        """Draw `requests` in one engine call and keep each non-empty reply as a rejected
+        candidate of its dialogue's turn: `owners` holds (dialogue, sample index, decoding,
+        reason) per request; the reason goes first, then any the checks find."""
         if not requests:
             return
         drawn = []
-        for (d, j, how), req, comp in zip(owners, requests, self._generate(requests)):
+        for (d, j, how, reason), req, comp in zip(owners, requests, self._generate(requests)):
             speaker, other = self._speaker_and_other(d, "assistant")
             reply = clean_reply(comp.text, speaker, other, req.stop, comp.finish_reason)
             if not reply.empty:  # an empty reply teaches nothing here
@@ -385,11 +389,11 @@ class TurnLoop:
                     "finish_reason": comp.finish_reason,
                     "decoding": how,
                 }
-                drawn.append((d, meta, reply.text))
+                drawn.append((d, meta, reply.text, reason))
         verdicts = [([], {})] * len(drawn)
         if self.judge is not None and drawn:
             verdicts = self.judge([x[0] for x in drawn], [x[2] for x in drawn])
-        for (d, meta, text), (reasons, scores) in zip(drawn, verdicts):
+        for (d, meta, text, reason), (reasons, scores) in zip(drawn, verdicts):
             reasons = [reason, *reasons]  # not counted as the checks' rejections
             rejects[d.id].append(self._reject(meta, text, reasons, scores, count=False))
 
