@@ -386,6 +386,21 @@ def test_cross_card_negatives_answer_the_same_context_under_another_card(embedde
     assert list(crossed[0].prompt_ids) == list(mara_prompt.ids)  # Hana's card, Mara's context
 
 
+def test_plain_and_cross_card_negatives_share_one_engine_call(embedded_model):
+    builder, mara, user = _setup(embedded_model)
+    hana = resolve_persona(load_personas("tea-house-hana")[0], user.name)
+    engine = ScriptedEngine(["Hold the rail.", "Tea is ready.", "Rain.", "Wind.", "Fog.", "Sun."])
+    loop = _judged_loop(
+        engine, builder, turns=1, plain_negatives=1, cross_card_negatives=1, user_script=["News?"]
+    )
+    fixed = {"frequency_penalty": 0.5}
+    a = loop.start(Dialogue(id="a", persona=mara, user=user, sampling=fixed))
+    b = loop.start(Dialogue(id="b", persona=hana, user=user, sampling=fixed))
+    loop.run([a, b])
+    assert [len(c) for c in engine.calls] == [2, 4]  # the replies, then every negative
+    assert [r["reasons"][0] for r in a.meta[-1]["rejected"]] == ["plain_decoding", "cross_card"]
+
+
 def test_cross_card_negatives_need_a_second_card(embedded_model):
     builder, persona, user = _setup(embedded_model)
     engine = ScriptedEngine(["The wind turns; hold the rail."])
