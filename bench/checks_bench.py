@@ -1,4 +1,4 @@
-"""Benchmark the repetition checks (`rolegen/checks.py`) on a synthetic corpus.
+"""Benchmark the repetition checks (`rolegen/checks/turns.py`) on a synthetic corpus.
 
 - Per-turn checks: 100,000 character turns of about 400 characters in 5,000
   dialogues (20 turns each), with injected near-copies, loops and intro echoes.
@@ -34,13 +34,13 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz import fuzz, process, utils
 
-from rolegen.checks import (
+from rolegen.checks.dataset_stats import near_duplicates
+from rolegen.checks.turns import (
     CheckConfig,
     DialogueTurns,
     check_dialogues,
     repetition_scores,
 )
-from rolegen.dataset_checks import near_duplicates
 
 INTRO = "I'm Captain Mara Vell, master of the airship Kestrel."
 
@@ -160,7 +160,7 @@ def _char_level_cross_turn(data: list[DialogueTurns], cutoff: float = 80.0) -> f
 
 _FIRST_CALL = (
     "import time; start = time.perf_counter()\n"
-    "from rolegen.checks import DialogueTurns, check_dialogues\n"
+    "from rolegen.checks.turns import DialogueTurns, check_dialogues\n"
     "d = DialogueTurns(character=['Hello there.', 'Hello there!'], users=[None, 'Hi?'], "
     "intro='I am Mara.', name='Mara', user_name='Alex')\n"
     "check_dialogues([d]); check_dialogues([d], prefilter=False)\n"

@@ -47,9 +47,9 @@ def _setup(data: str, model: str | None, pairs: int):
     """The train config of the run (as `rolegen train --method dpo` would take it), the
     model folder, its tokenizer and the encoded training pairs."""
     from rolegen.config import TrainConfig
-    from rolegen.models import inspect_model, load_tokenizer, resolve_model
-    from rolegen.rendering import Renderer
-    from rolegen.train_data import encode_pair_splits, load_train_data, resolve_format
+    from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
+    from rolegen.training.data import encode_pair_splits, load_train_data, resolve_format
+    from rolegen.training.rendering import Renderer
 
     cfg = TrainConfig(
         data=data,
@@ -78,9 +78,9 @@ def _peak_rss_gb() -> float:
 def run_rolegen(kind: str, data: str, model: str | None, pairs: int) -> dict:
     from tqdm import tqdm
 
-    from rolegen.lora import load_lora_model, training_dtype
-    from rolegen.stages import DPOStage, reference_logps
-    from rolegen.trainer import Trainer
+    from rolegen.training.lora import load_lora_model, training_dtype
+    from rolegen.training.stages import DPOStage, reference_logps
+    from rolegen.training.trainer import Trainer
 
     cfg, path, _, train = _setup(data, model, pairs)
     cfg.dpo_shared_prefix = kind == "shared"
@@ -111,9 +111,9 @@ def run_trl(data: str, model: str | None, pairs: int) -> dict:
     from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    from rolegen.lora import training_dtype
-    from rolegen.rendering import IGNORE
-    from rolegen.train_data import common_prefix, pair_batches
+    from rolegen.training.data import common_prefix, pair_batches
+    from rolegen.training.lora import training_dtype
+    from rolegen.training.rendering import IGNORE
 
     class Pretokenized(DPOTrainer):
         """Takes rolegen's token ids as they are (TRL would render the text itself)."""
@@ -224,7 +224,7 @@ def ensure_data(path: Path) -> Path:
     if (path / "preference" / "dataset_dict.json").is_file():
         return path
     from rolegen.config import GenerateConfig
-    from rolegen.options import from_dict
+    from rolegen.config.options import from_dict
     from rolegen.recipes.generate import run_generate
     from rolegen.recipes.pipeline import GENERATE_DEFAULTS
     from rolegen.resources import personas_dir

@@ -85,15 +85,15 @@ def run_rolegen(out: Path, dialogues: int, turns: int, max_new_tokens: int, comp
 
 def run_naive(dialogues: int, turns: int, max_new_tokens: int) -> dict:
     """One dialogue at a time, one request per call, transformers generate."""
-    from rolegen.cards import load_personas
-    from rolegen.dialogue import Dialogue, LoopSettings, TurnLoop
-    from rolegen.engines import EngineOptions
-    from rolegen.engines.hf import HFEngine
-    from rolegen.models import inspect_model, load_tokenizer, resolve_model
-    from rolegen.personas import available_user_personas, load_user_persona
-    from rolegen.prompts import PromptBuilder
+    from rolegen.cards.files import load_personas
+    from rolegen.cards.personas import available_user_personas, load_user_persona
+    from rolegen.generation.dialogue import Dialogue, LoopSettings, TurnLoop
+    from rolegen.generation.engines import EngineOptions
+    from rolegen.generation.engines.hf import HFEngine
+    from rolegen.generation.prompts import PromptBuilder
+    from rolegen.generation.templates import ChatTemplateFormat, Templates
+    from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
     from rolegen.recipes.generate import plan
-    from rolegen.templates import ChatTemplateFormat, Templates
 
     cfg = _config(Path("unused"), len(PERSONAS), turns, max_new_tokens, "hf", batch=1)
     path = resolve_model(None)

@@ -19,9 +19,9 @@ import argparse
 import json
 from pathlib import Path
 
-from rolegen.cards import load_personas
-from rolegen.persona_facts import persona_facts
-from rolegen.prompts import resolve_persona
+from rolegen.cards.files import load_personas
+from rolegen.checks.persona_facts import persona_facts
+from rolegen.generation.prompts import resolve_persona
 from rolegen.resources import evals_dir, personas_dir
 
 SPLIT = Path(__file__).parent.parent / "tests" / "data" / "persona_split.json"

@@ -19,8 +19,8 @@ import random
 import re
 from pathlib import Path
 
-from rolegen.dataset import record_turns
-from rolegen.phrases import asks_identity, name_parts
+from rolegen.checks.dataset import record_turns
+from rolegen.checks.phrases import asks_identity, name_parts
 
 # A wide net of words that no check uses as its rule: turns that may speak of who the
 # character is, address or narrate the user, or offer help. Half the sample comes from it

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from generate_bench import PERSONAS  # the same eight personas as the generate benchmark
 
-from rolegen.checks import CheckConfig, check_dialogues, rejecting
+from rolegen.checks.dataset import record_turns
+from rolegen.checks.turns import CheckConfig, check_dialogues, rejecting
 from rolegen.config import GenerateConfig
-from rolegen.dataset import record_turns
 from rolegen.recipes.generate import run_generate
 
 

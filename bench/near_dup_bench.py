@@ -19,7 +19,7 @@ import numpy as np
 from checks_bench import dialogue_texts
 from rapidfuzz import fuzz, process, utils
 
-from rolegen.dataset_checks import near_duplicates
+from rolegen.checks.dataset_stats import near_duplicates
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 texts = dialogue_texts(N)

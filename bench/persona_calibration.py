@@ -40,12 +40,12 @@ CHECKS = {
 
 def _flags(rows: list[dict]) -> list[list[str]]:
     """The check reasons of each labelled turn, by the checks importable here."""
-    from rolegen.checks import DialogueTurns, check_dialogues
+    from rolegen.checks.turns import DialogueTurns, check_dialogues
 
     has_facts = "facts" in {f.name for f in dataclasses.fields(DialogueTurns)}
     facts = {}
     if has_facts:
-        from rolegen.labels import card_facts_of, labelled_card_folders
+        from rolegen.evaluation.labels import card_facts_of, labelled_card_folders
 
         facts = card_facts_of(labelled_card_folders())
     items = []
@@ -96,7 +96,7 @@ def figures(rows: list[dict], flags: list[list[str]]) -> dict:
 
 def second_reading(rows: list[dict]) -> dict:
     """Cohen's kappa per label between the first reading and a second reader's."""
-    from rolegen.judge import cohen_kappa
+    from rolegen.evaluation.judge import cohen_kappa
 
     if not SECOND.exists():
         return {}

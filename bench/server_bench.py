@@ -78,7 +78,7 @@ def main():
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "server.json"))
     args = parser.parse_args()
-    from rolegen.models import materialize_embedded
+    from rolegen.models.checkpoints import materialize_embedded
 
     model = materialize_embedded()
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,7 @@ Both train the same LoRA (r=16, all projections) of the embedded model on the sa
 dialogues with the same assistant-only labels, for the same number of real tokens:
 - rolegen: examples packed into --max-length rows, attention causal within each
   example (`packed_attention.py`), no padding, logits only where labels fall, bf16
-  autocast over fp32 adapter weights (`rolegen.losses`, `rolegen.lora`);
+  autocast over fp32 adapter weights (`rolegen.training.losses`, `rolegen.training.lora`);
 - plain: what a user writes first with PEFT + transformers: batches of 4 dialogues in
   data order, right-padded with an attention mask, `model(..., labels=...)`.
 Each runs in its own process (peak memory per configuration). Reported: tokens/s
@@ -36,10 +36,10 @@ PERSONAS = ["captain-mara-vell", "detective-sam-calloway", "tea-house-hana", "si
 
 
 def _examples(data: str, max_length: int):
-    from rolegen.models import embedded_model_dir, load_tokenizer
-    from rolegen.rendering import Renderer
-    from rolegen.templates import ChatTemplateFormat
-    from rolegen.train_data import encode_sft, load_train_data
+    from rolegen.generation.templates import ChatTemplateFormat
+    from rolegen.models.checkpoints import embedded_model_dir, load_tokenizer
+    from rolegen.training.data import encode_sft, load_train_data
+    from rolegen.training.rendering import Renderer
 
     tok = load_tokenizer(embedded_model_dir())
     rows = load_train_data(data).train
@@ -51,9 +51,9 @@ def _model(attention: str):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from rolegen import packed_attention
     from rolegen.config import LoraSettings
-    from rolegen.models import embedded_model_dir
+    from rolegen.models.checkpoints import embedded_model_dir
+    from rolegen.training import packed_attention
 
     packed_attention.register()
     torch.manual_seed(0)
@@ -69,7 +69,9 @@ def _model(attention: str):
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)
-    if attention == "rolegen_packed":  # as rolegen.lora.load_lora_model does under autocast
+    if (
+        attention == "rolegen_packed"
+    ):  # as rolegen.training.lora.load_lora_model does under autocast
         for module in model.modules():
             if hasattr(module, "lora_A"):
                 module.cast_input_dtype_enabled = False
@@ -77,8 +79,8 @@ def _model(attention: str):
 
 
 def one(kind: str, data: str, max_length: int, budget_tokens: int) -> dict:
-    from rolegen.losses import sft_loss
-    from rolegen.train_data import collate_packed, pack
+    from rolegen.training.data import collate_packed, pack
+    from rolegen.training.losses import sft_loss
 
     examples, tok = _examples(data, max_length)
     model = _model("rolegen_packed" if kind == "rolegen" else "sdpa")

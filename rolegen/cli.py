@@ -21,9 +21,9 @@ from contextlib import contextmanager
 import click
 
 from rolegen.config import EvalConfig, FilterConfig, GenerateConfig, PipelineConfig, TrainConfig
+from rolegen.config.options import click_options, given, load_config
 from rolegen.errors import RolegenError
-from rolegen.options import click_options, given, load_config
-from rolegen.runs import command_scope
+from rolegen.runs.folders import command_scope
 
 
 def _echo(text: str) -> None:
@@ -229,8 +229,8 @@ _command(
 
 
 def _show_eval(results: dict) -> None:
-    from rolegen.metrics import SUMMARY
-    from rolegen.report import BY_PROMPT, by_prompt, ending, headline, prompts_of
+    from rolegen.evaluation.metrics import SUMMARY
+    from rolegen.evaluation.report import BY_PROMPT, by_prompt, ending, headline, prompts_of
 
     def value(figures: dict, metric: str, width: int) -> str:
         v = figures.get(metric, {}).get("value")
@@ -314,7 +314,7 @@ _command(
 @click.option("--materialize", is_flag=True, help="Build the embedded model's checkpoint now.")
 def models(materialize):
     """Show the models rolegen has cached, and where."""
-    from rolegen.models import cache_dir, cached_models, materialize_embedded
+    from rolegen.models.checkpoints import cache_dir, cached_models, materialize_embedded
 
     try:
         if materialize:
@@ -332,9 +332,9 @@ def models(materialize):
 @main.command()
 def personas():
     """List the shipped character and user personas and prompt formats."""
-    from rolegen.cards import load_personas
-    from rolegen.personas import available_personas, available_user_personas
-    from rolegen.templates import Templates
+    from rolegen.cards.files import load_personas
+    from rolegen.cards.personas import available_personas, available_user_personas
+    from rolegen.generation.templates import Templates
 
     click.echo("characters:")
     for name in available_personas():

@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def embedded_model() -> Path:
-    from rolegen.models import materialize_embedded
+    from rolegen.models.checkpoints import materialize_embedded
 
     return materialize_embedded()
 

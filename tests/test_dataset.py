@@ -6,13 +6,13 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from rolegen.checks import CheckConfig
+from rolegen.checks.dataset import filter_dialogues, preference_pairs, split_by_persona
+from rolegen.checks.turns import CheckConfig
 from rolegen.cli import main
 from rolegen.config import FilterConfig
-from rolegen.dataset import filter_dialogues, preference_pairs, split_by_persona
 from rolegen.errors import RolegenError
 from rolegen.recipes.filter import run_filter
-from rolegen.records import read_dialogues
+from rolegen.runs.records import read_dialogues
 
 GOOD = [
     "The storm is close now, so tie down the crates and mind the ropes.",

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from rolegen.cli import main
-from rolegen.depth import collapse_turn, window_of
-from rolegen.metrics import turn_rows
+from rolegen.evaluation.depth import collapse_turn, window_of
+from rolegen.evaluation.metrics import turn_rows
 
 LOOP = "The storm is coming and the rope holds fast tonight, friend."
 NAME = "Mara Vell"

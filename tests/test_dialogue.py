@@ -3,14 +3,14 @@ engine where a test needs exact completions."""
 
 import pytest
 
-from rolegen.cards import load_personas
-from rolegen.dialogue import Dialogue, LoopSettings, TurnLoop, request_seed
-from rolegen.engines import Completion, EngineOptions
-from rolegen.engines.hf import HFEngine
-from rolegen.models import load_tokenizer
-from rolegen.personas import UserPersona
-from rolegen.prompts import PromptBuilder, resolve_persona
-from rolegen.templates import ChatTemplateFormat, Templates
+from rolegen.cards.files import load_personas
+from rolegen.cards.personas import UserPersona
+from rolegen.generation.dialogue import Dialogue, LoopSettings, TurnLoop, request_seed
+from rolegen.generation.engines import Completion, EngineOptions
+from rolegen.generation.engines.hf import HFEngine
+from rolegen.generation.prompts import PromptBuilder, resolve_persona
+from rolegen.generation.templates import ChatTemplateFormat, Templates
+from rolegen.models.checkpoints import load_tokenizer
 
 
 class ScriptedEngine:
@@ -195,8 +195,8 @@ def test_request_seeds_differ_by_side_turn_and_dialogue(side):
 
 
 def _judged_loop(engine, builder, **kw):
-    from rolegen.checks import CheckConfig
-    from rolegen.replicas import make_judge
+    from rolegen.checks.turns import CheckConfig
+    from rolegen.generation.replicas import make_judge
 
     return _loop(engine, builder, judge=make_judge(CheckConfig()), **kw)
 
@@ -355,7 +355,7 @@ def test_distillation_pairs_the_fixed_reply_with_a_plain_one_from_the_same_conte
     ]  # a clean plain reply: still the rejected side
     assert "plain_decoding" not in loop.stats.rejections
 
-    from rolegen.dataset import preference_pairs
+    from rolegen.checks.dataset import preference_pairs
 
     record = d.to_record({})
     pairs = preference_pairs(record)

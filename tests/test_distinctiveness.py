@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rolegen.cards import load_personas
-from rolegen.distinctiveness import (
+from rolegen.cards.files import load_personas
+from rolegen.cards.personas import Persona
+from rolegen.checks.embedder import Embedder, embedder_path
+from rolegen.evaluation.distinctiveness import (
     add_persona_ranks,
     card_text,
     chance,
@@ -15,9 +17,8 @@ from rolegen.distinctiveness import (
     ranks,
     run_cards,
 )
-from rolegen.guardrails import Embedder, add_embedding_scores, embedder_path
-from rolegen.metrics import summarize, turn_rows
-from rolegen.personas import Persona
+from rolegen.evaluation.metrics import summarize, turn_rows
+from rolegen.evaluation.model_scores import add_embedding_scores
 
 
 def test_ranks_count_the_cards_at_least_as_close_as_the_own_one():

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from test_adapters import _train_adapter
 from transformers import AutoTokenizer
 
+from rolegen.checks.embedder import embedder_path
 from rolegen.cli import main
-from rolegen.engines import vllm_available
-from rolegen.guardrails import embedder_path
+from rolegen.generation.engines import vllm_available
 
 SCRIPT = "Hi there.\nWhat's your name again?\nTell me about this place."
 # The eval's sentence embedder (`make setup` installs it): tests that assert on what it
@@ -120,8 +120,8 @@ def test_eval_compares_systems_on_the_same_user_turns(tiny_model, adapter, scrip
 
 
 def test_eval_scores_every_system_under_each_prompt_with_paired_seeds(tiny_model, script, tmp_path):
-    from rolegen.cards import load_personas
-    from rolegen.prompts import resolve_persona
+    from rolegen.cards.files import load_personas
+    from rolegen.generation.prompts import resolve_persona
 
     systems = ["base", "base+no-repeat-ngram=2"]
     args = [x for s in systems for x in ("--system", s)]
@@ -398,8 +398,8 @@ def test_eval_adapter_for_another_model_is_refused(embedded_model, adapter, scri
 
 
 def test_eval_resamples_an_empty_reply_and_counts_it(tiny_model, script, tmp_path, monkeypatch):
-    from rolegen import dialogue
-    from rolegen.replies import clean_reply
+    from rolegen.generation import dialogue
+    from rolegen.generation.replies import clean_reply
 
     calls = []
 
@@ -454,7 +454,7 @@ def test_eval_progress_counts_turns_and_ends_at_its_total(
 
 
 def test_report_names_the_model_adapter_and_suite(tiny_model, adapter, script, tmp_path):
-    from rolegen.models import inspect_model, load_tokenizer
+    from rolegen.models.checkpoints import inspect_model, load_tokenizer
 
     out = tmp_path / "e"
     args = ("--system", "base", "--system", "adapter", "--no-fluency", "--adapter", str(adapter))
@@ -618,7 +618,7 @@ def test_eval_data_ranks_each_reply_among_the_cards_of_the_run(tmp_path):
 
 
 def test_headline_holds_the_adapter_to_the_persona_targets():
-    from rolegen.report import headline
+    from rolegen.evaluation.report import headline
 
     def entry(value, delta=None, ci=None):
         return {"value": value, "delta": delta, "delta_ci95": ci}
@@ -687,7 +687,7 @@ def test_eval_data_reports_repetition_at_matched_length(tmp_path):
 
 
 def test_headline_fluency_row_is_the_clean_turn_nll():
-    from rolegen.report import headline
+    from rolegen.evaluation.report import headline
 
     def entry(value, delta=None, ci=None):
         return {"value": value, "delta": delta, "delta_ci95": ci}

@@ -29,13 +29,13 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rolegen.cards import load_card
+from rolegen.cards.files import load_card
+from rolegen.cards.personas import load_persona_yaml, load_user_script
 from rolegen.config import EvalConfig, FilterConfig, GenerateConfig, PipelineConfig, TrainConfig
-from rolegen.engines.answers import parse_answer, parse_models
+from rolegen.config.options import field_types, load_config
 from rolegen.errors import RolegenError
-from rolegen.options import field_types, load_config
-from rolegen.personas import load_persona_yaml, load_user_script
-from rolegen.records import read_dialogues
+from rolegen.generation.engines.answers import parse_answer, parse_models
+from rolegen.runs.records import read_dialogues
 
 # One input may take this long at most: a lorebook scan's regex budget is 2 s.
 MAX_SECONDS = 15.0

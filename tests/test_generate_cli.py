@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from rolegen.cli import main
-from rolegen.engines import vllm_available
+from rolegen.generation.engines import vllm_available
 
 FAST = ["--max-new-tokens", "24", "--user-max-new-tokens", "16", "--max-resamples", "4"]
 # Why a dialogue ends: all its turns, or early (the script ran out, the context is full,
@@ -452,9 +452,9 @@ def test_each_dialogue_draws_its_prompt_and_training_rows_carry_its_system_promp
     tiny_model, tmp_path
 ):
     from rolegen.config import TrainConfig
-    from rolegen.models import load_tokenizer
-    from rolegen.rendering import Renderer
-    from rolegen.train_data import load_train_data, resolve_format
+    from rolegen.models.checkpoints import load_tokenizer
+    from rolegen.training.data import load_train_data, resolve_format
+    from rolegen.training.rendering import Renderer
 
     prompts = ["--prompts", "rolegen,sheet-examples"]
     out = tmp_path / "run"

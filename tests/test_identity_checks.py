@@ -4,8 +4,8 @@ shipped languages; and cards whose names are hard (none, one letter, a common wo
 
 import pytest
 
-from rolegen.checks import DialogueTurns, check_dialogues
-from rolegen.phrases import identity, names_character
+from rolegen.checks.phrases import identity, names_character
+from rolegen.checks.turns import DialogueTurns, check_dialogues
 
 MARA = "Captain Mara Vell"
 

@@ -13,9 +13,15 @@ from click.testing import CliRunner
 
 from rolegen.cli import main
 from rolegen.config.judge import JudgeConfig
-from rolegen.engines import vllm_available
 from rolegen.errors import RolegenError
-from rolegen.judge import agreement, cohen_kappa, judge_messages, judge_turns, parse_answer
+from rolegen.evaluation.judge import (
+    agreement,
+    cohen_kappa,
+    judge_messages,
+    judge_turns,
+    parse_answer,
+)
+from rolegen.generation.engines import vllm_available
 
 NONE_FLAGGED = "in_character: yes\nwrong_identity: no\nacts_for_user: no\nhelper_voice: no"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rolegen.cards import load_personas
-from rolegen.personas import load_user_script
-from rolegen.phrases import asks_identity
+from rolegen.cards.files import load_personas
+from rolegen.cards.personas import load_user_script
+from rolegen.checks.phrases import asks_identity
 
 # "what did you say this place was called?", "what did I say my dog was called?"
 CALLBACK = re.compile(r"\bdid (i|you) (say|tell)|\bdo you remember\b", re.IGNORECASE)

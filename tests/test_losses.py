@@ -12,7 +12,16 @@ import torch
 import torch.nn.functional as F
 from test_rendering import DIALOGUE
 
-from rolegen.losses import (
+from rolegen.generation.templates import ChatTemplateFormat
+from rolegen.models.checkpoints import load_tokenizer
+from rolegen.training.data import (
+    collate_packed,
+    divergence,
+    divergence_tensors,
+    pair_tensors,
+    shared_pair_tensors,
+)
+from rolegen.training.losses import (
     divergence_logits,
     dpo_loss,
     ftpo_loss,
@@ -24,16 +33,7 @@ from rolegen.losses import (
     token_logps,
     unlikelihood_loss,
 )
-from rolegen.models import load_tokenizer
-from rolegen.rendering import IGNORE, Example, Renderer
-from rolegen.templates import ChatTemplateFormat
-from rolegen.train_data import (
-    collate_packed,
-    divergence,
-    divergence_tensors,
-    pair_tensors,
-    shared_pair_tensors,
-)
+from rolegen.training.rendering import IGNORE, Example, Renderer
 
 NAMES = ("Mara", "Ann")
 
@@ -54,7 +54,7 @@ def tokenizer(embedded_model):
 def _tiny(tiny_model, attention="rolegen_packed"):
     from transformers import AutoModelForCausalLM
 
-    from rolegen import packed_attention
+    from rolegen.training import packed_attention
 
     packed_attention.register()
     return AutoModelForCausalLM.from_pretrained(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rolegen.checks import CheckConfig
-from rolegen.matched import cut, summarize_matched, words
-from rolegen.metrics import turn_rows
+from rolegen.checks.turns import CheckConfig
+from rolegen.evaluation.matched import cut, summarize_matched, words
+from rolegen.evaluation.metrics import turn_rows
 
 GREETING = "The lamps are lit."
 COPY = "Welcome aboard the Kestrel friend mind the ropes and the crates"  # 11 words

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rolegen.engines.no_repeat import CountPenalty, NoRepeatInReply, banned_next
-from rolegen.metrics import summarize, turn_rows
+from rolegen.evaluation.metrics import summarize, turn_rows
+from rolegen.generation.engines.no_repeat import CountPenalty, NoRepeatInReply, banned_next
 
 INTRO = "I'm Captain Mara Vell, master of the airship Kestrel."
 
@@ -169,7 +169,7 @@ def test_clean_fluency_leaves_out_turns_that_loop_or_copy():
 
 
 def test_endings_count_early_ends_by_reason_and_the_turns_each_system_is_scored_on():
-    from rolegen.metrics import endings
+    from rolegen.evaluation.metrics import endings
 
     records = [
         {**_record("base", "a", BASE[:2], USERS[:2]), "end_reason": "completed"},

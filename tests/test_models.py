@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from rolegen.cli import main
 from rolegen.errors import RolegenError
-from rolegen.models import cached_models, inspect_model, resolve_model
+from rolegen.models.checkpoints import cached_models, inspect_model, resolve_model
 
 
 def test_embedded_model_is_a_llama_checkpoint(embedded_model):
@@ -149,7 +149,7 @@ def test_sharded_checkpoint_without_one_of_its_shards_is_refused(tiny_model, cop
 
 
 def test_sound_safetensors_headers_pass_the_check(tiny_model):
-    from rolegen.models import safetensors_header
+    from rolegen.models.checkpoints import safetensors_header
 
     header = safetensors_header(tiny_model / "model.safetensors")
     assert header["model.embed_tokens.weight"]["shape"] == [49152, 64]

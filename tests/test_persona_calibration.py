@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rolegen.judge import cohen_kappa
-from rolegen.labels import agreement, card_facts_of, labelled_card_folders, read_labelled
+from rolegen.evaluation.judge import cohen_kappa
+from rolegen.evaluation.labels import agreement, card_facts_of, labelled_card_folders, read_labelled
 
 DATA = Path(__file__).parent / "data" / "labelled_persona_turns.jsonl"
 SECOND = Path(__file__).parent / "data" / "labelled_persona_second.jsonl"

@@ -2,10 +2,10 @@
 
 import pytest
 
-from rolegen.checks import DialogueTurns, check_dialogues
-from rolegen.persona_facts import CardFacts, card_facts
-from rolegen.phrases import identity, speech_and_narration
-from rolegen.self_claims import claims, contradictions
+from rolegen.checks.persona_facts import CardFacts, card_facts
+from rolegen.checks.phrases import identity, speech_and_narration
+from rolegen.checks.self_claims import claims, contradictions
+from rolegen.checks.turns import DialogueTurns, check_dialogues
 
 BAKER = card_facts(
     "Nonna Rosa",

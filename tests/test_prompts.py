@@ -1,13 +1,13 @@
-"""Cards + templates -> prompt text for both sides (rolegen.prompts.PromptBuilder)."""
+"""Cards + templates -> prompt text for both sides (rolegen.generation.prompts.PromptBuilder)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rolegen.cards import load_personas
-from rolegen.personas import UserPersona
-from rolegen.prompts import PromptBuilder, resolve_persona
-from rolegen.templates import ChatTemplateFormat, Templates
+from rolegen.cards.files import load_personas
+from rolegen.cards.personas import UserPersona
+from rolegen.generation.prompts import PromptBuilder, resolve_persona
+from rolegen.generation.templates import ChatTemplateFormat, Templates
 
 KESTREL_LORE = "forty-meter cargo airship"
 SKYGUARD_LORE = "three years of unpaid docking fines"
@@ -16,7 +16,7 @@ SKYGUARD_LORE = "three years of unpaid docking fines"
 @pytest.fixture(scope="module")
 def model_dir():
     """The embedded model's checkpoint (built once into the cache, offline)."""
-    from rolegen.models import materialize_embedded
+    from rolegen.models.checkpoints import materialize_embedded
 
     return materialize_embedded()
 

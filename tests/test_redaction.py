@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from rolegen.config import EvalConfig, GenerateConfig, PipelineConfig
-from rolegen.options import to_dict
+from rolegen.config.options import to_dict
 from rolegen.urls import public_url, redact
 
 

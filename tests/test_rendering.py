@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rolegen.models import load_tokenizer
-from rolegen.rendering import IGNORE, Example, Renderer
-from rolegen.templates import ChatTemplateFormat, Templates
+from rolegen.generation.templates import ChatTemplateFormat, Templates
+from rolegen.models.checkpoints import load_tokenizer
+from rolegen.training.rendering import IGNORE, Example, Renderer
 
 DIALOGUE = [
     {"role": "system", "content": "You are Mara, captain of the Gale."},

@@ -1,10 +1,10 @@
-"""Cleaning a raw completion into one speaker's turn (rolegen.replies.clean_reply)."""
+"""Cleaning a raw completion into one speaker's turn (rolegen.generation.replies.clean_reply)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rolegen.replies import clean_reply
+from rolegen.generation.replies import clean_reply
 
 CHAR = "Captain Mara Vell"
 USER = "Alex"

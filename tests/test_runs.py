@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from rolegen import runs
 from rolegen.errors import RolegenError
-from rolegen.runs import RunDir, command_scope, file_hashes, input_hashes, signals_deferred
+from rolegen.runs import folders as runs
+from rolegen.runs.folders import RunDir, command_scope, file_hashes, input_hashes, signals_deferred
 
 
 def _record(i):
@@ -224,7 +224,7 @@ def test_a_long_list_of_added_cards_is_cut_to_three_names(tmp_path):
 
 _HOLD = (
     "import sys, time\n"
-    "from rolegen.runs import hold_out_dir\n"
+    "from rolegen.runs.folders import hold_out_dir\n"
     "hold_out_dir(sys.argv[1])\n"
     "print('held', flush=True)\n"
     "time.sleep(120)\n"

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from rolegen.engines import vllm_available
-from rolegen.engines.server import public_url
+from rolegen.generation.engines import vllm_available
+from rolegen.generation.engines.server import public_url
 
 pytestmark = [
     pytest.mark.e2e,

@@ -22,10 +22,10 @@ from fault_server import (
 )
 
 from rolegen.cli import main
-from rolegen.engines import server as server_module
-from rolegen.engines.base import EngineOptions, Request
-from rolegen.engines.server import OpenAIEngine
 from rolegen.errors import RolegenError
+from rolegen.generation.engines import server as server_module
+from rolegen.generation.engines.base import EngineOptions, Request
+from rolegen.generation.engines.server import OpenAIEngine
 
 SECRET_URL = "http://alice:s3cret@{host}"
 COMPLETIONS = "/v1/completions"

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from rolegen.adapters import load_adapter
 from rolegen.cli import main
 from rolegen.errors import RolegenError
-from rolegen.lora import check_init_adapter
-from rolegen.models import inspect_model
+from rolegen.models.adapters import load_adapter
+from rolegen.models.checkpoints import inspect_model
+from rolegen.training.lora import check_init_adapter
 
 
 def _generate(model, out, *extra):

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rolegen.cards import load_card, load_personas, write_card_v2
-from rolegen.checks import CheckConfig
+from rolegen.cards.files import load_card, load_personas, write_card_v2
+from rolegen.cards.personas import Persona
+from rolegen.checks.dataset import preference_pairs
+from rolegen.checks.turns import CheckConfig
 from rolegen.cli import main
-from rolegen.dataset import preference_pairs
 from rolegen.errors import RolegenError
-from rolegen.metrics import turn_rows
-from rolegen.personas import Persona
-from rolegen.records import read_dialogues
-from rolegen.sillytavern import (
+from rolegen.evaluation.metrics import turn_rows
+from rolegen.runs.records import read_dialogues
+from rolegen.runs.sillytavern import (
     is_chat_file,
     is_chat_source,
     read_chats,

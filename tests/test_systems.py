@@ -3,8 +3,7 @@ labels and references of the prompt axis. Pure functions, no model."""
 
 import pytest
 
-from rolegen.errors import RolegenError
-from rolegen.systems import (
+from rolegen.config.systems import (
     DEFAULT_SYSTEMS,
     decoding_name,
     label,
@@ -13,6 +12,7 @@ from rolegen.systems import (
     references,
     split_label,
 )
+from rolegen.errors import RolegenError
 
 
 def test_base_alone_is_the_base_model_with_no_decoding_settings():

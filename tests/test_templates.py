@@ -1,4 +1,4 @@
-"""Prompt formats and the sandboxed template set (rolegen.templates)."""
+"""Prompt formats and the sandboxed template set (rolegen.generation.templates)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import hashlib
 import jinja2
 import pytest
 
+from rolegen.cards.personas import Persona, UserPersona
 from rolegen.errors import RolegenError
-from rolegen.personas import Persona, UserPersona
+from rolegen.generation.templates import CHARACTER_SYSTEM, ChatTemplateFormat, Templates
 from rolegen.resources import templates_dir
-from rolegen.templates import CHARACTER_SYSTEM, ChatTemplateFormat, Templates
 
 CHAR, USER = "Mara", "Alex"
 SYSTEM = "You are Mara, captain of the Kestrel."
@@ -39,7 +39,7 @@ def tokenizer():
     """The embedded model's tokenizer (builds the cached checkpoint once, offline)."""
     import transformers
 
-    from rolegen.models import materialize_embedded
+    from rolegen.models.checkpoints import materialize_embedded
 
     return transformers.AutoTokenizer.from_pretrained(materialize_embedded())
 

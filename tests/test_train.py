@@ -11,13 +11,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from rolegen.checks.dataset import FilterResult, export
 from rolegen.cli import main
 from rolegen.config import TrainConfig
-from rolegen.dataset import FilterResult, export
+from rolegen.config.options import load_config
 from rolegen.errors import RolegenError
-from rolegen.options import load_config
 from rolegen.recipes.train import run_train
-from rolegen.trainer import Checkpoints
+from rolegen.training.trainer import Checkpoints
 
 PERSONAS = {"mara": "Captain Mara Vell", "orla": "Orla Finch", "pip": "Pip Okonkwo"}
 
@@ -439,8 +439,8 @@ def test_unlikelihood_rides_on_sft_and_dpo(run_dir, tiny_model, tmp_path):
 
 
 def test_unlikelihood_every_nth_micro_batch_only(run_dir, tiny_model, tmp_path):
-    from rolegen.rendering import Example
-    from rolegen.stages import SFTStage, WithUnlikelihood
+    from rolegen.training.rendering import Example
+    from rolegen.training.stages import SFTStage, WithUnlikelihood
 
     cfg = _cfg(run_dir, tiny_model, tmp_path / "x", ul_weight=1.0, ul_every=3)
     dialogues = [Example([1, 5, 6, 7, 2], [-100, -100, 6, 7, 2]) for _ in range(10)]
@@ -475,7 +475,7 @@ def test_init_adapter_starts_from_its_weights_and_records_the_lineage(
     from peft import get_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from rolegen.lora import load_lora_model
+    from rolegen.training.lora import load_lora_model
 
     first, second = tmp_path / "round1", tmp_path / "round2"
     run_train(_cfg(run_dir, tiny_model, first, method="sft", max_steps=2), echo=lambda s: None)
@@ -540,7 +540,7 @@ def test_resumed_dpo_reuses_its_reference_only_for_the_same_weights_and_pairs(
 def test_a_crash_before_dpos_first_checkpoint_reuses_the_reference_after_sft(
     run_dir, tiny_model, tmp_path, monkeypatch
 ):
-    from rolegen.trainer import Trainer
+    from rolegen.training.trainer import Trainer
 
     kw = dict(method="sft+dpo", max_steps=4, save_steps=3)
     out = tmp_path / "b"

@@ -8,10 +8,10 @@ import pytest
 import torch
 from test_rendering import DIALOGUE
 
-from rolegen.models import load_tokenizer
-from rolegen.rendering import Example, Renderer
-from rolegen.templates import ChatTemplateFormat
-from rolegen.train_data import _sample_by_reason, collate_packed, pack
+from rolegen.generation.templates import ChatTemplateFormat
+from rolegen.models.checkpoints import load_tokenizer
+from rolegen.training.data import _sample_by_reason, collate_packed, pack
+from rolegen.training.rendering import Example, Renderer
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +59,8 @@ def test_packed_rows_give_the_same_log_probs_as_separate_sequences(
     example: per-example log-probs equal those of each example run alone."""
     from transformers import AutoModelForCausalLM
 
-    from rolegen import packed_attention
-    from rolegen.losses import segment_sums, token_logps
+    from rolegen.training import packed_attention
+    from rolegen.training.losses import segment_sums, token_logps
 
     packed_attention.register()
     model = AutoModelForCausalLM.from_pretrained(

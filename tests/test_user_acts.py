@@ -2,8 +2,8 @@
 
 import pytest
 
-from rolegen.checks import DialogueTurns, check_dialogues
-from rolegen.user_acts import role_swap, user_actions
+from rolegen.checks.turns import DialogueTurns, check_dialogues
+from rolegen.checks.user_acts import role_swap, user_actions
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rolegen.config.judge import REASONS as JUDGE_REASONS
+from rolegen.config.options import opt
 from rolegen.errors import RolegenError
-from rolegen.options import opt
 
 # What the checks can flag, in the order reasons are listed.
 REASONS = (

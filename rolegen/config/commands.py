@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rolegen.config.checks import CheckConfig
 from rolegen.config.judge import JudgeConfig
+from rolegen.config.options import opt, section
 from rolegen.config.shared import (
     ClusterConfig,
     EngineConfig,
@@ -19,11 +20,9 @@ from rolegen.config.shared import (
     check_sampling,
     prompt_names,
 )
+from rolegen.config.systems import DEFAULT_SYSTEMS, ROLEGEN_PROMPT, parse_decoding, parse_system
 from rolegen.errors import RolegenError
-from rolegen.models import LLAMA_PROJECTIONS
-from rolegen.options import opt, section
-from rolegen.systems import DEFAULT_SYSTEMS, parse_decoding, parse_system
-from rolegen.templates import ROLEGEN_PROMPT
+from rolegen.models.checkpoints import LLAMA_PROJECTIONS
 
 
 @dataclass

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rolegen.config.options import opt
 from rolegen.errors import RolegenError
-from rolegen.options import opt
 
 # The judge's faults, in the order they are reported; each is a metric row field and a
 # filter reason of the same name, judge_<fault> (judge.py says what each means).

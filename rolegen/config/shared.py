@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rolegen.config.options import opt
 from rolegen.errors import RolegenError
-from rolegen.options import opt
 
 
 def at_least(owner, minimum: int, *names: str) -> None:

@@ -50,24 +50,25 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rolegen import depth
-from rolegen.adapters import load_adapter, merged_model
-from rolegen.cards import load_personas, persona_folders
-from rolegen.cluster import RunStats, run_batches
+from rolegen.cards.files import load_personas, persona_folders
+from rolegen.cards.personas import UserPersona, load_user_script
 from rolegen.config import EvalConfig
-from rolegen.dialogue import Dialogue, LoopSettings
-from rolegen.engines import resolve_engine
+from rolegen.config.options import to_dict
+from rolegen.config.systems import System, label, parse_system, references
 from rolegen.errors import RolegenError
-from rolegen.matched import summarize_matched
-from rolegen.metrics import endings, summarize, turn_rows
-from rolegen.models import inspect_model, load_tokenizer, resolve_model
-from rolegen.options import to_dict
-from rolegen.personas import UserPersona, load_user_script
-from rolegen.prompts import resolve_persona
-from rolegen.records import read_dialogues
-from rolegen.replicas import adapter_serving, replica_spec, setup_model
+from rolegen.evaluation import depth
+from rolegen.evaluation.matched import summarize_matched
+from rolegen.evaluation.metrics import endings, summarize, turn_rows
+from rolegen.generation.cluster import RunStats, run_batches
+from rolegen.generation.dialogue import Dialogue, LoopSettings
+from rolegen.generation.engines import resolve_engine
+from rolegen.generation.prompts import resolve_persona
+from rolegen.generation.replicas import adapter_serving, replica_spec, setup_model
+from rolegen.generation.templates import Templates, template_folders
+from rolegen.models.adapters import load_adapter, merged_model
+from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
 from rolegen.resources import evals_dir
-from rolegen.runs import (
+from rolegen.runs.folders import (
     RunDir,
     check_out_dir,
     git_commit,
@@ -76,8 +77,7 @@ from rolegen.runs import (
     package_versions,
     write_json_atomic,
 )
-from rolegen.systems import System, label, parse_system, references
-from rolegen.templates import Templates, template_folders
+from rolegen.runs.records import read_dialogues
 
 # Settings that change what a dialogue says: a resumed eval must keep them. More
 # dialogues or other systems may be added on a resume.
@@ -363,14 +363,15 @@ def _score(
 ) -> tuple[list[dict], dict | None]:
     """The scored rows, and chance level of the persona ranks (None: not ranked).
     `personas`: the `--persona` cards, looked up first for the dialogues' cards."""
-    from rolegen import distinctiveness, guardrails
+    from rolegen.checks import embedder as embedding
+    from rolegen.evaluation import distinctiveness, model_scores
 
     rows = turn_rows(records, cfg.checks)
     if not rows:
         raise RolegenError("no character turns to score (zero turns in every dialogue)")
     persona_chance = None
     if cfg.embeddings:
-        path = guardrails.embedder_path(cfg.embedder)
+        path = embedding.embedder_path(cfg.embedder)
         if path is None:
             echo(
                 "note: relevance, paraphrase and persona distinctiveness not scored: the "
@@ -379,8 +380,8 @@ def _score(
             )
         else:
             echo("scoring relevance and paraphrase repetition ...")
-            embedder = guardrails.Embedder(path)
-            guardrails.add_embedding_scores(rows, records, embedder)
+            embedder = embedding.Embedder(path)
+            model_scores.add_embedding_scores(rows, records, embedder)
             cards = distinctiveness.run_cards(records, personas)
             missing = [name for name, card in cards.items() if card is None]
             if missing:
@@ -409,13 +410,13 @@ def _score(
                 formats[name] = templates.resolve_format(name, tokenizer, model_path)
             return formats[name]
 
-        scorer = guardrails.FluencyScorer(model_path, tokenizer, info.context_length)
-        guardrails.add_fluency(rows, records, scorer, fmt_of)
+        scorer = model_scores.FluencyScorer(model_path, tokenizer, info.context_length)
+        model_scores.add_fluency(rows, records, scorer, fmt_of)
     return rows, persona_chance
 
 
 def run_eval(cfg: EvalConfig, echo=print) -> dict:
-    from rolegen.report import write_report
+    from rolegen.evaluation.report import write_report
 
     cfg.validate()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -444,7 +445,7 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
     rows, persona_chance = _score(cfg, records, model_path, cards, echo)
     judge = None
     if cfg.judge.enabled:  # the model judge's verdicts, beside the pattern checks
-        from rolegen.judge import add_verdicts
+        from rolegen.evaluation.judge import add_verdicts
 
         echo(f"asking the model judge about {len(rows)} replies ...")
         judge = add_verdicts(cfg.judge, rows, records, cards)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rolegen.cards import load_personas
+from rolegen.cards.files import load_personas
+from rolegen.checks.dataset import export, filter_dialogues
 from rolegen.config import FilterConfig
-from rolegen.dataset import export, filter_dialogues
+from rolegen.config.options import to_dict
 from rolegen.errors import RolegenError
-from rolegen.options import to_dict
-from rolegen.records import read_dialogues
-from rolegen.runs import check_out_dir
-from rolegen.sillytavern import check_export_dir, is_chat_source, write_chats
+from rolegen.runs.folders import check_out_dir
+from rolegen.runs.records import read_dialogues
+from rolegen.runs.sillytavern import check_export_dir, is_chat_source, write_chats
 
 
 def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
@@ -49,7 +49,7 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
 
     judged, judge = None, None
     if cfg.judge.enabled:  # the model judge's faults reject turns as the checks' reasons do
-        from rolegen.judge import reasons_by_turn
+        from rolegen.evaluation.judge import reasons_by_turn
 
         echo(f"asking the model judge about the character turns of {len(records)} dialogues ...")
         judged, judge = reasons_by_turn(cfg.judge, records, cards)

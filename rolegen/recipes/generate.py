@@ -25,24 +25,26 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rolegen.adapters import load_adapter, merged_model
-from rolegen.cards import load_personas, persona_folders
-from rolegen.cluster import RunStats, run_batches
-from rolegen.config import FilterConfig, GenerateConfig
-from rolegen.dialogue import Dialogue, LoopSettings
-from rolegen.engines import resolve_engine
-from rolegen.errors import RolegenError
-from rolegen.options import to_dict
-from rolegen.personas import (
+from rolegen.cards.files import load_personas, persona_folders
+from rolegen.cards.personas import (
     UserPersona,
     available_user_personas,
     load_user_persona,
     load_user_script,
 )
-from rolegen.prompts import PromptBuilder, resolve_persona
+from rolegen.config import FilterConfig, GenerateConfig
+from rolegen.config.options import to_dict
+from rolegen.config.systems import ROLEGEN_PROMPT
+from rolegen.errors import RolegenError
+from rolegen.generation.cluster import RunStats, run_batches
+from rolegen.generation.dialogue import Dialogue, LoopSettings
+from rolegen.generation.engines import resolve_engine
+from rolegen.generation.prompts import PromptBuilder, resolve_persona
+from rolegen.generation.replicas import adapter_serving, replica_spec, setup_model
+from rolegen.generation.templates import template_folders
+from rolegen.models.adapters import load_adapter, merged_model
 from rolegen.recipes.filter import run_filter
-from rolegen.replicas import adapter_serving, replica_spec, setup_model
-from rolegen.runs import (
+from rolegen.runs.folders import (
     RunDir,
     check_out_dir,
     default_run_dir,
@@ -50,8 +52,7 @@ from rolegen.runs import (
     input_hashes,
     package_versions,
 )
-from rolegen.sillytavern import check_export_dir
-from rolegen.templates import ROLEGEN_PROMPT, template_folders
+from rolegen.runs.sillytavern import check_export_dir
 
 
 @dataclass

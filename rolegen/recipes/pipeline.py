@@ -45,12 +45,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolegen.config import EvalConfig, GenerateConfig, PipelineConfig, TrainConfig
+from rolegen.config.options import from_dict
 from rolegen.config.shared import check_prompt_names
+from rolegen.config.systems import ROLEGEN_PROMPT
 from rolegen.errors import RolegenError
-from rolegen.options import from_dict
+from rolegen.generation.templates import Templates
 from rolegen.resources import personas_dir
-from rolegen.runs import hold_out_dir
-from rolegen.templates import ROLEGEN_PROMPT, Templates
+from rolegen.runs.folders import hold_out_dir
 
 # Training data: scripted users (the 135M simulator narrates as the character), 12
 # turns, and a resample budget that keeps dialogues going: every rejected candidate

@@ -34,14 +34,21 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from rolegen.adapters import META, check_checkpoint_base, load_adapter, merge_adapter
 from rolegen.config import TrainConfig
-from rolegen.lora import check_init_adapter, load_lora_model, training_dtype
-from rolegen.models import inspect_model, load_tokenizer, resolve_model
-from rolegen.options import to_dict
-from rolegen.rendering import Example, Renderer
-from rolegen.runs import git_commit, hold_out_dir, package_versions
-from rolegen.stages import (
+from rolegen.config.options import to_dict
+from rolegen.models.adapters import META, check_checkpoint_base, load_adapter, merge_adapter
+from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
+from rolegen.runs.folders import git_commit, hold_out_dir, package_versions
+from rolegen.training.data import (
+    divergent_pairs,
+    encode_pair_splits,
+    encode_sft_splits,
+    load_train_data,
+    resolve_format,
+)
+from rolegen.training.lora import check_init_adapter, load_lora_model, training_dtype
+from rolegen.training.rendering import Example, Renderer
+from rolegen.training.stages import (
     DPOStage,
     FTPOStage,
     SFTStage,
@@ -49,14 +56,7 @@ from rolegen.stages import (
     reference_logits,
     reference_logps,
 )
-from rolegen.train_data import (
-    divergent_pairs,
-    encode_pair_splits,
-    encode_sft_splits,
-    load_train_data,
-    resolve_format,
-)
-from rolegen.trainer import Checkpoints, Trainer, plot_loss
+from rolegen.training.trainer import Checkpoints, Trainer, plot_loss
 
 
 def _with_ul(stage, cfg: TrainConfig, dialogues: list[Example], info, acc):

@@ -1,0 +1,213 @@
+"""Who a card says its character is (`CardFacts`: sex, age, kind, trade, other spellings
+of the name), and where a reply contradicts that (`contradictions`).
+
+A card's facts are read once, from its own fields (name, description, personality,
+scenario, tags), in the languages the cards ship in (English, French, Spanish, German,
+Chinese), and travel in each dialogue record as `persona_facts`, so the checks need no
+card. A reply is compared by what the character says of itself in the first person
+("I'm actually a 22-year-old woman", "I am human", "I'm a doctor", "我今年二十二岁"),
+and by narration that gives it the other sex ("*He hands you the sword*" from a
+swordswoman's card).
+
+What counts as a contradiction, and why it is narrow:
+- age: a stated age far from every age the card states (|a - b| > max(4, a / 5)); a card
+  may state several (a ghost who died at 38, two centuries ago);
+- sex: "I'm a woman / man / girl / boy ..." against the card's pronouns; narration with
+  only the other sex's subject pronouns;
+- kind: human, artificial, animal or supernatural; "I am human" from a ship's AI, "I'm
+  a robot" from a baker, "I'm an old man" from an octopus, "I'm not a machine" from an
+  android. Gendered human nouns count as a human claim against artificial and animal
+  cards only (a ghost was a woman);
+- trade: an occupation from a lexicon of trade groups whose group the card never names
+  ("I'm a scientist" from a baker); "I'm no doctor" is not a claim.
+Not handled: claims in the third person ("Maria is 22"), past tenses ("I was a
+doctor"), paraphrase ("I have lived for two decades"), trades outside the lexicon,
+languages other than the five above.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+
+from rolegen.checks.persona_words import (
+    FEMALE,
+    KIND_OF,
+    KIND_WORD,
+    KINDS,
+    MALE,
+    NEUTER,
+    TITLE_FACTS,
+    TRADE_OF,
+    TRADE_WORD,
+    TRADES,
+    WORKPLACE_OF,
+    WORKPLACE_WORD,
+    ages,
+    words_of,
+)
+from rolegen.checks.phrases import detect_language
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What a card states about its character; None / empty where it states nothing."""
+
+    sex: str | None = None  # "female", "male" or "none" (an "it", no gender)
+    ages: tuple[float, ...] = ()  # every age the card states, in years
+    kind: str | None = None  # "human", "artificial", "animal" or "supernatural"
+    trades: tuple[str, ...] = ()  # trade groups the card names (see TRADES)
+    aliases: tuple[str, ...] = ()  # other spellings of the name ("Shen Qinghe", "Dona")
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> CardFacts | None:
+        """The record's `persona_facts`; None for a record without them or malformed ones."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                sex=data.get("sex") if data.get("sex") in ("female", "male", "none") else None,
+                ages=tuple(float(a) for a in data.get("ages") or ()),
+                kind=data.get("kind") if data.get("kind") in KINDS else None,
+                trades=tuple(t for t in data.get("trades") or () if t in TRADES),
+                aliases=tuple(str(a) for a in data.get("aliases") or ()),
+            )
+        except (TypeError, ValueError):
+            return None
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?。！？\n])\s*", text) if s.strip()]
+
+
+_GERMAN_FEMALE = re.compile(r"\b(?:sie|ihr|ihre|ihren|ihrem|ihrer|\w+erin|androidin)\b", re.I)
+_GERMAN_MALE = re.compile(r"\b(?:er|sein|seine|seinen|seinem|seiner)\b", re.I)
+
+
+def _card_sex(name: str, text: str, language: str) -> str | None:
+    for word in re.split(r"[\s.]+", name.lower()):
+        fact = TITLE_FACTS.get(word)
+        if fact and fact[0] == "sex":
+            return fact[1]
+    female, male = len(FEMALE.findall(text)), len(MALE.findall(text))
+    its = len(re.findall(r"\bit\b|\bits\b|\bitself\b", text, re.I))
+    if NEUTER.search(text) or (its >= 3 and female + male == 0):
+        return "none"
+    if language == "de" or detect_language(text.lower().split(), text) == "de":
+        # "sie" is also "they" and the polite "you": counted in German cards only
+        female += len(_GERMAN_FEMALE.findall(text))
+        male += len(_GERMAN_MALE.findall(text))
+    if female > 2 * male:  # one "she" in a two-line card is enough; a husband is not
+        return "female"
+    if male > 2 * female:
+        return "male"
+    return None
+
+
+# The character is the subject of "is (a / the ...) <kind>" within one clause: "Pip is a
+# 14-year-old boy", "ORIEL is the artificial intelligence", "Lotte ist eine Androidin",
+# "胡小满是一只会说话的小狐狸". A kind merely mentioned ("a cat named Mochi asleep on the
+# windowsill") is not the character's.
+_COPULA = re.compile(
+    r"(?:\b(?:is|was|est|était|es|era|ist|war)\s+(?!not\b|no\b|kein|pas\b|nicht\b)"
+    r"(?P<pred>[^.,;:!?\n()]{0,60}))|(?:是|为)(?P<zh>[^。，！？,.!?\n]{0,12})",
+    re.IGNORECASE,
+)
+
+
+def _card_kind(name: str, text: str) -> str | None:
+    subjects = [p.lower() for p in re.split(r"\s+", name) if len(p) > 1]
+    subjects += ["she", "he", "it", "they", "elle", "il", "ella", "él", "sie", "er", "es"]
+    for sentence in _sentences(text):
+        for m in _COPULA.finditer(sentence):
+            before = sentence[: m.start()].strip().lower()
+            if not m.group("zh") and not any(before.endswith(s) for s in subjects):
+                continue
+            if m.group("zh") and not (before.endswith(name.lower()) or before[-1:] in "她他它"):
+                continue
+            kind = KIND_WORD.search(m.group("pred") or m.group("zh") or "")
+            if kind and KIND_OF.get((kind.group(1) or kind.group(2)).lower()) != "object":
+                return KIND_OF.get((kind.group(1) or kind.group(2)).lower())
+    return None
+
+
+def _romanized(name: str) -> tuple[str, ...]:
+    """Other spellings a reply may use: without accents ("Dona"), and for a Chinese name
+    its pinyin, family name and given name ("Shen Qinghe", "Shen", "Qinghe"), when the
+    pypinyin package is installed."""
+    out = []
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    if plain != name:
+        out.append(plain)
+    han = "".join(re.findall(r"[\u3400-\u9fff]", name))
+    if han:
+        try:
+            from pypinyin import lazy_pinyin
+        except ImportError:
+            return tuple(out)
+        syllables = [s.capitalize() for s in lazy_pinyin(han)]
+        if len(syllables) >= 2:
+            given = "".join(syllables[1:]).capitalize()
+            out += [f"{syllables[0]} {given}", syllables[0], given]
+    return tuple(out)
+
+
+def card_facts(
+    name: str,
+    description: str = "",
+    personality: str = "",
+    scenario: str = "",
+    tags=(),
+    language: str = "en",
+    more: str = "",
+) -> CardFacts:
+    """The facts a card states, from its own fields (macros already replaced). `more`:
+    the card's other text (greeting, examples, intro), read for trades only: a trade named
+    anywhere in the card is the character's, or at least not a contradiction."""
+    text = "\n".join(t for t in (description, personality) if t)
+    trades = {TRADE_OF[w.lower()] for w in words_of(TRADE_WORD, f"{text}\n{scenario}\n{more}")}
+    for word in re.split(r"[\s.]+", name.lower()):
+        fact = TITLE_FACTS.get(word)
+        if fact and fact[0] == "trade":
+            trades.add(fact[1])
+    for word in words_of(WORKPLACE_WORD, f"{text}\n{scenario}"):
+        trades.add(WORKPLACE_OF[word.lower()])
+    sex = _card_sex(name, text, language)
+    kind = _card_kind(name, text) or (
+        KIND_OF.get(k.lower()) if (k := _first(_tags_text(tags))) else None
+    )
+    if kind is None and sex in ("female", "male"):
+        kind = "human"  # "she runs a garage": a person, unless the card says otherwise
+    return CardFacts(
+        sex=sex,
+        ages=tuple(sorted(set(ages(text)))),
+        kind=kind,
+        trades=tuple(sorted(trades)),
+        aliases=_romanized(name),
+    )
+
+
+def _tags_text(tags) -> str:
+    return " ".join(t.replace("-", " ") for t in tags)
+
+
+def _first(text: str) -> str | None:
+    m = KIND_WORD.search(text)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def persona_facts(persona) -> CardFacts:
+    """`card_facts` of a `personas.Persona` (duck-typed: this module imports no card code)."""
+    return card_facts(
+        persona.name,
+        persona.description,
+        persona.personality,
+        persona.scenario,
+        persona.tags,
+        persona.language,
+        "\n".join([persona.greeting, persona.intro, *persona.example_dialogues]),
+    )

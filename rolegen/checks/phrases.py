@@ -1,0 +1,371 @@
+"""What a reply says, found by pattern: identity questions, self-introductions, the
+character's name, assistant boilerplate, the language of a reply; and `search_each`,
+one regular expression over many texts with a substring pre-filter.
+
+Written for English, French, Spanish and German (the shipped personas' languages),
+with a few Chinese identity questions. Not handled: paraphrased boilerplate, names
+in scripts without word boundaries in the self-introduction pattern.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+# Characters a finished sentence ends with (a reply ending otherwise was cut off).
+TERMINAL = tuple(".!?…。！？\"'”’)]*~")
+ASKED_IDENTITY = re.compile(
+    r"\b(who are you|who you are|what(?:'s| is) your name|your name|introduce yourself|"
+    r"tell me about yourself|remind me who|qui êtes[- ]vous|qui es[- ]tu|comment vous appelez|"
+    r"comment tu t'appelles|votre nom|ton nom|quién eres|quién es usted|cómo te llamas|"
+    r"cómo se llama|tu nombre|su nombre|wer bist du|wie heißt du|你是谁|你叫什么)",
+    re.IGNORECASE,
+)
+OOC = re.compile(
+    r"\b(as an ai\b|an ai language model|as a language model|i'?m an ai\b|i am an ai\b|"
+    r"i'?m just an ai|openai|as a helpful assistant|i cannot fulfill|i can'?t assist with|"
+    r"i'?m sorry, but i can'?t|\(ooc|\[ooc|out of character)",
+    re.IGNORECASE,
+)
+_STOPWORDS = {
+    "en": "the and you to of is that it in my your with for this have are be was what not i".split(),
+    "fr": "le la les et vous de des un une est que je pas pour dans ce qui sur au mais".split(),
+    "es": "el la los las y de que en un una es no por con para lo se su mi pero".split(),
+    "de": "der die das und ich sie nicht ist zu den mit ein eine es auf für du".split(),
+    "it": "il la e di che non un una per con sono mi si lo ma ho".split(),
+    "pt": "o a os as e de que não um uma para com se eu por mas".split(),
+}
+_STOP_LOOKUP = {w: lang for lang, words in _STOPWORDS.items() for w in words}
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+def detect_language(words: list[str], text: str) -> str | None:
+    if len(CJK.findall(text)) > max(3, len(text) // 5):
+        return "zh"
+    counts = Counter(_STOP_LOOKUP[w] for w in words if w in _STOP_LOOKUP)
+    if sum(counts.values()) < 3:
+        return None  # too short to tell
+    return counts.most_common(1)[0][0]
+
+
+def asks_identity(user_turn: str | None) -> bool:
+    """The user asked who the character is (an echo then is an answer, not a tic)."""
+    return bool(user_turn) and ASKED_IDENTITY.search(user_turn) is not None
+
+
+_TITLES = {
+    "captain", "sir", "lady", "lord", "doctor", "dr", "professor", "chef", "detective",
+    "tutor", "master", "mister", "mrs", "miss", "madame", "monsieur", "don", "doña", "señor",
+    "the", "of", "von", "van", "de", "la", "le", "el", "old", "keeper", "ai", "mr", "ms",
+    "prof", "capt", "sergeant", "sgt", "lieutenant", "lt", "commander", "general", "dame",
+    "queen", "king", "prince", "princess", "aunt", "uncle", "granny", "grandma", "ranger",
+    "officer", "agent", "father", "mother", "brother", "sister", "saint", "st",
+}  # fmt: skip
+# "Dr." and its kind end no sentence: the self-introduction reads "I'm Dr Chen".
+_ABBREVIATED_TITLE = re.compile(r"\b(Dr|Mr|Mrs|Ms|Prof|Capt|Sgt|Lt|St)\.(?=\s)")
+# Capitalised words that follow "I am" / "I'm" without being a name: sentence words,
+# feelings, nationalities and languages ("I'm Sorry", "I am English").
+_NOT_NAMES = set(
+    """i a an the not no so just here there sorry glad happy afraid sure fine okay ok well
+    very really still only also always never now back home ready going alone yours done
+    english french spanish german italian chinese japanese american british irish scottish
+    welsh russian dutch greek korean indian mexican canadian australian human mortal
+    oh ah yes aye hello hi hey what who why how i'm i’m i'll i'd i've""".split()
+)
+# Common English words that are also given names: in a reply they count as the name
+# only inside a sentence ("Will you come?" does not name Will).
+_COMMON_NAMES = set(
+    """will may hope grace joy faith rose april june august mark bill jack frank art
+    sunny summer autumn dawn sky river storm ash rain star ivy lily iris penny ruby
+    pearl amber honey victor sage dusty rusty patience constance chance""".split()
+)
+# The speaker names itself. "Naming" words are followed by a name ("my name is Bram",
+# "call me Bram"); after "being" words only a capitalised word is a name ("I am Akua",
+# not "I am afraid"). Chinese: 我叫 / 我的名字是 + a name; 我是 counts only with the
+# character's own name (without word segmentation, 我是 + a name cannot be told from
+# 我是 + a noun).
+_NAMING = (
+    r"my name is|my name's|name's|they call me|people call me|you can call me|call me|"
+    r"i'?m called|i am called|i go by|goes by|"
+    r"introduces? (?:herself|himself|itself|themselves|myself) as|"
+    r"je m'appelle|je m’appelle|mon nom est|on m'appelle|me llamo|mi nombre es|me llaman|"
+    r"ich heiße|mein name ist|man nennt mich"
+)
+_BEING = r"i am|i'm|i’m|je suis|moi,? c'est|yo soy|soy|ich bin"
+SELF_INTRO = re.compile(
+    rf"\b(?:(?P<naming>{_NAMING})|(?P<being>{_BEING}))(?:[ \t]+|[ \t]*(?:\.{{2,}}|…)[ \t]*)"
+    r"(?:(?<=[ \t])[\"“'‘*](?=\w))?"  # call me "Jax", my name is *Aldakar*
+    r"(?P<rest>[^\n.,;:!?()*\"“”]{1,60})"
+    r"|(?P<zh>我叫|我名叫|我的名字是|我的名字叫|叫我|我是)(?P<zh_rest>[\u3400-\u9fff]{1,4})",
+    re.IGNORECASE,
+)
+# Lowercase strings of which every SELF_INTRO match contains one.
+SELF_INTRO_NEEDLES = (
+    "i am", "i'm", "i’m", "name", "call me", "je suis", "c'est", "appelle", "soy", "llam",
+    "ich bin", "heiße", "nennt", "我叫", "我的名字", "我是", "go by", "goes by", "introduce",
+    "我名叫", "叫我",
+)  # fmt: skip
+# Common Chinese family names that start no common noun after 我是 (王子, 高手, 白色 are
+# left out with their names): "我是李明" names a speaker; "我是老师" does not.
+_ZH_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖董袁潘蒋蔡余杜程苏魏吕"
+    "丁沈姚卢姜崔钟谭陆汪范廖贾韦邹孟熊秦邱尹薛闫侯陶黎贺顾郝龚邵覃戴孔欧司上诸慕"
+)
+
+
+def name_parts(name: str, aliases: tuple[str, ...] = ()) -> list[str]:
+    """The parts of a character's name that identify it: not titles ("Mara", "Vell" for
+    "Captain Mara Vell"), not an epithet's place ("Sefa" alone for "Sefa of the Salt
+    Steps": the steps are where she lives, not who she is); two letters or more, a
+    capital letter ("X"), or CJK. `aliases`: other spellings of the name (a Chinese
+    name's pinyin, the name without accents), whose parts count too."""
+    own = re.split(r"\s+of\s+", name.strip(), maxsplit=1, flags=re.IGNORECASE)[0] or name
+    parts = [p.strip("'’\"") for p in re.split(r"[\s,.]+", own.strip())]
+    parts = [p for p in parts if len(p) > 1 or p.isupper() or CJK.match(p)]
+    parts = [p for p in parts if p.lower() not in _TITLES] or parts
+    for alias in aliases:
+        parts += [p for p in name_parts(alias) if p not in parts]
+    return parts
+
+
+def _name_pattern(parts: list[str]) -> re.Pattern | None:
+    return _name_pattern_of(tuple(parts))
+
+
+@lru_cache(maxsize=1024)
+def _name_pattern_of(parts: tuple[str, ...]) -> re.Pattern | None:
+    """Any of the name parts as a word, case-sensitive (a name is written capitalised:
+    "will" is not "Will"). CJK parts match as substrings: there are no word boundaries."""
+    alternatives = []
+    for p in parts:
+        if CJK.match(p):
+            alternatives.append(re.escape(p))
+        else:
+            cased = p[0].upper() + p[1:]
+            alternatives.append(rf"(?<![\w'’]){re.escape(cased)}(?!\w)")
+    return re.compile("|".join(alternatives)) if alternatives else None
+
+
+def _counts_as_name(match: re.Match, text: str) -> bool:
+    """A name that is also a common word ("Will", "Hope") counts only inside a sentence."""
+    if match.group(0).lower() not in _COMMON_NAMES:
+        return True
+    before = text[: match.start()].rstrip()
+    return bool(before) and before[-1] not in '.!?\n"“*'
+
+
+def names_character(reply: str, name: str, aliases: tuple[str, ...] = ()) -> bool:
+    """The reply says the character's name (any part of it that is not a title, written as
+    a name, or of its `aliases`): identity recall when the user asked."""
+    parts = name_parts(name, aliases)
+    pattern = _name_pattern(parts)
+    return pattern is not None and any(_counts_as_name(m, reply) for m in pattern.finditer(reply))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What one reply says about who is speaking."""
+
+    own_intro: bool = False  # "I'm Mara", "call me Captain Vell", "我是李白"
+    other_intro: bool = False  # "I am Akua": a name that is not the character's
+    named_in_speech: bool = False  # "Mara, I'm not sure…", "a thing called Captain Mara Vell"
+
+
+def _cjk_own(rest: str, parts: list[str]) -> bool:
+    """A CJK name said whole or in part: the full name, or its given name ("小满" for
+    胡小满)."""
+    return any(
+        p in rest or (len(p) >= 3 and p[1:] in rest) or (len(rest) >= 2 and rest in p)
+        for p in parts
+        if CJK.match(p)
+    )
+
+
+_NAMED = re.compile(r"\b(?:named|called)\s+(?P<name>[^\W\d_][\w'’-]*)")
+
+
+def _word_kind(word: str, parts_low: set[str]) -> str | None:
+    """ "own", "other" or None for one word read as a name."""
+    word = re.sub(r"['’]s$", "", word).strip("'’\"")
+    low = word.lower()
+    if low in parts_low:
+        return "own"
+    if not word[:1].isupper() or low in _NOT_NAMES or low in _TITLES:
+        return None
+    return "other"
+
+
+def _intro_kind(match: re.Match, parts: list[str], parts_low: set[str]) -> str | None:
+    """ "own", "other" or None (no name follows) for one SELF_INTRO match."""
+    if match.group("zh"):
+        rest = match.group("zh_rest")
+        if _cjk_own(rest, parts):
+            return "own"
+        if match.group("zh") != "我是":
+            return "other"
+        # 我是 + a family name + one or two characters, then no more Han: a name
+        followed = match.string[match.end() : match.end() + 1]
+        short = len(rest) <= 3 and not (followed and CJK.match(followed))
+        return "other" if short and len(rest) >= 2 and rest[0] in _ZH_SURNAMES else None
+    rest = match.group("rest")
+    if match.group("being"):
+        if rest.strip().lower() == "you":
+            return "other"  # "I am you.": the character claims to be the user
+        named = _NAMED.search(rest)  # "I'm actually a 22-year-old woman named Maria"
+        if named:
+            return _word_kind(named.group("name"), parts_low) or None
+    for word in rest.split()[:4]:
+        word = re.sub(r"['’]s$", "", word).strip("'’\"")
+        low = word.lower()
+        if low in parts_low:
+            return "own"
+        if low == "of":  # "the lord of Ashwood": a role and a place, not a name
+            return None
+        if low in _TITLES:
+            continue
+        if not word[:1].isupper() or low in _NOT_NAMES:
+            return None
+        return "other"
+    return None
+
+
+def speech_and_narration(text: str) -> tuple[str, list[str]]:
+    """What the character says aloud, and the narration, by one rule. A reply with
+    quotations: they are its speech; its narration is its *starred* spans, or without
+    stars (novel style) the text outside the quotations. A reply without: its speech is
+    the text outside *stars* and (asides), its narration the starred spans. Narration may
+    name the character ("*Mara tosses you a rope*") and speech should not; narration
+    should not act for the user, and speech may address them ("You look tired")."""
+    starred = re.findall(r"\*([^*]+)\*", text)
+    quoted = re.findall(r"[\"“]([^\"“”]*)[\"”]", text)
+    if not quoted:
+        return re.sub(r"\*[^*]*\*?|\([^)]*\)?", "\n", text), starred
+    outside = [t for t in re.split(r"[\"“][^\"“”]*[\"”]", text) if t.strip()]
+    return "\n".join(quoted), starred or outside
+
+
+def identity(text: str, name: str, aliases: tuple[str, ...] = ()) -> Identity:
+    """Who the reply says is speaking (see `Identity`). `aliases`: other spellings of the
+    name (a Chinese name's pinyin, a name without its accents). A name that is only
+    titles, or no name, finds nothing."""
+    parts = name_parts(name, aliases)
+    pattern = _name_pattern(parts)
+    if pattern is None:
+        return Identity()
+    text = _ABBREVIATED_TITLE.sub(r"\1", text)
+    parts_low = {p.lower() for p in parts}
+    own = other = False
+    rest = text
+    for m in reversed(list(SELF_INTRO.finditer(text))):
+        kind = _intro_kind(m, parts, parts_low)
+        own |= kind == "own"
+        other |= kind == "other"
+        if kind:  # the name inside a self-introduction is the echo, not confusion
+            rest = rest[: m.start()] + "\n" + rest[m.end() :]
+    spoken, _ = speech_and_narration(rest)
+    for m in _bare_name(parts).finditer(spoken):  # "Shelf-shaking. Orla Finch. I'm…"
+        own = True
+        spoken = spoken[: m.start()] + "\n" + spoken[m.end() :]
+    named = any(_counts_as_name(m, spoken) for m in pattern.finditer(spoken))
+    return Identity(own, other, named)
+
+
+def _bare_name(parts: list[str]) -> re.Pattern:
+    return _bare_name_of(tuple(parts))
+
+
+@lru_cache(maxsize=1024)
+def _bare_name_of(parts: tuple[str, ...]) -> re.Pattern:
+    """A sentence that is nothing but the name, titles allowed ("Orla Finch.", "Captain
+    Mara Vell!"; not "Captain."): the character naming itself, as an introduction does."""
+    name = "|".join(re.escape(p) for p in parts)
+    either = "|".join([name, *(re.escape(t.capitalize()) for t in _TITLES)])
+    return re.compile(
+        rf"(?:^|(?<=[.!?\n]))\s*(?:(?:{either})\s+)*(?:{name})(?:\s+(?:{either}))*[.!]+(?=\s|$)"
+    )
+
+
+# Generic helpful-assistant voice in a character's mouth (calibrated on labelled turns,
+# see tests/test_calibration.py): offers of help and service phrases, not boilerplate.
+ASSISTANT = re.compile(
+    r"\b(?:how (?:can|may|could) i (?:help|assist)|can i help you|"
+    r"(?:i'?m|i am) (?:always |just )?here (?:to (?:help|assist|answer|support)|for you)|"
+    r"(?:i'?m|i am|i'?d be|i would be|i'?ll be|i will be)(?: always| more than| so| very| just)? "
+    r"(?:happy|glad|delighted) to (?:help|assist)(?! (?:them|him|her|people|others|anyone|folks|"
+    r"visitors|travell?ers|customers)\b)|assist you|"
+    r"feel free to (?:ask|reach out|let me know|share)|"
+    r"(?:is there )?anything else (?:i can|you'?d like|you would like|you need)|"
+    r"(?:let me know|just ask) if (?:you (?:have|need)|there'?s) (?:any|anything)|"
+    r"if you need anything|you can (?:talk to|ask) me anytime|"
+    r"(?:what|how) can i do for you today|don'?t hesitate to|hope (?:this|that) helps|"
+    r"(?:i can|i'?d love to) help you (?:with|find)|help (?:you )?with anything|"
+    r"(?:happy|glad|delighted) to be of (?:any )?(?:service|help|assistance)|"
+    r"(?:i'?ll|i will) do (?:my best|everything i can|whatever i can|everything in my power) to "
+    r"(?:help|support|assist)|(?:i'?m|i am) here,? to (?:support|help) you|"
+    r"(?:i'?ll|i will) be (?:there|here) to (?:help|support) you|just let me know[.!]|"
+    r"anything you(?:'re| are) looking for|"
+    r"(?:any|have) (?:other |more |further )?questions\?|your (?:personal |virtual )?assistant|"
+    # the assistant's disclaimers: what "it" cannot do, what it was made for
+    r"(?:i'?m|i am) (?:sorry,? )?(?:but )?(?:not able|unable|not equipped) to (?:provide|respond|"
+    r"answer|help|assist|give|offer)|i don'?t have the (?:ability|capacity) to|"
+    r"designed to (?:respond|answer|assist|help|provide)|"
+    r"(?:i'?d|i would) (?:like|love) to help you|help you with (?:whatever|anything) you (?:need|want|like|wish))",
+    re.IGNORECASE,
+)
+ASSISTANT_NEEDLES = (
+    "help", "assist", "here for you", "feel free", "anything", "let me know", "just ask",
+    "for you today", "hesitate", "looking for", "questions?", "of service", "anytime", "unable",
+    "not able", "equipped", "ability", "capacity", "designed", "support", "let me know",
+)  # fmt: skip
+
+
+# Lowercase strings of which every match of a pattern contains one: plain substring
+# tests (fast) pick the few texts that the regular expression (slow) then looks at.
+OOC_NEEDLES = (
+    "an ai",
+    "language model",
+    "openai",
+    "helpful assistant",
+    "cannot fulfill",
+    "t assist with",
+    "sorry, but i can",
+    "(ooc",
+    "[ooc",
+    "out of character",
+)
+# Joins texts that are searched as one string; no pattern here matches across it.
+_SEPARATOR = "\x00\n"
+
+
+def search_each(
+    pattern: re.Pattern, texts: list[str | None], needles: tuple[str, ...] | None = None
+) -> np.ndarray:
+    """Whether `pattern` occurs in each text. With `needles` (lowercase strings of which
+    a match must contain one) the regular expression runs only on texts holding one."""
+    hits = np.zeros(len(texts), dtype=bool)
+    texts = [t or "" for t in texts]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + len(_SEPARATOR)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if texts else lengths
+    joined = _SEPARATOR.join(texts)
+    if needles is None:
+        ends = [m.end() - 1 for m in pattern.finditer(joined)]  # the match's last character
+        hits[np.searchsorted(starts, ends, side="right") - 1] = True
+        return hits
+    low = joined.lower()
+    if len(low) == len(joined):  # lower() kept every position
+        candidates: set[int] = set()
+        for needle in needles:
+            i = low.find(needle)
+            while i != -1:
+                k = int(np.searchsorted(starts, i, side="right")) - 1
+                candidates.add(k)
+                i = low.find(needle, starts[k] + lengths[k]) if k + 1 < len(texts) else -1
+    else:
+        candidates = {k for k, t in enumerate(texts) if any(n in t.lower() for n in needles)}
+    for k in candidates:
+        hits[k] = pattern.search(texts[k]) is not None
+    return hits

@@ -1,0 +1,221 @@
+"""What a reply says the character is (`claims`: its first-person claims of age, sex,
+kind and trade, and the sex its narration gives the character) and which of the card's
+facts that contradicts (`contradictions`). The card's side is `persona_facts`.
+
+What counts as a contradiction, and why it is narrow:
+- age: a stated age far from every age the card states (off by more than a tenth); a
+  card may state several (a ghost who died at 38, two centuries ago);
+- sex: "I'm a woman / man / girl / boy ..." against the card's pronouns; narration with
+  only the other sex's subject pronouns;
+- kind: "I am human" from a ship's AI, "I'm a robot" from a baker, "I'm an old man" from
+  an octopus, "I'm not a machine" from an android, "I'm a creature" from a person, "I'm
+  a book" from anyone. Gendered human nouns count as a human claim against artificial
+  and animal cards only (a ghost was a woman);
+- trade: an occupation whose trade group the card never names ("I'm a scientist" from a
+  baker), or the card's own trade denied ("I'm not a firefighter"); "I'm no doctor" and
+  "a bit of a poet" are no claims.
+Not handled: claims in the third person ("Maria is 22"), past tenses ("I was a
+doctor"), paraphrase ("I have lived for two decades"), words outside the lexicon
+(`persona_words`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rolegen.checks.persona_facts import CardFacts
+from rolegen.checks.persona_words import (
+    GENDERED_HUMAN,
+    HUMAN_ONLY,
+    KIND_OF,
+    KIND_WORD,
+    NUMBER,
+    TRADE_OF,
+    TRADE_WORD,
+    WORD_NUMBER,
+    ages,
+    number,
+    words_of,
+    zh_number,
+)
+
+
+@dataclass
+class Claims:
+    """What one reply says of the character, in the first person or by narration."""
+
+    ages: list[float] = field(default_factory=list)
+    sexes: list[str] = field(default_factory=list)
+    kinds: list[tuple[str, bool, str]] = field(default_factory=list)  # (kind, negated, word)
+    trades: list[str] = field(default_factory=list)
+    denied_trades: list[str] = field(default_factory=list)  # "I'm not a firefighter"
+    old: bool = False  # "an old lady", "elderly": an age, without a number
+    narrated_sex: dict[str, int] = field(default_factory=dict)
+
+
+# "I'm (actually / just / really) a 22-year-old woman named Maria": the clause
+# after a first-person "being" verb, up to the next sentence or clause break.
+# Lowercase strings of which every _SELF or _AGE_SAYING match holds one: a plain substring
+# test picks the replies that the regular expressions then read.
+CLAIM_NEEDLES = (
+    "i am", "i'm", "i’m", "i've", "i’ve", "i have", "i work as", "i turned", "i'll be",
+    "my age", "soy", "puedo ser", "je suis", "ne suis", "en tant que", "j'ai", "tengo", "ich bin",
+    "我",
+)  # fmt: skip
+_SELF = re.compile(
+    r"\b(?:i am|i'm|i’m|i(?:'ve|’ve| have)(?: always|(?P<never> never))? been|i work as|"
+    r"(?P<negverb>no soy|no puedo ser|je ne suis pas|ne suis pas)|je suis|en tant que|soy|"
+    r"ich bin)\s+"
+    r"(?:not (?:just|only|merely) )?"  # "I'm not just a caretaker": still a caretaker
+    r"(?P<neg>not\s+(?:an?\s+)?|no\s+|nothing but\s+|pas\s+(?:une?\s+)?|"
+    r"kein(?:e|en)?\s+)?"
+    # up to the sentence's end, or a comma that starts another clause ("I'm sorry, I'm ...")
+    r"(?P<clause>(?:(?!,\s*(?:i\b|i'|i’|you|and|but|so|he|she|it|we|they|my|me)\b)"
+    r"[^.;:!?\n\"“”()*]){1,80})"
+    r"|我(?:不)?(?:是|只是|其实是|今年|已经)(?P<zh>[^。！？，,.!?\n]{1,20})",
+    re.IGNORECASE,
+)
+_AGE_SAYING = re.compile(
+    rf"\b(?:i am|i'm|i’m|i turned|i'll be|my age is)\s+(?:only\s+|just\s+|now\s+|actually\s+)?"
+    rf"(?P<n>{NUMBER})(?:[- ]years?(?:[- ]old)?\b|\s*(?=[.,!?;]|$))"
+    r"|\bj'ai\s+(?P<fr>\S+(?:-\S+)*)\s+ans\b|\btengo\s+(?P<es>\S+)\s+años\b"
+    r"|\bich bin\s+(?P<de>\S+)\s+jahre\b|我(?:今年|已经)?(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)",
+    re.IGNORECASE,
+)
+_SEX_WORDS = {
+    "female": {"woman", "girl", "lady", "mother", "grandmother", "wife", "femme", "fille",
+               "mujer", "niña", "chica", "frau", "mädchen", "女人", "女孩", "姑娘"},
+    "male": {"man", "boy", "guy", "gentleman", "father", "grandfather", "husband", "homme",
+             "garçon", "hombre", "niño", "chico", "mann", "junge", "男人", "男孩"},
+}  # fmt: skip
+_SEX_OF = {w: s for s, words in _SEX_WORDS.items() for w in words}
+# Lowercase-free needles of which every AGE match holds one (a cheap test first).
+_MAY_HOLD_AGE = re.compile(
+    rf"\d|year|ans\b|años|jahre|jährig|岁|歲|\bage|ties\b|{WORD_NUMBER}", re.IGNORECASE
+)
+# What follows "I am" when it says what the speaker is: an article or a determiner after
+# any adverbs ("just a", "actually the", "only one"), a number ("22", "twenty-two"), or a
+# bare kind or sex word ("human", "AI", "female").
+_NOUN_PHRASE = re.compile(
+    r"^(?:(?:just|only|actually|really|now|still|also|simply|merely|truly|basically|but|"
+    r"definitely|certainly|probably|maybe|perhaps|in fact|no longer|always|never|"
+    r"originally|technically|secretly|mostly|partly|half|part)\s+)*"
+    rf"(?:an?\b|the\b|one\b|some\b|your\b|my\b|his\b|her\b|their\b|its\b|\d|{WORD_NUMBER}|"
+    r"human|mortal|ai\b|a\.i\.|female|male|"
+    r"une?\b|la\b|le\b|el\b|una?\b|ein|eine|der|die|das|[A-Z])",
+    re.IGNORECASE,
+)
+_OLD = re.compile(r"\bold (?:lady|woman|man|timer|codger|hag)\b|\belderly\b|\bgrandm|\bgrandp")
+_HEDGE = re.compile(r"\b(?:a bit|a little bit|a little|kind|sort) of\s+", re.IGNORECASE)
+_CHILD = re.compile(
+    r"\blittle (?:girl|boy)\b|\b(?:a|just a|only a) (?:child|kid)\b|\b(?:baby|infant|toddler)\b|"
+    r"小女孩|小男孩|孩子|婴儿"
+)
+_NARRATED = {
+    "female": re.compile(r"(?:^\s*|[.!?]\s+)(?:she|her)\b|她", re.IGNORECASE),
+    "male": re.compile(r"(?:^\s*|[.!?]\s+)(?:he|his|him)\b|他", re.IGNORECASE),
+}
+
+
+def claims(speech: str, narration: list[str]) -> Claims:
+    """The reply's first-person claims (in `speech`) and the sex its narration gives the
+    character (subject pronouns at a sentence's start, in `narration`)."""
+    out = Claims()
+    for m in _AGE_SAYING.finditer(speech):
+        raw = next(g for g in m.groups() if g)
+        value = zh_number(raw) if m.group("zh") else number(raw)
+        if value is not None:
+            out.ages.append(value)
+    seen = set()  # a looping reply says the same thing many times: read it once
+    for m in _SELF.finditer(speech):
+        clause = m.group("clause") or m.group("zh") or ""
+        negated = bool(m.group("neg") or m.group("never") or m.group("negverb"))
+        negated = negated or "不" in m.group(0)[:3]
+        if (clause, negated) in seen:
+            continue
+        seen.add((clause, negated))
+        if not m.group("zh") and not _NOUN_PHRASE.match(clause):
+            continue  # "I'm sure you're referring to a painting": no claim of being one
+        # "a bit of a poet" is a hedge, not a trade; "a bit of a husband" still has a sex
+        hedged = bool(_HEDGE.search(clause))
+        clause = _HEDGE.sub("", clause)
+        # "I'm a woman who loves bread, and a baker": only the noun phrase that the verb names
+        clause = (
+            re.split(
+                r"\b(?:who|that|which|but|with|from|in|at|on|here|for|of)\b|，|的人",
+                clause,
+                maxsplit=1,
+            )[0]
+            if not m.group("zh")
+            else clause
+        )
+        if _MAY_HOLD_AGE.search(clause):
+            out.ages.extend(ages(clause))
+        if not negated and _CHILD.search(clause):
+            out.ages.append(8.0)  # "I'm just a little girl" from a woman in her thirties
+        if not negated and _OLD.search(clause):
+            out.old = True  # "I'm just an old lady" from a girl of eleven
+        for word in words_of(KIND_WORD, clause):
+            kind = KIND_OF.get(word.lower(), "human")
+            if kind == "object" and not re.search(rf"{re.escape(word)}\W*(?:,|$)", clause, re.I):
+                continue  # "a book lover", "a game designer": the thing is not the noun
+            out.kinds.append((kind, negated, word.lower()))
+            if not negated and word.lower() in _SEX_OF:
+                out.sexes.append(_SEX_OF[word.lower()])
+        if negated:
+            out.denied_trades += [TRADE_OF[w.lower()] for w in words_of(TRADE_WORD, clause)]
+        elif not hedged:
+            for word in words_of(TRADE_WORD, clause):
+                out.trades.append(TRADE_OF[word.lower()])
+        if not negated:
+            for word in re.findall(r"[\w\u3400-\u9fff]+", clause.lower()):
+                if word in _SEX_OF and not KIND_WORD.fullmatch(word):
+                    out.sexes.append(_SEX_OF[word])
+    for span in narration:
+        for sex, pattern in _NARRATED.items():
+            out.narrated_sex[sex] = out.narrated_sex.get(sex, 0) + len(pattern.findall(span))
+    return out
+
+
+def _far(age: float, card_ages: tuple[float, ...]) -> bool:
+    """Off by more than a tenth (any whole year for a child): "I'm 12" from a card of 11 is
+    a contradiction, "I'm 50" from one of 52 is not; a decade ("in her seventies", read
+    as 75) allows 68 to 82."""
+    return all(abs(age - a) > max(0.5, a / 10) for a in card_ages)
+
+
+def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
+    """Which of the card's facts the reply contradicts: "age", "sex", "kind", "trade"."""
+    if facts is None:
+        return []
+    out = []
+    young = bool(facts.ages) and max(facts.ages) < 30  # "an old lady" from a girl
+    if facts.ages and (any(_far(a, facts.ages) for a in said.ages) or (said.old and young)):
+        out.append("age")
+    other = {"female": "male", "male": "female"}.get(facts.sex or "")
+    narrated = said.narrated_sex
+    if other and (
+        other in said.sexes or (narrated.get(other, 0) >= 1 and narrated.get(facts.sex, 0) == 0)
+    ):
+        out.append("sex")
+    if facts.kind:
+        for kind, negated, word in said.kinds:
+            if kind == "nonhuman":  # "a creature of the sea": wrong for a person only
+                wrong = facts.kind == "human" and not negated
+            elif negated:  # "I'm not a machine" from an android, "I'm not human" from a person
+                wrong = kind == facts.kind and (kind != "human" or word in HUMAN_ONLY)
+            elif word in GENDERED_HUMAN:
+                wrong = facts.kind in ("artificial", "animal")
+            else:
+                wrong = kind != facts.kind
+            if wrong:
+                out.append("kind")
+                break
+    if facts.trades and any(t not in facts.trades for t in said.trades):
+        out.append("trade")
+    elif facts.trades and any(t in facts.trades for t in said.denied_trades):
+        out.append("trade")  # "I'm not a firefighter" from the fire brigade's captain
+    if any(kind == "object" and not negated for kind, negated, _ in said.kinds):
+        out.append("kind")  # "I'm a book", "I'm a game": no card is a thing
+    return list(dict.fromkeys(out))

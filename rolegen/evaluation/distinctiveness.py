@@ -1,0 +1,113 @@
+"""Persona distinctiveness: does a reply sound like its own card, among every card of the run?
+
+Offline, no judge model. Each reply and each persona card of the eval run are embedded
+with the eval's sentence embedder (`checks/embedder.py`, all-MiniLM-L6-v2), and the
+reply's own card is ranked among the run's K cards by cosine. Per reply: the rank,
+top1 (rank 1) and the reciprocal rank; `metrics.py` reports top-1 accuracy and MRR per
+system. Chance, a ranking that knows nothing of the reply: top-1 1/K, MRR the mean of
+1/k for k = 1..K. A reply in a generic assistant voice fits every card about equally
+badly, so its card ranks near chance: the figures fall when the character dissolves.
+
+What is compared:
+- a card is its description, personality and scenario, macros replaced; not the
+  greeting, whose words a reply can copy without holding the persona;
+- the names of every card of the run are masked in the cards and the replies alike:
+  a reply that says its own name would find its card by the name alone, which measures
+  the identity tic (counted by the checks), not voice and content. Each part of a name
+  that is not lowercase is masked, titles included ("Captain" of "Captain Mara Vell"),
+  as a whole word and case-sensitively, so a lowercase "hope" or "will" stays for a card
+  named Hope or Will.
+- ties count against the reply: a reply as close to another card as to its own does
+  not tell them apart.
+
+Not handled: one-letter names and name parts (not masked: masking "I" or "A" would
+wreck the text); dialogues whose card is not found (not ranked); fewer than two cards
+(nothing to rank).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from rolegen.cards.files import card_for_record
+from rolegen.cards.personas import Persona, substitute_macros
+from rolegen.checks.phrases import CJK
+
+_MASK = "someone"
+
+
+def card_text(card: Persona) -> str:
+    """What the card says the character is (see the module docstring); empty when the card
+    has none of those fields."""
+    parts = (card.description, card.personality, card.scenario)
+    return "\n".join(substitute_macros(p, card.name, "User") for p in parts if p.strip())
+
+
+def mask_names(texts: list[str], names: list[str]) -> list[str]:
+    """`texts` with every name, and every part of a name of two letters or more that is
+    not lowercase ("of" in "Sefa of the Salt Steps" stays), replaced by one placeholder
+    word. CJK names are matched anywhere (no word boundaries there)."""
+    parts = {p for n in names for p in (n.strip(), *n.split()) if len(p) > 1 and not p[0].islower()}
+    if not parts:
+        return list(texts)
+    alternatives = [
+        re.escape(p) if CJK.search(p) else rf"(?<!\w){re.escape(p)}(?!\w)"
+        for p in sorted(parts, key=len, reverse=True)  # "Mara Vell" before "Mara"
+    ]
+    pattern = re.compile("|".join(alternatives))
+    return [pattern.sub(_MASK, t) for t in texts]
+
+
+def ranks(replies: np.ndarray, cards: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The rank (1 = closest) of each reply's own card `cards[truth[i]]` among all `cards`,
+    by cosine of the vectors; a tie counts against the own card."""
+    replies = replies / np.linalg.norm(replies, axis=1, keepdims=True).clip(min=1e-12)
+    cards = cards / np.linalg.norm(cards, axis=1, keepdims=True).clip(min=1e-12)
+    sims = replies @ cards.T
+    own = sims[np.arange(len(truth)), truth]
+    return (sims >= own[:, None]).sum(axis=1)
+
+
+def chance(k: int) -> dict:
+    """Top-1 accuracy and MRR of a ranking of `k` cards that ignores the reply."""
+    return {
+        "cards": k,
+        "top1": round(1 / k, 4),
+        "mrr": round(sum(1 / i for i in range(1, k + 1)) / k, 4),
+    }
+
+
+def _persona_name(record: dict) -> str:
+    return record.get("persona_name") or record.get("persona") or ""
+
+
+def run_cards(records: list[dict], personas=()) -> dict[str, Persona | None]:
+    """Persona name -> the card of each persona the records name (`personas`, the
+    `--persona` cards, first; see `cards.card_for_record`); None where no card with text
+    is found."""
+    out: dict[str, Persona | None] = {}
+    for record in records:
+        name = _persona_name(record)
+        if name and name not in out:
+            card = card_for_record(record, name, personas)
+            out[name] = card if card_text(card) else None
+    return out
+
+
+def add_persona_ranks(rows: list[dict], records: list[dict], cards: dict, embedder) -> None:
+    """Fill `persona_rank`, `persona_top1` and `persona_rr` of each row (rows from
+    `metrics.turn_rows`) whose dialogue's persona has a card in `cards` (from `run_cards`;
+    at least two cards), ranked against every card there."""
+    names = [name for name, card in cards.items() if card is not None]
+    persona_of = {(r.get("system", "data"), r.get("seed_key") or r["id"]): r for r in records}
+    own = [(r, _persona_name(persona_of[(r["system"], r["dialogue"])])) for r in rows]
+    scored = [(r, names.index(name)) for r, name in own if name in names]
+    texts = [card_text(cards[n]) for n in names] + [r["text"] for r, _ in scored]
+    vectors = embedder.encode(mask_names(texts, names), progress="persona ranks")
+    truth = np.array([i for _, i in scored], dtype=int)
+    for (row, _), rank in zip(scored, ranks(vectors[len(names) :], vectors[: len(names)], truth)):
+        row["persona_rank"] = int(rank)
+        row["persona_top1"] = float(rank == 1)
+        row["persona_rr"] = round(1 / int(rank), 4)
