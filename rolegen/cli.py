@@ -23,7 +23,7 @@ import click
 from rolegen.config import EvalConfig, FilterConfig, GenerateConfig, PipelineConfig, TrainConfig
 from rolegen.config.options import click_options, given, load_config
 from rolegen.errors import RolegenError
-from rolegen.runs.folders import command_scope
+from rolegen.runs.out_dirs import command_scope
 
 
 def _echo(text: str) -> None:

@@ -7,8 +7,9 @@ import sys
 import pytest
 
 from rolegen.errors import RolegenError
-from rolegen.runs import folders as runs
-from rolegen.runs.folders import RunDir, command_scope, file_hashes, input_hashes, signals_deferred
+from rolegen.runs import out_dirs
+from rolegen.runs.folders import RunDir, file_hashes, input_hashes, signals_deferred
+from rolegen.runs.out_dirs import command_scope
 
 
 def _record(i):
@@ -224,7 +225,7 @@ def test_a_long_list_of_added_cards_is_cut_to_three_names(tmp_path):
 
 _HOLD = (
     "import sys, time\n"
-    "from rolegen.runs.folders import hold_out_dir\n"
+    "from rolegen.runs.out_dirs import hold_out_dir\n"
     "hold_out_dir(sys.argv[1])\n"
     "print('held', flush=True)\n"
     "time.sleep(120)\n"
@@ -266,8 +267,8 @@ def test_lock_of_a_killed_process_does_not_block_resume(tmp_path):
 def test_command_scope_releases_its_folders(tmp_path):
     with command_scope():
         RunDir(tmp_path, resume=False, config={}).close()
-        assert os.path.realpath(tmp_path) in runs._held
-    assert os.path.realpath(tmp_path) not in runs._held
+        assert os.path.realpath(tmp_path) in out_dirs._held
+    assert os.path.realpath(tmp_path) not in out_dirs._held
     proc = _holder(tmp_path)  # another process can take it now
     proc.kill()
     proc.wait()

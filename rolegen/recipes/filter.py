@@ -11,7 +11,7 @@ from rolegen.checks.dataset import export, filter_dialogues
 from rolegen.config import FilterConfig
 from rolegen.config.options import to_dict
 from rolegen.errors import RolegenError
-from rolegen.runs.folders import check_out_dir
+from rolegen.runs.out_dirs import check_out_dir
 from rolegen.runs.records import read_dialogues
 from rolegen.runs.sillytavern import check_export_dir, is_chat_source, write_chats
 

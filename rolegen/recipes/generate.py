@@ -46,12 +46,12 @@ from rolegen.models.adapters import load_adapter, merged_model
 from rolegen.recipes.filter import run_filter
 from rolegen.runs.folders import (
     RunDir,
-    check_out_dir,
     default_run_dir,
     git_commit,
     input_hashes,
     package_versions,
 )
+from rolegen.runs.out_dirs import check_out_dir
 from rolegen.runs.sillytavern import check_export_dir
 
 

@@ -51,7 +51,7 @@ from rolegen.config.systems import ROLEGEN_PROMPT
 from rolegen.errors import RolegenError
 from rolegen.generation.templates import Templates
 from rolegen.resources import personas_dir
-from rolegen.runs.folders import hold_out_dir
+from rolegen.runs.out_dirs import hold_out_dir
 
 # Training data: scripted users (the 135M simulator narrates as the character), 12
 # turns, and a resample budget that keeps dialogues going: every rejected candidate

@@ -38,7 +38,8 @@ from rolegen.config import TrainConfig
 from rolegen.config.options import to_dict
 from rolegen.models.adapters import META, check_checkpoint_base, load_adapter, merge_adapter
 from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
-from rolegen.runs.folders import git_commit, hold_out_dir, package_versions
+from rolegen.runs.folders import git_commit, package_versions
+from rolegen.runs.out_dirs import hold_out_dir
 from rolegen.training.data import (
     divergent_pairs,
     encode_pair_splits,

@@ -1,4 +1,5 @@
-"""Run folders: `dialogues.jsonl` appended a dialogue at a time, `manifest.json`, the run
-lock (`folders.py`), reading dialogue records with their limits (`records.py`) and
-SillyTavern chats in and out (`sillytavern.py`). It imports `cards` and the basics.
+"""Run folders: `dialogues.jsonl` appended a dialogue at a time and `manifest.json`
+(`folders.py`), the output folder and its lock (`out_dirs.py`), reading dialogue records
+with their limits (`records.py`) and SillyTavern chats in and out (`sillytavern.py`). It
+imports `cards` and the basics.
 """
