@@ -23,8 +23,8 @@ from rolegen.runs.sillytavern import (
     is_chat_file,
     is_chat_source,
     read_chats,
-    write_chats,
 )
+from rolegen.runs.sillytavern_export import write_chats
 
 # Written by hand the way SillyTavern saves a chat (saveChat(): the header, then the
 # chat array; send_date from getMessageTimeStamp(), or milliseconds in older chats;

@@ -13,7 +13,8 @@ from rolegen.config.options import to_dict
 from rolegen.errors import RolegenError
 from rolegen.runs.out_dirs import check_out_dir
 from rolegen.runs.records import read_dialogues
-from rolegen.runs.sillytavern import check_export_dir, is_chat_source, write_chats
+from rolegen.runs.sillytavern import is_chat_source
+from rolegen.runs.sillytavern_export import check_export_dir, write_chats
 
 
 def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:

@@ -52,7 +52,7 @@ from rolegen.runs.folders import (
     package_versions,
 )
 from rolegen.runs.out_dirs import check_out_dir
-from rolegen.runs.sillytavern import check_export_dir
+from rolegen.runs.sillytavern_export import check_export_dir
 
 
 @dataclass
