@@ -7,19 +7,17 @@ several commands share are one section each, combined per command the way TRL
 combines `ScriptArguments`, `DPOConfig` and `ModelConfig`: `ModelConfig` (which
 model, how its prompts are rendered) and `EngineConfig` (what runs it) go into
 both `generate` and `eval`, flat, so their flags and YAML keys are plain
-(`--model`, `engine:`). The sections are in shared.py, the commands' configs in
-commands.py; each config checks itself (`validate()`) before anything loads.
+(`--model`, `engine:`). The sections are in shared.py, each command's config in a
+module of its name (generate.py, filter.py, train.py, evaluate.py, pipeline.py); each
+config checks itself (`validate()`) before anything loads.
 """
 
-from rolegen.config.commands import (
-    EvalConfig,
-    FilterConfig,
-    GenerateConfig,
-    LoraSettings,
-    PipelineConfig,
-    TrainConfig,
-)
+from rolegen.config.evaluate import EvalConfig
+from rolegen.config.filter import FilterConfig
+from rolegen.config.generate import GenerateConfig
+from rolegen.config.pipeline import PipelineConfig
 from rolegen.config.shared import ClusterConfig, EngineConfig, ModelConfig, SamplingConfig
+from rolegen.config.train import LoraSettings, TrainConfig
 
 __all__ = [
     "ClusterConfig",

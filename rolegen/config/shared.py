@@ -1,7 +1,9 @@
 """Settings several commands share, one section each: how the model samples
 (`SamplingConfig`), which model and how its prompts render (`ModelConfig`), what runs it
-(`EngineConfig`), and where (`ClusterConfig`). The commands' configs (commands.py)
-combine them; each validates itself.
+(`EngineConfig`), and where (`ClusterConfig`). The commands' configs (generate.py,
+filter.py, train.py, evaluate.py, pipeline.py) combine them; each validates itself. A
+command that takes one field of a section but not the rest (train's --templates, eval's
+--max-new-tokens) takes it from the field's function here, so it is declared once.
 """
 
 from __future__ import annotations
@@ -50,12 +52,23 @@ def check_sampling(temperature: float, top_p: float) -> None:
         raise RolegenError(f"--top-p must be above 0 and at most 1, got {top_p}")
 
 
+def templates_field():
+    """--templates: the model section's, and train's (which has no model section)."""
+    return opt(None, "Folder of Jinja2 templates that override the shipped ones.")
+
+
+def max_new_tokens_field():
+    """--max-new-tokens: the sampling section's, and eval's (which samples every system alike,
+    at its own temperature, without the sampling section)."""
+    return opt(96, "Most tokens in one character reply.")
+
+
 @dataclass
 class SamplingConfig:
     temperature: float = opt(0.8, "Sampling temperature (0 = greedy).")
     top_p: float = opt(0.95, "Nucleus sampling: keep the smallest token set with this much mass.")
     repetition_penalty: float = opt(1.0, "Penalty on tokens already in prompt or reply (1 = off).")
-    max_new_tokens: int = opt(96, "Most tokens in one character reply.")
+    max_new_tokens: int = max_new_tokens_field()
     user_max_new_tokens: int = opt(48, "Most tokens in one simulated user turn.")
 
     def validate(self) -> None:
@@ -82,7 +95,7 @@ class ModelConfig:
         "Prompt format for models without a chat template (e.g. alpaca-roleplay, llama2, "
         "ziya). Default: the tokenizer's chat template.",
     )
-    templates: str | None = opt(None, "Folder of Jinja2 templates that override the shipped ones.")
+    templates: str | None = templates_field()
     max_context: int | None = opt(
         None, "Context budget in tokens (prompt + reply). Default: the model's, at most 4096."
     )
