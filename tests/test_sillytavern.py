@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rolegen.cards.files import load_card, load_personas, write_card_v2
+from rolegen.cards.export import write_card_v2
+from rolegen.cards.files import load_card, load_personas
 from rolegen.cards.personas import Persona
 from rolegen.checks.dataset import preference_pairs
 from rolegen.checks.turns import CheckConfig

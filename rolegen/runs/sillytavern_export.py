@@ -23,7 +23,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from rolegen.cards.files import card_for_record, safe_file_name, write_card_v2
+from rolegen.cards.export import safe_file_name, write_card_v2
+from rolegen.cards.files import card_for_record
 from rolegen.cards.personas import Persona
 from rolegen.errors import RolegenError
 
