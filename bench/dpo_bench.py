@@ -111,7 +111,7 @@ def run_trl(data: str, model: str | None, pairs: int) -> dict:
     from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    from rolegen.training.data import common_prefix, pair_batches
+    from rolegen.training.batches import common_prefix, pair_batches
     from rolegen.training.lora import training_dtype
     from rolegen.training.rendering import IGNORE
 

@@ -79,7 +79,7 @@ def _model(attention: str):
 
 
 def one(kind: str, data: str, max_length: int, budget_tokens: int) -> dict:
-    from rolegen.training.data import collate_packed, pack
+    from rolegen.training.batches import collate_packed, pack
     from rolegen.training.losses import sft_loss
 
     examples, tok = _examples(data, max_length)

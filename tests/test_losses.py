@@ -14,7 +14,7 @@ from test_rendering import DIALOGUE
 
 from rolegen.generation.templates import ChatTemplateFormat
 from rolegen.models.checkpoints import load_tokenizer
-from rolegen.training.data import (
+from rolegen.training.batches import (
     collate_packed,
     divergence,
     divergence_tensors,

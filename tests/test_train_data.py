@@ -10,7 +10,8 @@ from test_rendering import DIALOGUE
 
 from rolegen.generation.templates import ChatTemplateFormat
 from rolegen.models.checkpoints import load_tokenizer
-from rolegen.training.data import _sample_by_reason, collate_packed, pack
+from rolegen.training.batches import collate_packed, pack
+from rolegen.training.data import _sample_by_reason
 from rolegen.training.rendering import Example, Renderer
 
 

@@ -5,9 +5,9 @@ Supports:
 - the NLL of the labelled tokens (assistant-only SFT);
 - sigmoid DPO on the summed reply log-probabilities of (chosen, rejected) pairs, with
   the chosen replies' NLL per token for an RPO term. The pairs come packed either as
-  two sequences each (`pair_logps` over `train_data.pair_tensors`) or prefix-shared,
+  two sequences each (`pair_logps` over `batches.pair_tensors`) or prefix-shared,
   context once and both replies after it (`shared_pair_logps` over
-  `train_data.shared_pair_tensors`): the same sums to float rounding, with the context
+  `batches.shared_pair_tensors`): the same sums to float rounding, with the context
   computed once;
 - FTPO (`ftpo_loss`, Paech et al. 2025, the antislop paper, arXiv 2510.15061): a
   preference between the chosen and the rejected token at the first position where
@@ -151,7 +151,7 @@ FTPO_TARGET_FREE = 1.0
 
 def divergence_logits(model, batch: dict) -> torch.Tensor:
     """The full-vocabulary logits [pairs, vocab] (fp32) at each pair's divergence point,
-    from a `train_data.divergence_tensors` row."""
+    from a `batches.divergence_tensors` row."""
     return _logits(model, batch, batch["logit_index"])[0].float()
 
 

@@ -3,8 +3,8 @@ kind of training over the same LoRA model.
 
 - `SFTStage`: assistant-only NLL on packed dialogues.
 - `DPOStage`: sigmoid DPO on (chosen, rejected) pairs, each pair's context run twice
-  (`train_data.pair_tensors`) or once (`--dpo-shared-prefix`,
-  `train_data.shared_pair_tensors`), plus the RPO term.
+  (`batches.pair_tensors`) or once (`--dpo-shared-prefix`,
+  `batches.shared_pair_tensors`), plus the RPO term.
 - `FTPOStage`: the antislop paper's token-level preference at each pair's divergence
   token (`--dpo-loss ftpo`).
 - `WithUnlikelihood`: any stage plus sequence-level unlikelihood on the model's own
@@ -24,7 +24,7 @@ import random
 import torch
 
 from rolegen.config import TrainConfig
-from rolegen.training.data import (
+from rolegen.training.batches import (
     collate_packed,
     divergence_tensors,
     pair_batches,
