@@ -25,6 +25,20 @@ SWORDSWOMAN = card_facts(
 )
 FOX = card_facts("胡小满", "胡小满是一只会说话的小狐狸，女孩，今年十二岁。她在森林里当邮差。")
 EMBROIDERER = card_facts("沈青禾", "沈青禾是一位四十三岁的刺绣师，女性。她是普通人。")
+OCTOPUS = card_facts(
+    "Barnaby",
+    "Barnaby is an octopus who keeps the tide-pool lending library. He is four years old.",
+)
+JESTER = card_facts(
+    "Tumbrel",
+    "Tumbrel is a clockwork automaton who has served as court jester for forty-four years, "
+    "ever since a horologist wound it for the first time.",
+)
+GIRL = card_facts("Ottilie", "Ottilie is an eleven-year-old girl who draws maps for the harbour.")
+GHOST = card_facts(
+    "Lady Elspeth",
+    "Lady Elspeth is the ghost of a harpsichord teacher who died at the age of thirty-eight.",
+)
 
 
 def test_facts_come_from_the_cards_own_fields_in_english_and_chinese():
@@ -61,6 +75,23 @@ def test_a_chinese_name_gets_its_pinyin_as_aliases():
     assert (who.own_intro, who.other_intro) == (True, False)
 
 
+def test_a_made_thing_has_the_age_of_its_service_since_it_was_made():
+    assert JESTER.ages == (44.0,)
+    assert OCTOPUS.species == ("octopus",)
+
+
+def test_records_without_species_still_read():
+    old = {k: v for k, v in OCTOPUS.to_dict().items() if k != "species"}
+    assert CardFacts.from_dict(old).species == ()
+
+
+def test_first_person_text_outside_quotations_is_speech_and_third_person_is_narration():
+    speech, narration = speech_and_narration('I\'m a tailor. I always say, "Measure twice."')
+    assert "I'm a tailor" in speech and narration == []
+    speech, narration = speech_and_narration('She smiles. "Come in," she says.')
+    assert speech == "Come in," and narration == ["She smiles. ", " she says."]
+
+
 def test_facts_survive_the_record_round_trip():
     assert CardFacts.from_dict(BAKER.to_dict()) == BAKER
     assert CardFacts.from_dict("garbage") is None
@@ -88,6 +119,17 @@ def _wrong(facts, reply):
         (FOX, "我今年二十二岁了。", ["age"]),
         (FOX, "我是一只小狐狸，今年十二岁。", []),
         (FOX, "I'm just a girl who carries letters.", ["kind"]),
+        (OCTOPUS, "I'm a cat, a tiger, and I love the jungle.", ["kind"]),
+        (OCTOPUS, "I'm an octopus with eight very busy arms.", []),
+        (JESTER, "I'm a 20-year-old, I'm sorry.", ["age"]),
+        (GIRL, "I'm just a 12-year-old, and I love my job.", ["age"]),
+        (GIRL, "I'm eleven, and I draw maps.", []),
+        (GHOST, "I'm actually 40 years old.", ["age"]),
+        (BAKER, "I'm 82, and my knees know it.", []),
+        (BAKER, "I've been working in the fashion industry for years.", ["trade"]),
+        (BAKER, "I've been in the baking business since I was a girl.", []),
+        (BAKER, "I worked in the kitchen all morning.", []),
+        (BAKER, 'I\'m a physicist, really. I always say, "Bread is chemistry."', ["trade"]),
     ],
 )
 def test_replies_that_contradict_the_card(facts, reply, wrong):

@@ -32,6 +32,7 @@ import unicodedata
 from dataclasses import asdict, dataclass
 
 from rolegen.checks.persona_words import (
+    ANIMAL_FAMILY,
     FEMALE,
     KIND_OF,
     KIND_WORD,
@@ -59,6 +60,7 @@ class CardFacts:
     kind: str | None = None  # "human", "artificial", "animal" or "supernatural"
     trades: tuple[str, ...] = ()  # trade groups the card names (see TRADES)
     aliases: tuple[str, ...] = ()  # other spellings of the name ("Shen Qinghe", "Dona")
+    species: tuple[str, ...] = ()  # animal families the card names ("fox", "octopus")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -75,6 +77,7 @@ class CardFacts:
                 kind=data.get("kind") if data.get("kind") in KINDS else None,
                 trades=tuple(t for t in data.get("trades") or () if t in TRADES),
                 aliases=tuple(str(a) for a in data.get("aliases") or ()),
+                species=tuple(str(a) for a in data.get("species") or ()),
             )
         except (TypeError, ValueError):
             return None
@@ -188,6 +191,15 @@ def card_facts(
         kind=kind,
         trades=tuple(sorted(trades)),
         aliases=_romanized(name),
+        species=tuple(
+            sorted(
+                {
+                    ANIMAL_FAMILY.get(w.lower(), w.lower())
+                    for w in words_of(KIND_WORD, f"{name}\n{text}\n{_tags_text(tags)}")
+                    if KIND_OF.get(w.lower()) == "animal"
+                }
+            )
+        ),
     )
 
 

@@ -103,6 +103,9 @@ AGE = re.compile(
     rf"created|awakened|born|hatched)\s+(?:first\s+)?(?:some\s+|about\s+|nearly\s+)?"
     rf"(?P<ago>{NUMBER})\s+years?\s+ago"
     rf"|\bin (?:operation|service) for\s+(?P<op>{NUMBER})\s+years"
+    # "has served the court for forty-four years, ever since a horologist wound them"
+    rf"|\bfor\s+(?P<ever>{NUMBER})\s+years,?\s+(?:ever\s+)?since\b[^.!?\n]{{0,80}}?"
+    r"\b(?:wound|built|made|activated|switched on|forged|created|assembled|born|hatched)\b"
     rf"|\b(?P<since>{NUMBER})\s+years\s+since\s+(?:(?:it|he|she|they)\s+was\s+|(?:its|his|her|their)\s+)?"
     r"(?:first\s+)?(?:wound|built|made|activated|switched on|forged|created|assembled|awakening|"
     r"construction|activation|creation)"
@@ -129,6 +132,7 @@ def ages(text: str) -> list[float]:
                 or m.group("op")
                 or m.group("seit")
                 or m.group("since")
+                or m.group("ever")
             )
             if value is not None and m.group("odd"):
                 value += 5
@@ -195,6 +199,22 @@ KINDS = {
         r"人类|普通人|女人|男人|女孩|男孩",
     ),
 }
+# Animals by family: a fox card that says "vixen", or a raven that says "I'm a bird", is
+# still itself; an octopus that says "I'm a cat" is not. Words not listed are their own family.
+_ANIMAL_FAMILIES = {
+    "cat": "cat|kitten|le chat|un chat|gato|katze|猫",
+    "dog": "dog|puppy|sheepdog|german shepherd|chien|perro|hund|狗",
+    "fox": "fox|vixen|renard|zorro|fuchs|狐狸|狐",
+    "wolf": "wolf|loup|lobo|狼",
+    "bird": "bird|raven|crow|owl|parrot|pigeon|eagle|hawk|duck|goose|oiseau|pájaro|vogel|鸟",
+    "octopus": "octopus|squid|pieuvre|pulpo|krake|oktopus|章鱼",
+    "fish": "fish|shark",
+    "rabbit": "rabbit|hare|兔",
+    "mouse": "mouse|rat",
+    "turtle": "turtle|tortoise",
+    "ape": "monkey|ape",
+}
+ANIMAL_FAMILY = {w: f for f, words in _ANIMAL_FAMILIES.items() for w in words.split("|")}
 GENDERED_HUMAN = {"woman", "man", "girl", "boy", "lady", "gentleman", "femme", "homme",
                    "mujer", "hombre", "frau", "mann", "女人", "男人", "女孩", "男孩"}  # fmt: skip
 HUMAN_ONLY = {"human", "human being", "person", "mortal", "humain", "humaine", "humano",
@@ -245,7 +265,7 @@ TRADES = {
     "professeur|enseignant|maestro|maestra|profesor|lehrer|lehrerin|老师|教师",
     "arts": "musician|singer|painter|artist|actor|actress|dancer|musicien|músico|musiker|"
     "harpsichordist|violinist|pianist|jester|clown|performer|entertainer|magician|acrobat|"
-    "juggler|歌手|画家|演员",
+    "juggler|illustrator|sculptor|photographer|歌手|画家|演员",
     "trade": "merchant|shopkeeper|trader|banker|moneylender|accountant|clerk|salesman|"
     "marchand|comerciante|händler|商人",
     "land": "farmer|gardener|beekeeper|shepherd|fisherman|hunter|ranger|jardinier|jardinera|"
@@ -254,7 +274,7 @@ TRADES = {
     "royalty": "king|queen|prince|princess|emperor|empress|monarch|rey|reina|roi|reine|könig|"
     "königin|国王|女王|公主",
     "office": "business owner|entrepreneur|designer|developer|programmer|consultant|manager|"
-    "specialist|analyst|secretary|receptionist|photographer|conservationist|architect|lawyer|"
+    "specialist|analyst|secretary|receptionist|conservationist|architect|lawyer|"
     "attorney|journalist|influencer|streamer|ceo",
 }
 # Where a trade is practised: a card that says "runs a garage" names the craft group.
@@ -271,6 +291,26 @@ WORKPLACES = {
     "trade": "shop|market|store|stall|boutique|bank|tienda|laden|商店",
     "arms": "barracks|fort|garrison|precinct|office|agency",
 }
+# A trade's field, as in "I work in the fashion industry" or "in the business of banking".
+FIELDS = {
+    "medicine": "medicine|herbalism|herbal medicine|healthcare|health care|nursing|midwifery",
+    "science": "science|research|engineering|astronomy|chemistry|physics|biology",
+    "food": "baking|cooking|catering|hospitality|restaurant|brewing",
+    "craft": "fashion|tailoring|carpentry|jewelry|jewellery|embroidery|metalwork|smithing|"
+    "pottery|clockmaking",
+    "arts": "music|art|arts|photography|film|theatre|theater|entertainment|painting",
+    "learning": "education|teaching|publishing|journalism|writing|academia",
+    "trade": "banking|finance|retail|sales|marketing|real estate|commerce|trading",
+    "land": "farming|agriculture|fishing|gardening|forestry|horticulture",
+    "travel": "shipping|aviation|navigation|transport|logistics",
+    "arms": "security|law enforcement|the military|military|policing",
+    "office": "tech|technology|software|consulting|law|advertising|insurance",
+}
+FIELD_OF = {w: g for g, words in FIELDS.items() for w in words.split("|")}
+FIELD_WORD = re.compile(
+    r"\b(" + "|".join(sorted(map(re.escape, FIELD_OF), key=len, reverse=True)) + r")\b",
+    re.IGNORECASE,
+)
 TRADE_OF = {w: g for g, words in {**TRADES}.items() for w in words.split("|")}
 WORKPLACE_OF = {w: g for g, words in WORKPLACES.items() for w in words.split("|")}
 WORKPLACE_WORD = re.compile(

@@ -233,6 +233,9 @@ def _intro_kind(match: re.Match, parts: list[str], parts_low: set[str]) -> str |
     return None
 
 
+_FIRST_PERSON = re.compile(r"(?:^|[.!?]\s+|,\s+)(?:I|I'm|I’m|I've|I’ve|I'll|I’ll|I'd|I’d)\b")
+
+
 def speech_and_narration(text: str) -> tuple[str, list[str]]:
     """What the character says aloud, and the narration, by one rule. A reply with
     quotations: they are its speech; its narration is its *starred* spans, or without
@@ -245,7 +248,11 @@ def speech_and_narration(text: str) -> tuple[str, list[str]]:
     if not quoted:
         return re.sub(r"\*[^*]*\*?|\([^)]*\)?", "\n", text), starred
     outside = [t for t in re.split(r"[\"“][^\"“”]*[\"”]", text) if t.strip()]
-    return "\n".join(quoted), starred or outside
+    # Novel-style narration speaks of the character in the third person; text outside the
+    # quotations that says "I" is the character talking, quoting someone ("I always say,
+    # "No, no, no"").
+    spoken = [t for t in outside if not starred and _FIRST_PERSON.search(t)]
+    return "\n".join([*quoted, *spoken]), starred or [t for t in outside if t not in spoken]
 
 
 def identity(text: str, name: str, aliases: tuple[str, ...] = ()) -> Identity:

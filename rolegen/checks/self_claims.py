@@ -3,11 +3,12 @@ kind and trade, and the sex its narration gives the character) and which of the 
 facts that contradicts (`contradictions`). The card's side is `persona_facts`.
 
 What counts as a contradiction, and why it is narrow:
-- age: a stated age far from every age the card states (off by more than a tenth); a
-  card may state several (a ghost who died at 38, two centuries ago);
+- age: a stated age far from every age the card states (any whole year for a child, a
+  twentieth for an adult, five years from a decade); a card may state several (a ghost
+  who died at 38, two centuries ago);
 - sex: "I'm a woman / man / girl / boy ..." against the card's pronouns; narration with
   only the other sex's subject pronouns;
-- kind: "I am human" from a ship's AI, "I'm a robot" from a baker, "I'm an old man" from
+- kind: "I am human" from a ship's AI, "I'm a cat" from an octopus (animals by family), "I'm a robot" from a baker, "I'm an old man" from
   an octopus, "I'm not a machine" from an android, "I'm a creature" from a person, "I'm
   a book" from anyone. Gendered human nouns count as a human claim against artificial
   and animal cards only (a ghost was a woman);
@@ -26,6 +27,9 @@ from dataclasses import dataclass, field
 
 from rolegen.checks.persona_facts import CardFacts
 from rolegen.checks.persona_words import (
+    ANIMAL_FAMILY,
+    FIELD_OF,
+    FIELD_WORD,
     GENDERED_HUMAN,
     HUMAN_ONLY,
     KIND_OF,
@@ -64,7 +68,8 @@ CLAIM_NEEDLES = (
     "我",
 )  # fmt: skip
 _SELF = re.compile(
-    r"\b(?:i am|i'm|i’m|i(?:'ve|’ve| have)(?: always|(?P<never> never))? been|i work as|"
+    r"\b(?:i am|i'm|i’m|i(?:'ve|’ve| have)(?: always|(?P<never> never))? been|"
+    r"i(?:'ve|’ve| have)? (?:been )?work(?:ed|ing)? as|"
     r"(?P<negverb>no soy|no puedo ser|je ne suis pas|ne suis pas)|je suis|en tant que|soy|"
     r"ich bin)\s+"
     r"(?:not (?:just|only|merely) )?"  # "I'm not just a caretaker": still a caretaker
@@ -74,6 +79,16 @@ _SELF = re.compile(
     r"(?P<clause>(?:(?!,\s*(?:i\b|i'|i’|you|and|but|so|he|she|it|we|they|my|me)\b)"
     r"[^.;:!?\n\"“”()*]){1,80})"
     r"|我(?:不)?(?:是|只是|其实是|今年|已经)(?P<zh>[^。！？，,.!?\n]{1,20})",
+    re.IGNORECASE,
+)
+# "I've been working in the fashion industry", "I'm in the business of banking": a field
+# of work (`FIELDS`) said of oneself.
+_FIELD_SAYING = re.compile(
+    r"\b(?:i(?:'ve|’ve| have)? (?:always |been |always been )*work(?:ed|ing)?|my (?:job|work|career)"
+    r"(?: is)?)\s+(?:in|into)\s+(?:the\s+)?(?:(?:industry|business|field|world|trade) of\s+)?"
+    r"(?P<field>[\w -]{2,30})"
+    r"|\b(?:i am|i'm|i’m|i(?:'ve|’ve| have) been)\s+in\s+the\s+(?:(?:industry|business|field|trade) of\s+"
+    r"(?P<of>[\w -]{2,30})|(?P<before>[\w -]{2,30}?)\s+(?:industry|business|field|trade)\b)",
     re.IGNORECASE,
 )
 _AGE_SAYING = re.compile(
@@ -127,6 +142,10 @@ def claims(speech: str, narration: list[str]) -> Claims:
         value = zh_number(raw) if m.group("zh") else number(raw)
         if value is not None:
             out.ages.append(value)
+    for m in _FIELD_SAYING.finditer(speech):
+        field_name = FIELD_WORD.match(m.group("field") or m.group("of") or m.group("before"))
+        if field_name:
+            out.trades.append(FIELD_OF[field_name.group(1).lower()])
     seen = set()  # a looping reply says the same thing many times: read it once
     for m in _SELF.finditer(speech):
         clause = m.group("clause") or m.group("zh") or ""
@@ -179,10 +198,19 @@ def claims(speech: str, narration: list[str]) -> Claims:
 
 
 def _far(age: float, card_ages: tuple[float, ...]) -> bool:
-    """Off by more than a tenth (any whole year for a child): "I'm 12" from a card of 11 is
-    a contradiction, "I'm 50" from one of 52 is not; a decade ("in her seventies", read
-    as 75) allows 68 to 82."""
-    return all(abs(age - a) > max(0.5, a / 10) for a in card_ages)
+    """Off by any whole year under 20 ("I'm 12" from a card of 11), by more than a
+    twentieth above ("I'm 40" from one of 38 is a contradiction, "I'm 50" from one of 52
+    is not), or by more than five years from a decade's middle ("in her seventies", read
+    as 75, allows 70 to 80)."""
+    return all(abs(age - a) > _tolerance(a) for a in card_ages)
+
+
+def _tolerance(card_age: float) -> float:
+    if card_age < 20:
+        return 0.5
+    if card_age % 10 == 5:  # a decade ("in his forties") or an age that may be one
+        return max(5.0, card_age / 20)
+    return card_age / 20
 
 
 def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
@@ -207,6 +235,8 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
                 wrong = kind == facts.kind and (kind != "human" or word in HUMAN_ONLY)
             elif word in GENDERED_HUMAN:
                 wrong = facts.kind in ("artificial", "animal")
+            elif kind == "animal" == facts.kind and facts.species:
+                wrong = ANIMAL_FAMILY.get(word, word) not in facts.species  # a cat, not an octopus
             else:
                 wrong = kind != facts.kind
             if wrong:
