@@ -5,7 +5,8 @@ import pytest
 
 from rolegen.cards.files import load_personas
 from rolegen.cards.personas import UserPersona
-from rolegen.generation.dialogue import Dialogue, LoopSettings, TurnLoop, request_seed
+from rolegen.generation.dialogue import LoopSettings, TurnLoop, request_seed
+from rolegen.generation.dialogue_state import Dialogue
 from rolegen.generation.engines import Completion, EngineOptions
 from rolegen.generation.engines.hf import HFEngine
 from rolegen.generation.prompts import PromptBuilder, resolve_persona

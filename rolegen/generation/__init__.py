@@ -1,6 +1,7 @@
 """Generation: cards and templates into prompts (`templates.py`, `prompts.py`), the turn
 loop that advances a batch of dialogues one engine call per step and resamples bad turns
-(`dialogue.py`, `replies.py`), the engines behind it (`engines/`: vLLM, transformers, an
-OpenAI-compatible server), and where batches run (`cluster.py`, `replicas.py`). It may
-import `checks`, `runs`, `cards`, `config`, `models` and the basics.
+(`dialogue.py`, `dialogue_state.py`, `replies.py`), the engines behind it (`engines/`:
+vLLM, transformers, an OpenAI-compatible server), and where batches run (`cluster.py`,
+`replicas.py`). It may import `checks`, `runs`, `cards`, `config`, `models` and the
+basics.
 """

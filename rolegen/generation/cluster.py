@@ -35,7 +35,8 @@ from pathlib import Path
 
 from rolegen.config import ClusterConfig
 from rolegen.errors import RolegenError
-from rolegen.generation.dialogue import Dialogue, LoopStats
+from rolegen.generation.dialogue import LoopStats
+from rolegen.generation.dialogue_state import Dialogue
 from rolegen.generation.engines import load_engine
 from rolegen.generation.replicas import ReplicaSpec, build_loop
 

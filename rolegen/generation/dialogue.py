@@ -1,12 +1,12 @@
 """The turn loop: a batch of dialogues advanced together, one engine call per step.
 
-Each turn has a user step (a scripted line, or the user simulator: one batched
-call for all live dialogues) and a character step (one batched call). A reply
-that cleans to nothing is resampled with a new seed, all such dialogues together,
-up to `max_resamples` times; after that the dialogue ends early and says why.
-With a judge (the checks), a rejected reply is resampled the same way, and a reply
-to "who are you?" may draw up to `asked_resamples` (a reply that names the
-character can be rare).
+Each turn has a user step (a scripted line, or the user simulator: one batched call for
+all live dialogues) and a character step (one batched call). A reply that cleans to
+nothing is resampled with a new seed, all such dialogues together, up to
+`max_resamples` times; after that the dialogue ends early and says why. With a judge
+(the checks, through `dialogue_state.Judge`), a rejected reply is resampled the same
+way, and a reply to "who are you?" may draw up to `asked_resamples` (a reply that
+names the character can be rare). The dialogues are `dialogue_state.Dialogue`s.
 
 Every request's seed derives from (run seed, dialogue id, turn, side, sample
 index), so a dialogue's text does not depend on which other dialogues share its
@@ -28,63 +28,13 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rolegen.cards.personas import Persona, UserPersona, substitute_macros
-from rolegen.checks.persona_facts import CardFacts, persona_facts
+from rolegen.cards.personas import substitute_macros
 from rolegen.checks.phrases import asks_identity
 from rolegen.config.systems import decoding_name
+from rolegen.generation.dialogue_state import Dialogue, Judge
 from rolegen.generation.engines import Engine, Request
 from rolegen.generation.prompts import Prompt, PromptBuilder
 from rolegen.generation.replies import clean_reply
-
-
-@dataclass
-class Dialogue:
-    id: str
-    persona: Persona  # macros resolved for this dialogue's user
-    user: UserPersona
-    messages: list[dict] = field(default_factory=list)  # greeting first; no system message
-    meta: list[dict] = field(default_factory=list)  # one entry per message
-    system: str = ""  # the character's system prompt at its latest turn
-    end_reason: str | None = None
-    unresolved: list[dict] = field(default_factory=list)  # rejects with no accepted turn
-    script: list[str] | None = None  # this dialogue's scripted user turns (else the loop's)
-    seed_key: str = ""  # request seeds derive from it (default: id); eval shares it across systems
-    sampling: dict = field(default_factory=dict)  # Request fields overriding the loop's sampling
-    lora: bool = True  # character replies from the engine's adapter, if it has one
-    prompt: str = ""  # a prompt of the loop's `prompts`; any other: the loop's builder
-    _facts: CardFacts | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def facts(self) -> CardFacts:
-        """The card's facts, read once per dialogue (the checks compare replies to them)."""
-        if self._facts is None:
-            self._facts = persona_facts(self.persona)
-        return self._facts
-
-    @property
-    def done(self) -> bool:
-        return self.end_reason is not None
-
-    @property
-    def character_turns(self) -> int:
-        return sum(1 for m in self.meta if m.get("source") == "model" and m["role"] == "assistant")
-
-    def to_record(self, extra: dict) -> dict:
-        return {
-            "id": self.id,
-            "persona": self.persona.slug,
-            "persona_name": self.persona.name,
-            "persona_source": self.persona.source,
-            "persona_intro": self.persona.intro,
-            "persona_language": self.persona.language,
-            "persona_facts": self.facts.to_dict(),
-            "user_persona": self.user.name,
-            "messages": [{"role": "system", "content": self.system}, *self.messages],
-            "meta": [{"role": "system", "source": "template"}, *self.meta],
-            "end_reason": self.end_reason or "completed",
-            "unresolved": self.unresolved,
-            **extra,
-        }
 
 
 @dataclass
@@ -97,11 +47,6 @@ class LoopStats:
     rejections: dict[str, int] = field(default_factory=dict)  # reason -> count
     replies_drawn: int = 0  # character replies sampled, resamples included
     replies_passed: int = 0  # of those, the ones that were neither empty nor rejected
-
-
-# Given the dialogues and their candidate character replies, the reasons (empty: accept)
-# and scores for each candidate. The checks provide one; the loop knows nothing of them.
-Judge = Callable[[list["Dialogue"], list[str]], list[tuple[list[str], dict]]]
 
 
 _MAX_RESAMPLE_TEMPERATURE = 1.5

@@ -37,7 +37,8 @@ from rolegen.config.options import to_dict
 from rolegen.config.systems import ROLEGEN_PROMPT
 from rolegen.errors import RolegenError
 from rolegen.generation.cluster import RunStats, run_batches
-from rolegen.generation.dialogue import Dialogue, LoopSettings
+from rolegen.generation.dialogue import LoopSettings
+from rolegen.generation.dialogue_state import Dialogue
 from rolegen.generation.engines import resolve_engine
 from rolegen.generation.prompts import PromptBuilder, resolve_persona
 from rolegen.generation.replicas import adapter_serving, replica_spec, setup_model
