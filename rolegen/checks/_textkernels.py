@@ -13,6 +13,8 @@ of dialogues, so callers can split a batch.
   bit-parallel LCS (Hyyro 2004; the algorithm rapidfuzz uses) over word ids that are
   remapped per dialogue to small integers so match vectors sit in a dense table.
 
+The compiling, the hash table and the LCS they share are `_kernelparts.py`'s.
+
 Non-goals: parallel threads inside the kernels (numba's OpenMP layer is not fork-safe,
 and the engine forks workers); hashing is not cryptographic (equal words are equal
 hashes; a 64-bit clash between two different words is the accepted risk).
@@ -21,12 +23,12 @@ hashes; a 64-bit clash between two different words is the accepted risk).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from rolegen.checks._kernelparts import compile_kernel, lcs_length, slot, table_bits
 
 _U64 = np.uint64
 _FNV_OFFSET = _U64(0xCBF29CE484222325)
 _FNV_PRIME = _U64(0x100000001B3)
-_GOLDEN = _U64(0x9E3779B97F4A7C15)
 # multipliers of the n-gram and opener hashes (word k of the gram uses _MIX[k % 4])
 _MIX = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
@@ -35,16 +37,7 @@ _MIX = np.array(
 MAX_LOOP_N = 8  # longest phrase, in words, that the back-to-back run check looks for
 
 
-def _compile(fn):
-    """`njit` with an on-disk cache; without one where no cache folder is writable (an
-    installed package with a read-only __pycache__ and no user cache dir)."""
-    try:
-        return njit(cache=True, nogil=True)(fn)
-    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return njit(nogil=True)(fn)
-
-
-@_compile
+@compile_kernel
 def _is_space(c):
     # str.split()'s whitespace; default_process leaves only " ", the rest is cheap insurance
     if c == 32:
@@ -66,7 +59,7 @@ def _is_space(c):
     )
 
 
-@_compile
+@compile_kernel
 def _finish(h):
     # splitmix64's finalizer over FNV-1a, so that low and high bits both mix well
     h ^= h >> _U64(30)
@@ -76,7 +69,7 @@ def _finish(h):
     return h ^ (h >> _U64(31))
 
 
-@_compile
+@compile_kernel
 def word_hashes(codes, char_lengths):
     """(hashes, words per text) of texts concatenated in `codes` (code points, any
     unsigned dtype) with the given lengths. A word's hash depends only on its code
@@ -109,30 +102,7 @@ def word_hashes(codes, char_lengths):
     return hashes[:n].copy(), counts
 
 
-@_compile
-def _table_bits(word_starts, turn_starts, d_lo, d_hi):
-    """log2 of a hash table size that holds any one dialogue's words at load <= 1/2."""
-    most = 1
-    for d in range(d_lo, d_hi):
-        most = max(most, word_starts[turn_starts[d + 1]] - word_starts[turn_starts[d]])
-    bits = 4
-    while (1 << bits) < 2 * most:
-        bits += 1
-    return bits
-
-
-@_compile
-def _slot(keys, stamp, key, owner, bits):
-    """Slot of `key` in an open-addressing table whose live entries carry `stamp ==
-    owner` (so the table is never cleared between dialogues); a free slot if absent."""
-    mask = (1 << bits) - 1
-    i = np.int64((key * _GOLDEN) >> _U64(64 - bits))
-    while stamp[i] == owner and keys[i] != key:
-        i = (i + 1) & mask
-    return i
-
-
-@_compile
+@compile_kernel
 def ngram_stats(
     hashes,
     word_starts,
@@ -154,7 +124,7 @@ def ngram_stats(
       and its repeat count (0 and 1 when nothing repeats; the smallest n wins ties);
     - opener: the turn starts with the same `opener_words` words as an earlier turn.
     """
-    bits = _table_bits(word_starts, turn_starts, d_lo, d_hi)
+    bits = table_bits(word_starts, turn_starts, d_lo, d_hi)
     keys = np.zeros(1 << bits, dtype=np.uint64)
     stamp = np.full(1 << bits, -1, dtype=np.int64)
     first_turn = np.zeros(1 << bits, dtype=np.int64)
@@ -169,7 +139,7 @@ def ngram_stats(
                 g = _U64(0)
                 for k in range(4):
                     g = g * _MIX[k] + hashes[i + k]
-                j = _slot(keys, stamp, g, d, bits)
+                j = slot(keys, stamp, g, d, bits)
                 if stamp[j] != d:
                     stamp[j] = d
                     keys[j] = g
@@ -214,63 +184,7 @@ def ngram_stats(
                         break
 
 
-@_compile
-def _popcount(x):
-    x = x - ((x >> _U64(1)) & _U64(0x5555555555555555))
-    x = (x & _U64(0x3333333333333333)) + ((x >> _U64(2)) & _U64(0x3333333333333333))
-    x = (x + (x >> _U64(4))) & _U64(0x0F0F0F0F0F0F0F0F)
-    return np.int64((x * _U64(0x0101010101010101)) >> _U64(56))
-
-
-@_compile
-def _low_bits(n):
-    return ~_U64(0) if n >= 64 else (_U64(1) << _U64(n)) - _U64(1)
-
-
-@_compile
-def _lcs(pm, stride, blocks, len_a, syms, lo, hi, s):
-    """LCS length of a pattern of `len_a` symbols and `syms[lo:hi]`. Bit i of
-    `pm[w * stride + c]` is set where position 64 * w + i of the pattern holds symbol c
-    (Hyyro's bit-parallel LCS; one and two blocks in registers, more in `s`)."""
-    ones = ~_U64(0)
-    if blocks == 1:
-        v = ones
-        for j in range(lo, hi):
-            u = v & pm[syms[j]]
-            v = (v + u) | (v - u)
-        return _popcount(~v & _low_bits(len_a))
-    if blocks == 2:
-        v0, v1 = ones, ones
-        for j in range(lo, hi):
-            c = syms[j]
-            u0 = v0 & pm[c]
-            x0 = v0 + u0
-            carry = _U64(1) if x0 < v0 else _U64(0)
-            v0 = x0 | (v0 - u0)
-            u1 = v1 & pm[stride + c]
-            v1 = (v1 + u1 + carry) | (v1 - u1)
-        return _popcount(~v0) + _popcount(~v1 & _low_bits(len_a - 64))
-    for w in range(blocks):
-        s[w] = ones
-    for j in range(lo, hi):
-        c = syms[j]
-        carry = _U64(0)
-        for w in range(blocks):
-            v = s[w]
-            u = v & pm[w * stride + c]
-            x = v + u
-            c1 = _U64(1) if x < v else _U64(0)
-            x2 = x + carry
-            c2 = _U64(1) if x2 < x else _U64(0)
-            s[w] = x2 | (v - u)
-            carry = c1 | c2
-    lcs = 0
-    for w in range(blocks):
-        lcs += _popcount(~s[w] & _low_bits(len_a - 64 * w))
-    return lcs
-
-
-@_compile
+@compile_kernel
 def max_word_ratios(hashes, word_starts, turn_starts, first_scored, cutoff, d_lo, d_hi, out):
     """out[t] = max over earlier turns s of dialogue d of fuzz.ratio(words_t, words_s),
     for turns t >= first_scored[d] of dialogues [d_lo, d_hi) (0 with no earlier turn).
@@ -278,7 +192,7 @@ def max_word_ratios(hashes, word_starts, turn_starts, first_scored, cutoff, d_lo
     With `cutoff` > 0 a pair whose length bound 200 * min / (l_t + l_s) is below it is
     skipped and a max below it reads 0. Either way a pair that cannot beat the max so
     far is skipped, so the max is exact."""
-    bits = _table_bits(word_starts, turn_starts, d_lo, d_hi)
+    bits = table_bits(word_starts, turn_starts, d_lo, d_hi)
     keys = np.zeros(1 << bits, dtype=np.uint64)
     stamp = np.full(1 << bits, -1, dtype=np.int64)
     code = np.zeros(1 << bits, dtype=np.int64)
@@ -295,7 +209,7 @@ def max_word_ratios(hashes, word_starts, turn_starts, first_scored, cutoff, d_lo
         base = word_starts[t_lo]
         n_ids = 0
         for i in range(base, word_starts[t_hi]):
-            j = _slot(keys, stamp, hashes[i], d, bits)
+            j = slot(keys, stamp, hashes[i], d, bits)
             if stamp[j] != d:
                 stamp[j] = d
                 keys[j] = hashes[i]
@@ -323,7 +237,7 @@ def max_word_ratios(hashes, word_starts, turn_starts, first_scored, cutoff, d_lo
                 elif len_a == 0 or len_b == 0:
                     ratio = 0.0
                 else:
-                    lcs = _lcs(pm, n_ids, blocks, len_a, ids, b_lo, b_hi, s)
+                    lcs = lcs_length(pm, n_ids, blocks, len_a, ids, b_lo, b_hi, s)
                     # rapidfuzz's arithmetic: 1 - normalized Indel distance, times 100
                     ratio = (1.0 - (total - 2 * lcs) / total) * 100.0
                 best = max(best, ratio)
@@ -332,7 +246,7 @@ def max_word_ratios(hashes, word_starts, turn_starts, first_scored, cutoff, d_lo
                 pm[((i - a_lo) // 64) * n_ids + ids[i]] = _U64(0)
 
 
-@_compile
+@compile_kernel
 def partial_ratio_bounds(codes, lengths, pattern, out):
     """out[k] >= fuzz.partial_ratio(pattern, text k) for texts concatenated in `codes`
     with `lengths` (code points, as `pattern`).
@@ -374,7 +288,7 @@ def partial_ratio_bounds(codes, lengths, pattern, out):
         if a == 0:
             out[k] = 100.0 if m == n else 0.0
             continue
-        lcs = _lcs(pm, stride, blocks, m, syms, 0, n, s)
+        lcs = lcs_length(pm, stride, blocks, m, syms, 0, n, s)
         out[k] = 200.0 * lcs / (a + lcs)
 
 
