@@ -229,8 +229,8 @@ _command(
 
 
 def _show_eval(results: dict) -> None:
+    from rolegen.evaluation.headline import BY_PROMPT, by_prompt, ending, headline, prompts_of
     from rolegen.evaluation.metrics import SUMMARY
-    from rolegen.evaluation.report import BY_PROMPT, by_prompt, ending, headline, prompts_of
 
     def value(figures: dict, metric: str, width: int) -> str:
         v = figures.get(metric, {}).get("value")

@@ -1,6 +1,7 @@
 """Evaluation: per-turn rows and per-system figures with intervals (`metrics.py`,
 `matched.py`, `depth.py`), the model-based scores (`model_scores.py`: fluency,
 relevance, paraphrase), persona distinctiveness, the model judge, the labelled turns the
-checks are calibrated on (`labels.py`), and the report (`report.py`, `depth_report.py`).
+checks are calibrated on (`labels.py`), and the report
+(`report.py` over `headline.py`, `report_tables.py` and `depth_report.py`).
 It sits on top of the stages and may import any of them; only recipes and the CLI import it.
 """
