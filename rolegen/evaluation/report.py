@@ -39,6 +39,7 @@ import base64
 import html
 import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from rolegen.config.systems import ROLEGEN_PROMPT
@@ -199,9 +200,31 @@ def _intro(results: dict, esc=str) -> str:
     )
 
 
+@dataclass
+class _Sections:
+    """What report.md and report.html both show, computed once; each file escapes the
+    data's text its own way."""
+
+    results: dict
+    heads: dict[str, list[dict]]  # title -> headline rows
+    header: list[str]
+    values: list[list[str]]
+    others: list[str]  # the systems with a delta
+    deltas_title: str
+    deltas: list[list[str]]
+    note: str | None  # relevance beside the persona figures
+    matched: tuple[list[str], list[list[str]]]
+    judged: tuple[str, list[str], list[list[str]]] | None
+    side_by_side: list[tuple[str, list[str], list[list[str]]]]
+    png: bytes | None
+    depth: dict | None
+    depth_png: bytes | None
+    pairs: list
+
+
 def write_report(results: dict, records: list[dict], rows: list[dict], out: Path) -> None:
+    """report.md, report.html and their plots (report.png, report-depth.png) into `out`."""
     header, values, deltas = metric_tables(results)
-    others = compared(results)
     deltas_title = f"Deltas against {results['reference']}"
     if len(prompts_of(results)) > 1:
         deltas_title += " (under another prompt: against base under that prompt)"
@@ -218,64 +241,82 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         else f"Headline under the {p} prompt: adapter vs base": headline(results, p)
         for p in prompts_of(results)
     }
-    side_by_side = prompt_tables(results)
-    matched = matched_table(results)
-    judged = judge_table(results)
-    note = relevance_note(results)
-    pairs = _example_pairs(records, rows)
+    s = _Sections(
+        results=results,
+        heads=heads,
+        header=header,
+        values=values,
+        others=compared(results),
+        deltas_title=deltas_title,
+        deltas=deltas,
+        note=relevance_note(results),
+        matched=matched_table(results),
+        judged=judge_table(results),
+        side_by_side=prompt_tables(results),
+        png=png,
+        depth=depth,
+        depth_png=depth_png,
+        pairs=_example_pairs(records, rows),
+    )
+    (out / "report.md").write_text(_markdown(s) + "\n", encoding="utf-8")
+    (out / "report.html").write_text(_html(s), encoding="utf-8")
 
-    md = ["# rolegen eval", "", _intro(results, _md)]
-    for title, rows_ in heads.items():
+
+def _markdown(s: _Sections) -> str:
+    md = ["# rolegen eval", "", _intro(s.results, _md)]
+    for title, rows_ in s.heads.items():
         if not rows_:
             continue
         md += ["", f"## {_md(title)}", "", "| target | observed | met |", "|---|---|---|"]
         for h in rows_:
             met = {True: "yes", False: "**no**", None: "n/a"}[h["met"]]
             md.append(f"| {h['criterion']} | {_md_cell(h['observed'])} | {met} |")
-    md += ["", "## All systems", "", "| " + " | ".join(_md(h) for h in header) + " |"]
-    md.append("|" + "---|" * len(header))
-    md += ["| " + " | ".join(r) + " |" for r in values]
-    if note:
-        md += ["", _md(note)]
-    if others:
-        md += ["", f"## {_md(deltas_title)} (paired 95% intervals)", ""]
-        md.append("| metric | " + " | ".join(_md(s) for s in others) + " |")
-        md.append("|" + "---|" * (len(others) + 1))
-        md += ["| " + " | ".join(r) + " |" for r in deltas]
-    if matched[1]:
+    md += ["", "## All systems", "", "| " + " | ".join(_md(h) for h in s.header) + " |"]
+    md.append("|" + "---|" * len(s.header))
+    md += ["| " + " | ".join(r) + " |" for r in s.values]
+    if s.note:
+        md += ["", _md(s.note)]
+    if s.others:
+        md += ["", f"## {_md(s.deltas_title)} (paired 95% intervals)", ""]
+        md.append("| metric | " + " | ".join(_md(o) for o in s.others) + " |")
+        md.append("|" + "---|" * (len(s.others) + 1))
+        md += ["| " + " | ".join(r) + " |" for r in s.deltas]
+    if s.matched[1]:
         md += ["", "## Repetition at matched length", "", MATCHED_NOTE, ""]
-        md.append("| " + " | ".join(matched[0]) + " |")
-        md.append("|" + "---|" * len(matched[0]))
-        md += ["| " + " | ".join([_md(r[0]), _md(r[1]), *r[2:]]) + " |" for r in matched[1]]
-    if judged:
-        note, head, body = judged
-        md += ["", "## Model judge beside the pattern checks", "", _md_cell(note), ""]
+        md.append("| " + " | ".join(s.matched[0]) + " |")
+        md.append("|" + "---|" * len(s.matched[0]))
+        md += ["| " + " | ".join([_md(r[0]), _md(r[1]), *r[2:]]) + " |" for r in s.matched[1]]
+    if s.judged:
+        judge_note, head, body = s.judged
+        md += ["", "## Model judge beside the pattern checks", "", _md_cell(judge_note), ""]
         md += ["| " + " | ".join(_md(h) for h in head) + " |", "|" + "---|" * len(head)]
         md += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in body]
-    if side_by_side:
+    if s.side_by_side:
         md += ["", "## By prompt (value and 95% interval)"]
-        for title, head, body in side_by_side:
+        for title, head, body in s.side_by_side:
             md += ["", f"### {_md(title)}", "", "| " + " | ".join(_md(h) for h in head) + " |"]
             md.append("|" + "---|" * len(head))
             md += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in body]
-    if png:
+    if s.png:
         md += ["", "![repetition by turn and guardrails](report.png)"]
-    md += depth_report.markdown(depth, _md, _md_cell, bool(depth_png))
-    for title, *pair in pairs:
+    md += depth_report.markdown(s.depth, _md, _md_cell, bool(s.depth_png))
+    for title, *pair in s.pairs:
         md += ["", f"## Side by side: {_md(title)}", ""]
         for record in pair:
             md += [f"### {_md(record['system'])}", ""]
             md += [f"- **{_md(role)}**: {_md(text)}" for role, text in _transcript(record)]
             md.append("")
-    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    return "\n".join(md)
 
-    def table(head: list[str], body: list[list[str]]) -> str:
-        th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-        trs = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body
-        )
-        return f"<table><tr>{th}</tr>{trs}</table>"
 
+def _table(head: list[str], body: list[list[str]]) -> str:
+    """An HTML table, every cell escaped."""
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+    return f"<table><tr>{th}</tr>{trs}</table>"
+
+
+def _html(s: _Sections) -> str:
     parts = [
         "<!doctype html><meta charset='utf-8'><title>rolegen eval</title>",
         "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
@@ -283,36 +324,39 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
         "padding:3px 6px}.pair{display:flex;gap:12px}.pair>div{flex:1}"
         ".assistant{background:#eef}.user{background:#f4f4f4}p{margin:4px 0;padding:3px}</style>",
         "<h1>rolegen eval</h1>",
-        f"<p>{html.escape(_intro(results))}</p>",
+        f"<p>{html.escape(_intro(s.results))}</p>",
     ]
-    for title, rows_ in heads.items():
+    for title, rows_ in s.heads.items():
         if not rows_:
             continue
         met = {True: "yes", False: "no", None: "n/a"}
         body = [[h["criterion"], h["observed"], met[h["met"]]] for h in rows_]
-        parts += [f"<h2>{html.escape(title)}</h2>", table(["target", "observed", "met"], body)]
-    parts += ["<h2>All systems</h2>", table(header, values)]
-    if note:
-        parts.append(f"<p>{html.escape(note)}</p>")
-    if others:
-        parts += [f"<h2>{html.escape(deltas_title)}</h2>", table(["metric", *others], deltas)]
-    if matched[1]:
+        parts += [f"<h2>{html.escape(title)}</h2>", _table(["target", "observed", "met"], body)]
+    parts += ["<h2>All systems</h2>", _table(s.header, s.values)]
+    if s.note:
+        parts.append(f"<p>{html.escape(s.note)}</p>")
+    if s.others:
+        parts += [
+            f"<h2>{html.escape(s.deltas_title)}</h2>",
+            _table(["metric", *s.others], s.deltas),
+        ]
+    if s.matched[1]:
         parts += ["<h2>Repetition at matched length</h2>", f"<p>{html.escape(MATCHED_NOTE)}</p>"]
-        parts.append(table(*matched))
-    if judged:
+        parts.append(_table(*s.matched))
+    if s.judged:
         parts += [
             "<h2>Model judge beside the pattern checks</h2>",
-            f"<p>{html.escape(judged[0])}</p>",
+            f"<p>{html.escape(s.judged[0])}</p>",
         ]
-        parts.append(table(*judged[1:]))
-    if side_by_side:
+        parts.append(_table(*s.judged[1:]))
+    if s.side_by_side:
         parts.append("<h2>By prompt (value and 95% interval)</h2>")
-        for title, head, body in side_by_side:
-            parts += [f"<h3>{html.escape(title)}</h3>", table(head, body)]
-    if png:
-        parts.append(f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
-    parts += depth_report.html_parts(depth, depth_png)
-    for title, *pair in pairs:
+        for title, head, body in s.side_by_side:
+            parts += [f"<h3>{html.escape(title)}</h3>", _table(head, body)]
+    if s.png:
+        parts.append(f"<img src='data:image/png;base64,{base64.b64encode(s.png).decode()}'>")
+    parts += depth_report.html_parts(s.depth, s.depth_png)
+    for title, *pair in s.pairs:
         parts.append(f"<h2>Side by side: {html.escape(title)}</h2><div class='pair'>")
         for record in pair:
             parts.append(f"<div><h3>{html.escape(record['system'])}</h3>")
@@ -322,4 +366,4 @@ def write_report(results: dict, records: list[dict], rows: list[dict], out: Path
             ]
             parts.append("</div>")
         parts.append("</div>")
-    (out / "report.html").write_text("\n".join(parts), encoding="utf-8")
+    return "\n".join(parts)
