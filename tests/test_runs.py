@@ -225,8 +225,8 @@ def test_a_long_list_of_added_cards_is_cut_to_three_names(tmp_path):
 
 _HOLD = (
     "import sys, time\n"
-    "from rolegen.runs.out_dirs import hold_out_dir\n"
-    "hold_out_dir(sys.argv[1])\n"
+    "from rolegen.runs.out_dirs import lock_out_dir\n"
+    "lock_out_dir(sys.argv[1])\n"
     "print('held', flush=True)\n"
     "time.sleep(120)\n"
 )

@@ -66,7 +66,8 @@ from rolegen.evaluation.metrics import endings
 from rolegen.evaluation.scoring import figures, score_turns
 from rolegen.evaluation.suite import load_suite, plan
 from rolegen.generation.cluster import RunStats, run_batches
-from rolegen.generation.dialogue import Dialogue, LoopSettings
+from rolegen.generation.dialogue import LoopSettings
+from rolegen.generation.dialogue_state import Dialogue
 from rolegen.generation.engines import resolve_engine
 from rolegen.generation.prompts import resolve_persona
 from rolegen.generation.replicas import adapter_serving, replica_spec, setup_model
@@ -76,13 +77,12 @@ from rolegen.models.checkpoints import resolve_model
 from rolegen.resources import evals_dir
 from rolegen.runs.folders import (
     RunDir,
-    check_out_dir,
     git_commit,
-    hold_out_dir,
     input_hashes,
     package_versions,
     write_json_atomic,
 )
+from rolegen.runs.out_dirs import check_out_dir, lock_out_dir
 from rolegen.runs.records import read_dialogues
 
 # Settings that change what a dialogue says: a resumed eval must keep them. More
@@ -298,7 +298,7 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
         judge = add_verdicts(cfg.judge, rows, records, cards)
     summary = figures(rows, records, cfg)
     systems = list(dict.fromkeys(r["system"] for r in records))
-    hold_out_dir(out)  # made now, and locked until the command ends (held already if generated)
+    lock_out_dir(out)  # made now, and locked until the command ends (held already if generated)
     with (out / "turns.jsonl").open("w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")

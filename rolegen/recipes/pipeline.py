@@ -51,7 +51,7 @@ from rolegen.config.systems import ROLEGEN_PROMPT
 from rolegen.errors import RolegenError
 from rolegen.generation.templates import Templates
 from rolegen.resources import personas_dir
-from rolegen.runs.out_dirs import hold_out_dir
+from rolegen.runs.out_dirs import lock_out_dir
 
 # Training data: scripted users (the 135M simulator narrates as the character), 12
 # turns, and a resample budget that keeps dialogues going: every rejected candidate
@@ -257,7 +257,7 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
     _validate(evaluate, "eval")
     _check_prompts(rounds[0].generate, evaluate, echo)
 
-    hold_out_dir(out)  # one pipeline per folder; each stage locks its own folder too
+    lock_out_dir(out)  # one pipeline per folder; each stage locks its own folder too
     # a stage skipped on a rerun keeps the time it took when it ran
     try:
         timings = json.loads((out / "pipeline.json").read_text())["timings_seconds"]

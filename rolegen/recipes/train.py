@@ -39,7 +39,7 @@ from rolegen.config.options import to_dict
 from rolegen.models.adapters import META, check_checkpoint_base, load_adapter, merge_adapter
 from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
 from rolegen.runs.folders import git_commit, package_versions
-from rolegen.runs.out_dirs import hold_out_dir
+from rolegen.runs.out_dirs import lock_out_dir
 from rolegen.training.data import (
     divergent_pairs,
     encode_pair_splits,
@@ -103,7 +103,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
         check_checkpoint_base(resume_from, model_path, info.hash)
     # one writer at a time: the main process (rank 0 under accelerate launch) locks the
     # folder until the command ends
-    hold_out_dir(out, lock=int(os.environ.get("RANK", "0")) == 0)
+    lock_out_dir(out, lock=int(os.environ.get("RANK", "0")) == 0)
     if not cfg.resume and (out / "log.jsonl").exists():
         (out / "log.jsonl").unlink(missing_ok=True)  # every process gets here
 

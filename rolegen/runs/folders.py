@@ -9,7 +9,7 @@ What is not kept: the dialogues of the batch in flight, which a resume generates
 again from the start.
 
 One writer at a time: a `RunDir` locks its folder until the command ends
-(`out_dirs.hold_out_dir`).
+(`out_dirs.lock_out_dir`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 
 from rolegen.errors import RolegenError
-from rolegen.runs.out_dirs import check_out_dir, hold_out_dir
+from rolegen.runs.out_dirs import check_out_dir, lock_out_dir
 
 DIALOGUES = "dialogues.jsonl"
 MANIFEST = "manifest.json"
@@ -188,7 +188,7 @@ def _note(text: str) -> None:
 
 
 class RunDir:
-    """A run folder opened for writing: locked (`hold_out_dir`), checked against the run
+    """A run folder opened for writing: locked (`lock_out_dir`), checked against the run
     it continues (`--resume`), with the ids of its finished dialogues in `done_ids`.
 
     `inputs` are files and folders whose content decides what a dialogue says (cards,
@@ -212,7 +212,7 @@ class RunDir:
         check_out_dir(self.path)
         if resume and not (self.dialogues_path.exists() or self.manifest_path.exists()):
             raise RolegenError(f"{self.path}: --resume given but there is no run to resume here")
-        hold_out_dir(self.path)
+        lock_out_dir(self.path)
         self.done_ids: set[str] = set()
         if resume:
             self._check_same_run(config)

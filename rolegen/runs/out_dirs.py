@@ -1,7 +1,7 @@
 """An output folder (`--out`): checked before any work is done, made, and held by one
 writer at a time.
 
-A command locks each folder it writes into (`hold_out_dir`) until it ends
+A command locks each folder it writes into (`lock_out_dir`) until it ends
 (`command_scope`). The lock is an `flock` on a file inside the folder, which the kernel
 drops when the process dies, so a killed run never blocks its own resume. Linux and
 macOS only (fcntl). What goes into a run folder is `folders.py`'s.
@@ -73,7 +73,7 @@ def _lock(folder: Path) -> int:
     return fd
 
 
-def hold_out_dir(path: str | Path, lock: bool = True) -> Path:
+def lock_out_dir(path: str | Path, lock: bool = True) -> Path:
     """The folder made (`make_out_dir`) and locked against other processes until the
     command ends (`command_scope`), or without one, until this process ends. A second
     writer is refused with the PID of the holder; this process taking a folder it holds
@@ -91,7 +91,7 @@ def hold_out_dir(path: str | Path, lock: bool = True) -> Path:
 
 @contextmanager
 def command_scope():
-    """The folders locked inside the block (`hold_out_dir`, `RunDir`) are released when
+    """The folders locked inside the block (`lock_out_dir`, `RunDir`) are released when
     it ends: one command holds its folders from the moment it first writes until it is
     done, whatever it does in between (an export after the dialogues, a report after
     the eval)."""
