@@ -35,12 +35,8 @@ import numpy as np
 from rapidfuzz import fuzz, process, utils
 
 from rolegen.checks.dataset_stats import near_duplicates
-from rolegen.checks.turns import (
-    CheckConfig,
-    DialogueTurns,
-    check_dialogues,
-    repetition_scores,
-)
+from rolegen.checks.repetition import repetition_scores
+from rolegen.checks.turns import CheckConfig, DialogueTurns, check_dialogues
 
 INTRO = "I'm Captain Mara Vell, master of the airship Kestrel."
 

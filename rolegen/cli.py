@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 import click
 
+from rolegen import interrupts
 from rolegen.config import EvalConfig, FilterConfig, GenerateConfig, PipelineConfig, TrainConfig
 from rolegen.config.options import click_options, given, load_config
 from rolegen.errors import RolegenError
@@ -40,11 +41,14 @@ def _interrupts():
     """SIGTERM (from `timeout`, a scheduler, `kill`) acts like Ctrl-C: a KeyboardInterrupt
     in the main thread, so the recipes' `finally:` blocks mark the run interrupted. A
     second signal while that cleanup runs is only noted (a cut-short manifest write is
-    what this prevents); a third stops at once. Yields the signals received."""
+    what this prevents); a third stops at once. Yields the signals received (also
+    `interrupts.received`, which the long loops check: see interrupts.py)."""
     received: list[int] = []
+    interrupts.received.clear()
 
     def handler(signum, frame):
         received.append(signum)
+        interrupts.received.append(signum)
         if len(received) == 2:
             _echo("\nstill saving what is finished; interrupt once more to stop at once")
             return
@@ -59,6 +63,7 @@ def _interrupts():
     finally:
         for s, h in before.items():
             signal.signal(s, h)
+        interrupts.received.clear()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

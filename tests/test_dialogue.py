@@ -1,8 +1,13 @@
 """The turn loop, on the tiny random LLaMA (real transformers engine) and on a scripted
 engine where a test needs exact completions."""
 
+import os
+import signal
+import time
+
 import pytest
 
+from rolegen import interrupts
 from rolegen.cards.files import load_personas
 from rolegen.cards.personas import UserPersona
 from rolegen.generation.dialogue import LoopSettings, TurnLoop, request_seed
@@ -418,3 +423,27 @@ def test_no_distillation_no_plain_draws(embedded_model):
     d = loop.start(Dialogue(id="d0", persona=persona, user=user))
     loop.run([d])
     assert len(engine.calls) == 1 and "decoding" not in d.meta[-1]
+
+
+def test_a_stop_that_the_signal_handler_could_not_raise_ends_the_loop_at_the_next_turn(
+    embedded_model, monkeypatch
+):
+    # a signal whose KeyboardInterrupt landed in a weakref callback and was dropped
+    monkeypatch.setattr(interrupts, "received", [signal.SIGTERM])
+    builder, persona, user = _setup(embedded_model)
+    engine = ScriptedEngine(["Hello there.", "Aye, welcome aboard."] * 2)
+    loop = _loop(engine, builder, turns=2)
+    d = loop.start(Dialogue(id="d0", persona=persona, user=user))
+    with pytest.raises(KeyboardInterrupt):
+        loop.run([d])
+    assert engine.calls == []
+
+
+def test_the_cli_notes_a_signal_for_the_loops_and_forgets_it_when_the_command_ends():
+    from rolegen.cli import _interrupts
+
+    with pytest.raises(KeyboardInterrupt), _interrupts() as got:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)  # the handler raises at the next bytecode; this is not reached
+    assert got == [signal.SIGTERM]
+    assert interrupts.received == []

@@ -9,7 +9,7 @@ every paired turn.
 A paired turn: the same dialogue seed key and the same character turn t in two
 systems (same user turns, same seeds; see evaluate.py). Both replies are cut to the
 shorter one's word count, then scored again with the checks' own scorers
-(`checks.repetition_scores`):
+(`checks/repetition.py`):
 - seq-rep-4 of the cut reply;
 - near-copy: the cut reply's `fuzz.ratio` over words against every earlier character
   turn of its own dialogue (the greeting included) >= the checks' repeat threshold,
@@ -35,7 +35,8 @@ import numpy as np
 from rapidfuzz import utils
 
 from rolegen.checks.dataset import record_turns
-from rolegen.checks.turns import CheckConfig, DialogueTurns, repetition_scores
+from rolegen.checks.repetition import repetition_scores
+from rolegen.checks.turns import CheckConfig, DialogueTurns
 from rolegen.evaluation.metrics import interval, resample_weights
 
 # results.json's names of the matched figures, and the report's labels

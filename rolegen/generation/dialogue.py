@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rolegen import interrupts
 from rolegen.cards.personas import substitute_macros
 from rolegen.checks.phrases import asks_identity
 from rolegen.config.systems import decoding_name
@@ -122,6 +123,7 @@ class TurnLoop:
     def run(self, dialogues: list[Dialogue], on_turn: Callable[[int], None] = lambda n: None):
         """Advance all `dialogues` to `turns` character turns (or their early end)."""
         for turn in range(1, self.settings.turns + 1):
+            interrupts.check()  # a stop the signal handler could not raise (interrupts.py)
             live = [d for d in dialogues if not d.done]
             if not live:
                 break

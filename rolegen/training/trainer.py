@@ -26,6 +26,7 @@ from typing import Protocol
 import torch
 from tqdm import tqdm
 
+from rolegen import interrupts
 from rolegen.config import TrainConfig
 from rolegen.errors import RolegenError
 from rolegen.models.adapters import write_folder
@@ -259,6 +260,7 @@ class Trainer:
             for spec in self._micro_batches(stage, epoch):
                 if step >= total:
                     break
+                interrupts.check()  # a stop the signal handler could not raise (interrupts.py)
                 if step < start_step:  # replay the data order up to the checkpoint
                     micro += 1
                     if micro % self.accumulation == 0:
