@@ -35,6 +35,17 @@ TEST_FLOORS = {
     "confusion": (1.0, 0.94),
     "miss": (0.81, 0.46),
 }
+# The same on the second holdout's eight cards (persona_split.json "holdout2_blind", part
+# of the test split), measured once, blind, on 2026-12-05, rounded down
+# (bench/results/persona_calibration_holdout2_blind.json); the floors above stay on the
+# first four test cards.
+HOLDOUT2_FLOORS = {
+    "wrong_identity": (0.82, 0.41),
+    "acts_for_user": (0.35, 0.31),
+    "drift": (0.81, 0.68),
+    "confusion": (0.83, 0.83),
+    "miss": (1.0, 0.64),
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +56,16 @@ def labelled():
 @pytest.fixture(scope="module")
 def by_split(labelled):
     rows, items = labelled
+    second = set(json.loads(SPLIT.read_text(encoding="utf-8"))["holdout2_blind"])
+    groups = {
+        "dev": lambda r: r["split"] == "dev",
+        "test": lambda r: r["split"] == "test" and r["persona_name"] not in second,
+        "holdout2": lambda r: r["persona_name"] in second,
+    }
     out = {}
-    for split in ("dev", "test"):
-        keep = [k for k, r in enumerate(rows) if r["split"] == split]
-        out[split] = agreement([rows[k] for k in keep], [items[k] for k in keep], CHECKS)
+    for name, belongs in groups.items():
+        keep = [k for k, r in enumerate(rows) if belongs(r)]
+        out[name] = agreement([rows[k] for k in keep], [items[k] for k in keep], CHECKS)
     return out
 
 
@@ -84,6 +101,14 @@ def test_out_of_sample_precision_and_recall_at_defaults(by_split, label):
     got = by_split["test"][label]
     assert got["precision"] is not None and got["precision"] >= floor_p, got
     assert got["recall"] is not None and got["recall"] >= floor_r, got
+
+
+@pytest.mark.parametrize("label", sorted(CHECKS))
+def test_out_of_sample_precision_and_recall_on_the_second_holdout(by_split, label):
+    floor_p, floor_r = HOLDOUT2_FLOORS[label]
+    got = by_split["holdout2"][label]
+    assert got["precision"] >= floor_p, got
+    assert got["recall"] >= floor_r, got
 
 
 def test_a_second_reading_agrees_with_the_first(labelled):

@@ -46,7 +46,7 @@ def read_labelled(
 
 def labelled_card_folders() -> list[Path]:
     """Where the cards of the labelled turns live: the shipped personas and the eval suites
-    (the held-out suite, the calibration and holdout cards)."""
+    (the held-out suite, the calibration and both holdout sets of cards)."""
     from rolegen.resources import evals_dir, personas_dir
 
     evals = evals_dir()
@@ -55,6 +55,7 @@ def labelled_card_folders() -> list[Path]:
         evals / "personas",
         evals / "calibration" / "personas",
         evals / "holdout" / "personas",
+        evals / "holdout2" / "personas",
     ]
 
 
