@@ -3,8 +3,6 @@ hashes (`Corpus`), and the lexical scores computed on them by the compiled kerne
 `_textkernels.py`: echo (the intro's `partial_ratio`), repeat, crep-4, seq-rep-4, the
 back-to-back loops and the openers. `turns.check_dialogues` adds the pattern checks on
 top; `repetition_scores` is this part alone (the eval's matched-length figures).
-`compile_kernels` compiles (or loads from the on-disk cache) every kernel up front, so
-that a run's first turns do not pay for it, nor a signal arrive inside the compiler.
 """
 
 from __future__ import annotations
@@ -116,17 +114,3 @@ def repetition_scores(
     and opener scores of every character turn, as flat arrays in dialogue order: the
     array part of `check_dialogues`, without the regular-expression checks."""
     return corpus_scores(Corpus(dialogues), dialogues, cfg or CheckConfig(), prefilter)
-
-
-def compile_kernels() -> None:
-    """Every kernel of the checks compiled, or loaded from numba's on-disk cache: a first
-    run compiles for tens of seconds, later ones load in under a second."""
-    from rolegen.checks.turns import DialogueTurns
-
-    d = DialogueTurns(
-        character=["Hello there, traveller.", "Hello there, traveller. Hello there."],
-        users=[None, "Hello."],
-        name="Warm",
-        intro="I am Warm.",
-    )
-    repetition_scores([d])

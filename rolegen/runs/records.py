@@ -15,8 +15,7 @@ from pathlib import Path
 from rolegen.bounded import MAX_DEPTH, load_json
 from rolegen.errors import RolegenError
 from rolegen.runs import sillytavern
-
-ROLES = ("system", "user", "assistant")
+from rolegen.runs.validation import validate_record
 
 
 @dataclass
@@ -27,79 +26,6 @@ class ReadReport:
     duplicates: list[tuple[int, str, int]] = field(default_factory=list)
     # SillyTavern chats skipped whole (a chat with a hole is no dialogue): (file, line, why)
     skipped_chats: list[tuple[Path, int, str]] = field(default_factory=list)
-
-
-# Optional fields read as text by the checks, the split, the exports and the eval.
-_TEXT_FIELDS = (
-    "persona",
-    "persona_name",
-    "persona_intro",
-    "persona_language",
-    "user_persona",
-    "system",
-    "seed_key",
-    "end_reason",
-)
-
-
-def validate_record(record, max_chars: int) -> str | None:
-    """Why `record` is no usable dialogue (None: it is one): its fields' types, roles and
-    their order, `meta` parallel to `messages`, message length."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    if isinstance(record.get("id"), int) and not isinstance(record["id"], bool):
-        record["id"] = str(record["id"])
-    for name in ("id", *_TEXT_FIELDS):
-        if record.get(name) is not None and not isinstance(record[name], str):
-            return f"field '{name}' is {type(record[name]).__name__}, not text"
-    messages = record.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "field 'messages' missing or empty"
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
-            return f"messages[{i}]: needs 'role' and text 'content'"
-        if m.get("role") not in ROLES:
-            return f"messages[{i}]: role {m.get('role')!r} is not one of {', '.join(ROLES)}"
-        if len(m["content"]) > max_chars:
-            return f"messages[{i}]: {len(m['content'])} characters, over the {max_chars} limit"
-    # a dialogue the turn loop ended before its first reply (a card without a greeting)
-    # is a record too: the eval counts it among the dialogues that ended early
-    ended_early = record.get("end_reason") not in (None, "completed")
-    if not ended_early and not any(m["role"] == "assistant" for m in messages):
-        return "no assistant turn"
-    return _role_order(messages) or _validate_meta(record.get("meta"), len(messages))
-
-
-def _role_order(messages: list[dict]) -> str | None:
-    """A system message may only come first, and user and assistant turns alternate (a
-    greeting is an assistant turn right after the system message)."""
-    for i, m in enumerate(messages):
-        if m["role"] == "system" and i > 0:
-            return f"messages[{i}]: a system message after the first message"
-        if i > 0 and m["role"] == messages[i - 1]["role"]:
-            return f"messages[{i}]: {m['role']} after {m['role']}; user and assistant alternate"
-    return None
-
-
-def _validate_meta(meta, n_messages: int) -> str | None:
-    """`meta` runs parallel to `messages`: an object per message (fewer is fine); the
-    rejected candidates that preference pairs are made of are objects with text."""
-    if meta is None:
-        return None
-    if not isinstance(meta, list) or len(meta) > n_messages:
-        return f"field 'meta' is not a list of at most {n_messages} items (one per message)"
-    for i, m in enumerate(meta):
-        if not isinstance(m, dict):
-            return f"meta[{i}]: not an object"
-        rejected = m.get("rejected") or []
-        if not isinstance(rejected, list):
-            return f"meta[{i}].rejected: not a list"
-        for k, r in enumerate(rejected):
-            if not isinstance(r, dict) or not isinstance(r.get("content", ""), str):
-                return f"meta[{i}].rejected[{k}]: not an object with text 'content'"
-            if not isinstance(r.get("reasons", []), list):
-                return f"meta[{i}].rejected[{k}].reasons: not a list"
-    return None
 
 
 def read_dialogues(

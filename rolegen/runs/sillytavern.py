@@ -38,6 +38,7 @@ from pathlib import Path
 from rolegen.bounded import MAX_DEPTH, load_json
 from rolegen.cards.personas import Persona, slugify, substitute_macros
 from rolegen.errors import RolegenError
+from rolegen.runs.validation import validate_record
 
 _HEADER_KEYS = ("user_name", "character_name")
 _NOT_CHOSEN = "not_chosen"
@@ -163,7 +164,6 @@ def _read_chat(path: Path, chat_id: str, personas, max_chars: int) -> dict:
     record = _record(path, chat_id, header, messages, meta, personas)
     # one rule for a dialogue however it is read: the checks of a dialogues.jsonl record
     # (roles and their order, meta's types), the fault named by the chat's line
-    from rolegen.runs.records import validate_record  # records.py reads chats through here
 
     why = validate_record(record, max_chars)
     if why:
