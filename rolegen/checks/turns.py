@@ -333,20 +333,3 @@ def check_dialogues(
 def rejecting(check: TurnCheck, cfg: CheckConfig) -> list[str]:
     """The reasons among `check.reasons` that reject the turn under `cfg`."""
     return [r for r in check.reasons if r in cfg.reject]
-
-
-# ------------------------------------------------------------------ dataset level
-
-
-def compile_kernels() -> None:
-    """Every kernel of the checks compiled, or loaded from numba's on-disk cache, before a
-    run starts: a first run compiles for tens of seconds (later ones load in under a
-    second), and a stop that arrives inside the compiler's callbacks can be dropped
-    (rolegen/interrupts.py)."""
-    d = DialogueTurns(
-        character=["Hello there, traveller.", "Hello there, traveller. Hello there."],
-        users=[None, "Hello."],
-        name="Warm",
-        intro="I am Warm.",
-    )
-    check_dialogues([d])

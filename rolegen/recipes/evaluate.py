@@ -56,7 +56,6 @@ from tqdm import tqdm
 
 from rolegen.cards.files import load_personas
 from rolegen.cards.personas import UserPersona
-from rolegen.checks.turns import compile_kernels
 from rolegen.config import EvalConfig
 from rolegen.config.options import to_dict
 from rolegen.config.systems import label, parse_system
@@ -288,7 +287,6 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
     cfg.validate()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
-    compile_kernels()  # the checks' kernels before any work: see checks/turns.py
     cards = [p for source in cfg.personas for p in load_personas(source)]
     records, model_path, out, meta = _dialogues(cfg, cards, echo)
     rows, persona_chance = score_turns(cfg, records, model_path, cards, echo)

@@ -32,7 +32,6 @@ from rolegen.cards.personas import (
     load_user_persona,
     load_user_script,
 )
-from rolegen.checks.turns import compile_kernels
 from rolegen.config import FilterConfig, GenerateConfig
 from rolegen.config.options import to_dict
 from rolegen.config.systems import ROLEGEN_PROMPT
@@ -217,7 +216,6 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     cards = [p.source for p in personas if p.source and Path(p.source).is_file()]
     folders = {**persona_folders(cfg.personas), **template_folders(cfg.model_args.templates)}
     inputs = input_hashes(cards + cfg.user_scripts, folders)
-    compile_kernels()  # before the run folder says running: see checks/turns.py
     run = RunDir(run_dir, cfg.resume, config, inputs=inputs)
     todo = [d for d in dialogues if d.id not in run.done_ids]
     skipped = len(dialogues) - len(todo)
