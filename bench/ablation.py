@@ -74,7 +74,7 @@ ROWS = {
 
 def _train_flags() -> list[str]:
     """The pipeline's train defaults as flags (one source: pipeline.py)."""
-    from rolegen.recipes.pipeline import TRAIN_DEFAULTS
+    from rolegen.config.pipeline_stages import TRAIN_DEFAULTS
 
     return _flags(TRAIN_DEFAULTS)
 
@@ -130,7 +130,7 @@ def _eval(out: Path, systems: list[str], args, adapter: Path | None, log: Path) 
 
 def _rounds(args, out: Path, first: Path, log: Path) -> float:
     """Round 2 from the sft+dpo row: generate with its adapter on new seeds, train from it."""
-    from rolegen.recipes.pipeline import GENERATE_DEFAULTS, round_seed
+    from rolegen.config.pipeline_stages import GENERATE_DEFAULTS, round_seed
 
     manifest = json.loads((args.data / "manifest.json").read_text())
     cfg = manifest["config"]

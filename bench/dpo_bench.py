@@ -226,7 +226,7 @@ def ensure_data(path: Path) -> Path:
     from rolegen.config import GenerateConfig
     from rolegen.config.options import from_dict
     from rolegen.recipes.generate import run_generate
-    from rolegen.recipes.pipeline import GENERATE_DEFAULTS
+    from rolegen.config.pipeline_stages import GENERATE_DEFAULTS
     from rolegen.resources import personas_dir
 
     scripts = [str(p) for p in sorted((personas_dir() / "scripts").glob("*.txt"))]

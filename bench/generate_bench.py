@@ -94,7 +94,7 @@ def run_naive(dialogues: int, turns: int, max_new_tokens: int) -> dict:
     from rolegen.generation.prompts import PromptBuilder
     from rolegen.generation.templates import ChatTemplateFormat, Templates
     from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
-    from rolegen.recipes.generate import plan
+    from rolegen.generation.plan import plan_dialogues
 
     cfg = _config(Path("unused"), len(PERSONAS), turns, max_new_tokens, "hf", batch=1)
     path = resolve_model(None)
@@ -104,7 +104,7 @@ def run_naive(dialogues: int, turns: int, max_new_tokens: int) -> dict:
     builder = PromptBuilder(Templates(), ChatTemplateFormat(tok), tok, 4096, max_new_tokens)
     personas = [p for name in PERSONAS for p in load_personas(name)]
     users = [load_user_persona(n) for n in available_user_personas()]
-    todo = plan(cfg, personas, users, [])[:dialogues]
+    todo = plan_dialogues(cfg, personas, users, [])[:dialogues]
     loop = TurnLoop(
         engine,
         builder,

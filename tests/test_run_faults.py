@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from rolegen.cli import _interrupts, main
 from rolegen.errors import RolegenError
-from rolegen.recipes import generate
+from rolegen.generation import session
 
 DIALOGUES = 6
 IDS = [f"sir-aldric-of-wenmoor-{i:04d}" for i in range(DIALOGUES)]
@@ -173,7 +173,7 @@ def test_engine_that_fails_to_start_leaves_a_folder_a_rerun_reuses(
     def fail(*a, **k):
         raise RolegenError("the engine did not start (out of memory)")
 
-    monkeypatch.setattr(generate, "run_batches", fail)
+    monkeypatch.setattr(session, "run_batches", fail)
     failed = CliRunner().invoke(main, args)
     assert failed.exit_code == 2 and "the engine did not start" in failed.output
     assert "Traceback" not in failed.output

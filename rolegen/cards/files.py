@@ -65,6 +65,17 @@ def persona_folders(sources) -> dict[str, list[Path]]:
     return {s: card_files(Path(s).expanduser()) for s in sources if Path(s).expanduser().is_dir()}
 
 
+def load_cards(sources) -> list[Persona]:
+    """Every card of the `--persona` values, in order (`load_personas` of each)."""
+    return [p for source in sources for p in load_personas(source)]
+
+
+def card_paths(personas) -> list[str]:
+    """The card files the personas were read from (a shipped name's YAML included): what
+    a resume hashes to find an edited card."""
+    return [p.source for p in personas if p.source and Path(p.source).is_file()]
+
+
 def load_personas(source: str) -> list[Persona]:
     """Resolve a `--persona` value: a shipped name, a card file, or a folder of cards."""
     path = Path(source).expanduser()

@@ -10,11 +10,13 @@ Non-goals: generating dialogues (`recipes/evaluate.py`), scoring them (`scoring.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from rolegen.config import EvalConfig
 from rolegen.errors import RolegenError
-from rolegen.models.checkpoints import inspect_model, load_tokenizer
+from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
+from rolegen.runs.folders import dialogues_file, read_manifest
+from rolegen.runs.out_dirs import check_out_dir
 from rolegen.runs.records import read_dialogues
 
 
@@ -24,8 +26,7 @@ def read_data(files: list[str], echo, personas=()) -> tuple[list[dict], dict]:
     records, skipped = [], {"bad_lines": 0, "duplicate_ids": 0}  # for results.json
     for f in files:
         path = Path(f).expanduser()
-        if (path / "dialogues.jsonl").is_file():
-            path = path / "dialogues.jsonl"  # a run folder
+        path = dialogues_file(path)
         rows, report = read_dialogues(path, on_error="skip", personas=personas)
         for number, why in report.bad[:10]:
             echo(f"{path}:{number}: skipped: {why}")
@@ -48,7 +49,7 @@ def data_folder(data: str) -> Path:
     """Where a --data source sits: a run folder itself, else the folder around the file
     (or around a folder of chats)."""
     path = Path(data).expanduser()
-    return path if (path / "dialogues.jsonl").is_file() else path.parent
+    return path if dialogues_file(path) != path else path.parent
 
 
 def data_provenance(data: list[str], model_path: Path | None) -> dict:
@@ -56,11 +57,21 @@ def data_provenance(data: list[str], model_path: Path | None) -> dict:
     run's manifest beside the first of `data` recorded."""
     if model_path is not None:
         return {"model": inspect_model(model_path, load_tokenizer(model_path)).to_dict()}
-    manifest = data_folder(data[0]) / "manifest.json"
-    try:
-        recorded = json.loads(manifest.read_text())
-    except (OSError, ValueError, RecursionError):
-        return {}
-    if not isinstance(recorded, dict):
-        return {}
+    recorded = read_manifest(data_folder(data[0]))
     return {k: recorded[k] for k in ("model", "adapter") if isinstance(recorded.get(k), dict)}
+
+
+def data_dialogues(cfg: EvalConfig, cards, echo) -> tuple[list[dict], Path | None, Path, dict]:
+    """`rolegen eval --data`: (the records, the model that scores fluency (--model, else
+    none), the output folder (--out, else `eval/` beside the data), what results.json
+    says of the source)."""
+    records, skipped = read_data(cfg.data, echo, cards)
+    model_path = resolve_model(cfg.model_args.model) if cfg.model_args.model else None
+    out = Path(cfg.out) if cfg.out else data_folder(cfg.data[0]) / "eval"
+    check_out_dir(out)
+    meta = {
+        "source": [str(Path(f)) for f in cfg.data],
+        "skipped_when_read": skipped,
+        **data_provenance(cfg.data, model_path),
+    }
+    return records, model_path, out, meta

@@ -77,6 +77,27 @@ def load_adapter(
     return Adapter(path=p, r=r, hash=digest, meta=meta)
 
 
+def adapter_meta(
+    model_path: Path, info, format_name: str, method: str, r: int, init: Adapter | None
+) -> dict:
+    """What `rolegen train` writes to META beside the weights: the base model (path and
+    hash), the prompt format, the method and rank, and, for an adapter trained on from
+    another (`--init-adapter`), its lineage: what it started from and how many trainings
+    it stacks."""
+    meta = {
+        "base_model": str(model_path),
+        "base_model_hash": info.hash,
+        "format": format_name,
+        "method": method,
+        "r": r,
+        "vocab_size": info.vocab_size,
+    }
+    if init:
+        meta["init_adapter"] = {"path": str(init.path), "hash": init.hash}
+        meta["round"] = init.meta.get("round", 1) + 1
+    return meta
+
+
 def check_checkpoint_base(checkpoint: Path, model_path: Path, model_hash: str) -> None:
     """Refuse to resume training from a checkpoint of another base model: its LoRA
     weights would not fit (a screen-long RuntimeError), or, on a model of the same shape,

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from rolegen.cards.files import load_personas
+from rolegen.cards.files import load_cards
 from rolegen.checks.dataset import export, filter_dialogues
 from rolegen.config import FilterConfig
 from rolegen.config.options import to_dict
 from rolegen.errors import RolegenError
+from rolegen.runs.folders import dialogues_file, read_manifest
 from rolegen.runs.out_dirs import check_out_dir
 from rolegen.runs.records import read_dialogues
 from rolegen.runs.sillytavern import is_chat_source
@@ -25,13 +25,12 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
             f"{data}: SillyTavern chats need --out (the default, the chats' own folder, "
             "would put rolegen's files among SillyTavern's chats)"
         )
-    if (data / "dialogues.jsonl").is_file():
-        data = data / "dialogues.jsonl"  # a run folder
+    data = dialogues_file(data)
     out = Path(cfg.out) if cfg.out else data.parent
     check_out_dir(out)  # before any work, and before anything is written
     if cfg.sillytavern:
         check_export_dir(out / "sillytavern")
-    cards = [p for source in cfg.personas for p in load_personas(source)]
+    cards = load_cards(cfg.personas)
     records, report = read_dialogues(
         data, on_error=cfg.on_error, max_chars=cfg.max_chars, personas=cards
     )
@@ -55,11 +54,8 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
         echo(f"asking the model judge about the character turns of {len(records)} dialogues ...")
         judged, judge = reasons_by_turn(cfg.judge, records, cards)
     result = filter_dialogues(records, cfg.checks, min_turns=cfg.min_turns, extra_reasons=judged)
-    try:
-        manifest = json.loads((data.parent / "manifest.json").read_text())
-    except (OSError, ValueError, RecursionError):
-        manifest = {}  # none, or unreadable: the records say what they can
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("model", {}), dict):
+    manifest = read_manifest(data.parent)
+    if not isinstance(manifest.get("model", {}), dict):
         manifest = {}
     card = {
         "source": str(data),

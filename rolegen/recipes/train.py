@@ -16,46 +16,42 @@ Writes to the adapter folder: adapter_model.safetensors + adapter_config.json
 (PEFT, vLLM), rolegen_adapter.json (base model, format), train_config.json,
 log.jsonl, loss.png, summary.json; checkpoints/ while training.
 
-The parts: train_data.py (files -> examples -> micro-batches), lora.py (the model),
-losses.py, stages.py (SFT, DPO, FTPO, unlikelihood: data, loss and eval of each),
+The parts, in `rolegen/training/`: data.py and batches.py (files -> examples ->
+micro-batches), lora.py (the model), losses.py, stages.py (SFT, DPO, FTPO, unlikelihood:
+data, loss and eval of each), reference.py (the frozen reference of DPO and FTPO),
 trainer.py (the loop, checkpoints); here the wiring.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
-from array import array
-from functools import partial
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from rolegen.config import TrainConfig
 from rolegen.config.options import to_dict
-from rolegen.models.adapters import META, check_checkpoint_base, load_adapter, merge_adapter
+from rolegen.models.adapters import (
+    META,
+    adapter_meta,
+    check_checkpoint_base,
+    load_adapter,
+    merge_adapter,
+)
 from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
 from rolegen.runs.folders import git_commit, package_versions
 from rolegen.runs.out_dirs import lock_out_dir
-from rolegen.training.data import (
-    divergent_pairs,
-    encode_pair_splits,
-    encode_sft_splits,
-    load_train_data,
-    resolve_format,
-)
+from rolegen.training.data import encode_stages, load_train_data, resolve_format
 from rolegen.training.lora import check_init_adapter, load_lora_model, training_dtype
+from rolegen.training.reference import frozen_reference
 from rolegen.training.rendering import Example, Renderer
 from rolegen.training.stages import (
     DPOStage,
     FTPOStage,
     SFTStage,
     WithUnlikelihood,
-    reference_logits,
-    reference_logps,
 )
 from rolegen.training.trainer import Checkpoints, Trainer, plot_loss
 
@@ -83,19 +79,9 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
         check_init_adapter(init.path, cfg)
     renderer = Renderer(fmt, tokenizer, min(cfg.max_length, info.context_length))
     stages = {"sft": ["sft"], "dpo": ["dpo"], "sft+dpo": ["sft", "dpo"]}[cfg.method]
-    encode_stats = {}
-    sft_train = sft_test = pairs_train = pairs_test = []
-    if "sft" in stages or cfg.ul_weight:  # unlikelihood takes its contexts from the dialogues
-        sft_train, sft_test, stats = encode_sft_splits(renderer, data)
-        encode_stats.update(stats)
-    if "dpo" in stages:
-        pairs_train, pairs_test, stats = encode_pair_splits(
-            renderer, data, cfg.dpo_max_pairs, cfg.seed, cfg.dpo_pair_sample == "by-reason"
-        )
-        encode_stats.update(stats)
-        if cfg.dpo_loss == "ftpo":
-            pairs_train, pairs_test, stats = divergent_pairs(pairs_train, pairs_test)
-            encode_stats.update(stats)
+    sft_train, sft_test, pairs_train, pairs_test, encode_stats = encode_stages(
+        cfg, renderer, data, stages
+    )
 
     out = Path(cfg.out).expanduser() if cfg.out else default_out(cfg)
     resume_from = Checkpoints(out, cfg.keep_checkpoints).resume_point(cfg.resume, echo)
@@ -137,39 +123,17 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
 
     if "dpo" in stages:
         ftpo = cfg.dpo_loss == "ftpo"
-        ref_path = out / "checkpoints" / ("ftpo_reference.pt" if ftpo else "dpo_reference.pt")
-        kind = "ftpo" if ftpo else f"dpo shared={cfg.dpo_shared_prefix}"
-        key = reference_key(trainer.model, pairs_train, pairs_test, kind)
-        # resumed inside the stage, the weights are no longer the stage's start: the
-        # reference this run saved before its first step holds, if the pairs are the same
-        mid_stage = bool(resume_state) and resume_state["stage"] == "dpo"
-        ref = _load_reference(ref_path, key, check_weights=not mid_stage)
-        if ref is not None:
-            echo(f"{ref_path.name}: reused (same weights at the stage's start, same pairs)")
-        else:
-            # a forward pass per pair through the frozen model: minutes on a CPU, so it has a bar
-            total = len(pairs_train) + len(pairs_test)
-            with tqdm(
-                total=total,
-                desc="dpo reference",
-                unit="pair",
-                dynamic_ncols=True,
-                disable=not acc.is_main_process,
-            ) as bar:
-                reference = (
-                    reference_logits
-                    if ftpo
-                    else partial(reference_logps, shared=cfg.dpo_shared_prefix)
-                )
-                ref = {
-                    "train": reference(trainer.model, pairs_train, acc.device, bar),
-                    "test": reference(trainer.model, pairs_test, acc.device, bar),
-                }
-            if acc.is_main_process:
-                ref_path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = ref_path.with_suffix(".tmp")
-                torch.save({**ref, "key": key}, tmp)
-                tmp.replace(ref_path)  # a crash mid-write leaves no half reference
+        ref = frozen_reference(
+            trainer,
+            pairs_train,
+            pairs_test,
+            ftpo=ftpo,
+            shared_prefix=cfg.dpo_shared_prefix,
+            folder=out / "checkpoints",
+            # resumed inside the stage, the weights are no longer the stage's start
+            mid_stage=bool(resume_state) and resume_state["stage"] == "dpo",
+            echo=echo,
+        )
         echo(f"dpo ({cfg.dpo_loss}): {len(pairs_train)} pairs, eval {len(pairs_test)}")
         dpo = (FTPOStage if ftpo else DPOStage)(cfg, pairs_train, pairs_test, ref, acc.device)
         dpo = _with_ul(dpo, cfg, sft_train, info, acc)
@@ -180,18 +144,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
     if not acc.is_main_process:
         return {}
     model.save_pretrained(str(out), state_dict=state)
-    meta = {
-        "base_model": str(model_path),
-        "base_model_hash": info.hash,
-        "format": fmt.name,
-        "method": cfg.method,
-        "r": cfg.lora.r,
-        "vocab_size": info.vocab_size,
-    }
-    if init:
-        # the adapter's lineage: what it started from, and how many trainings it stacks
-        meta["init_adapter"] = {"path": str(init.path), "hash": init.hash}
-        meta["round"] = init.meta.get("round", 1) + 1
+    meta = adapter_meta(model_path, info, fmt.name, cfg.method, cfg.lora.r, init)
     (out / META).write_text(json.dumps(meta, indent=2) + "\n")
     (out / "train_config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
     if (out / "log.jsonl").is_file():
@@ -220,41 +173,6 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
-
-
-def reference_key(model, pairs_train, pairs_test, kind: str) -> dict:
-    """What a preference stage's frozen reference depends on: the trainable weights as
-    the stage starts (the base's are pinned by the checkpoint's base hash), and the
-    pairs' tokens with what is computed from them. A rerun with the same key reuses
-    the saved reference."""
-    weights = hashlib.sha256()
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            weights.update(name.encode())
-            weights.update(p.detach().float().cpu().numpy().tobytes())
-    pairs = hashlib.sha256(kind.encode())
-    for split in (pairs_train, pairs_test):
-        pairs.update(str(len(split)).encode())
-        for pair in split:
-            for ex in (pair.chosen, pair.rejected):
-                pairs.update(array("i", ex.input_ids).tobytes())
-                pairs.update(array("i", ex.labels).tobytes())
-    return {"weights": weights.hexdigest(), "pairs": pairs.hexdigest()}
-
-
-def _load_reference(path: Path, key: dict, check_weights: bool) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        saved = torch.load(path)
-    except Exception:  # a damaged file is recomputed, not trusted
-        return None
-    found = saved.pop("key", None) if isinstance(saved, dict) else None
-    if not found or found.get("pairs") != key["pairs"]:
-        return None
-    if check_weights and found.get("weights") != key["weights"]:
-        return None
-    return saved
 
 
 def default_out(cfg: TrainConfig) -> Path:

@@ -62,8 +62,29 @@ CONTENT_FIELDS = (
 )
 
 
-def default_run_dir() -> Path:
-    return Path("outputs") / time.strftime("%Y%m%d-%H%M%S")
+def default_run_dir(prefix: str = "") -> Path:
+    """`outputs/<prefix><date>-<time>`: a new folder for a run given no --out."""
+    return Path("outputs") / f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def dialogues_file(path: Path) -> Path:
+    """A run folder's `dialogues.jsonl`; any other path as it is."""
+    return path / DIALOGUES if (path / DIALOGUES).is_file() else path
+
+
+def read_manifest(folder: Path) -> dict:
+    """The manifest in `folder` as a dict; {} when there is none, or it cannot be read
+    or is no JSON object (its records then say what they can)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def timestamp() -> str:
+    """Now, as manifests and results.json record it (ISO 8601, with the UTC offset)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from rolegen.bounded import MAX_DEPTH, load_json
 from rolegen.errors import RolegenError
 from rolegen.runs import sillytavern
+from rolegen.runs.folders import DIALOGUES
 from rolegen.runs.validation import validate_record
 
 
@@ -38,12 +39,12 @@ def read_dialogues(
         records, skipped = sillytavern.read_chats(path, personas, on_error, max_chars)
         return records, ReadReport(skipped_chats=skipped)
     if path.is_dir():  # a run folder
-        if not (path / "dialogues.jsonl").is_file():
+        if not (path / DIALOGUES).is_file():
             raise RolegenError(
                 f"{path}: a folder without dialogues.jsonl; give a dialogues.jsonl, a run "
                 "folder that holds one, or SillyTavern chats"
             )
-        path = path / "dialogues.jsonl"
+        path = path / DIALOGUES
     if not path.is_file():
         raise RolegenError(f"{path}: file not found")
     report, records = ReadReport(), []

@@ -38,6 +38,7 @@ from pathlib import Path
 from rolegen.bounded import MAX_DEPTH, load_json
 from rolegen.cards.personas import Persona, slugify, substitute_macros
 from rolegen.errors import RolegenError
+from rolegen.runs.folders import DIALOGUES
 from rolegen.runs.validation import validate_record
 
 _HEADER_KEYS = ("user_name", "character_name")
@@ -94,7 +95,7 @@ def is_chat_source(path: str | Path) -> bool:
     is not one."""
     path = Path(path).expanduser()
     if path.is_dir():
-        if (path / "dialogues.jsonl").is_file():
+        if (path / DIALOGUES).is_file():
             return False
         return any(is_chat_file(f) for f in _jsonl_files(path))
     return is_chat_file(path)

@@ -258,3 +258,23 @@ def divergent_pairs(
         raise RolegenError("--dpo-loss ftpo: no preference pair has replies that differ")
     dropped = {"train": len(train) - len(keep_train), "test": len(test) - len(keep_test)}
     return keep_train, keep_test, {"ftpo_no_divergence": dropped}
+
+
+def encode_stages(cfg, renderer, data, stages: list[str]) -> tuple[list, list, list, list, dict]:
+    """What the stages train on: (SFT train, SFT test, pairs train, pairs test, counts).
+    The dialogues are encoded for SFT and for unlikelihood (which takes its contexts from
+    them); the pairs for DPO, cut to their divergence token for FTPO."""
+    stats: dict = {}
+    sft_train = sft_test = pairs_train = pairs_test = []
+    if "sft" in stages or cfg.ul_weight:
+        sft_train, sft_test, counts = encode_sft_splits(renderer, data)
+        stats.update(counts)
+    if "dpo" in stages:
+        pairs_train, pairs_test, counts = encode_pair_splits(
+            renderer, data, cfg.dpo_max_pairs, cfg.seed, cfg.dpo_pair_sample == "by-reason"
+        )
+        stats.update(counts)
+        if cfg.dpo_loss == "ftpo":
+            pairs_train, pairs_test, counts = divergent_pairs(pairs_train, pairs_test)
+            stats.update(counts)
+    return sft_train, sft_test, pairs_train, pairs_test, stats
