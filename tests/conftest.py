@@ -1,9 +1,11 @@
 """Shared fixtures: the embedded model (materialized once into rolegen's cache) and a
 tiny random LlamaForCausalLM the tests build themselves, with the embedded model's
-tokenizer and chat template; vLLM's OpenAI-compatible server on the embedded model, on
+tokenizer and chat template, and an adapter trained on it (`tiny_adapter`); the eval's
+user script (`eval_script`); vLLM's OpenAI-compatible server on the embedded model, on
 127.0.0.1 (`vllm_server`, started once per session by the first e2e test that asks;
 `vllm_server_factory` for a test that needs one of its own); the hypothesis profiles.
-Everything runs offline."""
+Everything runs offline. Builders and constants that tests call with arguments live in
+support.py; no test file imports another."""
 
 from __future__ import annotations
 
@@ -80,6 +82,25 @@ def tiny_model(embedded_model, tmp_path_factory) -> Path:
     ):
         if (embedded_model / name).exists():
             shutil.copy(embedded_model / name, path / name)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tiny_model, tmp_path_factory) -> Path:
+    """A rank-16 SFT adapter of `tiny_model` after 6 steps, trained once per session
+    (about 10 s on 2 cores); tests read it and copy it before changing it."""
+    from support import train_adapter
+
+    return train_adapter(tiny_model, tmp_path_factory.mktemp("tiny-adapter"), 6)
+
+
+@pytest.fixture
+def eval_script(tmp_path) -> Path:
+    """support.EVAL_SCRIPT as a `--user-script` file: three user turns."""
+    from support import EVAL_SCRIPT
+
+    path = tmp_path / "script.txt"
+    path.write_text(EVAL_SCRIPT)
     return path
 
 

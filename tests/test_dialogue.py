@@ -296,14 +296,9 @@ def test_resample_rounds_raise_the_temperature_up_to_a_cap(embedded_model):
     assert [r["temperature"] for r in d.meta[-1]["rejected"]] == pytest.approx([0.8, 1.1, 1.4])
 
 
-@pytest.mark.parametrize(
-    "question, drawn, end_reason",
-    [
-        ("What's your name again?", 4, "completed"),  # asked: the wider budget
-        ("Where are we headed?", 2, "rejected_assistant_reply"),  # unasked: max_resamples
-    ],
-)
-def test_asked_turn_draws_up_to_asked_resamples(embedded_model, question, drawn, end_reason):
+def _asked_or_not(embedded_model, question):
+    """Three looping replies, then one that names the character; max_resamples=1 and
+    asked_resamples=3. The dialogue, the engine and the named reply."""
     builder, persona, user = _setup(embedded_model)
     loop_text = "noir noir noir noir noir"
     named = f"{persona.name}, as I said. Grab a line, the squall is close."
@@ -313,11 +308,23 @@ def test_asked_turn_draws_up_to_asked_resamples(embedded_model, question, drawn,
     )
     d = loop.start(Dialogue(id="d0", persona=persona, user=user))
     loop.run([d])
-    assert sum(len(c) for c in engine.calls) == drawn
-    assert d.end_reason == end_reason
-    if end_reason == "completed":
-        assert d.messages[-1]["content"] == named
-        assert len(d.meta[-1]["rejected"]) == 3
+    return d, engine, named
+
+
+def test_asked_turn_draws_up_to_asked_resamples(embedded_model):
+    d, engine, named = _asked_or_not(embedded_model, "What's your name again?")
+    assert sum(len(c) for c in engine.calls) == 4  # asked: the wider budget
+    assert d.end_reason == "completed"
+    assert d.messages[-1]["content"] == named
+    assert len(d.meta[-1]["rejected"]) == 3
+
+
+def test_unasked_turn_draws_up_to_max_resamples(embedded_model):
+    d, engine, _ = _asked_or_not(embedded_model, "Where are we headed?")
+    assert sum(len(c) for c in engine.calls) == 2  # unasked: max_resamples
+    assert d.end_reason == "rejected_assistant_reply"
+    rejected = [r["content"] for r in d.unresolved[0]["rejected"]]
+    assert rejected == ["noir noir noir noir noir"] * 2  # the named reply is never drawn
 
 
 def test_asked_budget_is_per_dialogue_in_one_batch(embedded_model):

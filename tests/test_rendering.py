@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from support import DIALOGUE
 
 from rolegen.generation.templates import ChatTemplateFormat, Templates
 from rolegen.models.checkpoints import load_tokenizer
 from rolegen.training.rendering import IGNORE, Example, Renderer
-
-DIALOGUE = [
-    {"role": "system", "content": "You are Mara, captain of the Gale."},
-    {"role": "assistant", "content": "Welcome aboard the Gale!"},
-    {"role": "user", "content": "Hi there."},
-    {"role": "assistant", "content": "Hello, traveler."},
-    {"role": "user", "content": "Where are we headed?"},
-    {"role": "assistant", "content": "North, into the storm."},
-]
 
 
 @pytest.fixture(scope="module")

@@ -57,9 +57,10 @@ def test_the_api_key_is_read_from_its_variable_and_written_nowhere(
     env_cmd = ("--dialogues", "1", "--turns", "1", "--api-key-env", "ROLEGEN_TEST_KEY")
     done = _generate(vllm_server, out, *env_cmd)
     assert done.returncode == 0, done.stderr[-2000:]
-    for path in out.rglob("*"):
-        if path.is_file():
-            assert "sk-do-not-write-me" not in path.read_text(errors="ignore")
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert written  # the run wrote its files: each is read below
+    for path in written:
+        assert "sk-do-not-write-me" not in path.read_text(errors="ignore"), path
     assert "sk-do-not-write-me" not in done.stdout + done.stderr
 
 

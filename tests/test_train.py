@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 import torch
 from click.testing import CliRunner
+from support import PERSONAS, dialogue_record, preference_pair
 
 from rolegen.checks.dataset import FilterResult, export
 from rolegen.cli import main
@@ -19,49 +20,11 @@ from rolegen.errors import RolegenError
 from rolegen.recipes.train import run_train
 from rolegen.training.trainer import Checkpoints
 
-PERSONAS = {"mara": "Captain Mara Vell", "orla": "Orla Finch", "pip": "Pip Okonkwo"}
-
-
-def _dialogue(i: int, slug: str) -> dict:
-    name = PERSONAS[slug]
-    msgs = [
-        {"role": "system", "content": f"You are {name}. Stay in character."},
-        {"role": "assistant", "content": f"Welcome, friend. I am {name}."},
-    ]
-    for t in range(3):
-        msgs.append({"role": "user", "content": f"Tell me about day {t} of trip {i}."})
-        msgs.append(
-            {"role": "assistant", "content": f"On day {t} the wind turned west and we sailed on."}
-        )
-    return {
-        "id": f"{slug}-{i:04d}",
-        "persona": slug,
-        "persona_name": name,
-        "user_persona": "Ann",
-        "messages": msgs,
-    }
-
-
-def _pair(i: int, slug: str) -> dict:
-    d = _dialogue(i, slug)
-    return {
-        "id": f"{slug}-{i}-t2-s0",
-        "persona": slug,
-        "persona_name": PERSONAS[slug],
-        "user_name": "Ann",
-        "prompt": d["messages"][:5],
-        "chosen": [{"role": "assistant", "content": "The harbour lights came into view at dusk."}],
-        "rejected": [
-            {"role": "assistant", "content": f"I am {PERSONAS[slug]}. I am {PERSONAS[slug]}."}
-        ],
-        "reasons": ["echo"],
-    }
-
 
 @pytest.fixture
 def run_dir(tmp_path):
-    records = [_dialogue(i, slug) for slug in PERSONAS for i in range(4)]
-    pairs = [_pair(i, slug) for slug in PERSONAS for i in range(4)]
+    records = [dialogue_record(i, slug) for slug in PERSONAS for i in range(4)]
+    pairs = [preference_pair(i, slug) for slug in PERSONAS for i in range(4)]
     result = FilterResult(records, [], pairs, Counter(), turns_checked=36)
     export(result, tmp_path / "run", test_share=0.34, seed=0, card={"format": "chat_template"})
     return tmp_path / "run"
@@ -184,7 +147,7 @@ def test_bad_input_fails_with_a_clear_message(run_dir, tiny_model, tmp_path, cop
         )
     # a DPO run on data without preference pairs
     only = tmp_path / "only.jsonl"
-    only.write_text(json.dumps({"messages": _dialogue(0, "mara")["messages"]}) + "\n")
+    only.write_text(json.dumps({"messages": dialogue_record(0, "mara")["messages"]}) + "\n")
     with pytest.raises(RolegenError, match="no preference pairs"):
         run_train(_cfg(only, tiny_model, tmp_path / "x", method="dpo"), echo=lambda s: None)
     # chat-template data, model without a chat template

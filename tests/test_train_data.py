@@ -6,7 +6,7 @@ import random
 
 import pytest
 import torch
-from test_rendering import DIALOGUE
+from support import DIALOGUE
 
 from rolegen.generation.templates import ChatTemplateFormat
 from rolegen.models.checkpoints import load_tokenizer
