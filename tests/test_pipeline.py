@@ -77,13 +77,13 @@ def test_pipeline_config_errors_name_the_section(tmp_path):
 
 def test_pipeline_teacher_behind_a_server_writes_the_data(tiny_model, tmp_path):
     from rolegen.config import PipelineConfig
-    from rolegen.recipes.pipeline import _teacher_server
+    from rolegen.config.pipeline_stages import teacher_server
 
-    assert _teacher_server(PipelineConfig()) == {}
-    chat = _teacher_server(PipelineConfig(teacher_url="http://127.0.0.1:9/v1"))
+    assert teacher_server(PipelineConfig()) == {}
+    chat = teacher_server(PipelineConfig(teacher_url="http://127.0.0.1:9/v1"))
     assert chat == {"engine": "openai", "base_url": "http://127.0.0.1:9/v1", "request_mode": "chat"}
     both = PipelineConfig(teacher_url="http://127.0.0.1:9/v1", teacher_model=str(tiny_model))
-    assert _teacher_server(both)["request_mode"] == "completions"
+    assert teacher_server(both)["request_mode"] == "completions"
     # the generate stage goes to the teacher's server (nothing listens on port 9)
     result = CliRunner().invoke(
         main,
@@ -146,7 +146,7 @@ def test_round_two_generates_with_round_ones_adapter_and_resumes_after_round_one
     tiny_model, tmp_path, monkeypatch
 ):
     import rolegen.recipes.generate as generate
-    from rolegen.recipes.pipeline import round_seed
+    from rolegen.config.pipeline_stages import round_seed
 
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(_two_rounds_config(tiny_model)))
@@ -196,7 +196,7 @@ def test_round_two_generates_with_round_ones_adapter_and_resumes_after_round_one
 
 
 def test_rounds_below_one_are_refused_and_round_seeds_are_distinct(tmp_path):
-    from rolegen.recipes.pipeline import round_seed
+    from rolegen.config.pipeline_stages import round_seed
 
     out = tmp_path / "pipe"
     result = CliRunner().invoke(main, ["pipeline", "--rounds", "0", "--out", str(out)])
