@@ -33,7 +33,7 @@ def _run(out: Path, args, **cluster) -> dict:
         personas=PERSONAS,
         dialogues=args.dialogues,
         turns=args.turns,
-        engine_args=EngineConfig(engine="vllm", kv_cache_gib=1.0),
+        engine_config=EngineConfig(engine="vllm", kv_cache_gib=1.0),
         out=str(out),
         batch_size=args.batch,
         sampling=SamplingConfig(max_new_tokens=64, user_max_new_tokens=32),

@@ -225,8 +225,8 @@ def ensure_data(path: Path) -> Path:
         return path
     from rolegen.config import GenerateConfig
     from rolegen.config.options import from_dict
-    from rolegen.recipes.generate import run_generate
     from rolegen.config.pipeline_stages import GENERATE_DEFAULTS
+    from rolegen.recipes.generate import run_generate
     from rolegen.resources import personas_dir
 
     scripts = [str(p) for p in sorted((personas_dir() / "scripts").glob("*.txt"))]

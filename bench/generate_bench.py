@@ -53,7 +53,7 @@ def _config(
         personas=PERSONAS,
         dialogues=per_persona,
         turns=turns,
-        engine_args=EngineConfig(engine=engine, compile=compile),
+        engine_config=EngineConfig(engine=engine, compile=compile),
         out=str(out),
         batch_size=batch,
         seed=0,
@@ -91,10 +91,10 @@ def run_naive(dialogues: int, turns: int, max_new_tokens: int) -> dict:
     from rolegen.generation.dialogue_state import Dialogue
     from rolegen.generation.engines import EngineOptions
     from rolegen.generation.engines.hf import HFEngine
+    from rolegen.generation.plan import plan_dialogues
     from rolegen.generation.prompts import PromptBuilder
     from rolegen.generation.templates import ChatTemplateFormat, Templates
     from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
-    from rolegen.generation.plan import plan_dialogues
 
     cfg = _config(Path("unused"), len(PERSONAS), turns, max_new_tokens, "hf", batch=1)
     path = resolve_model(None)

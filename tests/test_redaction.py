@@ -31,12 +31,12 @@ def test_redact_walks_mappings_and_lists_and_leaves_other_text_alone():
 def test_generate_and_eval_settings_serialize_without_the_password():
     for cls in (GenerateConfig, EvalConfig):
         cfg = cls()
-        cfg.engine_args.base_url = "http://alice:secret@host/v1"
+        cfg.engine_config.base_url = "http://alice:secret@host/v1"
         cfg.cluster.ray_address = "ray://bob:hunter2@head:10001"
         text = json.dumps(to_dict(cfg))
         assert "secret" not in text and "hunter2" not in text
         assert "http://host/v1" in text
-        assert cfg.engine_args.base_url == "http://alice:secret@host/v1"  # the run still uses it
+        assert cfg.engine_config.base_url == "http://alice:secret@host/v1"  # the run still uses it
 
 
 def test_pipeline_settings_serialize_without_the_password_in_any_stage():

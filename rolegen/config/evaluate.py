@@ -27,8 +27,8 @@ from rolegen.errors import RolegenError
 
 @dataclass
 class EvalConfig:
-    model_args: ModelConfig = section(ModelConfig, flat=True)
-    engine_args: EngineConfig = section(EngineConfig, flat=True)
+    model_config: ModelConfig = section(ModelConfig, flat=True)
+    engine_config: EngineConfig = section(EngineConfig, flat=True)
     data: list[str] = opt(
         factory=list,
         help="Score existing dialogues.jsonl files or SillyTavern chats (a chat file or a "
@@ -106,7 +106,7 @@ class EvalConfig:
 
     def validate(self) -> None:
         """Fail on settings no eval can use, before anything loads."""
-        if self.data and self.engine_args.adapter:
+        if self.data and self.engine_config.adapter:
             raise RolegenError("--data scores existing dialogues; --adapter has no use there")
         names = [parse_system(s).name for s in self.systems]
         if len(set(names)) != len(names):
@@ -124,8 +124,8 @@ class EvalConfig:
         at_least(self, 0, "max_resamples")
         check_sampling(self.temperature, self.top_p)
         self.checks.validate()
-        self.engine_args.validate()
-        if self.engine_args.engine == "openai":
+        self.engine_config.validate()
+        if self.engine_config.engine == "openai":
             banned = [s for s in self.systems if parse_system(s).sampling.get("no_repeat_ngram")]
             if banned:
                 raise RolegenError(

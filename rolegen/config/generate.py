@@ -54,8 +54,8 @@ class GenerateConfig:
         "run's format. Varied prompts teach the adapter the habit, not the template; keep "
         "one out (plain) to measure that with `rolegen eval --prompts`.",
     )
-    model_args: ModelConfig = section(ModelConfig, flat=True)
-    engine_args: EngineConfig = section(EngineConfig, flat=True)
+    model_config: ModelConfig = section(ModelConfig, flat=True)
+    engine_config: EngineConfig = section(EngineConfig, flat=True)
     seed: int = opt(0, "Run seed; every request's seed derives from it.")
     out: str | None = opt(None, "Run folder. Default: outputs/<date>-<time>.")
     resume: bool = opt(
@@ -143,14 +143,14 @@ class GenerateConfig:
         )
         check_prompt_names(self.prompt_names)
         distill = self.distill_sampling
-        if distill.get("no_repeat_ngram") and self.engine_args.engine == "openai":
+        if distill.get("no_repeat_ngram") and self.engine_config.engine == "openai":
             raise RolegenError(
                 "--distill no-repeat-ngram needs a logits processor inside the engine, which "
                 "a server does not have (use frequency-penalty=X)"
             )
         if self.resample_temperature_step < 0:
             raise RolegenError("--resample-temperature-step must be 0 or more")
-        self.engine_args.validate()
+        self.engine_config.validate()
         self.sampling.validate()
         self.checks.validate()
         self.cluster.validate()

@@ -66,7 +66,7 @@ def data_dialogues(cfg: EvalConfig, cards, echo) -> tuple[list[dict], Path | Non
     none), the output folder (--out, else `eval/` beside the data), what results.json
     says of the source)."""
     records, skipped = read_data(cfg.data, echo, cards)
-    model_path = resolve_model(cfg.model_args.model) if cfg.model_args.model else None
+    model_path = resolve_model(cfg.model_config.model) if cfg.model_config.model else None
     out = Path(cfg.out) if cfg.out else data_folder(cfg.data[0]) / "eval"
     check_out_dir(out)
     meta = {

@@ -70,14 +70,14 @@ def score_turns(
     if cfg.fluency and model_path is not None:
         tokenizer = load_tokenizer(model_path)
         info = inspect_model(model_path, tokenizer)
-        templates = Templates(cfg.model_args.templates)
+        templates = Templates(cfg.model_config.templates)
         formats: dict[str, object] = {}
 
         def fmt_of(record: dict):
             # a generated record names the format it was made in (a prompt may have its
             # own); for --data records, --format first, as the user asked
             if cfg.data:
-                name = cfg.model_args.format or record.get("format")
+                name = cfg.model_config.format or record.get("format")
             else:
                 name = record.get("format")
             if name not in formats:

@@ -128,7 +128,7 @@ def eval_systems(cfg: EvalConfig, echo=print) -> list[System]:
     """The `--system` values parsed; adapter systems are left out, said so, when no
     --adapter is given."""
     systems = [parse_system(s) for s in cfg.systems]
-    if not cfg.engine_args.adapter:
+    if not cfg.engine_config.adapter:
         skipped = [s.name for s in systems if s.adapter]
         systems = [s for s in systems if not s.adapter]
         if skipped:

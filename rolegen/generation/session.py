@@ -37,8 +37,8 @@ class ModelSession:
 
 
 def open_model(
-    model_args: ModelConfig,
-    engine_args: EngineConfig,
+    model_config: ModelConfig,
+    engine_config: EngineConfig,
     max_new_tokens: int,
     *,
     need_weights: bool = True,
@@ -47,7 +47,7 @@ def open_model(
     """Resolve the model, the engine and the adapter, and say what was found; nothing
     heavy loads. `need_weights=False`: a server runs the model, whose folder only lends
     its tokenizer and config."""
-    setup = setup_model(model_args, max_new_tokens, need_weights=need_weights)
+    setup = setup_model(model_config, max_new_tokens, need_weights=need_weights)
     info = setup.info
     echo(
         f"model: {info.path} ({info.architecture}, vocab {info.vocab_size}, tokenizer "
@@ -55,10 +55,10 @@ def open_model(
     )
     for w in info.warnings:
         echo(f"  note: {w}")
-    session = ModelSession(setup, resolve_engine(engine_args.engine))
-    if engine_args.adapter:
-        session.adapter = load_adapter(engine_args.adapter, setup.path, info)
-        session.serving = adapter_serving(session.engine, engine_args.adapter_serving)
+    session = ModelSession(setup, resolve_engine(engine_config.engine))
+    if engine_config.adapter:
+        session.adapter = load_adapter(engine_config.adapter, setup.path, info)
+        session.serving = adapter_serving(session.engine, engine_config.adapter_serving)
         echo(
             f"adapter: {session.adapter.path} (r={session.adapter.r}), served as {session.serving}"
         )

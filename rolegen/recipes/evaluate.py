@@ -103,8 +103,8 @@ def _dialogues(cfg: EvalConfig, cards, echo) -> tuple[list[dict], Path | None, P
         return data_dialogues(cfg, cards, echo)
     if cfg.out:
         out = Path(cfg.out)
-    elif cfg.engine_args.adapter:
-        out = Path(cfg.engine_args.adapter).expanduser().resolve().parent / "eval"
+    elif cfg.engine_config.adapter:
+        out = Path(cfg.engine_config.adapter).expanduser().resolve().parent / "eval"
     else:
         out = default_run_dir("eval-")
     check_out_dir(out)  # before the model loads
@@ -121,7 +121,7 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> tuple[dict, Path]:
     folder). All input is checked before the run folder is made."""
     systems = eval_systems(cfg, echo)
     suite = load_suite(cfg)
-    session = open_model(cfg.model_args, cfg.engine_args, cfg.max_new_tokens, echo=echo)
+    session = open_model(cfg.model_config, cfg.engine_config, cfg.max_new_tokens, echo=echo)
     setup = session.setup
     builders = {
         name: setup.prompt_builder(cfg.max_new_tokens, setup.templates.prompt_style(name))
@@ -130,7 +130,7 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> tuple[dict, Path]:
     dialogues = eval_dialogues(cfg, suite, systems, cfg.prompt_names)
     check_first_prompts(suite, builders)
     config = to_dict(cfg)
-    inputs = {**suite.inputs, **input_hashes((), template_folders(cfg.model_args.templates))}
+    inputs = {**suite.inputs, **input_hashes((), template_folders(cfg.model_config.templates))}
     run = RunDir(out, cfg.resume, config, EVAL_CONTENT_FIELDS, inputs=inputs)
     run.write_manifest(
         {
@@ -155,7 +155,7 @@ def _generate(cfg: EvalConfig, out: Path, echo) -> tuple[dict, Path]:
         for group in engine_groups(session, todo, echo=echo):
             spec = replica_spec(
                 setup,
-                cfg.engine_args,
+                cfg.engine_config,
                 session.engine,
                 loop_settings(cfg, suite),
                 batch_size=cfg.batch_size,

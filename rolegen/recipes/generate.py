@@ -60,10 +60,10 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     t_start = time.perf_counter()
     personas = load_cards(cfg.personas)
     users, scripts = users_and_scripts(cfg)
-    server = cfg.engine_args.engine == "openai"  # the weights live with the server
+    server = cfg.engine_config.engine == "openai"  # the weights live with the server
     session = open_model(
-        cfg.model_args,
-        cfg.engine_args,
+        cfg.model_config,
+        cfg.engine_config,
         cfg.sampling.max_new_tokens,
         need_weights=not server,
         echo=echo,
@@ -75,7 +75,7 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
     # a resume refuses a card, script or template whose content changed, and a card
     # added to or removed from a --persona folder, not only another path
     config = to_dict(cfg)
-    folders = {**persona_folders(cfg.personas), **template_folders(cfg.model_args.templates)}
+    folders = {**persona_folders(cfg.personas), **template_folders(cfg.model_config.templates)}
     inputs = input_hashes(card_paths(personas) + cfg.user_scripts, folders)
     run = RunDir(Path(cfg.out) if cfg.out else default_run_dir(), cfg.resume, config, inputs=inputs)
     todo = [d for d in dialogues if d.id not in run.done_ids]
@@ -153,7 +153,7 @@ def _spec(cfg: GenerateConfig, session: ModelSession, group: EngineGroup) -> Rep
     """The engine replica that runs one group of the run's dialogues."""
     return replica_spec(
         session.setup,
-        cfg.engine_args,
+        cfg.engine_config,
         session.engine,
         loop_settings(cfg),
         batch_size=cfg.batch_size,

@@ -44,8 +44,8 @@ def _check_prompts(generate: GenerateConfig, evaluate: EvalConfig, echo) -> None
     """Prompt names of both stages checked now, not after the training rounds; an eval
     prompt the training dialogues were also drawn from (rolegen's own aside) is noted."""
     for names, folder in (
-        (generate.prompt_names, generate.model_args.templates),
-        (evaluate.prompt_names, evaluate.model_args.templates),
+        (generate.prompt_names, generate.model_config.templates),
+        (evaluate.prompt_names, evaluate.model_config.templates),
     ):
         check_prompt_names(names)
         templates = Templates(folder)

@@ -56,7 +56,7 @@ from rolegen.training.stages import (
 from rolegen.training.trainer import Checkpoints, Trainer, plot_loss
 
 
-def _with_ul(stage, cfg: TrainConfig, dialogues: list[Example], info, acc):
+def _with_unlikelihood(stage, cfg: TrainConfig, dialogues: list[Example], info, acc):
     """`stage`, with the unlikelihood term when `--ul-weight` is set."""
     if not cfg.ul_weight:
         return stage
@@ -117,7 +117,9 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
             f"sft: {len(sft_train)} dialogues ({sum(e.target_tokens for e in sft_train)} reply "
             f"tokens), eval {len(sft_test)}"
         )
-        sft = _with_ul(SFTStage(cfg, sft_train, sft_test, acc.device), cfg, sft_train, info, acc)
+        sft = _with_unlikelihood(
+            SFTStage(cfg, sft_train, sft_test, acc.device), cfg, sft_train, info, acc
+        )
         results.append(trainer.run_stage(sft, resume_state))
         resume_state = None
 
@@ -136,7 +138,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
         )
         echo(f"dpo ({cfg.dpo_loss}): {len(pairs_train)} pairs, eval {len(pairs_test)}")
         dpo = (FTPOStage if ftpo else DPOStage)(cfg, pairs_train, pairs_test, ref, acc.device)
-        dpo = _with_ul(dpo, cfg, sft_train, info, acc)
+        dpo = _with_unlikelihood(dpo, cfg, sft_train, info, acc)
         results.append(trainer.run_stage(dpo, resume_state))
 
     model = trainer.model
