@@ -26,7 +26,9 @@ def run_dir(tmp_path):
     records = [dialogue_record(i, slug) for slug in PERSONAS for i in range(4)]
     pairs = [preference_pair(i, slug) for slug in PERSONAS for i in range(4)]
     result = FilterResult(records, [], pairs, Counter(), turns_checked=36)
-    export(result, tmp_path / "run", test_share=0.34, seed=0, card={"format": "chat_template"})
+    export(
+        result, tmp_path / "run", test_share=0.34, seed=0, dataset_card={"format": "chat_template"}
+    )
     return tmp_path / "run"
 
 

@@ -57,7 +57,7 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
     manifest = read_manifest(data.parent)
     if not isinstance(manifest.get("model", {}), dict):
         manifest = {}
-    card = {
+    dataset_card = {
         "source": str(data),
         "model": manifest.get("model", {}).get("path", records[0].get("model", "unknown")),
         "format": manifest.get("format", records[0].get("format", "unknown")),
@@ -68,10 +68,10 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
         "duplicate_ids": [{"line": n, "id": i, "first_line": f} for n, i, f in report.duplicates],
     }
     if report.skipped_chats:
-        card["skipped_chats"] = [
+        dataset_card["skipped_chats"] = [
             {"file": str(f), "line": n, "why": w} for f, n, w in report.skipped_chats
         ]
-    summary = export(result, out, cfg.test_share, cfg.seed, card)
+    summary = export(result, out, cfg.test_share, cfg.seed, dataset_card)
     summary["out"] = str(out)
     summary["bad_lines"] = len(report.bad)
     summary["dialogues_read"] = len(records)
