@@ -175,13 +175,19 @@ def _lm_scalars(reply: str, own: np.ndarray, blank: np.ndarray, offsets) -> list
     ]
 
 
+def _cached(path: Path, rows: list[dict], second: str):
+    """(scalars, `second`) from a feature cache made for exactly these rows, else None."""
+    if not path.exists():
+        return None
+    z = np.load(path)
+    return (z["scalars"], z[second]) if list(z["ids"]) == [r["id"] for r in rows] else None
+
+
 def lm_features(rows: list[dict], split: str) -> tuple[np.ndarray, np.ndarray]:
     """(rows x LM_NAMES, rows x layers x 576), cached per split."""
     path = CACHE / f"lm-{split}.npz"
-    if path.exists():
-        z = np.load(path)
-        if list(z["ids"]) == [r["id"] for r in rows]:
-            return z["scalars"], z["pools"]
+    if (cached := _cached(path, rows, "pools")) is not None:
+        return cached
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -237,10 +243,8 @@ TEXT_NAMES = ["you_start", "user_named", "star_you", "user_line", "star_share", 
 def minilm_features(rows: list[dict], split: str) -> tuple[np.ndarray, np.ndarray]:
     """(rows x MINI_NAMES, rows x 384 reply embeddings), cached per split."""
     path = CACHE / f"minilm-{split}.npz"
-    if path.exists():
-        z = np.load(path)
-        if list(z["ids"]) == [r["id"] for r in rows]:
-            return z["scalars"], z["reply"]
+    if (cached := _cached(path, rows, "reply")) is not None:
+        return cached
     from rolegen.checks.embedder import Embedder, embedder_path
 
     emb = Embedder(embedder_path())

@@ -42,16 +42,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import persona_features as pf  # noqa: E402
+from persona_calibration import CHECKS  # noqa: E402  label -> the check reasons for it
 
 OUT = pf.ROOT / "bench" / "results" / "persona_probe.json"
-# label -> the pattern check reasons that stand for it (as in persona_calibration.py)
-CHECKS = {
-    "wrong_identity": ["wrong_identity"],
-    "acts_for_user": ["user"],
-    "drift": ["assistant_drift"],
-    "confusion": ["identity_confusion"],
-    "miss": ["identity_miss"],
-}
 PRECISION = 0.8  # the checks' goal (0.7 is the goal for acting for the user)
 # The precision a threshold must reach on inner out-of-fold scores. Nested dev CV: a
 # target of 0.8 landed at 0.77 for wrong identity once the model was refit on more cards.
