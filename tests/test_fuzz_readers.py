@@ -398,11 +398,11 @@ def _validate(name: str, cfg, folder: Path) -> None:
     pipeline every stage's settings built and validated."""
     cfg.validate()
     if name == "pipeline":
-        from rolegen.recipes import pipeline
+        from rolegen.config.pipeline_stages import plan_round
 
         rounds = min(cfg.rounds, 3)
         for k in range(1, rounds + 1):
-            r = pipeline._round(cfg, folder / "pipeline", k)
+            r = plan_round(cfg, folder / "pipeline", k)
             r.generate.validate()
             r.train.validate()
 
