@@ -57,7 +57,7 @@ def add_stats(total: LoopStats, part: LoopStats) -> None:
 class RunStats:
     loop: LoopStats = field(default_factory=LoopStats)
     load_seconds: float = 0.0  # engine load (the slowest replica's, on Ray)
-    replicas: int = 1
+    replicas: int = 0  # engines started: none until a batch runs
     replica_failures: int = 0
     where: str = "local"
     batches_per_replica: dict[str, int] = field(default_factory=dict)
@@ -93,7 +93,6 @@ def run_batches(
     stats = stats or RunStats()
     stats.where = "ray" if cluster.on_ray else "local"
     if not batches:
-        stats.replicas = 0
         return stats
     if cluster.on_ray:
         return _run_on_ray(spec, batches, on_batch, cluster, stats, echo)
@@ -103,6 +102,7 @@ def run_batches(
 def _run_here(spec, batches, on_batch, stats: RunStats, on_turn) -> RunStats:
     start = time.perf_counter()
     engine = load_engine(spec.engine, Path(spec.engine_model), spec.options)
+    stats.replicas = 1
     stats.engine_info = engine.describe() if hasattr(engine, "describe") else {}
     loop = build_loop(spec, engine)
     loop.stats = stats.loop  # counted where the caller can read it

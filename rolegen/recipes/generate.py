@@ -86,14 +86,14 @@ def run_generate(cfg: GenerateConfig, echo=print) -> Summary:
 
     t_load = time.perf_counter()
     groups = engine_groups(session, todo, echo=echo)
-    # a record names its prompt only when the run draws from more than rolegen's own
     extra = {
         "format": session.setup.format.name,
         "model": session.setup.info.path,
         "seed": cfg.seed,
     }
+    # a record names its prompt only when the run draws from more than rolegen's own
     tally = Tally(run, extra, varied=cfg.prompt_names != [ROLEGEN_PROMPT])
-    stats = RunStats(replicas=1 if groups else 0, where="ray" if cfg.cluster.on_ray else "local")
+    stats = RunStats(where="ray" if cfg.cluster.on_ray else "local")
     t_gen = time.perf_counter()
     try:
         # inside the try: a run stopped from here on (a signal, an engine that fails to

@@ -132,7 +132,7 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
             ftpo=ftpo,
             shared_prefix=cfg.dpo_shared_prefix,
             folder=out / "checkpoints",
-            # resumed inside the stage, the weights are no longer the stage's start
+            # resumed inside the stage, the weights differ from the stage's start
             mid_stage=bool(resume_state) and resume_state["stage"] == "dpo",
             echo=echo,
         )

@@ -3,7 +3,7 @@ computed once before the stage's first step and kept in the adapter folder's
 `checkpoints/`, so that a rerun or a resume with the same weights and pairs reuses it.
 
 Its key (`reference_key`) is what the reference depends on: the trainable weights as the
-stage starts and the pairs' tokens. Resumed inside the stage, the weights are no longer
+stage starts and the pairs' tokens. Resumed inside the stage, the weights differ from
 the stage's start, so only the pairs are compared then. A damaged file is recomputed,
 never trusted; a crash mid-write leaves no half file.
 
