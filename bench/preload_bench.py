@@ -38,11 +38,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 IOMP = Path(sys.prefix) / "lib" / "libiomp5.so"
+TCMALLOC = LIBDIR / "libtcmalloc_minimal.so.4"
+# vLLM's own busy-wait (1 s after each read of its shared-memory queue) or rolegen's cap
+# on it (rolegen/generation/engines/vllm_spin.py); "" leaves vLLM's own.
+VLLM_SPIN = {"ROLEGEN_VLLM_SPIN_S": ""}
+SPIN_0 = {"ROLEGEN_VLLM_SPIN_S": "0"}
+# name -> (libraries to preload, environment)
 VARIANTS = {
-    "default": [],
-    "tcmalloc": [LIBDIR / "libtcmalloc_minimal.so.4"],
-    "jemalloc": [LIBDIR / "libjemalloc.so.2"],
-    "tcmalloc + iomp5": [LIBDIR / "libtcmalloc_minimal.so.4", IOMP],
+    "default": ([], VLLM_SPIN),
+    "tcmalloc": ([TCMALLOC], VLLM_SPIN),
+    "jemalloc": ([LIBDIR / "libjemalloc.so.2"], VLLM_SPIN),
+    "tcmalloc + iomp5": ([TCMALLOC, IOMP], VLLM_SPIN),
+    "spin 0": ([], SPIN_0),
+    "spin 0.01": ([], {"ROLEGEN_VLLM_SPIN_S": "0.01"}),
+    "spin 0 + tcmalloc": ([TCMALLOC], SPIN_0),
 }
 
 _CHILD = """
@@ -61,8 +70,8 @@ print("RESULT " + json.dumps({{"tokens": summary.generated_tokens,
 """
 
 
-def run_variant(libs: list[Path], dialogues: int, turns: int) -> dict:
-    env = dict(os.environ)
+def run_variant(libs: list[Path], extra_env: dict, dialogues: int, turns: int) -> dict:
+    env = {**os.environ, **extra_env}
     env.pop("LD_PRELOAD", None)
     if libs:
         env["LD_PRELOAD"] = ":".join(map(str, libs))
@@ -79,7 +88,7 @@ def run_variant(libs: list[Path], dialogues: int, turns: int) -> dict:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     if proc.returncode or not lines:
-        raise SystemExit(f"variant {libs} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"variant {libs} {extra_env} failed:\n{proc.stderr[-3000:]}")
     r = json.loads(lines[-1][7:])
     user = after.ru_utime - before.ru_utime
     system = after.ru_stime - before.ru_stime
@@ -98,6 +107,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dialogues", type=int, default=32)
     parser.add_argument("--turns", type=int, default=6)
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, from: {', '.join(VARIANTS)} (default: all)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "preload.json"))
     args = parser.parse_args()
 
@@ -106,15 +120,19 @@ def main() -> None:
 
     limit = limits(batch=args.dialogues, context=1024)
     runs: dict[str, dict] = {}
-    order = [*VARIANTS, "default (again)"]
+    chosen = args.variants.split(",")
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown --variants {unknown}; choose from {list(VARIANTS)}")
+    order = [*chosen, f"{chosen[0]} (again)"]
     for name in order:
-        libs = VARIANTS[name.replace(" (again)", "")]
+        libs, extra_env = VARIANTS[name.replace(" (again)", "")]
         missing = [str(p) for p in libs if not p.is_file()]
         if missing:
             runs[name] = {"absent": missing}
             print(f"{name:20} absent: {', '.join(missing)}", flush=True)
             continue
-        runs[name] = run_variant(libs, args.dialogues, args.turns)
+        runs[name] = run_variant(libs, extra_env, args.dialogues, args.turns)
         runs[name]["fraction_of_decode_limit"] = round(
             runs[name]["tokens_per_second"] / limit["decode_limit"]["tokens_per_s"], 3
         )
