@@ -39,19 +39,17 @@ ROOT = Path(__file__).resolve().parent.parent
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 IOMP = Path(sys.prefix) / "lib" / "libiomp5.so"
 TCMALLOC = LIBDIR / "libtcmalloc_minimal.so.4"
-# vLLM's own busy-wait (1 s after each read of its shared-memory queue) or rolegen's cap
-# on it (rolegen/generation/engines/vllm_spin.py); "" leaves vLLM's own.
-VLLM_SPIN = {"ROLEGEN_VLLM_SPIN_S": ""}
-SPIN_0 = {"ROLEGEN_VLLM_SPIN_S": "0"}
+# vLLM's own top-p (a sort of the vocabulary) or rolegen's (engines/vllm_sampling.py)
+VLLM_TOP_P = {"ROLEGEN_VLLM_TOP_P": "0"}
+FAST_TOP_P = {"ROLEGEN_VLLM_TOP_P": "1"}
 # name -> (libraries to preload, environment)
 VARIANTS = {
-    "default": ([], VLLM_SPIN),
-    "tcmalloc": ([TCMALLOC], VLLM_SPIN),
-    "jemalloc": ([LIBDIR / "libjemalloc.so.2"], VLLM_SPIN),
-    "tcmalloc + iomp5": ([TCMALLOC, IOMP], VLLM_SPIN),
-    "spin 0": ([], SPIN_0),
-    "spin 0.01": ([], {"ROLEGEN_VLLM_SPIN_S": "0.01"}),
-    "spin 0 + tcmalloc": ([TCMALLOC], SPIN_0),
+    "default": ([], VLLM_TOP_P),
+    "tcmalloc": ([TCMALLOC], VLLM_TOP_P),
+    "jemalloc": ([LIBDIR / "libjemalloc.so.2"], VLLM_TOP_P),
+    "tcmalloc + iomp5": ([TCMALLOC, IOMP], VLLM_TOP_P),
+    "fast top-p": ([], FAST_TOP_P),
+    "fast top-p + tcmalloc": ([TCMALLOC], FAST_TOP_P),
 }
 
 _CHILD = """

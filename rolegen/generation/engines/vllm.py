@@ -18,6 +18,7 @@ import multiprocessing
 import os
 from pathlib import Path
 
+from rolegen.generation.engines import vllm_sampling
 from rolegen.generation.engines.base import Completion, EngineOptions, Request
 
 
@@ -42,6 +43,8 @@ class VLLMEngine:
             if cores == list(range(cores[0], cores[-1] + 1)):
                 os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"{cores[0]}-{cores[-1]}")
                 os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+            # top-p without sorting the vocabulary, in vLLM's processes (vllm_sampling.py)
+            os.environ.setdefault(vllm_sampling.ENV, "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep the progress bar readable
         from vllm import LLM
