@@ -10,6 +10,10 @@ on) in a fresh process with its LD_PRELOAD, and reports:
 - the CPU time of the run's processes, and the share of it spent in the kernel (system
   time: page faults and frees of a busy allocator show up there).
 
+`--variants` picks among them, and two more run rolegen's top-p plugin
+(`rolegen/generation/engines/vllm_sampling.py`) against vLLM's own sort:
+`--variants 'default,fast top-p' --out bench/results/top_p.json`.
+
 The variants run in turn and the default runs again at the end, so that drift of the
 machine over the run shows as the difference between its two runs. A variant whose
 library is not installed is reported absent, not run:

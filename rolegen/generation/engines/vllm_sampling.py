@@ -47,30 +47,23 @@ def top_p(logits: torch.Tensor, k: torch.Tensor | None, p: torch.Tensor | None, 
         return reference(logits, k, p)
     out = torch.full_like(logits, float("-inf"))
     logsumexp = logits.logsumexp(dim=-1, keepdim=True)
-    rows = None  # all of them
+    rows = torch.arange(len(logits))  # the rows not yet done
     for n in TIERS:
-        if n >= logits.shape[-1]:
+        if n >= logits.shape[-1] or not len(rows):
             break
-        part = logits if rows is None else logits[rows]
-        values, index = part.topk(n, dim=-1)  # sorted, most likely first
-        part_p = (p if rows is None else p[rows]).unsqueeze(-1)
-        probs = (values - (logsumexp if rows is None else logsumexp[rows])).exp()
+        values, index = logits[rows].topk(n, dim=-1)  # sorted, most likely first
+        probs = (values - logsumexp[rows]).exp()
+        row_p = p[rows].unsqueeze(-1)
         # vLLM keeps a token unless the mass of it and every less likely token is at
         # most 1 - p, i.e. unless the mass before it is at least p; the first stays
-        keep = probs.cumsum(dim=-1) - probs < part_p
+        keep = probs.cumsum(dim=-1) - probs < row_p
         keep[:, 0] = True
-        covered = probs.sum(dim=-1, keepdim=True) >= part_p + MARGIN
-        kept = values.masked_fill(~keep, float("-inf"))
-        ids = torch.arange(len(part)) if rows is None else rows
-        done = covered.squeeze(-1)
-        out[ids[done]] = torch.full_like(part[done], float("-inf")).scatter_(
-            -1, index[done], kept[done]
-        )
-        rows = ids[~done]
-        if not len(rows):
-            return out
-    rows = torch.arange(len(logits)) if rows is None else rows
-    out[rows] = reference(logits[rows], None, p[rows])
+        done = (probs.sum(dim=-1, keepdim=True) >= row_p + MARGIN).squeeze(-1)
+        kept = values[done].masked_fill(~keep[done], float("-inf"))
+        out[rows[done].unsqueeze(-1), index[done]] = kept
+        rows = rows[~done]
+    if len(rows):
+        out[rows] = reference(logits[rows], None, p[rows])
     return out
 
 
