@@ -122,3 +122,9 @@ def test_ties_at_the_edge_keep_as_many_tokens_and_differ_only_among_the_tied():
     edge = torch.where(kept_ref, logits, float("inf")).min(dim=-1, keepdim=True).values
     assert bool(((kept != kept_ref) <= (logits == edge)).all())
     assert torch.equal(ours[kept], logits[kept])
+
+
+def test_a_value_other_than_0_or_1_is_named(monkeypatch):
+    monkeypatch.setenv(ENV, "yes")
+    with pytest.warns(UserWarning, match=f"{ENV}='yes': expected 0 or 1"):
+        register()

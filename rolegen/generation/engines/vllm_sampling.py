@@ -69,7 +69,10 @@ def top_p(logits: torch.Tensor, k: torch.Tensor | None, p: torch.Tensor | None, 
 
 def register() -> None:
     """Route vLLM's top-k/top-p step through `top_p` when `ROLEGEN_VLLM_TOP_P=1`."""
-    if os.environ.get(ENV) != "1":
+    value = os.environ.get(ENV)
+    if value not in (None, "", "0", "1"):
+        warnings.warn(f"{ENV}={value!r}: expected 0 or 1; vLLM's own top-p is used", stacklevel=1)
+    if value != "1":
         return
     try:
         from vllm.v1.sample.ops import topk_topp_sampler as sampler
