@@ -91,6 +91,49 @@ def test_truncation_drops_the_oldest_exchanges_whole(tokenizer):
     )
 
 
+def _long_dialogue(exchanges: int) -> list[dict]:
+    long = [*DIALOGUE]
+    for k in range(exchanges):
+        long += [
+            {"role": "user", "content": f"Question number {k} about the voyage ahead?"},
+            {"role": "assistant", "content": f"Answer number {k}: the winds are kind today."},
+        ]
+    return long
+
+
+def test_a_dialogue_that_fits_is_one_window_equal_to_the_whole_example(tokenizer):
+    renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 4096)
+    (window,) = renderer.sft_windows(_long_dialogue(3), ("Mara", "Ann"))
+    whole = renderer.sft_example(_long_dialogue(3), ("Mara", "Ann"))
+    assert (window.input_ids, window.labels) == (whole.input_ids, whole.labels)
+
+
+def test_windows_learn_every_reply_once_each_with_history_before_it(tokenizer):
+    renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 300)
+    long = _long_dialogue(20)
+    windows = renderer.sft_windows(long, ("Mara", "Ann"))
+    assert len(windows) > 2
+    learned = [run for w in windows for run in _labelled_runs(w, tokenizer)]
+    replies = [m["content"] for m in long[2:] if m["role"] == "assistant"]
+    # each reply (and its end-of-turn marker) learned in exactly one window, in order
+    assert [r.removesuffix("<|im_end|>") for r in learned] == replies
+    for w in windows:
+        text = tokenizer.decode(w.input_ids)
+        assert len(w) <= 300
+        assert "captain of the Gale" in text and "Welcome aboard" in text
+    for w in windows[1:]:
+        first = _labelled_runs(w, tokenizer)[0].removesuffix("<|im_end|>")
+        k = int(first.split()[2].rstrip(":"))
+        # the reply before the first one learned is in the window, as history
+        assert f"Answer number {k - 1}:" in tokenizer.decode(w.input_ids)
+    assert sum(w.dropped_messages for w in windows) == 0
+
+
+def test_windows_are_empty_when_not_even_one_exchange_fits(tokenizer):
+    renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 20)
+    assert renderer.sft_windows(_long_dialogue(5), ("M", "A")) == []
+
+
 def test_pair_example_scores_only_the_reply(tokenizer):
     renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 4096)
     pair = renderer.pair_example(

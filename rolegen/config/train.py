@@ -79,7 +79,7 @@ class TrainConfig:
     max_length: int = opt(
         2048,
         "Longest training sequence in tokens (also the packed row length); longer "
-        "dialogues lose their oldest exchanges whole.",
+        "dialogues are cut into windows that each fit, every reply learned once.",
     )
     dpo_max_pairs: int | None = opt(
         None,

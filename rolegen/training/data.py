@@ -130,16 +130,19 @@ def _speaker_names(row: dict) -> tuple[str, str]:
 
 
 def encode_sft(renderer: Renderer, rows: list[dict]) -> tuple[list[Example], dict]:
-    examples, stats = [], {"too_long": 0, "no_target": 0, "dropped_messages": 0}
+    """Each row's windows (`Renderer.sft_windows`); `windows` counts the examples beyond
+    one per dialogue, `dropped_messages` the messages that fit no window."""
+    examples, stats = [], {"too_long": 0, "no_target": 0, "windows": 0, "dropped_messages": 0}
     for row in rows:
-        e = renderer.sft_example(row["messages"], _speaker_names(row), id=str(row.get("id", "")))
-        if e is None:
-            stats["too_long"] += 1
-        elif e.target_tokens == 0:
-            stats["no_target"] += 1
-        else:
-            stats["dropped_messages"] += e.dropped_messages
-            examples.append(e)
+        names, row_id = _speaker_names(row), str(row.get("id", ""))
+        rendered = renderer.sft_windows(row["messages"], names, id=row_id)
+        windows = [e for e in rendered if e.target_tokens]
+        if not windows:
+            stats["no_target" if rendered else "too_long"] += 1
+            continue
+        stats["windows"] += len(windows) - 1
+        stats["dropped_messages"] += sum(e.dropped_messages for e in windows)
+        examples.extend(windows)
     return examples, stats
 
 

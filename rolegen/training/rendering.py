@@ -5,8 +5,9 @@ tokenizer's chat template or a format template), so training and inference see
 the same text. Loss falls only on the character's replies, including the
 end-of-turn marker that follows each (eos for chat templates, the format's stop
 string otherwise); the system prompt, the card's greeting and the user turns are
-masked with -100. Too long a dialogue loses its oldest exchanges whole (the system
-prompt and greeting stay), as generation does. Eval's fluency score
+masked with -100. Too long a dialogue is cut into windows that each fit, every reply
+learned once with the history before it that fits (the system prompt and greeting
+lead each window; the oldest exchanges go whole, as generation trims them). Eval's fluency score
 (guardrails.py) finds the reply tokens the same way.
 
 Needs a fast tokenizer (character offsets) and a format whose turns only append.
@@ -131,16 +132,18 @@ class Renderer:
         return Example(ids, labels)
 
     def sft_example(
-        self, messages: list[dict], names: tuple[str, str], id: str = ""
+        self, messages: list[dict], names: tuple[str, str], id: str = "", train_from: int = 0
     ) -> Example | None:
         """A whole dialogue, oldest exchanges dropped until it fits; None if even the
-        system prompt, greeting and last exchange do not fit."""
+        system prompt, greeting and last exchange do not fit. Replies before message
+        `train_from` are context only."""
         head_n = _head_length(messages)
         head, body = messages[:head_n], messages[head_n:]
         dropped = 0
         while True:
             kept = head + body[dropped:]
-            train_on = {i for i, m in enumerate(kept) if i >= head_n and m["role"] == "assistant"}
+            first = max(head_n, train_from - dropped)
+            train_on = {i for i, m in enumerate(kept) if i >= first and m["role"] == "assistant"}
             text, spans = self.reply_spans(kept, names, train_on)
             example = self.label(text, spans)
             if len(example) <= self.max_length:
@@ -149,6 +152,44 @@ class Renderer:
             if len(body) - dropped <= 2:
                 return None
             dropped += 2 if body[dropped]["role"] == "user" else 1
+
+    def sft_windows(
+        self, messages: list[dict], names: tuple[str, str], id: str = ""
+    ) -> list[Example]:
+        """Every reply of a dialogue learned once, in windows of at most max_length.
+
+        A dialogue that fits is one example. A longer one is cut from its end: each
+        window holds as much of the history before it as fits (the system prompt and
+        greeting lead every window) and learns only its later half, so every reply is
+        learned with at least half a window of history before it, as a chat front-end
+        shows it once the oldest turns are trimmed. The earliest window learns all it
+        holds. Replies that fit no window (one exchange longer than max_length) are left
+        out; the first example's `dropped_messages` counts them.
+        """
+        head_n = _head_length(messages)
+        windows: list[Example] = []
+        end = len(messages)
+        while end > head_n:
+            example = self.sft_example(messages[:end], names, id)
+            if example is None:
+                break
+            start = head_n + example.dropped_messages
+            if start == head_n:
+                windows.append(example)
+                end = head_n
+                break
+            half = start + (end - start) // 2
+            mid = next((i for i in range(half, end) if messages[i]["role"] == "user"), start)
+            if mid > start:
+                example = self.sft_example(messages[:end], names, id, train_from=mid)
+            windows.append(example)
+            end = mid
+        for e in windows:
+            e.dropped_messages = 0
+        windows.reverse()
+        if windows:
+            windows[0].dropped_messages = end - head_n
+        return windows
 
     def pair_example(
         self,
