@@ -166,6 +166,9 @@ def test_round_two_generates_with_round_ones_adapter_and_resumes_after_round_one
     assert first.exit_code == 130, first.output
     assert "[round 1/2] train:" in first.output and "[round 2/2] generate:" in first.output
     assert (out / "adapter" / "summary.json").is_file()
+    # round 1's stage times were written as each stage ended, before the stop
+    kept = json.loads((out / "pipeline.json").read_text())["timings_seconds"]
+    assert set(kept) == {"generate", "train"}
     monkeypatch.setattr(generate, "run_generate", real)
     round_one = [out / "data" / "manifest.json", out / "adapter" / "adapter_model.safetensors"]
     written = [p.stat().st_mtime_ns for p in round_one]
@@ -193,6 +196,9 @@ def test_round_two_generates_with_round_ones_adapter_and_resumes_after_round_one
     assert not (out / "eval").exists()
     pipeline = json.loads((out / "pipeline.json").read_text())
     assert pipeline["rounds"] == 2 and pipeline["results"] == str(out / "round2" / "eval")
+    times = pipeline["timings_seconds"]
+    assert {k: times[k] for k in kept} == kept  # skipped stages keep the time they took
+    assert set(times) == {"generate", "train", "round2/generate", "round2/train", "eval"}
 
 
 def test_rounds_below_one_are_refused_and_round_seeds_are_distinct(tmp_path):

@@ -116,6 +116,14 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
     def key(stage: str, k: int) -> str:  # round 1's keys are a one-round run's
         return stage if k == 1 else f"round{k}/{stage}"
 
+    def record(stage: str, k: int, t: float) -> None:
+        # written as each stage ends, so a crash later keeps the times of those before it
+        timings[key(stage, k)] = round(time.perf_counter() - t, 1)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "pipeline.json").write_text(
+            json.dumps({"out": str(out), "timings_seconds": timings}, indent=2) + "\n"
+        )
+
     for r in rounds:
         t = time.perf_counter()
         tag = _tag("generate", r.k, cfg.rounds)
@@ -124,7 +132,7 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
         else:
             echo(f"{tag}: {r.data}" + (" (resuming)" if r.generate.resume else ""))
             run_generate(r.generate, echo=echo)
-            timings[key("generate", r.k)] = round(time.perf_counter() - t, 1)
+            record("generate", r.k, t)
 
         t = time.perf_counter()
         tag = _tag("train", r.k, cfg.rounds)
@@ -134,7 +142,7 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
             resuming = " (resuming) " if r.train.resume else " "
             echo(f"{tag}: {r.adapter}{resuming}{so_far()}")
             run_train(r.train, echo=echo)
-            timings[key("train", r.k)] = round(time.perf_counter() - t, 1)
+            record("train", r.k, t)
 
     t = time.perf_counter()
     tag = _tag("eval", cfg.rounds, cfg.rounds)
@@ -142,10 +150,9 @@ def run_pipeline(cfg: PipelineConfig, echo=print) -> dict:
     resuming = " (resuming) " if evaluate.resume else " "
     echo(f"{tag}: {evaluation}{resuming}{whose}{so_far()}")
     results = run_eval(evaluate, echo=echo)
-    timings[key("eval", cfg.rounds)] = round(time.perf_counter() - t, 1)
+    record("eval", cfg.rounds, t)
     summary = {"out": str(out), "timings_seconds": timings, "results": str(evaluation)}
     if cfg.rounds > 1:
         summary.update(rounds=cfg.rounds, adapter=str(last.adapter))
-    out.mkdir(parents=True, exist_ok=True)
     (out / "pipeline.json").write_text(json.dumps(summary, indent=2) + "\n")
     return {**summary, "eval": results}
