@@ -198,7 +198,7 @@ def test_round_two_generates_with_round_ones_adapter_and_resumes_after_round_one
     assert pipeline["rounds"] == 2 and pipeline["results"] == str(out / "round2" / "eval")
     times = pipeline["timings_seconds"]
     assert {k: times[k] for k in kept} == kept  # skipped stages keep the time they took
-    assert set(times) == {"generate", "train", "round2/generate", "round2/train", "eval"}
+    assert set(times) == {"generate", "train", "round2/generate", "round2/train", "round2/eval"}
 
 
 def test_rounds_below_one_are_refused_and_round_seeds_are_distinct(tmp_path):
