@@ -114,8 +114,8 @@ def run_train(cfg: TrainConfig, echo=print) -> dict:
 
     if "sft" in stages and "sft" not in done_stages:
         echo(
-            f"sft: {len(sft_train)} dialogues ({sum(e.target_tokens for e in sft_train)} reply "
-            f"tokens), eval {len(sft_test)}"
+            f"sft: {len(sft_train)} examples from {len({e.id for e in sft_train})} dialogues "
+            f"({sum(e.target_tokens for e in sft_train)} reply tokens), eval {len(sft_test)}"
         )
         sft = _with_unlikelihood(
             SFTStage(cfg, sft_train, sft_test, acc.device), cfg, sft_train, info, acc
