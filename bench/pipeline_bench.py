@@ -16,7 +16,8 @@ taken with another process on the cores is not comparable.
 
     python bench/pipeline_bench.py --commit f9eaa7e --commit HEAD --size quarter
 
-Writes bench/results/pipeline_<size>.json and prints a table.
+Writes bench/results/pipeline_<size>.json and prints a table; each run's log is in
+outputs/pipeline-bench/.
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ def stage_figures(out: Path, machine: dict) -> dict:
     manifest = json.loads((out / "data" / "manifest.json").read_text())
     tokens = manifest["tokens"]
     engine_s = manifest["timings"].get("engine_seconds") or manifest["timings"]["generate_seconds"]
-    dialogues = len(manifest.get("dialogues") or []) or manifest["config"].get("dialogues", 1)
+    # sequences in flight: every dialogue of a batch, each drawing its candidates together
+    count = manifest["dialogues"]
+    count = count["total"] if isinstance(count, dict) else len(count)
+    config = manifest["config"]
+    dialogues = min(count, config.get("batch_size") or count) * (config.get("candidates") or 1)
     context = tokens["prompt"] / max(1, tokens.get("character_replies_drawn", 1))
     limit = decode_limit(machine["copy_bandwidth_gbs"] * 1e9, dialogues, int(context))
     gen_rate = tokens["generated"] / engine_s
@@ -131,9 +136,17 @@ def main() -> None:
             load = os.getloadavg()[0]
             print(f"{commit} ({sha[:10]}): running, load average {load:.2f}", flush=True)
             try:
-                wall, out = run_pipeline(tree, args.size, root / f"{sha[:10]}.log")
+                logs = REPO / "outputs" / "pipeline-bench"
+                logs.mkdir(parents=True, exist_ok=True)
+                wall, out = run_pipeline(tree, args.size, logs / f"{args.size}-{sha[:10]}.log")
                 row = {"commit": commit, "sha": sha, "load_average_before": round(load, 2)}
-                rows.append({**row, "wall_seconds": round(wall, 1), **stage_figures(out, machine)})
+                row["wall_seconds"] = round(wall, 1)
+                try:
+                    row.update(stage_figures(out, machine))
+                except (KeyError, OSError, ValueError) as e:  # an older commit's records
+                    times = json.loads((out / "pipeline.json").read_text())["timings_seconds"]
+                    row.update(seconds=times, figures_error=repr(e))
+                rows.append(row)
             finally:
                 if not args.keep:
                     subprocess.run(
@@ -152,11 +165,12 @@ def main() -> None:
     print("\n| commit | wall min | generate | train | eval | gen / limit | SFT MFU | DPO MFU |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        s, t = r["seconds"], r["train"]
+        s, t = r["seconds"], r.get("train", {})
+        fraction = r.get("generate", {}).get("fraction_of_limit", float("nan"))
         print(
             f"| {r['commit']} | {r['wall_seconds'] / 60:.1f} | {s.get('generate', 0) / 60:.1f} | "
             f"{s.get('train', 0) / 60:.1f} | {s.get('eval', 0) / 60:.1f} | "
-            f"{r['generate']['fraction_of_limit']:.2f} | {t.get('sft', {}).get('mfu', '-')} | "
+            f"{fraction:.2f} | {t.get('sft', {}).get('mfu', '-')} | "
             f"{t.get('dpo', {}).get('mfu', '-')} |"
         )
     if "speedup_vs_first" in result:
