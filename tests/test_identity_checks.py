@@ -3,6 +3,8 @@ identity confusion, identity miss and assistant drift, on hand-written replies i
 shipped languages; and cards whose names are hard (none, one letter, a common word, CJK)."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rolegen.checks.phrases import identity, names_character
 from rolegen.checks.turns import DialogueTurns, check_dialogues
@@ -171,3 +173,36 @@ def test_an_epithets_place_is_not_the_characters_name():
     assert names_character("Sefa. Everyone on the steps knows me.", sefa)
     reasons = _reasons(sefa, "And now I'm here, in the Salt Steps. Mind the spray.")
     assert "identity_confusion" not in reasons[0]
+
+
+# The scanning forms of the two regular expressions against their plain definitions.
+_FRAGMENTS = st.sampled_from(
+    [
+        "I'm", "i am", "I AM", "My name is", "name's", "call me", "Je suis", "soy", "Ich bin",
+        "我是", "我叫", "李明", "Mara", "Vell", "mara", "O'Mara", "Maras", "xMara", "’", "'",
+        " ", "  ", "\n", ".", "...", ",", "*", '"', "“", "”", "the", "Captain", "Dr.", "İ",
+        "ß", "Ä", "é", "a", "1",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_FRAGMENTS, max_size=30).map("".join))
+def test_self_intros_finds_what_the_case_blind_regex_finds(text):
+    from rolegen.checks.phrases import SELF_INTRO, self_intros
+
+    got = [(m.span(), m.groupdict()) for m in self_intros(text)]
+    assert got == [(m.span(), m.groupdict()) for m in SELF_INTRO.finditer(text)]
+
+
+@given(st.lists(_FRAGMENTS, max_size=30).map("".join))
+def test_the_name_pattern_finds_each_part_as_a_whole_word(text):
+    import re
+
+    from rolegen.checks.phrases import _name_pattern
+
+    parts = ["Mara", "O'Mara", "李明"]
+    rule = "|".join(
+        [rf"(?<![\w'’]){re.escape(p)}(?!\w)" for p in parts[:2]] + [re.escape(parts[2])]
+    )
+    got = [m.span() for m in _name_pattern(parts).finditer(text)]
+    assert got == [m.span() for m in re.finditer(rule, text)]

@@ -178,6 +178,14 @@ _REQUEST = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
+def _user_side(user_turn: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A user turn's sentences of six words or more, and its requests (a script's turns
+    recur in every dialogue of the script: parsed once)."""
+    theirs = tuple(t for t in _SENTENCE.findall(user_turn) if len(t.split()) >= 6)
+    return theirs, tuple(m.group(0) for m in _REQUEST.finditer(user_turn))
+
+
 def role_swap(reply: str, user_turn: str | None, threshold: float = 60.0) -> bool:
     """The character takes the user's part: it asks the user's own request back as its own
     (the user asked "Can you help me find a safe place to sleep?" and the reply asks "Can
@@ -186,8 +194,10 @@ def role_swap(reply: str, user_turn: str | None, threshold: float = 60.0) -> boo
     own line (ratio >= 90)."""
     if not user_turn:
         return False
+    theirs, asked = _user_side(user_turn)
+    if not theirs and not asked:
+        return False  # nothing of the user's to take (most turns): no need to parse the reply
     speech, _ = speech_and_narration(reply)
-    theirs = [t for t in _SENTENCE.findall(user_turn) if len(t.split()) >= 6]
     if theirs and any(
         fuzz.ratio(mine.lower(), t.lower()) >= 90
         for mine in _SENTENCE.findall(speech)
@@ -195,7 +205,6 @@ def role_swap(reply: str, user_turn: str | None, threshold: float = 60.0) -> boo
         for t in theirs
     ):
         return True  # the user's own line spoken back as the character's
-    asked = [m.group(0) for m in _REQUEST.finditer(user_turn)]
     if not asked:
         return False
     return any(
