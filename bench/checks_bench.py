@@ -11,6 +11,9 @@
     with `fuzz.ratio` over the same pairs, behind the same length pre-filter;
   - import and first call in a fresh interpreter, with an empty numba cache (the
     kernels compile) and then with that cache filled (NUMBA_CACHE_DIR of its own).
+- All checks on real replies: the persona calibration's labelled turns (the embedded
+  model's own output, with their cards' facts), repeated to --real-turns scored turns.
+  The synthetic turns above are pseudo-words that seldom reach the persona checks.
 - Near-duplicate dialogues over 100,000 dialogue texts: time and peak memory.
 
 The machine's load average is recorded: another process on the same cores makes the
@@ -184,12 +187,42 @@ def _first_call_seconds() -> tuple[float, float]:
     return runs[0], runs[1]
 
 
+def real_turns(n: int) -> list[DialogueTurns]:
+    """The labelled replies of the persona calibration (real model output, their cards'
+    facts read), repeated to `n` scored turns: each scores its last turn only."""
+    from persona_calibration import DATA
+
+    from rolegen.evaluation.labels import card_facts_of, labelled_card_folders
+
+    facts = card_facts_of(labelled_card_folders())
+    rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    items = []
+    for k in range(n):
+        r = rows[k % len(rows)]
+        d = DialogueTurns(
+            character=[*r["earlier"], r["reply"]],
+            users=[None] * len(r["earlier"]) + [r["user"]],
+            name=r["persona_name"],
+            intro=r.get("persona_intro", ""),
+            user_name=r.get("user_persona", ""),
+            language=r.get("persona_language", "en"),
+            has_greeting=r.get("has_greeting", True),
+            facts=facts.get(r["persona_name"]),
+        )
+        d.score_from = len(d.character) - 1
+        items.append(d)
+    return items
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dialogues", type=int, default=5000)
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--dup-dialogues", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--real-turns", type=int, default=20_000, help="Scored turns of real replies."
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "checks.json"))
     args = parser.parse_args()
     load_before = os.getloadavg()
@@ -211,6 +244,9 @@ def main():
     )
     assert [[c.reasons for c in t] for t in exact] == [[c.reasons for c in t] for t in results]
     char_seconds = min(_char_level_cross_turn(data) for _ in range(args.repeats))
+    real = real_turns(args.real_turns)
+    check_dialogues(real[:50])
+    real_seconds, real_runs, _ = _best(lambda: check_dialogues(real), args.repeats)
     texts = dialogue_texts(args.dup_dialogues)
     tracemalloc.start()
     start = time.perf_counter()
@@ -243,6 +279,14 @@ def main():
             "exact_runs": exact_runs,
             "char_level_cross_turn_seconds": round(char_seconds, 3),
             "flagged_by_reason": flagged,
+        },
+        "real_turn_checks": {
+            "source": "tests/data/labelled_persona_turns.jsonl, repeated",
+            "scored_turns": len(real),
+            "mean_chars": round(sum(len(d.character[-1]) for d in real) / len(real), 1),
+            "seconds": round(real_seconds, 3),
+            "turns_per_second": round(len(real) / real_seconds),
+            "runs": real_runs,
         },
         "near_duplicates": {
             "dialogues": len(texts),
@@ -277,6 +321,12 @@ def main():
         "with it filled"
     )
     print(f"flagged: {t['flagged_by_reason']}")
+    rt = result["real_turn_checks"]
+    print(
+        f"  all checks on real replies (the labelled persona turns, ~{rt['mean_chars']:.0f} "
+        f"chars): {rt['seconds']:.2f} s for {rt['scored_turns']:,} = "
+        f"{rt['turns_per_second']:,} turns/s {rt['runs']}"
+    )
     print(
         f"near-duplicates: {d['dialogues']} dialogues (~{d['mean_chars']:.0f} chars): "
         f"{d['seconds']:.1f} s, {d['pairs_found']} pairs, peak {d['peak_python_memory_mb']} MB"
