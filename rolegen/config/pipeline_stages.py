@@ -32,6 +32,11 @@ from rolegen.resources import personas_dir
 # (decoding-fix distillation: the adapter learns what the flag does, without the flag).
 # Three training prompts, so that the adapter learns the habit rather than the template;
 # `plain` stays out of training for the eval.
+# Beside each accepted reply, one reply from the same context under another card's
+# prompt is a rejected side too (cross-card negatives): the adapter learns to answer
+# from its own card. Chosen by the ablation of 2026-12-05 (docs/results/): wrong identity
+# 0.125 -> 0.049 on the held-out eval, and no near-copy through turn 36 of the long
+# suite; persona top-1 fell under rolegen's prompt (0.42 -> 0.31), not under `plain`.
 GENERATE_DEFAULTS = {
     "candidates": 4,
     "max_resamples": 7,
@@ -39,6 +44,7 @@ GENERATE_DEFAULTS = {
     "on_exhausted": "keep",
     "distill": "frequency-penalty=0.5",
     "plain_negatives": 1,
+    "cross_card_negatives": 1,
     "prompts": ["rolegen", "tavern-greeting", "sheet-examples"],
 }
 # SFT three epochs over the clean (distilled) turns, then DPO on a sample of the rejects
