@@ -192,26 +192,10 @@ def real_turns(n: int) -> list[DialogueTurns]:
     facts read), repeated to `n` scored turns: each scores its last turn only."""
     from persona_calibration import DATA
 
-    from rolegen.evaluation.labels import card_facts_of, labelled_card_folders
+    from rolegen.evaluation.labels import card_facts_of, labelled_card_folders, read_labelled
 
-    facts = card_facts_of(labelled_card_folders())
-    rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
-    items = []
-    for k in range(n):
-        r = rows[k % len(rows)]
-        d = DialogueTurns(
-            character=[*r["earlier"], r["reply"]],
-            users=[None] * len(r["earlier"]) + [r["user"]],
-            name=r["persona_name"],
-            intro=r.get("persona_intro", ""),
-            user_name=r.get("user_persona", ""),
-            language=r.get("persona_language", "en"),
-            has_greeting=r.get("has_greeting", True),
-            facts=facts.get(r["persona_name"]),
-        )
-        d.score_from = len(d.character) - 1
-        items.append(d)
-    return items
+    _, items = read_labelled(DATA, card_facts_of(labelled_card_folders()))
+    return [items[k % len(items)] for k in range(n)]
 
 
 def main():
