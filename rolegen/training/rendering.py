@@ -160,9 +160,9 @@ class Renderer:
 
         A dialogue that fits is one example. A longer one is cut from its end: each
         window holds as much of the history before it as fits (the system prompt and
-        greeting lead every window) and learns only its later half, so every reply is
-        learned with at least half a window of history before it, as a chat front-end
-        shows it once the oldest turns are trimmed. The earliest window learns all it
+        greeting lead every window) and learns only the later half of its messages, so
+        every reply is learned with at least the earlier half of its window before it,
+        as a chat front-end shows a long chat once the oldest turns are trimmed. The earliest window learns all it
         holds. Replies that fit no window (one exchange longer than max_length) are left
         out; the first example's `dropped_messages` counts them.
         """
