@@ -335,7 +335,8 @@ def test_asked_budget_is_per_dialogue_in_one_batch(embedded_model):
     asked = loop.start(Dialogue(id="a", persona=persona, user=user, script=["Who are you, again?"]))
     other = loop.start(Dialogue(id="b", persona=persona, user=user, script=["Any news?"]))
     loop.run([asked, other])
-    assert [len(c) for c in engine.calls] == [2, 2, 1, 1]  # b stops after its 2 draws
+    # b stops after its 2 draws; a, left alone, draws its last two at once (fill_rounds)
+    assert [len(c) for c in engine.calls] == [2, 2, 2]
     assert len(asked.unresolved[0]["rejected"]) == 4
     assert len(other.unresolved[0]["rejected"]) == 2
 
@@ -351,7 +352,8 @@ def test_distillation_pairs_the_fixed_reply_with_a_plain_one_from_the_same_conte
         Dialogue(id="d0", persona=persona, user=user, sampling={"frequency_penalty": 0.5})
     )
     loop.run([d])
-    fixed, plain = engine.calls
+    (call,) = engine.calls  # the candidate and its negatives, drawn together
+    fixed, plain = call[:1], call[1:]
     assert fixed[0].frequency_penalty == 0.5
     assert [r.frequency_penalty for r in plain] == [0.0, 0.0]
     assert [r.prompt_ids for r in plain] == [fixed[0].prompt_ids] * 2  # the same context
@@ -386,8 +388,9 @@ def test_cross_card_negatives_answer_the_same_context_under_another_card(embedde
     a = loop.start(Dialogue(id="a", persona=mara, user=user))
     b = loop.start(Dialogue(id="b", persona=hana, user=user))
     loop.run([a, b])
-    replies, crossed = engine.calls
-    assert len(crossed) == 2  # one per accepted reply
+    (call,) = engine.calls
+    replies, crossed = call[:2], call[2:]
+    assert len(crossed) == 2  # one per dialogue
     own_prompts = {tuple(r.prompt_ids) for r in replies}
     assert all(tuple(r.prompt_ids) not in own_prompts for r in crossed)
     negative = a.meta[-1]["rejected"][0]
@@ -410,7 +413,7 @@ def test_plain_and_cross_card_negatives_share_one_engine_call(embedded_model):
     a = loop.start(Dialogue(id="a", persona=mara, user=user, sampling=fixed))
     b = loop.start(Dialogue(id="b", persona=hana, user=user, sampling=fixed))
     loop.run([a, b])
-    assert [len(c) for c in engine.calls] == [2, 4]  # the replies, then every negative
+    assert [len(c) for c in engine.calls] == [6]  # the replies and every negative
     assert [r["reasons"][0] for r in a.meta[-1]["rejected"]] == ["plain_decoding", "cross_card"]
 
 
@@ -454,3 +457,87 @@ def test_the_cli_notes_a_signal_for_the_loops_and_forgets_it_when_the_command_en
         time.sleep(1)  # the handler raises at the next bytecode; this is not reached
     assert got == [signal.SIGTERM]
     assert interrupts.received == []
+
+
+class SeededEngine:
+    """A completion that is a function of the request's seed alone (as vLLM's seeded
+    sampling is of the seed and the prompt): most empty or looping, some clean."""
+
+    name = "seeded"
+
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, requests):
+        self.calls.append(requests)
+        texts = ["", "noir noir noir noir noir", "noir", "", "Noir? noir.", "", "noir, friend"]
+        out = []
+        for r in requests:
+            k = r.seed % 10  # 7 in 10 fail: empty, or rejected by the judge below
+            text = texts[k] if k < len(texts) else f"A clean reply {r.seed % 1000}."
+            out.append(Completion(text, 5, "stop"))
+        return out
+
+    def close(self):
+        pass
+
+
+def _noir_judge(dialogues, texts):
+    return [
+        (["loop"], {"loop": 1.0}) if "noir" in t.lower() else ([], {"loop": 0.0}) for t in texts
+    ]
+
+
+@pytest.mark.parametrize("on_exhausted", ["end", "keep"])
+def test_rounds_drawn_ahead_write_the_records_of_one_round_at_a_time(embedded_model, on_exhausted):
+    """fill_rounds draws later rounds ahead for the dialogues left; what each dialogue
+    keeps, rejects, and how it ends are those of drawing one round at a time, and so are
+    the loop's counts of resamples, rejections and replies."""
+    builder, mara, user = _setup(embedded_model)
+    hana = resolve_persona(load_personas("tea-house-hana")[0], user.name)
+    script = ("Who are you?", "Any news?", "And then?", "What is your name?")
+    runs = {}
+    for fill in (False, True):
+        engine = SeededEngine()
+        settings = LoopSettings(
+            turns=4,
+            seed=11,
+            temperature=0.8,
+            top_p=0.95,
+            repetition_penalty=1.0,
+            max_new_tokens=32,
+            user_max_new_tokens=16,
+            max_resamples=3,
+            asked_resamples=9,
+            candidates=2,
+            on_exhausted=on_exhausted,
+            resample_temperature_step=0.2,
+            plain_negatives=1,
+            cross_card_negatives=1,
+            user_script=script,
+            fill_rounds=fill,
+        )
+        loop = TurnLoop(engine, builder, settings, judge=_noir_judge)
+        fixed = {"frequency_penalty": 0.5}
+        dialogues = [
+            loop.start(Dialogue(id=f"d{k}", persona=(mara, hana)[k % 2], user=user, sampling=fixed))
+            for k in range(8)
+        ]
+        loop.run(dialogues)
+        stats = loop.stats
+        counts = (stats.resamples, stats.rejections, stats.replies_drawn, stats.replies_passed)
+        runs[fill] = [d.to_record({}) for d in dialogues], counts, engine.calls
+    (narrow, narrow_counts, narrow_calls), (wide, wide_counts, wide_calls) = runs[False], runs[True]
+    assert wide == narrow
+    assert wide_counts == narrow_counts
+    assert len(wide_calls) < len(narrow_calls)
+    # the data holds what the schedule is there for: resamples, negatives, raised rounds
+    assert narrow_counts[0] > 0
+    rejected = [r for rec in narrow for m in rec["meta"] for r in m.get("rejected", [])]
+    rejected += [r for rec in narrow for u in rec.get("unresolved", []) for r in u["rejected"]]
+    assert {"empty", "loop", "plain_decoding", "cross_card"} <= {r["reasons"][0] for r in rejected}
+    assert any(r["temperature"] > 0.8 for r in rejected)
+    if on_exhausted == "end":
+        assert {"completed", "rejected_assistant_reply"} <= {r["end_reason"] for r in narrow}
+    else:
+        assert any(m.get("flags") for rec in narrow for m in rec["meta"])

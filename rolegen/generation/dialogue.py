@@ -79,6 +79,8 @@ class LoopSettings:
     resample_temperature_step: float = 0.0
     plain_negatives: int = 0  # plain-sampled negatives beside a reply drawn under a decoding fix
     cross_card_negatives: int = 0  # replies from the same context under another card's prompt
+    # later rounds draw ahead to keep the first round's batch (the records are the same)
+    fill_rounds: bool = True
     user_script: tuple[str, ...] | None = None  # user turns for dialogues without their own
 
 
@@ -166,47 +168,53 @@ class TurnLoop:
         return builder.user_prompt(d.persona, d.user, d.messages, turn, self.settings.turns)
 
     def _model_step(self, dialogues: list[Dialogue], turn: int, side: str) -> None:
-        pending, sample, round_no = list(dialogues), 0, 0
+        """One side's turn of `dialogues`: candidates drawn in rounds until one passes the
+        judge or the dialogue's sample budget is spent.
+
+        Sample j of a dialogue belongs to round j // width (width: `candidates` on a judged
+        character turn, else 1) and takes that round's temperature; the reply kept is the
+        passing candidate of lowest j, and the rounds after its own are as if never drawn.
+        So a round may draw ahead: with `fill_rounds`, once fewer dialogues are left than
+        the first round had, each draws as many of its later samples at once as keep the
+        engine's batch at the first round's size. The records are those of one round at
+        a time; only more tokens are generated. A character turn's first engine call also
+        draws its negatives (plain-sampled, cross-card) beside the candidates; those of a
+        dialogue that keeps no reply are dropped."""
+        judged = side == "assistant" and self.judge is not None
+        width = self.settings.candidates if judged else 1
         budget = {d.id: self._budget(d, side) for d in dialogues}  # samples, all rounds
-        rejects: dict[str, list[dict]] = {d.id: [] for d in dialogues}
-        fallback: dict[str, tuple[dict, str]] = {}  # latest rejected non-empty candidate
-        accepted: dict[str, tuple[Dialogue, Prompt, dict, str]] = {}
-        spent = []  # dialogues whose budget ran out
-        while pending:
-            spent += [d for d in pending if sample >= budget[d.id]]
-            pending = [d for d in pending if sample < budget[d.id]]
-            if not pending:
-                break
-            # With the checks on, a round may draw several candidates per dialogue at once
-            # (same prompt, so the prefix cache serves them); the first that passes is kept.
-            width = 1
-            if side == "assistant" and self.judge is not None:
-                width = self.settings.candidates
-            prompts = {}
-            for d in pending:
-                prompt = self._prompt(d, turn, side)
-                if not self._builder(d).fits(prompt):
-                    d.end_reason = "context_overflow"
-                    continue
+        prompts = {}
+        for d in dialogues:
+            prompt = self._prompt(d, turn, side)
+            if self._builder(d).fits(prompt):
                 prompts[d.id] = prompt
-            pending = [d for d in pending if d.id in prompts]
+            else:
+                d.end_reason = "context_overflow"
+        pending = [d for d in dialogues if d.id in prompts]
+        live = list(pending)
+        first_round = len(pending) * width
+        drawn: dict[str, list[tuple]] = {d.id: [] for d in pending}  # (j, meta, text, reasons)
+        kept: dict[str, int] = {}  # dialogue -> sample index of the reply it keeps
+        negatives: tuple[list, list, list] = ([], [], [])  # owners, requests, completions
+        sample = 0
+        while pending:
+            step = width
+            if self.settings.fill_rounds:
+                per_dialogue = -(-first_round // len(pending))
+                step = max(width, -(-per_dialogue // width) * width)
             requests, owners = [], []
             for d in pending:
-                prompt = prompts[d.id]
-                sampling = {**self.sampling, **(d.sampling if side == "assistant" else {})}
-                if round_no and side == "assistant" and sampling["temperature"] > 0:
-                    # a resample at the same temperature tends to fall into the same loop
-                    raised = (
-                        sampling["temperature"] + round_no * self.settings.resample_temperature_step
-                    )
-                    sampling["temperature"] = min(raised, _MAX_RESAMPLE_TEMPERATURE)
-                for j in range(sample, min(sample + width, budget[d.id])):
+                for j in range(sample, min(sample + step, budget[d.id])):
                     seed = request_seed(self.settings.seed, d.seed_key or d.id, turn, side, j)
-                    requests.append(self._request(d, prompt, side, seed, sampling))
+                    sampling = self._sampling(d, side, j // width)
+                    requests.append(self._request(d, prompts[d.id], side, seed, sampling))
                     owners.append((d, j))
-            if not requests:
-                break
-            completions = self._generate(requests)
+            extra: tuple[list, list] = ([], [])
+            if side == "assistant" and sample == 0:
+                extra = self._negative_requests(pending, prompts, dialogues, turn)
+            completions = self._generate(requests + extra[0])
+            if extra[0]:
+                negatives = (extra[1], extra[0], completions[len(requests) :])
             candidates = []
             for (d, j), req, comp in zip(owners, requests, completions):
                 speaker, other = self._speaker_and_other(d, side)
@@ -231,78 +239,85 @@ class TurnLoop:
                     meta["context_messages"] = len(prompt.messages) - 1  # the system prompt
                     meta["context_examples"] = prompt.context_examples
                 if reply.empty:
-                    rejects[d.id].append(self._reject(meta, comp.text, ["empty"], {}))
+                    drawn[d.id].append((j, meta, comp.text, None))
                 else:
-                    candidates.append((d, meta, reply.text))
+                    candidates.append((d, j, meta, reply.text))
             verdicts = [([], {})] * len(candidates)
-            if self.judge is not None and side == "assistant" and candidates:
-                verdicts = self.judge([c[0] for c in candidates], [c[2] for c in candidates])
-            if side == "assistant":
-                self.stats.replies_drawn += len(requests)
-                self.stats.replies_passed += sum(not reasons for reasons, _ in verdicts)
-            chosen: dict[str, tuple[dict, str]] = {}
-            for (d, meta, text), (reasons, scores) in zip(candidates, verdicts):
+            if judged and candidates:
+                verdicts = self.judge([c[0] for c in candidates], [c[3] for c in candidates])
+            for (d, j, meta, text), (reasons, scores) in zip(candidates, verdicts):
                 if scores:
                     meta["checks"] = scores
-                if reasons:
-                    # every failing candidate is a negative for this context
-                    rejects[d.id].append(self._reject(meta, text, reasons, scores))
-                    fallback[d.id] = (meta, text)
-                elif d.id not in chosen:
-                    chosen[d.id] = (meta, text)
-            for d in pending:
-                if d.id in chosen:  # accepted after the rounds: the judge sees the turn open
-                    accepted[d.id] = (d, prompts[d.id], *chosen[d.id])
-            retry = [d for d in pending if d.id not in chosen]
-            sample += width
-            round_no += 1
-            self.stats.resamples += sum(sample < budget[d.id] for d in retry)
-            pending = retry
+                drawn[d.id].append((j, meta, text, reasons))
+                if not reasons and j < kept.get(d.id, budget[d.id]):
+                    kept[d.id] = j
+            sample += step
+            pending = [d for d in pending if d.id not in kept and sample < budget[d.id]]
+        self._settle(live, turn, side, width, budget, drawn, kept, negatives)
 
-        if side == "assistant" and accepted:
-            # the negatives of every kind, drawn in one engine call
-            distilled = [a for a in accepted.values() if a[0].sampling]
-            plain = self._plain_negatives(distilled, turn)
-            cross = self._cross_card_negatives(list(accepted.values()), dialogues, turn)
-            self._draw_negatives(plain[0] + cross[0], plain[1] + cross[1], rejects)
-        for d, _, meta, text in accepted.values():
-            self._accept(d, side, text, meta, rejects[d.id])
-        for d in spent:  # the resample budget is spent
-            if d.id in fallback and self.settings.on_exhausted == "keep":
-                meta, text = fallback[d.id]
-                meta["flags"] = rejects[d.id][-1]["reasons"]
-                self._accept(d, side, text, meta, rejects[d.id][:-1])
+    def _sampling(self, d: Dialogue, side: str, round_no: int) -> dict:
+        """The sampling settings of a draw in round `round_no` of a turn."""
+        sampling = {**self.sampling, **(d.sampling if side == "assistant" else {})}
+        if round_no and side == "assistant" and sampling["temperature"] > 0:
+            # a resample at the same temperature tends to fall into the same loop
+            raised = sampling["temperature"] + round_no * self.settings.resample_temperature_step
+            sampling["temperature"] = min(raised, _MAX_RESAMPLE_TEMPERATURE)
+        return sampling
+
+    def _settle(self, live, turn, side, width, budget, drawn, kept, negatives) -> None:
+        """Each dialogue's turn from what its rounds drew, as if drawn one round at a time:
+        the rejected candidates of the rounds up to the kept reply's (each round's empty
+        replies first, then the ones the judge refused), then its negatives; without a
+        kept reply, the flagged fallback (`on_exhausted: keep`) or the dialogue's end."""
+        by_dialogue = self._kept_negatives(*negatives, kept)
+        for d in live:
+            horizon = (kept[d.id] // width + 1) * width if d.id in kept else budget[d.id]
+            rounds = [e for e in drawn[d.id] if e[0] < horizon]
+            rounds.sort(key=lambda e: (e[0] // width, e[3] is not None, e[0]))
+            rejects, fallback = [], None
+            for _, meta, text, reasons in rounds:
+                if reasons is None:
+                    rejects.append(self._reject(meta, text, ["empty"], {}))
+                elif reasons:
+                    rejects.append(self._reject(meta, text, reasons, meta.get("checks", {})))
+                    fallback = (meta, text)
+            self.stats.resamples += -(-horizon // width) - 1
+            if side == "assistant":
+                self.stats.replies_drawn += len(rounds)
+                self.stats.replies_passed += sum(1 for e in rounds if e[3] == [])
+            if d.id in kept:
+                _, meta, text, _ = next(e for e in rounds if e[0] == kept[d.id])
+                self._accept(d, side, text, meta, rejects + by_dialogue.get(d.id, []))
+            elif fallback is not None and self.settings.on_exhausted == "keep":
+                meta, text = fallback
+                meta["flags"] = rejects[-1]["reasons"]
+                self._accept(d, side, text, meta, rejects[:-1])
             else:
-                empty_only = d.id not in fallback
+                empty_only = fallback is None
                 d.end_reason = f"{'empty' if empty_only else 'rejected'}_{side}_reply"
-                d.unresolved.append({"turn": turn, "role": side, "rejected": rejects[d.id]})
+                d.unresolved.append({"turn": turn, "role": side, "rejected": rejects})
 
-    def _plain_negatives(self, accepted: list, turn: int) -> tuple[list, list]:
-        """Decoding-fix distillation: the requests (and their owners) for, beside each reply
-        accepted under a decoding fix (`d.sampling`), replies from the same context with
-        plain sampling, to be kept as rejected candidates (reason `plain_decoding`, with
-        any the checks find), so that each pair sets what the fix writes against what
-        plain sampling writes."""
+    def _negative_requests(
+        self, pending: list[Dialogue], prompts: dict[str, Prompt], batch: list[Dialogue], turn: int
+    ) -> tuple[list[Request], list]:
+        """The requests (and their owners: dialogue, sample index, decoding, reason) for the
+        negatives of each dialogue's character turn, kept as rejected candidates:
+        - decoding-fix distillation: beside a reply drawn under a decoding fix
+          (`d.sampling`), replies from the same context with plain sampling (reason
+          `plain_decoding`, with any the checks find), so that each pair sets what the fix
+          writes against what plain sampling writes;
+        - cross-card: replies from the same context under another card's prompt (another
+          character of the batch, chosen by the seed; reason `cross_card`), which teach
+          the model to answer from its own card rather than from the conversation alone.
+          A batch of one card draws none."""
+        cards = {d.persona.name: d.persona for d in batch}
         requests, owners = [], []
-        for d, prompt, _, _ in accepted:
-            for k in range(self.settings.plain_negatives):
+        for d in pending:
+            for k in range(self.settings.plain_negatives if d.sampling else 0):
                 seed = request_seed(self.settings.seed, d.seed_key or d.id, turn, "plain", k)
-                requests.append(self._request(d, prompt, "assistant", seed, self.sampling))
+                requests.append(self._request(d, prompts[d.id], "assistant", seed, self.sampling))
                 # sample indices apart from the checked candidates
                 owners.append((d, _PLAIN_SAMPLE + k, "plain", "plain_decoding"))
-        return requests, owners
-
-    def _cross_card_negatives(
-        self, accepted: list, dialogues: list[Dialogue], turn: int
-    ) -> tuple[list, list]:
-        """The requests (and their owners) for, beside each accepted reply, replies from the
-        same context under another card's prompt (another character of the batch, chosen
-        by the seed), to be kept as rejected candidates (reason `cross_card`): a pair
-        teaches the model to answer from its own card rather than from the conversation
-        alone. A batch of one card draws none."""
-        cards = {d.persona.name: d.persona for d in dialogues}
-        requests, owners = [], []
-        for d, _, _, _ in accepted:
             others = sorted(n for n in cards if n != d.persona.name)
             for k in range(self.settings.cross_card_negatives if others else 0):
                 seed = request_seed(self.settings.seed, d.seed_key or d.id, turn, "cross", k)
@@ -315,16 +330,15 @@ class TurnLoop:
                 owners.append((d, _CROSS_SAMPLE + k, f"card:{other.slug}", "cross_card"))
         return requests, owners
 
-    def _draw_negatives(
-        self, requests: list[Request], owners: list, rejects: dict[str, list]
-    ) -> None:
-        """Draw `requests` in one engine call and keep each non-empty reply as a rejected
-        candidate of its dialogue's turn: `owners` holds (dialogue, sample index, decoding,
-        reason) per request; the reason goes first, then any the checks find."""
-        if not requests:
-            return
+    def _kept_negatives(
+        self, owners: list, requests: list[Request], completions: list, kept: dict[str, int]
+    ) -> dict[str, list[dict]]:
+        """The negatives of the dialogues that keep a reply, as rejected candidates by
+        dialogue: each non-empty one, its reason first, then any the checks find."""
         drawn = []
-        for (d, j, how, reason), req, comp in zip(owners, requests, self._generate(requests)):
+        for (d, j, how, reason), req, comp in zip(owners, requests, completions):
+            if d.id not in kept:
+                continue
             speaker, other = self._speaker_and_other(d, "assistant")
             reply = clean_reply(comp.text, speaker, other, req.stop, comp.finish_reason)
             if not reply.empty:  # an empty reply teaches nothing here
@@ -340,9 +354,11 @@ class TurnLoop:
         verdicts = [([], {})] * len(drawn)
         if self.judge is not None and drawn:
             verdicts = self.judge([x[0] for x in drawn], [x[2] for x in drawn])
+        out: dict[str, list[dict]] = {}
         for (d, meta, text, reason), (reasons, scores) in zip(drawn, verdicts):
             reasons = [reason, *reasons]  # not counted as the checks' rejections
-            rejects[d.id].append(self._reject(meta, text, reasons, scores, count=False))
+            out.setdefault(d.id, []).append(self._reject(meta, text, reasons, scores, count=False))
+        return out
 
     def _generate(self, requests: list[Request]) -> list:
         """One engine call, counted in the loop's stats."""
