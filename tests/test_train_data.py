@@ -11,7 +11,8 @@ from support import DIALOGUE
 from rolegen.generation.templates import ChatTemplateFormat
 from rolegen.models.checkpoints import load_tokenizer
 from rolegen.training.batches import collate_packed, pack
-from rolegen.training.data import _sample_by_reason
+from rolegen.training.copy_pairs import copy_pairs
+from rolegen.training.data import TrainData, _sample_by_reason, encode_pair_splits
 from rolegen.training.rendering import Example, Renderer
 
 
@@ -50,6 +51,69 @@ def test_by_reason_sample_takes_a_rare_reason_whole_and_splits_the_rest_evenly()
 def test_by_reason_sample_keeps_everything_when_it_fits():
     rows = _pairs({"loop": 5, "drift": 2})
     assert _sample_by_reason(rows, 7, seed=0) == rows
+
+
+def _chat(replies: list[str], row_id: str = "d0") -> dict:
+    messages = [{"role": "system", "content": "You are Mara."}]
+    messages.append({"role": "assistant", "content": replies[0]})  # the greeting
+    for k, reply in enumerate(replies[1:]):
+        messages.append({"role": "user", "content": f"question {k}"})
+        messages.append({"role": "assistant", "content": reply})
+    return {"id": row_id, "persona_name": "Mara", "user_name": "Ann", "messages": messages}
+
+
+def test_copy_pairs_reject_the_latest_earlier_reply_in_the_same_context():
+    replies = ["Welcome aboard.", "The sea is calm.", "We sail at dawn.", "Mind the rigging."]
+    pairs = copy_pairs([_chat(replies)], per_turn=1)
+    # turns with two earlier replies or more (the greeting counts): the third and fourth
+    assert [p["chosen"][0]["content"] for p in pairs] == replies[2:]
+    assert [p["rejected"][0]["content"] for p in pairs] == replies[1:3]  # the reply before
+    for p in pairs:
+        chosen = p["chosen"][0]["content"]
+        earlier = [m["content"] for m in p["prompt"] if m["role"] == "assistant"]
+        assert earlier == replies[: replies.index(chosen)]  # the same context
+        assert p["prompt"][0]["role"] == "system" and p["prompt"][-1]["role"] == "user"
+        assert p["reasons"] == ["self_copy"]
+        assert (p["persona_name"], p["user_name"]) == ("Mara", "Ann")
+    many = copy_pairs([_chat(replies)], per_turn=5)
+    # every earlier reply once, newest first: 2 at the third reply, 3 at the fourth
+    assert [p["rejected"][0]["content"] for p in many] == [
+        replies[1],
+        replies[0],
+        replies[2],
+        replies[1],
+        replies[0],
+    ]
+    assert len({p["id"] for p in many}) == 5
+
+
+def test_copy_pairs_never_reject_the_chosen_text():
+    same = _chat(["Hello.", "Aye.", "Aye.", "Aye."])
+    pairs = copy_pairs([same], per_turn=3)
+    # the earlier "Aye." replies are the chosen text: only the greeting is left to reject
+    assert [p["rejected"][0]["content"] for p in pairs] == ["Hello.", "Hello."]
+
+
+def test_copy_negatives_join_the_pairs_before_the_sample(tokenizer):
+    renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 4096)
+    chats = [_chat([f"reply {k} {j}" for j in range(6)], f"d{k}") for k in range(4)]
+    logged = {**_chat(["Hi.", "One.", "Two."], "x"), "persona": "mara"}
+    pair = {
+        **{k: logged[k] for k in ("persona_name", "user_name")},
+        "id": "x-t2",
+        "prompt": logged["messages"][:-1],
+        "chosen": [logged["messages"][-1]],
+        "rejected": [{"role": "assistant", "content": "A loop a loop a loop."}],
+        "reasons": ["loop"],
+    }
+    data = TrainData(chats, chats[:1], [pair], [], None, None, "test")
+    _, _, off = encode_pair_splits(renderer, data, None, seed=0)
+    assert off["dpo_train"]["reasons"] == {"loop": 1}
+    train, test, on = encode_pair_splits(renderer, data, None, seed=0, copy_negatives=1)
+    assert on["dpo_train"]["reasons"] == {"self_copy": 16, "loop": 1}  # 4 dialogues x 4 turns
+    assert len(train) == 17 and len(test) == 4
+    _, _, sampled = encode_pair_splits(renderer, data, 8, seed=0, copy_negatives=1)
+    assert sum(sampled["dpo_train"]["reasons"].values()) == 8
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "rolegen_packed"])

@@ -22,6 +22,7 @@ from rolegen.config import TrainConfig
 from rolegen.errors import RolegenError
 from rolegen.generation.templates import Templates
 from rolegen.training.batches import divergence
+from rolegen.training.copy_pairs import copy_pairs
 from rolegen.training.rendering import Example, PairExample, Renderer
 
 
@@ -192,17 +193,22 @@ def encode_pair_splits(
     max_pairs: int | None,
     seed: int,
     by_reason: bool = False,
+    copy_negatives: int = 0,
 ) -> tuple[list[PairExample], list[PairExample], dict]:
     """The train and test preference pairs (at most `max_pairs`, and an eighth of that
     for test, seeded samples, even across reasons with `by_reason`), and what encoding
-    dropped."""
-    if not data.pairs_train:
+    dropped. With `copy_negatives`, each split's self-copy pairs (`copy_pairs.py`, from
+    its dialogues) join its pairs before the sample."""
+    rows_train, rows_test = data.pairs_train, data.pairs_test
+    if copy_negatives:
+        rows_train = rows_train + copy_pairs(data.train, copy_negatives)
+        rows_test = rows_test + copy_pairs(data.test, copy_negatives)
+    if not rows_train:
         raise RolegenError(
             f"{data.source}: no preference pairs (the run's preference/ folder). They come "
             "from turns the checks rejected while generating (rolegen generate --check); "
             "use --method sft, or generate more dialogues"
         )
-    rows_train, rows_test = data.pairs_train, data.pairs_test
     if max_pairs:
         sample = _sample_by_reason if by_reason else _sample
         rows_train = sample(rows_train, max_pairs, seed)
@@ -274,7 +280,12 @@ def encode_stages(cfg, renderer, data, stages: list[str]) -> tuple[list, list, l
         stats.update(counts)
     if "dpo" in stages:
         pairs_train, pairs_test, counts = encode_pair_splits(
-            renderer, data, cfg.dpo_max_pairs, cfg.seed, cfg.dpo_pair_sample == "by-reason"
+            renderer,
+            data,
+            cfg.dpo_max_pairs,
+            cfg.seed,
+            cfg.dpo_pair_sample == "by-reason",
+            cfg.dpo_copy_negatives,
         )
         stats.update(counts)
         if cfg.dpo_loss == "ftpo":
