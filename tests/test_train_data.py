@@ -94,26 +94,43 @@ def test_copy_pairs_never_reject_the_chosen_text():
     assert [p["rejected"][0]["content"] for p in pairs] == ["Hello.", "Hello."]
 
 
-def test_copy_negatives_join_the_pairs_before_the_sample(tokenizer):
+def test_copy_pairs_skip_identity_questions_and_replies_that_name_the_character():
+    chat = _chat(["Ahoy, I'm Mara.", "The sea is calm.", "Fog ahead.", "Aye, Mara it is."])
+    chat["messages"][-2]["content"] = "Who are you again?"  # the user turn before the last
+    pairs = copy_pairs([chat])
+    # the third reply may reject "The sea is calm."; the fourth answers who she is: none
+    assert [p["rejected"][0]["content"] for p in pairs] == ["The sea is calm."]
+    named = _chat(["Ahoy, I'm Mara.", "Call me Mara, traveller.", "Fog ahead."])
+    assert copy_pairs([named]) == []  # every earlier reply names her
+
+
+def test_copy_pairs_are_added_to_the_sample_of_logged_pairs(tokenizer):
     renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 4096)
     chats = [_chat([f"reply {k} {j}" for j in range(6)], f"d{k}") for k in range(4)]
-    logged = {**_chat(["Hi.", "One.", "Two."], "x"), "persona": "mara"}
-    pair = {
-        **{k: logged[k] for k in ("persona_name", "user_name")},
-        "id": "x-t2",
-        "prompt": logged["messages"][:-1],
-        "chosen": [logged["messages"][-1]],
-        "rejected": [{"role": "assistant", "content": "A loop a loop a loop."}],
-        "reasons": ["loop"],
+    logged = _chat(["Hi.", "One.", "Two."], "x")
+    pairs = [
+        {
+            **{k: logged[k] for k in ("persona_name", "user_name")},
+            "id": f"x-{n}",
+            "prompt": logged["messages"][:-1],
+            "chosen": [logged["messages"][-1]],
+            "rejected": [{"role": "assistant", "content": f"A loop {n} a loop a loop."}],
+            "reasons": ["loop"],
+        }
+        for n in range(10)
+    ]
+    data = TrainData(chats, chats[:1], pairs, pairs[:2], None, None, "test")
+    _, _, off = encode_pair_splits(renderer, data, 8, seed=0)
+    assert off["dpo_train"]["reasons"] == {"loop": 8}
+    train, test, on = encode_pair_splits(renderer, data, 8, seed=0, copies=5)
+    # the logged sample is the same, and 5 of the 16 copy pairs (4 dialogues x 4 turns) join it
+    assert on["dpo_train"]["reasons"] == {"loop": 8, "self_copy": 5}
+    assert len(train) == 13 and len(test) == 1 + 1  # test: max(1, 8 // 8) + max(1, 5 // 8)
+    assert [p.id for p in train[:8]] == [p.id for p in encode_pair_splits(renderer, data, 8, 0)[0]]
+    alone = TrainData(chats, chats[:1], [], [], None, None, "test")
+    assert encode_pair_splits(renderer, alone, 8, seed=0, copies=40)[2]["dpo_train"]["reasons"] == {
+        "self_copy": 16
     }
-    data = TrainData(chats, chats[:1], [pair], [], None, None, "test")
-    _, _, off = encode_pair_splits(renderer, data, None, seed=0)
-    assert off["dpo_train"]["reasons"] == {"loop": 1}
-    train, test, on = encode_pair_splits(renderer, data, None, seed=0, copy_negatives=1)
-    assert on["dpo_train"]["reasons"] == {"self_copy": 16, "loop": 1}  # 4 dialogues x 4 turns
-    assert len(train) == 17 and len(test) == 4
-    _, _, sampled = encode_pair_splits(renderer, data, 8, seed=0, copy_negatives=1)
-    assert sum(sampled["dpo_train"]["reasons"].values()) == 8
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "rolegen_packed"])

@@ -94,11 +94,12 @@ class TrainConfig:
         "what is left).",
         choices=["random", "by-reason"],
     )
-    dpo_copy_negatives: int = opt(
+    dpo_copy_pairs: int = opt(
         0,
-        "Self-copy pairs: at each character turn of the training dialogues with two or more "
-        "earlier replies, N pairs whose rejected sides are its N latest earlier replies given "
-        "again (reason self_copy), added to the pairs before --dpo-max-pairs samples them.",
+        "Add K self-copy pairs (a seeded sample; the test split K/8) to the pairs DPO trains "
+        "on: at a character turn of the training dialogues, the reply kept against the "
+        "latest earlier reply given again (reason self_copy). Turns that answer who the "
+        "character is, and earlier replies that name it, make none.",
     )
     beta: float = opt(0.1, "DPO beta: how far the policy may move from the reference.")
     dpo_sft_weight: float = opt(
@@ -166,7 +167,7 @@ class TrainConfig:
         # --max-steps 0 would silently mean "the epochs" (None does), and a negative one
         # failed only after an untrained adapter had been written.
         at_least(self, 1, "max_steps", "dpo_max_pairs")
-        at_least(self, 0, "eval_steps", "save_steps", "keep_checkpoints", "dpo_copy_negatives")
+        at_least(self, 0, "eval_steps", "save_steps", "keep_checkpoints", "dpo_copy_pairs")
         if self.max_steps is None and (self.epochs <= 0 or self.dpo_epochs <= 0):
             raise RolegenError("--epochs and --dpo-epochs must be above 0 (or give --max-steps)")
         if self.lora.r < 1:

@@ -7,38 +7,47 @@ copy, because at the training dialogues' depth the sampler seldom makes one. The
 are made from the clean training dialogues instead: at a character turn with earlier
 replies, the same context, the reply the dialogue kept is chosen, and its latest earlier
 reply, given again word for word, is rejected: in the adapter's near-copies at turns
-37-48 of the long suite, 9 of 12 copied the reply just before.
+37-48 of the long suite, 9 of 12 copied the reply just before. Two kinds of turn make no
+pair, so that a pair teaches "do not say that again" and not "do not say who you are":
+a turn where the user asks who the character is (the answer should name it, as an
+earlier answer did), and an earlier reply that names the character.
 It is the cross-turn form of the pseudo-repetition data that "Learning to Break the Loop"
 (Xu et al. 2022, DITTO) trains against.
 
 The rows have the preference export's fields (`checks/dataset.py`), with reason
-`self_copy`, so they are sampled (`--dpo-max-pairs`) and counted like the rest.
+`self_copy`; training adds a seeded sample of them to the logged pairs
+(`--dpo-copy-pairs`, `training/data.py`).
 
 Non-goals: judging the chosen reply (the dialogues are the checked, accepted ones).
 """
 
 from __future__ import annotations
 
+from rolegen.checks.phrases import asks_identity, names_character
+
 REASON = "self_copy"
 
 
-def copy_pairs(rows: list[dict], per_turn: int, min_earlier: int = 2) -> list[dict]:
+def copy_pairs(rows: list[dict], per_turn: int = 1, min_earlier: int = 2) -> list[dict]:
     """Up to `per_turn` pairs at each character turn that has at least `min_earlier`
-    earlier character replies (the greeting counts), rejecting its latest `per_turn`
-    distinct earlier replies, newest first. An earlier reply with the same text as the
-    chosen one is never the rejected side."""
+    earlier character replies (the greeting counts) and answers no identity question,
+    rejecting its latest `per_turn` distinct earlier replies that do not name the
+    character, newest first. An earlier reply with the same text as the chosen one is
+    never the rejected side."""
     pairs = []
     for k, row in enumerate(rows):
         messages = row["messages"]
         row_id = str(row.get("id") or k)
+        name = row.get("persona_name") or ""
         earlier: list[str] = []
         for i, m in enumerate(messages):
             if m["role"] != "assistant":
                 continue
             reply = m["content"]
-            latest = [e for e in dict.fromkeys(reversed(earlier)) if e.strip() != reply.strip()]
-            if len(earlier) >= min_earlier and messages[i - 1]["role"] == "user":
-                picked = latest[:per_turn]
+            user = messages[i - 1]
+            if len(earlier) >= min_earlier and user["role"] == "user":
+                picked = [] if asks_identity(user["content"]) else _latest(earlier, reply, name)
+                picked = picked[:per_turn]
                 prompt = [{"role": x["role"], "content": x["content"]} for x in messages[:i]]
                 for j, copy in enumerate(picked):
                     pairs.append(
@@ -55,3 +64,12 @@ def copy_pairs(rows: list[dict], per_turn: int, min_earlier: int = 2) -> list[di
                     )
             earlier.append(reply)
     return pairs
+
+
+def _latest(earlier: list[str], reply: str, name: str) -> list[str]:
+    """The distinct earlier replies, newest first, less the chosen text and those that
+    name the character."""
+    latest = dict.fromkeys(reversed(earlier))
+    return [
+        e for e in latest if e.strip() != reply.strip() and not (name and names_character(e, name))
+    ]

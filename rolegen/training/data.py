@@ -193,26 +193,27 @@ def encode_pair_splits(
     max_pairs: int | None,
     seed: int,
     by_reason: bool = False,
-    copy_negatives: int = 0,
+    copies: int = 0,
 ) -> tuple[list[PairExample], list[PairExample], dict]:
     """The train and test preference pairs (at most `max_pairs`, and an eighth of that
     for test, seeded samples, even across reasons with `by_reason`), and what encoding
-    dropped. With `copy_negatives`, each split's self-copy pairs (`copy_pairs.py`, from
-    its dialogues) join its pairs before the sample."""
+    dropped. With `copies`, a seeded sample of that many self-copy pairs of the train
+    dialogues (`copy_pairs.py`), and an eighth of that from the test dialogues, is added
+    to each split's sample."""
     rows_train, rows_test = data.pairs_train, data.pairs_test
-    if copy_negatives:
-        rows_train = rows_train + copy_pairs(data.train, copy_negatives)
-        rows_test = rows_test + copy_pairs(data.test, copy_negatives)
+    if max_pairs:
+        sample = _sample_by_reason if by_reason else _sample
+        rows_train = sample(rows_train, max_pairs, seed)
+        rows_test = sample(rows_test, max(1, max_pairs // 8), seed)
+    if copies:
+        rows_train = rows_train + _sample(copy_pairs(data.train), copies, seed)
+        rows_test = rows_test + _sample(copy_pairs(data.test), max(1, copies // 8), seed)
     if not rows_train:
         raise RolegenError(
             f"{data.source}: no preference pairs (the run's preference/ folder). They come "
             "from turns the checks rejected while generating (rolegen generate --check); "
             "use --method sft, or generate more dialogues"
         )
-    if max_pairs:
-        sample = _sample_by_reason if by_reason else _sample
-        rows_train = sample(rows_train, max_pairs, seed)
-        rows_test = sample(rows_test, max(1, max_pairs // 8), seed)
     train, train_stats = encode_pairs(renderer, rows_train)
     test, test_stats = encode_pairs(renderer, rows_test)
     train_stats["reasons"] = dict(Counter(map(_first_reason, rows_train)).most_common())
@@ -285,7 +286,7 @@ def encode_stages(cfg, renderer, data, stages: list[str]) -> tuple[list, list, l
             cfg.dpo_max_pairs,
             cfg.seed,
             cfg.dpo_pair_sample == "by-reason",
-            cfg.dpo_copy_negatives,
+            cfg.dpo_copy_pairs,
         )
         stats.update(counts)
         if cfg.dpo_loss == "ftpo":
