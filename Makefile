@@ -35,7 +35,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/rolegen generate --persona $(PERSONA) --dialogues 8 --turns 6
 
-# The whole loop on the embedded model: generate -> filter -> train -> eval (about 34 min
+# The whole loop on the embedded model: generate -> filter -> train -> eval (about 36 min
 # on 2 CPU cores); ends with outputs/pipeline/eval/report.html.
 pipeline: $(STAMP)
 	$(BIN)/rolegen pipeline --out outputs/pipeline

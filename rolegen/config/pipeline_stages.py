@@ -55,11 +55,17 @@ GENERATE_DEFAULTS = {
 # (bench/ablation.py, docs/results/) chose the three epochs and the unlikelihood: with one epoch
 # and no unlikelihood seq-rep-4 stayed at 5x the frequency penalty's; with both it is
 # at or below the flag's under rolegen's prompt and the held-out plain one.
+# Beside the 128 logged pairs, 24 self-copy pairs (the reply kept against the reply before
+# it given again; training/copy_pairs.py). Chosen by the ablation of 2026-12-05 on the same
+# data (docs/results/2026-12-05-long-eval.md): near-copy in turns 37-48 of the long suite
+# 0.09 -> 0.00, held-out persona top-1 0.31 -> 0.45 under rolegen's prompt; wrong identity
+# there rose 0.049 -> 0.097 (intervals overlap) and drift 0.007 -> 0.042.
 TRAIN_DEFAULTS = {
     "method": "sft+dpo",
     "epochs": 3.0,
     "dpo_epochs": 1.0,
     "dpo_max_pairs": 128,
+    "dpo_copy_pairs": 24,
     "dpo_learning_rate": 1e-4,
     "dpo_sft_weight": 0.5,
     "dpo_shared_prefix": True,
