@@ -87,10 +87,11 @@ def run_naive(dialogues: int, turns: int, max_new_tokens: int) -> dict:
     """One dialogue at a time, one request per call, transformers generate."""
     from rolegen.cards.files import load_personas
     from rolegen.cards.personas import available_user_personas, load_user_persona
-    from rolegen.generation.dialogue import LoopSettings, TurnLoop
+    from rolegen.generation.dialogue import TurnLoop
     from rolegen.generation.dialogue_state import Dialogue
     from rolegen.generation.engines import EngineOptions
     from rolegen.generation.engines.hf import HFEngine
+    from rolegen.generation.loop_settings import LoopSettings
     from rolegen.generation.plan import plan_dialogues
     from rolegen.generation.prompts import PromptBuilder
     from rolegen.generation.templates import ChatTemplateFormat, Templates

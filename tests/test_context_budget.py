@@ -12,9 +12,10 @@ import pytest
 from rolegen.cards.files import load_personas
 from rolegen.cards.personas import UserPersona
 from rolegen.errors import RolegenError
-from rolegen.generation.dialogue import LoopSettings, TurnLoop
+from rolegen.generation.dialogue import TurnLoop
 from rolegen.generation.dialogue_state import Dialogue
 from rolegen.generation.engines import Completion
+from rolegen.generation.loop_settings import LoopSettings
 from rolegen.generation.prompts import PromptBuilder, resolve_persona
 from rolegen.generation.templates import ChatTemplateFormat, Templates
 from rolegen.models.checkpoints import load_tokenizer

@@ -10,10 +10,11 @@ import pytest
 from rolegen import interrupts
 from rolegen.cards.files import load_personas
 from rolegen.cards.personas import UserPersona
-from rolegen.generation.dialogue import LoopSettings, TurnLoop, request_seed
+from rolegen.generation.dialogue import TurnLoop
 from rolegen.generation.dialogue_state import Dialogue
 from rolegen.generation.engines import Completion, EngineOptions
 from rolegen.generation.engines.hf import HFEngine
+from rolegen.generation.loop_settings import LoopSettings, request_seed
 from rolegen.generation.prompts import PromptBuilder, resolve_persona
 from rolegen.generation.templates import ChatTemplateFormat, Templates
 from rolegen.models.checkpoints import load_tokenizer
@@ -499,14 +500,11 @@ def test_rounds_drawn_ahead_write_the_records_of_one_round_at_a_time(embedded_mo
     runs = {}
     for fill in (False, True):
         engine = SeededEngine()
-        settings = LoopSettings(
+        loop = _loop(
+            engine,
+            builder,
             turns=4,
             seed=11,
-            temperature=0.8,
-            top_p=0.95,
-            repetition_penalty=1.0,
-            max_new_tokens=32,
-            user_max_new_tokens=16,
             max_resamples=3,
             asked_resamples=9,
             candidates=2,
@@ -516,8 +514,8 @@ def test_rounds_drawn_ahead_write_the_records_of_one_round_at_a_time(embedded_mo
             cross_card_negatives=1,
             user_script=script,
             fill_rounds=fill,
+            judge=_noir_judge,
         )
-        loop = TurnLoop(engine, builder, settings, judge=_noir_judge)
         fixed = {"frequency_penalty": 0.5}
         dialogues = [
             loop.start(Dialogue(id=f"d{k}", persona=(mara, hana)[k % 2], user=user, sampling=fixed))

@@ -35,7 +35,8 @@ from rolegen.cards.personas import UserPersona, load_user_script
 from rolegen.config import EvalConfig
 from rolegen.config.systems import System, label, parse_system
 from rolegen.errors import RolegenError
-from rolegen.generation.dialogue import Dialogue, LoopSettings
+from rolegen.generation.dialogue import Dialogue
+from rolegen.generation.loop_settings import LoopSettings
 from rolegen.generation.prompts import resolve_persona
 from rolegen.resources import evals_dir
 from rolegen.runs.folders import input_hashes

@@ -35,9 +35,9 @@ from pathlib import Path
 
 from rolegen.config import ClusterConfig
 from rolegen.errors import RolegenError
-from rolegen.generation.dialogue import LoopStats
 from rolegen.generation.dialogue_state import Dialogue
 from rolegen.generation.engines import load_engine
+from rolegen.generation.loop_settings import LoopStats
 from rolegen.generation.replicas import ReplicaSpec, build_loop
 
 

@@ -27,9 +27,7 @@ Non-goals: judging replies beyond emptiness (that is `checks/turns.py`), writing
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from rolegen import interrupts
 from rolegen.cards.personas import substitute_macros
@@ -37,54 +35,13 @@ from rolegen.checks.phrases import asks_identity
 from rolegen.config.systems import decoding_name
 from rolegen.generation.dialogue_state import Dialogue, Judge
 from rolegen.generation.engines import Engine, Request
+from rolegen.generation.loop_settings import LoopSettings, LoopStats, request_seed
 from rolegen.generation.prompts import Prompt, PromptBuilder
 from rolegen.generation.replies import clean_reply
-
-
-@dataclass
-class LoopStats:
-    engine_seconds: float = 0.0
-    engine_calls: int = 0
-    prompt_tokens: int = 0
-    generated_tokens: int = 0
-    resamples: int = 0
-    rejections: dict[str, int] = field(default_factory=dict)  # reason -> count
-    replies_drawn: int = 0  # character replies sampled, resamples included
-    replies_passed: int = 0  # of those, the ones that were neither empty nor rejected
-
 
 _MAX_RESAMPLE_TEMPERATURE = 1.5
 _PLAIN_SAMPLE = 1000  # sample indices of distillation's plain-sampled negatives
 _CROSS_SAMPLE = 2000  # sample indices of the cross-card negatives
-
-
-def request_seed(run_seed: int, dialogue_id: str, turn: int, side: str, sample: int) -> int:
-    key = f"{run_seed}/{dialogue_id}/{turn}/{side}/{sample}".encode()
-    return zlib.crc32(key) & 0x7FFFFFFF
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    """How the turn loop samples: what generate and eval each set once per run."""
-
-    turns: int
-    seed: int
-    temperature: float
-    top_p: float
-    repetition_penalty: float
-    max_new_tokens: int  # the character's reply
-    user_max_new_tokens: int  # a simulated user turn
-    max_resamples: int
-    # in place of max_resamples on a judged turn where the user asked who the character is
-    asked_resamples: int = 0
-    on_exhausted: str = "end"  # the resamples ran out: end the dialogue, or keep and flag
-    candidates: int = 1  # character replies drawn at once per turn when judged
-    resample_temperature_step: float = 0.0
-    plain_negatives: int = 0  # plain-sampled negatives beside a reply drawn under a decoding fix
-    cross_card_negatives: int = 0  # replies from the same context under another card's prompt
-    # later rounds draw ahead to keep the first round's batch (the records are the same)
-    fill_rounds: bool = True
-    user_script: tuple[str, ...] | None = None  # user turns for dialogues without their own
 
 
 class TurnLoop:

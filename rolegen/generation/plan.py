@@ -21,8 +21,8 @@ from rolegen.cards.personas import (
 )
 from rolegen.config import GenerateConfig
 from rolegen.errors import RolegenError
-from rolegen.generation.dialogue import LoopSettings
 from rolegen.generation.dialogue_state import Dialogue
+from rolegen.generation.loop_settings import LoopSettings
 from rolegen.generation.prompts import PromptBuilder, resolve_persona
 from rolegen.generation.replicas import ModelSetup
 

@@ -19,9 +19,10 @@ from pathlib import Path
 from rolegen.checks.turns import CheckConfig, check_dialogues, from_messages, rejecting
 from rolegen.config import EngineConfig, ModelConfig
 from rolegen.errors import RolegenError
-from rolegen.generation.dialogue import LoopSettings, TurnLoop
+from rolegen.generation.dialogue import TurnLoop
 from rolegen.generation.dialogue_state import Dialogue
 from rolegen.generation.engines import EngineOptions
+from rolegen.generation.loop_settings import LoopSettings
 from rolegen.generation.prompts import PromptBuilder
 from rolegen.generation.templates import ROLEGEN_STYLE, PromptFormat, PromptStyle, Templates
 from rolegen.models.adapters import Adapter, vllm_max_lora_rank
