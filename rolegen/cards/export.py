@@ -48,6 +48,13 @@ def _card_v2(persona: Persona) -> dict:
         "character_version": "",
         "extensions": {"rolegen": {k: getattr(persona, k) for k in ("intro", "style", "language")}},
     }
+    if persona.depth_prompt is not None:
+        note = persona.depth_prompt
+        data["extensions"]["depth_prompt"] = {
+            "prompt": note.text,
+            "depth": note.depth,
+            "role": note.role,
+        }
     if persona.lorebook is not None:
         data["character_book"] = {
             "scan_depth": persona.lorebook.scan_depth,

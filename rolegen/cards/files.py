@@ -3,14 +3,15 @@ and SillyTavern-style Character Cards (V1, V2, V3) imported as `Persona` objects
 
 Scope: read a card from a `.json` file, or from a `.png` whose `tEXt`/`iTXt`/`zTXt` chunk
 `ccv3` (preferred) or `chara` holds the card as base64-encoded JSON, and map its fields,
-including the `character_book` lorebook, onto `Persona`. Macros such as `{{char}}` or
+including the `character_book` lorebook and the Character's Note
+(`extensions.depth_prompt`), onto `Persona`. Macros such as `{{char}}` or
 `<USER>` are kept verbatim; `personas.substitute_macros` replaces them later.
 The card a dialogue record was made from: `card_for_record`.
 
 Writing a Character Card V2 (JSON and PNG) is `export.py`'s.
 
 Non-goals: editing cards, decoding the image, PNG CRC checks, V3 assets, alternate and
-group-only greetings, and `extensions` on import (ignored).
+group-only greetings, and every extension but `depth_prompt` (ignored on import).
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from pathlib import Path
 
 from rolegen.bounded import load_json
 from rolegen.cards.personas import (
+    DepthPrompt,
     Lorebook,
     LoreEntry,
     Persona,
     available_personas,
+    depth_prompt_from,
     load_persona_yaml,
     slugify,
 )
@@ -302,11 +305,22 @@ def _to_persona(card, path: Path) -> Persona:
         intro=_intro(greeting, name),
         system_prompt=fields.text("system_prompt"),
         post_history_instructions=fields.text("post_history_instructions"),
+        depth_prompt=_depth_prompt(fields, path),
         tags=fields.strings("tags"),
         language="en",
         lorebook=book,
         source=str(path),
     )
+
+
+def _depth_prompt(fields: _Reader, path: Path) -> DepthPrompt | None:
+    """The card's Character's Note: `extensions.depth_prompt` ({prompt, depth, role}), as
+    SillyTavern writes it; any other extension is ignored."""
+    extensions = fields.obj.get("extensions")
+    if not isinstance(extensions, dict):
+        return None
+    where = f"{fields.prefix}extensions.depth_prompt"
+    return depth_prompt_from(extensions.get("depth_prompt"), where, path)
 
 
 def _split_examples(text: str) -> list[str]:

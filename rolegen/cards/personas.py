@@ -166,6 +166,49 @@ class Lorebook:
         return chosen
 
 
+DEPTH_ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class DepthPrompt:
+    """Text placed inside the chat history, `depth` messages before its end, as a message
+    of `role` (SillyTavern's Character's Note, a card's `extensions.depth_prompt`, and its
+    Author's Note): 0 puts it after the last message; a history shorter than `depth` gets
+    it first. It moves with the chat, so it stays near the reply however long the chat."""
+
+    text: str
+    depth: int = 4
+    role: str = "system"
+
+
+def depth_prompt_from(raw, where: str, path) -> DepthPrompt | None:
+    """A depth prompt from a card: a mapping of `prompt`, `depth` (default 4) and `role`
+    (system, user or assistant; default system), or plain text. None when its text is
+    empty. Errors name the field, e.g. 'data.extensions.depth_prompt.depth'."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"prompt": raw}
+    if not isinstance(raw, dict):
+        raise RolegenError(f"{path}: field '{where}' must be a mapping of prompt, depth and role")
+    text = raw.get("prompt")
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    if not isinstance(text, str):
+        raise RolegenError(f"{path}: field '{where}.prompt' must be text")
+    depth = raw.get("depth", 4)
+    if isinstance(depth, float) and depth.is_integer():
+        depth = int(depth)
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= 1000:
+        raise RolegenError(f"{path}: field '{where}.depth' must be a whole number from 0 to 1000")
+    role = raw.get("role", "system")
+    if role not in DEPTH_ROLES:
+        raise RolegenError(
+            f"{path}: field '{where}.role' must be one of {', '.join(DEPTH_ROLES)}, got {role!r}"
+        )
+    return DepthPrompt(text.strip(), depth, role)
+
+
 @dataclass
 class Persona:
     """A character card in rolegen's own terms."""
@@ -181,6 +224,7 @@ class Persona:
     language: str = "en"
     system_prompt: str = ""  # a card's own system prompt, replaces the template's opening
     post_history_instructions: str = ""
+    depth_prompt: DepthPrompt | None = None  # the card's Character's Note
     tags: list[str] = field(default_factory=list)
     lorebook: Lorebook | None = None
     source: str = ""
@@ -240,8 +284,8 @@ def _read_yaml(path: Path) -> dict:
 
 
 def _check_fields(data: dict, cls, path: Path, required: tuple[str, ...]) -> dict:
-    known = {f.name for f in fields(cls)} - {"source", "lorebook"}
-    unknown = sorted(set(data) - known - {"lorebook"})
+    known = {f.name for f in fields(cls)} - {"source", "lorebook", "depth_prompt"}
+    unknown = sorted(set(data) - known - {"lorebook", "depth_prompt"})
     if unknown:
         raise RolegenError(
             f"{path}: unknown field '{unknown[0]}' (known: {', '.join(sorted(known))})"
@@ -251,7 +295,7 @@ def _check_fields(data: dict, cls, path: Path, required: tuple[str, ...]) -> dic
             raise RolegenError(f"{path}: field '{name}' is required and must be non-empty text")
     out = {}
     for f in fields(cls):
-        if f.name not in data or f.name in ("source", "lorebook"):
+        if f.name not in data or f.name in ("source", "lorebook", "depth_prompt"):
             continue
         value = data[f.name]
         if f.name in ("example_dialogues", "tags"):
@@ -338,7 +382,10 @@ def load_persona_yaml(path: Path) -> Persona:
     data = _read_yaml(path)
     values = _check_fields(data, Persona, path, required=("name",))
     return Persona(
-        **values, lorebook=_lorebook_from_yaml(data.get("lorebook"), path), source=str(path)
+        **values,
+        lorebook=_lorebook_from_yaml(data.get("lorebook"), path),
+        depth_prompt=depth_prompt_from(data.get("depth_prompt"), "depth_prompt", path),
+        source=str(path),
     )
 
 

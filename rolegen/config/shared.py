@@ -107,6 +107,16 @@ class ModelConfig:
         "each turn's meta records what its prompt held. Default: off (the greeting and "
         "examples always stay; oldest exchanges go when --max-context is reached).",
     )
+    authors_note: str | None = opt(
+        None,
+        "An Author's Note, as SillyTavern places one: text put inside the chat history of "
+        "every character prompt, --authors-note-depth messages before its end, as a system "
+        "message; {{char}} and {{user}} are replaced. A card's own Character's Note "
+        "(extensions.depth_prompt) goes in beside it. Default: none.",
+    )
+    authors_note_depth: int = opt(
+        4, "How many messages before the end of the history the Author's Note goes (0: last)."
+    )
     dtype: str = opt("auto", "Model dtype: auto, bfloat16, float16, float32.")
 
 

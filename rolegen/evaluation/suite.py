@@ -59,6 +59,8 @@ EVAL_CONTENT_FIELDS = (
     "templates",
     "max_context",
     "context_budget",
+    "authors_note",
+    "authors_note_depth",
 )
 
 

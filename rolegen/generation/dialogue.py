@@ -196,7 +196,7 @@ class TurnLoop:
                     meta["decoding"] = decoding_name(d.sampling)
                 prompt = prompts[d.id]
                 if prompt.context_examples is not None:  # a front-end's context budget
-                    meta["context_messages"] = len(prompt.messages) - 1  # the system prompt
+                    meta["context_messages"] = prompt.history
                     meta["context_examples"] = prompt.context_examples
                 if reply.empty:
                     drawn[d.id].append((j, meta, comp.text, None))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from rolegen.cards.personas import Persona, UserPersona, substitute_macros
+from rolegen.cards.personas import DepthPrompt, Persona, UserPersona, substitute_macros
 from rolegen.errors import RolegenError
 from rolegen.generation.templates import (
     ROLEGEN_STYLE,
@@ -38,6 +38,12 @@ class Prompt:
     messages: list[dict] = field(default_factory=list)  # the same prompt as chat messages
     # under a context budget: the card's example dialogues kept (None: no budget set)
     context_examples: int | None = None
+    notes: int = 0  # depth prompts among `messages` (not the dialogue's own)
+
+    @property
+    def history(self) -> int:
+        """The dialogue's own messages in the prompt (not the system prompt or notes)."""
+        return len(self.messages) - 1 - self.notes
 
 
 def resolve_persona(persona: Persona, user_name: str) -> Persona:
@@ -57,6 +63,8 @@ def resolve_persona(persona: Persona, user_name: str) -> Persona:
         style=sub(persona.style),
         system_prompt=sub(persona.system_prompt),
         post_history_instructions=sub(persona.post_history_instructions),
+        depth_prompt=persona.depth_prompt
+        and replace(persona.depth_prompt, text=sub(persona.depth_prompt.text)),
     )
 
 
@@ -72,15 +80,19 @@ class PromptBuilder:
         max_new_tokens: int,
         style: PromptStyle = ROLEGEN_STYLE,
         context_budget: int | None = None,
+        authors_note: DepthPrompt | None = None,
     ):
         """`fmt`: the format `style` renders in (the caller resolves `style.format`).
         `context_budget`: a front-end's context size in tokens (prompt + reply); None:
-        the whole engine context, trimmed the way rolegen trims it."""
+        the whole engine context, trimmed the way rolegen trims it. `authors_note`: a
+        depth prompt for every character prompt (macros replaced per dialogue), beside the
+        card's own Character's Note."""
         self.templates = templates
         self.format = fmt
         self.style = style
         self.tokenizer = tokenizer
         self.context_budget = context_budget
+        self.authors_note = authors_note
         self.budget = min(context_length, context_budget or context_length) - max_new_tokens
 
     def encode(self, text: str) -> list[int]:
@@ -118,17 +130,35 @@ class PromptBuilder:
         ).strip()
 
     def character_prompt(self, persona: Persona, user: UserPersona, messages: list[dict]) -> Prompt:
-        """`messages`: the dialogue so far (greeting first, no system message)."""
+        """`messages`: the dialogue so far (greeting first, no system message). The depth
+        prompts (`notes`) go into the history that is kept."""
+        notes = self.notes(persona, user)
         if self.context_budget is not None:
 
             def system_with(examples: list[str]) -> str:
                 return self.character_system(persona, user, messages, examples)
 
             examples = persona.example_dialogues
-            return self._front_end_fit(system_with, examples, messages, persona.name, user.name)
+            return self._front_end_fit(
+                system_with, examples, messages, persona.name, user.name, notes
+            )
         system = self.character_system(persona, user, messages)
         greeting = bool(messages) and messages[0]["role"] == "assistant"
-        return self._fit(system, messages, char=persona.name, user=user.name, keep_first=greeting)
+        return self._fit(
+            system, messages, char=persona.name, user=user.name, keep_first=greeting, notes=notes
+        )
+
+    def notes(self, persona: Persona, user: UserPersona) -> tuple[DepthPrompt, ...]:
+        """What goes inside the history, in this order, those that are set: the Author's
+        Note (this builder's, macros replaced), the card's Character's Note, and its
+        post-history instructions after the last message (SillyTavern's placement)."""
+        authors = self.authors_note
+        if authors is not None:
+            text = substitute_macros(authors.text, persona.name, user.name)
+            authors = replace(authors, text=text)
+        after = persona.post_history_instructions.strip()
+        post = DepthPrompt(after, 0) if after else None
+        return tuple(n for n in (authors, persona.depth_prompt, post) if n is not None)
 
     def user_prompt(
         self, persona: Persona, user: UserPersona, messages: list[dict], turn: int, turns: int
@@ -144,7 +174,13 @@ class PromptBuilder:
         return self._fit(system, flipped, char=user.name, user=persona.name, keep_first=greeting)
 
     def _fit(
-        self, system: str, messages: list[dict], char: str, user: str, keep_first: bool
+        self,
+        system: str,
+        messages: list[dict],
+        char: str,
+        user: str,
+        keep_first: bool,
+        notes: tuple[DepthPrompt, ...] = (),
     ) -> Prompt:
         # Keep the greeting (a leading assistant turn of the card) and drop the oldest
         # exchanges after it until the prompt leaves room for the reply.
@@ -152,17 +188,25 @@ class PromptBuilder:
         body = messages[len(head) :]
         dropped = 0
         while True:
-            text = self.format.render(system, head + body[dropped:], char=char, user=user)
+            kept = with_notes(head + body[dropped:], notes)
+            text = self.format.render(system, kept, char=char, user=user)
             ids = self.encode(text)
             if len(ids) <= self.budget or len(body) - dropped <= 1:
                 break
             dropped += 2 if len(body) - dropped > 2 else 1
         stop = self.format.stop(char=char, user=user)
-        chat = [{"role": "system", "content": system}, *head, *body[dropped:]]
-        return Prompt(text, ids, dropped, stop, system, messages=chat)
+        chat = [{"role": "system", "content": system}, *kept]
+        notes_in = len(kept) - len(head) - len(body) + dropped
+        return Prompt(text, ids, dropped, stop, system, messages=chat, notes=notes_in)
 
     def _front_end_fit(
-        self, system_with, examples: list[str], messages: list[dict], char: str, user: str
+        self,
+        system_with,
+        examples: list[str],
+        messages: list[dict],
+        char: str,
+        user: str,
+        notes: tuple[DepthPrompt, ...] = (),
     ) -> Prompt:
         """The prompt as SillyTavern assembles it under a context size (public/script.js,
         `Generate`; public/scripts/openai.js, `populateChatCompletion`, examples not
@@ -174,7 +218,7 @@ class PromptBuilder:
         examples. The last message stays even when it does not fit (then `fits` says no)."""
 
         def render(system: str, kept: list[dict]) -> tuple[str, list[int]]:
-            text = self.format.render(system, kept, char=char, user=user)
+            text = self.format.render(system, with_notes(kept, notes), char=char, user=user)
             return text, self.encode(text)
 
         system = system_with(examples)
@@ -200,9 +244,19 @@ class PromptBuilder:
                     break
                 system, n_examples, text, ids = with_k, k, text_k, ids_k
         stop = self.format.stop(char=char, user=user)
-        chat = [{"role": "system", "content": system}, *kept]
+        history = with_notes(kept, notes)
+        chat = [{"role": "system", "content": system}, *history]
         dropped = len(messages) - len(kept)
-        return Prompt(text, ids, dropped, stop, system, chat, context_examples=n_examples)
+        return Prompt(
+            text,
+            ids,
+            dropped,
+            stop,
+            system,
+            chat,
+            context_examples=n_examples,
+            notes=len(history) - len(kept),
+        )
 
     def greeting(self, persona: Persona) -> dict | None:
         """The message that opens a dialogue before the user speaks: the card's greeting
@@ -237,6 +291,32 @@ class PromptBuilder:
             f"({limit} minus --max-new-tokens); the longest field is '{field_name}' "
             f"({tokens} tokens): shorten it, or raise {limit}"
         )
+
+
+def with_notes(messages: list[dict], notes: tuple[DepthPrompt, ...]) -> list[dict]:
+    """`messages` with each depth prompt as a message of its role, `depth` messages before
+    the end (at the start when there are fewer), as SillyTavern's `doChatInject` places
+    them: notes of one depth and role join into one message (in `notes` order, one per
+    line), and at one depth an assistant note comes first, then a user one, then a system
+    one, nearest the reply. Depths count the dialogue's own messages."""
+    if not notes:
+        return messages
+    slots: dict[tuple[int, str], list[str]] = {}
+    for note in notes:
+        slots.setdefault((note.depth, note.role), []).append(note.text)
+    order = {"assistant": 0, "user": 1, "system": 2}
+    placed = sorted(  # (position in `messages`, order at that position, message)
+        (
+            max(0, len(messages) - depth),
+            order[role],
+            {"role": role, "content": "\n".join(texts)},
+        )
+        for (depth, role), texts in slots.items()
+    )
+    out = list(messages)
+    for position, _, note in reversed(placed):
+        out.insert(position, note)
+    return out
 
 
 _FIRST_USER_TURN = {"role": "user", "content": "Hi."}

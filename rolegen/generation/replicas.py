@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rolegen.cards.personas import DepthPrompt
 from rolegen.checks.turns import CheckConfig, check_dialogues, from_messages, rejecting
 from rolegen.config import EngineConfig, ModelConfig
 from rolegen.errors import RolegenError
@@ -62,6 +63,7 @@ class ModelSetup:
             max_new_tokens,
             style,
             context_budget=self.args.context_budget,
+            authors_note=authors_note(self.args.authors_note, self.args.authors_note_depth),
         )
 
 
@@ -71,6 +73,10 @@ def setup_model(args: ModelConfig, max_new_tokens: int, need_weights: bool = Tru
     when that is larger), at most the model's; --context-budget must fit inside it.
     `need_weights=False`: the folder only lends its tokenizer and config (a server runs
     the model)."""
+    if not 0 <= args.authors_note_depth <= 1000:
+        raise RolegenError(
+            f"--authors-note-depth must be from 0 to 1000, got {args.authors_note_depth}"
+        )
     budget = args.context_budget
     if budget is not None and budget <= max_new_tokens + 16:
         raise RolegenError(
@@ -124,6 +130,8 @@ class ReplicaSpec:
     checks: CheckConfig | None = None  # the in-loop judge; None: no judge
     prompts: tuple[str, ...] = ()  # named prompts (PromptStyle) beside the run's own
     context_budget: int | None = None  # a front-end's context size (prompts.py)
+    authors_note: str | None = None  # an Author's Note for every character prompt
+    authors_note_depth: int = 4
 
 
 def replica_spec(
@@ -173,7 +181,14 @@ def replica_spec(
         checks=checks,
         prompts=tuple(prompts),
         context_budget=setup.args.context_budget,
+        authors_note=setup.args.authors_note,
+        authors_note_depth=setup.args.authors_note_depth,
     )
+
+
+def authors_note(text: str | None, depth: int) -> DepthPrompt | None:
+    """--authors-note as a depth prompt of the system role; None when unset or blank."""
+    return DepthPrompt(text.strip(), depth) if text and text.strip() else None
 
 
 def make_judge(check_cfg: CheckConfig):
@@ -226,6 +241,7 @@ def build_loop(spec: ReplicaSpec, engine) -> TurnLoop:
             spec.loop.max_new_tokens,
             style,
             context_budget=spec.context_budget,
+            authors_note=authors_note(spec.authors_note, spec.authors_note_depth),
         )
 
     prompts = {name: builder(templates.prompt_style(name)) for name in spec.prompts}

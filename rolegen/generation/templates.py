@@ -213,8 +213,40 @@ class PromptFormat:
         return list(self.stop_words)
 
 
+def fold_notes(system: str, messages: list[dict]) -> tuple[str, list[dict]]:
+    """`system` and `messages` with every system message inside the chat (a depth prompt)
+    folded into a neighbour, for a layout with no turn of its own for one: it joins the
+    user turn right after it, else the user turn right before it, else the system prompt.
+    The user's words and the note stay on lines of their own."""
+    if not any(m["role"] == "system" for m in messages):
+        return system, messages
+    out: list[dict] = []
+    pending: list[str] = []  # notes waiting for the next user turn
+    for i, m in enumerate(messages):
+        if m["role"] != "system":
+            if m["role"] == "user" and pending:
+                m = {**m, "content": "\n".join([*pending, m["content"]])}
+                pending = []
+            out.append(m)
+            continue
+        if i + 1 < len(messages) and messages[i + 1]["role"] in ("user", "system"):
+            pending.append(m["content"])
+        elif out and out[-1]["role"] == "user":
+            out[-1] = {**out[-1], "content": f"{out[-1]['content']}\n{m['content']}"}
+        else:
+            system = f"{system}\n\n{m['content']}"
+    if pending:  # notes after the last user turn, at the very end
+        if out and out[-1]["role"] == "user":
+            out[-1] = {**out[-1], "content": "\n".join([out[-1]["content"], *pending])}
+        else:
+            system = "\n\n".join([system, *pending])
+    return system, out
+
+
 class TemplateFormat(PromptFormat):
-    """A format from `templates/formats/<name>.jinja`."""
+    """A format from `templates/formats/<name>.jinja`. A format whose layout has no turn
+    for a system message inside the chat sets `fold_notes = true`: depth prompts are then
+    folded into a user turn (`fold_notes`)."""
 
     def __init__(self, templates: Templates, name: str):
         super().__init__(name=name)
@@ -229,6 +261,8 @@ class TemplateFormat(PromptFormat):
         user: str,
         add_generation_prompt: bool = True,
     ) -> str:
+        if self._folds():
+            system, messages = fold_notes(system, messages)
         return self._templates.render(
             self._file,
             system=system,
@@ -236,6 +270,14 @@ class TemplateFormat(PromptFormat):
             char=char,
             user=user,
             add_generation_prompt=add_generation_prompt,
+        )
+
+    def _folds(self) -> bool:
+        values = {"char": "", "user": "", "system": "", "messages": []}
+        return bool(
+            self._templates.module_value(
+                self._file, "fold_notes", add_generation_prompt=True, **values
+            )
         )
 
     def stop(self, char: str, user: str) -> list[str]:
@@ -272,6 +314,11 @@ class ChatTemplateFormat(PromptFormat):
                 full, tokenize=False, add_generation_prompt=add_generation_prompt
             )
         except Exception:
+            # A template that refuses a system message inside the chat (a depth prompt):
+            # fold it into a user turn and try again.
+            if any(m["role"] == "system" for m in messages):
+                system, messages = fold_notes(system, messages)
+                return self.render(system, messages, char, user, add_generation_prompt)
             # Some chat templates (LLaMA-2's) insist on user/assistant alternation from the
             # first turn; fold a leading assistant turn (the greeting) into the system prompt.
             if messages and messages[0]["role"] == "assistant":

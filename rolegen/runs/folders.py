@@ -57,6 +57,8 @@ CONTENT_FIELDS = (
     "sampling",
     "max_context",
     "context_budget",
+    "authors_note",
+    "authors_note_depth",
     "max_resamples",
     "prompts",  # each dialogue's prompt is drawn from the list
 )
