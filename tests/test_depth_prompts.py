@@ -264,3 +264,23 @@ def test_eval_refuses_an_authors_note_depth_out_of_range(embedded_model, tmp_pat
     result = CliRunner().invoke(main, args)
     assert result.exit_code != 0
     assert "--authors-note-depth must be from 0 to 1000" in result.output
+
+
+def test_the_authors_note_reaches_both_ways_a_run_builds_its_prompts(embedded_model):
+    from rolegen.config import EngineConfig, ModelConfig
+    from rolegen.generation.loop_settings import LoopSettings
+    from rolegen.generation.replicas import build_loop, replica_spec, setup_model
+
+    args = ModelConfig(model=str(embedded_model), authors_note=" [Be {{char}}.] ")
+    args.authors_note_depth = 2
+    setup = setup_model(args, 32)
+    assert setup.prompt_builder(32).authors_note == DepthPrompt("[Be {{char}}.]", 2)
+    settings = LoopSettings(
+        turns=2, seed=0, temperature=0.7, top_p=0.95, repetition_penalty=1.0,
+        max_new_tokens=32, user_max_new_tokens=16, max_resamples=0,
+    )  # fmt: skip
+    spec = replica_spec(setup, EngineConfig(), "hf", settings, batch_size=1)
+    loop = build_loop(spec, engine=None)  # a Ray worker's loop: the spec travels as data
+    assert loop.builder.authors_note == DepthPrompt("[Be {{char}}.]", 2)
+    unset = setup_model(ModelConfig(model=str(embedded_model), authors_note="  "), 32)
+    assert unset.prompt_builder(32).authors_note is None
