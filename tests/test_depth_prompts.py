@@ -284,3 +284,23 @@ def test_the_authors_note_reaches_both_ways_a_run_builds_its_prompts(embedded_mo
     assert loop.builder.authors_note == DepthPrompt("[Be {{char}}.]", 2)
     unset = setup_model(ModelConfig(model=str(embedded_model), authors_note="  "), 32)
     assert unset.prompt_builder(32).authors_note is None
+
+
+def test_folding_keeps_the_notes_in_order_wherever_they_land():
+    from rolegen.generation.templates import fold_notes
+
+    note = lambda text: {"role": "system", "content": text}  # noqa: E731
+    greeting, asks = {"role": "assistant", "content": "g"}, {"role": "user", "content": "u"}
+    # before the greeting: nothing to join but the system prompt
+    assert fold_notes("S", [note("a"), note("b"), greeting, asks]) == (
+        "S\n\na\n\nb",
+        [greeting, asks],
+    )
+    # before a user turn: into it; after the last one: onto it
+    assert fold_notes("S", [greeting, note("a"), asks]) == (
+        "S", [greeting, {"role": "user", "content": "a\nu"}]
+    )  # fmt: skip
+    assert fold_notes("S", [greeting, asks, note("a")]) == (
+        "S", [greeting, {"role": "user", "content": "u\na"}]
+    )  # fmt: skip
+    assert fold_notes("S", [greeting, asks]) == ("S", [greeting, asks])

@@ -229,17 +229,14 @@ def fold_notes(system: str, messages: list[dict]) -> tuple[str, list[dict]]:
                 pending = []
             out.append(m)
             continue
+        pending.append(m["content"])
         if i + 1 < len(messages) and messages[i + 1]["role"] in ("user", "system"):
-            pending.append(m["content"])
-        elif out and out[-1]["role"] == "user":
-            out[-1] = {**out[-1], "content": f"{out[-1]['content']}\n{m['content']}"}
-        else:
-            system = f"{system}\n\n{m['content']}"
-    if pending:  # notes after the last user turn, at the very end
+            continue  # waits for the user turn after it
         if out and out[-1]["role"] == "user":
             out[-1] = {**out[-1], "content": "\n".join([out[-1]["content"], *pending])}
         else:
             system = "\n\n".join([system, *pending])
+        pending = []
     return system, out
 
 
