@@ -57,9 +57,11 @@ GENERATE_DEFAULTS = {
 # at or below the flag's under rolegen's prompt and the held-out plain one.
 # Beside the 128 logged pairs, 24 self-copy pairs (the reply kept against the reply before
 # it given again; training/copy_pairs.py). Chosen by the ablation of 2026-12-05 on the same
-# data (docs/results/2026-12-05-long-eval.md): near-copy in turns 37-48 of the long suite
-# 0.09 -> 0.00, held-out persona top-1 0.31 -> 0.45 under rolegen's prompt; wrong identity
-# there rose 0.049 -> 0.097 (intervals overlap) and drift 0.007 -> 0.042.
+# data (docs/results/2026-12-05-long-eval.md), two training seeds per arm: held-out
+# persona top-1 under rolegen's prompt 0.31 -> 0.45 and 0.38 -> 0.42, repetition under
+# plain no worse at either seed; drift rose at both (0.007 -> 0.042, 0.021 -> 0.062) and
+# wrong identity too, by less than the seeds differ (0.049 -> 0.097, 0.125 -> 0.146).
+# Near-copy in turns 37-48 of the long suite: 0.00 and 0.09 over the two seeds.
 TRAIN_DEFAULTS = {
     "method": "sft+dpo",
     "epochs": 3.0,
