@@ -1,7 +1,9 @@
 """Cards + templates -> prompt text, for both sides of a dialogue.
 
 The character sees: its system prompt (card, user persona, active lorebook
-entries, examples), the greeting as its own first turn, then the history. The
+entries, examples), the greeting as its own first turn, then the history, with the notes
+placed inside it near the reply (`with_notes`: the card's Character's Note, the run's
+Author's Note, the post-history instructions). The
 user simulator sees the same history with the roles flipped, under its own system
 prompt. When a prompt would not fit the context, the oldest exchanges are dropped
 first; the system prompt and the greeting always stay. With a context budget (a chat
