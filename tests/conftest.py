@@ -53,6 +53,24 @@ def embedded_model() -> Path:
     return materialize_embedded()
 
 
+@pytest.fixture(scope="module")
+def tokenizer(embedded_model):
+    """The embedded model's tokenizer, one per test module."""
+    from rolegen.models.checkpoints import load_tokenizer
+
+    return load_tokenizer(embedded_model)
+
+
+@pytest.fixture
+def mara():
+    """Captain Mara Vell, the shipped card with a lorebook and examples, macros replaced
+    for a user named Alex."""
+    from rolegen.cards.files import load_personas
+    from rolegen.generation.prompts import resolve_persona
+
+    return resolve_persona(load_personas("captain-mara-vell")[0], "Alex")
+
+
 @pytest.fixture(scope="session")
 def tiny_model(embedded_model, tmp_path_factory) -> Path:
     """A 2-layer, 64-wide LLaMA with random weights and the real 49152-token tokenizer."""

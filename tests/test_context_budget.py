@@ -9,16 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from rolegen.cards.files import load_personas
 from rolegen.cards.personas import UserPersona
 from rolegen.errors import RolegenError
 from rolegen.generation.dialogue import TurnLoop
 from rolegen.generation.dialogue_state import Dialogue
 from rolegen.generation.engines import Completion
 from rolegen.generation.loop_settings import LoopSettings
-from rolegen.generation.prompts import PromptBuilder, resolve_persona
+from rolegen.generation.prompts import PromptBuilder
 from rolegen.generation.templates import ChatTemplateFormat, Templates
-from rolegen.models.checkpoints import load_tokenizer
 
 # Made by the code before the budget existed: a 10-turn dialogue under a 700-token
 # context, both sides trimmed rolegen's way (the greeting kept, oldest exchanges gone).
@@ -50,16 +48,6 @@ class CountingEngine:
 
     def close(self):
         pass
-
-
-@pytest.fixture(scope="module")
-def tokenizer(embedded_model):
-    return load_tokenizer(embedded_model)
-
-
-@pytest.fixture
-def mara():
-    return resolve_persona(load_personas("captain-mara-vell")[0], "Alex")
 
 
 @pytest.fixture

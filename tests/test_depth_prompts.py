@@ -10,14 +10,14 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
+from rolegen.cards.depth_prompts import DepthPrompt
 from rolegen.cards.export import write_card_v2
 from rolegen.cards.files import load_card, load_personas
-from rolegen.cards.personas import DepthPrompt, UserPersona
+from rolegen.cards.personas import UserPersona
 from rolegen.cli import main
 from rolegen.errors import RolegenError
 from rolegen.generation.prompts import PromptBuilder, resolve_persona, with_notes
 from rolegen.generation.templates import ChatTemplateFormat, TemplateFormat, Templates
-from rolegen.models.checkpoints import load_tokenizer
 
 NOTE = "[{{char}} is the captain of the Kestrel and speaks as herself to {{user}}.]"
 
@@ -137,16 +137,6 @@ def test_an_exported_card_carries_its_depth_prompt_back_to_sillytavern(tmp_path)
 
 
 # -- prompts --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tokenizer(embedded_model):
-    return load_tokenizer(embedded_model)
-
-
-@pytest.fixture
-def mara():
-    return resolve_persona(load_personas("captain-mara-vell")[0], "Alex")
 
 
 ALEX = UserPersona(name="Alex", description="A traveler.")

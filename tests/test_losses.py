@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from support import DIALOGUE
 
 from rolegen.generation.templates import ChatTemplateFormat
-from rolegen.models.checkpoints import load_tokenizer
 from rolegen.training.batches import (
     collate_packed,
     divergence,
@@ -44,11 +43,6 @@ def test_dpo_loss_is_log2_at_the_reference_and_falls_with_the_margin():
     assert math.isclose(float(loss), math.log(2), rel_tol=1e-6)
     better, _ = dpo_loss(torch.tensor([-1.0]), torch.tensor([-9.0]), zero[:1], zero[:1], beta=0.1)
     assert float(better) < math.log(2)
-
-
-@pytest.fixture(scope="module")
-def tokenizer(embedded_model):
-    return load_tokenizer(embedded_model)
 
 
 def _tiny(tiny_model, attention="rolegen_packed"):

@@ -1,4 +1,4 @@
-"""YAML persona cards (rolegen.cards.personas): the lorebook's fields are checked when the card
+"""YAML persona cards (rolegen.cards.personas, rolegen.cards.lorebook): the lorebook's fields are checked when the card
 loads, and a `use_regex` key cannot hang the lorebook scan."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from rolegen.cards.files import load_personas
-from rolegen.cards.personas import Lorebook, LoreEntry
+from rolegen.cards.lorebook import Lorebook, LoreEntry
 from rolegen.cli import main
 from rolegen.errors import RolegenError
 
@@ -116,10 +116,10 @@ def test_a_regex_key_that_backtracks_without_end_stops_within_the_time_limit():
 def _slow_regex(monkeypatch, seconds: float) -> list[str]:
     """Every regex search takes `seconds` (key 'hit' matches at once), under a 0.1 s
     limit per search and a 0.2 s budget per card; returns the keys searched."""
-    from rolegen.cards import personas
+    from rolegen.cards import lorebook
 
-    monkeypatch.setattr(personas, "REGEX_SECONDS", 0.1)
-    monkeypatch.setattr(personas, "REGEX_CARD_SECONDS", 0.2)
+    monkeypatch.setattr(lorebook, "REGEX_SECONDS", 0.1)
+    monkeypatch.setattr(lorebook, "REGEX_CARD_SECONDS", 0.2)
     searched = []
 
     def search(key, text, flags=0, timeout=None):
@@ -131,7 +131,7 @@ def _slow_regex(monkeypatch, seconds: float) -> list[str]:
             raise TimeoutError
         return None
 
-    monkeypatch.setattr(personas.regex, "search", search)
+    monkeypatch.setattr(lorebook.regex, "search", search)
     return searched
 
 

@@ -34,11 +34,6 @@ def builder(tokenizer):
 
 
 @pytest.fixture
-def mara():
-    return resolve_persona(load_personas("captain-mara-vell")[0], "Alex")
-
-
-@pytest.fixture
 def alex():
     return UserPersona(name="Alex", description="A courier with a sealed parcel.")
 

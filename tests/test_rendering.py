@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from support import DIALOGUE
 
 from rolegen.generation.templates import ChatTemplateFormat, Templates
-from rolegen.models.checkpoints import load_tokenizer
 from rolegen.training.rendering import IGNORE, Example, Renderer
-
-
-@pytest.fixture(scope="module")
-def tokenizer(embedded_model):
-    return load_tokenizer(embedded_model)
 
 
 def _labelled_runs(example: Example, tokenizer) -> list[str]:

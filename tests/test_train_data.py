@@ -9,16 +9,10 @@ import torch
 from support import DIALOGUE
 
 from rolegen.generation.templates import ChatTemplateFormat
-from rolegen.models.checkpoints import load_tokenizer
 from rolegen.training.batches import collate_packed, pack
 from rolegen.training.copy_pairs import copy_pairs
 from rolegen.training.data import TrainData, _sample_by_reason, encode_pair_splits
 from rolegen.training.rendering import Example, Renderer
-
-
-@pytest.fixture(scope="module")
-def tokenizer(embedded_model):
-    return load_tokenizer(embedded_model)
 
 
 @pytest.mark.parametrize("lengths", [[5, 9, 3, 7, 2, 8], [10, 10, 10], [1] * 17])

@@ -26,16 +26,9 @@ import zlib
 from pathlib import Path
 
 from rolegen.bounded import load_json
-from rolegen.cards.personas import (
-    DepthPrompt,
-    Lorebook,
-    LoreEntry,
-    Persona,
-    available_personas,
-    depth_prompt_from,
-    load_persona_yaml,
-    slugify,
-)
+from rolegen.cards.depth_prompts import DepthPrompt, depth_prompt_from
+from rolegen.cards.lorebook import Lorebook, LoreEntry
+from rolegen.cards.personas import Persona, available_personas, load_persona_yaml, slugify
 from rolegen.errors import RolegenError
 from rolegen.resources import personas_dir
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from rolegen.cards.personas import DepthPrompt, Persona, UserPersona, substitute_macros
+from rolegen.cards.depth_prompts import DepthPrompt
+from rolegen.cards.personas import Persona, UserPersona, substitute_macros
 from rolegen.errors import RolegenError
 from rolegen.generation.templates import (
     ROLEGEN_STYLE,
@@ -190,7 +191,8 @@ class PromptBuilder:
         body = messages[len(head) :]
         dropped = 0
         while True:
-            kept = with_notes(head + body[dropped:], notes)
+            shown = head + body[dropped:]
+            kept = with_notes(shown, notes)
             text = self.format.render(system, kept, char=char, user=user)
             ids = self.encode(text)
             if len(ids) <= self.budget or len(body) - dropped <= 1:
@@ -198,8 +200,7 @@ class PromptBuilder:
             dropped += 2 if len(body) - dropped > 2 else 1
         stop = self.format.stop(char=char, user=user)
         chat = [{"role": "system", "content": system}, *kept]
-        notes_in = len(kept) - len(head) - len(body) + dropped
-        return Prompt(text, ids, dropped, stop, system, messages=chat, notes=notes_in)
+        return Prompt(text, ids, dropped, stop, system, messages=chat, notes=len(kept) - len(shown))
 
     def _front_end_fit(
         self,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rolegen.cards.personas import DepthPrompt
+from rolegen.cards.depth_prompts import DepthPrompt
 from rolegen.checks.turns import CheckConfig, check_dialogues, from_messages, rejecting
 from rolegen.config import EngineConfig, ModelConfig
 from rolegen.errors import RolegenError

@@ -24,6 +24,7 @@ Non-goals: token-level prompt assembly (the engines tokenize the rendered text).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,7 +259,7 @@ class TemplateFormat(PromptFormat):
         user: str,
         add_generation_prompt: bool = True,
     ) -> str:
-        if self._folds():
+        if self._folds:
             system, messages = fold_notes(system, messages)
         return self._templates.render(
             self._file,
@@ -269,6 +270,7 @@ class TemplateFormat(PromptFormat):
             add_generation_prompt=add_generation_prompt,
         )
 
+    @functools.cached_property
     def _folds(self) -> bool:
         values = {"char": "", "user": "", "system": "", "messages": []}
         return bool(
