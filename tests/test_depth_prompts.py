@@ -294,3 +294,12 @@ def test_folding_keeps_the_notes_in_order_wherever_they_land():
         "S", [greeting, {"role": "user", "content": "u\na"}]
     )  # fmt: skip
     assert fold_notes("S", [greeting, asks]) == ("S", [greeting, asks])
+
+
+def test_a_user_persona_refuses_a_card_only_field(tmp_path):
+    from rolegen.cards.personas import load_user_persona_yaml
+
+    user = tmp_path / "sam.yaml"
+    user.write_text("name: Sam\ndepth_prompt: '[Sam is shy.]'\n")
+    with pytest.raises(RolegenError, match="sam.yaml: unknown field 'depth_prompt'"):
+        load_user_persona_yaml(user)

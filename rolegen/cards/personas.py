@@ -105,8 +105,8 @@ _STRUCTURED = ("source", "lorebook", "depth_prompt")
 
 
 def _check_fields(data: dict, cls, path: Path, required: tuple[str, ...]) -> dict:
-    known = {f.name for f in fields(cls)} - set(_STRUCTURED)
-    unknown = sorted(set(data) - known - {"lorebook", "depth_prompt"})
+    known = {f.name for f in fields(cls)} - {"source"}  # a card's, not the user's, lorebook
+    unknown = sorted(set(data) - known)
     if unknown:
         raise RolegenError(
             f"{path}: unknown field '{unknown[0]}' (known: {', '.join(sorted(known))})"
