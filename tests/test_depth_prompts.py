@@ -172,6 +172,19 @@ def test_the_authors_note_and_the_cards_note_reach_the_character_not_the_user(to
     assert bare.notes == 0 and "[Write" not in bare.text
 
 
+def test_the_authors_note_takes_the_cards_fields_as_sillytavern_macros(tokenizer, mara):
+    mara = replace(mara, personality="Dry humor.", scenario="", description="{{char}} flies.")
+    mara = resolve_persona(mara, ALEX.name)
+    note = DepthPrompt("[{{char}}: {{Description}} {{ personality }}{{scenario}} ({{persona}})]", 1)
+    prompt = _builder(tokenizer, authors_note=note).character_prompt(mara, ALEX, _history(3))
+    expected = "[Captain Mara Vell: Captain Mara Vell flies. Dry humor. (A traveler.)]"
+    assert {"role": "system", "content": expected} in prompt.messages
+    # the card's own fields are text: a macro-like string inside them is not read again
+    odd = replace(mara, description="{{personality}}")
+    prompt = _builder(tokenizer, authors_note=note).character_prompt(odd, ALEX, _history(3))
+    assert "[Captain Mara Vell: {{personality}} Dry humor. (A traveler.)]" in prompt.text
+
+
 def test_post_history_instructions_follow_the_history_as_in_sillytavern(tokenizer, mara):
     mara = replace(mara, post_history_instructions="Stay in character as Mara.")
     history = _history(5)

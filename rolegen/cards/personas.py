@@ -83,6 +83,24 @@ def substitute_macros(text: str, char: str, user: str) -> str:
     return text
 
 
+_FIELD_MACRO = re.compile(r"\{\{\s*(description|personality|scenario|persona)\s*\}\}", re.IGNORECASE)
+
+
+def substitute_note_macros(text: str, persona: Persona, user: UserPersona) -> str:
+    """A note's macros, as SillyTavern replaces them in an Author's Note: the card's
+    `{{description}}`, `{{personality}}` and `{{scenario}}`, the user's `{{persona}}`
+    (its description), then `{{char}}`/`{{user}}`, inside the fields too. A field macro
+    inside a field's own text stays as written (one pass, no nesting)."""
+    fields = {
+        "description": persona.description,
+        "personality": persona.personality,
+        "scenario": persona.scenario,
+        "persona": user.description,
+    }
+    text = _FIELD_MACRO.sub(lambda m: fields[m.group(1).lower()].strip(), text)
+    return substitute_macros(text, persona.name, user.name)
+
+
 # ---------------------------------------------------------------- loading
 
 

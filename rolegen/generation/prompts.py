@@ -20,7 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from rolegen.cards.depth_prompts import DepthPrompt
-from rolegen.cards.personas import Persona, UserPersona, substitute_macros
+from rolegen.cards.personas import (
+    Persona,
+    UserPersona,
+    substitute_macros,
+    substitute_note_macros,
+)
 from rolegen.errors import RolegenError
 from rolegen.generation.templates import (
     ROLEGEN_STYLE,
@@ -153,12 +158,11 @@ class PromptBuilder:
 
     def notes(self, persona: Persona, user: UserPersona) -> tuple[DepthPrompt, ...]:
         """What goes inside the history, in this order, those that are set: the Author's
-        Note (this builder's, macros replaced), the card's Character's Note, and its
+        Note (this builder's, its macros replaced: `substitute_note_macros`), the card's Character's Note, and its
         post-history instructions after the last message (SillyTavern's placement)."""
         authors = self.authors_note
         if authors is not None:
-            text = substitute_macros(authors.text, persona.name, user.name)
-            authors = replace(authors, text=text)
+            authors = replace(authors, text=substitute_note_macros(authors.text, persona, user))
         after = persona.post_history_instructions.strip()
         post = DepthPrompt(after, 0) if after else None
         return tuple(n for n in (authors, persona.depth_prompt, post) if n is not None)
