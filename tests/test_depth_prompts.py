@@ -185,6 +185,20 @@ def test_the_authors_note_takes_the_cards_fields_as_sillytavern_macros(tokenizer
     assert "[Captain Mara Vell: {{personality}} Dry humor. (A traveler.)]" in prompt.text
 
 
+def test_an_authors_note_too_large_for_the_context_is_named_in_the_error(tokenizer, mara):
+    mara = resolve_persona(replace(mara, description="A captain. " * 60), ALEX.name)
+    note = DepthPrompt("[{{description}} " * 6 + "]", 4)  # the description, six times
+    with pytest.raises(RolegenError) as info:
+        _builder(tokenizer, context=1024, authors_note=note).first_prompt(mara, ALEX)
+    assert "longest field is '--authors-note'" in str(info.value)
+    # without the note the same card fits; a card's own note is named by its field
+    assert _builder(tokenizer, context=1024).first_prompt(mara, ALEX).ids
+    noted = replace(mara, depth_prompt=DepthPrompt("Stay. " * 900, 4))
+    with pytest.raises(RolegenError) as info:
+        _builder(tokenizer, context=1024).first_prompt(noted, ALEX)
+    assert "longest field is 'depth_prompt (the Character's Note)'" in str(info.value)
+
+
 def test_post_history_instructions_follow_the_history_as_in_sillytavern(tokenizer, mara):
     mara = replace(mara, post_history_instructions="Stay in character as Mara.")
     history = _history(5)

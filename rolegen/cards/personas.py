@@ -83,7 +83,9 @@ def substitute_macros(text: str, char: str, user: str) -> str:
     return text
 
 
-_FIELD_MACRO = re.compile(r"\{\{\s*(description|personality|scenario|persona)\s*\}\}", re.IGNORECASE)
+_FIELD_MACRO = re.compile(
+    r"\{\{\s*(description|personality|scenario|persona)\s*\}\}", re.IGNORECASE
+)
 
 
 def substitute_note_macros(text: str, persona: Persona, user: UserPersona) -> str:

@@ -108,7 +108,7 @@ def check_first_prompts(
         builder.first_prompt(d.persona, d.user)  # refuses a card too large for the context
         if not scripted:
             prompt = builder.user_prompt(d.persona, d.user, [opening] if opening else [], 1, turns)
-            builder.require_fit(prompt, d.persona)
+            builder.require_fit(prompt, d.persona, d.user)
 
 
 def loop_settings(cfg: GenerateConfig) -> LoopSettings:

@@ -281,16 +281,23 @@ class PromptBuilder:
         opening = self.greeting(persona)
         messages = [opening] if opening else []
         prompt = self.character_prompt(persona, user, [*messages, _FIRST_USER_TURN])
-        self.require_fit(prompt, persona)
+        self.require_fit(prompt, persona, user)
         return prompt
 
-    def require_fit(self, prompt: Prompt, persona: Persona) -> None:
-        """Raise, naming the card and its longest field, when `prompt` (already cut to its
-        system prompt and greeting) does not fit: the dialogue would end before its first
-        reply, after the engine had loaded."""
+    def require_fit(self, prompt: Prompt, persona: Persona, user: UserPersona) -> None:
+        """Raise, naming the card and its longest field (or the Author's Note, when the
+        prompt holds notes and that is longest), when `prompt` (already cut to its system
+        prompt and greeting) does not fit: the dialogue would end before its first reply,
+        after the engine had loaded."""
         if self.fits(prompt):
             return
-        field_name, tokens = _longest_field(persona, self.encode)
+        notes = {}
+        if prompt.notes:  # the character's prompt: its notes are in it
+            if self.authors_note is not None:
+                notes["--authors-note"] = self.notes(persona, user)[0].text
+            if persona.depth_prompt is not None:
+                notes["depth_prompt (the Character's Note)"] = persona.depth_prompt.text
+        field_name, tokens = _longest_field(persona, self.encode, notes)
         limit = "--context-budget" if self.context_budget is not None else "--max-context"
         raise RolegenError(
             f"{persona.source or persona.name}: the card does not fit the context: its first "
@@ -334,9 +341,9 @@ _CARD_NAMES = {
 }
 
 
-def _longest_field(persona: Persona, encode) -> tuple[str, int]:
-    """The card's longest text field (in characters; lorebook entries each count alone)
-    and its length in tokens."""
+def _longest_field(persona: Persona, encode, notes: dict[str, str]) -> tuple[str, int]:
+    """The card's longest text field, or of `notes` (name -> text) the longest (in
+    characters; lorebook entries each count alone), and its length in tokens."""
     texts = {
         name: getattr(persona, name)
         for name in (
@@ -350,6 +357,7 @@ def _longest_field(persona: Persona, encode) -> tuple[str, int]:
         )
     }
     texts["example_dialogues"] = "\n".join(persona.example_dialogues)
+    texts.update(notes)
     for i, entry in enumerate(persona.lorebook.entries if persona.lorebook else []):
         texts[f"lorebook entry {i} content"] = entry.content
     name, text = max(texts.items(), key=lambda kv: len(kv[1]))
