@@ -212,3 +212,33 @@ def test_acting_for_the_user_is_a_per_turn_share():
     assert [r["acts_for_user"] for r in rows] == [1.0, 0.0, 1.0]
     figures = summarize(rows, resamples=20)["systems"]["base"]
     assert figures["acts_for_user"]["value"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "reply, tics",
+    [
+        # the adapter's tic at depth, read in the long suite: neither 4-grams nor loops
+        (
+            "I'm just a little guy, you know? I've got a lot going on, you know? I'd take a "
+            "walk, you know? It'd be just as I imagined.",
+            ["you know"],
+        ),
+        ("You're asking, Captain? I love the morning, Captain. And the sea, Captain.", ["captain"]),
+        ("No, no, no. You can't do that. Come back tomorrow.", []),  # emphasis, back to back
+        ("I'm so sorry. I'm so sorry. I'm so sorry. I'm so sorry.", []),  # a loop, not a tic
+        ("Well, I think so. It rains. Well, maybe.", []),  # twice is not a tic yet
+        ("Fine, but the long phrase here, fine, and then the long phrase here, fine.", ["fine"]),
+    ],
+)
+def test_filler_tics_are_short_phrases_a_reply_keeps_coming_back_to(reply, tics):
+    from rolegen.checks.phrases import filler_tics
+
+    assert filler_tics(reply) == tics
+
+
+def test_filler_tic_is_a_per_turn_share():
+    users = ["Hi.", "Where to?"]
+    replies = ["North, you know? Past the reef, you know? Then home, you know?", "North."]
+    rows = turn_rows([_record("base", "d", replies, users)])
+    assert [r["tic"] for r in rows] == [1.0, 0.0]
+    assert summarize(rows, resamples=20)["systems"]["base"]["filler_tic"]["value"] == 0.5

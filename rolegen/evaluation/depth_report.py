@@ -69,7 +69,10 @@ def plot(depth: dict) -> bytes | None:
     # a window's band ends at the last turn scored (the last window may be short)
     last = max(int(t) for per in depth["curves"].values() for pts in per.values() for t in pts)
     spans = {w: (int(w.split("-")[0]), min(int(w.split("-")[1]), last)) for w in windows}
-    fig, axes = plt.subplots(3, 3, figsize=(16, 11))
+    rows = -(-len(DEPTH_CURVES) // 4)
+    fig, axes = plt.subplots(rows, 4, figsize=(20, 3.7 * rows), squeeze=False)
+    for ax in axes.flat[len(DEPTH_CURVES) :]:
+        ax.set_visible(False)
     for ax, name in zip(axes.flat, DEPTH_CURVES):
         for system, per in depth["curves"].items():
             points = per.get(name)

@@ -16,6 +16,9 @@ of one dialogue (the card's greeting is context, not scored):
   the checks' repeat threshold), crep4, seq_rep4, loop (the checks' loop reason);
 - opener: the reply opens with the same first words (the checks' `opener_words`) as an
   earlier character turn of the dialogue, the greeting included (the checks' opener);
+- tic: the reply keeps coming back to a short phrase set off by punctuation, 3 times or
+  more ("…, you know? … you know? … you know?"; `phrases.filler_tics`), which neither
+  seq-rep-4 (4-grams) nor the loop check (back-to-back repeats) counts;
 - words, ooc (assistant boilerplate);
 - paraphrase, relevance, nll: filled in by `model_scores.py` when a model and the
   embedder are at hand (None otherwise);
@@ -52,7 +55,7 @@ import numpy as np
 
 from rolegen.checks.dataset import record_turns
 from rolegen.checks.dataset_stats import distinct_n
-from rolegen.checks.phrases import asks_identity, names_character
+from rolegen.checks.phrases import asks_identity, filler_tics, names_character
 from rolegen.checks.turns import CheckConfig, check_dialogues
 from rolegen.evaluation.judge import FIELDS as JUDGE_FIELDS
 from rolegen.evaluation.judge import LABELS as JUDGE_LABELS
@@ -104,6 +107,7 @@ METRICS = (
     Metric("opener_reuse", "opener", "opener reuse: opens as an earlier reply did", "lower"),
     Metric("paraphrase", "paraphrase", "paraphrase: max cosine vs earlier turns", "lower"),
     Metric("seq_rep4", "seq_rep4", "seq-rep-4 inside a reply", "lower"),
+    Metric("filler_tic", "tic", "filler tic: a short phrase 3+ times in a reply", "lower"),
     Metric("loop", "loop", "loop flagged (share of turns)", "lower"),
     Metric("words", "words", "reply length (words)", ""),
     Metric("fluency_nll", "nll", "fluency: token NLL under the base model", "lower", guardrail=True),
@@ -173,6 +177,7 @@ def turn_rows(records: list[dict], cfg: CheckConfig | None = None) -> list[dict]
                     "crep4": c.scores["crep4"],
                     "seq_rep4": c.scores["seq_rep4"],
                     "opener": c.scores["opener"],
+                    "tic": float(bool(filler_tics(text))),
                     "loop": flagged["loop"],
                     "words": float(len(text.split())),
                     "ooc": flagged["ooc"],
