@@ -111,8 +111,8 @@ class ModelConfig:
         None,
         "An Author's Note, as SillyTavern places one: text put inside the chat history of "
         "every character prompt, --authors-note-depth messages before its end, as a system "
-        "message. {{char}}, {{user}} and the card's {{description}}, {{personality}} and "
-        "{{scenario}} are replaced. A card's own Character's Note "
+        "message. {{char}}, {{user}}, the card's {{description}}, {{personality}} and "
+        "{{scenario}}, and the user's {{persona}} are replaced. A card's own Character's Note "
         "(extensions.depth_prompt) goes in beside it. Default: none.",
     )
     authors_note_depth: int = opt(

@@ -62,4 +62,4 @@ class EngineOptions:
     request_mode: str = "completions"  # openai: completions (token ids) or chat (messages)
     max_concurrency: int = 64  # openai: requests in flight at once
     request_timeout: float = 120.0  # openai: seconds a try may take, body included
-    max_retries: int = 5  # openai: retries with exponential backoff (429, 5xx, timeouts)
+    max_retries: int = 5  # a server's retries, with exponential backoff (engines/server.py)
