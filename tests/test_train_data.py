@@ -12,6 +12,7 @@ from rolegen.generation.templates import ChatTemplateFormat
 from rolegen.training.batches import collate_packed, pack
 from rolegen.training.copy_pairs import copy_pairs
 from rolegen.training.data import TrainData, _sample_by_reason, encode_pair_splits
+from rolegen.training.name_pairs import name_pairs, swap_name
 from rolegen.training.rendering import Example, Renderer
 
 
@@ -125,6 +126,57 @@ def test_copy_pairs_are_added_to_the_sample_of_logged_pairs(tokenizer):
     assert encode_pair_splits(renderer, alone, 8, seed=0, copies=40)[2]["dpo_train"]["reasons"] == {
         "self_copy": 16
     }
+
+
+@pytest.mark.parametrize(
+    "reply, name, other, swapped",
+    [
+        ("I'm Captain Mara Vell. Vell's the name.", "Captain Mara Vell", "Hana Moriyama",
+         "I'm Captain Hana Moriyama. Moriyama's the name."),
+        ("I'm Captain Mara Vell, of the Kestrel.", "Captain Mara Vell", "VEGA-7",
+         "I'm Captain VEGA-7, of the Kestrel."),  # the surname dropped, its space too
+        ("I'm Sir Aldric of Wenmoor.", "Sir Aldric of Wenmoor", "Priya Nair",
+         "I'm Sir Priya of Wenmoor."),  # the epithet's place is not the name
+        ("Marathon runner, I am not.", "Mara", "Priya", None),  # a word, not the name
+        ("I'm Mara.", "Mara", "Mara Soto", None),  # the names share a part
+    ],
+)  # fmt: skip
+def test_swap_name_replaces_the_name_part_by_part(reply, name, other, swapped):
+    assert swap_name(reply, name, other) == swapped
+
+
+def test_name_pairs_reject_a_self_introduction_under_another_cards_name():
+    mara = _chat(["I'm Mara, welcome.", "I'm Mara, captain here.", "Fog ahead.", "I'm Akua."])
+    hana = _chat(["Tea?", "I'm Hana, and this is my tea house."], "d1")
+    hana["persona_name"] = "Hana"
+    pairs = name_pairs([mara, hana], per_turn=3, seed=0)
+    by_id = {p["id"]: p for p in pairs}
+    # Mara's second reply introduces her (the greeting has no user turn before it and
+    # "I'm Akua" is another name): one other card, so one pair; Hana's reply: one pair
+    assert sorted(by_id) == ["d0-m3-name0", "d1-m3-name0"]
+    first = by_id["d0-m3-name0"]
+    assert first["chosen"][0]["content"] == "I'm Mara, captain here."
+    assert first["rejected"][0]["content"] == "I'm Hana, captain here."
+    assert first["prompt"] == mara["messages"][:3] and first["reasons"] == ["name_swap"]
+    assert by_id["d1-m3-name0"]["rejected"][0]["content"] == "I'm Mara, and this is my tea house."
+    assert name_pairs([mara]) == []  # no other card to take a name from
+    assert name_pairs([mara, hana], seed=0) == pairs  # seeded
+
+
+def test_name_pairs_are_added_to_the_sample_of_logged_pairs(tokenizer):
+    renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 4096)
+    chats = []
+    for k, name in enumerate(["Mara", "Hana", "Odile", "Leo"]):
+        chat = _chat(["Hello.", f"I'm {name}, at your service.", f"Yes, I'm {name}."], f"d{k}")
+        chats.append({**chat, "persona_name": name})
+    logged = {**chats[0], "prompt": chats[0]["messages"][:-1], "reasons": ["loop"]}
+    logged["chosen"] = [chats[0]["messages"][-1]]
+    logged["rejected"] = [{"role": "assistant", "content": "A loop a loop a loop."}]
+    data = TrainData(chats, chats[:2], [logged], [logged], None, None, "test")
+    train, test, stats = encode_pair_splits(renderer, data, 8, seed=0, names=5)
+    # 4 dialogues x 2 introductions x 3 other cards = 24 name pairs, 5 of them sampled
+    assert stats["dpo_train"]["reasons"] == {"loop": 1, "name_swap": 5}
+    assert len(train) == 6 and len(test) == 1 + 1
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "rolegen_packed"])

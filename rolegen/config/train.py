@@ -101,6 +101,13 @@ class TrainConfig:
         "latest earlier reply given again (reason self_copy). Turns that answer who the "
         "character is, and earlier replies that name it, make none.",
     )
+    dpo_name_pairs: int = opt(
+        0,
+        "Add K name-swap pairs (a seeded sample; the test split K/8) to the pairs DPO trains "
+        "on: at a character turn of the training dialogues whose reply introduces the "
+        "character under its own name, that reply against the same reply under another "
+        "training card's name (reason name_swap).",
+    )
     beta: float = opt(0.1, "DPO beta: how far the policy may move from the reference.")
     dpo_sft_weight: float = opt(
         0.0, "DPO: weight of an NLL term on the chosen replies (RPO); 0 = plain DPO."
@@ -167,7 +174,15 @@ class TrainConfig:
         # --max-steps 0 would silently mean "the epochs" (None does), and a negative one
         # failed only after an untrained adapter had been written.
         at_least(self, 1, "max_steps", "dpo_max_pairs")
-        at_least(self, 0, "eval_steps", "save_steps", "keep_checkpoints", "dpo_copy_pairs")
+        at_least(
+            self,
+            0,
+            "eval_steps",
+            "save_steps",
+            "keep_checkpoints",
+            "dpo_copy_pairs",
+            "dpo_name_pairs",
+        )
         if self.max_steps is None and (self.epochs <= 0 or self.dpo_epochs <= 0):
             raise RolegenError("--epochs and --dpo-epochs must be above 0 (or give --max-steps)")
         if self.lora.r < 1:

@@ -23,6 +23,7 @@ from rolegen.errors import RolegenError
 from rolegen.generation.templates import Templates
 from rolegen.training.batches import divergence
 from rolegen.training.copy_pairs import copy_pairs
+from rolegen.training.name_pairs import name_pairs
 from rolegen.training.rendering import Example, PairExample, Renderer
 
 
@@ -194,12 +195,13 @@ def encode_pair_splits(
     seed: int,
     by_reason: bool = False,
     copies: int = 0,
+    names: int = 0,
 ) -> tuple[list[PairExample], list[PairExample], dict]:
     """The train and test preference pairs (at most `max_pairs`, and an eighth of that
     for test, seeded samples, even across reasons with `by_reason`), and what encoding
     dropped. With `copies`, a seeded sample of that many self-copy pairs of the train
     dialogues (`copy_pairs.py`), and an eighth of that from the test dialogues, is added
-    to each split's sample."""
+    to each split's sample; with `names`, the same of name-swap pairs (`name_pairs.py`)."""
     rows_train, rows_test = data.pairs_train, data.pairs_test
     if max_pairs:
         sample = _sample_by_reason if by_reason else _sample
@@ -208,6 +210,9 @@ def encode_pair_splits(
     if copies:
         rows_train = rows_train + _sample(copy_pairs(data.train), copies, seed)
         rows_test = rows_test + _sample(copy_pairs(data.test), max(1, copies // 8), seed)
+    if names:
+        rows_train = rows_train + _sample(name_pairs(data.train, seed=seed), names, seed)
+        rows_test = rows_test + _sample(name_pairs(data.test, seed=seed), max(1, names // 8), seed)
     if not rows_train:
         raise RolegenError(
             f"{data.source}: no preference pairs (the run's preference/ folder). They come "
@@ -287,6 +292,7 @@ def encode_stages(cfg, renderer, data, stages: list[str]) -> tuple[list, list, l
             cfg.seed,
             cfg.dpo_pair_sample == "by-reason",
             cfg.dpo_copy_pairs,
+            cfg.dpo_name_pairs,
         )
         stats.update(counts)
         if cfg.dpo_loss == "ftpo":
