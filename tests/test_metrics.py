@@ -231,7 +231,7 @@ def test_acting_for_the_user_is_a_per_turn_share():
     ],
 )
 def test_filler_tics_are_short_phrases_a_reply_keeps_coming_back_to(reply, tics):
-    from rolegen.checks.phrases import filler_tics
+    from rolegen.checks.tics import filler_tics
 
     assert filler_tics(reply) == tics
 

@@ -1,5 +1,5 @@
 """What a reply says, found by pattern: identity questions, self-introductions, the
-character's name, assistant boilerplate, the language of a reply, filler tics; and `search_each`,
+character's name, assistant boilerplate, the language of a reply; and `search_each`,
 one regular expression over many texts with a substring pre-filter.
 
 Written for English, French, Spanish and German (the shipped personas' languages),
@@ -50,30 +50,6 @@ def detect_language(words: list[str], text: str) -> str | None:
     if sum(counts.values()) < 3:
         return None  # too short to tell
     return counts.most_common(1)[0][0]
-
-
-# A clause of a reply, for the filler tics: the text between punctuation or stage marks.
-_CLAUSE_BREAK = re.compile(r"[,.;:!?…—–()*\"“”\n。，！？]+")
-_TIC_WORD = re.compile(r"\w+(?:['’]\w+)?")
-
-
-def filler_tics(text: str, max_words: int = 3, times: int = 3) -> list[str]:
-    """Short phrases a reply keeps coming back to: a clause of at most `max_words` words,
-    set off by punctuation, that recurs `times` times or more apart from itself ("I'm just
-    a little guy, you know? It's just me, you know? ... you know?", a vocative "Captain"
-    after every sentence). A clause said again right after itself counts once: "No, no,
-    no" is emphasis, and back-to-back repeats are the loop check's."""
-    counts: Counter[str] = Counter()
-    previous = None
-    for clause in _CLAUSE_BREAK.split(text.lower()):
-        words = _TIC_WORD.findall(clause)
-        if not words:
-            continue
-        phrase = " ".join(words)
-        if phrase != previous and len(words) <= max_words:
-            counts[phrase] += 1
-        previous = phrase
-    return [phrase for phrase, n in counts.items() if n >= times]
 
 
 def asks_identity(user_turn: str | None) -> bool:

@@ -24,8 +24,7 @@ from rolegen.evaluation.metrics import BY_NAME, curves, summarize
 WINDOW = 12
 DEPTH_CURVES = (
     "near_copy", "seq_rep4", "crep4", "opener_reuse", "filler_tic", "identity_echo",
-    "wrong_identity",
-    "identity_recall", "persona_top1", "acts_for_user",
+    "wrong_identity", "identity_recall", "persona_top1", "acts_for_user",
 )  # fmt: skip
 COLLAPSE_TURNS = 6
 COLLAPSE_SHARE = 0.5

@@ -17,7 +17,7 @@ of one dialogue (the card's greeting is context, not scored):
 - opener: the reply opens with the same first words (the checks' `opener_words`) as an
   earlier character turn of the dialogue, the greeting included (the checks' opener);
 - tic: the reply keeps coming back to a short phrase set off by punctuation, 3 times or
-  more ("…, you know? … you know? … you know?"; `phrases.filler_tics`), which neither
+  more ("…, you know? … you know? … you know?"; `checks/tics.py`), which neither
   seq-rep-4 (4-grams) nor the loop check (back-to-back repeats) counts;
 - words, ooc (assistant boilerplate);
 - paraphrase, relevance, nll: filled in by `model_scores.py` when a model and the
@@ -55,7 +55,8 @@ import numpy as np
 
 from rolegen.checks.dataset import record_turns
 from rolegen.checks.dataset_stats import distinct_n
-from rolegen.checks.phrases import asks_identity, filler_tics, names_character
+from rolegen.checks.phrases import asks_identity, names_character
+from rolegen.checks.tics import filler_tics
 from rolegen.checks.turns import CheckConfig, check_dialogues
 from rolegen.evaluation.judge import FIELDS as JUDGE_FIELDS
 from rolegen.evaluation.judge import LABELS as JUDGE_LABELS

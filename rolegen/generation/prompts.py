@@ -158,8 +158,9 @@ class PromptBuilder:
 
     def notes(self, persona: Persona, user: UserPersona) -> tuple[DepthPrompt, ...]:
         """What goes inside the history, in this order, those that are set: the Author's
-        Note (this builder's, its macros replaced: `substitute_note_macros`), the card's Character's Note, and its
-        post-history instructions after the last message (SillyTavern's placement)."""
+        Note (this builder's, its macros replaced: `substitute_note_macros`), the card's
+        Character's Note, and its post-history instructions after the last message
+        (SillyTavern's placement)."""
         authors = self.authors_note
         if authors is not None:
             authors = replace(authors, text=substitute_note_macros(authors.text, persona, user))

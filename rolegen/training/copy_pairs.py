@@ -48,22 +48,26 @@ def copy_pairs(rows: list[dict], per_turn: int = 1, min_earlier: int = 2) -> lis
             if len(earlier) >= min_earlier and user["role"] == "user":
                 picked = [] if asks_identity(user["content"]) else _latest(earlier, reply, name)
                 picked = picked[:per_turn]
-                prompt = [{"role": x["role"], "content": x["content"]} for x in messages[:i]]
                 for j, copy in enumerate(picked):
-                    pairs.append(
-                        {
-                            "id": f"{row_id}-m{i}-copy{j}",
-                            "persona": row.get("persona") or "",
-                            "persona_name": row.get("persona_name") or "",
-                            "user_name": row.get("user_name") or "",
-                            "prompt": prompt,
-                            "chosen": [{"role": "assistant", "content": reply}],
-                            "rejected": [{"role": "assistant", "content": copy}],
-                            "reasons": [REASON],
-                        }
-                    )
+                    pairs.append(pair_row(row, f"{row_id}-m{i}-copy{j}", i, copy, REASON))
             earlier.append(reply)
     return pairs
+
+
+def pair_row(row: dict, pair_id: str, i: int, rejected: str, reason: str) -> dict:
+    """A preference row in the export's shape (`checks/dataset.py`) made from message `i`
+    of a training dialogue: its context, that reply chosen, `rejected` the other side."""
+    messages = row["messages"]
+    return {
+        "id": pair_id,
+        "persona": row.get("persona") or "",
+        "persona_name": row.get("persona_name") or "",
+        "user_name": row.get("user_name") or "",
+        "prompt": [{"role": m["role"], "content": m["content"]} for m in messages[:i]],
+        "chosen": [{"role": "assistant", "content": messages[i]["content"]}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+        "reasons": [reason],
+    }
 
 
 def _latest(earlier: list[str], reply: str, name: str) -> list[str]:

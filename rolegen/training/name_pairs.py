@@ -7,11 +7,11 @@ answers "I'm Akua" for Bram the archivist, "I'm Kari" for Odile the beekeeper
 chosen reply in every word, so DPO learns from them what a good answer reads like more
 than which name belongs to the card in the prompt. These pairs isolate the name: at a
 character turn of the clean training dialogues whose reply introduces the character under
-its own name (and no other), the same
-context, the reply is chosen, and the same reply with the name replaced by another
-training card's name is rejected ("I'm Captain Mara Vell, and the Kestrel is mine" against
-"I'm Captain Hana Moriyama, and the Kestrel is mine"). The two sides differ only in the
-name's tokens, so the preference falls on them.
+its own name (and no other), the same context, the reply is chosen, and the same reply
+with the name replaced by another training card's name is rejected ("I'm Captain Mara
+Vell, and the Kestrel is mine" against "I'm Captain Hana Moriyama, and the Kestrel is
+mine"). The two sides differ only in the name's tokens, so the preference falls on them.
+The test split draws its other names from its own cards (often one: then no pairs).
 
 The name is replaced part by part (`phrases.name_parts`: "Mara" and "Vell" for "Captain
 Mara Vell"; titles stay): the first part by the other name's first part, the last by its
@@ -32,6 +32,7 @@ import random
 import re
 
 from rolegen.checks.phrases import identity, name_parts
+from rolegen.training.copy_pairs import pair_row
 
 REASON = "name_swap"
 
@@ -48,7 +49,7 @@ def swap_name(reply: str, name: str, other: str) -> str | None:
     if len(own) > 1:
         mapping[own[-1]] = theirs[-1] if len(theirs) > 1 else ""
     pattern = re.compile(
-        "|".join(rf"(?<![\w'’]){re.escape(p)}(?![\w])" for p in sorted(own, key=len, reverse=True))
+        "|".join(rf"(?<![\w'’]){re.escape(p)}(?!\w)" for p in sorted(own, key=len, reverse=True))
     )
     swapped, n = pattern.subn(lambda m: mapping[m.group(0)], reply)
     if not n:
@@ -83,20 +84,6 @@ def name_pairs(rows: list[dict], per_turn: int = 3, seed: int = 0) -> list[dict]
                 continue  # not a self-introduction under its own name alone
             for j, other in enumerate(rng.sample(others, min(per_turn, len(others)))):
                 rejected = swap_name(reply, name, other)
-                if rejected is None:
-                    continue
-                pairs.append(
-                    {
-                        "id": f"{row_id}-m{i}-name{j}",
-                        "persona": row.get("persona") or "",
-                        "persona_name": name,
-                        "user_name": row.get("user_name") or "",
-                        "prompt": [
-                            {"role": x["role"], "content": x["content"]} for x in messages[:i]
-                        ],
-                        "chosen": [{"role": "assistant", "content": reply}],
-                        "rejected": [{"role": "assistant", "content": rejected}],
-                        "reasons": [REASON],
-                    }
-                )
+                if rejected is not None:
+                    pairs.append(pair_row(row, f"{row_id}-m{i}-name{j}", i, rejected, REASON))
     return pairs
