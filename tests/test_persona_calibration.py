@@ -35,9 +35,10 @@ TEST_FLOORS = {
     "confusion": (1.0, 0.94),
     "miss": (0.81, 0.46),
 }
-# The same on the second holdout's eight cards (persona_split.json "holdout2_blind", part
-# of the test split), measured once, blind, on 2026-12-05, rounded down
-# (bench/results/persona_calibration_holdout2_blind.json); the floors above stay on the
+# The same on the second holdout's eight cards (persona_split.json "holdout2_blind"),
+# measured once, blind, on 2026-12-05, rounded down
+# (bench/results/persona_calibration_holdout2_blind.json). Since 2026-12-06 those cards
+# are development data; their blind figures stay as floors. The floors above stay on the
 # first four test cards.
 HOLDOUT2_FLOORS = {
     "wrong_identity": (0.82, 0.41),
