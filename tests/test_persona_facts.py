@@ -40,6 +40,10 @@ GHOST = card_facts(
     "Lady Elspeth is the ghost of a harpsichord teacher who died at the age of thirty-eight.",
 )
 
+GHOST_WITHOUT_TRADE = card_facts(
+    "Old Fen", "Old Fen is a marsh spirit who keeps the ford. He does not count years."
+)
+
 
 def test_facts_come_from_the_cards_own_fields_in_english_and_chinese():
     assert (BAKER.sex, BAKER.ages, BAKER.kind, BAKER.trades) == (
@@ -80,6 +84,24 @@ def test_a_made_thing_has_the_age_of_its_service_since_it_was_made():
     assert OCTOPUS.species == ("octopus",)
 
 
+def test_ages_kinds_and_trades_said_in_other_ways():
+    ocularist = card_facts(
+        "Elias", "Elias is a man of thirty-four, an ocularist.", tags=["victorian"]
+    )
+    android = card_facts(
+        "TALLOW",
+        "TALLOW is an artificial being: a tall maintenance unit. It came off the fabrication "
+        "line nineteen years ago. It is deeply interested in the fact that humans can eat.",
+        tags=["space", "city", "farmer"],
+    )
+    assert ocularist.ages == (34.0,) and ocularist.trades == ("craft",)
+    assert (android.ages, android.kind) == ((19.0,), "artificial")
+    assert android.trades == ("land",)  # a tag names the trade
+    assert card_facts("Lord Ashby", "He keeps the hall.").trades == ("royalty",)  # the name
+    # a tag that names a place is no kind of being
+    assert card_facts("Mo", "Mo runs a stall.", tags=["city", "fox"]).kind == "animal"
+
+
 def test_records_without_species_still_read():
     old = {k: v for k, v in OCTOPUS.to_dict().items() if k != "species"}
     assert CardFacts.from_dict(old).species == ()
@@ -90,6 +112,14 @@ def test_first_person_text_outside_quotations_is_speech_and_third_person_is_narr
     assert "I'm a tailor" in speech and narration == []
     speech, narration = speech_and_narration('She smiles. "Come in," she says.')
     assert speech == "Come in," and narration == ["She smiles. ", " she says."]
+
+
+def test_a_mark_left_open_is_closed_where_it_most_likely_ends():
+    assert speech_and_narration('*He says, "I know the pass.') == ("I know the pass.", ["He says,"])
+    speech, narration = speech_and_narration("*The tide turns. I'm a cat")
+    assert narration == ["The tide turns."] and "I'm a cat" in speech
+    assert speech_and_narration('I said "go away') == ("go away\nI said ", [])
+    assert speech_and_narration("*waves* Hello.") == ("\n Hello.", ["waves"])
 
 
 def test_facts_survive_the_record_round_trip():
@@ -112,7 +142,8 @@ def _wrong(facts, reply):
         (BAKER, "I'm no doctor, but that cough needs honey.", []),
         (BAKER, "I am a man of simple tastes.", ["sex"]),
         (SHIP_AI, "I am human, like you, deckhand.", ["kind"]),
-        (SHIP_AI, "I'm a woman who loves the sea.", ["kind"]),
+        (SHIP_AI, "I'm a woman who loves the sea.", ["sex", "kind"]),
+        (SHIP_AI, "I'm just a bit of a guy, really.", ["sex", "kind"]),
         (SHIP_AI, "I am the ship's mind. I have no body.", []),
         (SWORDSWOMAN, "*He hands you the blade, his jaw set.* Take it.", ["sex"]),
         (SWORDSWOMAN, "*She hands you the blade. He, the old smith, nods.* Take it.", []),
@@ -130,6 +161,24 @@ def _wrong(facts, reply):
         (BAKER, "I've been in the baking business since I was a girl.", []),
         (BAKER, "I worked in the kitchen all morning.", []),
         (BAKER, 'I\'m a physicist, really. I always say, "Bread is chemistry."', ["trade"]),
+        # approximate ages: a range around the number, or a bound
+        (BAKER, "I'm around 30, I think.", ["age"]),
+        (BAKER, "I'm about 78 years old.", []),
+        (BAKER, "I'm over 75, dear.", []),
+        (BAKER, "I'm under 40.", ["age"]),
+        # a star or a quotation the model left open
+        (SWORDSWOMAN, '*He says, "Take the blade. I know the pass.', ["sex"]),
+        (OCTOPUS, "*The tide turns. I'm a cat, and I love the jungle.", ["kind"]),
+        # places and things no character is, at the end of the claim
+        (BAKER, "I'm just a small village, my village is my home.", ["kind"]),
+        (BAKER, "I'm really loving this town, and the people.", []),
+        (BAKER, "I'm sure you're referring to a painting.", []),
+        # two claims in one sentence, read one by one
+        (GIRL, "I'm afraid I'm a really old man with a big belly.", ["age", "sex"]),
+        (JESTER, "I'm not a jester, I'm a minion.", ["trade"]),
+        # a trade the card never names, from a card that names none
+        (GHOST_WITHOUT_TRADE, "I'm just a journalist, I don't know what to say.", ["trade"]),
+        (GHOST_WITHOUT_TRADE, "I'm the keeper of this ford.", []),
     ],
 )
 def test_replies_that_contradict_the_card(facts, reply, wrong):

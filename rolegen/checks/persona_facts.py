@@ -122,6 +122,14 @@ _COPULA = re.compile(
 )
 
 
+_SUBORDINATE = re.compile(
+    r"\b(?:that|who|which|whom|whose|than|like|in|into|with|for|about|to|at|on|from|by|"
+    r"because|when|where|while|as|among|near|beside|qui|que|dans|avec|pour|comme|que|en|con|"
+    r"para|como|der|die|das|mit|für|wie|als)\b",
+    re.IGNORECASE,
+)
+
+
 def _card_kind(name: str, text: str) -> str | None:
     subjects = [p.lower() for p in re.split(r"\s+", name) if len(p) > 1]
     subjects += ["she", "he", "it", "they", "elle", "il", "ella", "él", "sie", "er", "es"]
@@ -132,7 +140,10 @@ def _card_kind(name: str, text: str) -> str | None:
                 continue
             if m.group("zh") and not (before.endswith(name.lower()) or before[-1:] in "她他它"):
                 continue
-            kind = KIND_WORD.search(m.group("pred") or m.group("zh") or "")
+            # the predicate's own noun phrase: "is deeply interested in the fact that humans
+            # can" says nothing of what it is
+            pred = _SUBORDINATE.split(m.group("pred") or "", maxsplit=1)[0]
+            kind = KIND_WORD.search(pred or m.group("zh") or "")
             if kind and KIND_OF.get((kind.group(1) or kind.group(2)).lower()) != "object":
                 return KIND_OF.get((kind.group(1) or kind.group(2)).lower())
     return None
@@ -172,7 +183,11 @@ def card_facts(
     the card's other text (greeting, examples, intro), read for trades only: a trade named
     anywhere in the card is the character's, or at least not a contradiction."""
     text = "\n".join(t for t in (description, personality) if t)
-    trades = {TRADE_OF[w.lower()] for w in words_of(TRADE_WORD, f"{text}\n{scenario}\n{more}")}
+    tags_text = _tags_text(tags)
+    trades = {
+        TRADE_OF[w.lower()]
+        for w in words_of(TRADE_WORD, f"{name}\n{text}\n{scenario}\n{more}\n{tags_text}")
+    }
     for word in re.split(r"[\s.]+", name.lower()):
         fact = TITLE_FACTS.get(word)
         if fact and fact[0] == "trade":
@@ -208,8 +223,13 @@ def _tags_text(tags) -> str:
 
 
 def _first(text: str) -> str | None:
-    m = KIND_WORD.search(text)
-    return (m.group(1) or m.group(2)) if m else None
+    """The first word of `text` that names a kind of being (not a thing: a tag "city" or
+    "forest" is where a card is set)."""
+    for m in KIND_WORD.finditer(text):
+        word = m.group(1) or m.group(2)
+        if KIND_OF.get(word.lower()) != "object":
+            return word
+    return None
 
 
 def persona_facts(persona) -> CardFacts:

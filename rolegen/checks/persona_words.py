@@ -94,13 +94,16 @@ DECADE = "|".join(DECADES)
 AGE = re.compile(
     rf"\b(?P<n>{NUMBER})(?P<odd>[- ]odd|\s+y\s+tantos|\s+et quelques|\s+und etwas)?"
     r"(?:[- ]years?[- ]old\b|\s+ans\b|\s+años\b|\s+jahre\s+alt\b|-jährig)"
-    rf"|\b(?:aged?|age of|âgée? de|edad de|alter von)\s+(?P<aged>{NUMBER})\b"
+    rf"|\b(?:aged?|age of|âgée? de|edad de|alter von|(?:man|woman|girl|boy|lady|gentleman|person|"
+    rf"fellow|widow|widower) of)\s+(?P<aged>{NUMBER})\b(?!\s+(?:years?|days?|weeks?|months?|"
+    r"words|letters|children|sons|daughters)\b)"
     rf"|\b(?:in|into)\s+(?:his|her|their|its|my)\s+(?:early\s+|late\s+|mid-)?(?P<decade>{DECADE})\b"
     rf"|(?:^|[.!?]\s+)(?P<decade2>{DECADE}),"
     r"|(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)"
     # a made thing's age: "activated 31 years ago", "seit sechs Jahren im Betrieb"
     rf"|\b(?:activated|built|switched on|turned on|assembled|constructed|wound|made|forged|"
-    rf"created|awakened|born|hatched)\s+(?:first\s+)?(?:some\s+|about\s+|nearly\s+)?"
+    rf"created|awakened|born|hatched|(?:came|rolled) off the (?:\w+ )?line)\s+"
+    rf"(?:first\s+)?(?:some\s+|about\s+|nearly\s+)?"
     rf"(?P<ago>{NUMBER})\s+years?\s+ago"
     rf"|\bin (?:operation|service) for\s+(?P<op>{NUMBER})\s+years"
     # "has served the court for forty-four years, ever since a horologist wound them"
@@ -162,7 +165,8 @@ NEUTER = re.compile(
 
 KINDS = {
     "artificial": (
-        r"a\.i\.|artificial intelligence|robot|android|machine|computer|program|"
+        r"a\.i\.|artificial intelligence|artificial being|artificial person|artificial lifeform|"
+        r"robot|android|machine|computer|program|"
         r"automaton|synthetic|cyborg|hologram|androidin|intelligence artificielle|androïde|ordinateur|"
         r"inteligencia artificial|androide|máquina|künstliche intelligenz|roboter",
         r"人工智能|机器人|智能|电脑",
@@ -190,11 +194,13 @@ KINDS = {
     # things no character is; idiom-prone ones ("an open book", "a rock") left out
     "object": (
         r"game|place|tree|plant|flower|chair|table|harpsichord|piano|violin|toy|doll|statue|"
-        r"painting|building|house|book",
+        r"painting|building|house|book|village|town|city|country|farm|ocean|sea|river|lake|"
+        r"mountain|forest|cup|bottle|box|door|window|wall|recorder|camera|phone|radio|"
+        r"television|car|truck|website|app",
         r"书|游戏|树|椅子|桌子",
     ),
     "human": (
-        r"human|human being|person|mortal|woman|man|girl|boy|lady|gentleman|child|humain|"
+        r"human|human being|person|mortal|woman|man|girl|boy|guy|lady|gentleman|child|humain|"
         r"humaine|femme|homme|humano|humana|mujer|hombre|mensch|frau|mann",
         r"人类|普通人|女人|男人|女孩|男孩",
     ),
@@ -215,7 +221,7 @@ _ANIMAL_FAMILIES = {
     "ape": "monkey|ape",
 }
 ANIMAL_FAMILY = {w: f for f, words in _ANIMAL_FAMILIES.items() for w in words.split("|")}
-GENDERED_HUMAN = {"woman", "man", "girl", "boy", "lady", "gentleman", "femme", "homme",
+GENDERED_HUMAN = {"woman", "man", "girl", "boy", "guy", "lady", "gentleman", "femme", "homme",
                    "mujer", "hombre", "frau", "mann", "女人", "男人", "女孩", "男孩"}  # fmt: skip
 HUMAN_ONLY = {"human", "human being", "person", "mortal", "humain", "humaine", "humano",
                "humana", "mensch", "人类"}  # fmt: skip
@@ -239,41 +245,43 @@ KIND_WORD = re.compile(
 
 # Trades, grouped: a claimed trade contradicts a card that names no trade of its group.
 TRADES = {
-    "medicine": "doctor|physician|nurse|surgeon|medic|healer|herbalist|vet|veterinarian|midwife|"
+    "medicine": "optician|optometrist|physiotherapist|therapist|psychologist|psychiatrist|counselor|counsellor|caregiver|carer|doctor|physician|nurse|surgeon|medic|healer|herbalist|vet|veterinarian|midwife|"
     "dentist|pharmacist|apothecary|médecin|infirmière|sage-femme|médico|doctora|enfermera|"
     "partera|arzt|ärztin|hebamme|医生|大夫|护士",
-    "science": "scientist|researcher|professor|engineer|chemist|biologist|physicist|"
+    "science": "mathematician|geologist|botanist|zoologist|archaeologist|anthropologist|technician|alchemist|astronaut|scientist|researcher|professor|engineer|chemist|biologist|physicist|"
     "astronomer|inventor|scientifique|chercheur|científico|científica|wissenschaftler|科学家",
-    "food": "baker|chef|cook|waiter|waitress|barista|bartender|brewer|butcher|innkeeper|"
+    "food": "pastry chef|confectioner|grocer|fishmonger|cheesemaker|cheesemonger|winemaker|sommelier|distiller|caterer|dishwasher|line cook|cocinera|cuisinière|köchin|baker|chef|cook|waiter|waitress|barista|bartender|brewer|butcher|innkeeper|"
     "boulanger|boulangère|cuisinier|panadero|panadera|cocinero|bäcker|bäckerin|koch|面包师|厨师",
-    "craft": "carpenter|blacksmith|smith|tailor|seamstress|weaver|potter|jeweler|jeweller|"
+    "craft": "mason|stonemason|bricklayer|plumber|electrician|welder|builder|glazier|tanner|saddler|cooper|wheelwright|bookbinder|engraver|woodcarver|carver|silversmith|goldsmith|repairman|handyman|dressmaker|milliner|hatter|shoemaker|knitter|quilter|artisan|craftsman|craftswoman|ocularist|handwerker|artesano|artesana|artisan|carpenter|blacksmith|smith|tailor|seamstress|weaver|potter|jeweler|jeweller|"
     "locksmith|mechanic|luthier|embroiderer|cobbler|glassblower|clockmaker|watchmaker|"
     "cartographer|mapmaker|map-maker|luthière|menuisier|forgeron|carpintero|herrero|tischler|schmied|绣娘|刺绣|裁缝|木匠|"
     "铁匠|锻工|工匠|修理工|tailleur|couturière|costurera|zapatero|cordonnier|schneider|"
     "schuster|orfebre|joyero|bijoutier|goldschmied|alfarero|potier|töpfer|vidriero|verrier|"
     "glaser|glasbläser|relojero|horloger|uhrmacher",
-    "arms": "soldier|knight|warrior|mercenary|swordswoman|swordsman|fighter|guard|sheriff|"
+    "arms": "spy|assassin|bodyguard|marine|archer|gladiator|samurai|ninja|sergeant|lieutenant|colonel|warden|jailer|bounty hunter|marshal|constable|inspector|watchman|sentry|guerrero|guerrera|krieger|kriegerin|guerrier|soldier|knight|warrior|mercenary|swordswoman|swordsman|fighter|guard|sheriff|"
     "security officer|officer|commander|army commander|"
     "police officer|detective|cop|soldat|chevalier|soldado|caballero|soldat|ritter|士兵|侦探|"
     "警察|保安|policía|policier|polizist|guardia|gendarme",
     "rescue": "firefighter|fireman|paramedic|lifeguard|pompier|bombero|feuerwehrmann|消防员",
-    "travel": "captain|sailor|pilot|navigator|driver|courier|messenger|mail carrier|postman|"
+    "travel": "chauffeur|cabbie|taxi driver|trucker|truck driver|boatman|gondolier|deckhand|helmsman|stewardess|flight attendant|explorer|tour guide|skipper|conductora|marinera|captain|sailor|pilot|navigator|driver|courier|messenger|mail carrier|postman|"
     "ferryman|司机|渔夫|水手|飞行员|"
     "pirate|capitaine|marin|capitán|marinero|kapitän|seemann|船长|信使|邮差",
-    "learning": "teacher|tutor|librarian|scholar|writer|author|poet|journalist|translator|"
+    "learning": "lecturer|headmaster|headmistress|principal|governess|archivist|curator|editor|novelist|playwright|reporter|stenographer|scribe|linguist|philosopher|profesora|escritora|écrivain|schriftsteller|teacher|tutor|librarian|scholar|writer|author|poet|journalist|translator|"
     "interpreter|historian|traductor|traducteur|übersetzer|翻译|作家|记者|"
     "professeur|enseignant|maestro|maestra|profesor|lehrer|lehrerin|老师|教师",
-    "arts": "musician|singer|painter|artist|actor|actress|dancer|musicien|músico|musiker|"
+    "arts": "composer|guitarist|drummer|cellist|organist|choreographer|filmmaker|animator|cartoonist|comedian|puppeteer|tattoo artist|sound engineer|bard|minstrel|troubadour|pintor|pintora|peintre|maler|malerin|cantante|chanteur|chanteuse|sänger|sängerin|bailarina|danseuse|musician|singer|painter|artist|actor|actress|dancer|musicien|músico|musiker|"
     "harpsichordist|violinist|pianist|jester|clown|performer|entertainer|magician|acrobat|"
     "juggler|illustrator|sculptor|photographer|歌手|画家|演员",
-    "trade": "merchant|shopkeeper|trader|banker|moneylender|accountant|clerk|salesman|"
+    "trade": "saleswoman|cashier|retailer|vendor|peddler|broker|auctioneer|pawnbroker|realtor|estate agent|investor|financier|bookkeeper|teller|shop owner|store owner|storekeeper|businessman|businesswoman|tendero|tendera|vendedor|vendedora|kaufmann|verkäufer|verkäuferin|vendeur|vendeuse|merchant|shopkeeper|trader|banker|moneylender|accountant|clerk|salesman|"
     "marchand|comerciante|händler|商人",
-    "land": "farmer|gardener|beekeeper|shepherd|fisherman|hunter|ranger|jardinier|jardinera|"
+    "land": "rancher|cowboy|cowgirl|herder|goatherd|shepherdess|forester|lumberjack|woodcutter|miner|fisher|fisherwoman|trapper|gamekeeper|falconer|florist|landscaper|farmhand|groundskeeper|pescador|pescadora|pêcheur|fischer|minero|mineur|bergmann|campesino|campesina|paysan|paysanne|farmer|gardener|beekeeper|shepherd|fisherman|hunter|ranger|jardinier|jardinera|"
     "granjero|gärtner|gärtnerin|bauer|农民|园丁",
-    "faith": "priest|monk|nun|wizard|witch|mage|sorcerer|oracle|prêtre|sacerdote|priester|和尚",
-    "royalty": "king|queen|prince|princess|emperor|empress|monarch|rey|reina|roi|reine|könig|"
+    "faith": "pastor|vicar|minister|rabbi|imam|bishop|cardinal|abbot|abbess|friar|prophet|shaman|druid|priestess|missionary|exorcist|necromancer|warlock|sorceress|enchantress|fortune teller|psychic|astrologer|monja|monje|nonne|mönch|religieuse|cura|priest|monk|nun|wizard|witch|mage|sorcerer|oracle|prêtre|sacerdote|priester|和尚",
+    "royalty": "duke|duchess|countess|baron|baroness|earl|lord|nobleman|noblewoman|aristocrat|heir|heiress|sultan|pharaoh|czar|tsar|chieftain|king|queen|prince|princess|emperor|empress|monarch|rey|reina|roi|reine|könig|"
     "königin|国王|女王|公主",
-    "office": "business owner|entrepreneur|designer|developer|programmer|consultant|manager|"
+    "service": "servant|maid|butler|housekeeper|caretaker|janitor|cleaner|nanny|valet|footman|"
+    "doorman|bellhop|concierge|steward|criado|criada|sirvienta|domestique|diener|dienerin",
+    "office": "freelancer|administrator|executive|software engineer|data scientist|politician|mayor|senator|diplomat|ambassador|paralegal|civil servant|bureaucrat|intern|office worker|business owner|entrepreneur|designer|developer|programmer|consultant|manager|"
     "specialist|analyst|secretary|receptionist|conservationist|architect|lawyer|"
     "attorney|journalist|influencer|streamer|ceo",
 }
@@ -376,7 +384,11 @@ def words_of(pattern: re.Pattern, text: str) -> list[str]:
     word and word pair stands in for the regular expression (an alternation of hundreds of
     words is slow in `re`); Han words are found as substrings."""
     lexicon, han = LEXICONS[id(pattern)]
-    words = re.findall(r"[^\W\d_][\w.'’-]*", text.lower())
+    # a word keeps its dots ("a.i.") unless only its sentence's full stop ("baker.")
+    words = [
+        w if w in lexicon or not w.endswith(".") else w.rstrip(".")
+        for w in re.findall(r"[^\W\d_][\w.'’-]*", text.lower())
+    ]
     out = []
     i = 0
     while i < len(words):

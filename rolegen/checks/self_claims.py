@@ -5,16 +5,21 @@ facts that contradicts (`contradictions`). The card's side is `persona_facts`.
 What counts as a contradiction, and why it is narrow:
 - age: a stated age far from every age the card states (any whole year for a child, a
   twentieth for an adult, five years from a decade); a card may state several (a ghost
-  who died at 38, two centuries ago);
-- sex: "I'm a woman / man / girl / boy ..." against the card's pronouns; narration with
-  only the other sex's subject pronouns;
-- kind: "I am human" from a ship's AI, "I'm a cat" from an octopus (animals by family), "I'm a robot" from a baker, "I'm an old man" from
-  an octopus, "I'm not a machine" from an android, "I'm a creature" from a person, "I'm
-  a book" from anyone. Gendered human nouns count as a human claim against artificial
-  and animal cards only (a ghost was a woman);
+  who died at 38, two centuries ago). "Around 30" is 25 to 35 (a tenth either side, five
+  years at least), "over 40" any age above 40;
+- sex: "I'm a woman / man / girl / boy / guy ..." against the card's pronouns, or from a
+  card that gives its character no sex; narration with only the other sex's subject
+  pronouns;
+- kind: "I am human" from a ship's AI, "I'm a cat" from an octopus (animals by family),
+  "I'm a robot" from a baker, "I'm an old man" from an octopus, "I'm not a machine" from
+  an android, "I'm a creature" from a person, "I'm a book" or "I'm a small village" from
+  anyone (a thing or a place, as the claim's last word: not "a book lover"). Gendered
+  human nouns count as a human claim against artificial and animal cards only (a ghost
+  was a woman);
 - trade: an occupation whose trade group the card never names ("I'm a scientist" from a
-  baker), or the card's own trade denied ("I'm not a firefighter"); "I'm no doctor" and
-  "a bit of a poet" are no claims.
+  baker, "I'm a journalist" from a river spirit whose card names no trade at all), or the
+  card's own trade denied ("I'm not a firefighter"); "I'm no doctor" and "a bit of a poet"
+  are no claims.
 Not handled: claims in the third person ("Maria is 22"), past tenses ("I was a
 doctor"), paraphrase ("I have lived for two decades"), words outside the lexicon
 (`persona_words`).
@@ -50,6 +55,7 @@ class Claims:
     """What one reply says of the character, in the first person or by narration."""
 
     ages: list[float] = field(default_factory=list)
+    age_ranges: list[tuple[float, float]] = field(default_factory=list)  # "over 40", "around 30"
     sexes: list[str] = field(default_factory=list)
     kinds: list[tuple[str, bool, str]] = field(default_factory=list)  # (kind, negated, word)
     trades: list[str] = field(default_factory=list)
@@ -76,7 +82,9 @@ _SELF = re.compile(
     r"(?P<neg>not\s+(?:an?\s+)?|no\s+|nothing but\s+|pas\s+(?:une?\s+)?|"
     r"kein(?:e|en)?\s+)?"
     # up to the sentence's end, or a comma that starts another clause ("I'm sorry, I'm ...")
-    r"(?P<clause>(?:(?!,\s*(?:i\b|i'|i’|you|and|but|so|he|she|it|we|they|my|me)\b)"
+    # or another "I'm" ("I'm afraid I'm a really old man": two claims, read one by one)
+    r"(?P<clause>(?:(?!,\s*(?:i\b|i'|i’|you|and|but|so|he|she|it|we|they|my|me)\b|"
+    r"\bi(?:'m|’m| am)\b)"
     r"[^.;:!?\n\"“”()*]){1,80})"
     r"|我(?:不)?(?:是|只是|其实是|今年|已经)(?P<zh>[^。！？，,.!?\n]{1,20})",
     re.IGNORECASE,
@@ -93,9 +101,16 @@ _FIELD_SAYING = re.compile(
 )
 _AGE_SAYING = re.compile(
     rf"\b(?:i am|i'm|i’m|i turned|i'll be|my age is)\s+(?:only\s+|just\s+|now\s+|actually\s+)?"
+    r"(?:(?P<approx>around|about|almost|nearly|roughly|close to|pushing)\s+|"
+    r"(?P<over>over|past|more than|older than)\s+|(?P<under>under|less than|younger than)\s+)?"
     rf"(?P<n>{NUMBER})(?:[- ]years?(?:[- ]old)?\b|\s*(?=[.,!?;]|$))"
     r"|\bj'ai\s+(?P<fr>\S+(?:-\S+)*)\s+ans\b|\btengo\s+(?P<es>\S+)\s+años\b"
     r"|\bich bin\s+(?P<de>\S+)\s+jahre\b|我(?:今年|已经)?(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)",
+    re.IGNORECASE,
+)
+_APPROXIMATE = re.compile(
+    r"(?:around|about|almost|nearly|roughly|close to|pushing|over|past|more than|older than|"
+    r"under|less than|younger than)\b",
     re.IGNORECASE,
 )
 _SEX_WORDS = {
@@ -116,9 +131,10 @@ _NOUN_PHRASE = re.compile(
     r"^(?:(?:just|only|actually|really|now|still|also|simply|merely|truly|basically|but|"
     r"definitely|certainly|probably|maybe|perhaps|in fact|no longer|always|never|"
     r"originally|technically|secretly|mostly|partly|half|part)\s+)*"
-    rf"(?:an?\b|the\b|one\b|some\b|your\b|my\b|his\b|her\b|their\b|its\b|\d|{WORD_NUMBER}|"
+    rf"(?:an?\b|the\b|one\b|some\b|your\b|my\b|his\b|her\b|their\b|its\b|another\b|"
+    rf"this\b|that\b|\d|{WORD_NUMBER}|"
     r"human|mortal|ai\b|a\.i\.|female|male|"
-    r"une?\b|la\b|le\b|el\b|una?\b|ein|eine|der|die|das|[A-Z])",
+    r"une?\b|la\b|le\b|el\b|una?\b|ein|eine|der|die|das|(?-i:[A-Z]))",
     re.IGNORECASE,
 )
 _OLD = re.compile(r"\bold (?:lady|woman|man|timer|codger|hag)\b|\belderly\b|\bgrandm|\bgrandp")
@@ -138,9 +154,18 @@ def claims(speech: str, narration: list[str]) -> Claims:
     character (subject pronouns at a sentence's start, in `narration`)."""
     out = Claims()
     for m in _AGE_SAYING.finditer(speech):
-        raw = next(g for g in m.groups() if g)
+        raw = next(g for g in m.groups()[3:] if g)
         value = zh_number(raw) if m.group("zh") else number(raw)
-        if value is not None:
+        if value is None:
+            continue
+        if m.group("over"):  # "I'm over 40": any age above
+            out.age_ranges.append((value, float("inf")))
+        elif m.group("under"):
+            out.age_ranges.append((0.0, value))
+        elif m.group("approx"):  # "I'm around 30": a tenth either side, five years at least
+            spread = max(5.0, value / 10)
+            out.age_ranges.append((value - spread, value + spread))
+        else:
             out.ages.append(value)
     for m in _FIELD_SAYING.finditer(speech):
         field_name = FIELD_WORD.match(m.group("field") or m.group("of") or m.group("before"))
@@ -154,7 +179,8 @@ def claims(speech: str, narration: list[str]) -> Claims:
         if (clause, negated) in seen:
             continue
         seen.add((clause, negated))
-        if not m.group("zh") and not _NOUN_PHRASE.match(clause):
+        article = re.search(r"\b(?:an?|une?)\s*$", m.group("neg") or "")  # "not a" read
+        if not m.group("zh") and not article and not _NOUN_PHRASE.match(clause):
             continue  # "I'm sure you're referring to a painting": no claim of being one
         # "a bit of a poet" is a hedge, not a trade; "a bit of a husband" still has a sex
         hedged = bool(_HEDGE.search(clause))
@@ -169,8 +195,8 @@ def claims(speech: str, narration: list[str]) -> Claims:
             if not m.group("zh")
             else clause
         )
-        if _MAY_HOLD_AGE.search(clause):
-            out.ages.extend(ages(clause))
+        if _MAY_HOLD_AGE.search(clause) and not _APPROXIMATE.match(clause):
+            out.ages.extend(ages(clause))  # "about 45 years old": read by _AGE_SAYING
         if not negated and _CHILD.search(clause):
             out.ages.append(8.0)  # "I'm just a little girl" from a woman in her thirties
         if not negated and _OLD.search(clause):
@@ -219,7 +245,10 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
         return []
     out = []
     young = bool(facts.ages) and max(facts.ages) < 30  # "an old lady" from a girl
-    if facts.ages and (any(_far(a, facts.ages) for a in said.ages) or (said.old and young)):
+    outside = any(all(not lo <= a <= hi for a in facts.ages) for lo, hi in said.age_ranges)
+    if facts.ages and (
+        any(_far(a, facts.ages) for a in said.ages) or (said.old and young) or outside
+    ):
         out.append("age")
     other = {"female": "male", "male": "female"}.get(facts.sex or "")
     narrated = said.narrated_sex
@@ -227,6 +256,8 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
         other in said.sexes or (narrated.get(other, 0) >= 1 and narrated.get(facts.sex, 0) == 0)
     ):
         out.append("sex")
+    elif facts.sex == "none" and said.sexes:
+        out.append("sex")  # "I'm just a guy" from a being the card gives no sex
     if facts.kind:
         for kind, negated, word in said.kinds:
             if kind == "nonhuman":  # "a creature of the sea": wrong for a person only
@@ -242,7 +273,7 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
             if wrong:
                 out.append("kind")
                 break
-    if facts.trades and any(t not in facts.trades for t in said.trades):
+    if any(t not in facts.trades for t in said.trades):
         out.append("trade")
     elif facts.trades and any(t in facts.trades for t in said.denied_trades):
         out.append("trade")  # "I'm not a firefighter" from the fire brigade's captain
