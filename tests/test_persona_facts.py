@@ -212,6 +212,14 @@ def test_a_contradiction_is_a_wrong_identity_in_the_checks():
         ("我是老师，不是学生。", False),
         ("I'm Captain Vell, of course.", False),
         ("I'm called to the sea every morning.", False),
+        ("I'm a lady, Lizzie Blackwood, a young woman from the town.", True),
+        ("I am the person in charge, El Correo. Sit.", True),
+        ("Right there, I'm the ghost of Lizzie Blackwood, in the light.", True),
+        ("I'm the ghost of Mara Vell, and this was my ship.", False),
+        ('Please, refer to me as "The Emperor" for your convenience.', True),
+        ("I'm a friend, Mr Jones.", False),  # the user addressed
+        ("I'm the spirit of the marsh.", False),
+        ("I'm the lord of Ashwood.", False),
     ],
 )
 def test_another_name_however_it_is_phrased(reply, other):

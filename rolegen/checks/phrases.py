@@ -90,7 +90,8 @@ _COMMON_NAMES = set(
 # 我是 + a noun).
 _NAMING = (
     r"my name is|my name's|name's|they call me|people call me|you can call me|call me|"
-    r"i'?m called|i am called|i go by|goes by|"
+    r"i'?m called|i am called|i go by|goes by|refer to me as|address me as|"
+    r"(?:i'?m|i am) (?:also |better )?known as|"
     r"introduces? (?:herself|himself|itself|themselves|myself) as|"
     r"je m'appelle|je m’appelle|mon nom est|on m'appelle|me llamo|mi nombre es|me llaman|"
     r"ich heiße|mein name ist|man nennt mich"
@@ -231,6 +232,9 @@ def _intro_kind(match: re.Match, parts: list[str], parts_low: set[str]) -> str |
         return "other" if short and len(rest) >= 2 and rest[0] in _ZH_SURNAMES else None
     rest = match.group("rest")
     if match.group("being"):
+        ghost = _ghost_of(rest, parts_low)
+        if ghost:
+            return ghost
         if rest.strip().lower() == "you":
             return "other"  # "I am you.": the character claims to be the user
         named = _NAMED.search(rest)  # "I'm actually a 22-year-old woman named Maria"
@@ -249,6 +253,34 @@ def _intro_kind(match: re.Match, parts: list[str], parts_low: set[str]) -> str |
             return None
         return "other"
     return None
+
+
+# "I'm the ghost of Lizzie Blackwood": what follows is who the speaker was.
+_GHOST_OF = re.compile(
+    r"\b(?:ghost|spirit|shade|soul|wraith|phantom|spectre|specter)\s+of\s+"
+    r"(?P<name>(?-i:[A-Z])[\w'’-]+(?:\s+(?-i:[A-Z])[\w'’-]+)*)",
+    re.IGNORECASE,
+)
+
+
+def _ghost_of(rest: str, parts_low: set[str]) -> str | None:
+    m = _GHOST_OF.search(rest)
+    if not m:
+        return None
+    kinds = [_word_kind(w, parts_low) for w in m.group("name").split()]
+    return "own" if "own" in kinds else ("other" if "other" in kinds else None)
+
+
+# Titles that address someone ("I'm a friend, Mr Jones"), not a name given as one's own.
+_ADDRESS = {"mr", "mrs", "ms", "miss", "sir", "madam", "madame", "dr", "doctor", "captain",
+            "lady", "lord", "master", "mister", "dear", "my", "young"}  # fmt: skip
+# "I'm a lady, Lizzie Blackwood, a young woman ...", "I am the person in charge, El
+# Correo": a full name (two capitalised words or more) set beside what the speaker is.
+_APPOSED = re.compile(
+    r"\b(?:i am|i'm|i’m)\s+(?:an?|the)\s+[^\n.,;:!?\"“”]{1,40},\s+"
+    r"(?P<name>(?-i:[A-Z])[\w'’-]+(?:\s+(?-i:[A-Z])[\w'’-]+)+)\s*(?=[,.;:!?\n]|$)",
+    re.IGNORECASE,
+)
 
 
 _FIRST_PERSON = re.compile(r"(?:^|[.!?]\s+|,\s+)(?:I|I'm|I’m|I've|I’ve|I'll|I’ll|I'd|I’d)\b")
@@ -313,6 +345,12 @@ def identity(text: str, name: str, aliases: tuple[str, ...] = ()) -> Identity:
         other |= kind == "other"
         if kind:  # the name inside a self-introduction is the echo, not confusion
             rest = rest[: m.start()] + "\n" + rest[m.end() :]
+    for m in _APPOSED.finditer(text):
+        if m.group("name").split()[0].lower().rstrip(".") in _ADDRESS:
+            continue  # "I'm a friend, Mr Jones": the user addressed
+        kinds = [_word_kind(w, parts_low) for w in m.group("name").split()]
+        own |= "own" in kinds
+        other |= "own" not in kinds and "other" in kinds
     spoken, _ = speech_and_narration(rest)
     for m in _bare_name(parts).finditer(spoken):  # "Shelf-shaking. Orla Finch. I'm…"
         own = True
