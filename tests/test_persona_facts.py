@@ -40,6 +40,7 @@ GHOST = card_facts(
     "Lady Elspeth is the ghost of a harpsichord teacher who died at the age of thirty-eight.",
 )
 
+PHYSICIAN = card_facts("Dr Amara", "Dr Amara is a nurse at the harbour clinic. She is 52.")
 GHOST_WITHOUT_TRADE = card_facts(
     "Old Fen", "Old Fen is a marsh spirit who keeps the ford. He does not count years."
 )
@@ -179,6 +180,11 @@ def _wrong(facts, reply):
         # a trade the card never names, from a card that names none
         (GHOST_WITHOUT_TRADE, "I'm just a journalist, I don't know what to say.", ["trade"]),
         (GHOST_WITHOUT_TRADE, "I'm the keeper of this ford.", []),
+        # idioms and disclaimers say nothing of what the speaker is
+        (BAKER, "I'm a bit of a night owl, I like my sleep.", []),
+        (BAKER, "I'm a big food czar, I make sure everyone eats.", []),
+        (PHYSICIAN, "I'm not a nurse, but I can tell you that cough needs rest.", []),
+        (PHYSICIAN, "I'm not a nurse. I never was.", ["trade"]),
     ],
 )
 def test_replies_that_contradict_the_card(facts, reply, wrong):

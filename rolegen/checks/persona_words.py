@@ -262,7 +262,7 @@ TRADES = {
     "security officer|officer|commander|army commander|"
     "police officer|detective|cop|soldat|chevalier|soldado|caballero|soldat|ritter|士兵|侦探|"
     "警察|保安|policía|policier|polizist|guardia|gendarme",
-    "rescue": "firefighter|fireman|paramedic|lifeguard|pompier|bombero|feuerwehrmann|消防员",
+    "rescue": "fire marshal|fire chief|firefighter|fireman|paramedic|lifeguard|pompier|bombero|feuerwehrmann|消防员",
     "travel": "chauffeur|cabbie|taxi driver|trucker|truck driver|boatman|gondolier|deckhand|helmsman|stewardess|flight attendant|explorer|tour guide|skipper|conductora|marinera|captain|sailor|pilot|navigator|driver|courier|messenger|mail carrier|postman|"
     "ferryman|司机|渔夫|水手|飞行员|"
     "pirate|capitaine|marin|capitán|marinero|kapitän|seemann|船长|信使|邮差",
@@ -277,7 +277,7 @@ TRADES = {
     "land": "rancher|cowboy|cowgirl|herder|goatherd|shepherdess|forester|lumberjack|woodcutter|miner|fisher|fisherwoman|trapper|gamekeeper|falconer|florist|landscaper|farmhand|groundskeeper|pescador|pescadora|pêcheur|fischer|minero|mineur|bergmann|campesino|campesina|paysan|paysanne|farmer|gardener|beekeeper|shepherd|fisherman|hunter|ranger|jardinier|jardinera|"
     "granjero|gärtner|gärtnerin|bauer|农民|园丁",
     "faith": "pastor|vicar|minister|rabbi|imam|bishop|cardinal|abbot|abbess|friar|prophet|shaman|druid|priestess|missionary|exorcist|necromancer|warlock|sorceress|enchantress|fortune teller|psychic|astrologer|monja|monje|nonne|mönch|religieuse|cura|priest|monk|nun|wizard|witch|mage|sorcerer|oracle|prêtre|sacerdote|priester|和尚",
-    "royalty": "duke|duchess|countess|baron|baroness|earl|lord|nobleman|noblewoman|aristocrat|heir|heiress|sultan|pharaoh|czar|tsar|chieftain|king|queen|prince|princess|emperor|empress|monarch|rey|reina|roi|reine|könig|"
+    "royalty": "duke|duchess|countess|baron|baroness|earl|lord|nobleman|noblewoman|aristocrat|heir|heiress|sultan|pharaoh|chieftain|king|queen|prince|princess|emperor|empress|monarch|rey|reina|roi|reine|könig|"
     "königin|国王|女王|公主",
     "service": "servant|maid|butler|housekeeper|caretaker|janitor|cleaner|nanny|valet|footman|"
     "doorman|bellhop|concierge|steward|criado|criada|sirvienta|domestique|diener|dienerin",

@@ -139,6 +139,12 @@ _NOUN_PHRASE = re.compile(
 )
 _OLD = re.compile(r"\bold (?:lady|woman|man|timer|codger|hag)\b|\belderly\b|\bgrandm|\bgrandp")
 _HEDGE = re.compile(r"\b(?:a bit|a little bit|a little|kind|sort) of\s+", re.IGNORECASE)
+# Animal and trade words in idioms that say nothing of what the speaker is.
+_IDIOM = re.compile(
+    r"\b(?:night owl|early bird|lone wolf|social butterfly|busy bee|party animal|black sheep|"
+    r"dark horse|guinea pig|copycat|fat cat|cool cat|bookworm|couch potato|czar|tsar)s?\b",
+    re.IGNORECASE,
+)
 _CHILD = re.compile(
     r"\blittle (?:girl|boy)\b|\b(?:a|just a|only a) (?:child|kid)\b|\b(?:baby|infant|toddler)\b|"
     r"小女孩|小男孩|孩子|婴儿"
@@ -184,7 +190,9 @@ def claims(speech: str, narration: list[str]) -> Claims:
             continue  # "I'm sure you're referring to a painting": no claim of being one
         # "a bit of a poet" is a hedge, not a trade; "a bit of a husband" still has a sex
         hedged = bool(_HEDGE.search(clause))
-        clause = _HEDGE.sub("", clause)
+        clause = _IDIOM.sub("", _HEDGE.sub("", clause))
+        # "I'm not a doctor, but I can ...": a disclaimer, not a denial of a trade
+        disclaimer = negated and speech.startswith(", but", m.end())
         # "I'm a woman who loves bread, and a baker": only the noun phrase that the verb names
         clause = (
             re.split(
@@ -208,7 +216,7 @@ def claims(speech: str, narration: list[str]) -> Claims:
             out.kinds.append((kind, negated, word.lower()))
             if not negated and word.lower() in _SEX_OF:
                 out.sexes.append(_SEX_OF[word.lower()])
-        if negated:
+        if negated and not disclaimer:
             out.denied_trades += [TRADE_OF[w.lower()] for w in words_of(TRADE_WORD, clause)]
         elif not hedged:
             for word in words_of(TRADE_WORD, clause):
