@@ -64,10 +64,10 @@ from rolegen.checks.phrases import (
     name_parts,
     names_character,
     search_each,
-    speech_and_narration,
 )
 from rolegen.checks.repetition import Corpus, corpus_scores
 from rolegen.checks.self_claims import CLAIM_NEEDLES, claims, contradictions
+from rolegen.checks.speech import speech_and_narration
 from rolegen.checks.user_acts import role_swap, user_actions
 from rolegen.config.checks import REASONS, CheckConfig
 from rolegen.errors import RolegenError

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
-from rolegen.checks.phrases import speech_and_narration
+from rolegen.checks.speech import speech_and_narration
 
 # Verbs whose subject "you", in a statement, is the reply deciding for the user: reactions,
 # perceptions, speech acts, movements that a narrator (not a speaker giving directions)
