@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rolegen.checks.phrases import identity, names_character
+from rolegen.checks.phrases import asks_identity, identity, names_character
 from rolegen.checks.turns import DialogueTurns, check_dialogues
 
 MARA = "Captain Mara Vell"
@@ -206,3 +206,21 @@ def test_the_name_pattern_finds_each_part_as_a_whole_word(text):
     )
     got = [m.span() for m in _name_pattern(parts).finditer(text)]
     assert got == [m.span() for m in re.finditer(rule, text)]
+
+
+@pytest.mark.parametrize(
+    "user, asked",
+    [
+        ("Who are you?", True),
+        ("Hi. I don't think we've met. Who am I talking to?", True),
+        ("Tell me again, in your own words, who you really are.", True),
+        ("What should I call you?", True),
+        ("Who might you be?", True),
+        ("Who's there?", True),
+        ("Who are they?", False),
+        ("Who is this man over there?", False),
+        ("What is this place?", False),
+    ],
+)
+def test_identity_questions_however_they_are_asked(user, asked):
+    assert asks_identity(user) is asked

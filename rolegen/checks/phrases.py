@@ -21,7 +21,12 @@ from rolegen.checks.speech import speech_and_narration
 # Characters a finished sentence ends with (a reply ending otherwise was cut off).
 TERMINAL = tuple(".!?…。！？\"'”’)]*~")
 ASKED_IDENTITY = re.compile(
-    r"\b(who are you|who you are|what(?:'s| is) your name|your name|introduce yourself|"
+    r"\b(who are you|who (?:you|ye) (?:really |truly |actually |exactly )?(?:are|might be)|"
+    r"who might you be|what(?:'s| is) your name|your name|introduce yourself|"
+    r"who (?:am i|i'm|i am) (?:talking|speaking|chatting) (?:to|with)|"
+    r"who(?:'s| is) (?:this|that|there|speaking|talking)\b(?! (?:man|woman|person|guy|girl|boy))|"
+    r"what (?:should|shall|do|can|may) i call you|what do (?:people|they|folks) call you|"
+    r"what are you called|and you are\?|you are\.\.\.\?|"
     r"tell me about yourself|remind me who|qui êtes[- ]vous|qui es[- ]tu|comment vous appelez|"
     r"comment tu t'appelles|votre nom|ton nom|quién eres|quién es usted|cómo te llamas|"
     r"cómo se llama|tu nombre|su nombre|wer bist du|wie heißt du|你是谁|你叫什么)",
