@@ -127,6 +127,12 @@ def test_wrong_identity_counts_on_the_first_reply_too():
         ("I'm happy to be of service, as always.", True),
         ("I can help with the sail if you hold the line.", False),
         ("Don't ask me for help; ask the wind.", False),
+        ("I'm so glad I could help.", True),
+        ("I'm here, I'll try to help.", True),
+        ("I'm sorry for any misunderstanding, but I can tell you this.", True),
+        ("If you wish, I can always stay in character and keep going.", True),
+        ("What's the nature of your inquiry?", True),
+        ("I'm sorry for any noise, the crew is loading.", False),
     ],
 )
 def test_assistant_drift(reply, drift):
@@ -224,3 +230,16 @@ def test_the_name_pattern_finds_each_part_as_a_whole_word(text):
 )
 def test_identity_questions_however_they_are_asked(user, asked):
     assert asks_identity(user) is asked
+
+
+def test_only_a_direct_question_excuses_the_name_said_aloud():
+    reply = "It's a man named Mara Vell who keeps this ship. She's the one."
+    direct = DialogueTurns(character=["Welcome.", reply], users=[None, "Who are you?"], name=MARA)
+    other = DialogueTurns(
+        character=["Welcome.", reply], users=[None, "Who am I talking to?"], name=MARA
+    )
+    direct_reasons = check_dialogues([direct])[0][-1].reasons
+    other_reasons = check_dialogues([other])[0][-1].reasons
+    assert "identity_confusion" not in direct_reasons
+    assert "identity_confusion" in other_reasons
+    assert "identity_miss" not in other_reasons  # the name is given

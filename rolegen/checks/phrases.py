@@ -20,16 +20,25 @@ from rolegen.checks.speech import speech_and_narration
 
 # Characters a finished sentence ends with (a reply ending otherwise was cut off).
 TERMINAL = tuple(".!?…。！？\"'”’)]*~")
-ASKED_IDENTITY = re.compile(
-    r"\b(who are you|who (?:you|ye) (?:really |truly |actually |exactly )?(?:are|might be)|"
-    r"who might you be|what(?:'s| is) your name|your name|introduce yourself|"
-    r"who (?:am i|i'm|i am) (?:talking|speaking|chatting) (?:to|with)|"
-    r"who(?:'s| is) (?:this|that|there|speaking|talking)\b(?! (?:man|woman|person|guy|girl|boy))|"
-    r"what (?:should|shall|do|can|may) i call you|what do (?:people|they|folks) call you|"
-    r"what are you called|and you are\?|you are\.\.\.\?|"
+# The direct questions: "Who are you?", "What's your name?". After one, the character
+# saying its own name aloud is the answer, not identity confusion.
+_DIRECT = (
+    r"who are you|who you are|what(?:'s| is) your name|your name|introduce yourself|"
     r"tell me about yourself|remind me who|qui êtes[- ]vous|qui es[- ]tu|comment vous appelez|"
     r"comment tu t'appelles|votre nom|ton nom|quién eres|quién es usted|cómo te llamas|"
-    r"cómo se llama|tu nombre|su nombre|wer bist du|wie heißt du|你是谁|你叫什么)",
+    r"cómo se llama|tu nombre|su nombre|wer bist du|wie heißt du|你是谁|你叫什么"
+)
+ASKED_DIRECTLY = re.compile(rf"\b({_DIRECT})", re.IGNORECASE)
+# Every way of asking who the character is, the direct ones among them: after any, a
+# reply that does not give the character's name misses (identity_miss). The confusion
+# check keeps the direct ones: with the rest (measured 2026-12-06), its recall on the
+# frozen test split fell from 0.94 to 0.72 (docs/checks.md).
+ASKED_IDENTITY = re.compile(
+    rf"\b({_DIRECT}|who (?:you|ye) (?:really |truly |actually |exactly )?(?:are|might be)|"
+    r"who might you be|who (?:am i|i'm|i am) (?:talking|speaking|chatting) (?:to|with)|"
+    r"who(?:'s| is) (?:this|that|there|speaking|talking)\b(?! (?:man|woman|person|guy|girl|boy))|"
+    r"what (?:should|shall|do|can|may) i call you|what do (?:people|they|folks) call you|"
+    r"what are you called|and you are\?|you are\.\.\.\?)",
     re.IGNORECASE,
 )
 OOC = re.compile(
@@ -361,13 +370,17 @@ ASSISTANT = re.compile(
     r"(?:i'?m|i am) (?:sorry,? )?(?:but )?(?:not able|unable|not equipped) to (?:provide|respond|"
     r"answer|help|assist|give|offer)|i don'?t have the (?:ability|capacity) to|"
     r"designed to (?:respond|answer|assist|help|provide)|"
-    r"(?:i'?d|i would) (?:like|love) to help you|help you with (?:whatever|anything) you (?:need|want|like|wish))",
+    r"(?:i'?d|i would) (?:like|love) to help you|help you with (?:whatever|anything) you (?:need|want|like|wish)|"
+    r"(?:glad|happy) i (?:could|was able to) help|(?:i'?m|i am) here,? (?:and )?i(?:'ll| will| can)"
+    r"(?: try to)? help|sorry for any (?:misunderstanding|confusion|inconvenience)|"
+    r"offer you a response|stay in character|nature of your (?:inquiry|request|question))",
     re.IGNORECASE,
 )
 ASSISTANT_NEEDLES = (
     "help", "assist", "here for you", "feel free", "anything", "let me know", "just ask",
     "for you today", "hesitate", "looking for", "questions?", "of service", "anytime", "unable",
     "not able", "equipped", "ability", "capacity", "designed", "support", "let me know",
+    "sorry for any", "a response", "in character", "nature of your",
 )  # fmt: skip
 
 

@@ -19,7 +19,8 @@ first reply; the card's greeting, if any, is turn 0 and counts as an earlier tur
 - language: a non-English persona's reply drifts into another language;
 - wrong_identity: r_t introduces itself under a name that is not the character's
   ("I am Akua" from Bram);
-- identity_confusion: unasked, the character's own name in what it says aloud
+- identity_confusion: not asked directly ("Who are you?"), the character's own name in
+  what it says aloud
   (outside *narration* and self-introductions): the user addressed by it ("Mara, I'm
   not sure"), or the character talking of itself in the third person;
 - identity_miss: the user asked who the character is and r_t does not name it;
@@ -52,6 +53,7 @@ import numpy as np
 
 from rolegen.checks.persona_facts import CardFacts
 from rolegen.checks.phrases import (
+    ASKED_DIRECTLY,
     ASKED_IDENTITY,
     ASSISTANT,
     ASSISTANT_NEEDLES,
@@ -170,6 +172,7 @@ def _text_flags(
         users.append(u[ti] if ti < len(u) else None)
     flags = {
         "asked": search_each(ASKED_IDENTITY, users),
+        "asked_directly": search_each(ASKED_DIRECTLY, users),
         "ooc": search_each(OOC, texts, OOC_NEEDLES),
         "user": np.zeros(len(targets), dtype=bool),
         "cut_off": np.zeros(len(targets), dtype=bool),
@@ -281,7 +284,7 @@ def check_dialogues(
         "cut_off": text["cut_off"] & ~empty,
         "language": text["language"],
         "wrong_identity": text["other_intro"] | text["contradicts"],
-        "identity_confusion": (turn >= 1) & ~text["asked"] & text["named"],
+        "identity_confusion": (turn >= 1) & ~text["asked_directly"] & text["named"],
         "identity_miss": text["miss"],
         "assistant_drift": text["drift"],
     }
