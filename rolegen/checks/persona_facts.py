@@ -1,28 +1,24 @@
 """Who a card says its character is (`CardFacts`: sex, age, kind, trade, other spellings
-of the name), and where a reply contradicts that (`contradictions`).
+of the name), read once from the card's own fields, in the languages the cards ship in
+(English, French, Spanish, German, Chinese). The facts travel in each dialogue record as
+`persona_facts`, so the checks need no card; `self_claims` compares a reply with them.
 
-A card's facts are read once, from its own fields (name, description, personality,
-scenario, tags), in the languages the cards ship in (English, French, Spanish, German,
-Chinese), and travel in each dialogue record as `persona_facts`, so the checks need no
-card. A reply is compared by what the character says of itself in the first person
-("I'm actually a 22-year-old woman", "I am human", "I'm a doctor", "我今年二十二岁"),
-and by narration that gives it the other sex ("*He hands you the sword*" from a
-swordswoman's card).
-
-What counts as a contradiction, and why it is narrow:
-- age: a stated age far from every age the card states (|a - b| > max(4, a / 5)); a card
-  may state several (a ghost who died at 38, two centuries ago);
-- sex: "I'm a woman / man / girl / boy ..." against the card's pronouns; narration with
-  only the other sex's subject pronouns;
-- kind: human, artificial, animal or supernatural; "I am human" from a ship's AI, "I'm
-  a robot" from a baker, "I'm an old man" from an octopus, "I'm not a machine" from an
-  android. Gendered human nouns count as a human claim against artificial and animal
-  cards only (a ghost was a woman);
-- trade: an occupation from a lexicon of trade groups whose group the card never names
-  ("I'm a scientist" from a baker); "I'm no doctor" is not a claim.
-Not handled: claims in the third person ("Maria is 22"), past tenses ("I was a
-doctor"), paraphrase ("I have lived for two decades"), trades outside the lexicon,
-languages other than the five above.
+What is read, and from where:
+- sex: the name's title ("Lady", "Sir"), else the pronouns of description and
+  personality (one "she" is enough in a two-line card; a husband is not); "it", "no
+  gender" or "they/them" is a being without sex;
+- ages: every age stated ("an eighty-year-old", "a man of thirty-four", "in her
+  seventies", "八十岁"), and a made thing's years of service ("came off the line nineteen
+  years ago"); durations ("has kept bees for 40 years") are not ages;
+- kind: the first predicate that names a kind of being with the character as its
+  subject ("Pip is a 14-year-old boy", "TALLOW is an artificial being"), its own noun
+  phrase only ("is interested in the fact that humans eat" names none), else the tags,
+  else human for a card with "she" or "he";
+- trades: a trade word anywhere in the card, its tags or its name, and workplaces
+  ("runs a garage": craft), read loosely on purpose: a trade the card names is the
+  character's, or at least no contradiction.
+Not handled: facts said only in examples or greetings (except trades), ages in words
+beyond the hundreds, kinds outside `persona_words`, languages other than the five above.
 """
 
 from __future__ import annotations
