@@ -5,6 +5,7 @@ looked at: tests/data/persona_split.json).
     python bench/persona_calibration.py                      # figures of this checkout
     python bench/persona_calibration.py --baseline /tmp/old  # and of another checkout's
                                                              # checks on the same turns
+    python bench/persona_calibration.py --data NEW.jsonl     # turns not yet in the set
 
 Writes bench/results/persona_calibration.json (`--out`) and prints a table. The second
 reading (tests/data/labelled_persona_second.jsonl: another reader's labels of a sample)
@@ -132,10 +133,11 @@ def _counter(values) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--data", type=Path, default=DATA, help="labelled turns (default: the set)")
     ap.add_argument("--baseline", type=Path, help="a rolegen source tree to score alongside")
     ap.add_argument("--flags-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines()]
     if args.flags_only:  # the baseline's subprocess: print its flags
         print(json.dumps(_flags(rows)))
         return
@@ -143,7 +145,10 @@ def main() -> None:
     if args.baseline:
         env = {**os.environ, "PYTHONPATH": str(args.baseline)}
         out = subprocess.run(
-            [sys.executable, __file__, "--flags-only"], env=env, capture_output=True, text=True
+            [sys.executable, __file__, "--flags-only", "--data", str(args.data)],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if out.returncode:
             sys.exit(out.stderr)
