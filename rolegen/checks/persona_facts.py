@@ -27,6 +27,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass
 
+from rolegen.checks.ages import ages
 from rolegen.checks.persona_words import (
     ANIMAL_FAMILY,
     FEMALE,
@@ -41,7 +42,6 @@ from rolegen.checks.persona_words import (
     TRADES,
     WORKPLACE_OF,
     WORKPLACE_WORD,
-    ages,
     words_of,
 )
 from rolegen.checks.phrases import detect_language
@@ -120,7 +120,7 @@ _COPULA = re.compile(
 
 _SUBORDINATE = re.compile(
     r"\b(?:that|who|which|whom|whose|than|like|in|into|with|for|about|to|at|on|from|by|"
-    r"because|when|where|while|as|among|near|beside|qui|que|dans|avec|pour|comme|que|en|con|"
+    r"because|when|where|while|as|among|near|beside|qui|que|dans|avec|pour|comme|en|con|"
     r"para|como|der|die|das|mit|für|wie|als)\b",
     re.IGNORECASE,
 )
@@ -191,9 +191,7 @@ def card_facts(
     for word in words_of(WORKPLACE_WORD, f"{text}\n{scenario}"):
         trades.add(WORKPLACE_OF[word.lower()])
     sex = _card_sex(name, text, language)
-    kind = _card_kind(name, text) or (
-        KIND_OF.get(k.lower()) if (k := _first(_tags_text(tags))) else None
-    )
+    kind = _card_kind(name, text) or (KIND_OF.get(k.lower()) if (k := _first(tags_text)) else None)
     if kind is None and sex in ("female", "male"):
         kind = "human"  # "she runs a garage": a person, unless the card says otherwise
     return CardFacts(
@@ -206,7 +204,7 @@ def card_facts(
             sorted(
                 {
                     ANIMAL_FAMILY.get(w.lower(), w.lower())
-                    for w in words_of(KIND_WORD, f"{name}\n{text}\n{_tags_text(tags)}")
+                    for w in words_of(KIND_WORD, f"{name}\n{text}\n{tags_text}")
                     if KIND_OF.get(w.lower()) == "animal"
                 }
             )

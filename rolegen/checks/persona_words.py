@@ -1,4 +1,4 @@
-"""The words the persona checks read: numbers and ages in five languages, pronouns and
+"""The words the persona checks read (numbers and ages are `ages.py`'s): pronouns and
 sex words, kinds of being (human, artificial, animal, supernatural, a creature, a thing),
 trades and workplaces in trade groups, titles that state a trade or a sex, and `words_of`,
 which finds a lexicon's words in a text by dictionary look-up.
@@ -11,138 +11,6 @@ words outside these lists, inflected forms other than a plural "s".
 from __future__ import annotations
 
 import re
-
-NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
-    # French, Spanish, German tens (the cards' and replies' ages in words)
-    "vingt": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60,
-    "soixante-dix": 70, "quatre-vingt": 80, "quatre-vingts": 80, "quatre-vingt-dix": 90,
-    "veinte": 20, "treinta": 30, "cuarenta": 40, "cincuenta": 50, "sesenta": 60,
-    "setenta": 70, "ochenta": 80, "noventa": 90,
-    "zwanzig": 20, "dreißig": 30, "vierzig": 40, "fünfzig": 50, "sechzig": 60,
-    "siebzig": 70, "achtzig": 80, "neunzig": 90,
-    "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7, "huit": 8, "neuf": 9,
-    "dix": 10, "onze": 11, "douze": 12, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5,
-    "seis": 6, "siete": 7, "ocho": 8, "nueve": 9, "diez": 10, "zwei": 2, "drei": 3, "vier": 4,
-    "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "zwölf": 12,
-}  # fmt: skip
-DECADES = {
-    "twenties": 25, "thirties": 35, "forties": 45, "fifties": 55, "sixties": 65,
-    "seventies": 75, "eighties": 85, "nineties": 95,
-}  # fmt: skip
-WORD_NUMBER = "|".join(sorted(map(re.escape, NUMBER_WORDS), key=len, reverse=True))
-NUMBER = rf"(?:\d{{1,5}}|(?:{WORD_NUMBER})(?:(?:[- ]|\s+(?:y|et|and)\s+)(?:{WORD_NUMBER}))?)"
-ZH_DIGITS = {
-    "零": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
-
-
-def number(text: str) -> float | None:
-    text = text.lower().strip()
-    if text.isdigit():
-        return float(text)
-    if text in NUMBER_WORDS:
-        return float(NUMBER_WORDS[text])
-    total = 0
-    for part in re.split(r"[- ]", text):
-        if part in ("y", "et", "and", ""):
-            continue
-        if part not in NUMBER_WORDS:
-            return None
-        total = total * 100 if part == "hundred" else total + NUMBER_WORDS[part]
-    return float(total) if total else None
-
-
-def zh_number(text: str) -> float | None:
-    """ "四十三" -> 43, "十二" -> 12, "八十" -> 80, "300" -> 300."""
-    if text.isdigit():
-        return float(text)
-    total, current = 0, 0
-    for ch in text:
-        if ch in ZH_DIGITS:
-            current = ZH_DIGITS[ch]
-        elif ch == "十":
-            total += (current or 1) * 10
-            current = 0
-        elif ch == "百":
-            total += (current or 1) * 100
-            current = 0
-        else:
-            return None
-    return float(total + current) or None
-
-
-# An age as cards and replies state one: "80-year-old", "eighty years old", "aged 52", "at
-# the age of thirty-eight", "in her seventies", "Sixties, sun-browned", "a 80 ans", "setenta
-# y tantos años", "80 Jahre alt", "八十岁". Durations ("for 30 years", "depuis 30 ans") are
-# not ages.
-DECADE = "|".join(DECADES)
-AGE = re.compile(
-    rf"\b(?P<n>{NUMBER})(?P<odd>[- ]odd|\s+y\s+tantos|\s+et quelques|\s+und etwas)?"
-    r"(?:[- ]years?[- ]old\b|\s+ans\b|\s+años\b|\s+jahre\s+alt\b|-jährig)"
-    rf"|\b(?:aged?|age of|âgée? de|edad de|alter von|(?:man|woman|girl|boy|lady|gentleman|person|"
-    rf"fellow|widow|widower) of)\s+(?P<aged>{NUMBER})\b(?!\s+(?:years?|days?|weeks?|months?|"
-    r"words|letters|children|sons|daughters)\b)"
-    rf"|\b(?:in|into)\s+(?:his|her|their|its|my)\s+(?:early\s+|late\s+|mid-)?(?P<decade>{DECADE})\b"
-    rf"|(?:^|[.!?]\s+)(?P<decade2>{DECADE}),"
-    r"|(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)"
-    # a made thing's age: "activated 31 years ago", "seit sechs Jahren im Betrieb"
-    rf"|\b(?:activated|built|switched on|turned on|assembled|constructed|wound|made|forged|"
-    rf"created|awakened|born|hatched|(?:came|rolled) off the (?:\w+ )?line)\s+"
-    rf"(?:first\s+)?(?:some\s+|about\s+|nearly\s+)?"
-    rf"(?P<ago>{NUMBER})\s+years?\s+ago"
-    rf"|\bin (?:operation|service) for\s+(?P<op>{NUMBER})\s+years"
-    # "has served the court for forty-four years, ever since a horologist wound them"
-    rf"|\bfor\s+(?P<ever>{NUMBER})\s+years,?\s+(?:ever\s+)?since\b[^.!?\n]{{0,80}}?"
-    r"\b(?:wound|built|made|activated|switched on|forged|created|assembled|born|hatched)\b"
-    rf"|\b(?P<since>{NUMBER})\s+years\s+since\s+(?:(?:it|he|she|they)\s+was\s+|(?:its|his|her|their)\s+)?"
-    r"(?:first\s+)?(?:wound|built|made|activated|switched on|forged|created|assembled|awakening|"
-    r"construction|activation|creation)"
-    rf"|\bseit\s+(?P<seit>{NUMBER})\s+jahren\s+im\s+(?:betrieb|einsatz|dienst)",
-    re.IGNORECASE,
-)
-DURATION = re.compile(r"(?:depuis|pendant|il y a|hace|desde hace|durante|seit|vor)\s+$", re.I)
-
-
-def ages(text: str) -> list[float]:
-    out = []
-    for m in AGE.finditer(text):
-        if not m.group("seit") and DURATION.search(text[max(0, m.start() - 14) : m.start()]):
-            continue
-        if m.group("zh"):
-            value = zh_number(m.group("zh"))
-        elif m.group("decade") or m.group("decade2"):
-            value = float(DECADES[(m.group("decade") or m.group("decade2")).lower()])
-        else:
-            value = number(
-                m.group("n")
-                or m.group("aged")
-                or m.group("ago")
-                or m.group("op")
-                or m.group("seit")
-                or m.group("since")
-                or m.group("ever")
-            )
-            if value is not None and m.group("odd"):
-                value += 5
-        if value is not None and 0 < value < 100000:
-            out.append(value)
-    return out
-
 
 FEMALE = re.compile(
     r"\b(?:she|her|hers|herself|woman|girl|lady|mother|grandmother|grandma|wife|widow|"
@@ -245,44 +113,74 @@ KIND_WORD = re.compile(
 
 # Trades, grouped: a claimed trade contradicts a card that names no trade of its group.
 TRADES = {
-    "medicine": "optician|optometrist|physiotherapist|therapist|psychologist|psychiatrist|counselor|counsellor|caregiver|carer|doctor|physician|nurse|surgeon|medic|healer|herbalist|vet|veterinarian|midwife|"
-    "dentist|pharmacist|apothecary|médecin|infirmière|sage-femme|médico|doctora|enfermera|"
-    "partera|arzt|ärztin|hebamme|医生|大夫|护士",
-    "science": "mathematician|geologist|botanist|zoologist|archaeologist|anthropologist|technician|alchemist|astronaut|scientist|researcher|professor|engineer|chemist|biologist|physicist|"
-    "astronomer|inventor|scientifique|chercheur|científico|científica|wissenschaftler|科学家",
-    "food": "pastry chef|confectioner|grocer|fishmonger|cheesemaker|cheesemonger|winemaker|sommelier|distiller|caterer|dishwasher|line cook|cocinera|cuisinière|köchin|baker|chef|cook|waiter|waitress|barista|bartender|brewer|butcher|innkeeper|"
-    "boulanger|boulangère|cuisinier|panadero|panadera|cocinero|bäcker|bäckerin|koch|面包师|厨师",
-    "craft": "mason|stonemason|bricklayer|plumber|electrician|welder|builder|glazier|tanner|saddler|cooper|wheelwright|bookbinder|engraver|woodcarver|carver|silversmith|goldsmith|repairman|handyman|dressmaker|milliner|hatter|shoemaker|knitter|quilter|artisan|craftsman|craftswoman|ocularist|handwerker|artesano|artesana|artisan|carpenter|blacksmith|smith|tailor|seamstress|weaver|potter|jeweler|jeweller|"
-    "locksmith|mechanic|luthier|embroiderer|cobbler|glassblower|clockmaker|watchmaker|"
-    "cartographer|mapmaker|map-maker|luthière|menuisier|forgeron|carpintero|herrero|tischler|schmied|绣娘|刺绣|裁缝|木匠|"
-    "铁匠|锻工|工匠|修理工|tailleur|couturière|costurera|zapatero|cordonnier|schneider|"
-    "schuster|orfebre|joyero|bijoutier|goldschmied|alfarero|potier|töpfer|vidriero|verrier|"
-    "glaser|glasbläser|relojero|horloger|uhrmacher",
-    "arms": "spy|assassin|bodyguard|marine|archer|gladiator|samurai|ninja|sergeant|lieutenant|colonel|warden|jailer|bounty hunter|marshal|constable|inspector|watchman|sentry|guerrero|guerrera|krieger|kriegerin|guerrier|soldier|knight|warrior|mercenary|swordswoman|swordsman|fighter|guard|sheriff|"
-    "security officer|officer|commander|army commander|"
-    "police officer|detective|cop|soldat|chevalier|soldado|caballero|soldat|ritter|士兵|侦探|"
-    "警察|保安|policía|policier|polizist|guardia|gendarme",
-    "rescue": "fire marshal|fire chief|firefighter|fireman|paramedic|lifeguard|pompier|bombero|feuerwehrmann|消防员",
-    "travel": "chauffeur|cabbie|taxi driver|trucker|truck driver|boatman|gondolier|deckhand|helmsman|stewardess|flight attendant|explorer|tour guide|skipper|conductora|marinera|captain|sailor|pilot|navigator|driver|courier|messenger|mail carrier|postman|"
-    "ferryman|司机|渔夫|水手|飞行员|"
-    "pirate|capitaine|marin|capitán|marinero|kapitän|seemann|船长|信使|邮差",
-    "learning": "lecturer|headmaster|headmistress|principal|governess|archivist|curator|editor|novelist|playwright|reporter|stenographer|scribe|linguist|philosopher|profesora|escritora|écrivain|schriftsteller|teacher|tutor|librarian|scholar|writer|author|poet|journalist|translator|"
-    "interpreter|historian|traductor|traducteur|übersetzer|翻译|作家|记者|"
+    "medicine": "optician|optometrist|physiotherapist|therapist|psychologist|psychiatrist|"
+    "counselor|counsellor|caregiver|carer|doctor|physician|nurse|surgeon|medic|healer|"
+    "herbalist|vet|veterinarian|midwife|dentist|pharmacist|apothecary|médecin|infirmière|"
+    "sage-femme|médico|doctora|enfermera|partera|arzt|ärztin|hebamme|医生|大夫|护士",
+    "science": "mathematician|geologist|botanist|zoologist|archaeologist|anthropologist|"
+    "technician|alchemist|astronaut|scientist|researcher|professor|engineer|chemist|biologist|"
+    "physicist|astronomer|inventor|scientifique|chercheur|científico|científica|"
+    "wissenschaftler|科学家",
+    "food": "pastry chef|confectioner|grocer|fishmonger|cheesemaker|cheesemonger|winemaker|"
+    "sommelier|distiller|caterer|dishwasher|line cook|cocinera|cuisinière|köchin|baker|chef|"
+    "cook|waiter|waitress|barista|bartender|brewer|butcher|innkeeper|boulanger|boulangère|"
+    "cuisinier|panadero|panadera|cocinero|bäcker|bäckerin|koch|面包师|厨师",
+    "craft": "mason|stonemason|bricklayer|plumber|electrician|welder|builder|glazier|tanner|"
+    "saddler|cooper|wheelwright|bookbinder|engraver|woodcarver|carver|silversmith|goldsmith|"
+    "repairman|handyman|dressmaker|milliner|hatter|shoemaker|knitter|quilter|artisan|"
+    "craftsman|craftswoman|ocularist|handwerker|artesano|artesana|carpenter|blacksmith|smith|"
+    "tailor|seamstress|weaver|potter|jeweler|jeweller|locksmith|mechanic|luthier|embroiderer|"
+    "cobbler|glassblower|clockmaker|watchmaker|cartographer|mapmaker|map-maker|luthière|"
+    "menuisier|forgeron|carpintero|herrero|tischler|schmied|绣娘|刺绣|裁缝|木匠|铁匠|锻工|工匠|修理工|tailleur|"
+    "couturière|costurera|zapatero|cordonnier|schneider|schuster|orfebre|joyero|bijoutier|"
+    "goldschmied|alfarero|potier|töpfer|vidriero|verrier|glaser|glasbläser|relojero|horloger|"
+    "uhrmacher",
+    "arms": "spy|assassin|bodyguard|marine|archer|gladiator|samurai|ninja|sergeant|lieutenant|"
+    "colonel|warden|jailer|bounty hunter|marshal|constable|inspector|watchman|sentry|guerrero|"
+    "guerrera|krieger|kriegerin|guerrier|soldier|knight|warrior|mercenary|swordswoman|"
+    "swordsman|fighter|guard|sheriff|security officer|officer|commander|army commander|"
+    "police officer|detective|cop|soldat|chevalier|soldado|caballero|ritter|士兵|侦探|警察|保安|"
+    "policía|policier|polizist|guardia|gendarme",
+    "rescue": "fire marshal|fire chief|firefighter|fireman|paramedic|lifeguard|pompier|"
+    "bombero|feuerwehrmann|消防员",
+    "travel": "chauffeur|cabbie|taxi driver|trucker|truck driver|boatman|gondolier|deckhand|"
+    "helmsman|stewardess|flight attendant|explorer|tour guide|skipper|conductora|marinera|"
+    "captain|sailor|pilot|navigator|driver|courier|messenger|mail carrier|postman|ferryman|司机|"
+    "渔夫|水手|飞行员|pirate|capitaine|marin|capitán|marinero|kapitän|seemann|船长|信使|邮差",
+    "learning": "lecturer|headmaster|headmistress|principal|governess|archivist|curator|"
+    "editor|novelist|playwright|reporter|stenographer|scribe|linguist|philosopher|profesora|"
+    "escritora|écrivain|schriftsteller|teacher|tutor|librarian|scholar|writer|author|poet|"
+    "journalist|translator|interpreter|historian|traductor|traducteur|übersetzer|翻译|作家|记者|"
     "professeur|enseignant|maestro|maestra|profesor|lehrer|lehrerin|老师|教师",
-    "arts": "composer|guitarist|drummer|cellist|organist|choreographer|filmmaker|animator|cartoonist|comedian|puppeteer|tattoo artist|sound engineer|bard|minstrel|troubadour|pintor|pintora|peintre|maler|malerin|cantante|chanteur|chanteuse|sänger|sängerin|bailarina|danseuse|musician|singer|painter|artist|actor|actress|dancer|musicien|músico|musiker|"
-    "harpsichordist|violinist|pianist|jester|clown|performer|entertainer|magician|acrobat|"
-    "juggler|illustrator|sculptor|photographer|歌手|画家|演员",
-    "trade": "saleswoman|cashier|retailer|vendor|peddler|broker|auctioneer|pawnbroker|realtor|estate agent|investor|financier|bookkeeper|teller|shop owner|store owner|storekeeper|businessman|businesswoman|tendero|tendera|vendedor|vendedora|kaufmann|verkäufer|verkäuferin|vendeur|vendeuse|merchant|shopkeeper|trader|banker|moneylender|accountant|clerk|salesman|"
-    "marchand|comerciante|händler|商人",
-    "land": "rancher|cowboy|cowgirl|herder|goatherd|shepherdess|forester|lumberjack|woodcutter|miner|fisher|fisherwoman|trapper|gamekeeper|falconer|florist|landscaper|farmhand|groundskeeper|pescador|pescadora|pêcheur|fischer|minero|mineur|bergmann|campesino|campesina|paysan|paysanne|farmer|gardener|beekeeper|shepherd|fisherman|hunter|ranger|jardinier|jardinera|"
-    "granjero|gärtner|gärtnerin|bauer|农民|园丁",
-    "faith": "pastor|vicar|minister|rabbi|imam|bishop|cardinal|abbot|abbess|friar|prophet|shaman|druid|priestess|missionary|exorcist|necromancer|warlock|sorceress|enchantress|fortune teller|psychic|astrologer|monja|monje|nonne|mönch|religieuse|cura|priest|monk|nun|wizard|witch|mage|sorcerer|oracle|prêtre|sacerdote|priester|和尚",
-    "royalty": "duke|duchess|countess|baron|baroness|earl|lord|nobleman|noblewoman|aristocrat|heir|heiress|sultan|pharaoh|chieftain|king|queen|prince|princess|emperor|empress|monarch|rey|reina|roi|reine|könig|"
-    "königin|国王|女王|公主",
+    "arts": "composer|guitarist|drummer|cellist|organist|choreographer|filmmaker|animator|"
+    "cartoonist|comedian|puppeteer|tattoo artist|sound engineer|bard|minstrel|troubadour|"
+    "pintor|pintora|peintre|maler|malerin|cantante|chanteur|chanteuse|sänger|sängerin|"
+    "bailarina|danseuse|musician|singer|painter|artist|actor|actress|dancer|musicien|músico|"
+    "musiker|harpsichordist|violinist|pianist|jester|clown|performer|entertainer|magician|"
+    "acrobat|juggler|illustrator|sculptor|photographer|歌手|画家|演员",
+    "trade": "saleswoman|cashier|retailer|vendor|peddler|broker|auctioneer|pawnbroker|realtor|"
+    "estate agent|investor|financier|bookkeeper|teller|shop owner|store owner|storekeeper|"
+    "businessman|businesswoman|tendero|tendera|vendedor|vendedora|kaufmann|verkäufer|"
+    "verkäuferin|vendeur|vendeuse|merchant|shopkeeper|trader|banker|moneylender|accountant|"
+    "clerk|salesman|marchand|comerciante|händler|商人",
+    "land": "rancher|cowboy|cowgirl|herder|goatherd|shepherdess|forester|lumberjack|"
+    "woodcutter|miner|fisher|fisherwoman|trapper|gamekeeper|falconer|florist|landscaper|"
+    "farmhand|groundskeeper|pescador|pescadora|pêcheur|fischer|minero|mineur|bergmann|"
+    "campesino|campesina|paysan|paysanne|farmer|gardener|beekeeper|shepherd|fisherman|hunter|"
+    "ranger|jardinier|jardinera|granjero|gärtner|gärtnerin|bauer|农民|园丁",
+    "faith": "pastor|vicar|minister|rabbi|imam|bishop|cardinal|abbot|abbess|friar|prophet|"
+    "shaman|druid|priestess|missionary|exorcist|necromancer|warlock|sorceress|enchantress|"
+    "fortune teller|psychic|astrologer|monja|monje|nonne|mönch|religieuse|cura|priest|monk|"
+    "nun|wizard|witch|mage|sorcerer|oracle|prêtre|sacerdote|priester|和尚",
+    "royalty": "duke|duchess|countess|baron|baroness|earl|lord|nobleman|noblewoman|aristocrat|"
+    "heir|heiress|sultan|pharaoh|chieftain|king|queen|prince|princess|emperor|empress|monarch|"
+    "rey|reina|roi|reine|könig|königin|国王|女王|公主",
     "service": "servant|maid|butler|housekeeper|caretaker|janitor|cleaner|nanny|valet|footman|"
     "doorman|bellhop|concierge|steward|criado|criada|sirvienta|domestique|diener|dienerin",
-    "office": "freelancer|administrator|executive|software engineer|data scientist|politician|mayor|senator|diplomat|ambassador|paralegal|civil servant|bureaucrat|intern|office worker|business owner|entrepreneur|designer|developer|programmer|consultant|manager|"
-    "specialist|analyst|secretary|receptionist|conservationist|architect|lawyer|"
+    "office": "freelancer|administrator|executive|software engineer|data scientist|politician|"
+    "mayor|senator|diplomat|ambassador|paralegal|civil servant|bureaucrat|intern|"
+    "office worker|business owner|entrepreneur|designer|developer|programmer|consultant|"
+    "manager|specialist|analyst|secretary|receptionist|conservationist|architect|lawyer|"
     "attorney|journalist|influencer|streamer|ceo",
 }
 # Where a trade is practised: a card that says "runs a garage" names the craft group.

@@ -1,10 +1,10 @@
 """What a reply says, found by pattern: identity questions, self-introductions, the
-character's name, assistant boilerplate, the language of a reply; and `search_each`,
-one regular expression over many texts with a substring pre-filter.
+character's name, the language of a reply; and `search_each`, one regular expression
+over many texts with a substring pre-filter (the assistant's voice is `voice.py`'s).
 
 Written for English, French, Spanish and German (the shipped personas' languages),
-with a few Chinese identity questions. Not handled: paraphrased boilerplate, names
-in scripts without word boundaries in the self-introduction pattern.
+with a few Chinese identity questions. Not handled: names in scripts without word
+boundaries in the self-introduction pattern.
 """
 
 from __future__ import annotations
@@ -39,12 +39,6 @@ ASKED_IDENTITY = re.compile(
     r"who(?:'s| is) (?:this|that|there|speaking|talking)\b(?! (?:man|woman|person|guy|girl|boy))|"
     r"what (?:should|shall|do|can|may) i call you|what do (?:people|they|folks) call you|"
     r"what are you called|and you are\?|you are\.\.\.\?)",
-    re.IGNORECASE,
-)
-OOC = re.compile(
-    r"\b(as an ai\b|an ai language model|as a language model|i'?m an ai\b|i am an ai\b|"
-    r"i'?m just an ai|openai|as a helpful assistant|i cannot fulfill|i can'?t assist with|"
-    r"i'?m sorry, but i can'?t|\(ooc|\[ooc|out of character)",
     re.IGNORECASE,
 )
 _STOPWORDS = {
@@ -279,12 +273,15 @@ _GHOST_OF = re.compile(
 )
 
 
+def _name_kind(name: str, parts_low: set[str]) -> str | None:
+    """ "own", "other" or None for a name of several words: own if any word is."""
+    kinds = [_word_kind(w, parts_low) for w in name.split()]
+    return "own" if "own" in kinds else ("other" if "other" in kinds else None)
+
+
 def _ghost_of(rest: str, parts_low: set[str]) -> str | None:
     m = _GHOST_OF.search(rest)
-    if not m:
-        return None
-    kinds = [_word_kind(w, parts_low) for w in m.group("name").split()]
-    return "own" if "own" in kinds else ("other" if "other" in kinds else None)
+    return _name_kind(m.group("name"), parts_low) if m else None
 
 
 # Titles that address someone ("I'm a friend, Mr Jones"), not a name given as one's own.
@@ -320,9 +317,9 @@ def identity(text: str, name: str, aliases: tuple[str, ...] = ()) -> Identity:
     for m in _APPOSED.finditer(text):
         if m.group("name").split()[0].lower().rstrip(".") in _ADDRESS:
             continue  # "I'm a friend, Mr Jones": the user addressed
-        kinds = [_word_kind(w, parts_low) for w in m.group("name").split()]
-        own |= "own" in kinds
-        other |= "own" not in kinds and "other" in kinds
+        kind = _name_kind(m.group("name"), parts_low)
+        own |= kind == "own"
+        other |= kind == "other"
     spoken, _ = speech_and_narration(rest)
     for m in _bare_name(parts).finditer(spoken):  # "Shelf-shaking. Orla Finch. I'm…"
         own = True
@@ -346,58 +343,6 @@ def _bare_name_of(parts: tuple[str, ...]) -> re.Pattern:
     )
 
 
-# Generic helpful-assistant voice in a character's mouth (calibrated on labelled turns,
-# see tests/test_calibration.py): offers of help and service phrases, not boilerplate.
-ASSISTANT = re.compile(
-    r"\b(?:how (?:can|may|could) i (?:help|assist)|can i help you|"
-    r"(?:i'?m|i am) (?:always |just )?here (?:to (?:help|assist|answer|support)|for you)|"
-    r"(?:i'?m|i am|i'?d be|i would be|i'?ll be|i will be)(?: always| more than| so| very| just)? "
-    r"(?:happy|glad|delighted) to (?:help|assist)(?! (?:them|him|her|people|others|anyone|folks|"
-    r"visitors|travell?ers|customers)\b)|assist you|"
-    r"feel free to (?:ask|reach out|let me know|share)|"
-    r"(?:is there )?anything else (?:i can|you'?d like|you would like|you need)|"
-    r"(?:let me know|just ask) if (?:you (?:have|need)|there'?s) (?:any|anything)|"
-    r"if you need anything|you can (?:talk to|ask) me anytime|"
-    r"(?:what|how) can i do for you today|don'?t hesitate to|hope (?:this|that) helps|"
-    r"(?:i can|i'?d love to) help you (?:with|find)|help (?:you )?with anything|"
-    r"(?:happy|glad|delighted) to be of (?:any )?(?:service|help|assistance)|"
-    r"(?:i'?ll|i will) do (?:my best|everything i can|whatever i can|everything in my power) to "
-    r"(?:help|support|assist)|(?:i'?m|i am) here,? to (?:support|help) you|"
-    r"(?:i'?ll|i will) be (?:there|here) to (?:help|support) you|just let me know[.!]|"
-    r"anything you(?:'re| are) looking for|"
-    r"(?:any|have) (?:other |more |further )?questions\?|your (?:personal |virtual )?assistant|"
-    # the assistant's disclaimers: what "it" cannot do, what it was made for
-    r"(?:i'?m|i am) (?:sorry,? )?(?:but )?(?:not able|unable|not equipped) to (?:provide|respond|"
-    r"answer|help|assist|give|offer)|i don'?t have the (?:ability|capacity) to|"
-    r"designed to (?:respond|answer|assist|help|provide)|"
-    r"(?:i'?d|i would) (?:like|love) to help you|help you with (?:whatever|anything) you (?:need|want|like|wish)|"
-    r"(?:glad|happy) i (?:could|was able to) help|(?:i'?m|i am) here,? (?:and )?i(?:'ll| will| can)"
-    r"(?: try to)? help|sorry for any (?:misunderstanding|confusion|inconvenience)|"
-    r"offer you a response|stay in character|nature of your (?:inquiry|request|question))",
-    re.IGNORECASE,
-)
-ASSISTANT_NEEDLES = (
-    "help", "assist", "here for you", "feel free", "anything", "let me know", "just ask",
-    "for you today", "hesitate", "looking for", "questions?", "of service", "anytime", "unable",
-    "not able", "equipped", "ability", "capacity", "designed", "support", "let me know",
-    "sorry for any", "a response", "in character", "nature of your",
-)  # fmt: skip
-
-
-# Lowercase strings of which every match of a pattern contains one: plain substring
-# tests (fast) pick the few texts that the regular expression (slow) then looks at.
-OOC_NEEDLES = (
-    "an ai",
-    "language model",
-    "openai",
-    "helpful assistant",
-    "cannot fulfill",
-    "t assist with",
-    "sorry, but i can",
-    "(ooc",
-    "[ooc",
-    "out of character",
-)
 # Joins texts that are searched as one string; no pattern here matches across it.
 _SEPARATOR = "\x00\n"
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rolegen.checks.ages import NUMBER, WORD_NUMBER, ages, number, zh_number
 from rolegen.checks.persona_facts import CardFacts
 from rolegen.checks.persona_words import (
     ANIMAL_FAMILY,
@@ -39,14 +40,9 @@ from rolegen.checks.persona_words import (
     HUMAN_ONLY,
     KIND_OF,
     KIND_WORD,
-    NUMBER,
     TRADE_OF,
     TRADE_WORD,
-    WORD_NUMBER,
-    ages,
-    number,
     words_of,
-    zh_number,
 )
 
 
@@ -99,18 +95,19 @@ _FIELD_SAYING = re.compile(
     r"(?P<of>[\w -]{2,30})|(?P<before>[\w -]{2,30}?)\s+(?:industry|business|field|trade)\b)",
     re.IGNORECASE,
 )
+# "around 30", "over 40", "under 30": an age said as a range, not a number
+_APPROX, _OVER, _UNDER = (
+    "around|about|almost|nearly|roughly|close to|pushing",
+    "over|past|more than|older than",
+    "under|less than|younger than",
+)
+_APPROXIMATE = re.compile(rf"(?:{_APPROX}|{_OVER}|{_UNDER})\b", re.IGNORECASE)
 _AGE_SAYING = re.compile(
     rf"\b(?:i am|i'm|i’m|i turned|i'll be|my age is)\s+(?:only\s+|just\s+|now\s+|actually\s+)?"
-    r"(?:(?P<approx>around|about|almost|nearly|roughly|close to|pushing)\s+|"
-    r"(?P<over>over|past|more than|older than)\s+|(?P<under>under|less than|younger than)\s+)?"
+    rf"(?:(?P<approx>{_APPROX})\s+|(?P<over>{_OVER})\s+|(?P<under>{_UNDER})\s+)?"
     rf"(?P<n>{NUMBER})(?:[- ]years?(?:[- ]old)?\b|\s*(?=[.,!?;]|$))"
     r"|\bj'ai\s+(?P<fr>\S+(?:-\S+)*)\s+ans\b|\btengo\s+(?P<es>\S+)\s+años\b"
     r"|\bich bin\s+(?P<de>\S+)\s+jahre\b|我(?:今年|已经)?(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)",
-    re.IGNORECASE,
-)
-_APPROXIMATE = re.compile(
-    r"(?:around|about|almost|nearly|roughly|close to|pushing|over|past|more than|older than|"
-    r"under|less than|younger than)\b",
     re.IGNORECASE,
 )
 _SEX_WORDS = {
@@ -160,7 +157,7 @@ def claims(speech: str, narration: list[str]) -> Claims:
     character (subject pronouns at a sentence's start, in `narration`)."""
     out = Claims()
     for m in _AGE_SAYING.finditer(speech):
-        raw = next(g for g in m.groups()[3:] if g)
+        raw = next(m.group(k) for k in ("n", "fr", "es", "de", "zh") if m.group(k))
         value = zh_number(raw) if m.group("zh") else number(raw)
         if value is None:
             continue

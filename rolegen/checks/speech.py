@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 
 _FIRST_PERSON = re.compile(r"(?:^|[.!?]\s+|,\s+)(?:I|I'm|I’m|I've|I’ve|I'll|I’ll|I'd|I’d)\b")
+# Where an open star most likely ends: before a quotation or a line break, or after its
+# sentence's last mark.
+_STAR_END = re.compile(r"[\"“\n]|[.!?…](?=\s)")
 
 
 def _close_open_marks(text: str) -> str:
@@ -18,7 +21,7 @@ def _close_open_marks(text: str) -> str:
     quotation mark, and its last unpaired opening quotation closed at its line end."""
     if text.count("*") % 2:
         i = text.rfind("*")
-        m = re.compile(r"[\"“\n]|[.!?…](?=\s)").search(text, i + 1)
+        m = _STAR_END.search(text, i + 1)
         j = (m.end() if m.group(0) in ".!?…" else m.start()) if m else len(text)
         head = text[:j].rstrip()
         text = head + "*" + text[len(head) :]

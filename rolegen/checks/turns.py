@@ -55,10 +55,6 @@ from rolegen.checks.persona_facts import CardFacts
 from rolegen.checks.phrases import (
     ASKED_DIRECTLY,
     ASKED_IDENTITY,
-    ASSISTANT,
-    ASSISTANT_NEEDLES,
-    OOC,
-    OOC_NEEDLES,
     SELF_INTRO_NEEDLES,
     TERMINAL,
     detect_language,
@@ -71,6 +67,7 @@ from rolegen.checks.repetition import Corpus, corpus_scores
 from rolegen.checks.self_claims import CLAIM_NEEDLES, claims, contradictions
 from rolegen.checks.speech import speech_and_narration
 from rolegen.checks.user_acts import role_swap, user_actions
+from rolegen.checks.voice import ASSISTANT, ASSISTANT_NEEDLES, OOC, OOC_NEEDLES
 from rolegen.config.checks import REASONS, CheckConfig
 from rolegen.errors import RolegenError
 

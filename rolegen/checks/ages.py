@@ -1,0 +1,142 @@
+"""Numbers and ages as cards and replies state them, in English, French, Spanish, German
+and Chinese: `number` ("thirty-four", "quatre-vingts"), `zh_number` ("四十三"), and
+`ages`, every age a text states ("80-year-old", "a man of thirty-four", "in her
+seventies", "八十岁", a made thing's years since it was made). Shared by the card side
+(`persona_facts`) and the reply side (`self_claims`). Not handled: numbers past the
+hundreds in words, durations read as ages ("for 30 years" is not one).
+"""
+
+from __future__ import annotations
+
+import re
+
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
+    # French, Spanish, German tens (the cards' and replies' ages in words)
+    "vingt": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60,
+    "soixante-dix": 70, "quatre-vingt": 80, "quatre-vingts": 80, "quatre-vingt-dix": 90,
+    "veinte": 20, "treinta": 30, "cuarenta": 40, "cincuenta": 50, "sesenta": 60,
+    "setenta": 70, "ochenta": 80, "noventa": 90,
+    "zwanzig": 20, "dreißig": 30, "vierzig": 40, "fünfzig": 50, "sechzig": 60,
+    "siebzig": 70, "achtzig": 80, "neunzig": 90,
+    "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7, "huit": 8, "neuf": 9,
+    "dix": 10, "onze": 11, "douze": 12, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5,
+    "seis": 6, "siete": 7, "ocho": 8, "nueve": 9, "diez": 10, "zwei": 2, "drei": 3, "vier": 4,
+    "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "zwölf": 12,
+}  # fmt: skip
+DECADES = {
+    "twenties": 25, "thirties": 35, "forties": 45, "fifties": 55, "sixties": 65,
+    "seventies": 75, "eighties": 85, "nineties": 95,
+}  # fmt: skip
+WORD_NUMBER = "|".join(sorted(map(re.escape, NUMBER_WORDS), key=len, reverse=True))
+NUMBER = rf"(?:\d{{1,5}}|(?:{WORD_NUMBER})(?:(?:[- ]|\s+(?:y|et|and)\s+)(?:{WORD_NUMBER}))?)"
+ZH_DIGITS = {
+    "零": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+
+
+def number(text: str) -> float | None:
+    text = text.lower().strip()
+    if text.isdigit():
+        return float(text)
+    if text in NUMBER_WORDS:
+        return float(NUMBER_WORDS[text])
+    total = 0
+    for part in re.split(r"[- ]", text):
+        if part in ("y", "et", "and", ""):
+            continue
+        if part not in NUMBER_WORDS:
+            return None
+        total = total * 100 if part == "hundred" else total + NUMBER_WORDS[part]
+    return float(total) if total else None
+
+
+def zh_number(text: str) -> float | None:
+    """ "四十三" -> 43, "十二" -> 12, "八十" -> 80, "300" -> 300."""
+    if text.isdigit():
+        return float(text)
+    total, current = 0, 0
+    for ch in text:
+        if ch in ZH_DIGITS:
+            current = ZH_DIGITS[ch]
+        elif ch == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif ch == "百":
+            total += (current or 1) * 100
+            current = 0
+        else:
+            return None
+    return float(total + current) or None
+
+
+# An age as cards and replies state one: "80-year-old", "eighty years old", "aged 52", "at
+# the age of thirty-eight", "in her seventies", "Sixties, sun-browned", "a 80 ans", "setenta
+# y tantos años", "80 Jahre alt", "八十岁". Durations ("for 30 years", "depuis 30 ans") are
+# not ages.
+DECADE = "|".join(DECADES)
+AGE = re.compile(
+    rf"\b(?P<n>{NUMBER})(?P<odd>[- ]odd|\s+y\s+tantos|\s+et quelques|\s+und etwas)?"
+    r"(?:[- ]years?[- ]old\b|\s+ans\b|\s+años\b|\s+jahre\s+alt\b|-jährig)"
+    rf"|\b(?:aged?|age of|âgée? de|edad de|alter von|(?:man|woman|girl|boy|lady|gentleman|person|"
+    rf"fellow|widow|widower) of)\s+(?P<aged>{NUMBER})\b(?!\s+(?:years?|days?|weeks?|months?|"
+    r"words|letters|children|sons|daughters)\b)"
+    rf"|\b(?:in|into)\s+(?:his|her|their|its|my)\s+(?:early\s+|late\s+|mid-)?(?P<decade>{DECADE})\b"
+    rf"|(?:^|[.!?]\s+)(?P<decade2>{DECADE}),"
+    r"|(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)"
+    # a made thing's age: "activated 31 years ago", "seit sechs Jahren im Betrieb"
+    rf"|\b(?:activated|built|switched on|turned on|assembled|constructed|wound|made|forged|"
+    rf"created|awakened|born|hatched|(?:came|rolled) off the (?:\w+ )?line)\s+"
+    rf"(?:first\s+)?(?:some\s+|about\s+|nearly\s+)?"
+    rf"(?P<ago>{NUMBER})\s+years?\s+ago"
+    rf"|\bin (?:operation|service) for\s+(?P<op>{NUMBER})\s+years"
+    # "has served the court for forty-four years, ever since a horologist wound them"
+    rf"|\bfor\s+(?P<ever>{NUMBER})\s+years,?\s+(?:ever\s+)?since\b[^.!?\n]{{0,80}}?"
+    r"\b(?:wound|built|made|activated|switched on|forged|created|assembled|born|hatched)\b"
+    rf"|\b(?P<since>{NUMBER})\s+years\s+since\s+(?:(?:it|he|she|they)\s+was\s+|(?:its|his|her|their)\s+)?"
+    r"(?:first\s+)?(?:wound|built|made|activated|switched on|forged|created|assembled|awakening|"
+    r"construction|activation|creation)"
+    rf"|\bseit\s+(?P<seit>{NUMBER})\s+jahren\s+im\s+(?:betrieb|einsatz|dienst)",
+    re.IGNORECASE,
+)
+DURATION = re.compile(r"(?:depuis|pendant|il y a|hace|desde hace|durante|seit|vor)\s+$", re.I)
+
+
+def ages(text: str) -> list[float]:
+    out = []
+    for m in AGE.finditer(text):
+        if not m.group("seit") and DURATION.search(text[max(0, m.start() - 14) : m.start()]):
+            continue
+        if m.group("zh"):
+            value = zh_number(m.group("zh"))
+        elif m.group("decade") or m.group("decade2"):
+            value = float(DECADES[(m.group("decade") or m.group("decade2")).lower()])
+        else:
+            value = number(
+                m.group("n")
+                or m.group("aged")
+                or m.group("ago")
+                or m.group("op")
+                or m.group("seit")
+                or m.group("since")
+                or m.group("ever")
+            )
+            if value is not None and m.group("odd"):
+                value += 5
+        if value is not None and 0 < value < 100000:
+            out.append(value)
+    return out
