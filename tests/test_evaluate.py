@@ -691,3 +691,39 @@ def test_headline_fluency_row_is_the_clean_turn_nll():
     }
     met = {h["criterion"]: h["met"] for h in headline(results)}
     assert met == {"fluency_nll_clean no worse than base beyond its interval": True}
+
+
+def test_eval_data_reads_card_facts_again_from_the_card(tmp_path):
+    card = tmp_path / "baker.yaml"
+    card.write_text(
+        "name: Nonna Rosa\n"
+        "description: Nonna Rosa is an eighty-year-old woman who bakes bread in Palermo.\n"
+        "greeting: Come in, the oven is hot.\n"
+    )
+    messages = [{"role": "system", "content": "s"}, {"role": "assistant", "content": "Come in."}]
+    for u, a in [("Hi.", "The bread is nearly done."), ("Who are you?", "I'm a young man of 22.")]:
+        messages += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
+    record = {
+        "id": "d0",
+        "persona_name": "Nonna Rosa",
+        "persona_source": str(card),
+        "messages": messages,
+        # what an older rolegen read from the card: nothing to contradict
+        "persona_facts": {"sex": None, "ages": [], "kind": None, "trades": []},
+    }
+    data = tmp_path / "run" / "dialogues.jsonl"
+    data.parent.mkdir()
+    data.write_text(json.dumps(record) + "\n")
+    args = ["eval", "--data", str(data), "--bootstrap", "20", "--no-embeddings"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "card facts read again from the cards: 1 dialogue(s)" in result.output
+    results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
+    assert results["systems"]["run"]["wrong_identity"]["value"] == pytest.approx(1 / 2)
+
+    card.unlink()  # no card: the stored facts stand
+    again = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    assert "card facts read again" not in again.output
+    results = json.loads((tmp_path / "again" / "results.json").read_text())
+    assert results["systems"]["run"]["wrong_identity"]["value"] == 0

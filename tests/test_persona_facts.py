@@ -102,6 +102,9 @@ def test_ages_kinds_and_trades_said_in_other_ways():
     assert card_facts("Lord Ashby", "He keeps the hall.").trades == ("royalty",)  # the name
     # a tag that names a place is no kind of being
     assert card_facts("Mo", "Mo runs a stall.", tags=["city", "fox"]).kind == "animal"
+    # a plural tag is what the card is about: a beekeeper is no bee
+    beekeeper = card_facts("Odile", "She keeps forty beehives.", tags=["rural", "bees"])
+    assert beekeeper.kind == "human" and beekeeper.species == ("bee",)
 
 
 def test_records_without_species_still_read():

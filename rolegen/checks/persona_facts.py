@@ -218,8 +218,11 @@ def _tags_text(tags) -> str:
 
 def _first(text: str) -> str | None:
     """The first word of `text` that names a kind of being (not a thing: a tag "city" or
-    "forest" is where a card is set)."""
+    "forest" is where a card is set; not a plural: a tag "bees" on a beekeeper's card is
+    what the card is about, not what the character is)."""
     for m in KIND_WORD.finditer(text):
+        if m.group(1) and len(m.group(0)) > len(m.group(1)):
+            continue
         word = m.group(1) or m.group(2)
         if KIND_OF.get(word.lower()) != "object":
             return word

@@ -3,7 +3,11 @@ SillyTavern chats read into records labelled by system, and the model behind the
 
 A record keeps its own `system` and `seed_key`; without them, its system is the name of
 the folder it came from and its seed key its id. Lines that do not read are skipped and
-counted (results.json's `skipped_when_read`), the first ten of each kind named.
+counted (results.json's `skipped_when_read`), the first ten of each kind named. A record's
+card facts (`persona_facts`, what the identity checks compare replies with) are read again
+from its card where the card is found (`facts_from_cards`): stored facts are what the
+rolegen that wrote the record could read, and a chat from elsewhere has none (`rolegen
+filter` reads them again the same way).
 
 Non-goals: generating dialogues (`recipes/evaluate.py`), scoring them (`scoring.py`).
 """
@@ -12,8 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rolegen.cards.files import card_for_record
+from rolegen.checks.persona_facts import persona_facts
 from rolegen.config import EvalConfig
 from rolegen.errors import RolegenError
+from rolegen.generation.prompts import resolve_persona
 from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
 from rolegen.runs.folders import dialogues_file, read_manifest
 from rolegen.runs.out_dirs import check_out_dir
@@ -66,6 +73,9 @@ def data_dialogues(cfg: EvalConfig, cards, echo) -> tuple[list[dict], Path | Non
     none), the output folder (--out, else `eval/` beside the data), what results.json
     says of the source)."""
     records, skipped = read_data(cfg.data, echo, cards)
+    changed = facts_from_cards(records, cards)
+    if changed:
+        echo(f"card facts read again from the cards: {changed} dialogue(s) had other facts stored")
     model_path = resolve_model(cfg.model_config.model) if cfg.model_config.model else None
     out = Path(cfg.out) if cfg.out else data_folder(cfg.data[0]) / "eval"
     check_out_dir(out)
@@ -75,3 +85,27 @@ def data_dialogues(cfg: EvalConfig, cards, echo) -> tuple[list[dict], Path | Non
         **data_provenance(cfg.data, model_path),
     }
     return records, model_path, out, meta
+
+
+def facts_from_cards(records: list[dict], personas=()) -> int:
+    """Set each record's `persona_facts` from its card (`card_for_record`: a `--persona`
+    card, the file it was made from, the shipped persona), macros resolved for its user; a
+    record whose card is not found (nothing but a name and a greeting) keeps its own.
+    Returns how many records' facts changed."""
+    read: dict[tuple, dict | None] = {}
+    changed = 0
+    for record in records:
+        name = record.get("persona_name") or ""
+        user = record.get("user_persona") or "User"
+        key = (name, user, record.get("persona_source"), record.get("persona"))
+        if key not in read:
+            card = card_for_record(record, name, personas) if name else None
+            found = card is not None and any(
+                t.strip() for t in (card.description, card.personality, card.scenario)
+            )
+            read[key] = persona_facts(resolve_persona(card, user)).to_dict() if found else None
+        facts = read[key]
+        if facts is not None and facts != record.get("persona_facts"):
+            record["persona_facts"] = facts
+            changed += 1
+    return changed

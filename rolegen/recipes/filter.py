@@ -10,6 +10,7 @@ from rolegen.checks.dataset import export, filter_dialogues
 from rolegen.config import FilterConfig
 from rolegen.config.options import to_dict
 from rolegen.errors import RolegenError
+from rolegen.evaluation.data_source import facts_from_cards
 from rolegen.runs.folders import dialogues_file, read_manifest
 from rolegen.runs.out_dirs import check_out_dir
 from rolegen.runs.records import read_dialogues
@@ -46,6 +47,10 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
         echo(f"{path}:{number}: chat skipped: {why}")
     if len(report.skipped_chats) > 10:
         echo(f"... and {len(report.skipped_chats) - 10} more chats skipped")
+
+    changed = facts_from_cards(records, cards)  # the checks compare replies with today's reading
+    if changed:
+        echo(f"card facts read again from the cards: {changed} dialogue(s) had other facts stored")
 
     judged, judge = None, None
     if cfg.judge.enabled:  # the model judge's faults reject turns as the checks' reasons do
