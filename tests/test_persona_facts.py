@@ -189,6 +189,13 @@ def _wrong(facts, reply):
         (BAKER, "I'm a big food czar, I make sure everyone eats.", []),
         (PHYSICIAN, "I'm not a nurse, but I can tell you that cough needs rest.", []),
         (PHYSICIAN, "I'm not a nurse. I never was.", ["trade"]),
+        # what the speaker once was: a sex or a creature, not a memory of an age or a trade
+        (SHIP_AI, "I was just a little girl, I'm afraid to ask.", ["sex", "kind"]),
+        (BAKER, "I used to be a bird, I was a bird.", ["kind"]),
+        (BAKER, "When I was a little girl, my mother baked.", []),
+        (BAKER, "I was a sailor before I ever touched flour.", []),
+        (BAKER, "I was a boy of the docks once.", ["sex"]),
+        (GHOST, "I was a woman of this parish, long ago.", []),
     ],
 )
 def test_replies_that_contradict_the_card(facts, reply, wrong):

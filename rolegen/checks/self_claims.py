@@ -20,8 +20,9 @@ What counts as a contradiction, and why it is narrow:
   baker, "I'm a journalist" from a river spirit whose card names no trade at all), or the
   card's own trade denied ("I'm not a firefighter"); "I'm no doctor" and "a bit of a poet"
   are no claims.
-Not handled: claims in the third person ("Maria is 22"), past tenses ("I was a
-doctor"), paraphrase ("I have lived for two decades"), words outside the lexicon
+In the past tense ("I was just a little girl", "I used to be a bird") only sex and kind
+count. Not handled: claims in the third person ("Maria is 22"), a past trade or age ("I
+was a doctor"), paraphrase ("I have lived for two decades"), words outside the lexicon
 (`persona_words`).
 """
 
@@ -66,6 +67,7 @@ class Claims:
 # test picks the replies that the regular expressions then read.
 CLAIM_NEEDLES = (
     "i am", "i'm", "i’m", "i've", "i’ve", "i have", "i work as", "i turned", "i'll be",
+    "i was", "i used to", "i use to", "i once",
     "my age", "soy", "puedo ser", "je suis", "ne suis", "en tant que", "j'ai", "tengo", "ich bin",
     "我",
 )  # fmt: skip
@@ -146,6 +148,18 @@ _CHILD = re.compile(
     r"\blittle (?:girl|boy)\b|\b(?:a|just a|only a) (?:child|kid)\b|\b(?:baby|infant|toddler)\b|"
     r"小女孩|小男孩|孩子|婴儿"
 )
+# "I was just a little girl", "I used to be a bird": what the speaker once was. Read for
+# sex and kind only: a past age or trade is a memory or a backstory ("when I was a little
+# girl", "I was a sailor before ..."), a body of another sex or another creature is not. A
+# human past counts against a machine or an animal only when it is a gendered word ("I was
+# a little girl"): a ghost was a person.
+_PAST_SELF = re.compile(
+    r"\b(?:i was|i used to be|i use to be|i once was|i was once)\s+"
+    r"(?:(?:just|only|once|always|really|actually)\s+)*"
+    r"(?P<clause>(?:an?|one)\s+[^.;:!?\n\"“”()*,]{1,60})",
+    re.IGNORECASE,
+)
+_PAST_KINDS = ("animal", "artificial")
 _NARRATED = {
     "female": re.compile(r"(?:^\s*|[.!?]\s+)(?:she|her)\b|她", re.IGNORECASE),
     "male": re.compile(r"(?:^\s*|[.!?]\s+)(?:he|his|him)\b|他", re.IGNORECASE),
@@ -222,6 +236,20 @@ def claims(speech: str, narration: list[str]) -> Claims:
             for word in re.findall(r"[\w\u3400-\u9fff]+", clause.lower()):
                 if word in _SEX_OF and not KIND_WORD.fullmatch(word):
                     out.sexes.append(_SEX_OF[word])
+    for m in _PAST_SELF.finditer(speech):
+        clause = _IDIOM.sub("", _HEDGE.sub("", m.group("clause")))
+        clause = re.split(
+            r"\b(?:who|that|which|but|with|from|in|at|on|here|for|of|when|before|until)\b",
+            clause,
+            maxsplit=1,
+        )[0]
+        for word in words_of(KIND_WORD, clause):
+            kind = KIND_OF.get(word.lower(), "human")
+            if kind in _PAST_KINDS or word.lower() in GENDERED_HUMAN:
+                out.kinds.append((kind, False, word.lower()))  # a girl: against a machine
+        for word in re.findall(r"\w+", clause.lower()):
+            if word in _SEX_OF:
+                out.sexes.append(_SEX_OF[word])
     for span in narration:
         for sex, pattern in _NARRATED.items():
             out.narrated_sex[sex] = out.narrated_sex.get(sex, 0) + len(pattern.findall(span))
