@@ -55,6 +55,9 @@ def _reasons(name, *replies, **kw):
         ("I'm called Olga, and I keep bees.", False, True),
         ("I'm called to the sea every morning.", False, False),
         ("I'm...I'm a stranger here myself.", False, False),  # a stutter, not a name "I'm"
+        ("Everyone calls me Jack around here.", False, True),
+        ("My mother calls me Mara, when she is cross.", True, False),
+        ("Everyone calls me crazy for sailing alone.", False, False),
     ],
 )
 def test_self_introductions_in_english_french_spanish(reply, own, other):
@@ -184,7 +187,7 @@ def test_an_epithets_place_is_not_the_characters_name():
 # The scanning forms of the two regular expressions against their plain definitions.
 _FRAGMENTS = st.sampled_from(
     [
-        "I'm", "i am", "I AM", "My name is", "name's", "call me", "Je suis", "soy", "Ich bin",
+        "I'm", "i am", "I AM", "My name is", "name's", "call me", "calls me", "Je suis", "soy", "Ich bin",
         "我是", "我叫", "李明", "Mara", "Vell", "mara", "O'Mara", "Maras", "xMara", "’", "'",
         " ", "  ", "\n", ".", "...", ",", "*", '"', "“", "”", "the", "Captain", "Dr.", "İ",
         "ß", "Ä", "é", "a", "1",

@@ -99,7 +99,7 @@ _COMMON_NAMES = set(
 # character's own name (without word segmentation, 我是 + a name cannot be told from
 # 我是 + a noun).
 _NAMING = (
-    r"my name is|my name's|name's|they call me|people call me|you can call me|call me|"
+    r"my name is|my name's|name's|they call me|people call me|you can call me|call me|calls me|"
     r"i'?m called|i am called|i go by|goes by|refer to me as|address me as|"
     r"(?:i'?m|i am) (?:also |better )?known as|"
     r"introduces? (?:herself|himself|itself|themselves|myself) as|"
@@ -133,7 +133,7 @@ def self_intros(text: str) -> list[re.Match]:
 SELF_INTRO_NEEDLES = (
     "i am", "i'm", "i’m", "name", "call me", "je suis", "c'est", "appelle", "soy", "llam",
     "ich bin", "heiße", "nennt", "我叫", "我的名字", "我是", "go by", "goes by", "introduce",
-    "我名叫", "叫我",
+    "我名叫", "叫我", "calls me",
 )  # fmt: skip
 # Common Chinese family names that start no common noun after 我是 (王子, 高手, 白色 are
 # left out with their names): "我是李明" names a speaker; "我是老师" does not.
