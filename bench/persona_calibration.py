@@ -49,6 +49,7 @@ def _flags(rows: list[dict]) -> list[list[str]]:
         from rolegen.evaluation.labels import card_facts_of, labelled_card_folders
 
         facts = card_facts_of(labelled_card_folders())
+        facts.update(_facts_of_sources(rows, set(facts)))
     items = []
     for r in rows:
         extra = {"facts": facts.get(r["persona_name"])} if has_facts else {}
@@ -65,6 +66,26 @@ def _flags(rows: list[dict]) -> list[list[str]]:
         d.score_from = len(d.character) - 1
         items.append(d)
     return [turns[-1].reasons for turns in check_dialogues(items)]
+
+
+def _facts_of_sources(rows: list[dict], known: set[str]) -> dict:
+    """Card name -> facts, read by the importable checks from the card file of each turn
+    (`persona_source`) whose card is not in the shipped folders: a checkout older than a
+    set of cards does not know their folder, and must still read them with its own code."""
+    from rolegen.cards.files import load_personas
+    from rolegen.checks.persona_facts import persona_facts
+    from rolegen.generation.prompts import resolve_persona
+
+    out = {}
+    for r in rows:
+        name, source = r["persona_name"], r.get("persona_source") or ""
+        path = ROOT / source
+        if name in known or name in out or not source or not path.is_file():
+            continue
+        card = next((p for p in load_personas(str(path)) if p.name == name), None)
+        if card is not None:
+            out[name] = persona_facts(resolve_persona(card, r.get("user_persona") or "User"))
+    return out
 
 
 def _agreement(rows: list[dict], flags: list[list[str]]) -> dict:

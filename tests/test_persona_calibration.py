@@ -50,6 +50,16 @@ HOLDOUT3_FLOORS = {
     "confusion": (0.46, 0.42),
     "miss": (1.0, 0.72),
 }
+# The same on the fourth holdout's eight cards (persona_split.json "holdout4_blind", part
+# of the test split), measured once, blind, later on 2026-12-06, rounded down
+# (bench/results/persona_calibration_holdout4_blind.json).
+HOLDOUT4_FLOORS = {
+    "wrong_identity": (0.84, 0.62),
+    "acts_for_user": (0.83, 0.64),
+    "drift": (0.93, 0.73),
+    "confusion": (0.11, 0.4),
+    "miss": (0.84, 0.96),
+}
 HOLDOUT2_FLOORS = {
     "wrong_identity": (0.82, 0.41),
     "acts_for_user": (0.35, 0.31),
@@ -69,11 +79,13 @@ def by_split(labelled):
     rows, items = labelled
     split = json.loads(SPLIT.read_text(encoding="utf-8"))
     second, third = set(split["holdout2_blind"]), set(split["holdout3_blind"])
+    fourth = set(split["holdout4_blind"])
     groups = {
         "dev": lambda r: r["split"] == "dev",
-        "test": lambda r: r["split"] == "test" and r["persona_name"] not in third,
+        "test": lambda r: r["split"] == "test" and r["persona_name"] not in third | fourth,
         "holdout2": lambda r: r["persona_name"] in second,
         "holdout3": lambda r: r["persona_name"] in third,
+        "holdout4": lambda r: r["persona_name"] in fourth,
     }
     out = {}
     for name, belongs in groups.items():
@@ -128,6 +140,14 @@ def test_out_of_sample_precision_and_recall_on_the_second_holdout(by_split, labe
 def test_out_of_sample_precision_and_recall_on_the_third_holdout(by_split, label):
     floor_p, floor_r = HOLDOUT3_FLOORS[label]
     got = by_split["holdout3"][label]
+    assert got["precision"] >= floor_p, got
+    assert got["recall"] >= floor_r, got
+
+
+@pytest.mark.parametrize("label", sorted(CHECKS))
+def test_out_of_sample_precision_and_recall_on_the_fourth_holdout(by_split, label):
+    floor_p, floor_r = HOLDOUT4_FLOORS[label]
+    got = by_split["holdout4"][label]
     assert got["precision"] >= floor_p, got
     assert got["recall"] >= floor_r, got
 
