@@ -198,3 +198,28 @@ def test_generate_with_sillytavern_into_a_file_is_refused_before_the_model_loads
     result = _run("generate", "--persona", "captain-mara-vell", "--out", out, "--sillytavern")
     _one_line_error(result, "is a file, not a folder")
     assert not (out / "dialogues.jsonl").exists()
+
+
+@pytest.mark.parametrize("command", ["filter", "eval"])
+def test_a_record_naming_a_card_file_the_system_refuses_is_read_without_its_card(tmp_path, command):
+    messages = [{"role": "system", "content": "s"}, {"role": "assistant", "content": "Hi."}]
+    messages += [{"role": "user", "content": "Who are you?"}]
+    messages += [{"role": "assistant", "content": "I'm Mara, of the Kestrel."}]
+    base = {"persona_name": "Mara", "messages": messages}
+    records = [
+        {**base, "id": "long", "persona_source": "/" + "a" * 5000 + ".yaml"},
+        {**base, "id": "null", "persona_source": "card\x00.yaml"},
+        {**base, "id": "number", "persona_source": 7},
+    ]
+    data = tmp_path / "run" / "dialogues.jsonl"
+    data.parent.mkdir()
+    data.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    out = tmp_path / "out"
+    if command == "filter":
+        result = _run("filter", data, "--out", out, "--min-turns", "1")
+    else:
+        args = ("--no-fluency", "--bootstrap", "10", "--out", out)
+        result = _run("eval", "--data", data, *args)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert f"{data}:3: skipped: field 'persona_source' is int, not text" in result.output

@@ -115,7 +115,7 @@ def card_for_record(record: dict, name: str, personas) -> Persona:
     source = record.get("persona_source") or ""
     shipped = personas_dir() / f"{record.get('persona') or slugify(name)}.yaml"
     for path in (Path(source) if source else None, shipped):
-        if path is not None and path.is_file():
+        if path is not None and _is_file(path):
             try:
                 return load_personas(str(path))[0]
             except RolegenError:
@@ -124,6 +124,15 @@ def card_for_record(record: dict, name: str, personas) -> Persona:
     first_user = next((i for i, m in enumerate(messages) if m["role"] == "user"), len(messages))
     greeting = next((m["content"] for m in messages[:first_user] if m["role"] == "assistant"), "")
     return Persona(name=name, greeting=greeting, intro=record.get("persona_intro") or "")
+
+
+def _is_file(path: Path) -> bool:
+    """Whether a path a record names is a file; a name the file system refuses (too long,
+    a null byte) is none."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _error(path: Path, message: str) -> RolegenError:

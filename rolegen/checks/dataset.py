@@ -283,7 +283,9 @@ def export(
     )
     summary = {
         "splits": {k: len(v) for k, v in splits.items()},
-        "personas": {k: sorted({r.get("persona") for r in v}) for k, v in splits.items()},
+        "personas": {
+            k: sorted({r.get("persona") or "unknown" for r in v}) for k, v in splits.items()
+        },
         "preference_pairs": {k: len(v) for k, v in pref.items()},
         "turns_checked": result.turns_checked,
         "rejections_by_reason": dict(result.rejections.most_common()),

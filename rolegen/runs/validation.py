@@ -11,6 +11,7 @@ ROLES = ("system", "user", "assistant")
 _TEXT_FIELDS = (
     "persona",
     "persona_name",
+    "persona_source",
     "persona_intro",
     "persona_language",
     "user_persona",
