@@ -128,26 +128,14 @@ def test_out_of_sample_precision_and_recall_at_defaults(by_split, label):
     assert got["recall"] is not None and got["recall"] >= floor_r, got
 
 
-@pytest.mark.parametrize("label", sorted(CHECKS))
-def test_out_of_sample_precision_and_recall_on_the_second_holdout(by_split, label):
-    floor_p, floor_r = HOLDOUT2_FLOORS[label]
-    got = by_split["holdout2"][label]
-    assert got["precision"] >= floor_p, got
-    assert got["recall"] >= floor_r, got
+HOLDOUTS = {"holdout2": HOLDOUT2_FLOORS, "holdout3": HOLDOUT3_FLOORS, "holdout4": HOLDOUT4_FLOORS}
 
 
 @pytest.mark.parametrize("label", sorted(CHECKS))
-def test_out_of_sample_precision_and_recall_on_the_third_holdout(by_split, label):
-    floor_p, floor_r = HOLDOUT3_FLOORS[label]
-    got = by_split["holdout3"][label]
-    assert got["precision"] >= floor_p, got
-    assert got["recall"] >= floor_r, got
-
-
-@pytest.mark.parametrize("label", sorted(CHECKS))
-def test_out_of_sample_precision_and_recall_on_the_fourth_holdout(by_split, label):
-    floor_p, floor_r = HOLDOUT4_FLOORS[label]
-    got = by_split["holdout4"][label]
+@pytest.mark.parametrize("holdout", sorted(HOLDOUTS))
+def test_out_of_sample_precision_and_recall_on_each_blind_holdout(by_split, holdout, label):
+    floor_p, floor_r = HOLDOUTS[holdout][label]
+    got = by_split[holdout][label]
     assert got["precision"] >= floor_p, got
     assert got["recall"] >= floor_r, got
 
