@@ -107,25 +107,6 @@ def test_ages_kinds_and_trades_said_in_other_ways():
     assert beekeeper.kind == "human" and beekeeper.species == ("bee",)
 
 
-def test_ages_in_long_words_and_winters_sex_in_italian_and_a_card_without_sex():
-    golem = card_facts(
-        "Loam",
-        "Loam is a golem of river clay, built a hundred and twelve years ago. It has no sex.",
-    )
-    assert (golem.ages, golem.sex) == ((112.0,), "none")
-    dryad = card_facts("Ywen", "Ywen is a dryad, and she is over two thousand winters old.")
-    assert dryad.ages == (2000.0,)
-    falconer = card_facts(
-        "Nunzia",
-        "Nunzia è una donna di trentanove anni. Vive in una masseria vicino il castello; il "
-        "suo lavoro è addestrare il falco, il gufo e il nibbio.",
-    )
-    assert (falconer.sex, falconer.ages) == ("female", (39.0,))
-    beaver = card_facts("Hazel", "Hazel is a talking beaver and the shipwright of the pool.")
-    assert (beaver.kind, beaver.species, beaver.trades) == ("animal", ("beaver",), ("craft",))
-    assert card_facts("Q", "Q mends books.", tags=["genderless"]).sex == "none"
-
-
 def test_records_without_species_still_read():
     old = {k: v for k, v in OCTOPUS.to_dict().items() if k != "species"}
     assert CardFacts.from_dict(old).species == ()
@@ -208,15 +189,6 @@ def _wrong(facts, reply):
         (BAKER, "I'm a big food czar, I make sure everyone eats.", []),
         (PHYSICIAN, "I'm not a nurse, but I can tell you that cough needs rest.", []),
         (PHYSICIAN, "I'm not a nurse. I never was.", ["trade"]),
-        # a question is no claim, an idiom no kind, a compound no animal
-        (BAKER, "Who am I? I'm a tourist, a visitor, a doctor, or something else?", []),
-        (BAKER, "I'm a little angel, I've baked for years.", []),
-        (BAKER, "I'm a cat lover and a falcon trainer, really.", []),
-        (BAKER, "I'm a tiny, sassy pigeon named Rosa.", ["kind"]),
-        (BAKER, "I'm 2000 winters old, dear.", ["age"]),
-        (BAKER, "I'm a killer, you know.", ["trade"]),
-        # a denial beside the group it names is a correction, not a denial of the card
-        (BAKER, "I'm not a cook, I'm a baker.", []),
         # what the speaker once was: a sex or a creature, not a memory of an age or a trade
         (SHIP_AI, "I was just a little girl, I'm afraid to ask.", ["sex", "kind"]),
         (BAKER, "I used to be a bird, I was a bird.", ["kind"]),

@@ -85,31 +85,21 @@ def _sentences(text: str) -> list[str]:
 
 _GERMAN_FEMALE = re.compile(r"\b(?:sie|ihr|ihre|ihren|ihrem|ihrer|\w+erin|androidin)\b", re.I)
 _GERMAN_MALE = re.compile(r"\b(?:er|sein|seine|seinen|seinem|seiner)\b", re.I)
-# Italian: "lei" and "lui", and the sex words; "il" is the article there, not the French "he"
-_ITALIAN_FEMALE = re.compile(r"\b(?:lei|donna|ragazza|signora|bambina|nonna|moglie)\b", re.I)
-_ITALIAN_MALE = re.compile(r"\b(?:lui|uomo|ragazzo|signore|bambino|nonno|marito)\b", re.I)
-_IL = re.compile(r"\bil\b", re.I)
 
 
-def _card_sex(name: str, text: str, language: str, tags_text: str = "") -> str | None:
+def _card_sex(name: str, text: str, language: str) -> str | None:
     for word in re.split(r"[\s.]+", name.lower()):
         fact = TITLE_FACTS.get(word)
         if fact and fact[0] == "sex":
             return fact[1]
     female, male = len(FEMALE.findall(text)), len(MALE.findall(text))
     its = len(re.findall(r"\bit\b|\bits\b|\bitself\b", text, re.I))
-    if NEUTER.search(text) or NEUTER.search(tags_text) or (its >= 3 and female + male == 0):
+    if NEUTER.search(text) or (its >= 3 and female + male == 0):
         return "none"
-    detected = (
-        language if language not in ("en", "") else detect_language(text.lower().split(), text)
-    )
-    if detected == "de":
+    if language == "de" or detect_language(text.lower().split(), text) == "de":
         # "sie" is also "they" and the polite "you": counted in German cards only
         female += len(_GERMAN_FEMALE.findall(text))
         male += len(_GERMAN_MALE.findall(text))
-    elif detected == "it":
-        female += len(_ITALIAN_FEMALE.findall(text))
-        male += len(_ITALIAN_MALE.findall(text)) - len(_IL.findall(text))
     if female > 2 * male:  # one "she" in a two-line card is enough; a husband is not
         return "female"
     if male > 2 * female:
@@ -149,15 +139,9 @@ def _card_kind(name: str, text: str) -> str | None:
             # the predicate's own noun phrase: "is deeply interested in the fact that humans
             # can" says nothing of what it is
             pred = _SUBORDINATE.split(m.group("pred") or "", maxsplit=1)[0]
-            # the noun phrase's head, its last kind word: "a heron spirit" is a spirit,
-            # "a talking fox" a fox; "a golem, an artificial being" the first phrase's
-            phrase = re.split(r"[,;:—–]", pred, maxsplit=1)[0] if pred else m.group("zh") or ""
-            kinds = [
-                KIND_OF.get((k.group(1) or k.group(2)).lower()) for k in KIND_WORD.finditer(phrase)
-            ]
-            kinds = [k for k in kinds if k != "object"]
-            if kinds:
-                return kinds[-1]
+            kind = KIND_WORD.search(pred or m.group("zh") or "")
+            if kind and KIND_OF.get((kind.group(1) or kind.group(2)).lower()) != "object":
+                return KIND_OF.get((kind.group(1) or kind.group(2)).lower())
     return None
 
 
@@ -206,7 +190,7 @@ def card_facts(
             trades.add(fact[1])
     for word in words_of(WORKPLACE_WORD, f"{text}\n{scenario}"):
         trades.add(WORKPLACE_OF[word.lower()])
-    sex = _card_sex(name, text, language, tags_text)
+    sex = _card_sex(name, text, language)
     kind = _card_kind(name, text) or (KIND_OF.get(k.lower()) if (k := _first(tags_text)) else None)
     if kind is None and sex in ("female", "male"):
         kind = "human"  # "she runs a garage": a person, unless the card says otherwise

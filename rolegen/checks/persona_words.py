@@ -26,7 +26,6 @@ MALE = re.compile(
 )
 NEUTER = re.compile(
     r"\bno gender\b|\bgenderless\b|\bagender\b|\brefers to itself as\b|\bnonbinary\b|"
-    r"\b(?:has|have|with) no sex\b|\bsexless\b|"
     r"\bnon-binary\b|\bsans genre\b|\bsin género\b|\bgeschlechtslos\b|\bthey/them\b|"
     r"无性别",
     re.IGNORECASE,
@@ -45,12 +44,7 @@ KINDS = {
         r"rat|snake|frog|toad|fish|whale|dolphin|squid|spider|tiger|lion|deer|otter|badger|"
         r"mongoose|monkey|ape|goat|sheep|cow|pig|duck|goose|eagle|hawk|shark|seal|sheepdog|"
         r"puppy|kitten|parrot|pigeon|bee|butterfly|lizard|turtle|tortoise|crab|lobster|"
-        r"squirrel|german shepherd|beaver|moose|elk|bat|mole|vole|weasel|stoat|ferret|mink|"
-        r"raccoon|skunk|boar|donkey|mule|camel|llama|alpaca|penguin|swan|heron|stork|gull|"
-        r"seagull|magpie|sparrow|pelican|vulture|falcon|peacock|flamingo|hen|rooster|"
-        r"chicken|lamb|pony|snail|ant|beetle|moth|salmon|trout|eel|newt|salamander|crocodile|"
-        r"alligator|elephant|giraffe|zebra|gorilla|chimpanzee|panda|koala|kangaroo|leopard|"
-        r"cheetah|jaguar|panther|lynx|hyena|jackal|coyote|walrus|porpoise|jellyfish|starfish|"
+        r"squirrel|german shepherd|"
         r"hedgehog|renard|le chat|un chat|chien|loup|oiseau|pieuvre|zorro|gato|perro|lobo|pájaro|pulpo|"
         r"fuchs|katze|hund|vogel|krake|oktopus",
         r"狐狸|狐|猫|狗|狼|鸟|章鱼|兔",
@@ -133,7 +127,6 @@ TRADES = {
     "cuisinier|panadero|panadera|cocinero|bäcker|bäckerin|koch|面包师|厨师",
     "craft": "mason|stonemason|bricklayer|plumber|electrician|welder|builder|glazier|tanner|"
     "saddler|cooper|wheelwright|bookbinder|engraver|woodcarver|carver|silversmith|goldsmith|"
-    "shipwright|boatbuilder|boatwright|bowyer|fletcher|bell founder|bellfounder|"
     "repairman|handyman|dressmaker|milliner|hatter|shoemaker|knitter|quilter|artisan|"
     "craftsman|craftswoman|ocularist|handwerker|artesano|artesana|carpenter|blacksmith|smith|"
     "tailor|seamstress|weaver|potter|jeweler|jeweller|locksmith|mechanic|luthier|embroiderer|"
@@ -142,7 +135,7 @@ TRADES = {
     "couturière|costurera|zapatero|cordonnier|schneider|schuster|orfebre|joyero|bijoutier|"
     "goldschmied|alfarero|potier|töpfer|vidriero|verrier|glaser|glasbläser|relojero|horloger|"
     "uhrmacher",
-    "arms": "killer|hitman|executioner|spy|assassin|bodyguard|marine|archer|gladiator|samurai|ninja|sergeant|lieutenant|"
+    "arms": "spy|assassin|bodyguard|marine|archer|gladiator|samurai|ninja|sergeant|lieutenant|"
     "colonel|warden|jailer|bounty hunter|marshal|constable|inspector|watchman|sentry|guerrero|"
     "guerrera|krieger|kriegerin|guerrier|soldier|knight|warrior|mercenary|swordswoman|"
     "swordsman|fighter|guard|sheriff|security officer|officer|commander|army commander|"
@@ -185,7 +178,7 @@ TRADES = {
     "service": "servant|maid|butler|housekeeper|caretaker|janitor|cleaner|nanny|valet|footman|"
     "doorman|bellhop|concierge|steward|criado|criada|sirvienta|domestique|diener|dienerin",
     "office": "freelancer|administrator|executive|software engineer|data scientist|politician|"
-    "mayor|senator|diplomat|ambassador|dignitary|paralegal|civil servant|bureaucrat|intern|"
+    "mayor|senator|diplomat|ambassador|paralegal|civil servant|bureaucrat|intern|"
     "office worker|business owner|entrepreneur|designer|developer|programmer|consultant|"
     "manager|specialist|analyst|secretary|receptionist|conservationist|architect|lawyer|"
     "attorney|journalist|influencer|streamer|ceo",
