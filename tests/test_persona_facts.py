@@ -107,6 +107,19 @@ def test_ages_kinds_and_trades_said_in_other_ways():
     assert beekeeper.kind == "human" and beekeeper.species == ("bee",)
 
 
+def test_ages_in_long_words_in_winters_and_in_italian():
+    from rolegen.checks.ages import ages
+
+    assert ages("built a hundred and twelve years ago") == [112.0]  # not 12
+    assert ages("I am one hundred and twenty years old") == [120.0]
+    assert ages("she is over two thousand winters old") == [2000.0]
+    assert ages("è una donna di trentanove anni") == [39.0]
+    assert ages("ha 39 anni") == [39.0]
+    assert ages("twenty-two years old") == [22.0] and ages("quatre-vingts ans") == [80.0]
+    assert _wrong(BAKER, "I'm a hundred and twelve years old, dear.") == ["age"]
+    assert _wrong(BAKER, "I'm eighty winters old, dear.") == []
+
+
 def test_records_without_species_still_read():
     old = {k: v for k, v in OCTOPUS.to_dict().items() if k != "species"}
     assert CardFacts.from_dict(old).species == ()

@@ -1,9 +1,11 @@
 """Numbers and ages as cards and replies state them, in English, French, Spanish, German
-and Chinese: `number` ("thirty-four", "quatre-vingts"), `zh_number` ("四十三"), and
+Italian and Chinese: `number` ("thirty-four", "a hundred and twelve", "quatre-vingts"),
+`it_number` ("trentanove"), `zh_number` ("四十三"), and
 `ages`, every age a text states ("80-year-old", "a man of thirty-four", "in her
-seventies", "八十岁", a made thing's years since it was made). Shared by the card side
+seventies", "three hundred winters old", "trentanove anni", "八十岁", a made thing's years
+since it was made). Shared by the card side
 (`persona_facts`) and the reply side (`self_claims`). Not handled: numbers past the
-hundreds in words, durations read as ages ("for 30 years" is not one).
+thousands in words, durations read as ages ("for 30 years" is not one).
 """
 
 from __future__ import annotations
@@ -27,13 +29,28 @@ NUMBER_WORDS = {
     "dix": 10, "onze": 11, "douze": 12, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5,
     "seis": 6, "siete": 7, "ocho": 8, "nueve": 9, "diez": 10, "zwei": 2, "drei": 3, "vier": 4,
     "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "zwölf": 12,
+    "thousand": 1000,
 }  # fmt: skip
+# Italian writes a number in one word, a ten's last vowel dropped before "uno" and "otto":
+# "trentanove", "ventotto", "cinquantuno".
+_IT_TENS = {"vent": 20, "trent": 30, "quarant": 40, "cinquant": 50, "sessant": 60,
+            "settant": 70, "ottant": 80, "novant": 90}  # fmt: skip
+_IT_UNITS = {"": 0, "uno": 1, "due": 2, "tre": 3, "tré": 3, "quattro": 4, "cinque": 5,
+             "sei": 6, "sette": 7, "otto": 8, "nove": 9}  # fmt: skip
+IT_NUMBER = (
+    r"(?:vent|trent|quarant|cinquant|sessant|settant|ottant|novant)[aei]?"
+    r"(?:uno|due|tré|tre|quattro|cinque|sei|sette|otto|nove)?|dieci|undici|dodici|tredici|"
+    r"quattordici|quindici|sedici|diciassette|diciotto|diciannove|cento"
+)
+_IT_SMALL = {"dieci": 10, "undici": 11, "dodici": 12, "tredici": 13, "quattordici": 14,
+             "quindici": 15, "sedici": 16, "diciassette": 17, "diciotto": 18,
+             "diciannove": 19, "cento": 100}  # fmt: skip
 DECADES = {
     "twenties": 25, "thirties": 35, "forties": 45, "fifties": 55, "sixties": 65,
     "seventies": 75, "eighties": 85, "nineties": 95,
 }  # fmt: skip
 WORD_NUMBER = "|".join(sorted(map(re.escape, NUMBER_WORDS), key=len, reverse=True))
-NUMBER = rf"(?:\d{{1,5}}|(?:{WORD_NUMBER})(?:(?:[- ]|\s+(?:y|et|and)\s+)(?:{WORD_NUMBER}))?)"
+NUMBER = rf"(?:\d{{1,5}}|(?:{WORD_NUMBER})(?:(?:[- ]|\s+(?:y|et|and)\s+)(?:{WORD_NUMBER})){{0,3}})"
 ZH_DIGITS = {
     "零": 0,
     "一": 1,
@@ -55,14 +72,33 @@ def number(text: str) -> float | None:
         return float(text)
     if text in NUMBER_WORDS:
         return float(NUMBER_WORDS[text])
-    total = 0
+    total, current = 0, 0  # "two thousand", "a hundred and twelve", "one hundred twenty"
     for part in re.split(r"[- ]", text):
         if part in ("y", "et", "and", ""):
             continue
         if part not in NUMBER_WORDS:
             return None
-        total = total * 100 if part == "hundred" else total + NUMBER_WORDS[part]
-    return float(total) if total else None
+        if part == "hundred":
+            current = (current or 1) * 100
+        elif part == "thousand":
+            total, current = total + (current or 1) * 1000, 0
+        else:
+            current += NUMBER_WORDS[part]
+    return float(total + current) if total + current else None
+
+
+def it_number(text: str) -> float | None:
+    """ "trentanove" -> 39, "ventotto" -> 28, "diciotto" -> 18."""
+    text = text.lower()
+    if text in _IT_SMALL:
+        return float(_IT_SMALL[text])
+    for stem, tens in _IT_TENS.items():
+        if text.startswith(stem):
+            rest = text[len(stem) :]
+            rest = rest[1:] if rest[:1] in ("a", "e", "i") and rest[1:] in _IT_UNITS else rest
+            if rest in _IT_UNITS:
+                return float(tens + _IT_UNITS[rest])
+    return None
 
 
 def zh_number(text: str) -> float | None:
@@ -91,7 +127,9 @@ def zh_number(text: str) -> float | None:
 DECADE = "|".join(DECADES)
 AGE = re.compile(
     rf"\b(?P<n>{NUMBER})(?P<odd>[- ]odd|\s+y\s+tantos|\s+et quelques|\s+und etwas)?"
-    r"(?:[- ]years?[- ]old\b|\s+ans\b|\s+años\b|\s+jahre\s+alt\b|-jährig)"
+    r"(?:[- ](?:years?|winters?|summers?)[- ]old\b|\s+ans\b|\s+años\b|\s+anni\b|"
+    r"\s+jahre\s+alt\b|-jährig)"
+    rf"|\b(?P<it>{IT_NUMBER})\s+anni\b"
     rf"|\b(?:aged?|age of|âgée? de|edad de|alter von|(?:man|woman|girl|boy|lady|gentleman|person|"
     rf"fellow|widow|widower) of)\s+(?P<aged>{NUMBER})\b(?!\s+(?:years?|days?|weeks?|months?|"
     r"words|letters|children|sons|daughters)\b)"
@@ -101,7 +139,7 @@ AGE = re.compile(
     # a made thing's age: "activated 31 years ago", "seit sechs Jahren im Betrieb"
     rf"|\b(?:activated|built|switched on|turned on|assembled|constructed|wound|made|forged|"
     rf"created|awakened|born|hatched|(?:came|rolled) off the (?:\w+ )?line)\s+"
-    rf"(?:first\s+)?(?:some\s+|about\s+|nearly\s+)?"
+    rf"(?:first\s+)?(?:some\s+|about\s+|nearly\s+|over\s+)?(?:a\s+)?"
     rf"(?P<ago>{NUMBER})\s+years?\s+ago"
     rf"|\bin (?:operation|service) for\s+(?P<op>{NUMBER})\s+years"
     # "has served the court for forty-four years, ever since a horologist wound them"
@@ -123,6 +161,8 @@ def ages(text: str) -> list[float]:
             continue
         if m.group("zh"):
             value = zh_number(m.group("zh"))
+        elif m.group("it"):
+            value = it_number(m.group("it"))
         elif m.group("decade") or m.group("decade2"):
             value = float(DECADES[(m.group("decade") or m.group("decade2")).lower()])
         else:
