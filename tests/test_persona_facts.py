@@ -120,6 +120,20 @@ def test_ages_in_long_words_in_winters_and_in_italian():
     assert _wrong(BAKER, "I'm eighty winters old, dear.") == []
 
 
+def test_italian_cards_the_head_of_the_kind_and_more_trades():
+    falconer = card_facts(
+        "Nunzia",
+        "Nunzia è una donna di trentanove anni. Vive in una masseria vicino il castello; il "
+        "suo lavoro è addestrare il falco, il gufo e il nibbio.",
+    )
+    assert (falconer.sex, falconer.ages) == ("female", (39.0,))  # "il" is no "he" here
+    spirit = card_facts("Wennick", "Wennick is an old fox spirit who keeps the ford.")
+    assert spirit.kind == "supernatural"  # the head of "a fox spirit"
+    assert card_facts("Kit", "Kit is a talking fox, and a courier.").kind == "animal"
+    shipwright = card_facts("Hazel", "Hazel is the shipwright of the pool. She is eleven.")
+    assert shipwright.trades == ("craft",)
+
+
 def test_records_without_species_still_read():
     old = {k: v for k, v in OCTOPUS.to_dict().items() if k != "species"}
     assert CardFacts.from_dict(old).species == ()
@@ -202,6 +216,11 @@ def _wrong(facts, reply):
         (BAKER, "I'm a big food czar, I make sure everyone eats.", []),
         (PHYSICIAN, "I'm not a nurse, but I can tell you that cough needs rest.", []),
         (PHYSICIAN, "I'm not a nurse. I never was.", ["trade"]),
+        # a question is no claim, a compound no animal
+        (BAKER, "Who am I? I'm a tourist, a visitor, a doctor, or something else?", []),
+        (BAKER, "I'm a cat lover and a bird-watching sort, really.", []),
+        (BAKER, "I'm a tiny, sassy pigeon named Rosa.", ["kind"]),
+        (BAKER, "I'm an international dignitary, dear.", ["trade"]),
         # what the speaker once was: a sex or a creature, not a memory of an age or a trade
         (SHIP_AI, "I was just a little girl, I'm afraid to ask.", ["sex", "kind"]),
         (BAKER, "I used to be a bird, I was a bird.", ["kind"]),

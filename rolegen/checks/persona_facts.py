@@ -1,24 +1,27 @@
 """Who a card says its character is (`CardFacts`: sex, age, kind, trade, other spellings
 of the name), read once from the card's own fields, in the languages the cards ship in
-(English, French, Spanish, German, Chinese). The facts travel in each dialogue record as
+(English, French, Spanish, German, Italian, Chinese). The facts travel in each dialogue record as
 `persona_facts`, so the checks need no card; `self_claims` compares a reply with them.
 
 What is read, and from where:
 - sex: the name's title ("Lady", "Sir"), else the pronouns of description and
-  personality (one "she" is enough in a two-line card; a husband is not); "it", "no
-  gender" or "they/them" is a being without sex;
+  personality (one "she" is enough in a two-line card; a husband is not; in an Italian
+  card "lei", "lui" and "donna", and "il" is an article); "it", "no gender" or
+  "they/them" is a being without sex;
 - ages: every age stated ("an eighty-year-old", "a man of thirty-four", "in her
-  seventies", "八十岁"), and a made thing's years of service ("came off the line nineteen
+  seventies", "a hundred and twelve years old", "trentanove anni", "八十岁"), and a made
+  thing's years of service ("came off the line nineteen
   years ago"); durations ("has kept bees for 40 years") are not ages;
 - kind: the first predicate that names a kind of being with the character as its
-  subject ("Pip is a 14-year-old boy", "TALLOW is an artificial being"), its own noun
-  phrase only ("is interested in the fact that humans eat" names none), else the tags,
+  subject ("Pip is a 14-year-old boy", "TALLOW is an artificial being"), the head of
+  its own noun phrase only ("a fox spirit" is a spirit; "is interested in the fact that
+  humans eat" names none), else the tags,
   else human for a card with "she" or "he";
 - trades: a trade word anywhere in the card, its tags or its name, and workplaces
   ("runs a garage": craft), read loosely on purpose: a trade the card names is the
   character's, or at least no contradiction.
 Not handled: facts said only in examples or greetings (except trades), ages in words
-beyond the hundreds, kinds outside `persona_words`, languages other than the five above.
+beyond the thousands, kinds outside `persona_words`, languages other than the six above.
 """
 
 from __future__ import annotations
@@ -85,6 +88,10 @@ def _sentences(text: str) -> list[str]:
 
 _GERMAN_FEMALE = re.compile(r"\b(?:sie|ihr|ihre|ihren|ihrem|ihrer|\w+erin|androidin)\b", re.I)
 _GERMAN_MALE = re.compile(r"\b(?:er|sein|seine|seinen|seinem|seiner)\b", re.I)
+# Italian: "lei" and "lui", and the sex words; "il" is the article there, not the French "he"
+_ITALIAN_FEMALE = re.compile(r"\b(?:lei|donna|ragazza|signora|bambina|nonna|moglie)\b", re.I)
+_ITALIAN_MALE = re.compile(r"\b(?:lui|uomo|ragazzo|signore|bambino|nonno|marito)\b", re.I)
+_IL = re.compile(r"\bil\b", re.I)
 
 
 def _card_sex(name: str, text: str, language: str) -> str | None:
@@ -96,10 +103,16 @@ def _card_sex(name: str, text: str, language: str) -> str | None:
     its = len(re.findall(r"\bit\b|\bits\b|\bitself\b", text, re.I))
     if NEUTER.search(text) or (its >= 3 and female + male == 0):
         return "none"
-    if language == "de" or detect_language(text.lower().split(), text) == "de":
+    detected = (
+        language if language not in ("en", "") else detect_language(text.lower().split(), text)
+    )
+    if detected == "de":
         # "sie" is also "they" and the polite "you": counted in German cards only
         female += len(_GERMAN_FEMALE.findall(text))
         male += len(_GERMAN_MALE.findall(text))
+    elif detected == "it":
+        female += len(_ITALIAN_FEMALE.findall(text))
+        male += len(_ITALIAN_MALE.findall(text)) - len(_IL.findall(text))
     if female > 2 * male:  # one "she" in a two-line card is enough; a husband is not
         return "female"
     if male > 2 * female:
@@ -139,9 +152,15 @@ def _card_kind(name: str, text: str) -> str | None:
             # the predicate's own noun phrase: "is deeply interested in the fact that humans
             # can" says nothing of what it is
             pred = _SUBORDINATE.split(m.group("pred") or "", maxsplit=1)[0]
-            kind = KIND_WORD.search(pred or m.group("zh") or "")
-            if kind and KIND_OF.get((kind.group(1) or kind.group(2)).lower()) != "object":
-                return KIND_OF.get((kind.group(1) or kind.group(2)).lower())
+            # the noun phrase's head, its last kind word: "a heron spirit" is a spirit,
+            # "a talking fox" a fox; "a golem, an artificial being" the first phrase's
+            phrase = re.split(r"[,;:—–]", pred, maxsplit=1)[0] if pred else m.group("zh") or ""
+            kinds = [
+                KIND_OF.get((k.group(1) or k.group(2)).lower()) for k in KIND_WORD.finditer(phrase)
+            ]
+            kinds = [k for k in kinds if k != "object"]
+            if kinds:
+                return kinds[-1]
     return None
 
 

@@ -127,6 +127,7 @@ TRADES = {
     "cuisinier|panadero|panadera|cocinero|bäcker|bäckerin|koch|面包师|厨师",
     "craft": "mason|stonemason|bricklayer|plumber|electrician|welder|builder|glazier|tanner|"
     "saddler|cooper|wheelwright|bookbinder|engraver|woodcarver|carver|silversmith|goldsmith|"
+    "shipwright|boatbuilder|boatwright|bowyer|bell founder|bellfounder|"
     "repairman|handyman|dressmaker|milliner|hatter|shoemaker|knitter|quilter|artisan|"
     "craftsman|craftswoman|ocularist|handwerker|artesano|artesana|carpenter|blacksmith|smith|"
     "tailor|seamstress|weaver|potter|jeweler|jeweller|locksmith|mechanic|luthier|embroiderer|"
@@ -135,7 +136,7 @@ TRADES = {
     "couturière|costurera|zapatero|cordonnier|schneider|schuster|orfebre|joyero|bijoutier|"
     "goldschmied|alfarero|potier|töpfer|vidriero|verrier|glaser|glasbläser|relojero|horloger|"
     "uhrmacher",
-    "arms": "spy|assassin|bodyguard|marine|archer|gladiator|samurai|ninja|sergeant|lieutenant|"
+    "arms": "killer|hitman|executioner|spy|assassin|bodyguard|marine|archer|gladiator|samurai|ninja|sergeant|lieutenant|"
     "colonel|warden|jailer|bounty hunter|marshal|constable|inspector|watchman|sentry|guerrero|"
     "guerrera|krieger|kriegerin|guerrier|soldier|knight|warrior|mercenary|swordswoman|"
     "swordsman|fighter|guard|sheriff|security officer|officer|commander|army commander|"
@@ -178,7 +179,7 @@ TRADES = {
     "service": "servant|maid|butler|housekeeper|caretaker|janitor|cleaner|nanny|valet|footman|"
     "doorman|bellhop|concierge|steward|criado|criada|sirvienta|domestique|diener|dienerin",
     "office": "freelancer|administrator|executive|software engineer|data scientist|politician|"
-    "mayor|senator|diplomat|ambassador|paralegal|civil servant|bureaucrat|intern|"
+    "mayor|senator|diplomat|ambassador|dignitary|paralegal|civil servant|bureaucrat|intern|"
     "office worker|business owner|entrepreneur|designer|developer|programmer|consultant|"
     "manager|specialist|analyst|secretary|receptionist|conservationist|architect|lawyer|"
     "attorney|journalist|influencer|streamer|ceo",

@@ -144,6 +144,12 @@ _IDIOM = re.compile(
     r"dark horse|guinea pig|copycat|fat cat|cool cat|bookworm|couch potato|czar|tsar)s?\b",
     re.IGNORECASE,
 )
+# Nouns that make an animal word a modifier: "a cat lover", "a falcon trainer".
+_ANIMAL_HEADS = (
+    r"(?:lovers?|persons?|people|owners?|trainers?|keepers?|watchers?|enthusiasts?|"
+    r"whisperers?|breeders?|handlers?|catchers?|fanciers?|doctors?|experts?|herders?|"
+    r"hunters?|charmers?|tamers?|sitters?|walkers?|groomers?|fans?)\b"
+)
 _CHILD = re.compile(
     r"\blittle (?:girl|boy)\b|\b(?:a|just a|only a) (?:child|kid)\b|\b(?:baby|infant|toddler)\b|"
     r"小女孩|小男孩|孩子|婴儿"
@@ -196,6 +202,8 @@ def claims(speech: str, narration: list[str]) -> Claims:
         if (clause, negated) in seen:
             continue
         seen.add((clause, negated))
+        if speech.startswith("?", m.end()):
+            continue  # "I'm a tourist, a visitor, or something else?": asked, not said
         article = re.search(r"\b(?:an?|une?)\s*$", m.group("neg") or "")  # "not a" read
         if not m.group("zh") and not article and not _NOUN_PHRASE.match(clause):
             continue  # "I'm sure you're referring to a painting": no claim of being one
@@ -224,6 +232,10 @@ def claims(speech: str, narration: list[str]) -> Claims:
             kind = KIND_OF.get(word.lower(), "human")
             if kind == "object" and not re.search(rf"{re.escape(word)}\W*(?:,|$)", clause, re.I):
                 continue  # "a book lover", "a game designer": the thing is not the noun
+            if kind == "animal" and re.search(
+                rf"{re.escape(word)}s?(?:-|\s+{_ANIMAL_HEADS})", clause, re.I
+            ):
+                continue  # "a bird-watching enthusiast", "a falcon trainer": not the animal
             out.kinds.append((kind, negated, word.lower()))
             if not negated and word.lower() in _SEX_OF:
                 out.sexes.append(_SEX_OF[word.lower()])
