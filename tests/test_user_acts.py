@@ -25,6 +25,8 @@ from rolegen.checks.user_acts import role_swap, user_actions
         ("Do you see the light over there?", False),
         ("*Your ship is ready at the dock.*", False),
         ("*You can rest here if you like.*", False),
+        ("You take a moment to look at your reflection.", True),
+        ("I just need to know, you're thinking of me.", False),  # a guess, said aloud
     ],
 )
 def test_acting_for_the_user_in_narration_and_speech(reply, acts):

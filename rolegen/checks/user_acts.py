@@ -34,7 +34,7 @@ _DECIDING = (
     r"walk|enter|climb|lean|reach|grab|pick|sit|sat|stand|stood|turn|glance|stare|gaze|"
     r"peer|squint|wake|woke|open|close|raise|lower|put|set|hand|offer|follow|head|run|ran|"
     r"look (?:around|up|down|closer|back|over|out|at|into|through)|take a (?:closer |good |"
-    r"long |deep |quick )?(?:look|breath|step|seat|sip)|took|feel (?!free|like)|felt|"
+    r"long |deep |quick )?(?:look|breath|step|seat|sip|moment)|took|feel (?!free|like)|felt|"
     r"see (?!what|if|how|why)|saw|"
     r"can't help|cannot help|find yourself|found yourself"
 )
@@ -43,7 +43,7 @@ _DOING = re.compile(
     r"^(?:(?:still|just|now|already)\s+)?(?:looking (?:at|around|up|down|out|into|over)|standing|"
     r"sitting|holding|walking|smiling|grinning|laughing|blushing|shivering|trembling|staring|"
     r"gazing|feeling|seeing|hearing|noticing|nodding|reaching|stepping|climbing|leaning|"
-    r"playing|wondering|thinking|planning|about to|trying to|hoping to)\b",
+    r"playing|wondering|planning|about to|trying to|hoping to)\b",
     re.IGNORECASE,
 )
 # What the user thinks or feels, stated for them: "You think I'm real", "You just love me",
