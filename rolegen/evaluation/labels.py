@@ -46,7 +46,7 @@ def read_labelled(
 
 def labelled_card_folders() -> list[Path]:
     """Where the cards of the labelled turns live: the shipped personas and the eval suites
-    (the held-out suite, the calibration and the five holdout sets of cards)."""
+    (the held-out suite, the calibration and the six holdout sets of cards)."""
     from rolegen.resources import evals_dir, personas_dir
 
     evals = evals_dir()
@@ -59,6 +59,7 @@ def labelled_card_folders() -> list[Path]:
         evals / "holdout3" / "personas",
         evals / "holdout4" / "personas",
         evals / "holdout5" / "personas",
+        evals / "holdout6" / "personas",
     ]
 
 
