@@ -36,6 +36,7 @@ def main() -> None:
     from rolegen.evaluation import model_scores
     from rolegen.generation.templates import Templates
     from rolegen.models.checkpoints import embedded_model_dir, inspect_model, load_tokenizer
+    from rolegen.training.batches import pack
 
     records = [json.loads(x) for x in Path(args.data).read_text().splitlines() if x.strip()]
     records = records[: args.dialogues]
@@ -73,7 +74,7 @@ def main() -> None:
 
     ways = {
         "one_per_pass": [[n] for n in range(len(items))],
-        "packed": model_scores.pack([item.ids for item in items], scorer.row_tokens),
+        "packed": pack([item.ids for item in items], scorer.row_tokens),
     }
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M"),

@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM
 from rolegen.evaluation import model_scores
 from rolegen.generation.templates import Templates
 from rolegen.models.checkpoints import load_tokenizer
+from rolegen.training.batches import pack
 
 
 def _record(n: int, turns: int) -> dict:
@@ -45,7 +46,7 @@ def test_packed_rows_score_what_each_dialogue_scores_alone(scorer):
         for k in range(1, sum(m["role"] == "assistant" for m in r["messages"]))
     ]
     items = [scorer.prepare(r, fmt) for r in records]
-    packed = model_scores.pack([item.ids for item in items], scorer.row_tokens)
+    packed = pack([item.ids for item in items], scorer.row_tokens)
     assert len(packed) < len(records) and max(len(row) for row in packed) >= 3  # really packed
 
     model_scores.add_fluency(rows, records, scorer, lambda record: fmt)

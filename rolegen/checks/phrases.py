@@ -31,8 +31,8 @@ _DIRECT = (
 ASKED_DIRECTLY = re.compile(rf"\b({_DIRECT})", re.IGNORECASE)
 # Every way of asking who the character is, the direct ones among them: after any, a
 # reply that does not give the character's name misses (identity_miss). The confusion
-# check keeps the direct ones: with the rest (measured 2026-12-06), its recall on the
-# frozen test split fell from 0.94 to 0.72 (docs/checks.md).
+# check keeps the direct ones: with the rest, its recall on the first four test cards is
+# 0.72 against 0.94 (docs/checks.md).
 ASKED_IDENTITY = re.compile(
     rf"\b({_DIRECT}|who (?:you|ye) (?:really |truly |actually |exactly )?(?:are|might be)|"
     r"who might you be|who (?:am i|i'm|i am) (?:talking|speaking|chatting) (?:to|with)|"

@@ -166,6 +166,8 @@ _PAST_SELF = re.compile(
     re.IGNORECASE,
 )
 _PAST_KINDS = ("animal", "artificial")
+# Where the noun phrase that a claim names ends: "a woman who loves bread, and a baker".
+_PHRASE_END = re.compile(r"\b(?:who|that|which|but|with|from|in|at|on|here|for|of)\b|，|的人")
 _NARRATED = {
     "female": re.compile(r"(?:^\s*|[.!?]\s+)(?:she|her)\b|她", re.IGNORECASE),
     "male": re.compile(r"(?:^\s*|[.!?]\s+)(?:he|his|him)\b|他", re.IGNORECASE),
@@ -213,15 +215,7 @@ def claims(speech: str, narration: list[str]) -> Claims:
         # "I'm not a doctor, but I can ...": a disclaimer, not a denial of a trade
         disclaimer = negated and speech.startswith(", but", m.end())
         # "I'm a woman who loves bread, and a baker": only the noun phrase that the verb names
-        clause = (
-            re.split(
-                r"\b(?:who|that|which|but|with|from|in|at|on|here|for|of)\b|，|的人",
-                clause,
-                maxsplit=1,
-            )[0]
-            if not m.group("zh")
-            else clause
-        )
+        clause = _PHRASE_END.split(clause, maxsplit=1)[0] if not m.group("zh") else clause
         if _MAY_HOLD_AGE.search(clause) and not _APPROXIMATE.match(clause):
             out.ages.extend(ages(clause))  # "about 45 years old": read by _AGE_SAYING
         if not negated and _CHILD.search(clause):
@@ -250,11 +244,7 @@ def claims(speech: str, narration: list[str]) -> Claims:
                     out.sexes.append(_SEX_OF[word])
     for m in _PAST_SELF.finditer(speech):
         clause = _IDIOM.sub("", _HEDGE.sub("", m.group("clause")))
-        clause = re.split(
-            r"\b(?:who|that|which|but|with|from|in|at|on|here|for|of|when|before|until)\b",
-            clause,
-            maxsplit=1,
-        )[0]
+        clause = _PHRASE_END.split(clause, maxsplit=1)[0]
         for word in words_of(KIND_WORD, clause):
             kind = KIND_OF.get(word.lower(), "human")
             if kind in _PAST_KINDS or word.lower() in GENDERED_HUMAN:

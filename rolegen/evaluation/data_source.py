@@ -20,6 +20,7 @@ from rolegen.cards.files import card_for_record
 from rolegen.checks.persona_facts import persona_facts
 from rolegen.config import EvalConfig
 from rolegen.errors import RolegenError
+from rolegen.evaluation.distinctiveness import card_text
 from rolegen.generation.prompts import resolve_persona
 from rolegen.models.checkpoints import inspect_model, load_tokenizer, resolve_model
 from rolegen.runs.folders import dialogues_file, read_manifest
@@ -73,9 +74,7 @@ def data_dialogues(cfg: EvalConfig, cards, echo) -> tuple[list[dict], Path | Non
     none), the output folder (--out, else `eval/` beside the data), what results.json
     says of the source)."""
     records, skipped = read_data(cfg.data, echo, cards)
-    changed = facts_from_cards(records, cards)
-    if changed:
-        echo(f"card facts read again from the cards: {changed} dialogue(s) had other facts stored")
+    facts_from_cards(records, cards, echo)
     model_path = resolve_model(cfg.model_config.model) if cfg.model_config.model else None
     out = Path(cfg.out) if cfg.out else data_folder(cfg.data[0]) / "eval"
     check_out_dir(out)
@@ -87,11 +86,11 @@ def data_dialogues(cfg: EvalConfig, cards, echo) -> tuple[list[dict], Path | Non
     return records, model_path, out, meta
 
 
-def facts_from_cards(records: list[dict], personas=()) -> int:
+def facts_from_cards(records: list[dict], personas=(), echo=None) -> int:
     """Set each record's `persona_facts` from its card (`card_for_record`: a `--persona`
     card, the file it was made from, the shipped persona), macros resolved for its user; a
     record whose card is not found (nothing but a name and a greeting) keeps its own.
-    Returns how many records' facts changed."""
+    Returns how many records' facts changed, and says so through `echo` when any did."""
     read: dict[tuple, dict | None] = {}
     changed = 0
     for record in records:
@@ -100,12 +99,12 @@ def facts_from_cards(records: list[dict], personas=()) -> int:
         key = (name, user, record.get("persona_source"), record.get("persona"))
         if key not in read:
             card = card_for_record(record, name, personas) if name else None
-            found = card is not None and any(
-                t.strip() for t in (card.description, card.personality, card.scenario)
-            )
+            found = card is not None and bool(card_text(card))
             read[key] = persona_facts(resolve_persona(card, user)).to_dict() if found else None
         facts = read[key]
         if facts is not None and facts != record.get("persona_facts"):
             record["persona_facts"] = facts
             changed += 1
+    if changed and echo is not None:
+        echo(f"card facts read again from the cards: {changed} dialogue(s) had other facts stored")
     return changed

@@ -48,9 +48,7 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
     if len(report.skipped_chats) > 10:
         echo(f"... and {len(report.skipped_chats) - 10} more chats skipped")
 
-    changed = facts_from_cards(records, cards)  # the checks compare replies with today's reading
-    if changed:
-        echo(f"card facts read again from the cards: {changed} dialogue(s) had other facts stored")
+    facts_from_cards(records, cards, echo)  # the checks compare replies with today's reading
 
     judged, judge = None, None
     if cfg.judge.enabled:  # the model judge's faults reject turns as the checks' reasons do
