@@ -35,37 +35,32 @@ TEST_FLOORS = {
     "confusion": (1.0, 0.94),
     "miss": (0.81, 0.46),
 }
-# The same on the second holdout's eight cards (persona_split.json "holdout2_blind"),
-# measured once, blind, on 2026-12-05, rounded down
-# (bench/results/persona_calibration_holdout2_blind.json). Since 2026-12-06 those cards
-# are development data; their blind figures stay as floors. The floors above stay on the
-# first four test cards.
-# The same on the third holdout's eight cards (persona_split.json "holdout3_blind", part of
-# the test split), measured once, blind, on 2026-12-06, rounded down
-# (bench/results/persona_calibration_holdout3_blind.json).
-HOLDOUT3_FLOORS = {
-    "wrong_identity": (0.87, 0.6),
-    "acts_for_user": (0.78, 0.39),
-    "drift": (0.73, 0.93),
-    "confusion": (0.46, 0.42),
-    "miss": (1.0, 0.72),
-}
-# The same on the fourth holdout's eight cards (persona_split.json "holdout4_blind", part
-# of the test split), measured once, blind, later on 2026-12-06, rounded down
-# (bench/results/persona_calibration_holdout4_blind.json).
-HOLDOUT4_FLOORS = {
-    "wrong_identity": (0.84, 0.62),
-    "acts_for_user": (0.83, 0.64),
-    "drift": (0.93, 0.73),
-    "confusion": (0.11, 0.4),
-    "miss": (0.84, 0.96),
-}
-HOLDOUT2_FLOORS = {
-    "wrong_identity": (0.82, 0.41),
-    "acts_for_user": (0.35, 0.31),
-    "drift": (0.81, 0.68),
-    "confusion": (0.83, 0.83),
-    "miss": (1.0, 0.64),
+# The same on each blind holdout's eight cards (persona_split.json "<holdout>_blind"),
+# measured once, blind, rounded down (bench/results/persona_calibration_<holdout>_blind.json).
+# The second holdout's cards (2026-12-05) are development data now and keep their blind
+# figures as floors; the third and fourth (2026-12-06) are part of the frozen test split.
+HOLDOUTS = {
+    "holdout2": {
+        "wrong_identity": (0.82, 0.41),
+        "acts_for_user": (0.35, 0.31),
+        "drift": (0.81, 0.68),
+        "confusion": (0.83, 0.83),
+        "miss": (1.0, 0.64),
+    },
+    "holdout3": {
+        "wrong_identity": (0.87, 0.6),
+        "acts_for_user": (0.78, 0.39),
+        "drift": (0.73, 0.93),
+        "confusion": (0.46, 0.42),
+        "miss": (1.0, 0.72),
+    },
+    "holdout4": {
+        "wrong_identity": (0.84, 0.62),
+        "acts_for_user": (0.83, 0.64),
+        "drift": (0.93, 0.73),
+        "confusion": (0.11, 0.4),
+        "miss": (0.84, 0.96),
+    },
 }
 
 
@@ -126,9 +121,6 @@ def test_out_of_sample_precision_and_recall_at_defaults(by_split, label):
     got = by_split["test"][label]
     assert got["precision"] is not None and got["precision"] >= floor_p, got
     assert got["recall"] is not None and got["recall"] >= floor_r, got
-
-
-HOLDOUTS = {"holdout2": HOLDOUT2_FLOORS, "holdout3": HOLDOUT3_FLOORS, "holdout4": HOLDOUT4_FLOORS}
 
 
 @pytest.mark.parametrize("label", sorted(CHECKS))
