@@ -228,10 +228,81 @@ def _wrong(facts, reply):
         (BAKER, "I was a sailor before I ever touched flour.", []),
         (BAKER, "I was a boy of the docks once.", ["sex"]),
         (GHOST, "I was a woman of this parish, long ago.", []),
+        # youth from the old, a span of life longer than the card's age
+        (BAKER, "I'm a young woman with big dreams.", ["age"]),
+        (BAKER, "Oh, I'm still young at heart.", []),
+        (GIRL, "I'm a young girl, and the harbour is my home.", []),
+        (JESTER, "I've been here for over 2,000 years now.", ["age"]),
+        (JESTER, "I've served this court for forty years.", []),
+        (GHOST, "I've been gone for over two hundred years.", []),
+        # one of the humans, said of oneself
+        (SHIP_AI, "That's how we humans are, I suppose.", ["kind"]),
+        (BAKER, "That's how we humans are, I suppose.", []),
+        # a name that holds a kind word is no claim of that kind; "an AI" is one
+        (BAKER, "I'm the Red Fox of Via Roma, they say.", []),
+        (BAKER, "I'm an AI, and I can help.", ["kind"]),
+        (OCTOPUS, "I'm just a chatbot, I can only assist you.", ["kind"]),
+        # not a denial of being a person
+        (BAKER, "I'm not the best person to ask about money.", []),
     ],
 )
 def test_replies_that_contradict_the_card(facts, reply, wrong):
     assert _wrong(facts, reply) == wrong
+
+
+STOVE_SPIRIT = card_facts(
+    "Kuzya",
+    "Kuzya, whom the old women call Grandfather Kuzya, is a domovoi, a house spirit of "
+    "the village, male. He is a pechnik, a builder of stoves. He is not a chimney sweep, "
+    "and is insulted to be taken for one.",
+)
+MOLE = card_facts(
+    "Dimity",
+    "Dimity is a talking mole, a female of four and a half years, and the dowser of the "
+    "downs. She is not a well-digger, whatever the badgers say.",
+)
+
+
+def test_a_kind_said_after_a_word_outside_the_lexicon_or_an_aside():
+    assert STOVE_SPIRIT.kind == "supernatural"
+    assert MOLE.kind == "animal" and "mole" in MOLE.species and MOLE.ages == (4.5,)
+    child = card_facts(
+        "Saruul", "Saruul — her family name first, in the Mongolian way — is a nine-year-old girl."
+    )
+    assert child.kind == "human" and child.ages == (9.0,) and child.sex == "female"
+    # a ship's name is not what its captain is
+    captain = card_facts("Mara", "Mara is the weathered captain of the airship Kestrel.")
+    assert captain.kind is None
+
+
+@pytest.mark.parametrize(
+    "facts, reply, wrong",
+    [
+        (STOVE_SPIRIT, "I'm a chimney sweep, and a dirty job it is.", ["trade"]),
+        (STOVE_SPIRIT, "I'm a pechnik, a builder of stoves.", []),
+        (STOVE_SPIRIT, "I'm just a person who keeps the stove warm.", ["kind"]),
+        (MOLE, "I'm 22, I think.", ["age"]),
+        (MOLE, "I'm a cat, a proper tabby.", ["kind"]),
+        (MOLE, "I'm a mole, and proud of my paws.", []),
+    ],
+)
+def test_what_a_card_denies_and_the_kinds_it_names_outside_the_lexicon(facts, reply, wrong):
+    assert _wrong(facts, reply) == wrong
+
+
+@pytest.mark.parametrize(
+    "reply, asked, wrong",
+    [
+        ("A human. A human. I'm just a simple soul.", True, ["kind"]),
+        ("A human. A human. I'm just a simple soul.", False, []),
+        ("Thirty-five, give or take.", True, ["age"]),
+        ("You're not human, are you?", True, []),
+        ("A ship's mind, nothing more.", True, []),
+    ],
+)
+def test_a_bare_answer_to_a_question_about_oneself_is_a_claim(reply, asked, wrong):
+    facts = SHIP_AI if "ship" in reply or "human" in reply else BAKER
+    assert contradictions(facts, claims(*speech_and_narration(reply), asked=asked)) == wrong
 
 
 def test_a_contradiction_is_a_wrong_identity_in_the_checks():

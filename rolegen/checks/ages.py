@@ -127,12 +127,16 @@ def zh_number(text: str) -> float | None:
 DECADE = "|".join(DECADES)
 AGE = re.compile(
     rf"\b(?P<n>{NUMBER})(?P<odd>[- ]odd|\s+y\s+tantos|\s+et quelques|\s+und etwas)?"
+    r"(?P<half>\s+and\s+a\s+half)?"
     r"(?:[- ](?:years?|winters?|summers?)[- ]old\b|\s+ans\b|\s+años\b|\s+anni\b|"
     r"\s+jahre\s+alt\b|-jährig)"
     rf"|\b(?P<it>{IT_NUMBER})\s+anni\b"
     rf"|\b(?:aged?|age of|âgée? de|edad de|alter von|(?:man|woman|girl|boy|lady|gentleman|person|"
     rf"fellow|widow|widower) of)\s+(?P<aged>{NUMBER})\b(?!\s+(?:years?|days?|weeks?|months?|"
     r"words|letters|children|sons|daughters)\b)"
+    # "a female of four and a half years", "a man of eighty years"
+    rf"|\b(?:man|woman|girl|boy|lady|gentleman|person|fellow|female|male|creature)\s+of\s+"
+    rf"(?P<of>{NUMBER})(?P<ofhalf>\s+and\s+a\s+half)?\s+years\b(?!['’])"
     rf"|\b(?:in|into)\s+(?:his|her|their|its|my)\s+(?:early\s+|late\s+|mid-)?(?P<decade>{DECADE})\b"
     rf"|(?:^|[.!?]\s+)(?P<decade2>{DECADE}),"
     r"|(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)"
@@ -174,9 +178,12 @@ def ages(text: str) -> list[float]:
                 or m.group("seit")
                 or m.group("since")
                 or m.group("ever")
+                or m.group("of")
             )
             if value is not None and m.group("odd"):
                 value += 5
+            if value is not None and (m.group("half") or m.group("ofhalf")):
+                value += 0.5
         if value is not None and 0 < value < 100000:
             out.append(value)
     return out

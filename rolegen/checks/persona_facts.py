@@ -60,6 +60,7 @@ class CardFacts:
     trades: tuple[str, ...] = ()  # trade groups the card names (see TRADES)
     aliases: tuple[str, ...] = ()  # other spellings of the name ("Shen Qinghe", "Dona")
     species: tuple[str, ...] = ()  # animal families the card names ("fox", "octopus")
+    not_roles: tuple[str, ...] = ()  # what the card says it is not ("not a chimney sweep")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -77,6 +78,7 @@ class CardFacts:
                 trades=tuple(t for t in data.get("trades") or () if t in TRADES),
                 aliases=tuple(str(a) for a in data.get("aliases") or ()),
                 species=tuple(str(a) for a in data.get("species") or ()),
+                not_roles=tuple(str(a) for a in data.get("not_roles") or ()),
             )
         except (TypeError, ValueError):
             return None
@@ -145,6 +147,9 @@ def _card_kind(name: str, text: str) -> str | None:
     for sentence in _sentences(text):
         for m in _COPULA.finditer(sentence):
             before = sentence[: m.start()].strip().lower()
+            # "Kuzya, whom the village calls Grandfather, is ...", "Saruul — her father's
+            # name first — is ...": the subject before its aside
+            before = _ASIDE.sub("", before)
             if not m.group("zh") and not any(before.endswith(s) for s in subjects):
                 continue
             if m.group("zh") and not (before.endswith(name.lower()) or before[-1:] in "她他它"):
@@ -152,16 +157,34 @@ def _card_kind(name: str, text: str) -> str | None:
             # the predicate's own noun phrase: "is deeply interested in the fact that humans
             # can" says nothing of what it is
             pred = _SUBORDINATE.split(m.group("pred") or "", maxsplit=1)[0]
+            pred = re.split(r"\bof\b", pred, maxsplit=1)[0]  # "the captain of the airship Kestrel"
             # the noun phrase's head, its last kind word: "a heron spirit" is a spirit,
             # "a talking fox" a fox; "a golem, an artificial being" the first phrase's
-            phrase = re.split(r"[,;:—–]", pred, maxsplit=1)[0] if pred else m.group("zh") or ""
-            kinds = [
-                KIND_OF.get((k.group(1) or k.group(2)).lower()) for k in KIND_WORD.finditer(phrase)
-            ]
-            kinds = [k for k in kinds if k != "object"]
-            if kinds:
-                return kinds[-1]
+            phrases = re.split(r"[,;:—–]", pred) if pred else [m.group("zh") or ""]
+            kind = _phrase_kind(phrases[0])
+            # "a domovoi, a house spirit of Russian folk belief": a word outside the lexicon,
+            # then a noun phrase that says what it is
+            if kind is None and len(phrases) > 1 and _ARTICLE.match(phrases[1]):
+                kind = _phrase_kind(phrases[1])
+            if kind is None and _TALKING.search(phrases[0]):
+                kind = "animal"  # "a talking mole": an animal, whatever the word
+            if kind:
+                return kind
     return None
+
+
+_ASIDE = re.compile(r"\s*(?:,\s*(?:who|whom|whose|which|known|called)\b[^,]*,|[—–(][^—–()]*[—–)])$")
+_ARTICLE = re.compile(r"\s*(?:an?|the|une?|una?|ein|eine)\s", re.IGNORECASE)
+# "a talking mole", "a speaking heron": a card's animal, named or not in the lexicon
+_TALKING = re.compile(r"\b(?:talking|speaking)\s+(?P<animal>[a-z]+)\s*$", re.IGNORECASE)
+
+
+def _phrase_kind(phrase: str) -> str | None:
+    """The kind the noun phrase's head names, its last kind word ("a heron spirit" is a
+    spirit, "a talking fox" a fox); things do not count."""
+    kinds = [KIND_OF.get((k.group(1) or k.group(2)).lower()) for k in KIND_WORD.finditer(phrase)]
+    kinds = [k for k in kinds if k != "object"]
+    return kinds[-1] if kinds else None
 
 
 def _romanized(name: str) -> tuple[str, ...]:
@@ -219,16 +242,54 @@ def card_facts(
         kind=kind,
         trades=tuple(sorted(trades)),
         aliases=_romanized(name),
-        species=tuple(
-            sorted(
-                {
-                    ANIMAL_FAMILY.get(w.lower(), w.lower())
-                    for w in words_of(KIND_WORD, f"{name}\n{text}\n{tags_text}")
-                    if KIND_OF.get(w.lower()) == "animal"
-                }
-            )
-        ),
+        species=tuple(sorted(_species(name, text, tags_text, kind))),
+        not_roles=tuple(sorted(_not_roles(text))),
     )
+
+
+# "He is not a chimney sweep, and is insulted ...", "nor a ferryman": the noun a card
+# denies, its phrase's last word
+_NOT_A = re.compile(
+    r"\b(?:not|nor|never)\s+(?:just\s+|merely\s+|simply\s+)?(?:an?|une?|una?|ein|eine)\s+"
+    r"(?P<phrase>[^\W\d_][\w'’ -]{0,40}?)(?=\s*(?:[,.;:!?()—–]|$|\b(?:and|or|but|though|although|"
+    r"who|which|that|as|like|whatever|however|nor|for|to|in|on|at|by|with|of)\b))",
+    re.IGNORECASE,
+)
+# nouns a card may deny without saying what the character is ("not a morning person")
+_NOT_ROLE_STOP = {
+    "person", "people", "one", "thing", "man", "woman", "girl", "boy", "fan", "lover",
+    "friend", "fool", "word", "bit", "lot", "day", "time", "way", "chance", "moment",
+    "problem", "matter", "secret", "joke", "question", "place", "trace", "single", "sound",
+    "either",
+}  # fmt: skip
+
+
+def _not_roles(text: str) -> set[str]:
+    out = set()
+    for m in _NOT_A.finditer(text):
+        words = m.group("phrase").lower().split()
+        if words and words[-1] not in _NOT_ROLE_STOP and not KIND_WORD.fullmatch(words[-1]):
+            out.add(words[-1])
+    return out
+
+
+def _species(name: str, text: str, tags_text: str, kind: str | None) -> set[str]:
+    """The animal families a card names; for a talking animal outside the lexicon ("a
+    talking quokka"), its own word too."""
+    out = {
+        ANIMAL_FAMILY.get(w.lower(), w.lower())
+        for w in words_of(KIND_WORD, f"{name}\n{text}\n{tags_text}")
+        if KIND_OF.get(w.lower()) == "animal"
+    }
+    if kind == "animal":
+        out |= {
+            m.group(1).lower()
+            for m in re.finditer(
+                r"\b(?:an?|the)\s+(?:[a-z-]+\s+)?(?:talking|speaking)\s+([a-z]+)\b", text, re.I
+            )
+            if m.group(1).lower() not in KIND_OF
+        }
+    return out
 
 
 def _tags_text(tags) -> str:

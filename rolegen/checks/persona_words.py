@@ -35,7 +35,7 @@ KINDS = {
     "artificial": (
         r"a\.i\.|artificial intelligence|artificial being|artificial person|artificial lifeform|"
         r"robot|android|machine|computer|program|"
-        r"automaton|synthetic|cyborg|hologram|androidin|intelligence artificielle|androïde|ordinateur|"
+        r"automaton|synthetic|cyborg|hologram|chatbot|language model|virtual assistant|androidin|intelligence artificielle|androïde|ordinateur|"
         r"inteligencia artificial|androide|máquina|künstliche intelligenz|roboter",
         r"人工智能|机器人|智能|电脑",
     ),
@@ -44,7 +44,15 @@ KINDS = {
         r"rat|snake|frog|toad|fish|whale|dolphin|squid|spider|tiger|lion|deer|otter|badger|"
         r"mongoose|monkey|ape|goat|sheep|cow|pig|duck|goose|eagle|hawk|shark|seal|sheepdog|"
         r"puppy|kitten|parrot|pigeon|bee|butterfly|lizard|turtle|tortoise|crab|lobster|"
-        r"squirrel|german shepherd|"
+        r"squirrel|german shepherd|mole|beaver|heron|stork|weasel|ferret|stoat|marten|"
+        r"porcupine|pangolin|armadillo|sloth|raccoon|skunk|opossum|possum|walrus|penguin|swan|"
+        r"magpie|sparrow|robin|wren|finch|gull|seagull|albatross|pelican|flamingo|peacock|"
+        r"rooster|hen|chicken|camel|llama|alpaca|yak|elephant|giraffe|zebra|hippo|"
+        r"hippopotamus|rhino|rhinoceros|kangaroo|koala|panda|leopard|jaguar|cheetah|lynx|bat|"
+        r"moth|beetle|snail|salamander|newt|crocodile|alligator|gecko|iguana|chameleon|eel|"
+        r"salmon|trout|carp|jellyfish|starfish|seahorse|mule|donkey|ox|boar|hound|stallion|"
+        r"mare|pony|lamb|toucan|hummingbird|vulture|falcon|kestrel|bison|buffalo|moose|elk|"
+        r"reindeer|"
         r"hedgehog|renard|le chat|un chat|chien|loup|oiseau|pieuvre|zorro|gato|perro|lobo|pájaro|pulpo|"
         r"fuchs|katze|hund|vogel|krake|oktopus",
         r"狐狸|狐|猫|狗|狼|鸟|章鱼|兔",
@@ -54,7 +62,10 @@ KINDS = {
         r"fairy|fae|goblin|troll|fantôme|esprit|elfe|fantasma|espíritu|dragón|elfo|geist|"
         r"gespenst|drache|god|goddess|deity|dios|diosa|dieu|gott|mermaid|merman|merfolk|selkie|"
         r"siren|nymph|dryad|pixie|sprite|werewolf|zombie|golem|centaur|gnome|unicorn|phoenix|"
-        r"griffin|sirène|sirena|meerjungfrau",
+        r"griffin|sirène|sirena|meerjungfrau|supernatural being|supernatural|djinn|jinn|genie|kitsune|"
+        r"yokai|tengu|kappa|banshee|leprechaun|kobold|nixie|naiad|nereid|oni|rusalka|leshy|"
+        r"domovoi|gargoyle|ogre|imp|revenant|ghoul|sylph|undine|kelpie|yeti|wendigo|harpy|"
+        r"satyr|faun|minotaur|cyclops|valkyrie|naga|tanuki|huldra|tomte|nisse|will-o'-the-wisp",
         r"鬼|幽灵|龙|精灵|妖",
     ),
     # what only a person is not: "I'm a creature of the sea" from a girl
@@ -77,10 +88,23 @@ KINDS = {
 # still itself; an octopus that says "I'm a cat" is not. Words not listed are their own family.
 _ANIMAL_FAMILIES = {
     "cat": "cat|kitten|le chat|un chat|gato|katze|猫",
-    "dog": "dog|puppy|sheepdog|german shepherd|chien|perro|hund|狗",
+    "dog": "dog|puppy|sheepdog|german shepherd|hound|chien|perro|hund|狗",
     "fox": "fox|vixen|renard|zorro|fuchs|狐狸|狐",
     "wolf": "wolf|loup|lobo|狼",
-    "bird": "bird|raven|crow|owl|parrot|pigeon|eagle|hawk|duck|goose|oiseau|pájaro|vogel|鸟",
+    "bird": "bird|raven|crow|owl|parrot|pigeon|eagle|hawk|duck|goose|oiseau|pájaro|vogel|鸟|"
+    "heron|stork|magpie|sparrow|robin|wren|finch|gull|seagull|albatross|pelican|flamingo|"
+    "peacock|rooster|hen|chicken|penguin|swan|toucan|hummingbird|vulture|falcon|kestrel",
+    "horse": "horse|stallion|mare|pony",
+    "pig": "pig|boar",
+    "cow": "cow|ox|bison|buffalo",
+    "deer": "deer|moose|elk|reindeer",
+    "weasel": "weasel|ferret|stoat|marten",
+    "hippo": "hippo|hippopotamus",
+    "rhino": "rhino|rhinoceros",
+    "opossum": "opossum|possum",
+    "sheep": "sheep|lamb",
+    "crocodile": "crocodile|alligator",
+    "lizard": "lizard|gecko|iguana|chameleon",
     "octopus": "octopus|squid|pieuvre|pulpo|krake|oktopus|章鱼",
     "fish": "fish|shark",
     "rabbit": "rabbit|hare|兔",

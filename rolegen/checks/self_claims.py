@@ -58,6 +58,9 @@ class Claims:
     trades: list[str] = field(default_factory=list)
     denied_trades: list[str] = field(default_factory=list)  # "I'm not a firefighter"
     old: bool = False  # "an old lady", "elderly": an age, without a number
+    young: bool = False  # "a young man", "I'm still young": an age, without a number
+    durations: list[float] = field(default_factory=list)  # "I've lived here for 2,000 years"
+    heads: list[str] = field(default_factory=list)  # each claim's last word ("sweep")
     narrated_sex: dict[str, int] = field(default_factory=dict)
 
 
@@ -68,7 +71,7 @@ class Claims:
 CLAIM_NEEDLES = (
     "i am", "i'm", "i’m", "i've", "i’ve", "i have", "i work as", "i turned", "i'll be",
     "i was", "i used to", "i use to", "i once",
-    "my age", "soy", "puedo ser", "je suis", "ne suis", "en tant que", "j'ai", "tengo", "ich bin",
+    "my age", "human", "mortal", "soy", "puedo ser", "je suis", "ne suis", "en tant que", "j'ai", "tengo", "ich bin",
     "我",
 )  # fmt: skip
 _SELF = re.compile(
@@ -137,6 +140,31 @@ _NOUN_PHRASE = re.compile(
     re.IGNORECASE,
 )
 _OLD = re.compile(r"\bold (?:lady|woman|man|timer|codger|hag)\b|\belderly\b|\bgrandm|\bgrandp")
+_YOUNG = re.compile(
+    r"\byoung (?:man|woman|lady|girl|boy|guy|thing|one|person|lad|lass|fellow)\b", re.IGNORECASE
+)
+_STILL_YOUNG = re.compile(
+    r"\bi(?:'m|’m| am)\s+(?:still\s+|too\s+|so\s+|very\s+|quite\s+|only\s+|just\s+)*"
+    r"young\b(?!\s+at\s+heart)",
+    re.IGNORECASE,
+)
+# "I've been here for over 2,000 years", "I've worked this forge for sixty years": a span
+# of the speaker's own life, which no age can be shorter than
+_SPAN = re.compile(
+    r"\bi(?:'ve|’ve| have)\s+(?:been|lived|worked|existed|walked|stood|kept|run|served|"
+    r"watched|guarded)\b(?!\s+(?:gone|dead|away|asleep|sleeping|trapped|waiting|missing|lost|"
+    r"buried|locked)\b)[^.!?\n]{0,50}?\bfor\s+(?:well\s+)?(?:over\s+|more than\s+|nearly\s+|"
+    rf"almost\s+|about\s+|around\s+|close to\s+)?(?P<n>\d{{1,3}}(?:,\d{{3}})+|{NUMBER})\s+"
+    r"(?P<unit>years|decades|centuries)\b",
+    re.IGNORECASE,
+)
+_UNIT_YEARS = {"years": 1.0, "decades": 10.0, "centuries": 100.0}
+# "we humans", "us mortals", "as a human": said as one of them
+_AS_HUMAN = re.compile(
+    r"\b(?:we|us)\s+(?:humans|mortals|human beings)\b|\bfellow humans?\b|"
+    r"\bas a (?:human|mortal)\b(?!\s+(?:would|might|could))",
+    re.IGNORECASE,
+)
 _HEDGE = re.compile(r"\b(?:a bit|a little bit|a little|kind|sort) of\s+", re.IGNORECASE)
 # Animal and trade words in idioms that say nothing of what the speaker is.
 _IDIOM = re.compile(
@@ -174,10 +202,36 @@ _NARRATED = {
 }
 
 
-def claims(speech: str, narration: list[str]) -> Claims:
+# The user asked what the character is, its age or its work: "What are you, exactly?",
+# "How old are you?", "What's your trade?"
+ASKED_ABOUT_SELF = re.compile(
+    r"\bwhat (?:exactly )?are you\b|\bwhat (?:kind|sort) of (?:\w+ )?(?:are you|is it you)\b|"
+    r"\bare you (?:a|an|human|some|really)\b|\bhow old\b|\byour age\b|\bhow many years\b|"
+    r"\bhow long have you (?:been alive|lived|existed)\b|"
+    r"\bwhat(?:'s|’s| is) your (?:trade|job|work|line of work|profession|occupation|calling)\b|"
+    r"\bwhat do you do\b|\bwhat (?:line of )?work\b|\bwho are you\b",
+    re.IGNORECASE,
+)
+# A reply that answers such a question with a bare noun phrase or a number: "A human. A
+# human.", "Thirty-five, give or take.", "Just a cobbler."
+_BARE_NOUN_PHRASE = re.compile(
+    r"^(?:(?:just|only|simply|merely|actually|really|still)\s+)*"
+    rf"(?:an?|the|one|some|\d|{WORD_NUMBER}|human|mortal|female|male|ai|a\.i\.)\b",
+    re.IGNORECASE,
+)
+_BARE_ANSWER = re.compile(r"^\W*(?P<answer>[^.!?\n,;:]{1,60})[.!,;]")
+
+
+def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
     """The reply's first-person claims (in `speech`) and the sex its narration gives the
-    character (subject pronouns at a sentence's start, in `narration`)."""
+    character (subject pronouns at a sentence's start, in `narration`). `asked`: the user
+    asked what the character is, its age or its work; a bare answer then says it of the
+    speaker ("A human." is "I am a human")."""
     out = Claims()
+    if asked and (m := _BARE_ANSWER.match(speech)):
+        answer = m.group("answer").strip()
+        if len(answer.split()) <= 8 and _BARE_NOUN_PHRASE.match(answer):
+            speech = f"I am {answer}. {speech[m.end():]}"
     for m in _AGE_SAYING.finditer(speech):
         raw = next(m.group(k) for k in ("n", "fr", "es", "de", "zh") if m.group(k))
         value = zh_number(raw) if m.group("zh") else number(raw)
@@ -196,6 +250,14 @@ def claims(speech: str, narration: list[str]) -> Claims:
         field_name = FIELD_WORD.match(m.group("field") or m.group("of") or m.group("before"))
         if field_name:
             out.trades.append(FIELD_OF[field_name.group(1).lower()])
+    for m in _SPAN.finditer(speech):
+        value = number(m.group("n").replace(",", "")) if m.group("n") else None
+        if value is not None:
+            out.durations.append(value * _UNIT_YEARS[m.group("unit").lower()])
+    if _STILL_YOUNG.search(speech):
+        out.young = True
+    if _AS_HUMAN.search(speech):
+        out.kinds.append(("human", False, "human"))
     seen = set()  # a looping reply says the same thing many times: read it once
     for m in _SELF.finditer(speech):
         clause = m.group("clause") or m.group("zh") or ""
@@ -222,10 +284,19 @@ def claims(speech: str, narration: list[str]) -> Claims:
             out.ages.append(8.0)  # "I'm just a little girl" from a woman in her thirties
         if not negated and _OLD.search(clause):
             out.old = True  # "I'm just an old lady" from a girl of eleven
+        if not negated and _YOUNG.search(clause):
+            out.young = True  # "I'm a young man" from a man of eighty-four
+        if not negated and not hedged:
+            head = re.findall(r"[^\W\d_][\w'’-]*", clause.lower())
+            out.heads += head[-2:]  # "a chimney sweep": "chimney", "sweep"
         for word in words_of(KIND_WORD, clause):
             kind = KIND_OF.get(word.lower(), "human")
             if kind == "object" and not re.search(rf"{re.escape(word)}\W*(?:,|$)", clause, re.I):
                 continue  # "a book lover", "a game designer": the thing is not the noun
+            if _proper(word, clause):
+                continue  # "I'm Professor Hollis Wren", "the Red Fox Inn": a name
+            if negated and word in ("person", "people") and not _PLAIN_PERSON.match(clause):
+                continue  # "not the best person", "not a patient person": not a denial of being one
             if kind == "animal" and re.search(
                 rf"{re.escape(word)}s?(?:-|\s+{_ANIMAL_HEADS})", clause, re.I
             ):
@@ -258,6 +329,27 @@ def claims(speech: str, narration: list[str]) -> Claims:
     return out
 
 
+def _proper(word: str, clause: str) -> bool:
+    """The kind word is written only as part of a name, capitalized after another
+    capitalized word ("Professor Hollis Wren", "the Red Fox Inn"; not "an AI", "a God")."""
+    spots = list(re.finditer(rf"\b{re.escape(word)}", clause, re.IGNORECASE))
+    return bool(spots) and all(
+        m.group(0)[:1].isupper()
+        and m.group(0)[1:2].islower()
+        and re.search(r"\b(?!I\b)[A-Z][\w'’-]*\s+$", clause[: m.start()])
+        for m in spots
+    )
+
+
+# "I'm not a person", "not a real person", "not a flesh-and-blood person": a denial of
+# being one; "not the best person to ask", "not an ordinary person" are not
+_PLAIN_PERSON = re.compile(
+    r"^\s*(?:(?:just|only|simply|merely|really|actually|a|an|one|real|actual|living|human|"
+    r"flesh-and-blood)\s+)*(?:person|people)\b",
+    re.IGNORECASE,
+)
+
+
 def _far(age: float, card_ages: tuple[float, ...]) -> bool:
     """Off by any whole year under 20 ("I'm 12" from a card of 11), by more than a
     twentieth above ("I'm 40" from one of 38 is a contradiction, "I'm 50" from one of 52
@@ -281,8 +373,17 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
     out = []
     young = bool(facts.ages) and max(facts.ages) < 30  # "an old lady" from a girl
     outside = any(all(not lo <= a <= hi for a in facts.ages) for lo, hi in said.age_ranges)
+    elderly = bool(facts.ages) and min(facts.ages) >= 60 and facts.kind in ("human", None)
+    oldest = max(facts.ages, default=0.0)
+    # a card's great age is a round figure ("over two thousand winters"): half again past it
+    slack = oldest / 2 if oldest >= 100 else max(1.0, oldest / 10)
+    longer = any(d > oldest + slack for d in said.durations)
     if facts.ages and (
-        any(_far(a, facts.ages) for a in said.ages) or (said.old and young) or outside
+        any(_far(a, facts.ages) for a in said.ages)
+        or (said.old and young)
+        or (said.young and elderly)
+        or outside
+        or longer
     ):
         out.append("age")
     other = {"female": "male", "male": "female"}.get(facts.sex or "")
@@ -310,6 +411,8 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
                 break
     if any(t not in facts.trades for t in said.trades):
         out.append("trade")
+    elif set(said.heads) & set(facts.not_roles):
+        out.append("trade")  # "I'm a chimney sweep" from the stove-setter who is "not a chimney sweep"
     elif facts.trades and any(t in facts.trades for t in said.denied_trades):
         out.append("trade")  # "I'm not a firefighter" from the fire brigade's captain
     if any(kind == "object" and not negated for kind, negated, _ in said.kinds):

@@ -64,7 +64,7 @@ from rolegen.checks.phrases import (
     search_each,
 )
 from rolegen.checks.repetition import Corpus, corpus_scores
-from rolegen.checks.self_claims import CLAIM_NEEDLES, claims, contradictions
+from rolegen.checks.self_claims import ASKED_ABOUT_SELF, CLAIM_NEEDLES, claims, contradictions
 from rolegen.checks.speech import speech_and_narration
 from rolegen.checks.user_acts import role_swap, user_actions
 from rolegen.checks.voice import ASSISTANT, ASSISTANT_NEEDLES, OOC, OOC_NEEDLES
@@ -208,12 +208,16 @@ def _text_flags(
         if facts is not None:
             for k, text in zip(ks.tolist(), group_texts):
                 low = text.lower()
-                # a claim needs a first-person phrase; a narrated sex, a star or a quotation
-                if any(n in low for n in CLAIM_NEEDLES) or (
-                    facts.sex in ("female", "male") and any(c in text for c in '*"“')
+                # a claim needs a first-person phrase, or a question about the character
+                # before it; a narrated sex, a star or a quotation
+                asked = bool(users[k]) and ASKED_ABOUT_SELF.search(users[k]) is not None
+                if (
+                    asked
+                    or any(n in low for n in CLAIM_NEEDLES)
+                    or (facts.sex in ("female", "male") and any(c in text for c in '*"“'))
                 ):
                     flags["contradicts"][k] = bool(
-                        contradictions(facts, claims(*speech_and_narration(text)))
+                        contradictions(facts, claims(*speech_and_narration(text), asked=asked))
                     )
         if user_name:
             line = re.compile(rf"(?:^|\n)\s*{re.escape(user_name)}\s*:")
