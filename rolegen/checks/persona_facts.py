@@ -13,10 +13,17 @@ What is read, and from where:
   thing's years of service ("came off the line nineteen
   years ago"); durations ("has kept bees for 40 years") are not ages;
 - kind: the first predicate that names a kind of being with the character as its
-  subject ("Pip is a 14-year-old boy", "TALLOW is an artificial being"), the head of
-  its own noun phrase only ("a fox spirit" is a spirit; "is interested in the fact that
-  humans eat" names none), else the tags,
-  else human for a card with "she" or "he";
+  subject ("Pip is a 14-year-old boy", "TALLOW is an artificial being"; the subject may
+  stand before an aside: "Kuzya, whom the village calls Grandfather, is ..."), the head
+  of its own noun phrase only ("a fox spirit" is a spirit; "the captain of the airship
+  Kestrel" is no bird; "is interested in the fact that humans eat" names none), else the
+  phrase after it when its own head is outside the lexicon ("a domovoi, a house spirit"),
+  else an animal for "a talking <word>", else the tags, else human for a card with "she"
+  or "he";
+- species: the animal families the card names, and the word of "a talking <word>" for an
+  animal outside the lexicon;
+- not_roles: what the card says the character is not ("He is not a chimney sweep", "nor
+  a ferryman"), the denied phrase's last word;
 - trades: a trade word anywhere in the card, its tags or its name, and workplaces
   ("runs a garage": craft), read loosely on purpose: a trade the card names is the
   character's, or at least no contradiction.

@@ -6,23 +6,30 @@ What counts as a contradiction, and why it is narrow:
 - age: a stated age far from every age the card states (any whole year for a child, a
   twentieth for an adult, five years from a decade); a card may state several (a ghost
   who died at 38, two centuries ago). "Around 30" is 25 to 35 (a tenth either side, five
-  years at least), "over 40" any age above 40;
+  years at least), "over 40" any age above 40. "A young man" or "I'm still young" from
+  a card whose every age is 60 or more; "I've lived here for 2,000 years" from one whose
+  oldest age is shorter (by a tenth, or half for an age of a hundred or more: great ages
+  are round figures; "I've been gone/dead for ..." is no span of life);
 - sex: "I'm a woman / man / girl / boy / guy ..." against the card's pronouns, or from a
   card that gives its character no sex; narration with only the other sex's subject
   pronouns;
 - kind: "I am human" from a ship's AI, "I'm a cat" from an octopus (animals by family),
   "I'm a robot" from a baker, "I'm an old man" from an octopus, "I'm not a machine" from
   an android, "I'm a creature" from a person, "I'm a book" or "I'm a small village" from
-  anyone (a thing or a place, as the claim's last word: not "a book lover"). Gendered
-  human nouns count as a human claim against artificial and animal cards only (a ghost
-  was a woman);
+  anyone (a thing or a place, as the claim's last word: not "a book lover"), "we humans"
+  from anything but a person. Gendered human nouns count as a human claim against
+  artificial and animal cards only (a ghost was a woman). A kind word inside a name is none ("I'm Professor Hollis Wren", "the Red
+  Fox Inn"); "I'm not the best person to ask" denies no kind;
 - trade: an occupation whose trade group the card never names ("I'm a scientist" from a
   baker, "I'm a journalist" from a river spirit whose card names no trade at all), or the
-  card's own trade denied ("I'm not a firefighter"); "I'm no doctor" and "a bit of a poet"
-  are no claims.
+  card's own trade denied ("I'm not a firefighter"), or what the card says the character
+  is not ("I'm a chimney sweep" from the stove-setter who "is not a chimney sweep");
+  "I'm no doctor" and "a bit of a poet" are no claims.
+After a question about the character ("What are you?", "How old are you?", "What's your
+trade?"), a bare answer is a claim: "A human." reads as "I am a human".
 In the past tense ("I was just a little girl", "I used to be a bird") only sex and kind
 count. Not handled: claims in the third person ("Maria is 22"), a past trade or age ("I
-was a doctor"), paraphrase ("I have lived for two decades"), words outside the lexicon
+was a doctor"), paraphrase ("I remember the first tsar"), words outside the lexicon
 (`persona_words`).
 """
 
@@ -231,7 +238,7 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
     if asked and (m := _BARE_ANSWER.match(speech)):
         answer = m.group("answer").strip()
         if len(answer.split()) <= 8 and _BARE_NOUN_PHRASE.match(answer):
-            speech = f"I am {answer}. {speech[m.end():]}"
+            speech = f"I am {answer}. {speech[m.end() :]}"
     for m in _AGE_SAYING.finditer(speech):
         raw = next(m.group(k) for k in ("n", "fr", "es", "de", "zh") if m.group(k))
         value = zh_number(raw) if m.group("zh") else number(raw)
@@ -412,7 +419,9 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
     if any(t not in facts.trades for t in said.trades):
         out.append("trade")
     elif set(said.heads) & set(facts.not_roles):
-        out.append("trade")  # "I'm a chimney sweep" from the stove-setter who is "not a chimney sweep"
+        out.append(
+            "trade"
+        )  # "I'm a chimney sweep" from the stove-setter who is "not a chimney sweep"
     elif facts.trades and any(t in facts.trades for t in said.denied_trades):
         out.append("trade")  # "I'm not a firefighter" from the fire brigade's captain
     if any(kind == "object" and not negated for kind, negated, _ in said.kinds):
