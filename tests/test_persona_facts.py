@@ -270,6 +270,12 @@ def test_a_kind_said_after_a_word_outside_the_lexicon_or_an_aside():
         "Saruul", "Saruul — her family name first, in the Mongolian way — is a nine-year-old girl."
     )
     assert child.kind == "human" and child.ages == (9.0,) and child.sex == "female"
+    # the phrase after a word outside the lexicon says what it is
+    goblin = card_facts("Kašpar", "Kašpar is a vodník, a water goblin of Czech folklore, male.")
+    bird = card_facts("Obuya", "Obuya is a male shoebill, a great grey swamp bird, 24 years old.")
+    assert goblin.kind == "supernatural" and bird.kind == "animal"
+    octopus = card_facts("Nerezza", "Nerezza is an octopus, two years and eight months old.")
+    assert octopus.ages == (2.67,)
     # a ship's name is not what its captain is
     captain = card_facts("Mara", "Mara is the weathered captain of the airship Kestrel.")
     assert captain.kind is None

@@ -134,6 +134,8 @@ AGE = re.compile(
     rf"|\b(?:aged?|age of|âgée? de|edad de|alter von|(?:man|woman|girl|boy|lady|gentleman|person|"
     rf"fellow|widow|widower) of)\s+(?P<aged>{NUMBER})\b(?!\s+(?:years?|days?|weeks?|months?|"
     r"words|letters|children|sons|daughters)\b)"
+    # "two years and eight months old"
+    rf"|\b(?P<ym>{NUMBER})\s+years?\s+and\s+(?P<months>{NUMBER})\s+months?\s+old\b"
     # "a female of four and a half years", "a man of eighty years"
     rf"|\b(?:man|woman|girl|boy|lady|gentleman|person|fellow|female|male|creature)\s+of\s+"
     rf"(?P<of>{NUMBER})(?P<ofhalf>\s+and\s+a\s+half)?\s+years\b(?!['’])"
@@ -179,11 +181,14 @@ def ages(text: str) -> list[float]:
                 or m.group("since")
                 or m.group("ever")
                 or m.group("of")
+                or m.group("ym")
             )
             if value is not None and m.group("odd"):
                 value += 5
             if value is not None and (m.group("half") or m.group("ofhalf")):
                 value += 0.5
+            if value is not None and m.group("months"):  # "two years and eight months old"
+                value += round((number(m.group("months")) or 0) / 12, 2)
         if value is not None and 0 < value < 100000:
             out.append(value)
     return out

@@ -135,7 +135,7 @@ def _card_sex(name: str, text: str, language: str) -> str | None:
 # windowsill") is not the character's.
 _COPULA = re.compile(
     r"(?:\b(?:is|was|est|était|es|era|ist|war)\s+(?!not\b|no\b|kein|pas\b|nicht\b)"
-    r"(?P<pred>[^.,;:!?\n()]{0,60}))|(?:是|为)(?P<zh>[^。，！？,.!?\n]{0,12})",
+    r"(?P<pred>[^.;:!?\n()]{0,80}))|(?:是|为)(?P<zh>[^。，！？,.!?\n]{0,12})",
     re.IGNORECASE,
 )
 

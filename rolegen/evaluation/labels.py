@@ -60,6 +60,7 @@ def labelled_card_folders() -> list[Path]:
         evals / "holdout4" / "personas",
         evals / "holdout5" / "personas",
         evals / "holdout6" / "personas",
+        evals / "holdout7" / "personas",
     ]
 
 
