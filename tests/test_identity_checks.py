@@ -246,3 +246,18 @@ def test_only_a_direct_question_excuses_the_name_said_aloud():
     assert "identity_confusion" not in direct_reasons
     assert "identity_confusion" in other_reasons
     assert "identity_miss" not in other_reasons  # the name is given
+
+
+@pytest.mark.parametrize(
+    "reply, other",
+    [
+        ("*Ava's eyes sparkle with pride.* The village has been here for centuries.", True),
+        ("*Ava smiles and sets down the cup.* Sit, please.", True),
+        ("*Kašpar's eyes sparkle.* Sit, please.", False),  # its own name
+        ("*Alex smiles back.* Good, you found it.", False),  # the user's
+        ("*The kettle whistles.* Sit, please.", False),
+        ("*She smiles.* Sit, please.", False),
+    ],
+)
+def test_narration_that_opens_on_another_name(reply, other):
+    assert identity(reply, "Kašpar", ("Kaspar",), "Alex").other_intro is other

@@ -242,8 +242,12 @@ def _wrong(facts, reply):
         (BAKER, "I'm the Red Fox of Via Roma, they say.", []),
         (BAKER, "I'm an AI, and I can help.", ["kind"]),
         (OCTOPUS, "I'm just a chatbot, I can only assist you.", ["kind"]),
-        # not a denial of being a person
+        # not a denial of being a person, nor of being one of its kind
         (BAKER, "I'm not the best person to ask about money.", []),
+        (OCTOPUS, "I'm not your typical octopus, but I help.", []),
+        (OCTOPUS, "I'm not an octopus, I'm a squid.", ["kind"]),
+        # "female" is a sex
+        (OCTOPUS, "I've been a female for years, you know.", ["sex"]),
     ],
 )
 def test_replies_that_contradict_the_card(facts, reply, wrong):

@@ -27,6 +27,7 @@ from rolegen.checks.user_acts import role_swap, user_actions
         ("*You can rest here if you like.*", False),
         ("You take a moment to look at your reflection.", True),
         ("I just need to know, you're thinking of me.", False),  # a guess, said aloud
+        ("*The user smiles, and the woman looks at her.*", True),  # a template's word for them
     ],
 )
 def test_acting_for_the_user_in_narration_and_speech(reply, acts):

@@ -296,10 +296,43 @@ _APPOSED = re.compile(
 )
 
 
-def identity(text: str, name: str, aliases: tuple[str, ...] = ()) -> Identity:
+# Narration that opens on a name doing what a speaker does: "*Ava's eyes sparkle*", "*Ava
+# smiles*". In the character's own reply that name is the character's (another card's
+# person seldom opens the character's narration); the user's name is not counted.
+_NARRATED_NAME = re.compile(
+    r"^\s*(?P<name>[A-Z][a-z]{2,})(?:['’]s\s+(?:eyes|smile|face|voice|gaze|lips|cheeks|"
+    r"expression|hands|head|heart)\b|\s+(?:smiles|nods|laughs|grins|beams|chuckles|sighs|"
+    r"winks|giggles|blushes|frowns|shrugs|leans|pauses|looks up)\b)"
+)
+_NOT_A_NAME = {
+    "the", "she", "he", "it", "they", "his", "her", "its", "their", "you", "your", "she's",
+    "people", "everyone", "someone", "nobody", "one", "this", "that", "there", "then",
+}  # fmt: skip
+
+
+def narrates_another_name(text: str, parts_low: set[str], user: str | None) -> bool:
+    """Narration opens on a name that is not the character's (`parts_low`: its name parts,
+    lowercased) nor the user's: "*Ava's eyes sparkle*" from Kašpar."""
+    _, narration = speech_and_narration(text)
+    for span in narration:
+        m = _NARRATED_NAME.match(span)
+        if m is None:
+            continue
+        word = m.group("name").lower()
+        if word in parts_low or word in _NOT_A_NAME or word in _TITLES:
+            continue
+        if user and word in {w.lower() for w in user.split()}:
+            continue
+        return True
+    return False
+
+
+def identity(
+    text: str, name: str, aliases: tuple[str, ...] = (), user: str | None = None
+) -> Identity:
     """Who the reply says is speaking (see `Identity`). `aliases`: other spellings of the
-    name (a Chinese name's pinyin, a name without its accents). A name that is only
-    titles, or no name, finds nothing."""
+    name (a Chinese name's pinyin, a name without its accents); `user`: the user's name,
+    which narration may open on. A name that is only titles, or no name, finds nothing."""
     parts = name_parts(name, aliases)
     pattern = _name_pattern(parts)
     if pattern is None:
@@ -325,6 +358,8 @@ def identity(text: str, name: str, aliases: tuple[str, ...] = ()) -> Identity:
         own = True
         spoken = spoken[: m.start()] + "\n" + spoken[m.end() :]
     named = any(_counts_as_name(m, spoken) for m in pattern.finditer(spoken))
+    if not other and "*" in text:
+        other = narrates_another_name(text, parts_low, user)  # "*Ava's eyes sparkle*" for Kašpar
     return Identity(own, other, named)
 
 

@@ -10,7 +10,7 @@ What counts as a contradiction, and why it is narrow:
   a card whose every age is 60 or more; "I've lived here for 2,000 years" from one whose
   oldest age is shorter (by a tenth, or half for an age of a hundred or more: great ages
   are round figures; "I've been gone/dead for ..." is no span of life);
-- sex: "I'm a woman / man / girl / boy / guy ..." against the card's pronouns, or from a
+- sex: "I'm a woman / man / girl / boy / guy / female ..." against the card's pronouns, or from a
   card that gives its character no sex; narration with only the other sex's subject
   pronouns;
 - kind: "I am human" from a ship's AI, "I'm a cat" from an octopus (animals by family),
@@ -19,7 +19,8 @@ What counts as a contradiction, and why it is narrow:
   anyone (a thing or a place, as the claim's last word: not "a book lover"), "we humans"
   from anything but a person. Gendered human nouns count as a human claim against
   artificial and animal cards only (a ghost was a woman). A kind word inside a name is none ("I'm Professor Hollis Wren", "the Red
-  Fox Inn"); "I'm not the best person to ask" denies no kind;
+  Fox Inn"); "I'm not the best person to ask" and "I'm not your typical octopus" deny
+  nothing;
 - trade: an occupation whose trade group the card never names ("I'm a scientist" from a
   baker, "I'm a journalist" from a river spirit whose card names no trade at all), or the
   card's own trade denied ("I'm not a firefighter"), or what the card says the character
@@ -123,9 +124,9 @@ _AGE_SAYING = re.compile(
     re.IGNORECASE,
 )
 _SEX_WORDS = {
-    "female": {"woman", "girl", "lady", "mother", "grandmother", "wife", "femme", "fille",
+    "female": {"woman", "girl", "lady", "mother", "grandmother", "wife", "female", "femme", "fille",
                "mujer", "niña", "chica", "frau", "mädchen", "女人", "女孩", "姑娘"},
-    "male": {"man", "boy", "guy", "gentleman", "father", "grandfather", "husband", "homme",
+    "male": {"man", "boy", "guy", "gentleman", "father", "grandfather", "husband", "male", "homme",
              "garçon", "hombre", "niño", "chico", "mann", "junge", "男人", "男孩"},
 }  # fmt: skip
 _SEX_OF = {w: s for s, words in _SEX_WORDS.items() for w in words}
@@ -170,6 +171,11 @@ _UNIT_YEARS = {"years": 1.0, "decades": 10.0, "centuries": 100.0}
 _AS_HUMAN = re.compile(
     r"\b(?:we|us)\s+(?:humans|mortals|human beings)\b|\bfellow humans?\b|"
     r"\bas a (?:human|mortal)\b(?!\s+(?:would|might|could))",
+    re.IGNORECASE,
+)
+_UNUSUAL = re.compile(
+    r"\s*(?:(?:your|a|an|the|just|any)\s+)*(?:typical|ordinary|average|usual|regular|normal|"
+    r"everyday|run-of-the-mill|common|any old)\b",
     re.IGNORECASE,
 )
 _HEDGE = re.compile(r"\b(?:a bit|a little bit|a little|kind|sort) of\s+", re.IGNORECASE)
@@ -275,6 +281,8 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
         seen.add((clause, negated))
         if speech.startswith("?", m.end()):
             continue  # "I'm a tourist, a visitor, or something else?": asked, not said
+        if negated and _UNUSUAL.match(clause):
+            continue  # "I'm not your typical octopus": still one
         article = re.search(r"\b(?:an?|une?)\s*$", m.group("neg") or "")  # "not a" read
         if not m.group("zh") and not article and not _NOUN_PHRASE.match(clause):
             continue  # "I'm sure you're referring to a painting": no claim of being one

@@ -18,7 +18,8 @@ first reply; the card's greeting, if any, is turn 0 and counts as an earlier tur
   boilerplate; empty / cut_off;
 - language: a non-English persona's reply drifts into another language;
 - wrong_identity: r_t introduces itself under a name that is not the character's
-  ("I am Akua" from Bram);
+  ("I am Akua" from Bram), its narration opens on one ("*Ava's eyes sparkle*" from
+  Kašpar), or it claims what the card contradicts (`self_claims`);
 - identity_confusion: not asked directly ("Who are you?"), the character's own name in
   what it says aloud
   (outside *narration* and self-introductions): the user addressed by it ("Mara, I'm
@@ -61,6 +62,7 @@ from rolegen.checks.phrases import (
     identity,
     name_parts,
     names_character,
+    narrates_another_name,
     search_each,
 )
 from rolegen.checks.repetition import Corpus, corpus_scores
@@ -196,11 +198,14 @@ def _text_flags(
         if name_parts(name):
             # only texts holding a name part or an introduction can say who speaks
             needles = SELF_INTRO_NEEDLES + tuple(p.lower() for p in parts)
+            parts_low = {p.lower() for p in parts}
             for k, text in zip(ks.tolist(), group_texts):
                 low = text.lower()
                 if not any(n in low for n in needles):
+                    if "*" in text:  # "*Ava's eyes sparkle*": another name, narrated
+                        flags["other_intro"][k] = narrates_another_name(text, parts_low, user_name)
                     continue
-                who = identity(text, name, aliases)
+                who = identity(text, name, aliases, user_name)
                 flags["own_intro"][k], flags["other_intro"][k] = who.own_intro, who.other_intro
                 flags["named"][k] = who.named_in_speech
             for k in ks[flags["asked"][ks]].tolist():

@@ -71,7 +71,7 @@ _DECIDING_VERB = re.compile(
 _CLAUSE_START = re.compile(
     r"(?:^|[,;:—–-]\s*(?:and\s+|then\s+|but\s+)?|\b(?:and|then|as|while|when|before|after|"
     r"until|so)\s+)\s*(?P<subject>you(?P<contraction>['’](?:re|ve|d|ll))?|your\s+(?P<part>\w+)|"
-    r"{name})\s+(?P<rest>.*)",
+    r"{name}|the user)\s+(?P<rest>.*)",
     re.IGNORECASE,
 )
 # Said aloud, "your <part> <verb>" decides the user's body: "Your eyes widen".
@@ -116,13 +116,13 @@ def user_actions(text: str, user_name: str = "") -> int:
     """How many sentences act for the user. In narration (the *starred* spans, or text
     outside quotations), any clause with the user as subject that is not a wish or a
     possibility: "*You look around, taking a deep breath.*", "*as you step aboard*",
-    "*Alex nods and follows.*". In what the character says aloud, a statement whose
+    "*Alex nods and follows.*", "*The user smiles*". In what the character says aloud, a statement whose
     subject "you" is followed by a reaction, a perception, a speech act or a narrated
     movement: "You take a closer look and see the hull", "You nod and tell her your name";
     "Your eyes widen" anywhere."""
     name = user_name.strip()
     low = text.lower()
-    if "you" not in low and (not name or name.lower() not in low):
+    if "you" not in low and "the user" not in low and (not name or name.lower() not in low):
         return 0
     speech, narration = speech_and_narration(text)
     count = 0
