@@ -61,6 +61,7 @@ def labelled_card_folders() -> list[Path]:
         evals / "holdout5" / "personas",
         evals / "holdout6" / "personas",
         evals / "holdout7" / "personas",
+        evals / "holdout8" / "personas",
     ]
 
 
