@@ -28,6 +28,10 @@ from rolegen.checks.user_acts import role_swap, user_actions
         ("You take a moment to look at your reflection.", True),
         ("I just need to know, you're thinking of me.", False),  # a guess, said aloud
         ("*The user smiles, and the woman looks at her.*", True),  # a template's word for them
+        ("*The user's eyes narrow, and she leans in.*", True),
+        ("*Alex's eyes light up.* Welcome back.", True),
+        ("I'm glad you came. Sit by the fire.", False),
+        ("If you're happy, I'm happy.", False),  # a condition, not a statement
     ],
 )
 def test_acting_for_the_user_in_narration_and_speech(reply, acts):

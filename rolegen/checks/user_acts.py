@@ -71,7 +71,7 @@ _DECIDING_VERB = re.compile(
 _CLAUSE_START = re.compile(
     r"(?:^|[,;:—–-]\s*(?:and\s+|then\s+|but\s+)?|\b(?:and|then|as|while|when|before|after|"
     r"until|so)\s+)\s*(?P<subject>you(?P<contraction>['’](?:re|ve|d|ll))?|your\s+(?P<part>\w+)|"
-    r"{name}|the user)\s+(?P<rest>.*)",
+    r"(?:{name}|the user)['’]s\s+(?P<part2>\w+)|{name}|the user)\s+(?P<rest>.*)",
     re.IGNORECASE,
 )
 # Said aloud, "your <part> <verb>" decides the user's body: "Your eyes widen".
@@ -116,7 +116,7 @@ def user_actions(text: str, user_name: str = "") -> int:
     """How many sentences act for the user. In narration (the *starred* spans, or text
     outside quotations), any clause with the user as subject that is not a wish or a
     possibility: "*You look around, taking a deep breath.*", "*as you step aboard*",
-    "*Alex nods and follows.*", "*The user smiles*". In what the character says aloud, a statement whose
+    "*Alex nods and follows.*", "*The user smiles*", "*The user's eyes narrow*". In what the character says aloud, a statement whose
     subject "you" is followed by a reaction, a perception, a speech act or a narrated
     movement: "You take a closer look and see the hull", "You nod and tell her your name";
     "Your eyes widen" anywhere."""
@@ -132,10 +132,11 @@ def user_actions(text: str, user_name: str = "") -> int:
             if sentence.rstrip().endswith("?"):
                 continue
             for m in _clauses(sentence, name):
-                if m.group("part") and m.group("part").lower() not in _BODY:
+                part = m.group("part") or m.group("part2")
+                if part and part.lower() not in _BODY:
                     continue  # "*your ship is ready*": the user's things, not their acts
                 rest = m.group("rest")
-                acting = starred or m.group("part") or _DECIDING_VERB.match(rest)
+                acting = starred or part or _DECIDING_VERB.match(rest)
                 if (
                     (m.group("contraction") or "")[1:] not in ("d", "ll")
                     and acting
@@ -159,7 +160,7 @@ def user_actions(text: str, user_name: str = "") -> int:
                 break
             if contraction and not (contraction == "ve" and _DECIDING_VERB.match(rest)):
                 continue  # "you'll see the mill", "you're tired": a forecast, a description
-            part = (m.group("part") or "").lower()
+            part = (m.group("part") or m.group("part2") or "").lower()
             if part and part not in _BODY:
                 continue  # "your ship leaves at dawn"
             if (part and not _STATE_START.match(rest)) or (not part and _DECIDING_VERB.match(rest)):
