@@ -62,6 +62,7 @@ def labelled_card_folders() -> list[Path]:
         evals / "holdout6" / "personas",
         evals / "holdout7" / "personas",
         evals / "holdout8" / "personas",
+        evals / "holdout9" / "personas",
     ]
 
 
