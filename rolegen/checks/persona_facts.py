@@ -183,7 +183,7 @@ def _card_kind(name: str, text: str) -> str | None:
 _ASIDE = re.compile(r"\s*(?:,\s*(?:who|whom|whose|which|known|called)\b[^,]*,|[—–(][^—–()]*[—–)])$")
 _ARTICLE = re.compile(r"\s*(?:an?|the|une?|una?|ein|eine)\s", re.IGNORECASE)
 # "a talking mole", "a speaking heron": a card's animal, named or not in the lexicon
-_TALKING = re.compile(r"\b(?:talking|speaking)\s+(?P<animal>[a-z]+)\s*$", re.IGNORECASE)
+_TALKING = re.compile(r"\b(?:talking|speaking)\s+[a-z]+\s*$", re.IGNORECASE)
 
 
 def _phrase_kind(phrase: str) -> str | None:
