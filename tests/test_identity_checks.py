@@ -257,7 +257,10 @@ def test_only_a_direct_question_excuses_the_name_said_aloud():
         ("*Alex smiles back.* Good, you found it.", False),  # the user's
         ("*The kettle whistles.* Sit, please.", False),
         ("*She smiles.* Sit, please.", False),
+        ("Mala: (smiles) Welcome to my shop.", True),  # a speaker label, another name
+        ("Kašpar: (smiles) Welcome to my pond.", False),
+        ("Note: the pond is cold. Welcome.", False),
     ],
 )
-def test_narration_that_opens_on_another_name(reply, other):
+def test_a_speaker_label_or_narration_that_opens_on_another_name(reply, other):
     assert identity(reply, "Kašpar", ("Kaspar",), "Alex").other_intro is other

@@ -310,18 +310,34 @@ _NOT_A_NAME = {
 }  # fmt: skip
 
 
-def narrates_another_name(text: str, parts_low: set[str], user: str | None) -> bool:
-    """Narration opens on a name that is not the character's (`parts_low`: its name parts,
-    lowercased) nor the user's: "*Ava's eyes sparkle*" from Kašpar."""
+# A chat transcript's speaker label opening the reply: "Mala: (smiles) Welcome."
+_SPEAKER_LABEL = re.compile(r"^\s*(?P<name>[A-Z][a-z]{2,})[ \t]*:(?!//)")
+# Labels that name no one
+_NOT_A_SPEAKER = {"note", "ooc", "narrator", "scene", "setting", "assistant", "system",
+                  "user", "character", "answer", "reply", "response", "edit", "update",
+                  "noun", "verb", "adjective", "adjectives", "original", "example",
+                  "translation", "meaning", "summary", "title", "warning"}  # fmt: skip
+
+
+def names_another_speaker(text: str, parts_low: set[str], user: str | None) -> bool:
+    """The reply names its speaker with a name that is not the character's (`parts_low`:
+    its name parts, lowercased) nor the user's: a speaker label ("Mala: (smiles)") or
+    narration that opens on the name ("*Ava's eyes sparkle*" from Kašpar)."""
+    users = {w.lower() for w in user.split()} if user else set()
+    m = _SPEAKER_LABEL.match(text)
+    if m:
+        word = m.group("name").lower()
+        if not (word in parts_low or word in users or word in _NOT_A_SPEAKER or word in _TITLES):
+            return True
+    if "*" not in text:
+        return False
     _, narration = speech_and_narration(text)
     for span in narration:
         m = _NARRATED_NAME.match(span)
         if m is None:
             continue
         word = m.group("name").lower()
-        if word in parts_low or word in _NOT_A_NAME or word in _TITLES:
-            continue
-        if user and word in {w.lower() for w in user.split()}:
+        if word in parts_low or word in _NOT_A_NAME or word in _TITLES or word in users:
             continue
         return True
     return False
@@ -358,8 +374,8 @@ def identity(
         own = True
         spoken = spoken[: m.start()] + "\n" + spoken[m.end() :]
     named = any(_counts_as_name(m, spoken) for m in pattern.finditer(spoken))
-    if not other and "*" in text:
-        other = narrates_another_name(text, parts_low, user)  # "*Ava's eyes sparkle*" for Kašpar
+    if not other:
+        other = names_another_speaker(text, parts_low, user)  # "Mala: …", "*Ava's eyes …*"
     return Identity(own, other, named)
 
 

@@ -18,8 +18,9 @@ first reply; the card's greeting, if any, is turn 0 and counts as an earlier tur
   boilerplate; empty / cut_off;
 - language: a non-English persona's reply drifts into another language;
 - wrong_identity: r_t introduces itself under a name that is not the character's
-  ("I am Akua" from Bram), its narration opens on one ("*Ava's eyes sparkle*" from
-  Kašpar), or it claims what the card contradicts (`self_claims`);
+  ("I am Akua" from Bram), labels its lines with one ("Mala: (smiles)") or opens its
+  narration on one ("*Ava's eyes sparkle*" from Kašpar), or it claims what the card
+  contradicts (`self_claims`);
 - identity_confusion: not asked directly ("Who are you?"), the character's own name in
   what it says aloud
   (outside *narration* and self-introductions): the user addressed by it ("Mara, I'm
@@ -61,8 +62,8 @@ from rolegen.checks.phrases import (
     detect_language,
     identity,
     name_parts,
+    names_another_speaker,
     names_character,
-    narrates_another_name,
     search_each,
 )
 from rolegen.checks.repetition import Corpus, corpus_scores
@@ -202,8 +203,8 @@ def _text_flags(
             for k, text in zip(ks.tolist(), group_texts):
                 low = text.lower()
                 if not any(n in low for n in needles):
-                    if "*" in text:  # "*Ava's eyes sparkle*": another name, narrated
-                        flags["other_intro"][k] = narrates_another_name(text, parts_low, user_name)
+                    if "*" in text or ":" in text:  # "Mala: …", "*Ava's eyes sparkle*"
+                        flags["other_intro"][k] = names_another_speaker(text, parts_low, user_name)
                     continue
                 who = identity(text, name, aliases, user_name)
                 flags["own_intro"][k], flags["other_intro"][k] = who.own_intro, who.other_intro
