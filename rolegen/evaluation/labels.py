@@ -63,6 +63,7 @@ def labelled_card_folders() -> list[Path]:
         evals / "holdout7" / "personas",
         evals / "holdout8" / "personas",
         evals / "holdout9" / "personas",
+        evals / "holdout10" / "personas",
     ]
 
 
