@@ -260,6 +260,10 @@ STOVE_SPIRIT = card_facts(
     "the village, male. He is a pechnik, a builder of stoves. He is not a chimney sweep, "
     "and is insulted to be taken for one.",
 )
+DIVER = card_facts(
+    "Ko Ok-bun",
+    "Ko Ok-bun is a haenyeo of 62, a free-diver of Jeju. She is not a pearl diver.",
+)
 MOLE = card_facts(
     "Dimity",
     "Dimity is a talking mole, a female of four and a half years, and the dowser of the "
@@ -294,6 +298,8 @@ def test_a_kind_said_after_a_word_outside_the_lexicon_or_an_aside():
         (MOLE, "I'm 22, I think.", ["age"]),
         (MOLE, "I'm a cat, a proper tabby.", ["kind"]),
         (MOLE, "I'm a mole, and proud of my paws.", []),
+        (DIVER, "I'm a diver, and the sea is my field.", []),
+        (DIVER, "I'm a pearl diver, you know.", ["trade"]),
     ],
 )
 def test_what_a_card_denies_and_the_kinds_it_names_outside_the_lexicon(facts, reply, wrong):

@@ -23,7 +23,7 @@ What is read, and from where:
 - species: the animal families the card names, and the word of "a talking <word>" for an
   animal outside the lexicon;
 - not_roles: what the card says the character is not ("He is not a chimney sweep", "nor
-  a ferryman"), the denied phrase's last word;
+  a ferryman"), the denied phrase's last one or two words;
 - trades: a trade word anywhere in the card, its tags or its name, and workplaces
   ("runs a garage": craft), read loosely on purpose: a trade the card names is the
   character's, or at least no contradiction.
@@ -272,11 +272,13 @@ _NOT_ROLE_STOP = {
 
 
 def _not_roles(text: str) -> set[str]:
+    """The denied phrases' last one or two words: "carpenter", "chimney sweep", "pearl
+    diver" (so a free-diver who is "not a pearl diver" may still call herself a diver)."""
     out = set()
     for m in _NOT_A.finditer(text):
         words = m.group("phrase").lower().split()
         if words and words[-1] not in _NOT_ROLE_STOP and not KIND_WORD.fullmatch(words[-1]):
-            out.add(words[-1])
+            out.add(" ".join(words[-2:]))
     return out
 
 

@@ -68,7 +68,7 @@ class Claims:
     old: bool = False  # "an old lady", "elderly": an age, without a number
     young: bool = False  # "a young man", "I'm still young": an age, without a number
     durations: list[float] = field(default_factory=list)  # "I've lived here for 2,000 years"
-    heads: list[str] = field(default_factory=list)  # each claim's last word ("sweep")
+    heads: list[str] = field(default_factory=list)  # claims' last two words, last word
     narrated_sex: dict[str, int] = field(default_factory=dict)
 
 
@@ -303,7 +303,7 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
             out.young = True  # "I'm a young man" from a man of eighty-four
         if not negated and not hedged:
             head = re.findall(r"[^\W\d_][\w'’-]*", clause.lower())
-            out.heads += head[-2:]  # "a chimney sweep": "chimney", "sweep"
+            out.heads += [" ".join(head[-2:]), *head[-1:]]  # "chimney sweep", "sweep"
         for word in words_of(KIND_WORD, clause):
             kind = KIND_OF.get(word.lower(), "human")
             if kind == "object" and not re.search(rf"{re.escape(word)}\W*(?:,|$)", clause, re.I):
