@@ -3,7 +3,9 @@ Italian and Chinese: `number` ("thirty-four", "a hundred and twelve", "quatre-vi
 `it_number` ("trentanove"), `zh_number` ("四十三"), and
 `ages`, every age a text states ("80-year-old", "a man of thirty-four", "in her
 seventies", "three hundred winters old", "trentanove anni", "八十岁", a made thing's years
-since it was made). Shared by the card side
+since it was made); what a reply says of its own age (`ages_said`: "I'm around 30") and of
+the span of its life (`spans_said`: "I've been here for 2,000 years"); and `far`, an age
+far from every age a card states. Shared by the card side
 (`persona_facts`) and the reply side (`self_claims`). Not handled: numbers past the
 thousands in words, durations read as ages ("for 30 years" is not one).
 """
@@ -192,3 +194,82 @@ def ages(text: str) -> list[float]:
         if value is not None and 0 < value < 100000:
             out.append(value)
     return out
+
+
+# What a reply says of its own age, in the first person: "I'm 22", "I'm around 30", "I'm
+# over 40", "j'ai trente ans", "我今年二十二岁". "Around 30" is 25 to 35 (a tenth either
+# side, five years at least), "over 40" any age above 40, "under 30" any below.
+_APPROX, _OVER, _UNDER = (
+    "around|about|almost|nearly|roughly|close to|pushing",
+    "over|past|more than|older than",
+    "under|less than|younger than",
+)
+APPROXIMATE = re.compile(rf"(?:{_APPROX}|{_OVER}|{_UNDER})\b", re.IGNORECASE)
+_AGE_SAYING = re.compile(
+    rf"\b(?:i am|i'm|i’m|i turned|i'll be|my age is)\s+(?:only\s+|just\s+|now\s+|actually\s+)?"
+    rf"(?:(?P<approx>{_APPROX})\s+|(?P<over>{_OVER})\s+|(?P<under>{_UNDER})\s+)?"
+    rf"(?P<n>{NUMBER})(?:[- ]years?(?:[- ]old)?\b|\s*(?=[.,!?;]|$))"
+    r"|\bj'ai\s+(?P<fr>\S+(?:-\S+)*)\s+ans\b|\btengo\s+(?P<es>\S+)\s+años\b"
+    r"|\bich bin\s+(?P<de>\S+)\s+jahre\b|我(?:今年|已经)?(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)",
+    re.IGNORECASE,
+)
+
+
+def ages_said(speech: str) -> tuple[list[float], list[tuple[float, float]]]:
+    """The ages the speaker states of itself, and the ranges ("over 40": (40, inf))."""
+    said, ranges = [], []
+    for m in _AGE_SAYING.finditer(speech):
+        raw = next(m.group(k) for k in ("n", "fr", "es", "de", "zh") if m.group(k))
+        value = zh_number(raw) if m.group("zh") else number(raw)
+        if value is None:
+            continue
+        if m.group("over"):
+            ranges.append((value, float("inf")))
+        elif m.group("under"):
+            ranges.append((0.0, value))
+        elif m.group("approx"):
+            spread = max(5.0, value / 10)
+            ranges.append((value - spread, value + spread))
+        else:
+            said.append(value)
+    return said, ranges
+
+
+# "I've been here for over 2,000 years", "I've worked this forge for sixty years": a span
+# of the speaker's own life, which no age can be shorter than ("I've been gone for two
+# hundred years" is none)
+_SPAN = re.compile(
+    r"\bi(?:'ve|’ve| have)\s+(?:been|lived|worked|existed|walked|stood|kept|run|served|"
+    r"watched|guarded)\b(?!\s+(?:gone|dead|away|asleep|sleeping|trapped|waiting|missing|lost|"
+    r"buried|locked)\b)[^.!?\n]{0,50}?\bfor\s+(?:well\s+)?(?:over\s+|more than\s+|nearly\s+|"
+    rf"almost\s+|about\s+|around\s+|close to\s+)?(?P<n>\d{{1,3}}(?:,\d{{3}})+|{NUMBER})\s+"
+    r"(?P<unit>years|decades|centuries)\b",
+    re.IGNORECASE,
+)
+_UNIT_YEARS = {"years": 1.0, "decades": 10.0, "centuries": 100.0}
+
+
+def spans_said(speech: str) -> list[float]:
+    """The spans of its own life the speaker states, in years."""
+    out = []
+    for m in _SPAN.finditer(speech):
+        value = number(m.group("n").replace(",", ""))
+        if value is not None:
+            out.append(value * _UNIT_YEARS[m.group("unit").lower()])
+    return out
+
+
+def far(age: float, card_ages: tuple[float, ...]) -> bool:
+    """Off by any whole year under 20 ("I'm 12" from a card of 11), by more than a
+    twentieth above ("I'm 40" from one of 38 is a contradiction, "I'm 50" from one of 52
+    is not), or by more than five years from a decade's middle ("in her seventies", read
+    as 75, allows 70 to 80)."""
+    return all(abs(age - a) > _tolerance(a) for a in card_ages)
+
+
+def _tolerance(card_age: float) -> float:
+    if card_age < 20:
+        return 0.5
+    if card_age % 10 == 5:  # a decade ("in his forties") or an age that may be one
+        return max(5.0, card_age / 20)
+    return card_age / 20

@@ -1,6 +1,6 @@
 """What a reply says, found by pattern: identity questions, self-introductions, the
-character's name, the language of a reply; and `search_each`, one regular expression
-over many texts with a substring pre-filter (the assistant's voice is `voice.py`'s).
+character's name, another name as the speaker, the language of a reply (the assistant's
+voice is `voice.py`'s; `batch_search.search_each` runs these patterns over a batch).
 
 Written for English, French, Spanish and German (the shipped personas' languages),
 with a few Chinese identity questions. Not handled: names in scripts without word
@@ -13,8 +13,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-
-import numpy as np
 
 from rolegen.checks.speech import speech_and_narration
 
@@ -392,37 +390,3 @@ def _bare_name_of(parts: tuple[str, ...]) -> re.Pattern:
     return re.compile(
         rf"(?:^|(?<=[.!?\n]))\s*(?:(?:{either})\s+)*(?:{name})(?:\s+(?:{either}))*[.!]+(?=\s|$)"
     )
-
-
-# Joins texts that are searched as one string; no pattern here matches across it.
-_SEPARATOR = "\x00\n"
-
-
-def search_each(
-    pattern: re.Pattern, texts: list[str | None], needles: tuple[str, ...] | None = None
-) -> np.ndarray:
-    """Whether `pattern` occurs in each text. With `needles` (lowercase strings of which
-    a match must contain one) the regular expression runs only on texts holding one."""
-    hits = np.zeros(len(texts), dtype=bool)
-    texts = [t or "" for t in texts]
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + len(_SEPARATOR)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if texts else lengths
-    joined = _SEPARATOR.join(texts)
-    if needles is None:
-        ends = [m.end() - 1 for m in pattern.finditer(joined)]  # the match's last character
-        hits[np.searchsorted(starts, ends, side="right") - 1] = True
-        return hits
-    low = joined.lower()
-    if len(low) == len(joined):  # lower() kept every position
-        candidates: set[int] = set()
-        for needle in needles:
-            i = low.find(needle)
-            while i != -1:
-                k = int(np.searchsorted(starts, i, side="right")) - 1
-                candidates.add(k)
-                i = low.find(needle, starts[k] + lengths[k]) if k + 1 < len(texts) else -1
-    else:
-        candidates = {k for k, t in enumerate(texts) if any(n in t.lower() for n in needles)}
-    for k in candidates:
-        hits[k] = pattern.search(texts[k]) is not None
-    return hits

@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rolegen.checks.ages import NUMBER, WORD_NUMBER, ages, number, zh_number
+from rolegen.checks.ages import APPROXIMATE, WORD_NUMBER, ages, ages_said, far, spans_said
 from rolegen.checks.persona_facts import CardFacts
 from rolegen.checks.persona_words import (
     ANIMAL_FAMILY,
@@ -74,7 +74,7 @@ class Claims:
 
 # "I'm (actually / just / really) a 22-year-old woman named Maria": the clause
 # after a first-person "being" verb, up to the next sentence or clause break.
-# Lowercase strings of which every _SELF or _AGE_SAYING match holds one: a plain substring
+# Lowercase strings of which every _SELF or `ages_said` match holds one: a plain substring
 # test picks the replies that the regular expressions then read.
 CLAIM_NEEDLES = (
     "i am", "i'm", "i’m", "i've", "i’ve", "i have", "i work as", "i turned", "i'll be",
@@ -106,21 +106,6 @@ _FIELD_SAYING = re.compile(
     r"(?P<field>[\w -]{2,30})"
     r"|\b(?:i am|i'm|i’m|i(?:'ve|’ve| have) been)\s+in\s+the\s+(?:(?:industry|business|field|trade) of\s+"
     r"(?P<of>[\w -]{2,30})|(?P<before>[\w -]{2,30}?)\s+(?:industry|business|field|trade)\b)",
-    re.IGNORECASE,
-)
-# "around 30", "over 40", "under 30": an age said as a range, not a number
-_APPROX, _OVER, _UNDER = (
-    "around|about|almost|nearly|roughly|close to|pushing",
-    "over|past|more than|older than",
-    "under|less than|younger than",
-)
-_APPROXIMATE = re.compile(rf"(?:{_APPROX}|{_OVER}|{_UNDER})\b", re.IGNORECASE)
-_AGE_SAYING = re.compile(
-    rf"\b(?:i am|i'm|i’m|i turned|i'll be|my age is)\s+(?:only\s+|just\s+|now\s+|actually\s+)?"
-    rf"(?:(?P<approx>{_APPROX})\s+|(?P<over>{_OVER})\s+|(?P<under>{_UNDER})\s+)?"
-    rf"(?P<n>{NUMBER})(?:[- ]years?(?:[- ]old)?\b|\s*(?=[.,!?;]|$))"
-    r"|\bj'ai\s+(?P<fr>\S+(?:-\S+)*)\s+ans\b|\btengo\s+(?P<es>\S+)\s+años\b"
-    r"|\bich bin\s+(?P<de>\S+)\s+jahre\b|我(?:今年|已经)?(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)",
     re.IGNORECASE,
 )
 _SEX_WORDS = {
@@ -156,17 +141,6 @@ _STILL_YOUNG = re.compile(
     r"young\b(?!\s+at\s+heart)",
     re.IGNORECASE,
 )
-# "I've been here for over 2,000 years", "I've worked this forge for sixty years": a span
-# of the speaker's own life, which no age can be shorter than
-_SPAN = re.compile(
-    r"\bi(?:'ve|’ve| have)\s+(?:been|lived|worked|existed|walked|stood|kept|run|served|"
-    r"watched|guarded)\b(?!\s+(?:gone|dead|away|asleep|sleeping|trapped|waiting|missing|lost|"
-    r"buried|locked)\b)[^.!?\n]{0,50}?\bfor\s+(?:well\s+)?(?:over\s+|more than\s+|nearly\s+|"
-    rf"almost\s+|about\s+|around\s+|close to\s+)?(?P<n>\d{{1,3}}(?:,\d{{3}})+|{NUMBER})\s+"
-    r"(?P<unit>years|decades|centuries)\b",
-    re.IGNORECASE,
-)
-_UNIT_YEARS = {"years": 1.0, "decades": 10.0, "centuries": 100.0}
 # "we humans", "us mortals", "as a human": said as one of them
 _AS_HUMAN = re.compile(
     r"\b(?:we|us)\s+(?:humans|mortals|human beings)\b|\bfellow humans?\b|"
@@ -245,28 +219,12 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
         answer = m.group("answer").strip()
         if len(answer.split()) <= 8 and _BARE_NOUN_PHRASE.match(answer):
             speech = f"I am {answer}. {speech[m.end() :]}"
-    for m in _AGE_SAYING.finditer(speech):
-        raw = next(m.group(k) for k in ("n", "fr", "es", "de", "zh") if m.group(k))
-        value = zh_number(raw) if m.group("zh") else number(raw)
-        if value is None:
-            continue
-        if m.group("over"):  # "I'm over 40": any age above
-            out.age_ranges.append((value, float("inf")))
-        elif m.group("under"):
-            out.age_ranges.append((0.0, value))
-        elif m.group("approx"):  # "I'm around 30": a tenth either side, five years at least
-            spread = max(5.0, value / 10)
-            out.age_ranges.append((value - spread, value + spread))
-        else:
-            out.ages.append(value)
+    out.ages, out.age_ranges = ages_said(speech)
     for m in _FIELD_SAYING.finditer(speech):
         field_name = FIELD_WORD.match(m.group("field") or m.group("of") or m.group("before"))
         if field_name:
             out.trades.append(FIELD_OF[field_name.group(1).lower()])
-    for m in _SPAN.finditer(speech):
-        value = number(m.group("n").replace(",", "")) if m.group("n") else None
-        if value is not None:
-            out.durations.append(value * _UNIT_YEARS[m.group("unit").lower()])
+    out.durations = spans_said(speech)
     if _STILL_YOUNG.search(speech):
         out.young = True
     if _AS_HUMAN.search(speech):
@@ -293,8 +251,8 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
         disclaimer = negated and speech.startswith(", but", m.end())
         # "I'm a woman who loves bread, and a baker": only the noun phrase that the verb names
         clause = _PHRASE_END.split(clause, maxsplit=1)[0] if not m.group("zh") else clause
-        if _MAY_HOLD_AGE.search(clause) and not _APPROXIMATE.match(clause):
-            out.ages.extend(ages(clause))  # "about 45 years old": read by _AGE_SAYING
+        if _MAY_HOLD_AGE.search(clause) and not APPROXIMATE.match(clause):
+            out.ages.extend(ages(clause))  # "about 45 years old": read by `ages_said`
         if not negated and _CHILD.search(clause):
             out.ages.append(8.0)  # "I'm just a little girl" from a woman in her thirties
         if not negated and _OLD.search(clause):
@@ -365,22 +323,6 @@ _PLAIN_PERSON = re.compile(
 )
 
 
-def _far(age: float, card_ages: tuple[float, ...]) -> bool:
-    """Off by any whole year under 20 ("I'm 12" from a card of 11), by more than a
-    twentieth above ("I'm 40" from one of 38 is a contradiction, "I'm 50" from one of 52
-    is not), or by more than five years from a decade's middle ("in her seventies", read
-    as 75, allows 70 to 80)."""
-    return all(abs(age - a) > _tolerance(a) for a in card_ages)
-
-
-def _tolerance(card_age: float) -> float:
-    if card_age < 20:
-        return 0.5
-    if card_age % 10 == 5:  # a decade ("in his forties") or an age that may be one
-        return max(5.0, card_age / 20)
-    return card_age / 20
-
-
 def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
     """Which of the card's facts the reply contradicts: "age", "sex", "kind", "trade"."""
     if facts is None:
@@ -394,7 +336,7 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
     slack = oldest / 2 if oldest >= 100 else max(1.0, oldest / 10)
     longer = any(d > oldest + slack for d in said.durations)
     if facts.ages and (
-        any(_far(a, facts.ages) for a in said.ages)
+        any(far(a, facts.ages) for a in said.ages)
         or (said.old and young)
         or (said.young and elderly)
         or outside

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rolegen.checks.batch_search import search_each
 from rolegen.checks.persona_facts import CardFacts
 from rolegen.checks.phrases import (
     ASKED_DIRECTLY,
@@ -64,7 +65,6 @@ from rolegen.checks.phrases import (
     name_parts,
     names_another_speaker,
     names_character,
-    search_each,
 )
 from rolegen.checks.repetition import Corpus, corpus_scores
 from rolegen.checks.self_claims import ASKED_ABOUT_SELF, CLAIM_NEEDLES, claims, contradictions

@@ -1,6 +1,6 @@
 """The assistant's voice in a character's mouth: out-of-character boilerplate (`OOC`: "As
 an AI language model", "(OOC") and the generic helper voice (`ASSISTANT`: "How can I
-assist you?", "Feel free to ask"), each with its substring needles for `search_each`.
+assist you?", "Feel free to ask"), each with its substring needles for `batch_search.search_each`.
 Not handled: the helper voice paraphrased, or in languages other than English.
 """
 
