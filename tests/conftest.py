@@ -3,20 +3,25 @@ tiny random LlamaForCausalLM the tests build themselves, with the embedded model
 tokenizer and chat template, and an adapter trained on it (`tiny_adapter`); the eval's
 user script (`eval_script`); vLLM's OpenAI-compatible server on the embedded model, on
 127.0.0.1 (`vllm_server`, started once per session by the first e2e test that asks;
-`vllm_server_factory` for a test that needs one of its own); the hypothesis profiles.
+`vllm_relay`, a relay in front of it that a test may kill as if the server died); the
+hypothesis profiles.
 Everything runs offline. Builders and constants that tests call with arguments live in
 support.py; no test file imports another."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -209,15 +214,61 @@ def vllm_server(embedded_model):
     server.kill()
 
 
+class Relay:
+    """A TCP relay on 127.0.0.1 in front of a server: what a client sees of a server that
+    dies when the relay is `kill`ed (its connections reset, new ones refused), without
+    starting and killing a server of its own."""
+
+    def __init__(self, url: str):
+        upstream = urllib.parse.urlsplit(url)
+        self.target = (upstream.hostname, upstream.port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}{upstream.path}"
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # killed
+            server = socket.create_connection(self.target)
+            with self.lock:
+                self.sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def kill(self) -> None:
+        # shutdown() wakes the blocked accept(); a bare close() would leave the port listening
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        with self.lock:
+            for sock in self.sockets:
+                try:  # shutdown() wakes the pumps blocked in recv(); then a reset, as
+                    # from a killed process
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+
 @pytest.fixture
-def vllm_server_factory(embedded_model):
-    """Servers of the test's own (not started), each killed when the test ends."""
-    made: list[Server] = []
-
-    def make() -> Server:
-        made.append(Server(embedded_model, free_port()))
-        return made[-1]
-
-    yield make
-    for server in made:
-        server.kill()
+def vllm_relay(vllm_server):
+    """A relay in front of `vllm_server` that the test may kill (`Relay`)."""
+    relay = Relay(vllm_server.url)
+    yield relay
+    relay.kill()

@@ -190,6 +190,12 @@ def test_eval_data_compares_within_each_prompt_by_system_name(tmp_path):
 @pytest.mark.e2e
 @pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed")
 def test_vllm_eval_runs_decoding_fixes_on_the_embedded_model(embedded_model, eval_script, tmp_path):
+    """Decoding fixes on the embedded model under vLLM, in this process; and no engine
+    process outlives the run."""
+    import psutil
+
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
     systems = ["base", "base+no-repeat-ngram=2", "base+frequency-penalty=1.5"]
     result = CliRunner().invoke(
         main,
@@ -222,6 +228,15 @@ def test_vllm_eval_runs_decoding_fixes_on_the_embedded_model(embedded_model, eva
     by = _by_system(_records(tmp_path / "e"))
     assert len(by["base"]) == 2 and set(by) == set(systems)
     assert by["base+frequency-penalty=1.5"] != by["base"]
+
+    def engine_side(p) -> bool:  # a zombie counts; multiprocessing's resource tracker serves
+        try:  # the whole process, not the engine
+            return "resource_tracker" not in " ".join(p.cmdline())
+        except psutil.ZombieProcess:
+            return True
+
+    left = [p for p in me.children(recursive=True) if p.pid not in before and engine_side(p)]
+    assert not left, [(p.pid, p.status()) for p in left]
 
 
 def test_eval_resumes_without_generating_again(tiny_model, eval_script, tmp_path):

