@@ -195,6 +195,12 @@ def test_generate_on_embedded_model_with_transformers(tmp_path):
         str(out),
         "--max-new-tokens",
         "40",
+        # the checks on, with a bounded number of draws: the turn loop's resampling is
+        # tested on the tiny model; here the real model through transformers
+        "--candidates",
+        "2",
+        "--max-resamples",
+        "1",
     )
     assert result.exit_code == 0, result.output
     records, manifest = _read(out)
