@@ -360,3 +360,39 @@ def test_a_contradiction_is_a_wrong_identity_in_the_checks():
 )
 def test_another_name_however_it_is_phrased(reply, other):
     assert identity(reply, "Captain Mara Vell").other_intro is other
+
+
+CAPYBARA = card_facts(
+    "Bix", "Bix is a capybara who runs the river ferry. He is six years old and unhurried."
+)
+SHOEBILL = card_facts("Obuya", "Obuya is a shoebill who keeps the toll bridge. He is 24.")
+
+
+def test_a_kind_outside_the_lexicon_is_read_from_wordnet():
+    assert CAPYBARA.kind == "animal" and {"capybara", "rodent", "mammal"} <= set(CAPYBARA.species)
+    assert SHOEBILL.kind == "animal" and {"shoebill", "bird"} <= set(SHOEBILL.species)
+    # a noun WordNet knows in senses of two kinds says nothing ("crane": a bird, a machine)
+    assert card_facts("Oren", "Oren is a crane of the old quarry.").kind is None
+    # a made thing is no card's kind
+    assert card_facts("Pell", "Pell is a lantern in the old hall.").kind is None
+
+
+@pytest.mark.parametrize(
+    "facts, reply, wrong",
+    [
+        (CAPYBARA, "I'm a wombat, I think.", ["kind"]),
+        (CAPYBARA, "I'm a rodent, and proud of it.", []),
+        (CAPYBARA, "I'm a capybara, the biggest there is.", []),
+        (SHOEBILL, "I'm a bird, a big grey one.", []),
+        (SHOEBILL, "I'm a heron, more or less.", []),
+        (SHOEBILL, "I'm a tortoise who keeps the bridge.", ["kind"]),
+        (BAKER, "I'm a snowman, melting slowly.", ["kind"]),
+        (BAKER, "I'm a bot, here to help.", ["kind"]),
+        (BAKER, "I'm a hoopoe, believe it or not.", ["kind"]),
+        # a name is no kind: "Wren" is a bird in WordNet
+        (BAKER, "I'm Rosa Wren, and I bake.", []),
+        (BAKER, "I'm a big fan of bread.", []),
+    ],
+)
+def test_a_claim_outside_the_lexicon_is_read_from_wordnet(facts, reply, wrong):
+    assert _wrong(facts, reply) == wrong

@@ -39,7 +39,6 @@ from dataclasses import asdict, dataclass
 
 from rolegen.checks.ages import ages
 from rolegen.checks.persona_words import (
-    ANIMAL_FAMILY,
     FEMALE,
     KIND_OF,
     KIND_WORD,
@@ -52,6 +51,9 @@ from rolegen.checks.persona_words import (
     TRADES,
     WORKPLACE_OF,
     WORKPLACE_WORD,
+    animal_families,
+    noun_kind,
+    wordnet_animals,
     words_of,
 )
 from rolegen.checks.phrases import detect_language
@@ -148,7 +150,9 @@ _SUBORDINATE = re.compile(
 )
 
 
-def _card_kind(name: str, text: str) -> str | None:
+def _card_kind(name: str, text: str) -> tuple[str | None, str | None]:
+    """The kind the card's first predicate about its character names, and the noun that
+    named it when WordNet did (for the species); (None, None) where none does."""
     subjects = [p.lower() for p in re.split(r"\s+", name) if len(p) > 1]
     subjects += ["she", "he", "it", "they", "elle", "il", "ella", "él", "sie", "er", "es"]
     for sentence in _sentences(text):
@@ -168,16 +172,16 @@ def _card_kind(name: str, text: str) -> str | None:
             # the noun phrase's head, its last kind word: "a heron spirit" is a spirit,
             # "a talking fox" a fox; "a golem, an artificial being" the first phrase's
             phrases = re.split(r"[,;:—–]", pred) if pred else [m.group("zh") or ""]
-            kind = _phrase_kind(phrases[0])
+            kind, noun = _phrase_kind(phrases[0])
             # "a domovoi, a house spirit of Russian folk belief": a word outside the lexicon,
             # then a noun phrase that says what it is
             if kind is None and len(phrases) > 1 and _ARTICLE.match(phrases[1]):
-                kind = _phrase_kind(phrases[1])
+                kind, noun = _phrase_kind(phrases[1])
             if kind is None and _TALKING.search(phrases[0]):
                 kind = "animal"  # "a talking mole": an animal, whatever the word
             if kind:
-                return kind
-    return None
+                return kind, noun
+    return None, None
 
 
 _ASIDE = re.compile(r"\s*(?:,\s*(?:who|whom|whose|which|known|called)\b[^,]*,|[—–(][^—–()]*[—–)])$")
@@ -186,12 +190,18 @@ _ARTICLE = re.compile(r"\s*(?:an?|the|une?|una?|ein|eine)\s", re.IGNORECASE)
 _TALKING = re.compile(r"\b(?:talking|speaking)\s+[a-z]+\s*$", re.IGNORECASE)
 
 
-def _phrase_kind(phrase: str) -> str | None:
+def _phrase_kind(phrase: str) -> tuple[str | None, str | None]:
     """The kind the noun phrase's head names, its last kind word ("a heron spirit" is a
-    spirit, "a talking fox" a fox); things do not count."""
+    spirit, "a talking fox" a fox); things do not count. A head outside the lexicon is
+    looked up in WordNet ("a male shoebill", "a tuatara"), and its noun returned too."""
     kinds = [KIND_OF.get((k.group(1) or k.group(2)).lower()) for k in KIND_WORD.finditer(phrase)]
     kinds = [k for k in kinds if k != "object"]
-    return kinds[-1] if kinds else None
+    if kinds:
+        return kinds[-1], None
+    found = noun_kind(re.findall(r"[a-z][a-z'-]*", phrase.lower()))
+    if found and found[0] != "object":
+        return found
+    return None, None
 
 
 def _romanized(name: str) -> tuple[str, ...]:
@@ -240,7 +250,8 @@ def card_facts(
     for word in words_of(WORKPLACE_WORD, f"{text}\n{scenario}"):
         trades.add(WORKPLACE_OF[word.lower()])
     sex = _card_sex(name, text, language)
-    kind = _card_kind(name, text) or (KIND_OF.get(k.lower()) if (k := _first(tags_text)) else None)
+    kind, noun = _card_kind(name, text)
+    kind = kind or (KIND_OF.get(k.lower()) if (k := _first(tags_text)) else None)
     if kind is None and sex in ("female", "male"):
         kind = "human"  # "she runs a garage": a person, unless the card says otherwise
     return CardFacts(
@@ -249,7 +260,7 @@ def card_facts(
         kind=kind,
         trades=tuple(sorted(trades)),
         aliases=_romanized(name),
-        species=tuple(sorted(_species(name, text, tags_text, kind))),
+        species=tuple(sorted(_species(name, text, tags_text, kind, noun))),
         not_roles=tuple(sorted(_not_roles(text))),
     )
 
@@ -282,14 +293,23 @@ def _not_roles(text: str) -> set[str]:
     return out
 
 
-def _species(name: str, text: str, tags_text: str, kind: str | None) -> set[str]:
-    """The animal families a card names; for a talking animal outside the lexicon ("a
-    talking quokka"), its own word too."""
+def _species(
+    name: str, text: str, tags_text: str, kind: str | None, noun: str | None = None
+) -> set[str]:
+    """The animal families a card names, with their hypernyms where WordNet knows them
+    (`animal_families`); the WordNet noun its kind was read from ("a hoopoe"); for a
+    talking animal outside both ("a talking quokka"), its own word."""
     out = {
-        ANIMAL_FAMILY.get(w.lower(), w.lower())
+        family
         for w in words_of(KIND_WORD, f"{name}\n{text}\n{tags_text}")
         if KIND_OF.get(w.lower()) == "animal"
+        for family in animal_families(w)
     }
+    if kind == "animal" and noun:
+        out |= animal_families(noun)
+    # the animals WordNet knows that the card names anywhere ("a boundary-reeve"): a reply
+    # that names one is no contradiction (`self_claims.contradictions`)
+    out |= set(wordnet_animals(f"{name}\n{text}\n{tags_text}"))
     if kind == "animal":
         out |= {
             m.group(1).lower()

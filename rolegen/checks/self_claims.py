@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 from rolegen.checks.ages import APPROXIMATE, WORD_NUMBER, ages, ages_said, far, spans_said
 from rolegen.checks.persona_facts import CardFacts
 from rolegen.checks.persona_words import (
-    ANIMAL_FAMILY,
     FIELD_OF,
     FIELD_WORD,
     GENDERED_HUMAN,
@@ -51,6 +50,8 @@ from rolegen.checks.persona_words import (
     KIND_WORD,
     TRADE_OF,
     TRADE_WORD,
+    animal_family,
+    noun_kind,
     words_of,
 )
 
@@ -262,6 +263,13 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
         if not negated and not hedged:
             head = re.findall(r"[^\W\d_][\w'’-]*", clause.lower())
             out.heads += [" ".join(head[-2:]), *head[-1:]]  # "chimney sweep", "sweep"
+            # a head outside the lexicon that WordNet knows: "a capybara", "a snowman"
+            first = re.split(r"[,;:—–(]|\s-\s|\band\b", clause, maxsplit=1)[0]
+            found = (
+                None if words_of(KIND_WORD, clause) else noun_kind(_WORDS.findall(first.lower()))
+            )
+            if found and not _proper(found[1].split()[-1], clause):
+                out.kinds.append((found[0], False, found[1]))
         for word in words_of(KIND_WORD, clause):
             kind = KIND_OF.get(word.lower(), "human")
             if kind == "object" and not re.search(rf"{re.escape(word)}\W*(?:,|$)", clause, re.I):
@@ -300,6 +308,9 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
         for sex, pattern in _NARRATED.items():
             out.narrated_sex[sex] = out.narrated_sex.get(sex, 0) + len(pattern.findall(span))
     return out
+
+
+_WORDS = re.compile(r"[^\W\d_][\w'’-]*")
 
 
 def _proper(word: str, clause: str) -> bool:
@@ -353,14 +364,17 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
         out.append("sex")  # "I'm just a guy" from a being the card gives no sex
     if facts.kind:
         for kind, negated, word in said.kinds:
-            if kind == "nonhuman":  # "a creature of the sea": wrong for a person only
+            if word not in KIND_OF and word in facts.species:
+                wrong = False  # a WordNet animal the card names: a boundary-"reeve"
+            elif kind == "nonhuman":  # "a creature of the sea": wrong for a person only
                 wrong = facts.kind == "human" and not negated
             elif negated:  # "I'm not a machine" from an android, "I'm not human" from a person
                 wrong = kind == facts.kind and (kind != "human" or word in HUMAN_ONLY)
             elif word in GENDERED_HUMAN:
                 wrong = facts.kind in ("artificial", "animal")
             elif kind == "animal" == facts.kind and facts.species:
-                wrong = ANIMAL_FAMILY.get(word, word) not in facts.species  # a cat, not an octopus
+                # a cat, not an octopus; a bird, and a heron, from a shoebill
+                wrong = animal_family(word) not in facts.species and word not in facts.species
             else:
                 wrong = kind != facts.kind
             if wrong:
