@@ -175,7 +175,7 @@ def _wrong(facts, reply):
         (BAKER, "I am a man of simple tastes.", ["sex"]),
         (SHIP_AI, "I am human, like you, deckhand.", ["kind"]),
         (SHIP_AI, "I'm a woman who loves the sea.", ["sex", "kind"]),
-        (SHIP_AI, "I'm just a bit of a guy, really.", ["sex", "kind"]),
+        (SHIP_AI, "I'm just a bit of a guy, really.", ["sex"]),  # hedged: no kind
         (SHIP_AI, "I am the ship's mind. I have no body.", []),
         (SWORDSWOMAN, "*He hands you the blade, his jaw set.* Take it.", ["sex"]),
         (SWORDSWOMAN, "*She hands you the blade. He, the old smith, nods.* Take it.", []),
@@ -392,6 +392,11 @@ def test_a_kind_outside_the_lexicon_is_read_from_wordnet():
         # a name is no kind: "Wren" is a bird in WordNet
         (BAKER, "I'm Rosa Wren, and I bake.", []),
         (BAKER, "I'm a big fan of bread.", []),
+        # a hedge is no claim of a kind, and "guy" is said of anyone; "a man" is not
+        (CAPYBARA, "I'm a bit of a man, really.", []),
+        (CAPYBARA, "I'm just a little guy who likes the river.", []),
+        (CAPYBARA, "I'm just a man who runs a ferry.", ["kind"]),
+        (OCTOPUS, "I'm a bit of a lady, you know.", ["sex"]),
     ],
 )
 def test_a_claim_outside_the_lexicon_is_read_from_wordnet(facts, reply, wrong):

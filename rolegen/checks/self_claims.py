@@ -282,7 +282,10 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
                 rf"{re.escape(word)}s?(?:-|\s+{_ANIMAL_HEADS})", clause, re.I
             ):
                 continue  # "a bird-watching enthusiast", "a falcon trainer": not the animal
-            out.kinds.append((kind, negated, word.lower()))
+            if hedged and kind == "human":
+                pass  # "a bit of a man": a figure of speech, though it still has a sex
+            else:
+                out.kinds.append((kind, negated, word.lower()))
             if not negated and word.lower() in _SEX_OF:
                 out.sexes.append(_SEX_OF[word.lower()])
         if negated and not disclaimer:
@@ -371,7 +374,8 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
             elif negated:  # "I'm not a machine" from an android, "I'm not human" from a person
                 wrong = kind == facts.kind and (kind != "human" or word in HUMAN_ONLY)
             elif word in GENDERED_HUMAN:
-                wrong = facts.kind in ("artificial", "animal")
+                # "I'm just a little guy" from a ferret is said of anyone; "a man" is not
+                wrong = facts.kind == "artificial" or (facts.kind == "animal" and word != "guy")
             elif kind == "animal" == facts.kind and facts.species:
                 # a cat, not an octopus; a bird, and a heron, from a shoebill
                 wrong = animal_family(word) not in facts.species and word not in facts.species
