@@ -65,6 +65,7 @@ def labelled_card_folders() -> list[Path]:
         evals / "holdout9" / "personas",
         evals / "holdout10" / "personas",
         evals / "holdout11" / "personas",
+        evals / "holdout12" / "personas",
     ]
 
 
