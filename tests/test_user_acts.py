@@ -32,6 +32,10 @@ from rolegen.checks.user_acts import role_swap, user_actions
         ("*Alex's eyes light up.* Welcome back.", True),
         ("I'm glad you came. Sit by the fire.", False),
         ("If you're happy, I'm happy.", False),  # a condition, not a statement
+        # the user's lines written under a speaker label
+        ('The user: "Thank you, I\'m so glad of you."', True),
+        ("*She smiles.*\nAlex: I'll take the left path, then.", True),
+        ("The users here come from far away: sailors, mostly.", False),
     ],
 )
 def test_acting_for_the_user_in_narration_and_speech(reply, acts):

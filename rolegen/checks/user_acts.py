@@ -61,6 +61,8 @@ _FEELING = re.compile(
     r"ashamed|angry|upset)\b",
     re.IGNORECASE,
 )
+# A line the reply writes for the user under a speaker label: "The user: Thank you, ..."
+_USER_LABEL = re.compile(r"(?:^|\n)\s*[*\"“]?\s*(?:the user|user|{name})\s*:", re.IGNORECASE)
 _SUBORDINATE = re.compile(r"\b(?:as|than|what|if|when|while|before|after|until|so)\s*$", re.I)
 _DECIDING_VERB = re.compile(
     rf"^(?:(?:slowly|quickly|finally|suddenly|just|then|also|still|carefully|softly|"
@@ -99,6 +101,14 @@ def _clause_start(name: str) -> re.Pattern:
     )
 
 
+@lru_cache(maxsize=256)
+def _user_label(name: str) -> re.Pattern:
+    return re.compile(
+        _USER_LABEL.pattern.replace("{name}", re.escape(name) if name else "(?!x)x"),
+        re.IGNORECASE,
+    )
+
+
 def _clauses(sentence: str, name: str) -> list[re.Match]:
     """Each clause of the sentence whose subject is the user (groups: subject,
     contraction, rest)."""
@@ -113,8 +123,9 @@ def _clauses(sentence: str, name: str) -> list[re.Match]:
 
 
 def user_actions(text: str, user_name: str = "") -> int:
-    """How many sentences act for the user. In narration (the *starred* spans, or text
-    outside quotations), any clause with the user as subject that is not a wish or a
+    """How many sentences act for the user, and lines written for them under a speaker
+    label ("The user: Thank you, ...", "Alex: I'll take the left path"). In narration
+    (the *starred* spans, or text outside quotations), any clause with the user as subject that is not a wish or a
     possibility: "*You look around, taking a deep breath.*", "*as you step aboard*",
     "*Alex nods and follows.*", "*The user smiles*", "*The user's eyes narrow*". In what the character says aloud, a statement whose
     subject "you" is followed by a reaction, a perception, a speech act or a narrated
@@ -125,7 +136,7 @@ def user_actions(text: str, user_name: str = "") -> int:
     if "you" not in low and "the user" not in low and (not name or name.lower() not in low):
         return 0
     speech, narration = speech_and_narration(text)
-    count = 0
+    count = len(_user_label(name).findall(text))  # "The user: ..." written for them
     starred = "*" in text  # else narration is the text around quotations, which may be speech
     for span in narration:
         for sentence in _SENTENCE.findall(span):
