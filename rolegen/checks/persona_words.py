@@ -1,11 +1,16 @@
 """The words the persona checks read (numbers and ages are `ages.py`'s): pronouns and
 sex words, kinds of being (human, artificial, animal, supernatural, a creature, a thing),
 trades and workplaces in trade groups, titles that state a trade or a sex, and `words_of`,
-which finds a lexicon's words in a text by dictionary look-up.
+which finds a lexicon's words in a text by dictionary look-up. Beyond the hand lexicon,
+WordNet's nouns of being (`wordnet_kinds.tsv`, exported once by bench/wordnet_kinds.py):
+`noun_kind` for a noun phrase's head, `wordnet_animals` for a card's animals, and
+`animal_families` / `animal_family` to tell "I'm a bird" from a shoebill (agrees) from "I'm
+a cat" from a capybara (does not).
 
 Shared by the card side (`persona_facts`: what a card states) and the reply side
 (`self_claims`: what a reply says of itself), so both read one vocabulary. Not handled:
-words outside these lists, inflected forms other than a plural "s".
+trades outside these lists, kinds WordNet does not know or knows in senses of two kinds
+("bat", "spirit"), inflected forms other than a plural "s".
 """
 
 from __future__ import annotations
