@@ -66,6 +66,7 @@ def labelled_card_folders() -> list[Path]:
         evals / "holdout10" / "personas",
         evals / "holdout11" / "personas",
         evals / "holdout12" / "personas",
+        evals / "holdout13" / "personas",
     ]
 
 
