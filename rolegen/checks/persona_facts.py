@@ -51,12 +51,10 @@ from rolegen.checks.persona_words import (
     TRADES,
     WORKPLACE_OF,
     WORKPLACE_WORD,
-    animal_families,
-    noun_kind,
-    wordnet_animals,
     words_of,
 )
 from rolegen.checks.phrases import detect_language
+from rolegen.checks.wordnet import animal_families, noun_kind, wordnet_animals
 
 
 @dataclass(frozen=True)

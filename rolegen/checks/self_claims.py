@@ -17,10 +17,11 @@ What counts as a contradiction, and why it is narrow:
   "I'm a robot" from a baker, "I'm an old man" from an octopus, "I'm not a machine" from
   an android, "I'm a creature" from a person, "I'm a book" or "I'm a small village" from
   anyone (a thing or a place, as the claim's last word: not "a book lover"), "we humans"
-  from anything but a person. Gendered human nouns count as a human claim against
-  artificial and animal cards only (a ghost was a woman). A kind word inside a name is none ("I'm Professor Hollis Wren", "the Red
-  Fox Inn"); "I'm not the best person to ask" and "I'm not your typical octopus" deny
-  nothing;
+  from anything but a person; a noun WordNet knows ("I'm a snowman"; `wordnet`). Gendered
+  human nouns count against artificial and animal cards only (a ghost was a woman), "guy"
+  against artificial ones (a ferret is "a little guy"); hedged ("a bit of a man") they
+  claim a sex, no kind. A kind word inside a name is none ("Professor Hollis Wren");
+  "I'm not the best person to ask" and "I'm not your typical octopus" deny nothing;
 - trade: an occupation whose trade group the card never names ("I'm a scientist" from a
   baker, "I'm a journalist" from a river spirit whose card names no trade at all), or the
   card's own trade denied ("I'm not a firefighter"), or what the card says the character
@@ -31,7 +32,7 @@ trade?"), a bare answer is a claim: "A human." reads as "I am a human".
 In the past tense ("I was just a little girl", "I used to be a bird") only sex and kind
 count. Not handled: claims in the third person ("Maria is 22"), a past trade or age ("I
 was a doctor"), paraphrase ("I remember the first tsar"), words outside the lexicon
-(`persona_words`).
+(`persona_words`) and WordNet's nouns of being.
 """
 
 from __future__ import annotations
@@ -50,10 +51,9 @@ from rolegen.checks.persona_words import (
     KIND_WORD,
     TRADE_OF,
     TRADE_WORD,
-    animal_family,
-    noun_kind,
     words_of,
 )
+from rolegen.checks.wordnet import animal_family, noun_kind
 
 
 @dataclass
@@ -261,7 +261,7 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
         if not negated and _YOUNG.search(clause):
             out.young = True  # "I'm a young man" from a man of eighty-four
         if not negated and not hedged:
-            head = re.findall(r"[^\W\d_][\w'’-]*", clause.lower())
+            head = _WORDS.findall(clause.lower())
             out.heads += [" ".join(head[-2:]), *head[-1:]]  # "chimney sweep", "sweep"
             # a head outside the lexicon that WordNet knows: "a capybara", "a snowman"
             first = re.split(r"[,;:—–(]|\s-\s|\band\b", clause, maxsplit=1)[0]
@@ -282,9 +282,7 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
                 rf"{re.escape(word)}s?(?:-|\s+{_ANIMAL_HEADS})", clause, re.I
             ):
                 continue  # "a bird-watching enthusiast", "a falcon trainer": not the animal
-            if hedged and kind == "human":
-                pass  # "a bit of a man": a figure of speech, though it still has a sex
-            else:
+            if not (hedged and kind == "human"):  # "a bit of a man": a sex, no kind
                 out.kinds.append((kind, negated, word.lower()))
             if not negated and word.lower() in _SEX_OF:
                 out.sexes.append(_SEX_OF[word.lower()])
