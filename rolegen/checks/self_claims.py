@@ -260,17 +260,16 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
             out.old = True  # "I'm just an old lady" from a girl of eleven
         if not negated and _YOUNG.search(clause):
             out.young = True  # "I'm a young man" from a man of eighty-four
+        kind_words = words_of(KIND_WORD, clause)
         if not negated and not hedged:
             head = _WORDS.findall(clause.lower())
             out.heads += [" ".join(head[-2:]), *head[-1:]]  # "chimney sweep", "sweep"
             # a head outside the lexicon that WordNet knows: "a capybara", "a snowman"
             first = re.split(r"[,;:—–(]|\s-\s|\band\b", clause, maxsplit=1)[0]
-            found = (
-                None if words_of(KIND_WORD, clause) else noun_kind(_WORDS.findall(first.lower()))
-            )
+            found = None if kind_words else noun_kind(_WORDS.findall(first.lower()))
             if found and not _proper(found[1].split()[-1], clause):
                 out.kinds.append((found[0], False, found[1]))
-        for word in words_of(KIND_WORD, clause):
+        for word in kind_words:
             kind = KIND_OF.get(word.lower(), "human")
             if kind == "object" and not re.search(rf"{re.escape(word)}\W*(?:,|$)", clause, re.I):
                 continue  # "a book lover", "a game designer": the thing is not the noun

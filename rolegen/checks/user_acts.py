@@ -125,9 +125,10 @@ def _clauses(sentence: str, name: str) -> list[re.Match]:
 def user_actions(text: str, user_name: str = "") -> int:
     """How many sentences act for the user, and lines written for them under a speaker
     label ("The user: Thank you, ...", "Alex: I'll take the left path"). In narration
-    (the *starred* spans, or text outside quotations), any clause with the user as subject that is not a wish or a
-    possibility: "*You look around, taking a deep breath.*", "*as you step aboard*",
-    "*Alex nods and follows.*", "*The user smiles*", "*The user's eyes narrow*". In what the character says aloud, a statement whose
+    (the *starred* spans, or text outside quotations), any clause with the user as
+    subject that is not a wish or a possibility: "*You look around, taking a deep
+    breath.*", "*as you step aboard*", "*Alex nods and follows.*", "*The user smiles*",
+    "*The user's eyes narrow*". In what the character says aloud, a statement whose
     subject "you" is followed by a reaction, a perception, a speech act or a narrated
     movement: "You take a closer look and see the hull", "You nod and tell her your name";
     "Your eyes widen" anywhere."""

@@ -65,7 +65,9 @@ def wordnet_animals(text: str) -> list[str]:
             continue
         for noun in (f"{word} {words[i + 1]}" if i + 1 < len(words) and words[i + 1] else "", word):
             for form in (noun, noun[:-1] if noun.endswith("s") else ""):
-                found = _wordnet().get(form) if form and form not in KIND_OF else None
+                if len(form) <= 3 or form in KIND_OF:
+                    continue  # "dass" is no plural of "das"
+                found = _wordnet().get(form)
                 if found and found[0] == "animal":
                     out.append(form)
     return out
