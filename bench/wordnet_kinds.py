@@ -16,7 +16,7 @@ left out: the checks cannot tell which is meant; so is a noun that is also an ad
 its first sense, nearest first, so that a shoebill's "I'm a bird" agrees with its card.
 Rows: `noun<TAB>kind<TAB>hypernym hypernym ...` (spaces inside a noun written as `_`).
 
-rolegen reads the file at import time and never needs WordNet itself. WordNet's licence
+rolegen reads the file on the checks' first look-up and never needs WordNet itself. WordNet's licence
 (a permissive one, from Princeton University) is in the file's header.
 
     python bench/wordnet_kinds.py [--wordnet /usr/share/wordnet] [--out PATH]
@@ -132,6 +132,12 @@ def main() -> None:
         default=Path(__file__).resolve().parent.parent / "rolegen/checks/wordnet_kinds.tsv",
     )
     args = parser.parse_args()
+    for name in ("data.noun", "index.noun", "index.adj"):
+        if not (args.wordnet / name).is_file():
+            parser.error(
+                f"{args.wordnet / name}: not found; install WordNet 3.0's database "
+                "(apt-get install wordnet-base) or name its folder with --wordnet"
+            )
     rows = export(args.wordnet)
     args.out.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
     print(f"{len(rows)} nouns -> {args.out}")
