@@ -67,6 +67,7 @@ def labelled_card_folders() -> list[Path]:
         evals / "holdout11" / "personas",
         evals / "holdout12" / "personas",
         evals / "holdout13" / "personas",
+        evals / "holdout14" / "personas",
     ]
 
 
