@@ -120,6 +120,38 @@ def test_ages_in_long_words_in_winters_and_in_italian():
     assert _wrong(BAKER, "I'm eighty winters old, dear.") == []
 
 
+def test_ages_from_sheets_deaths_seasons_and_great_spans():
+    from rolegen.checks.ages import ages
+
+    assert ages("[Name: {{char}}; Alter: 81 Jahre; Art: Mensch]") == [81.0]
+    assert ages(
+        'Age("17 at death" + "Died in 1861" + "Has haunted the mine for over 160 years")'
+    ) == [
+        17.0,
+        160.0,
+    ]
+    assert ages('Age("34 when she died in 1887")') == [34.0]
+    assert ages("Age: 7 years since commissioning") == [7.0]
+    assert ages("the ghost of a woman who died at twenty-nine in 1961") == [29.0]
+    assert ages("She was foaled sixteen springs ago") == [16.0]
+    assert ages("a male of seven summers") == [7.0]
+    assert ages("a robot that has been active for eleven years") == [11.0]
+    assert ages("It was activated three years and four months ago") == [3.33]
+    assert ages("he has lingered for roughly eleven hundred years in the mound") == [1100.0]
+    assert ages("un peu plus de mille quatre cents ans") == [1400.0]
+    # another's age or death, a span of a human life, a stage or a page: none of its own
+    assert ages("Divorced, raising a twelve-year-old son") == []
+    assert ages("her husband, who died at 60, left her the shop") == []
+    assert ages("He has lived in Ashby for fifty years") == []
+    assert ages("Stage: 3, page: 12") == []
+    # a great age is a round figure: a quarter either side
+    ghost = card_facts("Osric", "He has lingered for roughly eleven hundred years in a barrow.")
+    assert _wrong(ghost, "I'm a thousand years old.") == []
+    assert _wrong(ghost, "I'm 250 years old.") == ["age"]
+    wenna = card_facts("Wenna", 'Age("17 at death" + "Has haunted the mine for over 160 years")')
+    assert _wrong(wenna, "I'm 25 years old.") == ["age"]
+
+
 def test_italian_cards_the_head_of_the_kind_and_more_trades():
     falconer = card_facts(
         "Nunzia",

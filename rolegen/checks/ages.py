@@ -3,11 +3,15 @@ Italian and Chinese: `number` ("thirty-four", "a hundred and twelve", "quatre-vi
 `it_number` ("trentanove"), `zh_number` ("四十三"), and
 `ages`, every age a text states ("80-year-old", "a man of thirty-four", "in her
 seventies", "three hundred winters old", "trentanove anni", "八十岁", a made thing's years
-since it was made); what a reply says of its own age (`ages_said`: "I'm around 30") and of
+since it was made, a sheet's field: "Age: 81", 'Age("17 at death")', the age at death: "died
+at twenty-nine", a birth in seasons: "foaled sixteen springs ago", a life of a hundred years
+or more: "has lingered for eleven hundred years"; not a relative's: "a twelve-year-old
+son"); what a reply says of its own age (`ages_said`: "I'm around 30") and of
 the span of its life (`spans_said`: "I've been here for 2,000 years"); and `far`, an age
-far from every age a card states. Shared by the card side
-(`persona_facts`) and the reply side (`self_claims`). Not handled: numbers past the
-thousands in words, durations read as ages ("for 30 years" is not one).
+far from every age a card states (a great age, a hundred or more, is a round figure: a
+quarter either side). Shared by the card side (`persona_facts`) and the reply side
+(`self_claims`). Not handled: numbers past the thousands in words, durations under a
+hundred years read as ages ("has lived here for 30 years" is not one).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ NUMBER_WORDS = {
     "dix": 10, "onze": 11, "douze": 12, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5,
     "seis": 6, "siete": 7, "ocho": 8, "nueve": 9, "diez": 10, "zwei": 2, "drei": 3, "vier": 4,
     "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "zwölf": 12,
-    "thousand": 1000,
+    "thousand": 1000, "cent": 100, "cents": 100, "cien": 100, "ciento": 100, "mille": 1000,
+    "mil": 1000,
 }  # fmt: skip
 # Italian writes a number in one word, a ten's last vowel dropped before "uno" and "otto":
 # "trentanove", "ventotto", "cinquantuno".
@@ -80,9 +85,9 @@ def number(text: str) -> float | None:
             continue
         if part not in NUMBER_WORDS:
             return None
-        if part == "hundred":
+        if NUMBER_WORDS[part] == 100:  # "hundred", "cent(s)", "cien(to)"
             current = (current or 1) * 100
-        elif part == "thousand":
+        elif NUMBER_WORDS[part] == 1000:  # "thousand", "mille", "mil"
             total, current = total + (current or 1) * 1000, 0
         else:
             current += NUMBER_WORDS[part]
@@ -140,16 +145,31 @@ AGE = re.compile(
     rf"|\b(?P<ym>{NUMBER})\s+years?\s+and\s+(?P<months>{NUMBER})\s+months?\s+old\b"
     # "a female of four and a half years", "a man of eighty years"
     rf"|\b(?:man|woman|girl|boy|lady|gentleman|person|fellow|female|male|creature)\s+of\s+"
-    rf"(?P<of>{NUMBER})(?P<ofhalf>\s+and\s+a\s+half)?\s+years\b(?!['’])"
+    rf"(?P<of>{NUMBER})(?P<ofhalf>\s+and\s+a\s+half)?\s+(?:years|summers|winters|springs)\b(?!['’])"
     rf"|\b(?:in|into)\s+(?:his|her|their|its|my)\s+(?:early\s+|late\s+|mid-)?(?P<decade>{DECADE})\b"
     rf"|(?:^|[.!?]\s+)(?P<decade2>{DECADE}),"
     r"|(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)"
     # a made thing's age: "activated 31 years ago", "seit sechs Jahren im Betrieb"
     rf"|\b(?:activated|built|switched on|turned on|assembled|constructed|wound|made|forged|"
-    rf"created|awakened|born|hatched|(?:came|rolled) off the (?:\w+ )?line)\s+"
+    rf"created|awakened|born|hatched|foaled|whelped|calved|fledged|spawned|sprouted|carved|"
+    rf"summoned|(?:came|rolled) off the (?:\w+ )?line)\s+"
     rf"(?:first\s+)?(?:some\s+|about\s+|nearly\s+|over\s+)?(?:a\s+)?"
-    rf"(?P<ago>{NUMBER})\s+years?\s+ago"
-    rf"|\bin (?:operation|service) for\s+(?P<op>{NUMBER})\s+years"
+    rf"(?P<ago>{NUMBER})\s+(?:years?|winters?|springs?|summers?)"
+    rf"(?:\s+and\s+(?P<agomonths>{NUMBER})\s+months?)?\s+ago"
+    rf"|\b(?:in (?:operation|service)|active|operational)\s+for\s+(?P<op>{NUMBER})\s+years"
+    # a sheet's age field: "Age: 81", "Alter: 81 Jahre", W++ 'Age("17 at death" + ...)'
+    rf"|\b(?:age|alter|âge|edad|età|idade)\s*(?::|=|\(\s*[\"“']?)\s*[\"“']?\s*"
+    rf"(?:about|around|roughly|approximately|circa|some|nearly|almost|over)?\s*"
+    rf"(?P<field>{NUMBER})\b(?!\s*(?:%|cm|kg|months?|weeks?|days?)\b)"
+    # the age at death: "died at twenty-nine", "17 at death", "34 when she died in 1887"
+    rf"|\bdied\s+(?:in\s+\d{{3,4}}\s+)?at\s+(?P<died>{NUMBER})\b(?!\s*(?:[ap]\.?m\b|o'clock))"
+    rf"|\b(?P<death>{NUMBER})\s+(?:at\s+(?:(?:her|his|their|its)\s+)?death|when\s+(?:she|he|they|it)\s+died)"
+    # a great life span, a hundred years or more: "has lingered for roughly eleven hundred
+    # years", "has lived behind the stoves for more than four hundred winters"
+    rf"|\b(?:has|have|had)\s+(?:lived|lingered|existed|dwelt|haunted|walked|roamed|wandered|"
+    rf"slept|stood|watched|guarded|been alive)\b[^.!?\n]{{0,80}}?\bfor\s+(?:some\s+|roughly\s+|"
+    rf"about\s+|over\s+|more than\s+|nearly\s+|almost\s+|around\s+|well over\s+)?"
+    rf"(?P<life>{NUMBER})\s+(?P<lunit>years|winters|summers|springs|centuries)\b"
     # "has served the court for forty-four years, ever since a horologist wound them"
     rf"|\bfor\s+(?P<ever>{NUMBER})\s+years,?\s+(?:ever\s+)?since\b[^.!?\n]{{0,80}}?"
     r"\b(?:wound|built|made|activated|switched on|forged|created|assembled|born|hatched)\b"
@@ -159,6 +179,14 @@ AGE = re.compile(
     rf"|\bseit\s+(?P<seit>{NUMBER})\s+jahren\s+im\s+(?:betrieb|einsatz|dienst)",
     re.IGNORECASE,
 )
+# "her husband died at 60", "whose mother, who died at 40": another's death
+_OTHERS = re.compile(r"\b(?:his|her|their|its|my|whose)\s+\w+,?\s*(?:who\s+)?$", re.IGNORECASE)
+# "raising a twelve-year-old son": a relative's age, not the character's
+_RELATIVE = re.compile(
+    r"\s+(?:(?:step|grand|great-grand)?(?:son|daughter|child|children|kids?|brother|sister|"
+    r"nephew|niece|cousin|husband|wife|twins?)s?|apprentice|grandchild(?:ren)?)\b",
+    re.IGNORECASE,
+)
 DURATION = re.compile(r"(?:depuis|pendant|il y a|hace|desde hace|durante|seit|vor)\s+$", re.I)
 
 
@@ -166,6 +194,10 @@ def ages(text: str) -> list[float]:
     out = []
     for m in AGE.finditer(text):
         if not m.group("seit") and DURATION.search(text[max(0, m.start() - 14) : m.start()]):
+            continue
+        if m.group("n") and _RELATIVE.match(text, m.end()):
+            continue
+        if m.group("died") and _OTHERS.search(text[max(0, m.start() - 40) : m.start()]):
             continue
         if m.group("zh"):
             value = zh_number(m.group("zh"))
@@ -184,13 +216,22 @@ def ages(text: str) -> list[float]:
                 or m.group("ever")
                 or m.group("of")
                 or m.group("ym")
+                or m.group("field")
+                or m.group("died")
+                or m.group("death")
+                or m.group("life")
             )
+            if value is not None and m.group("life"):
+                value *= 100 if m.group("lunit").lower() == "centuries" else 1
+                if value < 100:  # "has lived in Ashby for fifty years": no age
+                    continue
             if value is not None and m.group("odd"):
                 value += 5
             if value is not None and (m.group("half") or m.group("ofhalf")):
                 value += 0.5
-            if value is not None and m.group("months"):  # "two years and eight months old"
-                value += round((number(m.group("months")) or 0) / 12, 2)
+            months = m.group("months") or m.group("agomonths")
+            if value is not None and months:  # "two years and eight months old"
+                value += round((number(months) or 0) / 12, 2)
         if value is not None and 0 < value < 100000:
             out.append(value)
     return out
@@ -270,6 +311,8 @@ def far(age: float, card_ages: tuple[float, ...]) -> bool:
 def _tolerance(card_age: float) -> float:
     if card_age < 20:
         return 0.5
+    if card_age >= 100:  # a great age is a round figure: "some two hundred years"
+        return card_age / 4
     if card_age % 10 == 5:  # a decade ("in his forties") or an age that may be one
         return max(5.0, card_age / 20)
     return card_age / 20

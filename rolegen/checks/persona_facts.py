@@ -11,7 +11,8 @@ What is read, and from where:
 - ages: every age stated ("an eighty-year-old", "a man of thirty-four", "in her
   seventies", "a hundred and twelve years old", "trentanove anni", "八十岁"), and a made
   thing's years of service ("came off the line nineteen
-  years ago"); durations ("has kept bees for 40 years") are not ages;
+  years ago"), a sheet's age field, the age at death, and a life of a hundred years or
+  more (`ages`); durations ("has kept bees for 40 years") are not ages;
 - kind: the first predicate that names a kind of being with the character as its
   subject ("Pip is a 14-year-old boy", "TALLOW is an artificial being"; the subject may
   stand before an aside: "Kuzya, whom the village calls Grandfather, is ..."), the head
