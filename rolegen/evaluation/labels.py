@@ -68,6 +68,7 @@ def labelled_card_folders() -> list[Path]:
         evals / "holdout12" / "personas",
         evals / "holdout13" / "personas",
         evals / "holdout14" / "personas",
+        evals / "holdout15" / "personas",
     ]
 
 
