@@ -139,6 +139,8 @@ def test_ages_from_sheets_deaths_seasons_and_great_spans():
     assert ages("It was activated three years and four months ago") == [3.33]
     assert ages("he has lingered for roughly eleven hundred years in the mound") == [1100.0]
     assert ages("un peu plus de mille quatre cents ans") == [1400.0]
+    assert ages('Age("About 1,300 years")') == [1300.0]  # not 1, nor 300
+    assert ages("she is 1,300 years old") == [1300.0]
     # another's age or death, a span of a human life, a stage or a page: none of its own
     assert ages("Divorced, raising a twelve-year-old son") == []
     assert ages("her husband, who died at 60, left her the shop") == []

@@ -57,7 +57,7 @@ DECADES = {
     "seventies": 75, "eighties": 85, "nineties": 95,
 }  # fmt: skip
 WORD_NUMBER = "|".join(sorted(map(re.escape, NUMBER_WORDS), key=len, reverse=True))
-NUMBER = rf"(?:\d{{1,5}}|(?:{WORD_NUMBER})(?:(?:[- ]|\s+(?:y|et|and)\s+)(?:{WORD_NUMBER})){{0,3}})"
+NUMBER = rf"(?:\d{{1,3}}(?:,\d{{3}})+|\d{{1,5}}|(?:{WORD_NUMBER})(?:(?:[- ]|\s+(?:y|et|and)\s+)(?:{WORD_NUMBER})){{0,3}})"
 ZH_DIGITS = {
     "零": 0,
     "一": 1,
@@ -75,6 +75,8 @@ ZH_DIGITS = {
 
 def number(text: str) -> float | None:
     text = text.lower().strip()
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", text):  # "1,300"
+        text = text.replace(",", "")
     if text.isdigit():
         return float(text)
     if text in NUMBER_WORDS:
