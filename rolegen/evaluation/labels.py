@@ -46,7 +46,7 @@ def read_labelled(
 
 def labelled_card_folders() -> list[Path]:
     """Where the cards of the labelled turns live: the shipped personas and the eval suites
-    (the held-out suite, the calibration and the six holdout sets of cards)."""
+    (the held-out suite, the calibration and the holdout sets of cards)."""
     from rolegen.resources import evals_dir, personas_dir
 
     evals = evals_dir()
