@@ -35,8 +35,8 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/rolegen generate --persona $(PERSONA) --dialogues 8 --turns 6
 
-# The whole loop on the embedded model: generate -> filter -> train -> eval (about 36 min
-# on 2 CPU cores); ends with outputs/pipeline/eval/report.html.
+# The whole loop on the embedded model: generate -> filter -> train -> eval (59 min on 2
+# CPU cores, timed 2026-12-06); ends with outputs/pipeline/eval/report.html.
 pipeline: $(STAMP)
 	$(BIN)/rolegen pipeline --out outputs/pipeline
 
