@@ -13,6 +13,7 @@ last one.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from rolegen.checks.persona_facts import CardFacts
@@ -46,29 +47,20 @@ def read_labelled(
 
 def labelled_card_folders() -> list[Path]:
     """Where the cards of the labelled turns live: the shipped personas and the eval suites
-    (the held-out suite, the calibration and the holdout sets of cards)."""
+    (the held-out suite, the calibration and every holdout set of cards, `evals/holdout`,
+    `evals/holdout2`, ... in the order they were written)."""
     from rolegen.resources import evals_dir, personas_dir
 
     evals = evals_dir()
+    holdouts = sorted(
+        (p for p in evals.glob("holdout*") if re.fullmatch(r"holdout\d*", p.name)),
+        key=lambda p: int(p.name[len("holdout") :] or 1),
+    )
     return [
         personas_dir(),
         evals / "personas",
         evals / "calibration" / "personas",
-        evals / "holdout" / "personas",
-        evals / "holdout2" / "personas",
-        evals / "holdout3" / "personas",
-        evals / "holdout4" / "personas",
-        evals / "holdout5" / "personas",
-        evals / "holdout6" / "personas",
-        evals / "holdout7" / "personas",
-        evals / "holdout8" / "personas",
-        evals / "holdout9" / "personas",
-        evals / "holdout10" / "personas",
-        evals / "holdout11" / "personas",
-        evals / "holdout12" / "personas",
-        evals / "holdout13" / "personas",
-        evals / "holdout14" / "personas",
-        evals / "holdout15" / "personas",
+        *(p / "personas" for p in holdouts),
     ]
 
 
