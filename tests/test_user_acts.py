@@ -36,6 +36,16 @@ from rolegen.checks.user_acts import role_swap, user_actions
         ('The user: "Thank you, I\'m so glad of you."', True),
         ("*She smiles.*\nAlex: I'll take the left path, then.", True),
         ("The users here come from far away: sailors, mostly.", False),
+        # a glad or grateful mind stated for the user, said aloud
+        ("You're so grateful to have a place to hang out and relax.", True),
+        ("Ah, you're enjoying the taste of the olive.", True),
+        ("You are happy to share your job with me.", True),
+        ("You're just so happy to have me, I guess.", False),  # a guess
+        ("You're welcome, and you're lucky the rain stopped.", False),
+        ("Are you happy here?", False),
+        # "you both", and "User's" without its article
+        ("*She smiles, and you both laugh together.*", True),
+        ("*User's expression turns grave, and he nods.*", True),
     ],
 )
 def test_acting_for_the_user_in_narration_and_speech(reply, acts):

@@ -61,25 +61,39 @@ _FEELING = re.compile(
     r"ashamed|angry|upset)\b",
     re.IGNORECASE,
 )
+# A glad or grateful mind stated for the user: "You're so grateful to have a place to rest",
+# "You're happy to share your job with me", "you're enjoying the taste of the olive". Not
+# "you're welcome", nor "you're lucky" (what the user is, not what they feel).
+_PLEASED = re.compile(
+    r"^(?:(?:just|really|all|so|very|truly|still|clearly|obviously)\s+)*(?:glad|grateful|"
+    r"happy|thankful|proud|relieved|pleased|delighted|thrilled|enjoying|loving|"
+    r"looking forward)\b",
+    re.IGNORECASE,
+)
+_YOU_ARE = re.compile(r"\byou are\b", re.IGNORECASE)  # read as "you're"
+# A guess, not a statement: "You're just so happy to have me, I guess".
+_HEDGE = re.compile(
+    r"\b(?:i (?:guess|think|imagine|suppose|reckon|hope|bet)|maybe|perhaps|probably)\b", re.I
+)
 # A line the reply writes for the user under a speaker label: "The user: Thank you, ..."
 _USER_LABEL = re.compile(r"(?:^|\n)\s*[*\"“]?\s*(?:the user|user|{name})\s*:", re.IGNORECASE)
 _SUBORDINATE = re.compile(r"\b(?:as|than|what|if|when|while|before|after|until|so)\s*$", re.I)
 _DECIDING_VERB = re.compile(
     rf"^(?:(?:slowly|quickly|finally|suddenly|just|then|also|still|carefully|softly|"
-    rf"nervously|gently|immediately)\s+)?(?:{_DECIDING})\w*\b",
+    rf"nervously|gently|immediately|both|all)\s+)?(?:{_DECIDING})\w*\b",
     re.IGNORECASE,
 )
 # A clause whose subject is the user: the sentence's start, or after a conjunction.
 _CLAUSE_START = re.compile(
     r"(?:^|[,;:—–-]\s*(?:and\s+|then\s+|but\s+)?|\b(?:and|then|as|while|when|before|after|"
     r"until|so)\s+)\s*(?P<subject>you(?P<contraction>['’](?:re|ve|d|ll))?|your\s+(?P<part>\w+)|"
-    r"(?:{name}|the user)['’]s\s+(?P<part2>\w+)|{name}|the user)\s+(?P<rest>.*)",
+    r"(?:{name}|(?:the )?user)['’]s\s+(?P<part2>\w+)|{name}|the user)\s+(?P<rest>.*)",
     re.IGNORECASE,
 )
 # Said aloud, "your <part> <verb>" decides the user's body: "Your eyes widen".
 _BODY = set(
-    """eyes heart hand hands cheeks face mind stomach breath legs knees voice fingers gaze jaw
-    lips pulse head feet knuckles skin throat shoulders hair mouth""".split()
+    """eyes heart hand hands cheeks face expression smile brow mind stomach breath legs knees
+    voice fingers gaze jaw lips pulse head feet knuckles skin throat shoulders hair mouth""".split()
 )
 # After "you", what makes a clause a wish, a possibility or a habit of speech, not an act.
 _WISH = (
@@ -131,10 +145,11 @@ def user_actions(text: str, user_name: str = "") -> int:
     "*The user's eyes narrow*". In what the character says aloud, a statement whose
     subject "you" is followed by a reaction, a perception, a speech act or a narrated
     movement: "You take a closer look and see the hull", "You nod and tell her your name";
-    "Your eyes widen" anywhere."""
+    "Your eyes widen" anywhere; or a mind or a gladness stated for them ("You're not sure
+    what to say", "You're so grateful to be here"), unless hedged ("..., I guess")."""
     name = user_name.strip()
     low = text.lower()
-    if "you" not in low and "the user" not in low and (not name or name.lower() not in low):
+    if "you" not in low and "user" not in low and (not name or name.lower() not in low):
         return 0
     speech, narration = speech_and_narration(text)
     count = len(_user_label(name).findall(text))  # "The user: ..." written for them
@@ -156,7 +171,7 @@ def user_actions(text: str, user_name: str = "") -> int:
                 ):
                     count += 1
                     break
-    for sentence in _SENTENCE.findall(speech):
+    for sentence in _SENTENCE.findall(_YOU_ARE.sub("you're", speech)):
         if sentence.rstrip().endswith("?"):
             continue
         for m in _clauses(sentence, name):
@@ -164,7 +179,11 @@ def user_actions(text: str, user_name: str = "") -> int:
             contraction = (m.group("contraction") or "")[1:]
             # a mind read only as a statement of its own: not "as hard as you think"
             stated = not _SUBORDINATE.search(m.group(0)[: m.start("subject") - m.start()])
-            if contraction == "re" and (_DOING.match(rest) or (stated and _FEELING.match(rest))):
+            if contraction == "re" and (
+                _DOING.match(rest)
+                or (stated and _FEELING.match(rest))
+                or (stated and _PLEASED.match(rest) and not _HEDGE.search(sentence))
+            ):
                 count += 1  # "You're looking at a locked room", "You're not sure what to say"
                 break
             if not contraction and stated and _MIND.match(rest):
