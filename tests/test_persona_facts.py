@@ -340,6 +340,34 @@ def test_what_a_card_denies_and_the_kinds_it_names_outside_the_lexicon(facts, re
     assert _wrong(facts, reply) == wrong
 
 
+FIRE_CAPTAIN = card_facts(
+    "Captain Idris Mabry", "Idris Mabry, 48, is a firefighter and the captain of Station 9."
+)
+PANADERA = card_facts(
+    "Rosa", "Rosa es una panadera de setenta años. Hace pan cada mañana.", language="es"
+)
+
+
+@pytest.mark.parametrize(
+    "facts, reply, wrong",
+    [
+        # a trade of a group the card names, in a word the card never uses
+        (STOVE_SPIRIT, "I'm just a small-town blacksmith, you know.", ["trade"]),
+        (STOVE_SPIRIT, "I'm a mason, and I build big stoves.", []),  # a builder's word
+        (STOVE_SPIRIT, "I'm a skilled craftsman.", []),  # no trade of its own
+        (FIRE_CAPTAIN, "I'm a fire marshal, and I'm here for the people.", []),
+        (FIRE_CAPTAIN, "I'm a fireman, always have been.", []),
+        (FIRE_CAPTAIN, "I'm a lifeguard, down at the beach.", ["trade"]),
+        (FIRE_CAPTAIN, "I'm not a lifeguard, but I can swim.", []),  # a disclaimer
+        # another language's card may name its trade in a word the reply translates
+        (PANADERA, "I'm a baker, and I'm seventy.", []),
+    ],
+)
+def test_a_trade_word_the_card_never_uses(facts, reply, wrong):
+    assert _wrong(facts, reply) == wrong
+    assert facts.trade_words or facts is PANADERA
+
+
 @pytest.mark.parametrize(
     "reply, asked, wrong",
     [

@@ -27,7 +27,9 @@ What is read, and from where:
   a ferryman"), the denied phrase's last one or two words;
 - trades: a trade word anywhere in the card, its tags or its name, and workplaces
   ("runs a garage": craft), read loosely on purpose: a trade the card names is the
-  character's, or at least no contradiction.
+  character's, or at least no contradiction;
+- trade_words: the trade words themselves, of an English card only (another language's
+  card may name its trade in a word the reply translates).
 Not handled: facts said only in examples or greetings (except trades), ages in words
 beyond the thousands, kinds outside `persona_words`, languages other than the six above.
 """
@@ -66,6 +68,7 @@ class CardFacts:
     ages: tuple[float, ...] = ()  # every age the card states, in years
     kind: str | None = None  # "human", "artificial", "animal" or "supernatural"
     trades: tuple[str, ...] = ()  # trade groups the card names (see TRADES)
+    trade_words: tuple[str, ...] = ()  # the trade words themselves, of an English card
     aliases: tuple[str, ...] = ()  # other spellings of the name ("Shen Qinghe", "Dona")
     species: tuple[str, ...] = ()  # animal families the card names ("fox", "octopus")
     not_roles: tuple[str, ...] = ()  # what the card says it is not ("not a chimney sweep")
@@ -84,6 +87,7 @@ class CardFacts:
                 ages=tuple(float(a) for a in data.get("ages") or ()),
                 kind=data.get("kind") if data.get("kind") in KINDS else None,
                 trades=tuple(t for t in data.get("trades") or () if t in TRADES),
+                trade_words=tuple(str(w) for w in data.get("trade_words") or ()),
                 aliases=tuple(str(a) for a in data.get("aliases") or ()),
                 species=tuple(str(a) for a in data.get("species") or ()),
                 not_roles=tuple(str(a) for a in data.get("not_roles") or ()),
@@ -238,14 +242,15 @@ def card_facts(
     anywhere in the card is the character's, or at least not a contradiction."""
     text = "\n".join(t for t in (description, personality) if t)
     tags_text = _tags_text(tags)
-    trades = {
-        TRADE_OF[w.lower()]
-        for w in words_of(TRADE_WORD, f"{name}\n{text}\n{scenario}\n{more}\n{tags_text}")
+    words = {
+        w.lower() for w in words_of(TRADE_WORD, f"{name}\n{text}\n{scenario}\n{more}\n{tags_text}")
     }
+    trades = {TRADE_OF[w] for w in words}
     for word in re.split(r"[\s.]+", name.lower()):
         fact = TITLE_FACTS.get(word)
         if fact and fact[0] == "trade":
             trades.add(fact[1])
+            words.add(word)
     for word in words_of(WORKPLACE_WORD, f"{text}\n{scenario}"):
         trades.add(WORKPLACE_OF[word.lower()])
     sex = _card_sex(name, text, language)
@@ -258,6 +263,8 @@ def card_facts(
         ages=tuple(sorted(set(ages(text)))),
         kind=kind,
         trades=tuple(sorted(trades)),
+        # another language's card may name its trade in words the reply translates
+        trade_words=tuple(sorted(words)) if language == "en" else (),
         aliases=_romanized(name),
         species=tuple(sorted(_species(name, text, tags_text, kind, noun))),
         not_roles=tuple(sorted(_not_roles(text))),

@@ -46,10 +46,12 @@ from rolegen.checks.persona_words import (
     FIELD_OF,
     FIELD_WORD,
     GENDERED_HUMAN,
+    GENERIC_TRADES,
     HUMAN_ONLY,
     KIND_OF,
     KIND_WORD,
     TRADE_OF,
+    TRADE_SYNONYMS,
     TRADE_WORD,
     words_of,
 )
@@ -65,6 +67,7 @@ class Claims:
     sexes: list[str] = field(default_factory=list)
     kinds: list[tuple[str, bool, str]] = field(default_factory=list)  # (kind, negated, word)
     trades: list[str] = field(default_factory=list)
+    trade_words: list[str] = field(default_factory=list)  # "blacksmith", "travel writer"
     denied_trades: list[str] = field(default_factory=list)  # "I'm not a firefighter"
     old: bool = False  # "an old lady", "elderly": an age, without a number
     young: bool = False  # "a young man", "I'm still young": an age, without a number
@@ -290,6 +293,8 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
         elif not hedged:
             for word in words_of(TRADE_WORD, clause):
                 out.trades.append(TRADE_OF[word.lower()])
+                if not negated:  # "I'm not a doctor, but I can ...": no claim of the word
+                    out.trade_words.append(word.lower())
         if not negated:
             for word in re.findall(r"[\w\u3400-\u9fff]+", clause.lower()):
                 if word in _SEX_OF and not KIND_WORD.fullmatch(word):
@@ -332,6 +337,25 @@ _PLAIN_PERSON = re.compile(
     r"flesh-and-blood)\s+)*(?:person|people)\b",
     re.IGNORECASE,
 )
+
+
+def _unnamed_trade(said: list[str], card: tuple[str, ...]) -> bool:
+    """A trade word the reply claims that the card never uses, nor any word for the same
+    trade: "a blacksmith" from a stove-setter, "a travel writer" from a potter whose card
+    mentions a bookshop. Not a generic word ("a craftsman"), nor one that shares its last
+    word or a part with the card's ("a fire marshal" from a firefighter, "a clerk" from
+    a night clerk). Only for a card whose trade words are known (an English card's)."""
+    if not card:
+        return False
+    for word in said:
+        last = word.split()[-1]
+        if word in GENERIC_TRADES or any(
+            word in c or c in word or last == c.split()[-1] for c in card
+        ):
+            continue
+        if not any(word in group and group.intersection(card) for group in TRADE_SYNONYMS):
+            return True
+    return False
 
 
 def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
@@ -383,6 +407,8 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
                 break
     if any(t not in facts.trades for t in said.trades):
         out.append("trade")
+    elif _unnamed_trade(said.trade_words, facts.trade_words):
+        out.append("trade")  # "I'm a blacksmith" from a stove-setter: both crafts
     elif set(said.heads) & set(facts.not_roles):
         out.append(
             "trade"
