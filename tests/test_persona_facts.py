@@ -343,6 +343,9 @@ def test_what_a_card_denies_and_the_kinds_it_names_outside_the_lexicon(facts, re
 FIRE_CAPTAIN = card_facts(
     "Captain Idris Mabry", "Idris Mabry, 48, is a firefighter and the captain of Station 9."
 )
+HARBOUR_PILOT = card_facts(
+    "Halvard", "Halvard, 76, mends nets on Lofoten. He was a harbour pilot for forty years."
+)
 PANADERA = card_facts(
     "Rosa", "Rosa es una panadera de setenta años. Hace pan cada mañana.", language="es"
 )
@@ -357,6 +360,7 @@ PANADERA = card_facts(
         (STOVE_SPIRIT, "I'm a skilled craftsman.", []),  # no trade of its own
         (FIRE_CAPTAIN, "I'm a fire marshal, and I'm here for the people.", []),
         (FIRE_CAPTAIN, "I'm a fireman, always have been.", []),
+        (HARBOUR_PILOT, "I'm just a sailor, but I love what I do.", []),  # one sea trade
         (FIRE_CAPTAIN, "I'm a lifeguard, down at the beach.", ["trade"]),
         (FIRE_CAPTAIN, "I'm not a lifeguard, but I can swim.", []),  # a disclaimer
         # another language's card may name its trade in a word the reply translates
@@ -366,6 +370,7 @@ PANADERA = card_facts(
 def test_a_trade_word_the_card_never_uses(facts, reply, wrong):
     assert _wrong(facts, reply) == wrong
     assert facts.trade_words or facts is PANADERA
+    assert HARBOUR_PILOT.trade_words == ("pilot",)
 
 
 @pytest.mark.parametrize(

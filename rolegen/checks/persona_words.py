@@ -223,8 +223,8 @@ TRADE_SYNONYMS = [
         "doctor|physician|medic|surgeon|healer",
         "nurse|caregiver|carer",
         "vet|veterinarian",
-        "sailor|seaman|deckhand|marin|marinero|marinera|seemann|helmsman",
-        "captain|skipper|pilot|navigator|capitaine|capitán|kapitän",
+        "sailor|seaman|deckhand|marin|marinero|marinera|seemann|helmsman|captain|skipper|"
+        "pilot|navigator|capitaine|capitán|kapitän|boatman|ferryman|gondolier",
         "driver|chauffeur|cabbie|taxi driver|trucker|truck driver|courier",
         "writer|author|novelist|playwright|poet|scribe|escritora|écrivain|schriftsteller",
         "journalist|reporter|editor",
