@@ -361,6 +361,7 @@ PANADERA = card_facts(
         (FIRE_CAPTAIN, "I'm a fire marshal, and I'm here for the people.", []),
         (FIRE_CAPTAIN, "I'm a fireman, always have been.", []),
         (HARBOUR_PILOT, "I'm just a sailor, but I love what I do.", []),  # one sea trade
+        (PHYSICIAN, "I'm a doctor, you know.", []),  # her title: "Dr Amara"
         (FIRE_CAPTAIN, "I'm a lifeguard, down at the beach.", ["trade"]),
         (FIRE_CAPTAIN, "I'm not a lifeguard, but I can swim.", []),  # a disclaimer
         # another language's card may name its trade in a word the reply translates

@@ -228,6 +228,10 @@ def _romanized(name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+# A title's word in full, as a reply would say it
+_TITLE_WORDS = {"dr": "doctor", "capt": "captain", "prof": "professor"}
+
+
 def card_facts(
     name: str,
     description: str = "",
@@ -250,7 +254,7 @@ def card_facts(
         fact = TITLE_FACTS.get(word)
         if fact and fact[0] == "trade":
             trades.add(fact[1])
-            words.add(word)
+            words.add(_TITLE_WORDS.get(word, word))  # "Dr Amara" names a doctor
     for word in words_of(WORKPLACE_WORD, f"{text}\n{scenario}"):
         trades.add(WORKPLACE_OF[word.lower()])
     sex = _card_sex(name, text, language)

@@ -343,8 +343,10 @@ def _unnamed_trade(said: list[str], card: tuple[str, ...]) -> bool:
     """A trade word the reply claims that the card never uses, nor any word for the same
     trade: "a blacksmith" from a stove-setter, "a travel writer" from a potter whose card
     mentions a bookshop. Not a generic word ("a craftsman"), nor one that shares its last
-    word or a part with the card's ("a fire marshal" from a firefighter, "a clerk" from
-    a night clerk). Only for a card whose trade words are known (an English card's)."""
+    word or a part with the card's ("a clerk" from a night clerk, "a smith" from a
+    blacksmith), nor one of a list of words for the card's trade (`TRADE_SYNONYMS`: "a
+    fire marshal" from a firefighter). Only for a card whose trade words are known (an
+    English card's)."""
     if not card:
         return False
     for word in said:
