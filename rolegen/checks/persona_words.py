@@ -215,7 +215,7 @@ GENERIC_TRADES = frozenset(
     entertainer officer specialist manager consultant executive designer developer trader
     merchant vendor professional""".split()
 )
-# Words for one trade: a reply may say either of the card's word ("a chef" from a cook).
+# Words for one trade: a reply may say any of them for the card's ("a chef" from a cook).
 TRADE_SYNONYMS = [
     set(words.split("|"))
     for words in (
