@@ -209,58 +209,6 @@ TRADES = {
     "manager|specialist|analyst|secretary|receptionist|conservationist|architect|lawyer|"
     "attorney|journalist|influencer|streamer|ceo",
 }
-# Trade words that name no trade of their own ("a skilled craftsman" from a glassblower).
-GENERIC_TRADES = frozenset(
-    """artisan craftsman craftswoman handwerker artesano artesana artist performer
-    entertainer officer specialist manager consultant executive designer developer trader
-    merchant vendor professional""".split()
-)
-# Words for one trade: a reply may say any of them for the card's ("a chef" from a cook).
-TRADE_SYNONYMS = [
-    set(words.split("|"))
-    for words in (
-        "cook|chef|line cook|pastry chef|cuisinier|cocinero|cocinera|cuisinière|koch|köchin",
-        "doctor|physician|medic|surgeon|healer",
-        "nurse|caregiver|carer",
-        "vet|veterinarian",
-        "sailor|seaman|deckhand|marin|marinero|marinera|seemann|helmsman|captain|skipper|"
-        "pilot|navigator|capitaine|capitán|kapitän|boatman|ferryman|gondolier",
-        "driver|chauffeur|cabbie|taxi driver|trucker|truck driver|courier",
-        "writer|author|novelist|playwright|poet|scribe|escritora|écrivain|schriftsteller",
-        "journalist|reporter|editor",
-        "teacher|tutor|lecturer|professor|governess|headmaster|headmistress|maestro|maestra",
-        "scholar|historian|archivist|librarian|curator|researcher|scientist",
-        "smith|blacksmith|silversmith|goldsmith|forgeron|herrero|schmied",
-        "jeweler|jeweller|goldsmith|silversmith",
-        "carpenter|woodcarver|carver|joiner|cabinetmaker|menuisier|carpintero|tischler",
-        "builder|mason|stonemason|bricklayer",
-        "tailor|seamstress|dressmaker|milliner|hatter|embroiderer|knitter|quilter",
-        "shoemaker|cobbler",
-        "clockmaker|watchmaker",
-        "mapmaker|map-maker|cartographer",
-        "shopkeeper|shop owner|store owner|storekeeper|grocer|saleswoman|salesman|cashier|clerk",
-        "banker|moneylender|financier|broker|accountant|bookkeeper|teller",
-        "guard|watchman|sentry|warden|jailer|bodyguard|security officer",
-        "police officer|cop|constable|inspector|detective|sheriff|marshal",
-        "soldier|warrior|fighter|mercenary|knight|swordswoman|swordsman|sergeant|lieutenant|"
-        "colonel|commander|army commander|marine|archer",
-        "firefighter|fireman|fire marshal|fire chief",
-        "farmer|farmhand|rancher|herder|shepherd|shepherdess|goatherd|cowboy|cowgirl",
-        "gardener|groundskeeper|landscaper|florist",
-        "fisherman|fisher|fisherwoman",
-        "priest|pastor|vicar|minister|friar|monk|abbot|nun|abbess",
-        "wizard|witch|mage|sorcerer|sorceress|warlock|enchantress|magician|shaman|druid",
-        "musician|singer|composer|guitarist|drummer|cellist|organist|violinist|pianist|bard|"
-        "minstrel|troubadour|harpsichordist",
-        "painter|illustrator|sculptor|artist",
-        "servant|maid|butler|housekeeper|caretaker|janitor|cleaner|steward|valet|footman",
-        "innkeeper|bartender|waiter|waitress|barista",
-        "king|queen|prince|princess|emperor|empress|monarch|duke|duchess|lord|earl|baron|"
-        "baroness|countess|nobleman|noblewoman|aristocrat|heir|heiress|chieftain|sultan",
-    )
-]
-
-
 # Where a trade is practised: a card that says "runs a garage" names the craft group.
 WORKPLACES = {
     "medicine": "clinic|hospital|surgery|infirmary|pharmacy|ward|hôpital|clínica|klinik|医院",

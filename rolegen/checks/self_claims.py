@@ -46,15 +46,14 @@ from rolegen.checks.persona_words import (
     FIELD_OF,
     FIELD_WORD,
     GENDERED_HUMAN,
-    GENERIC_TRADES,
     HUMAN_ONLY,
     KIND_OF,
     KIND_WORD,
     TRADE_OF,
-    TRADE_SYNONYMS,
     TRADE_WORD,
     words_of,
 )
+from rolegen.checks.trades import unnamed_trade
 from rolegen.checks.wordnet import animal_family, noun_kind
 
 
@@ -339,27 +338,6 @@ _PLAIN_PERSON = re.compile(
 )
 
 
-def _unnamed_trade(said: list[str], card: tuple[str, ...]) -> bool:
-    """A trade word the reply claims that the card never uses, nor any word for the same
-    trade: "a blacksmith" from a stove-setter, "a travel writer" from a potter whose card
-    mentions a bookshop. Not a generic word ("a craftsman"), nor one that shares its last
-    word or a part with the card's ("a clerk" from a night clerk, "a smith" from a
-    blacksmith), nor one of a list of words for the card's trade (`TRADE_SYNONYMS`: "a
-    fire marshal" from a firefighter). Only for a card whose trade words are known (an
-    English card's)."""
-    if not card:
-        return False
-    for word in said:
-        last = word.split()[-1]
-        if word in GENERIC_TRADES or any(
-            word in c or c in word or last == c.split()[-1] for c in card
-        ):
-            continue
-        if not any(word in group and group.intersection(card) for group in TRADE_SYNONYMS):
-            return True
-    return False
-
-
 def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
     """Which of the card's facts the reply contradicts: "age", "sex", "kind", "trade"."""
     if facts is None:
@@ -409,7 +387,7 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
                 break
     if any(t not in facts.trades for t in said.trades):
         out.append("trade")
-    elif _unnamed_trade(said.trade_words, facts.trade_words):
+    elif unnamed_trade(said.trade_words, facts.trade_words):
         out.append("trade")  # "I'm a blacksmith" from a stove-setter: both crafts
     elif set(said.heads) & set(facts.not_roles):
         out.append(
