@@ -1,7 +1,12 @@
 """The shared repetition checks: each check on tiny hand-made dialogues."""
 
-import pytest
+import re
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rolegen.checks.batch_search import holding, search_distinct, search_each
 from rolegen.checks.dataset_stats import dataset_scores, distinct_n
 from rolegen.checks.phrases import detect_language
 from rolegen.checks.turns import (
@@ -515,3 +520,25 @@ def test_narration_acting_for_the_user(reply, actions):
 def test_negative_user_actions_is_an_error():
     with pytest.raises(RolegenError, match="user_actions"):
         check_dialogues([_dialogue("Hold the rope.")], CheckConfig(user_actions=-1))
+
+
+# The batch searches against their plain definitions, on texts that mix the needles with
+# their neighbours: case, overlaps, a needle inside another, characters lower() lengthens.
+_PIECES = st.sampled_from(
+    ["I'm", "i’m", "IM", "help", "HELP", "hel", "lp", "assist", "an AI", "an", " ai", "ai",
+     "我是", "我", "İ", "ß", " ", "\n", ".", "*", "\x00", ""]
+)  # fmt: skip
+_TEXTS = st.lists(st.one_of(st.none(), st.lists(_PIECES, max_size=12).map("".join)), max_size=8)
+_NEEDLES = st.lists(st.sampled_from(["i'm", "help", "assist", "an ai", "我", "i̇", "ai"]), min_size=1)
+
+
+@given(_TEXTS, _NEEDLES)
+def test_holding_and_search_each_match_their_plain_definitions(texts, needles):
+    needles = tuple(needles)
+    lows = [(t or "").lower() for t in texts]
+    assert holding(lows, needles).tolist() == [any(n in low for n in needles) for low in lows]
+    pattern = re.compile(r"\b(?:help|an ai)\b", re.IGNORECASE)
+    plain = [pattern.search(t or "") is not None for t in texts]
+    assert search_each(pattern, texts, ("help", "an ai")).tolist() == plain
+    assert search_each(pattern, texts).tolist() == plain
+    assert search_distinct(pattern, texts + texts).tolist() == plain + plain
