@@ -529,7 +529,9 @@ _PIECES = st.sampled_from(
      "我是", "我", "İ", "ß", " ", "\n", ".", "*", "\x00", ""]
 )  # fmt: skip
 _TEXTS = st.lists(st.one_of(st.none(), st.lists(_PIECES, max_size=12).map("".join)), max_size=8)
-_NEEDLES = st.lists(st.sampled_from(["i'm", "help", "assist", "an ai", "我", "i̇", "ai"]), min_size=1)
+_NEEDLES = st.lists(
+    st.sampled_from(["i'm", "help", "assist", "an ai", "我", "i̇", "ai"]), min_size=1
+)
 
 
 @given(_TEXTS, _NEEDLES)

@@ -285,7 +285,9 @@ def check_dialogues(
         return _check(dialogues, cfg, prefilter, encode)
 
 
-def _check(dialogues, cfg, prefilter, encode) -> list[list[TurnCheck]]:
+def _check(
+    dialogues: list[DialogueTurns], cfg: CheckConfig, prefilter: bool, encode: Encoder | None
+) -> list[list[TurnCheck]]:
     corpus = Corpus(dialogues)
     scores = {
         k: v[corpus.targets] for k, v in corpus_scores(corpus, dialogues, cfg, prefilter).items()
