@@ -83,6 +83,21 @@ def test_self_introductions_in_chinese():
         ('Mara grins. "Mara always wins, you know."', True),
         ("I'm Mara Vell, and this is my ship.", False),  # a self-introduction: the echo
         ("The mara grass grows on the cliffs.", False),  # not written as a name
+        # its own speaker label, a place named after it, the speaker naming itself
+        ("Mara Vell: Hold on tight.\nMara Vell: Now!", False),
+        ("Captain Mara Vell: (grinning) Aye.", False),
+        ("Welcome to Vell's. Mind the step.", False),
+        ("We dock at Mara's Cove by dusk.", False),
+        ("It's the Vell family business, always was.", False),
+        ("I'm your own dear Mara, love.", False),
+        ("Hey there! It's me, Captain Mara Vell.", False),
+        ("I'd never refer to myself as Mara Vell.", False),
+        ("I'm an old sailor named Mara Vell.", False),
+        # and still: the user addressed by its name, itself spoken of aloud
+        ("I'm not sure, Mara.", True),
+        ("I'm telling you, Mara, the wind is turning.", True),
+        ("Vell's ship is the fastest, and Vell knows it.", True),
+        ("Mara works the rigging alone these days.", True),
     ],
 )
 def test_the_characters_name_in_its_own_speech(reply, named):
