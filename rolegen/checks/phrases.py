@@ -371,8 +371,10 @@ def identity(
     for m in _bare_name(parts).finditer(spoken):  # "Shelf-shaking. Orla Finch. I'm…"
         own = True
         spoken = spoken[: m.start()] + "\n" + spoken[m.end() :]
-    spoken = _not_aloud(parts).sub("\n", spoken)
-    named = any(_counts_as_name(m, spoken) for m in pattern.finditer(spoken))
+    named = False
+    if pattern.search(spoken):  # the name's other readings, only where it is said at all
+        spoken = _not_aloud(parts).sub("\n", spoken)
+        named = any(_counts_as_name(m, spoken) for m in pattern.finditer(spoken))
     if not other:
         other = names_another_speaker(text, parts_low, user)  # "Mala: …", "*Ava's eyes …*"
     return Identity(own, other, named)
