@@ -544,3 +544,25 @@ def test_holding_and_search_each_match_their_plain_definitions(texts, needles):
     assert search_each(pattern, texts, ("help", "an ai")).tolist() == plain
     assert search_each(pattern, texts).tolist() == plain
     assert search_distinct(pattern, texts + texts).tolist() == plain + plain
+
+
+def test_the_collector_is_left_as_the_caller_had_it():
+    import gc
+
+    d = _dialogue("Hello there.", "Hello there!")
+    assert gc.isenabled()
+    check_dialogues([d])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        check_dialogues([d])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+    def broken_encoder(texts):
+        raise RuntimeError("the encoder failed")
+
+    with pytest.raises(RuntimeError, match="encoder failed"):  # raised inside the pause
+        check_dialogues([d], CheckConfig(paraphrase=0.9), encode=broken_encoder)
+    assert gc.isenabled()
