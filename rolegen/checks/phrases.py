@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rolegen.checks.names_not_aloud import not_aloud
 from rolegen.checks.speech import speech_and_narration
 
 # Characters a finished sentence ends with (a reply ending otherwise was cut off).
@@ -73,6 +74,7 @@ _TITLES = {
     "queen", "king", "prince", "princess", "aunt", "uncle", "granny", "grandma", "ranger",
     "officer", "agent", "father", "mother", "brother", "sister", "saint", "st",
 }  # fmt: skip
+_TITLES_SORTED = tuple(sorted(_TITLES))
 # "Dr." and its kind end no sentence: the self-introduction reads "I'm Dr Chen".
 _ABBREVIATED_TITLE = re.compile(r"\b(Dr|Mr|Mrs|Ms|Prof|Capt|Sgt|Lt|St)\.(?=\s)")
 # Capitalised words that follow "I am" / "I'm" without being a name: sentence words,
@@ -373,55 +375,11 @@ def identity(
         spoken = spoken[: m.start()] + "\n" + spoken[m.end() :]
     named = False
     if pattern.search(spoken):  # the name's other readings, only where it is said at all
-        spoken = _not_aloud(parts).sub("\n", spoken)
+        spoken = not_aloud(tuple(parts), _TITLES_SORTED).sub("\n", spoken)
         named = any(_counts_as_name(m, spoken) for m in pattern.finditer(spoken))
     if not other:
         other = names_another_speaker(text, parts_low, user)  # "Mala: …", "*Ava's eyes …*"
     return Identity(own, other, named)
-
-
-# Words that name a place or a business after its owner: "Nerezza's Cove", "Greyflank
-# Manor", "the Scute Lock & Key Shop", "the Wolańczyk family business".
-_PLACE_NOUNS = (
-    "manor|cove|church|chapel|shop|store|inn|tavern|place|hall|house|street|lane|road|"
-    "market|stage|bakery|cafe|café|farm|mill|station|office|company|forge|academy|"
-    "school|library|bridge|bay|harbou?r|island|village|town|castle|tower|museum|gallery|"
-    "studio|theatre|theater|workshop|clinic|hotel|restaurant|pub|bar|gardens?|park|"
-    "square|hill|valley|creek|point|business|estate|lodge|cottage|emporium|stall"
-)
-# Words between "I'm" and the name when the speaker names itself: "I'm an Adwoa", "I'm
-# your beautiful Adwoa", "I'm a wonderful, wonderful Agnes Pryce".
-_SELF_NAMING_WORDS = (
-    "a|an|the|your|my|quite|just|only|so|such|little|old|young|wonderful|beautiful|dear|"
-    "own|very|same|one|real|true|good|humble|lovely|sweet|friendly|favou?rite"
-)
-
-
-def _not_aloud(parts: list[str]) -> re.Pattern:
-    return _not_aloud_of(tuple(parts))
-
-
-@lru_cache(maxsize=1024)
-def _not_aloud_of(parts: tuple[str, ...]) -> re.Pattern:
-    """The name where no one is addressed by it and the character does not speak of
-    itself in the third person: its own speaker label ("Raju Shinde: …"), a place or a
-    business named after it ("Welcome to Varga's.", "Nerezza's Cove"), and the speaker
-    naming itself in ways that are no introduction ("I'm your beautiful Adwoa", "It's
-    me, Dr Amara Quist", "I refer to myself as …", "I've been called …", "a lady named
-    …")."""
-    name = "|".join(re.escape(p) for p in parts)
-    full = rf"(?:{name})(?:\s+(?:{name}))*"
-    titles = "|".join([*(re.escape(t.capitalize()) for t in _TITLES), name])
-    titled = rf"(?:(?:{titles})\.?\s+)*{full}"
-    return re.compile(
-        rf"(?m:^)[ \t]*[\[(]?{titled}[\])]?[ \t]*:"
-        rf"|{full}['’]s(?=\s*(?:[.!?,;:\n]|$))"
-        rf"|{full}(?:['’]s)?(?:\s+(?:[A-Z][\w'’-]*|&))*\s+(?i:family\s+)?(?i:{_PLACE_NOUNS})\b"
-        rf"|(?i:\b(?:i'm|i’m|i am)\s+(?:(?:{_SELF_NAMING_WORDS}),?\s+)+){titled}"
-        rf"|(?i:\bit(?:'s|’s| is)\s+(?:just\s+|only\s+)?me,?\s+){titled}"
-        rf"|(?i:\b(?:myself|me)\s+as\s+|\bi(?:'ve|’ve| have)\s+been\s+called\s+|\bi am:\s*)[\"“]?{titled}"
-        rf"|(?i:\b(?:i'm|i’m|i am)\b[^.!?\n]{{0,40}}\bnamed\s+){titled}"
-    )
 
 
 def _bare_name(parts: list[str]) -> re.Pattern:

@@ -23,7 +23,7 @@ first reply; the card's greeting, if any, is turn 0 and counts as an earlier tur
   contradicts (`self_claims`);
 - identity_confusion: not asked directly ("Who are you?"), the character's own name in
   what it says aloud (outside *narration*, self-introductions, its own speaker label, a
-  place named after it and its self-naming, `phrases._not_aloud`): the user addressed by
+  place named after it and its self-naming: `names_not_aloud`): the user addressed by
   it ("Mara, I'm not sure"), or the character talking of itself in the third person;
 - identity_miss: the user asked who the character is and r_t does not name it;
 - assistant_drift: generic helpful-assistant voice ("How can I assist you",
