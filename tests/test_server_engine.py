@@ -77,6 +77,7 @@ def test_a_server_lost_mid_run_stops_clearly_and_resume_finishes_once(
     cmd = [sys.executable, "-m", "rolegen", "generate", "--persona", "captain-mara-vell"]
     cmd += ["--engine", "openai", "--base-url", server.url, "--out", str(out), "--no-export"]
     cmd += ["--dialogues", "4", "--turns", "2", "--batch-size", "1", "--max-new-tokens", "24"]
+    cmd += ["--max-retries", "1"]  # a dead server: the backoffs of 5 retries are 15 s
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         path = out / "dialogues.jsonl"

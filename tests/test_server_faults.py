@@ -219,6 +219,16 @@ def test_generate_against_a_failing_server_keeps_what_it_wrote(embedded_model, t
     _no_secret_on_disk(out)
 
 
+def test_max_retries_on_the_command_line_bounds_the_tries(embedded_model, tmp_path):
+    with FaultServer({COMPLETIONS: [status(503)]}) as server:
+        result = _generate(server.url, tmp_path / "run", "--max-retries", "1")
+    assert result.exit_code == 2, result.output
+    assert "failed after 2 tries" in result.output
+    assert len(server.hits_on(COMPLETIONS)) == 2
+    refused = _generate(server.url, tmp_path / "other", "--max-retries", "-1")
+    assert refused.exit_code == 2 and "--max-retries must be 0 or more" in refused.output
+
+
 @pytest.mark.parametrize("body", [reply({"choices": None}), reply([]), reply(b"garbage")])
 def test_generate_against_a_malformed_server_is_one_line_and_interrupted(
     embedded_model, tmp_path, body

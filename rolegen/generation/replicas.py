@@ -168,6 +168,7 @@ def replica_spec(
         request_mode=engine_config.request_mode,
         max_concurrency=engine_config.max_concurrency,
         request_timeout=engine_config.request_timeout,
+        max_retries=engine_config.max_retries,
     )
     return ReplicaSpec(
         engine=engine,
