@@ -9,7 +9,8 @@ looked at: tests/data/persona_split.json).
 
 Writes bench/results/persona_calibration.json (`--out`) and prints a table. The second
 reading (tests/data/labelled_persona_second.jsonl: another reader's labels of a sample)
-gives the labels' own agreement, Cohen's kappa per label. `--baseline DIR` scores the
+gives the labels' own agreement, Cohen's kappa per label. Recall is also given apart on
+the positives whose reader wrote no doubt in the note and on those where they did. `--baseline DIR` scores the
 same turns with the checks of the rolegen source tree in DIR (e.g. a `git worktree` of an
 older commit), in a subprocess, so the figures before and after a pattern change sit
 side by side.
@@ -105,6 +106,35 @@ def _agreement(rows: list[dict], flags: list[list[str]]) -> dict:
     return out
 
 
+def doubted(row: dict) -> bool:
+    """The reader wrote a doubt in the turn's note (the readers are asked to: "When in
+    doubt, write the doubt in the note"). The note covers the whole turn, so a doubt may
+    concern another of its labels."""
+    note = str(row.get("note") or "").lower()
+    return "doubt" in note or "borderline" in note
+
+
+def recall_by_certainty(rows: list[dict], flags: list[list[str]]) -> dict:
+    """Per label: recall on the positives whose note records no doubt (`sure`), and on
+    those whose note does (`doubted`), with their counts."""
+    out = {}
+    for label, reasons in CHECKS.items():
+        block = {}
+        for name, want in (("sure", False), ("doubted", True)):
+            hits = [
+                bool(set(reasons) & set(f))
+                for r, f in zip(rows, flags)
+                if label in r["label"] and doubted(r) == want
+            ]
+            block[name] = {
+                "labelled": len(hits),
+                "true_positives": sum(hits),
+                "recall": round(sum(hits) / len(hits), 4) if hits else None,
+            }
+        out[label] = block
+    return out
+
+
 def figures(rows: list[dict], flags: list[list[str]]) -> dict:
     by_split = {
         split: [(r, f) for r, f in zip(rows, flags) if r["split"] == split]
@@ -113,6 +143,10 @@ def figures(rows: list[dict], flags: list[list[str]]) -> dict:
     return {
         "all": _agreement(rows, flags),
         **{s: _agreement([r for r, _ in v], [f for _, f in v]) for s, v in by_split.items()},
+        "recall_by_certainty": {
+            s: recall_by_certainty([r for r, _ in v], [f for _, f in v])
+            for s, v in {"all": list(zip(rows, flags)), **by_split}.items()
+        },
     }
 
 
@@ -192,6 +226,15 @@ def main() -> None:
                 print(
                     f"{label:<16}{split:<6}{g['precision']!s:>10}{g['recall']!s:>8}{g['labelled']:>10}"
                 )
+    print("-- now: recall on the positives the reader was sure of / wrote a doubt on")
+    for label in CHECKS:
+        for split in ("dev", "test"):
+            c = result["checks"]["recall_by_certainty"][split][label]
+            sure, doubt = c["sure"], c["doubted"]
+            print(
+                f"{label:<16}{split:<6}{sure['recall']!s:>8} of {sure['labelled']:<5}"
+                f"{doubt['recall']!s:>8} of {doubt['labelled']}"
+            )
 
 
 if __name__ == "__main__":
