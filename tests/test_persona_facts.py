@@ -375,6 +375,28 @@ def test_a_trade_word_the_card_never_uses(facts, reply, wrong):
 
 
 @pytest.mark.parametrize(
+    "facts, reply, wrong",
+    [
+        # a business of one's own whose workplace the card never names
+        (SHIP_AI, "I've got a little gift shop down by the docks.", ["trade"]),
+        (SHIP_AI, "I started a small business a few years ago.", ["trade"]),
+        (PHYSICIAN, "I'm just a little fabric shop, I make clothes for everyone.", ["trade"]),
+        (PHYSICIAN, "I've even got a little bar, called the Anchor.", ["trade"]),
+        # the card's own workplace, a maker's shop, and what is no business of one's own
+        (BAKER, "I've got a little bakery on Via Roma, you know.", []),
+        (BAKER, "I own a small shop where I sell my bread.", []),  # a maker sells
+        (STOVE_SPIRIT, "I've got a little shop for my stove tiles.", []),
+        (SHIP_AI, "I used to run a shop, long ago.", []),
+        (SHIP_AI, "I don't own a shop, and I never will.", []),
+        (SHIP_AI, "I have a bar of soap and a business owner's manners.", []),
+        (PHYSICIAN, "I'm at the shop most mornings, before the clinic.", []),
+    ],
+)
+def test_a_business_of_ones_own_is_a_trade(facts, reply, wrong):
+    assert _wrong(facts, reply) == wrong
+
+
+@pytest.mark.parametrize(
     "reply, asked, wrong",
     [
         ("A human. A human. I'm just a simple soul.", True, ["kind"]),

@@ -23,7 +23,10 @@ What counts as a contradiction, and why it is narrow:
   claim a sex, no kind. A kind word inside a name is none ("Professor Hollis Wren");
   "I'm not the best person to ask" and "I'm not your typical octopus" deny nothing;
 - trade: an occupation whose trade group the card never names ("I'm a scientist" from a
-  baker, "I'm a journalist" from a river spirit whose card names no trade at all), or the
+  baker, "I'm a journalist" from a river spirit whose card names no trade at all), a
+  business of one's own whose workplace the card never names ("I've got a little gift
+  shop" from a keening woman, "I started a small business" from a seed vault's AI; a shop
+  from a card that makes things, cooks or performs is none), or the
   card's own trade denied ("I'm not a firefighter"), or what the card says the character
   is not ("I'm a chimney sweep" from the stove-setter who "is not a chimney sweep");
   "I'm no doctor" and "a bit of a poet" are no claims.
@@ -51,6 +54,7 @@ from rolegen.checks.persona_words import (
     KIND_WORD,
     TRADE_OF,
     TRADE_WORD,
+    WORKPLACE_OF,
     words_of,
 )
 from rolegen.checks.trades import unnamed_trade
@@ -68,6 +72,7 @@ class Claims:
     trades: list[str] = field(default_factory=list)
     trade_words: list[str] = field(default_factory=list)  # "blacksmith", "travel writer"
     denied_trades: list[str] = field(default_factory=list)  # "I'm not a firefighter"
+    businesses: list[str] = field(default_factory=list)  # "I've got a little shop": "trade"
     old: bool = False  # "an old lady", "elderly": an age, without a number
     young: bool = False  # "a young man", "I'm still young": an age, without a number
     durations: list[float] = field(default_factory=list)  # "I've lived here for 2,000 years"
@@ -81,7 +86,8 @@ class Claims:
 # test picks the replies that the regular expressions then read.
 CLAIM_NEEDLES = (
     "i am", "i'm", "i’m", "i've", "i’ve", "i have", "i work as", "i turned", "i'll be",
-    "i was", "i used to", "i use to", "i once",
+    "i was", "i used to", "i use to", "i once", "i own", "i run", "i opened", "i started",
+    "i set up", "i founded",
     "my age", "human", "mortal", "soy", "puedo ser", "je suis", "ne suis", "en tant que", "j'ai", "tengo", "ich bin",
     "我",
 )  # fmt: skip
@@ -145,6 +151,21 @@ _STILL_YOUNG = re.compile(
     re.IGNORECASE,
 )
 # "we humans", "us mortals", "as a human": said as one of them
+# "I've got a little gift shop", "I started a small business", "I'm just a little fabric
+# shop": a business of one's own, a trade claim of its workplace's group ("trade" for a
+# shop or a business, "food" for a bakery or a bar; a modifier that is a workplace word
+# of its own decides: "a coffee shop" is food). Not "I used to run a shop", "my friend's
+# shop", "I don't own a shop".
+_OWN_BUSINESS = re.compile(
+    r"(?:\bi(?:'ve|’ve| have)?\s+(?:(?:just|even|recently|also|always|once|now)\s+)*"
+    r"(?:own|run|opened|started|set up|got|have|founded)\s+|\bi(?:'m|’m| am)\s+(?:just\s+)?)"
+    r"(?:an?|my own|this|the)\s+(?:(?:little|small|tiny|new|nice|lovely|cozy|cosy|local|"
+    r"big|own)\s+)*(?:(?P<modifier>[\w-]+)\s+)?(?P<place>shop|business|store|stall|boutique|"
+    r"bakery|restaurant|café|cafe|bar|pub|diner|tavern)s?\b"
+    r"(?!\s+(?:owner|keeper|of|to)\b)",
+    re.IGNORECASE,
+)
+_BUSINESS_GROUP = {"business": "trade", "pub": "food", "diner": "food"}
 _AS_HUMAN = re.compile(
     r"\b(?:we|us)\s+(?:humans|mortals|human beings)\b|\bfellow humans?\b|"
     r"\bas a (?:human|mortal)\b(?!\s+(?:would|might|could))",
@@ -227,6 +248,13 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
         field_name = FIELD_WORD.match(m.group("field") or m.group("of") or m.group("before"))
         if field_name:
             out.trades.append(FIELD_OF[field_name.group(1).lower()])
+    for m in _OWN_BUSINESS.finditer(speech):
+        place = m.group("place").lower()
+        out.businesses.append(
+            WORKPLACE_OF.get((m.group("modifier") or "").lower())
+            or WORKPLACE_OF.get(place)
+            or _BUSINESS_GROUP.get(place, "trade")
+        )
     out.durations = spans_said(speech)
     if _STILL_YOUNG.search(speech):
         out.young = True
@@ -385,7 +413,11 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
             if wrong:
                 out.append("kind")
                 break
-    if any(t not in facts.trades for t in said.trades):
+    # makers sell what they make: a shop of one's own is no other trade for them
+    selling = bool({"craft", "food", "arts"} & set(facts.trades))
+    if any(t not in facts.trades for t in said.trades) or any(
+        b not in facts.trades and not (b == "trade" and selling) for b in said.businesses
+    ):
         out.append("trade")
     elif unnamed_trade(said.trade_words, facts.trade_words):
         out.append("trade")  # "I'm a blacksmith" from a stove-setter: both crafts
