@@ -166,6 +166,11 @@ _OWN_BUSINESS = re.compile(
     re.IGNORECASE,
 )
 _BUSINESS_GROUP = {"business": "trade", "pub": "food", "diner": "food"}
+# one of these is in every _OWN_BUSINESS match: the pattern reads only the replies that hold one
+_BUSINESS_NEEDLES = (
+    "shop", "business", "store", "stall", "boutique", "bakery", "restaurant", "caf", "bar",
+    "pub", "diner", "tavern",
+)  # fmt: skip
 _AS_HUMAN = re.compile(
     r"\b(?:we|us)\s+(?:humans|mortals|human beings)\b|\bfellow humans?\b|"
     r"\bas a (?:human|mortal)\b(?!\s+(?:would|might|could))",
@@ -248,7 +253,8 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
         field_name = FIELD_WORD.match(m.group("field") or m.group("of") or m.group("before"))
         if field_name:
             out.trades.append(FIELD_OF[field_name.group(1).lower()])
-    for m in _OWN_BUSINESS.finditer(speech):
+    low = speech.lower()
+    for m in _OWN_BUSINESS.finditer(speech) if any(n in low for n in _BUSINESS_NEEDLES) else ():
         place = m.group("place").lower()
         out.businesses.append(
             WORKPLACE_OF.get((m.group("modifier") or "").lower())
