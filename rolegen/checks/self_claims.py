@@ -24,9 +24,7 @@ What counts as a contradiction, and why it is narrow:
   "I'm not the best person to ask" and "I'm not your typical octopus" deny nothing;
 - trade: an occupation whose trade group the card never names ("I'm a scientist" from a
   baker, "I'm a journalist" from a river spirit whose card names no trade at all), a
-  business of one's own whose workplace the card never names ("I've got a little gift
-  shop" from a keening woman, "I started a small business" from a seed vault's AI; a shop
-  from a card that makes things, cooks or performs is none), or the
+  business of one's own whose workplace the card never names (`work_said`), or the
   card's own trade denied ("I'm not a firefighter"), or what the card says the character
   is not ("I'm a chimney sweep" from the stove-setter who "is not a chimney sweep");
   "I'm no doctor" and "a bit of a poet" are no claims.
@@ -46,19 +44,18 @@ from dataclasses import dataclass, field
 from rolegen.checks.ages import APPROXIMATE, WORD_NUMBER, ages, ages_said, far, spans_said
 from rolegen.checks.persona_facts import CardFacts
 from rolegen.checks.persona_words import (
-    FIELD_OF,
-    FIELD_WORD,
     GENDERED_HUMAN,
     HUMAN_ONLY,
     KIND_OF,
     KIND_WORD,
     TRADE_OF,
     TRADE_WORD,
-    WORKPLACE_OF,
     words_of,
 )
 from rolegen.checks.trades import unnamed_trade
 from rolegen.checks.wordnet import animal_family, noun_kind
+from rolegen.checks.work_said import CLAIM_NEEDLES as BUSINESS_NEEDLES
+from rolegen.checks.work_said import businesses_said, contradicts_card, fields_said
 
 
 @dataclass
@@ -86,8 +83,7 @@ class Claims:
 # test picks the replies that the regular expressions then read.
 CLAIM_NEEDLES = (
     "i am", "i'm", "i’m", "i've", "i’ve", "i have", "i work as", "i turned", "i'll be",
-    "i was", "i used to", "i use to", "i once", "i own", "i run", "i opened", "i started",
-    "i set up", "i founded",
+    "i was", "i used to", "i use to", "i once", *BUSINESS_NEEDLES,
     "my age", "human", "mortal", "soy", "puedo ser", "je suis", "ne suis", "en tant que", "j'ai", "tengo", "ich bin",
     "我",
 )  # fmt: skip
@@ -105,16 +101,6 @@ _SELF = re.compile(
     r"\bi(?:'m|’m| am)\b)"
     r"[^.;:!?\n\"“”()*]){1,80})"
     r"|我(?:不)?(?:是|只是|其实是|今年|已经)(?P<zh>[^。！？，,.!?\n]{1,20})",
-    re.IGNORECASE,
-)
-# "I've been working in the fashion industry", "I'm in the business of banking": a field
-# of work (`FIELDS`) said of oneself.
-_FIELD_SAYING = re.compile(
-    r"\b(?:i(?:'ve|’ve| have)? (?:always |been |always been )*work(?:ed|ing)?|my (?:job|work|career)"
-    r"(?: is)?)\s+(?:in|into)\s+(?:the\s+)?(?:(?:industry|business|field|world|trade) of\s+)?"
-    r"(?P<field>[\w -]{2,30})"
-    r"|\b(?:i am|i'm|i’m|i(?:'ve|’ve| have) been)\s+in\s+the\s+(?:(?:industry|business|field|trade) of\s+"
-    r"(?P<of>[\w -]{2,30})|(?P<before>[\w -]{2,30}?)\s+(?:industry|business|field|trade)\b)",
     re.IGNORECASE,
 )
 _SEX_WORDS = {
@@ -151,26 +137,6 @@ _STILL_YOUNG = re.compile(
     re.IGNORECASE,
 )
 # "we humans", "us mortals", "as a human": said as one of them
-# "I've got a little gift shop", "I started a small business", "I'm just a little fabric
-# shop": a business of one's own, a trade claim of its workplace's group ("trade" for a
-# shop or a business, "food" for a bakery or a bar; a modifier that is a workplace word
-# of its own decides: "a coffee shop" is food). Not "I used to run a shop", "my friend's
-# shop", "I don't own a shop".
-_OWN_BUSINESS = re.compile(
-    r"(?:\bi(?:'ve|’ve| have)?\s+(?:(?:just|even|recently|also|always|once|now)\s+)*"
-    r"(?:own|run|opened|started|set up|got|have|founded)\s+|\bi(?:'m|’m| am)\s+(?:just\s+)?)"
-    r"(?:an?|my own|this|the)\s+(?:(?:little|small|tiny|new|nice|lovely|cozy|cosy|local|"
-    r"big|own)\s+)*(?:(?P<modifier>[\w-]+)\s+)?(?P<place>shop|business|store|stall|boutique|"
-    r"bakery|restaurant|café|cafe|bar|pub|diner|tavern)s?\b"
-    r"(?!\s+(?:owner|keeper|of|to)\b)",
-    re.IGNORECASE,
-)
-_BUSINESS_GROUP = {"business": "trade", "pub": "food", "diner": "food"}
-# one of these is in every _OWN_BUSINESS match: the pattern reads only the replies that hold one
-_BUSINESS_NEEDLES = (
-    "shop", "business", "store", "stall", "boutique", "bakery", "restaurant", "caf", "bar",
-    "pub", "diner", "tavern",
-)  # fmt: skip
 _AS_HUMAN = re.compile(
     r"\b(?:we|us)\s+(?:humans|mortals|human beings)\b|\bfellow humans?\b|"
     r"\bas a (?:human|mortal)\b(?!\s+(?:would|might|could))",
@@ -249,18 +215,8 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
         if len(answer.split()) <= 8 and _BARE_NOUN_PHRASE.match(answer):
             speech = f"I am {answer}. {speech[m.end() :]}"
     out.ages, out.age_ranges = ages_said(speech)
-    for m in _FIELD_SAYING.finditer(speech):
-        field_name = FIELD_WORD.match(m.group("field") or m.group("of") or m.group("before"))
-        if field_name:
-            out.trades.append(FIELD_OF[field_name.group(1).lower()])
-    low = speech.lower()
-    for m in _OWN_BUSINESS.finditer(speech) if any(n in low for n in _BUSINESS_NEEDLES) else ():
-        place = m.group("place").lower()
-        out.businesses.append(
-            WORKPLACE_OF.get((m.group("modifier") or "").lower())
-            or WORKPLACE_OF.get(place)
-            or _BUSINESS_GROUP.get(place, "trade")
-        )
+    out.trades += fields_said(speech)
+    out.businesses = businesses_said(speech)
     out.durations = spans_said(speech)
     if _STILL_YOUNG.search(speech):
         out.young = True
@@ -419,10 +375,8 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
             if wrong:
                 out.append("kind")
                 break
-    # makers sell what they make: a shop of one's own is no other trade for them
-    selling = bool({"craft", "food", "arts"} & set(facts.trades))
-    if any(t not in facts.trades for t in said.trades) or any(
-        b not in facts.trades and not (b == "trade" and selling) for b in said.businesses
+    if any(t not in facts.trades for t in said.trades) or contradicts_card(
+        said.businesses, facts.trades
     ):
         out.append("trade")
     elif unnamed_trade(said.trade_words, facts.trade_words):
