@@ -10,10 +10,10 @@ looked at: tests/data/persona_split.json).
 Writes bench/results/persona_calibration.json (`--out`) and prints a table. The second
 reading (tests/data/labelled_persona_second.jsonl: another reader's labels of a sample)
 gives the labels' own agreement, Cohen's kappa per label. Recall is also given apart on
-the positives whose reader wrote no doubt in the note and on those where they did. `--baseline DIR` scores the
-same turns with the checks of the rolegen source tree in DIR (e.g. a `git worktree` of an
-older commit), in a subprocess, so the figures before and after a pattern change sit
-side by side.
+the positives whose reader wrote no doubt in the note and on those where they did.
+`--baseline DIR` scores the same turns with the checks of the rolegen source tree in DIR
+(e.g. a `git worktree` of an older commit), in a subprocess, so the figures before and
+after a pattern change sit side by side.
 """
 
 from __future__ import annotations
