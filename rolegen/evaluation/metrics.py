@@ -24,6 +24,8 @@ of one dialogue (the card's greeting is context, not scored):
   embedder are at hand (None otherwise);
 - persona_rank, persona_top1, persona_rr: the reply's own card ranked among the run's
   cards, filled in by `distinctiveness.py` (None without the embedder or two cards);
+- wrong_identity_learned: the wrong identity pattern check's flag, or the learned persona
+  check's (`persona_model.py`; None without `--persona-model`);
 - judge_out_of_character, judge_wrong_identity, judge_acts_for_user, judge_helper_voice:
   the model judge's verdicts, filled in by `judge.py` (None without a judge, or where its
   answer is missing).
@@ -88,6 +90,10 @@ METRICS = (
         _unasked_t2,
     ),
     Metric("wrong_identity", "wrong_identity", "wrong identity: names itself as another", "lower"),
+    Metric(
+        "wrong_identity_learned", "wrong_identity_learned",
+        "wrong identity, the patterns or the learned check", "lower",
+    ),
     Metric(
         "identity_confusion", "identity_confusion",
         "identity confusion: own name for the user or in 3rd person, unasked", "lower",
@@ -164,6 +170,7 @@ def turn_rows(records: list[dict], cfg: CheckConfig | None = None) -> list[dict]
                     "asked": asked,
                     "echo": flagged["echo"],
                     "wrong_identity": flagged["wrong_identity"],
+                    "wrong_identity_learned": None,
                     "identity_confusion": flagged["identity_confusion"],
                     "recall": float(
                         names_character(text, item.name, item.facts.aliases if item.facts else ())

