@@ -100,7 +100,7 @@ class EvalConfig:
         "Also count wrong identity with the learned persona check: a classifier over what "
         "SmolLM2 and MiniLM make of each reply beside its card, added to the pattern check "
         "(on new cards 0.85 / 0.72 precision / recall against the patterns' 0.91 / 0.67). "
-        "About a third of a second per reply on two CPU cores.",
+        "About half a second per reply on two CPU cores.",
     )
     bootstrap: int = opt(1000, "Bootstrap resamples for the 95% intervals.")
     checks: CheckConfig = section(CheckConfig)
