@@ -24,7 +24,8 @@ out-of-fold figures (the choice saw the same folds); `--nested` adds nested figu
 outer 5-fold over cards, every choice made again by an inner grouped 4-fold. Without
 `--test` no test row is read (rows are filtered by split as the file is parsed). `--test`
 and `--export` recompute the method from dev and refuse to go on unless it equals the one
-in the committed `--out`; `--test` refuses a second look, refits on all dev rows, scores
+in the committed `--out` (so after the development split grows they refuse: the committed
+figures and the shipped weights belong to the split of their day, 8,367 turns); `--test` refuses a second look, refits on all dev rows, scores
 the test rows once and writes aggregate figures only. The patterns were written against
 the dev cards: their dev figures (and what the `with_patterns` classifier learns of them)
 are in-sample; their test figures are not.

