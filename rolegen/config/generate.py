@@ -89,6 +89,12 @@ class GenerateConfig:
         "(another persona of the batch), each a preference pair against the accepted reply: "
         "the adapter learns to answer from its own card. 0 = off.",
     )
+    card_choice: bool = opt(
+        False,
+        "Of a round's candidates that pass the checks, keep the one nearest its own card "
+        "against the batch's other cards (sentence embedder, names masked), not the first "
+        "drawn: training data that answers from its card. Needs --check.",
+    )
     check: bool = opt(
         True,
         "Run the repetition checks on each new character turn and resample "
@@ -103,7 +109,7 @@ class GenerateConfig:
     candidates: int = opt(
         4,
         "Character replies drawn per turn at once when checking (sharing the prompt's cache); "
-        "the first that passes is kept. 1 = draw one and resample only if it is rejected "
+        "the first that passes is kept (or see --card-choice). 1 = draw one and resample only if it is rejected "
         "(fewer tokens; slower on CPU, see docs/generate.md).",
     )
     resample_temperature_step: float = opt(
@@ -147,6 +153,10 @@ class GenerateConfig:
             raise RolegenError(
                 "--distill no-repeat-ngram needs a logits processor inside the engine, which "
                 "a server does not have (use frequency-penalty=X)"
+            )
+        if self.card_choice and not self.check:
+            raise RolegenError(
+                "--card-choice picks among the replies that pass the checks: it needs --check"
             )
         if self.resample_temperature_step < 0:
             raise RolegenError("--resample-temperature-step must be 0 or more")

@@ -8,66 +8,23 @@ system. Chance, a ranking that knows nothing of the reply: top-1 1/K, MRR the me
 1/k for k = 1..K. A reply in a generic assistant voice fits every card about equally
 badly, so its card ranks near chance: the figures fall when the character dissolves.
 
-What is compared:
-- a card is its description, personality and scenario, macros replaced; not the
-  greeting, whose words a reply can copy without holding the persona;
-- the names of every card of the run are masked in the cards and the replies alike:
-  a reply that says its own name would find its card by the name alone, which measures
-  the identity tic (counted by the checks), not voice and content. Each part of a name
-  that is not lowercase is masked, titles included ("Captain" of "Captain Mara Vell"),
-  as a whole word and case-sensitively, so a lowercase "hope" or "will" stays for a card
-  named Hope or Will.
-- ties count against the reply: a reply as close to another card as to its own does
-  not tell them apart.
+What is compared (`checks/card_likeness.py`): the card's description, personality and
+scenario against the reply, every card's name masked in both. Ties count against the
+reply: a reply as close to another card as to its own does not tell them apart.
 
-Not handled: one-letter names and name parts (not masked: masking "I" or "A" would
-wreck the text); dialogues whose card is not found (not ranked); fewer than two cards
+Not handled: dialogues whose card is not found (not ranked); fewer than two cards
 (nothing to rank).
 """
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from rolegen.cards.files import card_for_record
-from rolegen.cards.personas import Persona, substitute_macros
-from rolegen.checks.phrases import CJK
+from rolegen.cards.personas import Persona
+from rolegen.checks.card_likeness import card_text, mask_names, ranks
 
-_MASK = "someone"
-
-
-def card_text(card: Persona) -> str:
-    """What the card says the character is (see the module docstring); empty when the card
-    has none of those fields."""
-    parts = (card.description, card.personality, card.scenario)
-    return "\n".join(substitute_macros(p, card.name, "User") for p in parts if p.strip())
-
-
-def mask_names(texts: list[str], names: list[str]) -> list[str]:
-    """`texts` with every name, and every part of a name of two letters or more that is
-    not lowercase ("of" in "Sefa of the Salt Steps" stays), replaced by one placeholder
-    word. CJK names are matched anywhere (no word boundaries there)."""
-    parts = {p for n in names for p in (n.strip(), *n.split()) if len(p) > 1 and not p[0].islower()}
-    if not parts:
-        return list(texts)
-    alternatives = [
-        re.escape(p) if CJK.search(p) else rf"(?<!\w){re.escape(p)}(?!\w)"
-        for p in sorted(parts, key=len, reverse=True)  # "Mara Vell" before "Mara"
-    ]
-    pattern = re.compile("|".join(alternatives))
-    return [pattern.sub(_MASK, t) for t in texts]
-
-
-def ranks(replies: np.ndarray, cards: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """The rank (1 = closest) of each reply's own card `cards[truth[i]]` among all `cards`,
-    by cosine of the vectors; a tie counts against the own card."""
-    replies = replies / np.linalg.norm(replies, axis=1, keepdims=True).clip(min=1e-12)
-    cards = cards / np.linalg.norm(cards, axis=1, keepdims=True).clip(min=1e-12)
-    sims = replies @ cards.T
-    own = sims[np.arange(len(truth)), truth]
-    return (sims >= own[:, None]).sum(axis=1)
+__all__ = ["add_persona_ranks", "card_text", "chance", "mask_names", "ranks", "run_cards"]
 
 
 def chance(k: int) -> dict:

@@ -49,6 +49,8 @@ def add_stats(total: LoopStats, part: LoopStats) -> None:
     total.resamples += part.resamples
     total.replies_drawn += part.replies_drawn
     total.replies_passed += part.replies_passed
+    total.card_choices += part.card_choices
+    total.card_changed += part.card_changed
     for reason, n in part.rejections.items():
         total.rejections[reason] = total.rejections.get(reason, 0) + n
 

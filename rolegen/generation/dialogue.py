@@ -19,7 +19,9 @@ A dialogue is rendered by the loop's prompt builder, or by the one its `prompt` 
 (the eval's prompt axis: each system scored under several prompts in one batch). Under
 a front-end's context budget (prompts.py), each model turn's meta says how many of the
 dialogue's messages and of the card's example dialogues its prompt held
-(`context_messages`, `context_examples`); without one, meta has neither.
+(`context_messages`, `context_examples`); without one, meta has neither. With a card
+choice (`card_choice.py`), the reply kept among several that passed is the one nearest
+its card, and its meta holds its `card_margin`.
 
 Non-goals: judging replies beyond emptiness (that is `checks/turns.py`), writing files.
 """
@@ -33,6 +35,7 @@ from rolegen import interrupts
 from rolegen.cards.personas import substitute_macros
 from rolegen.checks.phrases import asks_identity
 from rolegen.config.systems import decoding_name
+from rolegen.generation.card_choice import CardChoice
 from rolegen.generation.dialogue_state import Dialogue, Judge
 from rolegen.generation.engines import Engine, Request
 from rolegen.generation.loop_settings import LoopSettings, LoopStats, request_seed
@@ -52,8 +55,10 @@ class TurnLoop:
         settings: LoopSettings,
         judge: Judge | None = None,
         prompts: dict[str, PromptBuilder] | None = None,
+        chooser: CardChoice | None = None,
     ):
         self.engine = engine
+        self.chooser = chooser  # picks among a round's passing replies; None: the first
         self.builder = builder
         self.prompts = prompts or {}
         self.settings = settings
@@ -84,6 +89,8 @@ class TurnLoop:
 
     def run(self, dialogues: list[Dialogue], on_turn: Callable[[int], None] = lambda n: None):
         """Advance all `dialogues` to `turns` character turns (or their early end)."""
+        if self.chooser is not None:
+            self.chooser.prepare([d.persona for d in dialogues])
         for turn in range(1, self.settings.turns + 1):
             interrupts.check()  # a stop the signal handler could not raise (interrupts.py)
             live = [d for d in dialogues if not d.done]
@@ -213,7 +220,34 @@ class TurnLoop:
                     kept[d.id] = j
             sample += step
             pending = [d for d in pending if d.id not in kept and sample < budget[d.id]]
+        if judged and self.chooser is not None:
+            self._choose(live, drawn, kept, width)
         self._settle(live, turn, side, width, budget, drawn, kept, negatives)
+
+    def _choose(self, live, drawn, kept, width) -> None:
+        """Card-grounded choice (`card_choice.py`): each kept reply becomes the passing
+        candidate of its round with the highest card margin, the first drawn on a tie.
+        The round, and so what `_settle` records as rejected, stays the same."""
+        by_id = {d.id: d for d in live}
+        options = []  # (dialogue, draw) for each round with several passing replies
+        for did, j in kept.items():
+            same = [e for e in drawn[did] if e[0] // width == j // width and e[3] == []]
+            if len(same) > 1:
+                options += [(by_id[did], e) for e in sorted(same, key=lambda e: e[0])]
+        if not options:
+            return
+        margins = self.chooser.margins(
+            [d.persona.name for d, _ in options], [e[2] for _, e in options]
+        )
+        best: dict[str, tuple[float, int]] = {}  # dialogue -> (margin, sample index)
+        for (d, (j, meta, _, _)), margin in zip(options, margins):
+            meta["card_margin"] = round(float(margin), 4)
+            if d.id not in best or margin > best[d.id][0]:
+                best[d.id] = (margin, j)
+        for did, (_, j) in best.items():
+            self.stats.card_choices += 1
+            self.stats.card_changed += j != kept[did]
+            kept[did] = j
 
     def _sampling(self, d: Dialogue, side: str, round_no: int) -> dict:
         """The sampling settings of a draw in round `round_no` of a turn."""

@@ -20,6 +20,8 @@ class LoopStats:
     rejections: dict[str, int] = field(default_factory=dict)  # reason -> count
     replies_drawn: int = 0  # character replies sampled, resamples included
     replies_passed: int = 0  # of those, the ones that were neither empty nor rejected
+    card_choices: int = 0  # turns whose kept round had several passing replies to choose from
+    card_changed: int = 0  # of those, the turns whose card choice was not the first passing
 
 
 def request_seed(run_seed: int, dialogue_id: str, turn: int, side: str, sample: int) -> int:
@@ -46,6 +48,7 @@ class LoopSettings:
     resample_temperature_step: float = 0.0
     plain_negatives: int = 0  # plain-sampled negatives beside a reply drawn under a decoding fix
     cross_card_negatives: int = 0  # replies from the same context under another card's prompt
+    card_choice: bool = False  # keep the passing candidate nearest its card (card_choice.py)
     # later rounds draw ahead to keep the first round's batch (the records are the same)
     fill_rounds: bool = True
     user_script: tuple[str, ...] | None = None  # user turns for dialogues without their own

@@ -128,4 +128,5 @@ def loop_settings(cfg: GenerateConfig) -> LoopSettings:
         resample_temperature_step=cfg.resample_temperature_step,
         plain_negatives=cfg.plain_negatives if cfg.distill else 0,
         cross_card_negatives=cfg.cross_card_negatives,
+        card_choice=cfg.card_choice,
     )

@@ -20,6 +20,7 @@ from rolegen.cards.depth_prompts import DepthPrompt
 from rolegen.checks.turns import CheckConfig, check_dialogues, from_messages, rejecting
 from rolegen.config import EngineConfig, ModelConfig
 from rolegen.errors import RolegenError
+from rolegen.generation.card_choice import CardChoice
 from rolegen.generation.dialogue import TurnLoop
 from rolegen.generation.dialogue_state import Dialogue
 from rolegen.generation.engines import EngineOptions
@@ -192,15 +193,10 @@ def authors_note(text: str | None, depth: int) -> DepthPrompt | None:
     return DepthPrompt(text.strip(), depth) if text and text.strip() else None
 
 
-def make_judge(check_cfg: CheckConfig):
+def make_judge(check_cfg: CheckConfig, encode=None):
     """The in-loop judge: the shared checks on each candidate reply, against the
-    dialogue's earlier turns."""
-
-    encode = None
-    if check_cfg.paraphrase > 0:
-        from rolegen.checks.embedder import paraphrase_encoder
-
-        encode = paraphrase_encoder()
+    dialogue's earlier turns; `encode`: the sentence encoder of the paraphrase check
+    (`checks.embedder.paraphrase_encoder`), needed when it is on."""
 
     def judge(dialogues: list[Dialogue], texts: list[str]) -> list[tuple[list[str], dict]]:
         items = []
@@ -246,5 +242,14 @@ def build_loop(spec: ReplicaSpec, engine) -> TurnLoop:
         )
 
     prompts = {name: builder(templates.prompt_style(name)) for name in spec.prompts}
-    judge = make_judge(spec.checks) if spec.checks is not None else None
-    return TurnLoop(engine, builder(ROLEGEN_STYLE), spec.loop, judge=judge, prompts=prompts)
+    judge = chooser = encode = None
+    if spec.checks is not None:
+        if spec.checks.paraphrase > 0 or spec.loop.card_choice:
+            from rolegen.checks.embedder import paraphrase_encoder
+
+            encode = paraphrase_encoder()  # one embedder for the check and the choice
+        judge = make_judge(spec.checks, encode)
+        chooser = CardChoice(encode) if spec.loop.card_choice else None
+    return TurnLoop(
+        engine, builder(ROLEGEN_STYLE), spec.loop, judge=judge, prompts=prompts, chooser=chooser
+    )

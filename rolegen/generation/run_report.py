@@ -116,6 +116,8 @@ def finish_manifest(
             "rejections": stats.loop.rejections,
             "character_replies_drawn": stats.loop.replies_drawn,
             "character_replies_passed": stats.loop.replies_passed,
+            "card_choices": stats.loop.card_choices,
+            "card_choice_changed": stats.loop.card_changed,
         },
         dialogues={
             "written_this_session": tally.written,
