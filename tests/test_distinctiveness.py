@@ -8,6 +8,7 @@ import pytest
 
 from rolegen.cards.files import load_personas
 from rolegen.cards.personas import Persona
+from rolegen.checks.card_likeness import margins
 from rolegen.checks.embedder import Embedder, embedder_path
 from rolegen.evaluation.distinctiveness import (
     add_persona_ranks,
@@ -34,6 +35,17 @@ def test_ranks_count_the_cards_at_least_as_close_as_the_own_one():
     )
     truth = np.array([0, 1, 0, 1, 2])
     assert ranks(replies, cards, truth).tolist() == [1, 2, 3, 2, 1]
+
+
+def test_margins_are_the_own_cosine_less_the_best_other_and_agree_with_the_ranks():
+    cards = np.eye(3)
+    replies = np.array([[3.0, 4.0, 0.0], [3.0, 4.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
+    truth = np.array([1, 0, 0, 2])
+    found = margins(replies, cards, truth)
+    assert found == pytest.approx([0.8 - 0.6, 0.6 - 0.8, 0.0, 1.0])
+    assert ((found > 0) == (ranks(replies, cards, truth) == 1)).all()
+    # one card: nothing to compare against, the cosine itself
+    assert margins(replies[:1], np.array([[1.0, 0.0, 0.0]]), np.array([0])) == pytest.approx([0.6])
 
 
 def test_chance_is_one_in_k_and_the_mean_reciprocal_rank_of_a_blind_ranking():
