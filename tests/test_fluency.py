@@ -60,7 +60,7 @@ def test_reply_nll_is_the_models_own_token_loss_over_the_reply(scorer, tiny_mode
     scorer, fmt = scorer
     record = _record(3, 4)
     item = scorer.prepare(record, fmt)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.bfloat16).eval()
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=scorer.model.dtype).eval()
     with torch.inference_mode():
         logits = model(torch.tensor([item.ids])).logits[0].float()
     losses = torch.nn.functional.cross_entropy(

@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from rolegen.checks.embedder import Embedder
+from rolegen.models.hardware import cpu_has_bf16
 from rolegen.training.batches import pack
 from rolegen.training.rendering import Renderer
 
@@ -70,9 +71,13 @@ class FluencyScorer:
 
         from rolegen.training import packed_attention
 
-        # bf16: AMX on the CPU here, and half the memory of fp32 for a 7B-13B base on a GPU
+        # bf16 where it is native (half the memory of fp32 for a 7B-13B base on a GPU),
+        # fp32 on a CPU that only emulates it (models/hardware.py)
         cuda = torch.cuda.is_available()
-        dtype = torch.float16 if cuda and not torch.cuda.is_bf16_supported() else torch.bfloat16
+        if cuda:
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            dtype = torch.bfloat16 if cpu_has_bf16() else torch.float32
         self.device = "cuda" if cuda else "cpu"
         self.model = AutoModelForCausalLM.from_pretrained(
             model_path, dtype=dtype, attn_implementation=packed_attention.register()

