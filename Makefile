@@ -51,7 +51,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check rolegen tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mkdocs build --strict -q -d $(SITE)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The inner loop: the tests not marked e2e (no end-to-end runs on the embedded model).
 test-fast: $(STAMP)

@@ -11,8 +11,10 @@ learned field (`FIELDS`) is that combination: the pattern check's flag, or the c
 It reads the reply, the user's line it answers and the card, with the embedded
 SmolLM2-135M-Instruct and the packaged all-MiniLM-L6-v2, never a hub model. It costs about
 0.3 to 0.55 s per reply on two CPU cores, so it runs in `rolegen eval` when asked
-(`--persona-model`), not inside generate's loop. SmolLM2 runs in bf16: a reply's score
-moves a little with the replies batched beside it (the same input gives the same score).
+(`--persona-model`), not inside generate's loop. SmolLM2 runs in bf16 where the CPU has
+it natively, as when the weights were fitted, and in fp32 elsewhere (`models/hardware.py`);
+in bf16 a reply's score moves a little with the replies batched beside it (the same input
+gives the same score).
 """
 
 from __future__ import annotations
