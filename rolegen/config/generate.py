@@ -109,8 +109,8 @@ class GenerateConfig:
     candidates: int = opt(
         4,
         "Character replies drawn per turn at once when checking (sharing the prompt's cache); "
-        "the first that passes is kept (or see --card-choice). 1 = draw one and resample only if it is rejected "
-        "(fewer tokens; slower on CPU, see docs/generate.md).",
+        "the first that passes is kept (see --card-choice). 1 = draw one and resample only "
+        "if it is rejected (fewer tokens; slower on CPU, see docs/generate.md).",
     )
     resample_temperature_step: float = opt(
         0.0,

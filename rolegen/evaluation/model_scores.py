@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from rolegen.checks.embedder import Embedder
-from rolegen.models.hardware import cpu_has_bf16
+from rolegen.models.hardware import cpu_dtype
 from rolegen.training.batches import pack
 from rolegen.training.rendering import Renderer
 
@@ -77,7 +77,7 @@ class FluencyScorer:
         if cuda:
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         else:
-            dtype = torch.bfloat16 if cpu_has_bf16() else torch.float32
+            dtype = cpu_dtype()
         self.device = "cuda" if cuda else "cpu"
         self.model = AutoModelForCausalLM.from_pretrained(
             model_path, dtype=dtype, attn_implementation=packed_attention.register()

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rolegen.models.hardware import cpu_has_bf16
+from rolegen.models.hardware import cpu_dtype
 
 HIDDEN_LAYERS = (8, 15, 22)  # of SmolLM2's 30 blocks
 BATCH = 8
@@ -162,7 +162,6 @@ def lm_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(items x LM_NAMES, items x HIDDEN_LAYERS x 576). The card's prompt is computed once
     per card; `progress(cards done, cards)` after each."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rolegen.models.checkpoints import materialize_embedded
@@ -172,8 +171,7 @@ def lm_features(
     # bf16 for the blocks where the CPU has it natively (avx512_bf16: about 3x fp32), else
     # fp32 (models/hardware.py); fp32 for the vocab projection so that token log-probs
     # are not rounded to bf16's 8 bits.
-    dtype = torch.bfloat16 if cpu_has_bf16() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).eval()
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=cpu_dtype()).eval()
     w32 = model.lm_head.weight.float()
     scalars, pools = [None] * len(items), [None] * len(items)
     by_card: dict[str, list[int]] = {}

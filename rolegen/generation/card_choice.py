@@ -56,3 +56,23 @@ class CardChoice:
         truth = np.array([self.names.index(personas[i]) for i in rows])
         out[rows] = margins(vectors, self.cards, truth)
         return out
+
+    def pick(self, rounds: dict[str, tuple[str, list[tuple[int, dict, str]]]]) -> dict[str, int]:
+        """Dialogue -> the sample index it keeps, for `rounds`: dialogue -> (persona name,
+        its passing draws as (sample index, meta, text)). The draw of highest margin wins,
+        the first drawn on a tie; every draw's meta gets its `card_margin`. One encoder
+        call for all dialogues."""
+        draws = [
+            (did, name, d)
+            for did, (name, ds) in rounds.items()
+            for d in sorted(ds, key=lambda d: d[0])
+        ]
+        if not draws:
+            return {}
+        found = self.margins([name for _, name, _ in draws], [d[2] for _, _, d in draws])
+        best: dict[str, tuple[float, int]] = {}  # dialogue -> (margin, sample index)
+        for (did, _, (j, meta, _)), margin in zip(draws, found):
+            meta["card_margin"] = round(float(margin), 4)
+            if did not in best or margin > best[did][0]:
+                best[did] = (margin, j)
+        return {did: j for did, (_, j) in best.items()}

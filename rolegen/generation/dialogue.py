@@ -228,23 +228,13 @@ class TurnLoop:
         """Card-grounded choice (`card_choice.py`): each kept reply becomes the passing
         candidate of its round with the highest card margin, the first drawn on a tie.
         The round, and so what `_settle` records as rejected, stays the same."""
-        by_id = {d.id: d for d in live}
-        options = []  # (dialogue, draw) for each round with several passing replies
+        persona = {d.id: d.persona.name for d in live}
+        rounds = {}  # dialogue -> (persona, the kept round's passing draws), where several
         for did, j in kept.items():
-            same = [e for e in drawn[did] if e[0] // width == j // width and e[3] == []]
+            same = [e[:3] for e in drawn[did] if e[0] // width == j // width and e[3] == []]
             if len(same) > 1:
-                options += [(by_id[did], e) for e in sorted(same, key=lambda e: e[0])]
-        if not options:
-            return
-        margins = self.chooser.margins(
-            [d.persona.name for d, _ in options], [e[2] for _, e in options]
-        )
-        best: dict[str, tuple[float, int]] = {}  # dialogue -> (margin, sample index)
-        for (d, (j, meta, _, _)), margin in zip(options, margins):
-            meta["card_margin"] = round(float(margin), 4)
-            if d.id not in best or margin > best[d.id][0]:
-                best[d.id] = (margin, j)
-        for did, (_, j) in best.items():
+                rounds[did] = (persona[did], same)
+        for did, j in self.chooser.pick(rounds).items():
             self.stats.card_choices += 1
             self.stats.card_changed += j != kept[did]
             kept[did] = j

@@ -32,3 +32,10 @@ def cpu_has_bf16() -> bool:
 def cpu_dtype_name() -> str:
     """The dtype an "auto" model runs in on this CPU: bfloat16 where native, else float32."""
     return "bfloat16" if cpu_has_bf16() else "float32"
+
+
+def cpu_dtype():
+    """`cpu_dtype_name()` as a torch dtype."""
+    import torch
+
+    return getattr(torch, cpu_dtype_name())

@@ -20,7 +20,7 @@ import torch
 
 from rolegen.config import TrainConfig
 from rolegen.errors import RolegenError
-from rolegen.models.hardware import cpu_has_bf16
+from rolegen.models.hardware import cpu_dtype
 
 
 def training_dtype(option: str) -> torch.dtype:
@@ -34,7 +34,7 @@ def training_dtype(option: str) -> torch.dtype:
         raise RolegenError(f"--dtype {option}: choose auto, bfloat16 or float32")
     if torch.cuda.is_available():
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.bfloat16 if cpu_has_bf16() else torch.float32  # emulated elsewhere
+    return cpu_dtype()  # bf16 is emulated on other CPUs
 
 
 def load_lora_model(model_path: Path, cfg: TrainConfig, dtype: torch.dtype):
