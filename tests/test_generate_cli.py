@@ -291,6 +291,7 @@ def test_generate_on_embedded_model_with_vllm(tmp_path):
         (["--persona", "chef-pip", "--resume"], "--resume needs --out"),
         ([], "no persona given"),
         (["--persona", "chef-pip", "--turns", "0"], "--turns must be at least 1"),
+        (["--persona", "chef-pip", "--card-choice", "--no-check"], "--card-choice picks among"),
     ],
 )
 def test_bad_flags_give_one_line_errors(args, message):
