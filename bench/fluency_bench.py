@@ -2,9 +2,9 @@
 packed rows (`FluencyScorer.score`), on the same records, in one process.
 
 Reported per way: dialogues, tokens, seconds, tokens/s, and the forward pass's FLOP
-rate as a fraction of the bf16 matmul rate measured in the same run (2 x parameters
-per token for the weights, plus causal attention: 2 x layers x hidden x the squared
-length of each dialogue); and the largest difference between the two ways' reply
+rate as a fraction of the matmul rate in the scorer's dtype, measured in the same run
+(2 x parameters per token for the weights, plus causal attention: 2 x layers x hidden x
+the squared length of each dialogue); and the largest difference between the two ways' reply
 scores (they must agree: packing changes no score).
 
 Data: an eval run's dialogues.jsonl (default outputs/pipeline/eval, which
@@ -61,7 +61,7 @@ def main() -> None:
     flops = 2 * params * tokens + sum(
         2 * config.num_hidden_layers * config.hidden_size * len(item.ids) ** 2 for item in items
     )
-    peak = matmul_rate("bfloat16")
+    peak = matmul_rate(scorer.model.dtype)  # the dtype the scorer runs in on this CPU
     scorer.score(items[:1])  # warm-up
 
     def timed(batches):
@@ -84,7 +84,8 @@ def main() -> None:
         "dialogues": len(items),
         "tokens": tokens,
         "row_tokens": scorer.row_tokens,
-        "matmul_bf16_gflops": round(peak / 1e9, 1),
+        "dtype": str(scorer.model.dtype).removeprefix("torch."),
+        "matmul_peak_gflops": round(peak / 1e9, 1),
         "ways": {},
     }
     scores = {}
@@ -94,7 +95,7 @@ def main() -> None:
             "forward_passes": len(batches),
             "seconds": round(seconds, 2),
             "tokens_per_second": round(tokens / seconds, 1),
-            "fraction_of_bf16_matmul": round(flops / seconds / peak, 3),
+            "fraction_of_matmul_peak": round(flops / seconds / peak, 3),
         }
     result["max_abs_score_difference"] = max(
         abs(a[k] - b[k]) for a, b in zip(scores["one_per_pass"], scores["packed"]) for k in a

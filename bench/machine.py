@@ -8,8 +8,9 @@ its figure as a fraction of limits measured in the same run:
 - the decode limit (tokens/s) of a batch: each decode step reads the weights once and
   every sequence's KV cache, so tokens/s <= bandwidth x batch / (weight bytes + batch x
   context x KV bytes per token). Compute is not the bound at these sizes on a CPU;
-- the training peak: the bf16 matmul rate, against which MFU is stated
-  (6 x parameters x tokens/s, the PaLM convention).
+- the training peak: the matmul rate of the dtype training runs in here (bf16 where the
+  CPU has it natively, fp32 elsewhere: `rolegen.models.hardware`), against which MFU is
+  stated (6 x parameters x tokens/s, the PaLM convention).
 
     python bench/machine.py            # prints the limits, writes bench/results/machine.json
 
@@ -44,11 +45,12 @@ def copy_bandwidth(mib: int = 512, reps: int = 5) -> float:
     return 2 * src.nbytes / best
 
 
-def matmul_rate(dtype: str = "bfloat16", n: int = 2048, reps: int = 10) -> float:
-    """FLOP/s of an n x n matmul in torch, after a warm-up."""
+def matmul_rate(dtype="bfloat16", n: int = 2048, reps: int = 10) -> float:
+    """FLOP/s of an n x n matmul in torch (`dtype` a torch dtype or its name), after a
+    warm-up."""
     import torch
 
-    kind = getattr(torch, dtype)
+    kind = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     a, b = torch.randn(n, n, dtype=kind), torch.randn(n, n, dtype=kind)
     for _ in range(3):
         a @ b
@@ -73,13 +75,23 @@ def decode_limit(
 def limits(batch: int = 64, context: int = 1024) -> dict:
     """Everything above, measured now, with the load average beside it (another process
     on the cores makes every figure lower)."""
+    from rolegen.models.hardware import cpu_dtype_name
+
     bandwidth = copy_bandwidth()
+    training = cpu_dtype_name()
+    rates = {
+        "float32": matmul_rate("float32"),
+        # emulated bf16 runs near 1 GFLOP/s: a smaller product says as much in a second
+        "bfloat16": matmul_rate("bfloat16", *((2048, 10) if training == "bfloat16" else (512, 2))),
+    }
     return {
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg()[0],
         "copy_bandwidth_gbs": round(bandwidth / 1e9, 2),
-        "matmul_fp32_gflops": round(matmul_rate("float32") / 1e9, 1),
-        "matmul_bf16_gflops": round(matmul_rate("bfloat16") / 1e9, 1),
+        "matmul_fp32_gflops": round(rates["float32"] / 1e9, 1),
+        "matmul_bf16_gflops": round(rates["bfloat16"] / 1e9, 1),
+        "training_dtype": training,
+        "training_peak_gflops": round(rates[training] / 1e9, 1),
         "decode_limit": {
             "batch": batch,
             "context": context,

@@ -97,7 +97,7 @@ def stage_figures(out: Path, machine: dict) -> dict:
     limit = decode_limit(machine["copy_bandwidth_gbs"] * 1e9, dialogues, int(context))
     gen_rate = tokens["generated"] / engine_s
     summary = json.loads((out / "adapter" / "summary.json").read_text())
-    peak = machine["matmul_bf16_gflops"] * 1e9
+    peak = machine["training_peak_gflops"] * 1e9  # the dtype training ran in
     train = {
         s["name"]: {
             "tokens_per_s": s["tokens_per_second"],

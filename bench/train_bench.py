@@ -3,15 +3,15 @@
 Both train the same LoRA (r=16, all projections) of the embedded model on the same
 dialogues with the same assistant-only labels, for the same number of real tokens:
 - rolegen: examples packed into --max-length rows, attention causal within each
-  example (`packed_attention.py`), no padding, logits only where labels fall, bf16
-  autocast over fp32 adapter weights (`rolegen.training.losses`, `rolegen.training.lora`);
+  example (`packed_attention.py`), no padding, logits only where labels fall, in the
+  dtype training takes on this CPU (bf16 where native, else fp32) (`rolegen.training.losses`, `rolegen.training.lora`);
 - plain: what a user writes first with PEFT + transformers: batches of 4 dialogues in
   data order, right-padded with an attention mask, `model(..., labels=...)`.
 Each runs in its own process (peak memory per configuration). Reported: tokens/s
 (real tokens, padding excluded), padded share, peak RSS, and model FLOPs
 utilisation: 6 x parameters x tokens/s (the PaLM convention, counting the frozen
-weights' gradient FLOPs that LoRA skips, as is usual) against the bf16 matmul rate
-measured in the same run.
+weights' gradient FLOPs that LoRA skips, as is usual) against the matmul rate of that
+dtype, measured in the same run.
 
 Data: a rolegen run folder (default: generated once into bench/.data/train-bench
 with four personas, 10 dialogues each, 8 turns).
@@ -53,12 +53,13 @@ def _model(attention: str):
 
     from rolegen.config import LoraSettings
     from rolegen.models.checkpoints import embedded_model_dir
+    from rolegen.models.hardware import cpu_dtype
     from rolegen.training import packed_attention
 
     packed_attention.register()
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(
-        embedded_model_dir(), dtype=torch.bfloat16, attn_implementation=attention
+        embedded_model_dir(), dtype=cpu_dtype(), attn_implementation=attention
     )
     d = LoraSettings()  # rolegen's defaults, for both ways
     lora = LoraConfig(
@@ -168,7 +169,10 @@ def main() -> None:
         print(json.dumps(one(args.one, args.data, args.max_length, args.tokens)))
         return
     data = ensure_data(Path(args.data))
-    rates = {"bf16": matmul_rate(torch.bfloat16), "fp32": matmul_rate(torch.float32)}
+    from rolegen.models.hardware import cpu_dtype
+
+    training = cpu_dtype()  # the dtype both ways train in, and whose peak MFU is against
+    rates = {"training": matmul_rate(training)}
     results = {}
     for kind in ("plain", "rolegen"):
         out = subprocess.run(
@@ -189,12 +193,13 @@ def main() -> None:
             check=True,
         )
         results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
-    rates["bf16_after"] = matmul_rate(torch.bfloat16)
-    peak = max(rates["bf16"], rates["bf16_after"])
+    rates["training_after"] = matmul_rate(training)
+    peak = max(rates["training"], rates["training_after"])
     for r in results.values():
-        r["mfu_bf16"] = round(6 * r["frozen_parameters"] * r["tokens_per_second"] / peak, 4)
+        r["mfu"] = round(6 * r["frozen_parameters"] * r["tokens_per_second"] / peak, 4)
     report = {
         "machine": f"{torch.get_num_threads()} threads, torch {torch.__version__}",
+        "dtype": str(training).removeprefix("torch."),
         "data": str(data),
         "matmul_tflops": {k: round(v / 1e12, 3) for k, v in rates.items()},
         "results": results,
@@ -202,12 +207,15 @@ def main() -> None:
             results["rolegen"]["tokens_per_second"] / results["plain"]["tokens_per_second"], 2
         ),
     }
-    print(f"bf16 matmul: {rates['bf16'] / 1e12:.2f} / {rates['bf16_after'] / 1e12:.2f} TFLOPS")
+    print(
+        f"{report['dtype']} matmul: {rates['training'] / 1e12:.2f} / "
+        f"{rates['training_after'] / 1e12:.2f} TFLOPS"
+    )
     print(f"{'':10} {'tokens/s':>9} {'padding':>8} {'peak RSS':>9} {'MFU':>6}")
     for k, r in results.items():
         print(
             f"{k:10} {r['tokens_per_second']:>9.1f} {r['padded_share']:>8.1%} "
-            f"{r['peak_rss_gb']:>8.2f}G {r['mfu_bf16']:>6.1%}"
+            f"{r['peak_rss_gb']:>8.2f}G {r['mfu']:>6.1%}"
         )
     print(f"speedup: {report['speedup']}x")
     (HERE / "results").mkdir(exist_ok=True)

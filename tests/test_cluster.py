@@ -45,6 +45,7 @@ def _cfg(model, out, dialogues=3, on_ray=False, **cluster):
         engine_config=EngineConfig(engine="hf"),
         out=str(out),
         batch_size=2,
+        candidates=2,  # where the batches run is tested here, not the resampling
         sampling=SamplingConfig(max_new_tokens=16, user_max_new_tokens=12),
         export=False,
         cluster=ClusterConfig(ray=on_ray, **cluster),

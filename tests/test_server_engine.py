@@ -36,7 +36,18 @@ def _ids(out) -> list[str]:
 @pytest.mark.parametrize("mode", ["completions", "chat"])
 def test_generate_through_the_server_in_both_modes(vllm_server, tmp_path, mode):
     out = tmp_path / mode
-    done = _generate(vllm_server, out, "--dialogues", "2", "--turns", "2", "--request-mode", mode)
+    done = _generate(
+        vllm_server,
+        out,
+        "--dialogues",
+        "2",
+        "--turns",
+        "2",
+        "--candidates",
+        "2",
+        "--request-mode",
+        mode,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     records = [json.loads(x) for x in (out / "dialogues.jsonl").read_text().splitlines()]
     assert len(records) == 2
@@ -76,7 +87,8 @@ def test_a_server_lost_mid_run_stops_clearly_and_resume_finishes_once(
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "rolegen", "generate", "--persona", "captain-mara-vell"]
     cmd += ["--engine", "openai", "--base-url", server.url, "--out", str(out), "--no-export"]
-    cmd += ["--dialogues", "4", "--turns", "2", "--batch-size", "1", "--max-new-tokens", "24"]
+    cmd += ["--dialogues", "4", "--turns", "1", "--batch-size", "1", "--max-new-tokens", "24"]
+    cmd += ["--candidates", "1"]  # the loss and the resume are tested here, not resampling
     cmd += ["--max-retries", "1"]  # a dead server: the backoffs of 5 retries are 15 s
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -84,7 +96,7 @@ def test_a_server_lost_mid_run_stops_clearly_and_resume_finishes_once(
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and not (path.is_file() and path.read_text().strip()):
             assert run.poll() is None, run.stderr.read()[-2000:]
-            time.sleep(0.5)
+            time.sleep(0.1)
         server.kill()  # one dialogue written, the next in flight
         _, err = run.communicate(timeout=300)
         assert run.returncode == 2
