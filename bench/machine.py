@@ -79,10 +79,11 @@ def limits(batch: int = 64, context: int = 1024) -> dict:
 
     bandwidth = copy_bandwidth()
     training = cpu_dtype_name()
+    native = training == "bfloat16"
     rates = {
         "float32": matmul_rate("float32"),
         # emulated bf16 runs near 1 GFLOP/s: a smaller product says as much in a second
-        "bfloat16": matmul_rate("bfloat16", *((2048, 10) if training == "bfloat16" else (512, 2))),
+        "bfloat16": matmul_rate("bfloat16", n=2048 if native else 512, reps=10 if native else 2),
     }
     return {
         "cpus": os.cpu_count(),

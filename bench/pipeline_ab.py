@@ -39,7 +39,7 @@ def _arm(text: str) -> tuple[str, Path]:
     return name, run
 
 
-def _train_seconds(run: Path) -> dict:
+def _stage_seconds(run: Path) -> dict:
     """The pipeline's stage times, as its pipeline.json recorded them."""
     path = run / "pipeline.json"
     return json.loads(path.read_text()).get("timings_seconds", {}) if path.is_file() else {}
@@ -97,7 +97,7 @@ def main() -> None:
             name: json.loads((run / "data" / "manifest.json").read_text()).get("config")
             for name, run in args.arm
         },
-        "stage_seconds": {name: _train_seconds(run) for name, run in args.arm},
+        "stage_seconds": {name: _stage_seconds(run) for name, run in args.arm},
         "persona_model": args.persona_model,
         "git_commit": commit,
         "table": rows,
