@@ -46,6 +46,15 @@ from rolegen.checks.user_acts import role_swap, user_actions
         # "you both", and "User's" without its article
         ("*She smiles, and you both laugh together.*", True),
         ("*User's expression turns grave, and he nods.*", True),
+        # a feeling stated for the user, and a perception or feeling given in narration
+        ("You're really sorry, I know it.", True),
+        ("You're afraid. I can hear it.", True),
+        ("Don't worry if you're afraid.", False),  # a condition
+        ("*She smiles, and you can see that she is proud of you.*", True),
+        ("*The warmth in his eyes makes you feel at home.*", True),
+        ("*You can sit by the stove if you like.*", False),
+        ("This tea will make you feel better.", False),  # said aloud: a promise
+        ("You're on a cliff. You're falling.", True),
     ],
 )
 def test_acting_for_the_user_in_narration_and_speech(reply, acts):

@@ -43,7 +43,8 @@ _DOING = re.compile(
     r"^(?:(?:still|just|now|already)\s+)?(?:looking (?:at|around|up|down|out|into|over)|standing|"
     r"sitting|holding|walking|smiling|grinning|laughing|blushing|shivering|trembling|staring|"
     r"gazing|feeling|seeing|hearing|noticing|nodding|reaching|stepping|climbing|leaning|"
-    r"playing|wondering|planning|about to|trying to|hoping to)\b",
+    r"playing|wondering|planning|falling|floating|lying (?:in|on|down)|about to|trying to|"
+    r"hoping to)\b",
     re.IGNORECASE,
 )
 # What the user thinks or feels, stated for them: "You think I'm real", "You just love me",
@@ -57,8 +58,8 @@ _MIND = re.compile(
 )
 _FEELING = re.compile(
     r"^(?:(?:just|really|so|still|already|probably|clearly|not)\s+)*(?:sure|unsure|"
-    r"wondering|feeling|scared|worried|nervous|excited|curious|confused|embarrassed|"
-    r"ashamed|angry|upset)\b",
+    r"wondering|feeling|scared|afraid|worried|nervous|excited|curious|confused|embarrassed|"
+    r"ashamed|angry|upset|sorry|impressed)\b",
     re.IGNORECASE,
 )
 # A glad or grateful mind stated for the user: "You're so grateful to have a place to rest",
@@ -105,6 +106,13 @@ _WISH_START = re.compile(rf"^(?:{_WISH})\b", re.IGNORECASE)
 # After "your eyes" and the like in speech: a compliment or a description, not an act.
 _STATE_START = re.compile(rf"^(?:{_WISH}|are|were|is|was|look|looks)\b", re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?…\n]+[.!?…]*")
+# In starred narration, a perception or a feeling given to the user: "*you can see that
+# she is proud*", "*a smile that makes you feel at home*".
+_PERCEIVED = re.compile(r"^(?:can|could)\s+(?:just\s+)?(?:see|hear|feel|smell|sense|tell)\b", re.I)
+_MADE_TO = re.compile(
+    r"\b(?:make|makes|made|making)\s+you\s+(?:feel|smile|laugh|shiver|blush|gasp|want|wonder)\b",
+    re.IGNORECASE,
+)
 
 
 @lru_cache(maxsize=256)
@@ -142,11 +150,14 @@ def user_actions(text: str, user_name: str = "") -> int:
     (the *starred* spans, or text outside quotations), any clause with the user as
     subject that is not a wish or a possibility: "*You look around, taking a deep
     breath.*", "*as you step aboard*", "*Alex nods and follows.*", "*The user smiles*",
-    "*The user's eyes narrow*". In what the character says aloud, a statement whose
+    "*The user's eyes narrow*"; in starred narration, a perception or a feeling given to
+    them ("*you can see that she is proud*", "*a smile that makes you feel at home*").
+    In what the character says aloud, a statement whose
     subject "you" is followed by a reaction, a perception, a speech act or a narrated
     movement: "You take a closer look and see the hull", "You nod and tell her your name";
-    "Your eyes widen" anywhere; or a mind or a gladness stated for them ("You're not sure
-    what to say", "You're so grateful to be here"), unless hedged ("..., I guess")."""
+    "Your eyes widen" anywhere; a state narrated for them ("You're falling"); or a mind, a
+    feeling or a gladness stated for them ("You're not sure what to say", "You're really
+    sorry", "You're so grateful to be here"), unless hedged ("..., I guess")."""
     name = user_name.strip()
     low = text.lower()
     if "you" not in low and "user" not in low and (not name or name.lower() not in low):
@@ -158,6 +169,9 @@ def user_actions(text: str, user_name: str = "") -> int:
         for sentence in _SENTENCE.findall(span):
             if sentence.rstrip().endswith("?"):
                 continue
+            if starred and _MADE_TO.search(sentence):
+                count += 1
+                continue
             for m in _clauses(sentence, name):
                 part = m.group("part") or m.group("part2")
                 if part and part.lower() not in _BODY:
@@ -167,7 +181,7 @@ def user_actions(text: str, user_name: str = "") -> int:
                 if (
                     (m.group("contraction") or "")[1:] not in ("d", "ll")
                     and acting
-                    and not (_WISH_START.match(rest))
+                    and (not _WISH_START.match(rest) or (starred and _PERCEIVED.match(rest)))
                 ):
                     count += 1
                     break
