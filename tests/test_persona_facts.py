@@ -282,6 +282,11 @@ def _wrong(facts, reply):
         (OCTOPUS, "I'm not an octopus, I'm a squid.", ["kind"]),
         # "female" is a sex
         (OCTOPUS, "I've been a female for years, you know.", ["sex"]),
+        # first-person sentences inside stars are the character's words; a doubt is no claim
+        (GIRL, "*I'm a 23-year-old woman. I'm telling you, I've been away.*", ["age"]),
+        (GIRL, "*I smile and wave.* Come in.", []),
+        (BAKER, "I'm not sure I'm a creature, child. I'm a baker.", []),
+        (BAKER, "I wonder if I'm a cat sometimes.", []),
     ],
 )
 def test_replies_that_contradict_the_card(facts, reply, wrong):

@@ -201,15 +201,32 @@ _BARE_NOUN_PHRASE = re.compile(
     rf"(?:an?|the|one|some|\d|{WORD_NUMBER}|human|mortal|female|male|ai|a\.i\.)\b",
     re.IGNORECASE,
 )
+# What makes the claim after it a doubt or a question: "not sure (if) I'm a ...",
+# "I wonder if I'm a ...", "whether I am ..."
+_DOUBTED = re.compile(
+    r"(?:not sure|unsure|wonder(?:ing)?|don't know|do not know|doubt)\s+(?:if\s+|whether\s+|that\s+)?$|"
+    r"\b(?:if|whether)\s+$",
+    re.IGNORECASE,
+)
 _BARE_ANSWER = re.compile(r"^\W*(?P<answer>[^.!?\n,;:]{1,60})[.!,;]")
 
 
+# A sentence of narration in the first person: "*I'm a 23-year-old woman.*"
+_NARRATED_SELF = re.compile(r"(?:^|(?<=[.!?…]))\s*(?:I|I'm|I’m|I've|I’ve)\b[^.!?…]*[.!?…]?")
+
+
 def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
-    """The reply's first-person claims (in `speech`) and the sex its narration gives the
-    character (subject pronouns at a sentence's start, in `narration`). `asked`: the user
+    """The reply's first-person claims (in `speech`, and the sentences of `narration` that
+    start in the first person: "*I'm a 23-year-old woman.*") and the sex its narration
+    gives the character (subject pronouns at a sentence's start, in `narration`). A claim
+    after a doubt ("I'm not sure I'm a creature") is none. `asked`: the user
     asked what the character is, its age or its work; a bare answer then says it of the
     speaker ("A human." is "I am a human")."""
     out = Claims()
+    # first-person sentences inside the stars are the character's own words too
+    told = [m.group(0) for span in narration for m in _NARRATED_SELF.finditer(span)]
+    if told:
+        speech = "\n".join([speech, *told])
     if asked and (m := _BARE_ANSWER.match(speech)):
         answer = m.group("answer").strip()
         if len(answer.split()) <= 8 and _BARE_NOUN_PHRASE.match(answer):
@@ -232,6 +249,8 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
         seen.add((clause, negated))
         if speech.startswith("?", m.end()):
             continue  # "I'm a tourist, a visitor, or something else?": asked, not said
+        if _DOUBTED.search(speech, max(0, m.start() - 30), m.start()):
+            continue  # "I'm not sure I'm a creature": a doubt, not a claim
         if negated and _UNUSUAL.match(clause):
             continue  # "I'm not your typical octopus": still one
         article = re.search(r"\b(?:an?|une?)\s*$", m.group("neg") or "")  # "not a" read
