@@ -120,6 +120,22 @@ def test_ages_in_long_words_in_winters_and_in_italian():
     assert _wrong(BAKER, "I'm eighty winters old, dear.") == []
 
 
+def test_ages_and_tags_of_cards_in_other_languages():
+    from rolegen.checks.ages import ages
+
+    assert ages("un bărbat de 52 de ani") == [52.0] and ages("kobieta, 41 lat") == [41.0]
+    assert ages("berusia 78 tahun") == [78.0] and ages("三十八歳の女性") == [38.0]
+    assert ages("12살 소년") == [12.0] and ages("tem 38 anos") == [38.0]
+    assert ages("pracuje od 30 lat") == [] and ages("selama 20 tahun") == []  # durations
+    romanian = card_facts("Aurel", "Aurel este dirigintele oficiului poștal.", tags=["om", "bărbat"])
+    assert (romanian.sex, romanian.kind) == ("male", "human")
+    japanese = card_facts("はな", "はなは花屋です。", tags=["人間", "女性"])
+    assert (japanese.sex, japanese.kind) == ("female", "human")
+    # tags naming both sexes name none; a tag "female" on a dog keeps the dog
+    assert card_facts("Ana", "Ana sells bread.", tags=["kobieta", "mężczyzna"]).sex is None
+    assert card_facts("Dusty", "Dusty is a kelpie dog.", tags=["female"]).kind == "animal"
+
+
 def test_ages_from_sheets_deaths_seasons_and_great_spans():
     from rolegen.checks.ages import ages
 

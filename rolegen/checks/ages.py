@@ -131,14 +131,16 @@ def zh_number(text: str) -> float | None:
 
 # An age as cards and replies state one: "80-year-old", "eighty years old", "aged 52", "at
 # the age of thirty-eight", "in her seventies", "Sixties, sun-browned", "a 80 ans", "setenta
-# y tantos años", "80 Jahre alt", "八十岁". Durations ("for 30 years", "depuis 30 ans") are
+# y tantos años", "80 Jahre alt", "八十岁", "三十八歳", "52 de ani", "41 lat", "78 tahun", "38 anos",
+# "12살". Durations ("for 30 years", "depuis 30 ans") are
 # not ages.
 DECADE = "|".join(DECADES)
 AGE = re.compile(
     rf"\b(?P<n>{NUMBER})(?P<odd>[- ]odd|\s+y\s+tantos|\s+et quelques|\s+und etwas)?"
     r"(?P<half>\s+and\s+a\s+half)?"
     r"(?:[- ](?:years?|winters?|summers?)[- ]old\b|\s+ans\b|\s+años\b|\s+anni\b|"
-    r"\s+jahre\s+alt\b|-jährig)"
+    r"\s+jahre\s+alt\b|-jährig|\s+de\s+ani\b|\s+lat\b|\s+tahun\b|\s+yaşında\b|\s+anos\b|"
+    r"\s*(?:살|세)(?![가-힣]))"
     rf"|\b(?P<it>{IT_NUMBER})\s+anni\b"
     rf"|\b(?:aged?|age of|âgée? de|edad de|alter von|(?:man|woman|girl|boy|lady|gentleman|person|"
     rf"fellow|widow|widower) of)\s+(?P<aged>{NUMBER})\b(?!\s+(?:years?|days?|weeks?|months?|"
@@ -150,7 +152,7 @@ AGE = re.compile(
     rf"(?P<of>{NUMBER})(?P<ofhalf>\s+and\s+a\s+half)?\s+(?:years|summers|winters|springs)\b(?!['’])"
     rf"|\b(?:in|into)\s+(?:his|her|their|its|my)\s+(?:early\s+|late\s+|mid-)?(?P<decade>{DECADE})\b"
     rf"|(?:^|[.!?]\s+)(?P<decade2>{DECADE}),"
-    r"|(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲)"
+    r"|(?P<zh>[0-9零一二两三四五六七八九十百]{1,4})(?:岁|歲|歳)"
     # a made thing's age: "activated 31 years ago", "seit sechs Jahren im Betrieb"
     rf"|\b(?:activated|built|switched on|turned on|assembled|constructed|wound|made|forged|"
     rf"created|awakened|born|hatched|foaled|whelped|calved|fledged|spawned|sprouted|carved|"
@@ -189,7 +191,11 @@ _RELATIVE = re.compile(
     r"nephew|niece|cousin|husband|wife|twins?)s?|apprentice|grandchild(?:ren)?)\b",
     re.IGNORECASE,
 )
-DURATION = re.compile(r"(?:depuis|pendant|il y a|hace|desde hace|durante|seit|vor)\s+$", re.I)
+DURATION = re.compile(
+    r"(?:depuis|pendant|il y a|hace|desde hace|durante|seit|vor|od|przez|selama|sejak|há|"
+    r"timp de)\s+$",
+    re.I,
+)
 
 
 def ages(text: str) -> list[float]:

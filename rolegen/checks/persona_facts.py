@@ -7,7 +7,8 @@ What is read, and from where:
 - sex: the name's title ("Lady", "Sir"), else the pronouns of description and
   personality (one "she" is enough in a two-line card; a husband is not; in an Italian
   card "lei", "lui" and "donna", and "il" is an article); "it", "no gender" or
-  "they/them" is a being without sex;
+  "they/them" is a being without sex; else a tag that names one sex, in any of a dozen
+  languages ("bărbat", "kobieta", "女性");
 - ages: every age stated ("an eighty-year-old", "a man of thirty-four", "in her
   seventies", "a hundred and twelve years old", "trentanove anni", "八十岁"), and a made
   thing's years of service ("came off the line nineteen
@@ -19,8 +20,8 @@ What is read, and from where:
   of its own noun phrase only ("a fox spirit" is a spirit; "the captain of the airship
   Kestrel" is no bird; "is interested in the fact that humans eat" names none), else the
   phrase after it when its own head is outside the lexicon ("a domovoi, a house spirit"),
-  else an animal for "a talking <word>", else the tags, else human for a card with "she"
-  or "he";
+  else an animal for "a talking <word>", else the tags (a person's in other languages
+  too: "umano", "człowiek", "人間"), else human for a card with a sex;
 - species: the animal families the card names, and the word of "a talking <word>" for an
   animal outside the lexicon;
 - not_roles: what the card says the character is not ("He is not a chimney sweep", "nor
@@ -257,9 +258,12 @@ def card_facts(
             words.add(_TITLE_WORDS.get(word, word))  # "Dr Amara" names a doctor
     for word in words_of(WORKPLACE_WORD, f"{text}\n{scenario}"):
         trades.add(WORKPLACE_OF[word.lower()])
-    sex = _card_sex(name, text, language)
+    tag_words = {str(t).strip().lower() for t in tags}
+    sex = _card_sex(name, text, language) or _tag_sex(tag_words)
     kind, noun = _card_kind(name, text)
     kind = kind or (KIND_OF.get(k.lower()) if (k := _first(tags_text)) else None)
+    if kind is None and tag_words & _HUMAN_TAGS:
+        kind = "human"  # a tag "umano", "człowiek", "人間"
     if kind is None and sex in ("female", "male"):
         kind = "human"  # "she runs a garage": a person, unless the card says otherwise
     return CardFacts(
@@ -329,6 +333,32 @@ def _species(
             if m.group(1).lower() not in KIND_OF
         }
     return out
+
+
+# A card's tag that names a person, or a sex, in the languages cards are written in
+# (English's own words are read by the lexicon): "umano", "bărbat", "kobieta", "女性".
+_HUMAN_TAGS = frozenset(
+    """umano umana essere umano humano humana ser humano humain humaine être humain mensch
+    om człowiek manusia orang insan người 人間 人类 人類 ヒト 인간 사람""".split()
+) | {"essere umano", "ser humano", "être humain"}
+_SEX_TAGS = {
+    "female": frozenset(
+        """female woman girl donna femmina ragazza bambina mujer femenina niña chica femme fille
+        frau mädchen femeie fată kobieta dziewczyna dziewczynka perempuan wanita gadis kadın
+        kız mulher menina 女性 女 女の子 少女 女人 女孩 여자 여성 소녀""".split()
+    ),
+    "male": frozenset(
+        """male man boy uomo maschio ragazzo bambino hombre masculino niño chico homme garçon
+        mann junge bărbat băiat mężczyzna chłopiec laki-laki pria erkek oğlan homem menino
+        男性 男 男の子 少年 男人 男孩 남자 남성 소년""".split()
+    ),
+}
+
+
+def _tag_sex(tag_words: set[str]) -> str | None:
+    """The sex a card's tags name, when they name one only."""
+    found = [sex for sex, words in _SEX_TAGS.items() if tag_words & words]
+    return found[0] if len(found) == 1 else None
 
 
 def _tags_text(tags) -> str:
