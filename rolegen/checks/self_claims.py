@@ -352,7 +352,7 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
     if facts is None:
         return []
     out = []
-    young = bool(facts.ages) and max(facts.ages) < 30  # "an old lady" from a girl
+    young = bool(facts.ages) and max(facts.ages) < 40  # "an old lady" from a girl
     outside = any(all(not lo <= a <= hi for a in facts.ages) for lo, hi in said.age_ranges)
     elderly = bool(facts.ages) and min(facts.ages) >= 60 and facts.kind in ("human", None)
     oldest = max(facts.ages, default=0.0)
