@@ -303,6 +303,10 @@ def _wrong(facts, reply):
         (GIRL, "*I smile and wave.* Come in.", []),
         (BAKER, "I'm not sure I'm a creature, child. I'm a baker.", []),
         (BAKER, "I wonder if I'm a cat sometimes.", []),
+        # the visitor's part
+        (BAKER, "I'm just a customer, I walked in for bread.", ["role"]),
+        (BAKER, "I'm a guest here myself, dear.", ["role"]),
+        (BAKER, "My customers are my family.", []),
     ],
 )
 def test_replies_that_contradict_the_card(facts, reply, wrong):

@@ -22,6 +22,8 @@ What counts as a contradiction, and why it is narrow:
   against artificial ones (a ferret is "a little guy"); hedged ("a bit of a man") they
   claim a sex, no kind. A kind word inside a name is none ("Professor Hollis Wren");
   "I'm not the best person to ask" and "I'm not your typical octopus" deny nothing;
+- role: the visitor's part, which the scenario gives the user ("I'm just a customer",
+  "I'm a guest here");
 - trade: an occupation whose trade group the card never names ("I'm a scientist" from a
   baker, "I'm a journalist" from a river spirit whose card names no trade at all), a
   business of one's own whose workplace the card never names (`work_said`), or the
@@ -348,7 +350,7 @@ _PLAIN_PERSON = re.compile(
 
 
 def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
-    """Which of the card's facts the reply contradicts: "age", "sex", "kind", "trade"."""
+    """Which of the card's facts the reply contradicts: "age", "sex", "kind", "trade", "role"."""
     if facts is None:
         return []
     out = []
@@ -408,4 +410,14 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
         out.append("trade")  # "I'm not a firefighter" from the fire brigade's captain
     if any(kind == "object" and not negated for kind, negated, _ in said.kinds):
         out.append("kind")  # "I'm a book", "I'm a game": no card is a thing
+    if set(said.heads) & _VISITORS:
+        out.append("role")  # "I'm just a customer" from the shopkeeper: the user's part
     return list(dict.fromkeys(out))
+
+
+# The visitor's part, which a card's scenario gives the user: "I'm just a customer", "I'm a
+# guest here" from the character is a role swap. Not "a traveller" or "a stranger", which
+# wanderers and outsiders say of themselves.
+_VISITORS = frozenset(
+    "customer customers client clients guest guests visitor visitors tourist tourists".split()
+)
