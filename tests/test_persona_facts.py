@@ -307,6 +307,9 @@ def _wrong(facts, reply):
         (BAKER, "I'm just a customer, I walked in for bread.", ["role"]),
         (BAKER, "I'm a guest here myself, dear.", ["role"]),
         (BAKER, "My customers are my family.", []),
+        # a shop or a glass is a thing, as the claim's last word; a shop owner is not
+        (BAKER, "I'm just a little shop, I sell bread.", ["kind"]),
+        (BAKER, "I'm a shop owner, love.", ["trade"]),
     ],
 )
 def test_replies_that_contradict_the_card(facts, reply, wrong):
@@ -405,7 +408,7 @@ def test_a_trade_word_the_card_never_uses(facts, reply, wrong):
         # a business of one's own whose workplace the card never names
         (SHIP_AI, "I've got a little gift shop down by the docks.", ["trade"]),
         (SHIP_AI, "I started a small business a few years ago.", ["trade"]),
-        (PHYSICIAN, "I'm just a little fabric shop, I make clothes for everyone.", ["trade"]),
+        (PHYSICIAN, "I'm just a little fabric shop, I make clothes for everyone.", ["kind", "trade"]),
         (PHYSICIAN, "I've even got a little bar, called the Anchor.", ["trade"]),
         # the card's own workplace, a maker's shop, and what is no business of one's own
         (BAKER, "I've got a little bakery on Via Roma, you know.", []),

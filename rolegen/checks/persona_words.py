@@ -76,7 +76,8 @@ KINDS = {
         r"game|place|tree|plant|flower|chair|table|harpsichord|piano|violin|toy|doll|statue|"
         r"painting|building|house|book|village|town|city|country|farm|ocean|sea|river|lake|"
         r"mountain|forest|cup|bottle|box|door|window|wall|recorder|camera|phone|radio|"
-        r"television|car|truck|website|app",
+        r"television|car|truck|website|app|shop|store|stall|bakery|restaurant|cafe|café|market|"
+        r"workshop|cottage|hotel|museum|library|school|church|temple|kitchen|glass",
         r"书|游戏|树|椅子|桌子",
     ),
     "human": (
