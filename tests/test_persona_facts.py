@@ -307,6 +307,11 @@ def _wrong(facts, reply):
         (BAKER, "I'm just a customer, I walked in for bread.", ["role"]),
         (BAKER, "I'm a guest here myself, dear.", ["role"]),
         (BAKER, "My customers are my family.", []),
+        # "as a ..., I" and "my job is being a ..." are claims; "as a child, I" is a memory
+        (BAKER, "And now, as a physicist, I weigh the flour.", ["trade"]),
+        (BAKER, "My job is being a nurse, really.", ["trade"]),
+        (BAKER, "As a child, I played in this street.", []),
+        (BAKER, "As a baker, I rise at four.", []),
         # a shop or a glass is a thing, as the claim's last word; a shop owner is not
         (BAKER, "I'm just a little shop, I sell bread.", ["kind"]),
         (BAKER, "I'm a shop owner, love.", ["trade"]),

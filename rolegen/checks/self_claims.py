@@ -31,7 +31,8 @@ What counts as a contradiction, and why it is narrow:
   is not ("I'm a chimney sweep" from the stove-setter who "is not a chimney sweep");
   "I'm no doctor" and "a bit of a poet" are no claims.
 After a question about the character ("What are you?", "How old are you?", "What's your
-trade?"), a bare answer is a claim: "A human." reads as "I am a human".
+trade?"), a bare answer is a claim: "A human." reads as "I am a human"; so are "As a nurse,
+I ...", "My job is being a nurse" and a first-person sentence inside stars.
 In the past tense ("I was just a little girl", "I used to be a bird") only sex and kind
 count. Not handled: claims in the third person ("Maria is 22"), a past trade or age ("I
 was a doctor"), paraphrase ("I remember the first tsar"), words outside the lexicon
@@ -213,6 +214,17 @@ _DOUBTED = re.compile(
 _BARE_ANSWER = re.compile(r"^\W*(?P<answer>[^.!?\n,;:]{1,60})[.!,;]")
 
 
+# A claim in another form: "As a medical technician, I help ...", "my job is being a
+# nurse", "My trade is a cobbler's" (not "as a child, I ...": a memory, read for its age by
+# nothing else; nor "as a matter of fact")
+_AS_A = re.compile(
+    r"(?:(?:^|(?<=[.!?…\n]))\s*|\band\s+(?:now,?\s+)?)as\s+(?P<what>an?\s+(?!matter\b|result\b|"
+    r"child\b|kid\b|boy\b|girl\b|young\b|little\b|rule\b|bonus\b|reminder\b|refresher\b|bit\b)"
+    r"[\w'’ -]{1,40}?),\s+I\b|"
+    r"\bmy\s+(?:trade|job|profession|occupation)\s+is\s+(?:being\s+)?(?P<job>an?\s+[\w'’ -]{1,40}?)"
+    r"(?=[.,;!?]|$)",
+    re.IGNORECASE | re.MULTILINE,
+)
 # A sentence of narration in the first person: "*I'm a 23-year-old woman.*"
 _NARRATED_SELF = re.compile(r"(?:^|(?<=[.!?…]))\s*(?:I|I'm|I’m|I've|I’ve)\b[^.!?…]*[.!?…]?")
 
@@ -227,6 +239,8 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
     out = Claims()
     # first-person sentences inside the stars are the character's own words too
     told = [m.group(0) for span in narration for m in _NARRATED_SELF.finditer(span)]
+    # "As a baker, I ...", "My trade is being a baker": the claim "I am a baker"
+    told += [f"I am {m.group('what') or m.group('job')}." for m in _AS_A.finditer(speech)]
     if told:
         speech = "\n".join([speech, *told])
     if asked and (m := _BARE_ANSWER.match(speech)):
