@@ -120,6 +120,14 @@ def test_ages_in_long_words_in_winters_and_in_italian():
     assert _wrong(BAKER, "I'm eighty winters old, dear.") == []
 
 
+def test_an_alien_is_no_human():
+    alien = card_facts("Tesk", "Tesk is a Vell'ari, a four-armed amphibious alien. She cooks.")
+    assert alien.kind == "nonhuman"
+    assert _wrong(alien, "I'm a human, like you.") == ["kind"]
+    assert _wrong(alien, "I'm not a human, I'm Vell'ari.") == []
+    assert _wrong(BAKER, "I'm an alien from a distant moon.") == ["kind"]
+
+
 def test_ages_and_tags_of_cards_in_other_languages():
     from rolegen.checks.ages import ages
 

@@ -70,7 +70,7 @@ KINDS = {
         r"鬼|幽灵|龙|精灵|妖",
     ),
     # what only a person is not: "I'm a creature of the sea" from a girl
-    "nonhuman": (r"creature|beast|monster|critter", r"怪物|生物"),
+    "nonhuman": (r"creature|beast|monster|critter|alien|extraterrestrial", r"怪物|生物|外星人"),
     # things no character is; idiom-prone ones ("an open book", "a rock") left out
     "object": (
         r"game|place|tree|plant|flower|chair|table|harpsichord|piano|violin|toy|doll|statue|"
