@@ -465,6 +465,10 @@ def test_a_contradiction_is_a_wrong_identity_in_the_checks():
     assert "wrong_identity" in check_dialogues([d])[0][0].reasons
     d.facts = None  # a record without facts: only names are compared
     assert "wrong_identity" not in check_dialogues([d])[0][0].reasons
+    # a claim with no "I am" in it reaches the fact check too
+    d.facts, d.users = BAKER, [None, "Nice place."]
+    d.character = ["Come in.", "And now, as a physicist, I weigh the flour."]
+    assert "wrong_identity" in check_dialogues([d])[0][0].reasons
 
 
 @pytest.mark.parametrize(

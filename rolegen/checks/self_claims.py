@@ -86,7 +86,8 @@ class Claims:
 # test picks the replies that the regular expressions then read.
 CLAIM_NEEDLES = (
     "i am", "i'm", "i’m", "i've", "i’ve", "i have", "i work as", "i turned", "i'll be",
-    "i was", "i used to", "i use to", "i once", *BUSINESS_NEEDLES,
+    "i was", "i used to", "i use to", "i once", "as a", "as an", "my trade", "my job",
+    "my profession", "my occupation", *BUSINESS_NEEDLES,
     "my age", "human", "mortal", "soy", "puedo ser", "je suis", "ne suis", "en tant que", "j'ai", "tengo", "ich bin",
     "我",
 )  # fmt: skip
