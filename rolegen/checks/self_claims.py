@@ -7,7 +7,7 @@ What counts as a contradiction, and why it is narrow:
   twentieth for an adult, five years from a decade); a card may state several (a ghost
   who died at 38, two centuries ago). "Around 30" is 25 to 35 (a tenth either side, five
   years at least), "over 40" any age above 40. "A young man" or "I'm still young" from
-  a card whose every age is 60 or more; "I've lived here for 2,000 years" from one whose
+  a card whose every age is 60 or more, "an old lady" from one whose every age is under 40; "I've lived here for 2,000 years" from one whose
   oldest age is shorter (by a tenth, or half for an age of a hundred or more: great ages
   are round figures; "I've been gone/dead for ..." is no span of life);
 - sex: "I'm a woman / man / girl / boy / guy / female ..." against the card's pronouns, or from a
