@@ -128,6 +128,19 @@ def test_an_alien_is_no_human():
     assert _wrong(BAKER, "I'm an alien from a distant moon.") == ["kind"]
 
 
+def test_kind_from_a_sheets_species_field_a_wordnet_tag_or_a_non_human_tag():
+    sheet = '[character("Luce")\n{\nSex("Female" + "a she-firefly")\nSpecies("Insect" + "firefly")\n}]'
+    assert card_facts("Luce", sheet).kind == "animal"
+    assert card_facts("Tomasito", "He runs the bathhouse.", tags=["capybara", "male"]).kind == "animal"
+    carving = card_facts(
+        "Constance",
+        "She is not a person but a carving: a nearly life-size woman cut from elm.",
+        tags=["figurehead", "non-human"],
+    )
+    assert carving.kind == "nonhuman"
+    assert _wrong(carving, "I'm a human, and I sail.") == ["kind"]
+
+
 def test_ages_and_tags_of_cards_in_other_languages():
     from rolegen.checks.ages import ages
 

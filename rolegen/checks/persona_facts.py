@@ -20,8 +20,10 @@ What is read, and from where:
   of its own noun phrase only ("a fox spirit" is a spirit; "the captain of the airship
   Kestrel" is no bird; "is interested in the fact that humans eat" names none), else the
   phrase after it when its own head is outside the lexicon ("a domovoi, a house spirit"),
-  else an animal for "a talking <word>", else the tags (a person's in other languages
-  too: "umano", "człowiek", "人間"), else human for a card with a sex;
+  else an animal for "a talking <word>", else a sheet's species field ('Species("Insect" +
+  "firefly")'), else the tags (a noun WordNet knows as a being, "firefly"; a person's in
+  other languages too: "umano", "człowiek", "人間"; "non-human" is none), else human for a
+  card with a sex;
 - species: the animal families the card names, and the word of "a talking <word>" for an
   animal outside the lexicon;
 - not_roles: what the card says the character is not ("He is not a chimney sweep", "nor
@@ -188,6 +190,23 @@ def _card_kind(name: str, text: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+# A sheet's field for what the character is: W++ 'Species("Insect" + "firefly")', a
+# PList's "species: fox", "Race: elf"
+_SHEET_KIND = re.compile(
+    r"\b(?:species|race|kind)\s*(?:\(|:|=)\s*(?P<value>[^)\n\]]{1,200})", re.IGNORECASE
+)
+
+
+def _sheet_kind(text: str) -> tuple[str | None, str | None]:
+    """The kind a sheet's species field names: its first value that names one."""
+    for m in _SHEET_KIND.finditer(text):
+        for value in re.split(r"\+|,|;|/", m.group("value")):
+            kind, noun = _phrase_kind(value.strip(" \"“”'"))
+            if kind:
+                return kind, noun
+    return None, None
+
+
 _ASIDE = re.compile(r"\s*(?:,\s*(?:who|whom|whose|which|known|called)\b[^,]*,|[—–(][^—–()]*[—–)])$")
 _ARTICLE = re.compile(r"\s*(?:an?|the|une?|una?|ein|eine)\s", re.IGNORECASE)
 # "a talking mole", "a speaking heron": a card's animal, named or not in the lexicon
@@ -261,9 +280,17 @@ def card_facts(
     tag_words = {str(t).strip().lower() for t in tags}
     sex = _card_sex(name, text, language) or _tag_sex(tag_words)
     kind, noun = _card_kind(name, text)
+    if kind is None:
+        kind, noun = _sheet_kind(text)  # W++ 'Species("Insect" + "firefly")', "Species: ..."
     kind = kind or (KIND_OF.get(k.lower()) if (k := _first(tags_text)) else None)
+    if kind is None:  # a tag WordNet knows as a being: "firefly", "hoopoe"
+        found = next((f for t in tag_words if (f := noun_kind(t.split()))), None)
+        if found and found[0] != "object":
+            kind, noun = found
     if kind is None and tag_words & _HUMAN_TAGS:
         kind = "human"  # a tag "umano", "człowiek", "人間"
+    if kind in (None, "human") and tag_words & {"non-human", "nonhuman", "non human"}:
+        kind = "nonhuman"  # no person, whatever its pronouns or a "woman" carved in wood
     if kind is None and sex in ("female", "male"):
         kind = "human"  # "she runs a garage": a person, unless the card says otherwise
     return CardFacts(
