@@ -129,9 +129,13 @@ def test_an_alien_is_no_human():
 
 
 def test_kind_from_a_sheets_species_field_a_wordnet_tag_or_a_non_human_tag():
-    sheet = '[character("Luce")\n{\nSex("Female" + "a she-firefly")\nSpecies("Insect" + "firefly")\n}]'
+    sheet = (
+        '[character("Luce")\n{\nSex("Female" + "a she-firefly")\nSpecies("Insect" + "firefly")\n}]'
+    )
     assert card_facts("Luce", sheet).kind == "animal"
-    assert card_facts("Tomasito", "He runs the bathhouse.", tags=["capybara", "male"]).kind == "animal"
+    assert (
+        card_facts("Tomasito", "He runs the bathhouse.", tags=["capybara", "male"]).kind == "animal"
+    )
     carving = card_facts(
         "Constance",
         "She is not a person but a carving: a nearly life-size woman cut from elm.",
@@ -148,7 +152,9 @@ def test_ages_and_tags_of_cards_in_other_languages():
     assert ages("berusia 78 tahun") == [78.0] and ages("三十八歳の女性") == [38.0]
     assert ages("12살 소년") == [12.0] and ages("tem 38 anos") == [38.0]
     assert ages("pracuje od 30 lat") == [] and ages("selama 20 tahun") == []  # durations
-    romanian = card_facts("Aurel", "Aurel este dirigintele oficiului poștal.", tags=["om", "bărbat"])
+    romanian = card_facts(
+        "Aurel", "Aurel este dirigintele oficiului poștal.", tags=["om", "bărbat"]
+    )
     assert (romanian.sex, romanian.kind) == ("male", "human")
     japanese = card_facts("はな", "はなは花屋です。", tags=["人間", "女性"])
     assert (japanese.sex, japanese.kind) == ("female", "human")
@@ -434,7 +440,11 @@ def test_a_trade_word_the_card_never_uses(facts, reply, wrong):
         # a business of one's own whose workplace the card never names
         (SHIP_AI, "I've got a little gift shop down by the docks.", ["trade"]),
         (SHIP_AI, "I started a small business a few years ago.", ["trade"]),
-        (PHYSICIAN, "I'm just a little fabric shop, I make clothes for everyone.", ["kind", "trade"]),
+        (
+            PHYSICIAN,
+            "I'm just a little fabric shop, I make clothes for everyone.",
+            ["kind", "trade"],
+        ),
         (PHYSICIAN, "I've even got a little bar, called the Anchor.", ["trade"]),
         # the card's own workplace, a maker's shop, and what is no business of one's own
         (BAKER, "I've got a little bakery on Via Roma, you know.", []),
