@@ -227,7 +227,8 @@ _AS_A = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 # A sentence of narration in the first person: "*I'm a 23-year-old woman.*"
-_NARRATED_SELF = re.compile(r"(?:^|(?<=[.!?…]))\s*(?:I|I'm|I’m|I've|I’ve)\b[^.!?…]*[.!?…]?")
+_NARRATED_SENTENCE = re.compile(r"[^.!?…]+[.!?…]?")
+_STARTS_WITH_I = re.compile(r"\s*I\b")
 
 
 def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
@@ -239,7 +240,13 @@ def claims(speech: str, narration: list[str], asked: bool = False) -> Claims:
     speaker ("A human." is "I am a human")."""
     out = Claims()
     # first-person sentences inside the stars are the character's own words too
-    told = [m.group(0) for span in narration for m in _NARRATED_SELF.finditer(span)]
+    told = [
+        t
+        for span in narration
+        if "I" in span
+        for t in _NARRATED_SENTENCE.findall(span)
+        if _STARTS_WITH_I.match(t)
+    ]
     # "As a baker, I ...", "My trade is being a baker": the claim "I am a baker"
     told += [f"I am {m.group('what') or m.group('job')}." for m in _AS_A.finditer(speech)]
     if told:
