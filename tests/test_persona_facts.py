@@ -77,6 +77,7 @@ def test_durations_are_not_ages():
 
 def test_a_chinese_name_gets_its_pinyin_as_aliases():
     assert "Shen Qinghe" in EMBROIDERER.aliases and "Qinghe" in EMBROIDERER.aliases
+    assert card_facts("杉浦ふみ", "ふみは三十八歳。").aliases == ()  # Japanese: no pinyin
     who = identity("I'm Shen Qinghe, and this is my workshop.", "沈青禾", EMBROIDERER.aliases)
     assert (who.own_intro, who.other_intro) == (True, False)
 
@@ -136,6 +137,8 @@ def test_kind_from_a_sheets_species_field_a_wordnet_tag_or_a_non_human_tag():
     assert (
         card_facts("Tomasito", "He runs the bathhouse.", tags=["capybara", "male"]).kind == "animal"
     )
+    # the first tag WordNet knows, in the card's order (a set's order changes per process)
+    assert "capybara" in card_facts("Tomasito", "He runs it.", tags=["capybara", "hoopoe"]).species
     carving = card_facts(
         "Constance",
         "She is not a person but a carving: a nearly life-size woman cut from elm.",

@@ -230,13 +230,14 @@ def _phrase_kind(phrase: str) -> tuple[str | None, str | None]:
 def _romanized(name: str) -> tuple[str, ...]:
     """Other spellings a reply may use: without accents ("Dona"), and for a Chinese name
     its pinyin, family name and given name ("Shen Qinghe", "Shen", "Qinghe"), when the
-    pypinyin package is installed."""
+    pypinyin package is installed. A name with kana is Japanese: its kanji get no pinyin
+    ("杉浦ふみ" is no "Shan Pu"). Not handled: a Japanese name in kanji alone."""
     out = []
     plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
     if plain != name:
         out.append(plain)
     han = "".join(re.findall(r"[\u3400-\u9fff]", name))
-    if han:
+    if han and not re.search(r"[\u3040-\u30ff]", name):  # kana: a Japanese name, no pinyin
         try:
             from pypinyin import lazy_pinyin
         except ImportError:
@@ -284,7 +285,8 @@ def card_facts(
         kind, noun = _sheet_kind(text)  # W++ 'Species("Insect" + "firefly")', "Species: ..."
     kind = kind or (KIND_OF.get(k.lower()) if (k := _first(tags_text)) else None)
     if kind is None:  # a tag WordNet knows as a being: "firefly", "hoopoe"
-        found = next((f for t in tag_words if (f := noun_kind(t.split()))), None)
+        tag_list = [str(t).strip().lower() for t in tags]  # in the card's order
+        found = next((f for t in tag_list if (f := noun_kind(t.split()))), None)
         if found and found[0] != "object":
             kind, noun = found
     if kind is None and tag_words & _HUMAN_TAGS:
