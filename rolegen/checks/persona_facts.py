@@ -46,11 +46,13 @@ from dataclasses import asdict, dataclass
 from rolegen.checks.ages import ages
 from rolegen.checks.persona_words import (
     FEMALE,
+    HUMAN_TAGS,
     KIND_OF,
     KIND_WORD,
     KINDS,
     MALE,
     NEUTER,
+    SEX_TAGS,
     TITLE_FACTS,
     TRADE_OF,
     TRADE_WORD,
@@ -278,18 +280,18 @@ def card_facts(
             words.add(_TITLE_WORDS.get(word, word))  # "Dr Amara" names a doctor
     for word in words_of(WORKPLACE_WORD, f"{text}\n{scenario}"):
         trades.add(WORKPLACE_OF[word.lower()])
-    tag_words = {str(t).strip().lower() for t in tags}
+    tag_list = [str(t).strip().lower() for t in tags]  # in the card's order
+    tag_words = set(tag_list)
     sex = _card_sex(name, text, language) or _tag_sex(tag_words)
     kind, noun = _card_kind(name, text)
     if kind is None:
         kind, noun = _sheet_kind(text)  # W++ 'Species("Insect" + "firefly")', "Species: ..."
     kind = kind or (KIND_OF.get(k.lower()) if (k := _first(tags_text)) else None)
     if kind is None:  # a tag WordNet knows as a being: "firefly", "hoopoe"
-        tag_list = [str(t).strip().lower() for t in tags]  # in the card's order
         found = next((f for t in tag_list if (f := noun_kind(t.split()))), None)
         if found and found[0] != "object":
             kind, noun = found
-    if kind is None and tag_words & _HUMAN_TAGS:
+    if kind is None and tag_words & HUMAN_TAGS:
         kind = "human"  # a tag "umano", "człowiek", "人間"
     if kind in (None, "human") and tag_words & {"non-human", "nonhuman", "non human"}:
         kind = "nonhuman"  # no person, whatever its pronouns or a "woman" carved in wood
@@ -364,29 +366,9 @@ def _species(
     return out
 
 
-# A card's tag that names a person, or a sex, in the languages cards are written in
-# (English's own words are read by the lexicon): "umano", "bărbat", "kobieta", "女性".
-_HUMAN_TAGS = frozenset(
-    """umano umana essere umano humano humana ser humano humain humaine être humain mensch
-    om człowiek manusia orang insan người 人間 人类 人類 ヒト 인간 사람""".split()
-) | {"essere umano", "ser humano", "être humain"}
-_SEX_TAGS = {
-    "female": frozenset(
-        """female woman girl donna femmina ragazza bambina mujer femenina niña chica femme fille
-        frau mädchen femeie fată kobieta dziewczyna dziewczynka perempuan wanita gadis kadın
-        kız mulher menina 女性 女 女の子 少女 女人 女孩 여자 여성 소녀""".split()
-    ),
-    "male": frozenset(
-        """male man boy uomo maschio ragazzo bambino hombre masculino niño chico homme garçon
-        mann junge bărbat băiat mężczyzna chłopiec laki-laki pria erkek oğlan homem menino
-        男性 男 男の子 少年 男人 男孩 남자 남성 소년""".split()
-    ),
-}
-
-
 def _tag_sex(tag_words: set[str]) -> str | None:
     """The sex a card's tags name, when they name one only."""
-    found = [sex for sex, words in _SEX_TAGS.items() if tag_words & words]
+    found = [sex for sex, words in SEX_TAGS.items() if tag_words & words]
     return found[0] if len(found) == 1 else None
 
 

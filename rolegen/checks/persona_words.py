@@ -332,3 +332,29 @@ def words_of(pattern: re.Pattern, text: str) -> list[str]:
     if han and re.search("[\u3400-\u9fff]", text):
         out += [w for w in han if w in text]
     return out
+
+
+# A card's tag that names a person, or a sex, in the languages cards are written in
+# (English's own words are read by the lexicon): "umano", "bărbat", "kobieta", "女性".
+HUMAN_TAGS = frozenset(
+    """umano umana essere umano humano humana ser humano humain humaine être humain mensch
+    om człowiek manusia orang insan người 人間 人类 人類 ヒト 인간 사람""".split()
+) | {"essere umano", "ser humano", "être humain"}
+SEX_TAGS = {
+    "female": frozenset(
+        """female woman girl donna femmina ragazza bambina mujer femenina niña chica femme fille
+        frau mädchen femeie fată kobieta dziewczyna dziewczynka perempuan wanita gadis kadın
+        kız mulher menina 女性 女 女の子 少女 女人 女孩 여자 여성 소녀""".split()
+    ),
+    "male": frozenset(
+        """male man boy uomo maschio ragazzo bambino hombre masculino niño chico homme garçon
+        mann junge bărbat băiat mężczyzna chłopiec laki-laki pria erkek oğlan homem menino
+        男性 男 男の子 少年 男人 男孩 남자 남성 소년""".split()
+    ),
+}
+# The visitor's part, which a card's scenario gives the user: "I'm just a customer", "I'm a
+# guest here" from the character is a role swap. Not "a traveller" or "a stranger", which
+# wanderers and outsiders say of themselves.
+VISITORS = frozenset(
+    "customer customers client clients guest guests visitor visitors tourist tourists".split()
+)

@@ -7,9 +7,10 @@ What counts as a contradiction, and why it is narrow:
   twentieth for an adult, five years from a decade); a card may state several (a ghost
   who died at 38, two centuries ago). "Around 30" is 25 to 35 (a tenth either side, five
   years at least), "over 40" any age above 40. "A young man" or "I'm still young" from
-  a card whose every age is 60 or more, "an old lady" from one whose every age is under 40; "I've lived here for 2,000 years" from one whose
-  oldest age is shorter (by a tenth, or half for an age of a hundred or more: great ages
-  are round figures; "I've been gone/dead for ..." is no span of life);
+  a card whose every age is 60 or more, "an old lady" from one whose every age is under
+  40; "I've lived here for 2,000 years" from one whose oldest age is shorter (by a tenth,
+  or half for an age of a hundred or more: great ages are round figures; "I've been
+  gone/dead for ..." is no span of life);
 - sex: "I'm a woman / man / girl / boy / guy / female ..." against the card's pronouns, or from a
   card that gives its character no sex; narration with only the other sex's subject
   pronouns;
@@ -53,6 +54,7 @@ from rolegen.checks.persona_words import (
     KIND_WORD,
     TRADE_OF,
     TRADE_WORD,
+    VISITORS,
     words_of,
 )
 from rolegen.checks.trades import unnamed_trade
@@ -432,14 +434,6 @@ def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
         out.append("trade")  # "I'm not a firefighter" from the fire brigade's captain
     if any(kind == "object" and not negated for kind, negated, _ in said.kinds):
         out.append("kind")  # "I'm a book", "I'm a game": no card is a thing
-    if set(said.heads) & _VISITORS:
+    if set(said.heads) & VISITORS:
         out.append("role")  # "I'm just a customer" from the shopkeeper: the user's part
     return list(dict.fromkeys(out))
-
-
-# The visitor's part, which a card's scenario gives the user: "I'm just a customer", "I'm a
-# guest here" from the character is a role swap. Not "a traveller" or "a stranger", which
-# wanderers and outsiders say of themselves.
-_VISITORS = frozenset(
-    "customer customers client clients guest guests visitor visitors tourist tourists".split()
-)
