@@ -60,7 +60,11 @@ def card_text(card, facts) -> str:
     if facts.ages:
         bits.append("age: " + ", ".join(f"{a:g}" for a in facts.ages) + ".")
     if facts.kind:
-        bits.append(f"kind: {facts.kind}" + (f" ({', '.join(facts.species)})" if facts.species else "") + ".")
+        bits.append(
+            f"kind: {facts.kind}"
+            + (f" ({', '.join(facts.species)})" if facts.species else "")
+            + "."
+        )
     if facts.trade_words or facts.trades:
         bits.append("work: " + ", ".join(facts.trade_words or facts.trades) + ".")
     bits += [card.description, card.scenario]
@@ -78,8 +82,9 @@ class CrossEncoder(torch.nn.Module):
         from transformers import AutoModel
 
         base = AutoModel.from_pretrained(path)
-        config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.1,
-                            target_modules=["query", "key", "value", "dense"])
+        config = LoraConfig(
+            r=16, lora_alpha=32, lora_dropout=0.1, target_modules=["query", "key", "value", "dense"]
+        )
         self.encoder = get_peft_model(base, config)
         self.head = torch.nn.Linear(base.config.hidden_size, labels)
 
@@ -101,8 +106,12 @@ def encode(rows: list[dict], tokenizer) -> list[dict]:
     out = []
     for r in rows:
         c = cards[r["persona_name"]]
-        enc = tokenizer(card_text(c, facts[r["persona_name"]]), turn_text(r),
-                        truncation="longest_first", max_length=MAX_TOKENS)
+        enc = tokenizer(
+            card_text(c, facts[r["persona_name"]]),
+            turn_text(r),
+            truncation="longest_first",
+            max_length=MAX_TOKENS,
+        )
         out.append({k: enc[k] for k in ("input_ids", "token_type_ids", "attention_mask")})
     return out
 
@@ -161,13 +170,24 @@ def train(rows, encoded, tokenizer, fit: np.ndarray, val: np.ndarray, work: Path
             opt.zero_grad()
             total, n = total + loss.item() * len(idx), n + len(idx)
             if step % 50 == 0:
-                print(f"epoch {epoch + 1} step {step}: loss {total / n:.4f}, "
-                      f"{time.time() - t0:.0f} s", flush=True)
+                print(
+                    f"epoch {epoch + 1} step {step}: loss {total / n:.4f}, "
+                    f"{time.time() - t0:.0f} s",
+                    flush=True,
+                )
         scores = predict(model, encoded, val, tokenizer)
-        ap = {lb: round(probe.average_precision(scores[:, k], yv[:, k]), 4)
-              for k, lb in enumerate(LABELS)}
-        history.append({"epoch": epoch + 1, "loss": round(total / n, 4),
-                        "seconds": round(time.time() - t0), "val_ap": ap})
+        ap = {
+            lb: round(probe.average_precision(scores[:, k], yv[:, k]), 4)
+            for k, lb in enumerate(LABELS)
+        }
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": round(total / n, 4),
+                "seconds": round(time.time() - t0),
+                "val_ap": ap,
+            }
+        )
         print(json.dumps(history[-1]), flush=True)
         if best is None or ap["wrong_identity"] > best[0]:
             best = (ap["wrong_identity"], epoch + 1, scores)
@@ -212,9 +232,11 @@ def main() -> None:
         model = CrossEncoder(embedder_path(), len(LABELS))
         model.load_state_dict(torch.load(args.work / "model.pt"), strict=False)
         scores = predict(model, encoded, np.arange(len(rows)), tokenizer)
-        result["test"] = {"turns": len(rows), "cards": len({r["persona_name"] for r in rows}),
-                          "figures": _figures_on(rows, pf.pattern_flags(rows), scores,
-                                                 result["thresholds"])}
+        result["test"] = {
+            "turns": len(rows),
+            "cards": len({r["persona_name"] for r in rows}),
+            "figures": _figures_on(rows, pf.pattern_flags(rows), scores, result["thresholds"]),
+        }
     else:
         rows = pf.read_rows("dev")[: args.limit]
         t0 = time.time()
@@ -230,11 +252,20 @@ def main() -> None:
             cuts[lb] = {"cut": cut, "reached_precision": reached}
         result = {
             "date": time.strftime("%Y-%m-%d %H:%M"),
-            "method": {"model": "all-MiniLM-L6-v2 + LoRA r16 + linear head", "epochs": EPOCHS,
-                       "max_tokens": MAX_TOKENS, "batch": BATCH, "lr": 5e-4,
-                       "target_precision": probe.TARGET},
-            "dev": {"turns": len(rows), "fit_turns": len(fit), "val_turns": len(val),
-                    "val_cards": len(set(groups[val]))},
+            "method": {
+                "model": "all-MiniLM-L6-v2 + LoRA r16 + linear head",
+                "epochs": EPOCHS,
+                "max_tokens": MAX_TOKENS,
+                "batch": BATCH,
+                "lr": 5e-4,
+                "target_precision": probe.TARGET,
+            },
+            "dev": {
+                "turns": len(rows),
+                "fit_turns": len(fit),
+                "val_turns": len(val),
+                "val_cards": len(set(groups[val])),
+            },
             "history": run["history"],
             "epoch": run["epoch"],
             "thresholds": cuts,
@@ -243,10 +274,11 @@ def main() -> None:
         }
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     part = result.get("test", result.get("val"))
-    figs = part["figures"] if "figures" in part else part
+    figs = part.get("figures", part)
     for lb, f in figs.items():
-        row = "  ".join(f"{k} {v['precision']}/{v['recall']}" for k, v in f.items()
-                        if isinstance(v, dict))
+        row = "  ".join(
+            f"{k} {v['precision']}/{v['recall']}" for k, v in f.items() if isinstance(v, dict)
+        )
         print(f"{lb:15} {row}  AP {f['average_precision']}")
 
 

@@ -2,9 +2,10 @@
 
 import pytest
 
+from rolegen.checks.contradictions import contradictions
 from rolegen.checks.persona_facts import CardFacts, card_facts
 from rolegen.checks.phrases import identity
-from rolegen.checks.self_claims import claims, contradictions
+from rolegen.checks.self_claims import claims
 from rolegen.checks.speech import speech_and_narration
 from rolegen.checks.turns import DialogueTurns, check_dialogues
 

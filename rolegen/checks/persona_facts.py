@@ -353,7 +353,7 @@ def _species(
     if kind == "animal" and noun:
         out |= animal_families(noun)
     # the animals WordNet knows that the card names anywhere ("a boundary-reeve"): a reply
-    # that names one is no contradiction (`self_claims.contradictions`)
+    # that names one is no contradiction (`contradictions.contradictions`)
     out |= set(wordnet_animals(f"{name}\n{text}\n{tags_text}"))
     if kind == "animal":
         out |= {

@@ -1,36 +1,7 @@
-"""What a reply says the character is (`claims`: its first-person claims of age, sex,
-kind and trade, and the sex its narration gives the character) and which of the card's
-facts that contradicts (`contradictions`). The card's side is `persona_facts`.
+"""What a reply says the character is (`claims`): its first-person claims of age, sex,
+kind, role and trade, and the sex its narration gives the character. Which of the card's
+facts they contradict is `contradictions.py`; the card's side is `persona_facts.py`.
 
-What counts as a contradiction, and why it is narrow:
-- age: a stated age far from every age the card states (any whole year for a child, a
-  twentieth for an adult, five years from a decade); a card may state several (a ghost
-  who died at 38, two centuries ago). "Around 30" is 25 to 35 (a tenth either side, five
-  years at least), "over 40" any age above 40. "A young man" or "I'm still young" from
-  a card whose every age is 60 or more, "an old lady" from one whose every age is under
-  40; "I've lived here for 2,000 years" from one whose oldest age is shorter (by a tenth,
-  or half for an age of a hundred or more: great ages are round figures; "I've been
-  gone/dead for ..." is no span of life);
-- sex: "I'm a woman / man / girl / boy / guy / female ..." against the card's pronouns, or from a
-  card that gives its character no sex; narration with only the other sex's subject
-  pronouns;
-- kind: "I am human" from a ship's AI, "I'm a cat" from an octopus (animals by family),
-  "I'm a robot" from a baker, "I'm an old man" from an octopus, "I'm not a machine" from
-  an android, "I'm a creature" from a person, "I'm a book" or "I'm a small village" from
-  anyone (a thing or a place, as the claim's last word: not "a book lover"), "we humans"
-  from anything but a person; a noun WordNet knows ("I'm a snowman"; `wordnet`). Gendered
-  human nouns count against artificial and animal cards only (a ghost was a woman), "guy"
-  against artificial ones (a ferret is "a little guy"); hedged ("a bit of a man") they
-  claim a sex, no kind. A kind word inside a name is none ("Professor Hollis Wren");
-  "I'm not the best person to ask" and "I'm not your typical octopus" deny nothing;
-- role: the visitor's part, which the scenario gives the user ("I'm just a customer",
-  "I'm a guest here");
-- trade: an occupation whose trade group the card never names ("I'm a scientist" from a
-  baker, "I'm a journalist" from a river spirit whose card names no trade at all), a
-  business of one's own whose workplace the card never names (`work_said`), or the
-  card's own trade denied ("I'm not a firefighter"), or what the card says the character
-  is not ("I'm a chimney sweep" from the stove-setter who "is not a chimney sweep");
-  "I'm no doctor" and "a bit of a poet" are no claims.
 After a question about the character ("What are you?", "How old are you?", "What's your
 trade?"), a bare answer is a claim: "A human." reads as "I am a human"; so are "As a nurse,
 I ...", "My job is being a nurse" and a first-person sentence inside stars.
@@ -45,22 +16,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rolegen.checks.ages import APPROXIMATE, WORD_NUMBER, ages, ages_said, far, spans_said
-from rolegen.checks.persona_facts import CardFacts
+from rolegen.checks.ages import APPROXIMATE, WORD_NUMBER, ages, ages_said, spans_said
 from rolegen.checks.persona_words import (
     GENDERED_HUMAN,
-    HUMAN_ONLY,
     KIND_OF,
     KIND_WORD,
     TRADE_OF,
     TRADE_WORD,
-    VISITORS,
     words_of,
 )
-from rolegen.checks.trades import unnamed_trade
-from rolegen.checks.wordnet import animal_family, noun_kind
+from rolegen.checks.wordnet import noun_kind
 from rolegen.checks.work_said import CLAIM_NEEDLES as BUSINESS_NEEDLES
-from rolegen.checks.work_said import businesses_said, contradicts_card, fields_said
+from rolegen.checks.work_said import businesses_said, fields_said
 
 
 @dataclass
@@ -371,69 +338,3 @@ _PLAIN_PERSON = re.compile(
     r"flesh-and-blood)\s+)*(?:person|people)\b",
     re.IGNORECASE,
 )
-
-
-def contradictions(facts: CardFacts | None, said: Claims) -> list[str]:
-    """Which of the card's facts the reply contradicts: "age", "sex", "kind", "trade", "role"."""
-    if facts is None:
-        return []
-    out = []
-    young = bool(facts.ages) and max(facts.ages) < 40  # "an old lady" from a girl
-    outside = any(all(not lo <= a <= hi for a in facts.ages) for lo, hi in said.age_ranges)
-    elderly = bool(facts.ages) and min(facts.ages) >= 60 and facts.kind in ("human", None)
-    oldest = max(facts.ages, default=0.0)
-    # a card's great age is a round figure ("over two thousand winters"): half again past it
-    slack = oldest / 2 if oldest >= 100 else max(1.0, oldest / 10)
-    longer = any(d > oldest + slack for d in said.durations)
-    if facts.ages and (
-        any(far(a, facts.ages) for a in said.ages)
-        or (said.old and young)
-        or (said.young and elderly)
-        or outside
-        or longer
-    ):
-        out.append("age")
-    other = {"female": "male", "male": "female"}.get(facts.sex or "")
-    narrated = said.narrated_sex
-    if other and (
-        other in said.sexes or (narrated.get(other, 0) >= 1 and narrated.get(facts.sex, 0) == 0)
-    ):
-        out.append("sex")
-    elif facts.sex == "none" and said.sexes:
-        out.append("sex")  # "I'm just a guy" from a being the card gives no sex
-    if facts.kind:
-        for kind, negated, word in said.kinds:
-            if word not in KIND_OF and word in facts.species:
-                wrong = False  # a WordNet animal the card names: a boundary-"reeve"
-            elif kind == "nonhuman":  # "a creature of the sea": wrong for a person only
-                wrong = facts.kind == "human" and not negated
-            elif negated:  # "I'm not a machine" from an android, "I'm not human" from a person
-                wrong = kind == facts.kind and (kind != "human" or word in HUMAN_ONLY)
-            elif word in GENDERED_HUMAN:
-                # "I'm just a little guy" from a ferret is said of anyone; "a man" is not
-                wrong = facts.kind == "artificial" or (facts.kind == "animal" and word != "guy")
-            elif kind == "animal" == facts.kind and facts.species:
-                # a cat, not an octopus; a bird, and a heron, from a shoebill
-                wrong = animal_family(word) not in facts.species and word not in facts.species
-            else:
-                wrong = kind != facts.kind
-            if wrong:
-                out.append("kind")
-                break
-    if any(t not in facts.trades for t in said.trades) or contradicts_card(
-        said.businesses, facts.trades
-    ):
-        out.append("trade")
-    elif unnamed_trade(said.trade_words, facts.trade_words):
-        out.append("trade")  # "I'm a blacksmith" from a stove-setter: both crafts
-    elif set(said.heads) & set(facts.not_roles):
-        out.append(
-            "trade"
-        )  # "I'm a chimney sweep" from the stove-setter who is "not a chimney sweep"
-    elif facts.trades and any(t in facts.trades for t in said.denied_trades):
-        out.append("trade")  # "I'm not a firefighter" from the fire brigade's captain
-    if any(kind == "object" and not negated for kind, negated, _ in said.kinds):
-        out.append("kind")  # "I'm a book", "I'm a game": no card is a thing
-    if set(said.heads) & VISITORS:
-        out.append("role")  # "I'm just a customer" from the shopkeeper: the user's part
-    return list(dict.fromkeys(out))

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rolegen.checks.batch_search import holding, search_distinct, search_each
+from rolegen.checks.contradictions import contradictions
 from rolegen.checks.persona_facts import CardFacts
 from rolegen.checks.phrases import (
     ASKED_DIRECTLY,
@@ -69,7 +70,7 @@ from rolegen.checks.phrases import (
     names_character,
 )
 from rolegen.checks.repetition import Corpus, corpus_scores
-from rolegen.checks.self_claims import ASKED_ABOUT_SELF, CLAIM_NEEDLES, claims, contradictions
+from rolegen.checks.self_claims import ASKED_ABOUT_SELF, CLAIM_NEEDLES, claims
 from rolegen.checks.speech import speech_and_narration
 from rolegen.checks.user_acts import role_swap, user_actions
 from rolegen.checks.voice import ASSISTANT, ASSISTANT_NEEDLES, OOC, OOC_NEEDLES
