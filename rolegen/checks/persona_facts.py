@@ -1,7 +1,8 @@
 """Who a card says its character is (`CardFacts`: sex, age, kind, trade, other spellings
 of the name), read once from the card's own fields, in the languages the cards ship in
 (English, French, Spanish, German, Italian, Chinese). The facts travel in each dialogue record as
-`persona_facts`, so the checks need no card; `self_claims` compares a reply with them.
+`persona_facts`, so the checks need no card; `contradictions` compares a reply's claims
+(`self_claims`) with them.
 
 What is read, and from where:
 - sex: the name's title ("Lady", "Sir"), else the pronouns of description and
