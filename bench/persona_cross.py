@@ -23,12 +23,22 @@ look. The encoder (or "patterns or encoder") ships for a label only if, on the t
 its precision is at least 0.80 (0.70 for acting for the user) and its recall at least the
 patterns' + 0.05: the rule the logistic probe was held to.
 
+`--variant claims` (added after the first variant's figures, written before its own run):
+the same rule and procedure on a narrower pair, to test whether the encoder learned a
+reply's surface rather than its comparison with the card. The card side is its name, the
+facts line and the description's first 300 characters; the turn side is the reply's
+first-person sentences only (`persona_features.sentences`; the first 300 characters where
+it has none), no user line; 128 tokens, 3 epochs. It is scored for wrong identity and miss
+(the labels a self-description carries), and its own file is
+bench/results/persona_cross_claims.json.
+
 Writes bench/results/persona_cross.json; the weights go to /tmp/persona_cross (`--work`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
@@ -46,6 +56,7 @@ from persona_calibration import CHECKS  # noqa: E402
 
 OUT = pf.ROOT / "bench" / "results" / "persona_cross.json"
 LABELS = list(CHECKS)
+VARIANT = "full"  # set from --variant
 EPOCHS = 2
 MAX_TOKENS = 256
 BATCH = 16
@@ -75,6 +86,22 @@ def turn_text(row: dict) -> str:
     return f"User: {row['user'][:400]}\nReply: {row['reply']}"
 
 
+def claims_card_text(card, facts) -> str:
+    """The `claims` variant's card side: the name, the facts, the description's start."""
+    return card_text(
+        dataclasses.replace(card, description=card.description[:300], scenario=""), facts
+    )
+
+
+def claims_turn_text(row: dict) -> str:
+    """The `claims` variant's turn side: the reply's first-person sentences."""
+    from rolegen.evaluation.persona_features import sentences
+
+    reply = row["reply"]
+    own = [reply[a:b].strip() for a, b, first in sentences(reply) if first]
+    return " ".join(own) if own else reply[:300]
+
+
 class CrossEncoder(torch.nn.Module):
     def __init__(self, path: Path, labels: int):
         super().__init__()
@@ -98,6 +125,12 @@ class CrossEncoder(torch.nn.Module):
 
 
 # ---------------------------------------------------------------- data
+VARIANTS = {
+    "full": (card_text, turn_text, 256, 2),
+    "claims": (claims_card_text, claims_turn_text, 128, 3),
+}
+
+
 def encode(rows: list[dict], tokenizer) -> list[dict]:
     cards = pf.cards()
     from rolegen.checks.persona_facts import persona_facts
@@ -106,9 +139,10 @@ def encode(rows: list[dict], tokenizer) -> list[dict]:
     out = []
     for r in rows:
         c = cards[r["persona_name"]]
+        card_side, turn_side, _, _ = VARIANTS[VARIANT]
         enc = tokenizer(
-            card_text(c, facts[r["persona_name"]]),
-            turn_text(r),
+            card_side(c, facts[r["persona_name"]]),
+            turn_side(r),
             truncation="longest_first",
             max_length=MAX_TOKENS,
         )
@@ -212,10 +246,18 @@ def _figures_on(rows, flags, scores, cuts) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--test", action="store_true", help="the one look at the frozen test split")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/persona_cross"))
+    ap.add_argument("--work", type=Path, help="where the weights go (/tmp/persona_cross[_VARIANT])")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--limit", type=int, help="the first N dev rows only (a plumbing check)")
+    ap.add_argument("--variant", choices=["full", "claims"], default="full")
     args = ap.parse_args()
+    global VARIANT, EPOCHS, MAX_TOKENS
+    VARIANT = args.variant
+    _, _, MAX_TOKENS, EPOCHS = VARIANTS[VARIANT]
+    if VARIANT != "full" and args.out == OUT:
+        args.out = OUT.with_name(f"persona_cross_{VARIANT}.json")
+    suffix = "" if VARIANT == "full" else f"_{VARIANT}"
+    args.work = args.work or Path(f"/tmp/persona_cross{suffix}")
     torch.set_num_threads(2)
     from transformers import AutoTokenizer
 
@@ -254,6 +296,7 @@ def main() -> None:
             "date": time.strftime("%Y-%m-%d %H:%M"),
             "method": {
                 "model": "all-MiniLM-L6-v2 + LoRA r16 + linear head",
+                "variant": VARIANT,
                 "epochs": EPOCHS,
                 "max_tokens": MAX_TOKENS,
                 "batch": BATCH,
