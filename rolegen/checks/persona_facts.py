@@ -41,10 +41,10 @@ beyond the thousands, kinds outside `persona_words`, languages other than the si
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import asdict, dataclass
 
 from rolegen.checks.ages import ages
+from rolegen.checks.name_spellings import other_spellings
 from rolegen.checks.persona_words import (
     FEMALE,
     HUMAN_TAGS,
@@ -230,28 +230,6 @@ def _phrase_kind(phrase: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _romanized(name: str) -> tuple[str, ...]:
-    """Other spellings a reply may use: without accents ("Dona"), and for a Chinese name
-    its pinyin, family name and given name ("Shen Qinghe", "Shen", "Qinghe"), when the
-    pypinyin package is installed. A name with kana is Japanese: its kanji get no pinyin
-    ("杉浦ふみ" is no "Shan Pu"). Not handled: a Japanese name in kanji alone."""
-    out = []
-    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
-    if plain != name:
-        out.append(plain)
-    han = "".join(re.findall(r"[\u3400-\u9fff]", name))
-    if han and not re.search(r"[\u3040-\u30ff]", name):  # kana: a Japanese name, no pinyin
-        try:
-            from pypinyin import lazy_pinyin
-        except ImportError:
-            return tuple(out)
-        syllables = [s.capitalize() for s in lazy_pinyin(han)]
-        if len(syllables) >= 2:
-            given = "".join(syllables[1:]).capitalize()
-            out += [f"{syllables[0]} {given}", syllables[0], given]
-    return tuple(out)
-
-
 # A title's word in full, as a reply would say it
 _TITLE_WORDS = {"dr": "doctor", "capt": "captain", "prof": "professor"}
 
@@ -305,7 +283,7 @@ def card_facts(
         trades=tuple(sorted(trades)),
         # another language's card may name its trade in words the reply translates
         trade_words=tuple(sorted(words)) if language == "en" else (),
-        aliases=_romanized(name),
+        aliases=other_spellings(name),
         species=tuple(sorted(_species(name, text, tags_text, kind, noun))),
         not_roles=tuple(sorted(_not_roles(text))),
     )
