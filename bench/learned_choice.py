@@ -68,13 +68,9 @@ def encoder_scores(rows: list[dict], weights: Path) -> np.ndarray:
 
     from rolegen.checks.embedder import embedder_path
 
-    pc.VARIANT = "claims"
-    _, _, pc.MAX_TOKENS, pc.EPOCHS = pc.VARIANTS["claims"]
+    pc.use_variant("claims")
     tokenizer = AutoTokenizer.from_pretrained(embedder_path())
-    model = pc.CrossEncoder(embedder_path(), len(pc.LABELS))
-    model.load_state_dict(torch.load(weights), strict=False)
-    encoded = pc.encode(rows, tokenizer)
-    return pc.predict(model, encoded, np.arange(len(rows)), tokenizer)[:, pc.LABELS.index(LABEL)]
+    return pc.score(rows, weights, tokenizer)[:, pc.LABELS.index(LABEL)]
 
 
 def main() -> None:

@@ -174,6 +174,22 @@ def predict(model, encoded, idx: np.ndarray, tokenizer) -> np.ndarray:
     return out[idx]
 
 
+def use_variant(name: str) -> None:
+    """Make `name` the variant that `encode`, `train` and `score` read."""
+    global VARIANT, EPOCHS, MAX_TOKENS
+    VARIANT = name
+    _, _, MAX_TOKENS, EPOCHS = VARIANTS[name]
+
+
+def score(rows: list[dict], weights: Path, tokenizer) -> np.ndarray:
+    """Each label's logit for each row (rows x LABELS), from trained weights."""
+    from rolegen.checks.embedder import embedder_path
+
+    model = CrossEncoder(embedder_path(), len(LABELS))
+    model.load_state_dict(torch.load(weights), strict=False)
+    return predict(model, encode(rows, tokenizer), np.arange(len(rows)), tokenizer)
+
+
 # ---------------------------------------------------------------- the experiment
 def train(rows, encoded, tokenizer, fit: np.ndarray, val: np.ndarray, work: Path) -> dict:
     from rolegen.checks.embedder import embedder_path
@@ -251,9 +267,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="the first N dev rows only (a plumbing check)")
     ap.add_argument("--variant", choices=["full", "claims"], default="full")
     args = ap.parse_args()
-    global VARIANT, EPOCHS, MAX_TOKENS
-    VARIANT = args.variant
-    _, _, MAX_TOKENS, EPOCHS = VARIANTS[VARIANT]
+    use_variant(args.variant)
     if VARIANT != "full" and args.out == OUT:
         args.out = OUT.with_name(f"persona_cross_{VARIANT}.json")
     suffix = "" if VARIANT == "full" else f"_{VARIANT}"
@@ -270,10 +284,7 @@ def main() -> None:
         if "test" in result:
             sys.exit(f"{args.out} already holds the test split's look; there is no second")
         rows = pf.read_rows("test")
-        encoded = encode(rows, tokenizer)
-        model = CrossEncoder(embedder_path(), len(LABELS))
-        model.load_state_dict(torch.load(args.work / "model.pt"), strict=False)
-        scores = predict(model, encoded, np.arange(len(rows)), tokenizer)
+        scores = score(rows, args.work / "model.pt", tokenizer)
         result["test"] = {
             "turns": len(rows),
             "cards": len({r["persona_name"] for r in rows}),
