@@ -125,3 +125,16 @@ def test_the_same_ranges_hold_in_a_yaml_config(tmp_path):
     cfg = load_config(GenerateConfig, path, {})
     with pytest.raises(RolegenError, match="--top-p must be above 0 and at most 1, got -5"):
         cfg.validate()
+
+
+def test_the_kv_cache_flag_wins_over_the_environment_which_wins_over_the_default(monkeypatch):
+    from rolegen.generation.engines.vllm import KV_CACHE_ENV, kv_cache_space
+
+    monkeypatch.setenv(KV_CACHE_ENV, "2")
+    assert kv_cache_space(3.0) == "3"  # --kv-cache-gib 3: what the manifest's config says
+    assert kv_cache_space(None) == "2"
+    monkeypatch.delenv(KV_CACHE_ENV)
+    assert kv_cache_space(None) == "4"
+    config = load_config(GenerateConfig, None, {"personas": ["chef-pip"]})
+    assert config.engine_config.kv_cache_gib is None
+    config.validate()  # the default passes its own check

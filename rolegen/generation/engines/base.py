@@ -48,7 +48,7 @@ class EngineOptions:
     dtype: str = "auto"  # auto: bf16 where the hardware has it natively, else fp32
     eos_token_ids: list[int] = field(default_factory=list)
     batch_size: int = 64  # hf engine: rows per generate call
-    kv_cache_gib: float = 4.0  # vllm on CPU: KV cache size
+    kv_cache_gib: float | None = None  # vllm on CPU: KV cache GiB (None: the environment's, else 4)
     gpu_memory_utilization: float = 0.85  # vllm on GPU
     enforce_eager: bool = True  # vllm: skip torch.compile (a slow start for short runs)
     lora_path: str | None = None  # a PEFT adapter served as LoRA requests (vllm) or merged (hf)
