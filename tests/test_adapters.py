@@ -102,8 +102,13 @@ def test_merged_copy_matches_the_adapter_and_is_built_once(
     monkeypatch.setenv("ROLEGEN_HOME", str(tmp_path / "home"))
     info = inspect_model(tiny_model)
     a = load_adapter(tiny_adapter, tiny_model, info)
-    path = merged_model(a, tiny_model, echo=lambda s: None)
-    assert merged_model(a, tiny_model, echo=lambda s: None) == path
+    said = []
+    path = merged_model(a, tiny_model, echo=said.append)
+    assert len(said) == 1 and said[0].startswith("merging")
+    written = {f.name: f.stat().st_mtime_ns for f in path.iterdir()}
+    assert merged_model(a, tiny_model, echo=said.append) == path
+    assert len(said) == 1  # the copy was found: nothing merged again
+    assert {f.name: f.stat().st_mtime_ns for f in path.iterdir()} == written
     ids = torch.tensor([[1, 504, 3458, 314, 253]])
     with torch.no_grad():
         base = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)

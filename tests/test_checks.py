@@ -249,7 +249,9 @@ def test_batched_ngram_scores_match_a_plain_python_reference():
     for _ in range(30):
         turns = [" ".join(rng.choices(vocab, k=rng.randint(3, 25))) for _ in range(6)]
         dialogues.append(DialogueTurns(character=turns, users=["?"] * 6, has_greeting=False))
-    for d, checks in zip(dialogues, check_dialogues(dialogues)):
+    results = check_dialogues(dialogues)
+    assert [[c.index for c in checks] for checks in results] == [list(range(6))] * 30
+    for d, checks in zip(dialogues, results):
         grams = [
             list(zip(w, w[1:], w[2:], w[3:]))
             for w in (utils.default_process(t).split() for t in d.character)
@@ -292,7 +294,9 @@ def test_loop_runs_and_openers_match_a_plain_python_reference():
             words = rng.choices(vocab, k=rng.randint(0, 6)) + phrase * rng.randint(1, 5)
             turns.append(" ".join(words + rng.choices(vocab, k=rng.randint(0, 6))))
         dialogues.append(DialogueTurns(character=turns, users=["?"] * 6, has_greeting=False))
-    for d, checks in zip(dialogues, check_dialogues(dialogues)):
+    results = check_dialogues(dialogues)
+    assert [[c.index for c in checks] for checks in results] == [list(range(6))] * 40
+    for d, checks in zip(dialogues, results):
         words = [utils.default_process(t).split() for t in d.character]
         for c in checks:
             w = words[c.index]
@@ -382,6 +386,8 @@ def test_echo_prefilter_scores_every_head_that_can_reach_the_threshold():
     cutoff = CheckConfig().echo_ratio
     assert any(c.scores["echo"] >= cutoff for c in exact)
     assert any(0 < c.scores["echo"] < cutoff for c in exact)
+    # every reply scored both ways (the greeting, turn 0, is not)
+    assert [f.index for f in fast] == [e.index for e in exact] == list(range(1, len(replies) + 1))
     for f, e in zip(fast, exact):
         assert f.scores["echo"] == (e.scores["echo"] if e.scores["echo"] >= cutoff else 0.0)
         assert f.reasons == e.reasons

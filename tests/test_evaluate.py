@@ -227,7 +227,17 @@ def test_vllm_eval_runs_decoding_fixes_on_the_embedded_model(embedded_model, eva
         assert len(bigrams) - len(set(bigrams)) <= 1, row["text"]
     by = _by_system(_records(tmp_path / "e"))
     assert len(by["base"]) == 2 and set(by) == set(systems)
-    assert by["base+frequency-penalty=1.5"] != by["base"]
+
+    def replies(system):
+        return [
+            m["content"]
+            for r in by[system].values()
+            for m in r["messages"][2:]
+            if m["role"] == "assistant"
+        ]
+
+    # the penalty reached the engine: on the same seeds, other replies than base's
+    assert replies("base") and replies("base+frequency-penalty=1.5") != replies("base")
 
     def engine_side(p) -> bool:  # a zombie counts; multiprocessing's resource tracker serves
         try:  # the whole process, not the engine

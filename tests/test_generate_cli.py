@@ -170,7 +170,7 @@ def test_killed_run_resumes_without_loss(tiny_model, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = (out / "dialogues.jsonl").read_text().splitlines()
-    assert len(before) >= 2
+    assert 2 <= len(before) < 6, "the run finished before it was killed"
 
     done = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

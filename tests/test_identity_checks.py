@@ -166,6 +166,7 @@ def test_hard_names_neither_crash_nor_flag_every_turn(name):
         "The wind is fair and the lamps are lit.",
     ]
     reasons = _reasons(name, *replies)
+    assert len(reasons) == len(replies)
     for r in reasons:
         assert not r & {"echo", "wrong_identity", "identity_confusion", "identity_miss"}, (
             name,

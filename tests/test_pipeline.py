@@ -211,10 +211,7 @@ def test_rounds_below_one_are_refused_and_round_seeds_are_distinct(tmp_path):
     assert not out.exists()
     seeds = [round_seed(0, k) for k in range(1, 6)] + [round_seed(1, k) for k in range(1, 6)]
     assert seeds[0] == 0 and seeds[5] == 1  # round 1 keeps the run's seed
-    assert len(set(seeds)) == len(seeds) and seeds == [
-        *(round_seed(0, k) for k in range(1, 6)),
-        *(round_seed(1, k) for k in range(1, 6)),
-    ]
+    assert len(set(seeds)) == len(seeds)  # no stage of a round reuses another's seed
     assert all(0 <= s < 2**31 for s in seeds)
 
 

@@ -364,6 +364,7 @@ def test_prefix_shared_dpo_trains_as_the_two_row_path(run_dir, tiny_model, tmp_p
         echo=lambda s: None,
     )
     two_rows, shared = _log(tmp_path / "a"), _log(tmp_path / "b")
+    assert len(two_rows) == len(shared) > 0
     for x, y in zip(two_rows, shared):
         assert x["loss"] == pytest.approx(y["loss"], abs=1e-4)
         assert x["tokens"] > y["tokens"]  # the shared row is shorter
