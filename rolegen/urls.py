@@ -6,8 +6,28 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+from rolegen.errors import RolegenError
+
 # scheme://userinfo@ at the start of a value: the only URLs that carry a credential
 _WITH_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
+
+
+def check_url(url: str, flag: str) -> None:
+    """Refuse a server address that no request could reach, before anything runs: it needs
+    http or https, a host, and a port in range where one is given. The message names the
+    flag and the address without its credentials."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port out of range or not a number raises here
+    except ValueError as e:
+        raise RolegenError(f"{flag} {public_url(url)}: not a valid URL ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RolegenError(
+            f"{flag} {public_url(url)}: not an http(s) URL with a host "
+            f"(e.g. http://127.0.0.1:8000/v1)"
+        )
+    if port == 0:
+        raise RolegenError(f"{flag} {public_url(url)}: port 0 is not a server's port")
 
 
 def public_url(url: str) -> str:

@@ -101,6 +101,20 @@ def test_malformed_yaml_is_named(tmp_path):
             ],
             "--distill no-repeat-ngram needs a logits processor",
         ),
+        (
+            ["generate", "--persona", "chef-pip", "--engine", "openai", "--base-url", "x:1/v1"],
+            "--base-url x:1/v1: not an http(s) URL with a host",
+        ),
+        (
+            ["generate", "--persona", "chef-pip", "--engine", "openai", "--base-url", "ftp://h/v1"],
+            "--base-url ftp://h/v1: not an http(s) URL with a host",
+        ),
+        (
+            ["eval", "--engine", "openai", "--base-url", "http://me:secret@h:99999/v1"],
+            "--base-url http://h:99999/v1: not a valid URL (Port out of range",  # no credential
+        ),
+        (["eval", "--judge-url", "http://h:abc/v1"], "--judge-url http://h:abc/v1: not a valid"),
+        (["filter", "x.jsonl", "--judge-url", "http://[::1/v1"], "--judge-url"),
         (["eval", "--temperature", "-1"], "--temperature must be 0"),
         (["eval", "--top-p", "0"], "--top-p must be above 0"),
         (["eval", "--kv-cache-gib", "0"], "--kv-cache-gib must be a whole number"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from rolegen.config.options import opt
 from rolegen.errors import RolegenError
+from rolegen.urls import check_url
 
 # The judge's faults, in the order they are reported; each is a metric row field and a
 # filter reason of the same name, judge_<fault> (judge.py says what each means).
@@ -58,6 +59,8 @@ class JudgeConfig:
     def validate(self) -> None:
         if self.judge_model and not self.judge_url:
             raise RolegenError("--judge-model needs --judge-url (the server that serves it)")
+        if self.judge_url:
+            check_url(self.judge_url, "--judge-url")
         if self.judge_context_turns < 0:
             raise RolegenError("--judge-context-turns must be 0 or more")
         if self.judge_concurrency < 1 or self.judge_max_tokens < 1:

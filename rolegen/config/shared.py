@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rolegen.config.options import opt
 from rolegen.errors import RolegenError
+from rolegen.urls import check_url
 
 
 def at_least(owner, minimum: int, *names: str) -> None:
@@ -195,6 +196,8 @@ class EngineConfig:
             )
         if self.engine == "openai" and not self.base_url:
             raise RolegenError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        if self.base_url:
+            check_url(self.base_url, "--base-url")
         if self.engine == "openai" and self.adapter:
             raise RolegenError(
                 "--engine openai: --adapter is served by the server, not by rolegen; load it "
