@@ -327,6 +327,10 @@ def _filter(*args):
             lambda r: r["meta"][3].update(rejected=[7]),
             "meta[3].rejected[0]: not an object with text 'content'",
         ),
+        (
+            lambda r: r["meta"][3].update(rejected=[{"content": "Safe.", "reasons": [1, 2]}]),
+            "meta[3].rejected[0].reasons: not a list of text",
+        ),
         (lambda r: r["messages"].append(r["messages"][-1]), "messages[10]: assistant after"),
         (lambda r: r["messages"].append(r["messages"][0]), "messages[10]: a system message"),
     ],

@@ -118,6 +118,15 @@ def _rolegen_meta(meta):
             ),
             "meta[2].rejected[0]: not an object with text 'content'",
         ),
+        (  # reasons that are not text crashed the dataset's parquet export
+            _msg(
+                "Aye.",
+                swipes=["Aye.", "No."],
+                swipe_id=0,
+                swipe_info=[{}, {"extra": {"rolegen": {"reasons": [{"a": 1}, [2]]}}}],
+            ),
+            "meta[2].rejected[0].reasons: not a list of text",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["filter", "eval"])

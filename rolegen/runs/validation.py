@@ -76,6 +76,7 @@ def _validate_meta(meta, n_messages: int) -> str | None:
         for k, r in enumerate(rejected):
             if not isinstance(r, dict) or not isinstance(r.get("content", ""), str):
                 return f"meta[{i}].rejected[{k}]: not an object with text 'content'"
-            if not isinstance(r.get("reasons", []), list):
-                return f"meta[{i}].rejected[{k}].reasons: not a list"
+            reasons = r.get("reasons", [])
+            if not isinstance(reasons, list) or not all(isinstance(x, str) for x in reasons):
+                return f"meta[{i}].rejected[{k}].reasons: not a list of text"
     return None
