@@ -15,6 +15,7 @@ server's answers parses through here, so the limits hold in one place:
 from __future__ import annotations
 
 import json
+import math
 import reprlib
 
 import yaml
@@ -65,10 +66,27 @@ def too_deep(where: str) -> RolegenError:
 
 
 def load_json(text: str | bytes, where: str):
-    """JSON of bounded depth. `json.JSONDecodeError` (a ValueError) passes through, for the
-    caller's own message with the line and column."""
+    """JSON of bounded depth, without Python's NaN and Infinity (not JSON: other tools
+    refuse them, and they would be written back). `json.JSONDecodeError` (a ValueError)
+    passes through, for the caller's own message with the line and column."""
+
+    def refuse(word: str, why: str):
+        doc = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        at = doc.find(word)  # the first, where a string before it does not hold the word
+        raise json.JSONDecodeError(f"{word} {why}", doc, max(at, 0))
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if math.isinf(value):  # 1e999
+            refuse(number, "is too large for a number")
+        return value
+
     try:
-        value = json.loads(text)
+        value = json.loads(
+            text,
+            parse_constant=lambda name: refuse(name, "is not a JSON number"),
+            parse_float=finite,
+        )
     except RecursionError:
         raise too_deep(where) from None
     return check_depth(value, where)

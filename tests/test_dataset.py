@@ -152,6 +152,25 @@ def test_a_dialogue_ended_before_its_first_reply_is_read_and_dropped_by_the_filt
     assert [r["id"] for r in result.accepted] == ["mara-0"]
 
 
+def test_nan_and_infinity_are_bad_lines_and_null_ids_are_named_by_their_line(tmp_path):
+    # Python's json reads NaN, Infinity and 1e999; they are not JSON, and a chat written
+    # back with them is one SillyTavern cannot read
+    nan = json.dumps(_record(1)).replace('"stop"', "NaN", 1)
+    huge = json.dumps(_record(2)).replace('"stop"', "1e999", 1)
+    path = _write(
+        tmp_path / "d.jsonl", [_record(0), {**_record(3), "id": None}, {**_record(4), "id": None}]
+    )
+    with path.open("a") as fh:
+        fh.write(nan + "\n" + huge + "\n")
+    records, report = read_dialogues(path)
+    # two records without an id are two dialogues, not one read twice
+    assert [r["id"] for r in records] == ["mara-0", "line-2", "line-3"]
+    assert report.duplicates == []
+    assert [n for n, _ in report.bad] == [4, 5]
+    assert "NaN is not a JSON number" in report.bad[0][1]
+    assert "1e999 is too large for a number" in report.bad[1][1]
+
+
 def test_bad_line_stops_the_run_when_asked(tmp_path):
     path = _write(tmp_path / "d.jsonl", [_record(0)], ["not json"])
     with pytest.raises(RolegenError, match=r"d.jsonl:2: malformed JSON"):

@@ -107,6 +107,13 @@ def test_a_malformed_depth_prompt_is_refused_naming_the_file_and_field(tmp_path,
         load_personas(path)
 
 
+def test_a_huge_bad_value_is_quoted_short(tmp_path):
+    path = _v2_card(tmp_path, {"depth_prompt": {"prompt": "x", "role": "x" * 100_000}})
+    with pytest.raises(RolegenError, match="depth_prompt.role") as caught:
+        load_personas(path)
+    assert len(str(caught.value)) < 500
+
+
 def test_a_yaml_card_takes_a_depth_prompt_as_a_mapping_or_as_text(tmp_path):
     card = tmp_path / "ada.yaml"
     card.write_text("name: Ada\ndepth_prompt:\n  prompt: '[Ada keeps the light.]'\n  depth: 1\n")
@@ -329,4 +336,13 @@ def test_a_user_persona_refuses_a_card_only_field(tmp_path):
     user = tmp_path / "sam.yaml"
     user.write_text("name: Sam\ndepth_prompt: '[Sam is shy.]'\n")
     with pytest.raises(RolegenError, match="sam.yaml: unknown field 'depth_prompt'"):
+        load_user_persona_yaml(user)
+
+
+def test_a_card_with_keys_of_mixed_types_names_the_odd_one(tmp_path):
+    from rolegen.cards.personas import load_user_persona_yaml
+
+    user = tmp_path / "sam.yaml"
+    user.write_text("name: Sam\n1: x\nzz: y\n")  # a number beside text: not sortable
+    with pytest.raises(RolegenError, match="sam.yaml: unknown field '1'"):
         load_user_persona_yaml(user)

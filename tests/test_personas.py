@@ -45,6 +45,10 @@ def _generate(*args):
             "  entries:\n    - keys: ['(a']\n      content: x\n      use_regex: true",
             "'lorebook.entries[0].keys[0]': not a valid regular expression",
         ),
+        (  # YAML keys that are numbers beside text ones: sorting them raised a TypeError
+            "  entries:\n    - keys: [a]\n      content: x\n      1: y\n      zz: z",
+            "'lorebook.entries[0]': unknown field '1'",
+        ),
     ],
     ids=[
         "key-is-a-number",
@@ -54,6 +58,7 @@ def _generate(*args):
         "content-not-text",
         "flag-not-a-boolean",
         "regex-does-not-compile",
+        "keys-of-mixed-types",
     ],
 )
 def test_bad_yaml_lorebook_is_a_one_line_error_naming_the_file_and_field(tmp_path, book, field):

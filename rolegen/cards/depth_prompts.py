@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rolegen.bounded import excerpt
 from rolegen.errors import RolegenError
 
 DEPTH_ROLES = ("system", "user", "assistant")
@@ -49,6 +50,6 @@ def depth_prompt_from(raw, where: str, path) -> DepthPrompt | None:
     role = raw.get("role", "system")
     if role not in DEPTH_ROLES:
         raise RolegenError(
-            f"{path}: field '{where}.role' must be one of {', '.join(DEPTH_ROLES)}, got {role!r}"
+            f"{path}: field '{where}.role' must be one of {', '.join(DEPTH_ROLES)}, got {excerpt(role)}"
         )
     return DepthPrompt(text.strip(), depth, role)

@@ -25,7 +25,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from rolegen.bounded import load_json
+from rolegen.bounded import excerpt, load_json
 from rolegen.cards.depth_prompts import DepthPrompt, depth_prompt_from
 from rolegen.cards.lorebook import Lorebook, LoreEntry
 from rolegen.cards.personas import Persona, available_personas, load_persona_yaml, slugify
@@ -287,7 +287,7 @@ def _to_persona(card, path: Path) -> Persona:
         fields, version = _Reader(card.get("data"), "data", path), _SPECS[spec]
     else:
         expected = " or ".join(_SPECS)
-        raise _error(path, f"field 'spec': unknown card spec {spec!r} (expected {expected})")
+        raise _error(path, f"field 'spec': unknown card spec {excerpt(spec)} (expected {expected})")
     name = fields.text("name").strip()
     if not name and version == 3:
         name = fields.text("nickname").strip()

@@ -194,7 +194,7 @@ def lorebook_from_yaml(raw, path: Path) -> Lorebook | None:
         where = f"entries[{i}]"
         if not isinstance(e, dict):
             raise wrong(where, "a mapping with 'keys' and 'content'", e)
-        bad = sorted(set(e) - allowed)
+        bad = sorted(set(e) - allowed, key=str)  # a YAML key may be a number
         if bad:
             raise RolegenError(f"{path}: field 'lorebook.{where}': unknown field '{bad[0]}'")
         for key in ("keys", "secondary_keys"):

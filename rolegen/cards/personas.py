@@ -126,7 +126,7 @@ _STRUCTURED = ("source", "lorebook", "depth_prompt")
 
 def _check_fields(data: dict, cls, path: Path, required: tuple[str, ...]) -> dict:
     known = {f.name for f in fields(cls)} - {"source"}  # a card's, not the user's, lorebook
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - known, key=str)  # a YAML key may be a number
     if unknown:
         raise RolegenError(
             f"{path}: unknown field '{unknown[0]}' (known: {', '.join(sorted(known))})"

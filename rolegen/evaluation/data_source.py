@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rolegen.bounded import excerpt
 from rolegen.cards.files import card_for_record
 from rolegen.checks.persona_facts import persona_facts
 from rolegen.config import EvalConfig
@@ -39,7 +40,9 @@ def read_data(files: list[str], echo, personas=()) -> tuple[list[dict], dict]:
         for number, why in report.bad[:10]:
             echo(f"{path}:{number}: skipped: {why}")
         for number, dialogue_id, first in report.duplicates[:10]:
-            echo(f"{path}:{number}: skipped: id {dialogue_id!r} already read on line {first}")
+            echo(
+                f"{path}:{number}: skipped: id {excerpt(dialogue_id)} already read on line {first}"
+            )
         skipped["bad_lines"] += len(report.bad)
         skipped["duplicate_ids"] += len(report.duplicates)
         for chat, number, why in report.skipped_chats[:10]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rolegen.bounded import excerpt
 from rolegen.cards.files import load_cards
 from rolegen.checks.dataset import export, filter_dialogues
 from rolegen.config import FilterConfig
@@ -40,7 +41,7 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
     if len(report.bad) > 10:
         echo(f"... and {len(report.bad) - 10} more bad lines")
     for number, dialogue_id, first in report.duplicates[:10]:
-        echo(f"{data}:{number}: skipped: id {dialogue_id!r} already read on line {first}")
+        echo(f"{data}:{number}: skipped: id {excerpt(dialogue_id)} already read on line {first}")
     if len(report.duplicates) > 10:
         echo(f"... and {len(report.duplicates) - 10} more repeated ids")
     for path, number, why in report.skipped_chats[:10]:

@@ -69,7 +69,8 @@ def read_dialogues(
                     raise RolegenError(f"{path}:{number}: {why}")
                 report.bad.append((number, why))
                 continue
-            record.setdefault("id", f"line-{number}")
+            if record.get("id") is None:  # no id, or a null one: its line names it
+                record["id"] = f"line-{number}"
             key = (record.get("system"), record["id"])
             if key in first_line:  # the copy would count twice: in pairs, in the eval
                 report.duplicates.append((number, record["id"], first_line[key]))

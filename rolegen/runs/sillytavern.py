@@ -35,7 +35,7 @@ import json
 import re
 from pathlib import Path
 
-from rolegen.bounded import MAX_DEPTH, load_json
+from rolegen.bounded import MAX_DEPTH, excerpt, load_json
 from rolegen.cards.personas import Persona, slugify, substitute_macros
 from rolegen.errors import RolegenError
 from rolegen.runs.folders import DIALOGUES
@@ -245,7 +245,7 @@ def _message(obj, line: int, max_chars: int) -> dict:
     if not isinstance(swipes, list) or not all(isinstance(t, str) for t in swipes):
         raise bad("field 'swipes' must be a list of text")
     if swipe_id is not None and (type(swipe_id) is not int or not 0 <= swipe_id < len(swipes)):
-        raise bad(f"field 'swipe_id' ({swipe_id!r}) is not an index of 'swipes'")
+        raise bad(f"field 'swipe_id' ({excerpt(swipe_id)}) is not an index of 'swipes'")
     longest = max(len(t) for t in [obj["mes"], *swipes])
     if longest > max_chars:
         raise bad(f"{longest} characters in a message, over the {max_chars} limit")

@@ -4,6 +4,8 @@ files through it and `sillytavern.py` the records it builds from chats."""
 
 from __future__ import annotations
 
+from rolegen.bounded import excerpt
+
 ROLES = ("system", "user", "assistant")
 
 
@@ -38,7 +40,7 @@ def validate_record(record, max_chars: int) -> str | None:
         if not isinstance(m, dict) or not isinstance(m.get("content"), str):
             return f"messages[{i}]: needs 'role' and text 'content'"
         if m.get("role") not in ROLES:
-            return f"messages[{i}]: role {m.get('role')!r} is not one of {', '.join(ROLES)}"
+            return f"messages[{i}]: role {excerpt(m.get('role'))} is not one of {', '.join(ROLES)}"
         if len(m["content"]) > max_chars:
             return f"messages[{i}]: {len(m['content'])} characters, over the {max_chars} limit"
     # a dialogue the turn loop ended before its first reply (a card without a greeting)
