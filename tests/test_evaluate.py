@@ -324,6 +324,18 @@ def test_eval_data_takes_a_run_folder_and_scores_a_repeated_id_once(tmp_path):
     assert results["skipped_when_read"] == {"bad_lines": 0, "duplicate_ids": 1}
     assert results["systems"]["run"]["dialogues"] == 2
 
+    # the same dialogues given twice, as the folder and as its file: scored once
+    twice = [str(run), str(run / "dialogues.jsonl")]
+    args = ["eval", "--data", twice[0], "--data", twice[1], "--bootstrap", "20"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "twice")])
+    assert result.exit_code == 0, result.output
+    assert f"{twice[1]}: skipped: run dialogue 'd1' already read from --data {run}" in (
+        result.output
+    )
+    results = json.loads((tmp_path / "twice" / "results.json").read_text())
+    assert results["skipped_when_read"] == {"bad_lines": 0, "duplicate_ids": 2 + 2}
+    assert results["systems"]["run"]["dialogues"] == 2
+
 
 def test_eval_reports_per_system_the_dialogues_that_ended_early_and_why(tmp_path):
     def record(system, key, pairs, end_reason):

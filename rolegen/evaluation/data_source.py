@@ -33,6 +33,7 @@ def read_data(files: list[str], echo, personas=()) -> tuple[list[dict], dict]:
     """Dialogues files and SillyTavern chats (a file or folder; `personas` give their
     characters' intros). A record's system: its own, else the folder's name."""
     records, skipped = [], {"bad_lines": 0, "duplicate_ids": 0}  # for results.json
+    seen: dict[tuple, str] = {}  # (system, seed_key) -> the --data it was read from
     for f in files:
         path = Path(f).expanduser()
         path = dialogues_file(path)
@@ -47,10 +48,25 @@ def read_data(files: list[str], echo, personas=()) -> tuple[list[dict], dict]:
         skipped["duplicate_ids"] += len(report.duplicates)
         for chat, number, why in report.skipped_chats[:10]:
             echo(f"{chat}:{number}: chat skipped: {why}")
+        repeats = []
         for r in rows:
             r.setdefault("system", path.name if path.is_dir() else path.parent.name or path.stem)
             r.setdefault("seed_key", r["id"])
-        records.extend(rows)
+            # the same dialogue from two sources (a run folder and its dialogues.jsonl, or
+            # two folders of one name) would be scored twice and folded into one system
+            key = (r["system"], r["seed_key"])
+            if key in seen:
+                repeats.append(r)
+                continue
+            seen[key] = f  # as the user gave it
+            records.append(r)
+        for r in repeats[:10]:
+            where = seen[(r["system"], r["seed_key"])]
+            echo(
+                f"{f}: skipped: {r['system']} dialogue {excerpt(r['seed_key'])} already "
+                f"read from --data {where}"
+            )
+        skipped["duplicate_ids"] += len(repeats)
     if not records:
         raise RolegenError("--data: no dialogues to score")
     return records, skipped
