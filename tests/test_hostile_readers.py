@@ -232,3 +232,19 @@ def test_a_record_naming_a_card_file_the_system_refuses_is_read_without_its_card
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     assert f"{data}:3: skipped: field 'persona_source' is int, not text" in result.output
+
+
+def test_a_byte_order_mark_leaves_a_chat_a_chat_and_a_first_dialogue_read(tmp_path):
+    from rolegen.runs.records import read_dialogues
+
+    chat = _chat(tmp_path / "chat.jsonl", *GOOD)
+    chat.write_bytes(b"\xef\xbb\xbf" + chat.read_bytes())  # as Windows editors save
+    rows, report = read_dialogues(chat)
+    assert len(rows) == 1 and report.bad == [] and report.skipped_chats == []
+    said = [m["content"] for m in rows[0]["messages"] if m["role"] != "system"]
+    assert said == [m["mes"] for m in GOOD]
+
+    plain = tmp_path / "dialogues.jsonl"
+    plain.write_bytes(b"\xef\xbb\xbf" + json.dumps(rows[0]).encode() + b"\n")
+    again, report = read_dialogues(plain)
+    assert report.bad == [] and [r["id"] for r in again] == [rows[0]["id"]]

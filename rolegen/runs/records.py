@@ -56,7 +56,7 @@ def read_dialogues(
                 continue
             why = None
             try:
-                record = load_json(raw.decode("utf-8"), "line")
+                record = load_json(raw.decode("utf-8-sig"), "line")  # a BOM leads line 1
                 why = validate_record(record, max_chars)
             except UnicodeDecodeError as e:
                 why = f"not UTF-8 ({e.reason} at byte {e.start})"

@@ -61,7 +61,7 @@ def _first_object(path: Path):
         with path.open("rb") as fh:
             while raw := fh.readline(_FIRST_LINE_LIMIT):
                 if raw.strip():
-                    return json.loads(raw.decode("utf-8"))
+                    return json.loads(raw.decode("utf-8-sig"))  # a BOM: still a chat
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     return None
@@ -140,7 +140,7 @@ def _read_chat(path: Path, chat_id: str, personas, max_chars: int) -> dict:
             if not raw.strip():
                 continue
             try:
-                obj = load_json(raw.decode("utf-8"), "line")
+                obj = load_json(raw.decode("utf-8-sig"), "line")  # a BOM leads line 1
             except UnicodeDecodeError as e:
                 raise _BadChat(number, f"not UTF-8 ({e.reason} at byte {e.start})") from None
             except RolegenError:
