@@ -92,6 +92,14 @@ def load_json(text: str | bytes, where: str):
     return check_depth(value, where)
 
 
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error in one line: where it is and what is wrong ("line 3: found character
+    '\\t' that cannot start any token"), not PyYAML's several lines with the text."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"line {mark.line + 1}: {problem}" if mark else problem
+
+
 def load_yaml(text: str, where: str):
     """YAML (safe_load) of bounded depth and bounded alias expansion. `yaml.YAMLError`
     passes through, for the caller's own message."""

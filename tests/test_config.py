@@ -46,8 +46,9 @@ def test_bad_choice_is_rejected(tmp_path):
 
 def test_malformed_yaml_is_named(tmp_path):
     path = _write(tmp_path, "turns: [3\n")
-    with pytest.raises(RolegenError, match="run.yaml: malformed YAML"):
+    with pytest.raises(RolegenError, match="run.yaml: malformed YAML, line 2: ") as caught:
         load_config(GenerateConfig, path, {})
+    assert "\n" not in str(caught.value)  # one line, not PyYAML's quote of the text
 
 
 # ---------------------------------------------------------------- ranges, before anything loads

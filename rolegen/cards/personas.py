@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from rolegen.bounded import load_json, load_yaml
+from rolegen.bounded import load_json, load_yaml, yaml_problem
 from rolegen.cards.depth_prompts import DepthPrompt, depth_prompt_from
 from rolegen.cards.lorebook import Lorebook, lorebook_from_yaml
 from rolegen.errors import RolegenError
@@ -112,9 +112,7 @@ def _read_yaml(path: Path) -> dict:
     except UnicodeDecodeError as e:
         raise RolegenError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise RolegenError(f"{path}:{where} malformed YAML: {getattr(e, 'problem', e)}") from None
+        raise RolegenError(f"{path}: malformed YAML, {yaml_problem(e)}") from None
     if not isinstance(data, dict):
         raise RolegenError(f"{path}: expected a mapping of card fields at the top level")
     return data
@@ -201,7 +199,9 @@ def load_user_script(path: str | Path) -> list[str]:
         try:
             json_file = path.suffix.lower() == ".json"
             data = load_json(text, str(path)) if json_file else load_yaml(text, str(path))
-        except (ValueError, yaml.YAMLError) as e:
+        except yaml.YAMLError as e:
+            raise RolegenError(f"{path}: malformed user script, {yaml_problem(e)}") from None
+        except ValueError as e:
             raise RolegenError(f"{path}: malformed user script: {e}") from None
         if not isinstance(data, list) or not all(isinstance(t, str) for t in data):
             raise RolegenError(f"{path}: a user script must be a list of strings")

@@ -24,7 +24,7 @@ from pathlib import Path
 import click
 import yaml
 
-from rolegen.bounded import excerpt, load_yaml
+from rolegen.bounded import excerpt, load_yaml, yaml_problem
 from rolegen.errors import RolegenError
 from rolegen.urls import redact
 
@@ -152,8 +152,10 @@ def load_config(cls, path: str | None, overrides: dict):
             raise RolegenError(f"{p}: config file not found")
         try:
             data = load_yaml(p.read_text(encoding="utf-8"), str(p)) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise RolegenError(f"{p}: malformed YAML: {e}") from None
+        except UnicodeDecodeError as e:
+            raise RolegenError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except yaml.YAMLError as e:
+            raise RolegenError(f"{p}: malformed YAML, {yaml_problem(e)}") from None
         if not isinstance(data, dict):
             raise RolegenError(f"{p}: a run config must be a mapping of fields")
     merged = dict(data)
