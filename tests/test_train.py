@@ -525,3 +525,29 @@ def test_a_crash_before_dpos_first_checkpoint_reuses_the_reference_after_sft(
     said = []
     run_train(_cfg(run_dir, tiny_model, out, resume=True, **kw), echo=said.append)
     assert any("dpo_reference.pt: reused" in s for s in said)
+
+
+def test_a_filtered_chat_without_a_known_format_trains_with_the_chat_template(tmp_path):
+    from rolegen.training.data import load_train_data
+
+    source = tmp_path / "hand.jsonl"  # no manifest beside it, no format in its records
+    records = [dialogue_record(i, "mara") for i in range(4)]
+    for r in records:
+        r.pop("format", None)
+        r.pop("model", None)
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "data"
+    result = CliRunner().invoke(main, ["filter", str(source), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "filter_report.json").read_text())
+    assert report["format"] is None and report["model"] is None
+    data = load_train_data(str(out))
+    assert data.format is None and data.model is None  # not the format named 'unknown'
+    # what earlier filters wrote reads the same
+    (out / "filter_report.json").write_text(
+        json.dumps({**report, "format": "unknown", "model": "unknown"})
+    )
+    assert load_train_data(str(out)).format is None
+    (out / "filter_report.json").write_text("[1, 2]")
+    with pytest.raises(RolegenError, match="filter_report.json: expected an object"):
+        load_train_data(str(out))

@@ -63,8 +63,10 @@ def run_filter(data: str | Path, cfg: FilterConfig, echo=print) -> dict:
         manifest = {}
     dataset_card = {
         "source": str(data),
-        "model": manifest.get("model", {}).get("path", records[0].get("model", "unknown")),
-        "format": manifest.get("format", records[0].get("format", "unknown")),
+        # null where not known (chats, hand-made files): train then takes the tokenizer's
+        # chat template, as it does for data without a filter report
+        "model": manifest.get("model", {}).get("path", records[0].get("model")),
+        "format": manifest.get("format", records[0].get("format")),
         "checks": to_dict(cfg.checks),
         "filter": {k: v for k, v in to_dict(cfg).items() if k != "checks"},
         "judge": judge,

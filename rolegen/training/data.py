@@ -103,8 +103,17 @@ def load_train_data(path: str | Path) -> TrainData:
             pairs_train, pairs_test = dd.get("train", []), dd.get("test", [])
         report = run / "filter_report.json"
         if report.is_file():
-            meta = json.loads(report.read_text())
-            fmt, model = meta.get("format"), meta.get("model")
+            try:
+                meta = json.loads(report.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise RolegenError(f"{report}: not readable JSON ({e})") from None
+            if not isinstance(meta, dict):
+                raise RolegenError(f"{report}: expected an object")
+            # "unknown": what filter wrote before it wrote null
+            fmt, model = (
+                v if isinstance(v, str) and v != "unknown" else None
+                for v in (meta.get("format"), meta.get("model"))
+            )
     return TrainData(train, test, pairs_train, pairs_test, fmt, model, str(p))
 
 
