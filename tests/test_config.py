@@ -2,7 +2,7 @@ import pytest
 from click.testing import CliRunner
 
 from rolegen.cli import main
-from rolegen.config import GenerateConfig
+from rolegen.config import GenerateConfig, TrainConfig
 from rolegen.config.options import load_config
 from rolegen.errors import RolegenError
 
@@ -42,6 +42,10 @@ def test_bad_choice_is_rejected(tmp_path):
     path = _write(tmp_path, "engine: tensorrt\n")
     with pytest.raises(RolegenError, match="field 'engine' must be one of auto, vllm, hf"):
         load_config(GenerateConfig, path, {})
+    # train's dtype, refused before the data is encoded and before --out is touched
+    path = _write(tmp_path, "data: run\ndtype: fp16\n")
+    with pytest.raises(RolegenError, match="field 'dtype' must be one of auto, bfloat16"):
+        load_config(TrainConfig, path, {})
 
 
 def test_malformed_yaml_is_named(tmp_path):

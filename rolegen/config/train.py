@@ -158,7 +158,9 @@ class TrainConfig:
     resume: bool = opt(False, "Continue from the newest checkpoint in --out.")
     merge: bool = opt(False, "Also write the base model with the adapter merged in (<out>/merged).")
     dtype: str = opt(
-        "auto", "Training dtype: auto (bf16 where the hardware has it), bfloat16, float32."
+        "auto",
+        "Training dtype: auto (bf16 where the hardware has it), bfloat16, float32.",
+        choices=["auto", "bfloat16", "float32"],
     )
     gradient_checkpointing: bool = opt(
         False, "Recompute activations in the backward pass (less memory, about 30% slower)."
