@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 
 import pytest
@@ -551,3 +552,37 @@ def test_a_filtered_chat_without_a_known_format_trains_with_the_chat_template(tm
     (out / "filter_report.json").write_text("[1, 2]")
     with pytest.raises(RolegenError, match="filter_report.json: expected an object"):
         load_train_data(str(out))
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        ({"role": "assistant", "content": None}, "train row 0: messages[2].content: not text"),
+        ({"role": "assistant", "content": 5}, "train row 0: messages[2].content: not text"),
+        ({"role": "assistant"}, "train row 0: messages[2].content: not text"),
+        ({"role": "tool", "content": "x"}, "train row 0: messages[2]: not a message with a role"),
+    ],
+)
+def test_training_rows_whose_messages_are_not_text_are_named_before_anything_loads(
+    tmp_path, message, why
+):
+    from rolegen.training.data import load_train_data
+
+    messages = dialogue_record(0, "mara")["messages"]
+    messages[2] = message
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"messages": messages}) + "\n")
+    with pytest.raises(RolegenError, match=re.escape(f"rows.jsonl: {why}")):
+        load_train_data(path)
+
+
+def test_preference_pairs_whose_replies_are_not_text_or_not_the_characters_are_named():
+    from rolegen.training.data import encode_pairs
+
+    good = preference_pair(0, "mara")
+    bad_text = {**good, "chosen": [{"role": "assistant", "content": None}]}
+    with pytest.raises(RolegenError, match=r"chosen\[0\]\.content: not text"):
+        encode_pairs(None, [bad_text])
+    users = {**good, "rejected": [{"role": "user", "content": "What is your name?"}]}
+    with pytest.raises(RolegenError, match=r"rejected\[-1\]: the reply is not the assistant's"):
+        encode_pairs(None, [users])

@@ -87,14 +87,11 @@ def load_train_data(path: str | Path) -> TrainData:
             raise RolegenError(f"--data {p}: cannot read ({type(e).__name__}: {e})") from None
     else:
         raise RolegenError(f"--data {p}: expected a folder, .jsonl or .parquet")
-    for i, row in enumerate(train + test):
-        msgs = row.get("messages")
-        if not isinstance(msgs, list) or not all(
-            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") for m in msgs
-        ):
-            raise RolegenError(
-                f"--data {p}: row {i} has no valid 'messages' (a list of role/content dicts)"
-            )
+    for split, rows in (("train", train), ("test", test)):
+        for i, row in enumerate(rows):
+            why = _messages_problem(row.get("messages"), "messages")
+            if why:
+                raise RolegenError(f"--data {p}: {split} row {i}: {why}")
     pairs_train, pairs_test, fmt, model = [], [], None, None
     if run is not None:
         pref = run / "preference"
@@ -140,6 +137,22 @@ def _speaker_names(row: dict) -> tuple[str, str]:
     return row.get("persona_name") or "Character", row.get("user_name") or "User"
 
 
+_ROLES = ("system", "user", "assistant")
+
+
+def _messages_problem(msgs, field: str) -> str | None:
+    """What is wrong with a list of chat messages, or None: each an object with a known
+    role and text content (a null or a number would reach the template as text)."""
+    if not isinstance(msgs, list):
+        return f"field '{field}' is not a list of messages (role/content objects)"
+    for k, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in _ROLES:
+            return f"{field}[{k}]: not a message with a role of {', '.join(_ROLES)}"
+        if not isinstance(m.get("content"), str):
+            return f"{field}[{k}].content: not text"
+    return None
+
+
 def encode_sft(renderer: Renderer, rows: list[dict]) -> tuple[list[Example], dict]:
     """Each row's windows (`Renderer.sft_windows`); `windows` counts the examples beyond
     one per dialogue, `dropped_messages` the messages that fit no window."""
@@ -167,6 +180,11 @@ def encode_pairs(renderer: Renderer, rows: list[dict]) -> tuple[list[PairExample
                     f"preference pair {row.get('id', k)}: field '{key}' must be a list of "
                     "messages (TRL's conversational prompt/chosen/rejected)"
                 )
+            why = _messages_problem(value, key)
+            if why is None and key != "prompt" and value[-1]["role"] != "assistant":
+                why = f"{key}[-1]: the reply is not the assistant's"
+            if why:
+                raise RolegenError(f"preference pair {row.get('id', k)}: {why}")
         pe = renderer.pair_example(
             row["prompt"],
             row["chosen"][-1]["content"],
