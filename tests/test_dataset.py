@@ -427,3 +427,23 @@ def test_filter_out_that_is_a_file_fails_before_any_work(tmp_path):
         assert "Traceback" not in result.output
     assert taken.read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dialogues.jsonl", "taken"]
+
+
+def test_an_export_into_an_earlier_ones_folder_leaves_none_of_its_splits_or_pairs(tmp_path):
+    from collections import Counter
+
+    from support import dialogue_record, preference_pair
+
+    from rolegen.checks.dataset import FilterResult, export
+
+    out = tmp_path / "data"
+    first = [dialogue_record(i, slug) for slug in ("mara", "orla", "pip") for i in range(3)]
+    pairs = [preference_pair(0, "mara")]
+    export(FilterResult(first, [], pairs, Counter(), 9), out, 0.34, 0, {})
+    assert (out / "preference").is_dir() and (out / "messages" / "test.jsonl").is_file()
+    again = [dialogue_record(i, "mara") for i in range(2)]  # one persona: no test split
+    summary = export(FilterResult(again, [], [], Counter(), 2), out, 0.0, 0, {})
+    assert summary["preference_pairs"] == {} and summary["splits"] == {"train": 2}
+    assert not (out / "preference").exists()
+    assert sorted(p.name for p in (out / "messages").iterdir()) == ["train.jsonl"]
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["train.parquet"]

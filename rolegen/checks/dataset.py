@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,6 +220,10 @@ def _first_reply(messages: list[dict]) -> str:
     return ""
 
 
+# The folders `export` writes, and so removes first
+_EXPORTED = ("messages", "sharegpt", "data", "dataset", "preference")
+
+
 def export(
     result: FilterResult, out: Path, test_share: float, seed: int, dataset_card: dict
 ) -> dict:
@@ -228,6 +233,14 @@ def export(
 
     datasets.disable_progress_bars()  # a few small files; bars would only be noise
     out.mkdir(parents=True, exist_ok=True)
+    # an export into the folder of an earlier one replaces it whole: a split or a
+    # preference/ folder that this data has not would otherwise stay and be trained on
+    for name in _EXPORTED:
+        old = out / name
+        if old.is_symlink() or old.is_file():
+            old.unlink()
+        elif old.is_dir():
+            shutil.rmtree(old)
     splits = split_by_persona(result.accepted, test_share, seed)
     dd = {}
     for name, rows in splits.items():
