@@ -153,12 +153,35 @@ def _messages_problem(msgs, field: str) -> str | None:
     return None
 
 
+def _control_tokens(renderer: Renderer) -> tuple[str, ...]:
+    tok = renderer.tokenizer
+    added = getattr(tok, "added_tokens_decoder", {}) or {}
+    words = {str(t) for t in getattr(tok, "all_special_tokens", [])}
+    words |= {t.content for t in added.values() if getattr(t, "special", False)}
+    return tuple(w for w in words if w.strip())
+
+
+def _check_control_tokens(words: tuple[str, ...], messages: list[dict], where: str) -> None:
+    """Refuse text that holds the tokenizer's control tokens ("<|im_end|>"): the
+    tokenizer reads them as the real tokens, so a reply could end its turn and open a
+    system turn of its own, and the loss would teach the model to write them."""
+    for k, m in enumerate(messages):
+        hit = next((w for w in words if w in m["content"]), None)
+        if hit:
+            raise RolegenError(
+                f"{where}: messages[{k}] holds the tokenizer's control token {hit!r} as "
+                "text; remove it from the data"
+            )
+
+
 def encode_sft(renderer: Renderer, rows: list[dict]) -> tuple[list[Example], dict]:
     """Each row's windows (`Renderer.sft_windows`); `windows` counts the examples beyond
     one per dialogue, `dropped_messages` the messages that fit no window."""
     examples, stats = [], {"too_long": 0, "no_target": 0, "windows": 0, "dropped_messages": 0}
-    for row in rows:
+    words = _control_tokens(renderer)
+    for i, row in enumerate(rows):
         names, row_id = _speaker_names(row), str(row.get("id", ""))
+        _check_control_tokens(words, row["messages"], f"training row {row_id or i}")
         rendered = renderer.sft_windows(row["messages"], names, id=row_id)
         windows = [e for e in rendered if e.target_tokens]
         if not windows:
@@ -172,6 +195,7 @@ def encode_sft(renderer: Renderer, rows: list[dict]) -> tuple[list[Example], dic
 
 def encode_pairs(renderer: Renderer, rows: list[dict]) -> tuple[list[PairExample], dict]:
     pairs, stats = [], {"too_long": 0}
+    words = None  # the tokenizer's control tokens, read once the pair is known to be text
     for k, row in enumerate(rows):
         for key in ("prompt", "chosen", "rejected"):
             value = row.get(key)
@@ -185,6 +209,9 @@ def encode_pairs(renderer: Renderer, rows: list[dict]) -> tuple[list[PairExample
                 why = f"{key}[-1]: the reply is not the assistant's"
             if why:
                 raise RolegenError(f"preference pair {row.get('id', k)}: {why}")
+        words = _control_tokens(renderer) if words is None else words
+        for key in ("prompt", "chosen", "rejected"):
+            _check_control_tokens(words, row[key], f"preference pair {row.get('id', k)}, {key}")
         pe = renderer.pair_example(
             row["prompt"],
             row["chosen"][-1]["content"],
