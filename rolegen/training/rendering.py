@@ -139,7 +139,7 @@ class Renderer:
         `train_from` are context only."""
         head_n = _head_length(messages)
         head, body = messages[:head_n], messages[head_n:]
-        dropped = 0
+        dropped = self._cannot_fit_before(head, body)
         while True:
             kept = head + body[dropped:]
             first = max(head_n, train_from - dropped)
@@ -152,6 +152,25 @@ class Renderer:
             if len(body) - dropped <= 2:
                 return None
             dropped += 2 if body[dropped]["role"] == "user" else 1
+
+    def _cannot_fit_before(self, head: list[dict], body: list[dict]) -> int:
+        """The first number of oldest body messages to drop, by the loop's own steps,
+        below which the dialogue cannot fit: the tokens of the kept messages' text alone
+        (less a margin for merges at the template's seams) already pass max_length. The
+        loop renders from there, not from 0, so a long chat costs no render per step."""
+
+        def least(m: dict) -> int:
+            n = len(self.tokenizer(m["content"], add_special_tokens=False)["input_ids"])
+            return max(0, n - 2)
+
+        body_tokens = [least(m) for m in body]
+        total = sum(least(m) for m in head) + sum(body_tokens)
+        dropped = 0
+        while total > self.max_length and len(body) - dropped > 2:
+            step = 2 if body[dropped]["role"] == "user" else 1
+            total -= sum(body_tokens[dropped : dropped + step])
+            dropped += step
+        return dropped
 
     def sft_windows(
         self, messages: list[dict], names: tuple[str, str], id: str = ""
