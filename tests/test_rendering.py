@@ -137,3 +137,24 @@ def test_pair_example_scores_only_the_reply(tokenizer):
     n = next(i for i, x in enumerate(pair.chosen.labels) if x != IGNORE)
     assert n == next(i for i, x in enumerate(pair.rejected.labels) if x != IGNORE)
     assert pair.chosen.input_ids[:n] == pair.rejected.input_ids[:n]  # same context
+
+
+def test_the_drops_skipped_by_token_count_are_the_ones_that_cannot_fit(tokenizer, monkeypatch):
+    """Encoding starts dropping old exchanges past those whose text alone is too long;
+    the windows are the ones a drop-by-drop search from the start finds."""
+    import random
+
+    rng = random.Random(1)
+    renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 300)
+    for _ in range(5):
+        chat = [DIALOGUE[0], {"role": "assistant", "content": "Welcome aboard."}]
+        for _ in range(rng.randint(3, 25)):
+            chat.append({"role": "user", "content": " ".join(["sail"] * rng.randint(1, 60))})
+            chat.append({"role": "assistant", "content": " ".join(["wind"] * rng.randint(0, 90))})
+        fast = renderer.sft_windows(chat, ("Mara", "Ann"))
+        with monkeypatch.context() as m:
+            m.setattr(Renderer, "_cannot_fit_before", lambda self, head, body: 0)
+            slow = renderer.sft_windows(chat, ("Mara", "Ann"))
+        assert fast and [(e.input_ids, e.labels) for e in fast] == [
+            (e.input_ids, e.labels) for e in slow
+        ]
