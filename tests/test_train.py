@@ -557,10 +557,10 @@ def test_a_filtered_chat_without_a_known_format_trains_with_the_chat_template(tm
 @pytest.mark.parametrize(
     ("message", "why"),
     [
-        ({"role": "assistant", "content": None}, "train row 0: messages[2].content: not text"),
-        ({"role": "assistant", "content": 5}, "train row 0: messages[2].content: not text"),
-        ({"role": "assistant"}, "train row 0: messages[2].content: not text"),
-        ({"role": "tool", "content": "x"}, "train row 0: messages[2]: not a message with a role"),
+        ({"role": "assistant", "content": None}, "train row 0: messages[2]: needs 'role' and text"),
+        ({"role": "assistant", "content": 5}, "train row 0: messages[2]: needs 'role' and text"),
+        ({"role": "assistant"}, "train row 0: messages[2]: needs 'role' and text 'content'"),
+        ({"role": "tool", "content": "x"}, "train row 0: messages[2]: role 'tool' is not one of"),
     ],
 )
 def test_training_rows_whose_messages_are_not_text_are_named_before_anything_loads(
@@ -581,7 +581,7 @@ def test_preference_pairs_whose_replies_are_not_text_or_not_the_characters_are_n
 
     good = preference_pair(0, "mara")
     bad_text = {**good, "chosen": [{"role": "assistant", "content": None}]}
-    with pytest.raises(RolegenError, match=r"chosen\[0\]\.content: not text"):
+    with pytest.raises(RolegenError, match=r"chosen\[0\]: needs 'role' and text 'content'"):
         encode_pairs(None, [bad_text])
     users = {**good, "rejected": [{"role": "user", "content": "What is your name?"}]}
     with pytest.raises(RolegenError, match=r"rejected\[-1\]: the reply is not the assistant's"):

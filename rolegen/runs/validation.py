@@ -36,11 +36,10 @@ def validate_record(record, max_chars: int) -> str | None:
     messages = record.get("messages")
     if not isinstance(messages, list) or not messages:
         return "field 'messages' missing or empty"
+    why = messages_problem(messages)
+    if why:
+        return why
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
-            return f"messages[{i}]: needs 'role' and text 'content'"
-        if m.get("role") not in ROLES:
-            return f"messages[{i}]: role {excerpt(m.get('role'))} is not one of {', '.join(ROLES)}"
         if len(m["content"]) > max_chars:
             return f"messages[{i}]: {len(m['content'])} characters, over the {max_chars} limit"
     # a dialogue the turn loop ended before its first reply (a card without a greeting)
@@ -49,6 +48,17 @@ def validate_record(record, max_chars: int) -> str | None:
     if not ended_early and not any(m["role"] == "assistant" for m in messages):
         return "no assistant turn"
     return _role_order(messages) or _validate_meta(record.get("meta"), len(messages))
+
+
+def messages_problem(messages: list, field: str = "messages") -> str | None:
+    """Why a list of chat messages is unusable, or None: each must be an object with text
+    'content' and a role of `ROLES` (a null or a number would reach a template as text)."""
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("content"), str):
+            return f"{field}[{i}]: needs 'role' and text 'content'"
+        if m.get("role") not in ROLES:
+            return f"{field}[{i}]: role {excerpt(m.get('role'))} is not one of {', '.join(ROLES)}"
+    return None
 
 
 def _role_order(messages: list[dict]) -> str | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from rolegen.config import TrainConfig
 from rolegen.errors import RolegenError
 from rolegen.generation.templates import Templates
+from rolegen.runs.validation import messages_problem
 from rolegen.training.batches import divergence
 from rolegen.training.copy_pairs import copy_pairs
 from rolegen.training.name_pairs import name_pairs
@@ -137,20 +138,11 @@ def _speaker_names(row: dict) -> tuple[str, str]:
     return row.get("persona_name") or "Character", row.get("user_name") or "User"
 
 
-_ROLES = ("system", "user", "assistant")
-
-
 def _messages_problem(msgs, field: str) -> str | None:
-    """What is wrong with a list of chat messages, or None: each an object with a known
-    role and text content (a null or a number would reach the template as text)."""
+    """What is wrong with a row's list of chat messages, or None (`messages_problem`)."""
     if not isinstance(msgs, list):
         return f"field '{field}' is not a list of messages (role/content objects)"
-    for k, m in enumerate(msgs):
-        if not isinstance(m, dict) or m.get("role") not in _ROLES:
-            return f"{field}[{k}]: not a message with a role of {', '.join(_ROLES)}"
-        if not isinstance(m.get("content"), str):
-            return f"{field}[{k}].content: not text"
-    return None
+    return messages_problem(msgs, field)
 
 
 def _control_tokens(renderer: Renderer) -> tuple[str, ...]:
