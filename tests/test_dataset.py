@@ -342,6 +342,10 @@ def _filter(*args):
         (lambda r: r.update(persona={}), "field 'persona' is dict, not text"),
         (lambda r: r["meta"].__setitem__(3, "x"), "meta[3]: not an object"),
         (lambda r: r.update(meta={"a": 1}), "field 'meta' is not a list"),
+        (  # a meta shifted by one: a user turn's candidates against a character's context
+            lambda r: r.update(meta=r["meta"][1:]),
+            "meta[0].role is 'assistant' but messages[0] is system's",
+        ),
         (
             lambda r: r["meta"][3].update(rejected=[7]),
             "meta[3].rejected[0]: not an object with text 'content'",

@@ -8,10 +8,16 @@ import pytest
 import torch
 from support import DIALOGUE
 
+from rolegen.errors import RolegenError
 from rolegen.generation.templates import ChatTemplateFormat
 from rolegen.training.batches import collate_packed, pack
 from rolegen.training.copy_pairs import copy_pairs
-from rolegen.training.data import TrainData, _sample_by_reason, encode_pair_splits
+from rolegen.training.data import (
+    TrainData,
+    _sample_by_reason,
+    encode_pair_splits,
+    load_train_data,
+)
 from rolegen.training.name_pairs import name_pairs, swap_name
 from rolegen.training.rendering import Example, Renderer
 
@@ -216,3 +222,45 @@ def test_packed_rows_give_the_same_log_probs_as_separate_sequences(
         )
         lp, _, s = token_logps(model, flat)
     assert abs(float(segment_sums(lp, s, 2)[1]) - alone[1]) > 1e-3
+
+
+def test_a_pair_whose_replies_are_the_same_text_is_counted_and_left_out(tokenizer):
+    renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 4096)
+    logged = _chat(["Hi.", "One.", "Two."], "x")
+
+    def pair(n: int, rejected: str) -> dict:
+        return {
+            **{k: logged[k] for k in ("persona_name", "user_name")},
+            "id": f"x-{n}",
+            "prompt": logged["messages"][:-1],
+            "chosen": [logged["messages"][-1]],
+            "rejected": [{"role": "assistant", "content": rejected}],
+            "reasons": ["loop"],
+        }
+
+    same = logged["messages"][-1]["content"]
+    pairs = [pair(0, same), pair(1, "A loop a loop a loop."), pair(2, same)]
+    data = TrainData([logged], [], pairs, [pair(3, same)], None, None, "test")
+    train, test, stats = encode_pair_splits(renderer, data, None, seed=0)
+    assert [p.id for p in train] == ["x-1"] and test == []
+    assert stats["dpo_train"]["same_reply"] == 2 and stats["dpo_test"]["same_reply"] == 1
+    only_same = TrainData([logged], [], [pair(0, same)], [], None, None, "test")
+    with pytest.raises(RolegenError, match="two different replies.*'same_reply': 1"):
+        encode_pair_splits(renderer, only_same, None, seed=0)
+
+
+@pytest.mark.parametrize(
+    "index, message",
+    [
+        ("{not json", "dataset_dict.json: not a dataset index"),
+        ('["train"]', "dataset_dict.json: not a dataset index"),
+        ('{"splits": "train"}', "field 'splits' must be a list"),
+        ('{"splits": ["train"]}', "split 'train' is not readable"),  # no train/ folder
+    ],
+)
+def test_an_unreadable_dataset_index_or_split_is_named(tmp_path, index, message):
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    (folder / "dataset_dict.json").write_text(index)
+    with pytest.raises(RolegenError, match=message):
+        load_train_data(folder)

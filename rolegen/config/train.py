@@ -37,7 +37,8 @@ class TrainConfig:
     data: str | None = opt(
         None,
         "The dataset: a run folder, its dataset/ folder (datasets.load_from_disk) or a "
-        "messages JSONL. Preference pairs are read from the run's preference/ folder.",
+        "messages JSONL or parquet. Preference pairs are read from the run's preference/ "
+        "folder, so only with a run folder or its dataset/; a file brings none.",
     )
     model: str | None = opt(
         None, "Base model: local HF checkpoint or cached hub id. Default: the embedded model."

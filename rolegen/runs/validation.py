@@ -47,7 +47,7 @@ def validate_record(record, max_chars: int) -> str | None:
     ended_early = record.get("end_reason") not in (None, "completed")
     if not ended_early and not any(m["role"] == "assistant" for m in messages):
         return "no assistant turn"
-    return _role_order(messages) or _validate_meta(record.get("meta"), len(messages))
+    return _role_order(messages) or _validate_meta(record.get("meta"), messages)
 
 
 def messages_problem(messages: list, field: str = "messages") -> str | None:
@@ -72,16 +72,23 @@ def _role_order(messages: list[dict]) -> str | None:
     return None
 
 
-def _validate_meta(meta, n_messages: int) -> str | None:
-    """`meta` runs parallel to `messages`: an object per message (fewer is fine); the
-    rejected candidates that preference pairs are made of are objects with text."""
+def _validate_meta(meta, messages: list[dict]) -> str | None:
+    """`meta` runs parallel to `messages`: an object per message (fewer is fine), of the
+    same role where it names one (a shifted `meta` would pair a user turn's rejected
+    candidates with a character's context); the rejected candidates that preference
+    pairs are made of are objects with text."""
     if meta is None:
         return None
-    if not isinstance(meta, list) or len(meta) > n_messages:
-        return f"field 'meta' is not a list of at most {n_messages} items (one per message)"
+    if not isinstance(meta, list) or len(meta) > len(messages):
+        return f"field 'meta' is not a list of at most {len(messages)} items (one per message)"
     for i, m in enumerate(meta):
         if not isinstance(m, dict):
             return f"meta[{i}]: not an object"
+        if "role" in m and m["role"] != messages[i]["role"]:
+            return (
+                f"meta[{i}].role is {excerpt(m['role'])} but messages[{i}] is "
+                f"{messages[i]['role']}'s; meta runs parallel to messages"
+            )
         rejected = m.get("rejected") or []
         if not isinstance(rejected, list):
             return f"meta[{i}].rejected: not a list"

@@ -48,13 +48,23 @@ def _splits(folder: Path) -> dict[str, list[dict]]:
     is empty here; datasets' own loader fails on it (IndexError in concat_tables)."""
     import datasets
 
-    names = json.loads((folder / "dataset_dict.json").read_text()).get("splits", [])
+    index = folder / "dataset_dict.json"
+    try:
+        names = json.loads(index.read_text(encoding="utf-8")).get("splits")
+    except (ValueError, UnicodeDecodeError, AttributeError) as e:
+        raise RolegenError(f"{index}: not a dataset index ({type(e).__name__}: {e})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise RolegenError(f"{index}: field 'splits' must be a list of split names")
     out = {}
     for name in names:
         try:
             out[name] = _rows(datasets.load_from_disk(str(folder / name)))
         except IndexError:
             out[name] = []
+        except Exception as e:  # a missing or torn split: named, not a traceback
+            raise RolegenError(
+                f"{folder / name}: split '{name}' is not readable ({type(e).__name__}: {e})"
+            ) from None
     return out
 
 
@@ -186,7 +196,10 @@ def encode_sft(renderer: Renderer, rows: list[dict]) -> tuple[list[Example], dic
 
 
 def encode_pairs(renderer: Renderer, rows: list[dict]) -> tuple[list[PairExample], dict]:
-    pairs, stats = [], {"too_long": 0}
+    """The pairs as examples; a pair that does not fit (`too_long`) or whose two replies
+    are the same text (`same_reply`: nothing to prefer, and DPO's loss on it is a
+    constant) is counted and left out."""
+    pairs, stats = [], {"too_long": 0, "same_reply": 0}
     words = None  # the tokenizer's control tokens, read once the pair is known to be text
     for k, row in enumerate(rows):
         for key in ("prompt", "chosen", "rejected"):
@@ -204,10 +217,14 @@ def encode_pairs(renderer: Renderer, rows: list[dict]) -> tuple[list[PairExample
         words = _control_tokens(renderer) if words is None else words
         for key in ("prompt", "chosen", "rejected"):
             _check_control_tokens(words, row[key], f"preference pair {row.get('id', k)}, {key}")
+        chosen, rejected = row["chosen"][-1]["content"], row["rejected"][-1]["content"]
+        if chosen == rejected:
+            stats["same_reply"] += 1
+            continue
         pe = renderer.pair_example(
             row["prompt"],
-            row["chosen"][-1]["content"],
-            row["rejected"][-1]["content"],
+            chosen,
+            rejected,
             _speaker_names(row),
             id=str(row.get("id", "")),
         )
@@ -270,7 +287,8 @@ def encode_pair_splits(
     train_stats["reasons"] = dict(Counter(map(_first_reason, rows_train)).most_common())
     if not train:
         raise RolegenError(
-            f"{data.source}: no preference pair fits --max-length {renderer.max_length} tokens"
+            f"{data.source}: no preference pair fits --max-length {renderer.max_length} "
+            f"tokens with two different replies ({train_stats})"
         )
     return train, test, {"dpo_train": train_stats, "dpo_test": test_stats}
 
