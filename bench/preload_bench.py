@@ -12,7 +12,9 @@ on) in a fresh process with its LD_PRELOAD, and reports:
 
 `--variants` picks among them, and two more run rolegen's top-p plugin
 (`rolegen/generation/engines/vllm_sampling.py`) against vLLM's own sort:
-`--variants 'default,fast top-p' --out bench/results/top_p.json`.
+`--variants 'default,fast top-p' --out bench/results/top_p.json`. Two more run vLLM's
+engine in rolegen's process (its default on a CPU) and in processes of its own:
+`--variants 'in process,engine processes' --out bench/results/in_process.json`.
 
 The variants run in turn and the default runs again at the end, so that drift of the
 machine over the run shows as the difference between its two runs. A variant whose
@@ -46,6 +48,7 @@ TCMALLOC = LIBDIR / "libtcmalloc_minimal.so.4"
 # vLLM's own top-p (a sort of the vocabulary) or rolegen's (engines/vllm_sampling.py)
 VLLM_TOP_P = {"ROLEGEN_VLLM_TOP_P": "0"}
 FAST_TOP_P = {"ROLEGEN_VLLM_TOP_P": "1"}
+IN_PROCESS = "VLLM_ENABLE_V1_MULTIPROCESSING"
 # name -> (libraries to preload, environment)
 VARIANTS = {
     "default": ([], VLLM_TOP_P),
@@ -54,6 +57,10 @@ VARIANTS = {
     "tcmalloc + iomp5": ([TCMALLOC, IOMP], VLLM_TOP_P),
     "fast top-p": ([], FAST_TOP_P),
     "fast top-p + tcmalloc": ([TCMALLOC], FAST_TOP_P),
+    # rolegen's set-up (fast top-p) with vLLM's engine core and worker in rolegen's process
+    # (its default on a CPU) or in the two processes of their own that vLLM spawns
+    "in process": ([], {**FAST_TOP_P, IN_PROCESS: "0"}),
+    "engine processes": ([], {**FAST_TOP_P, IN_PROCESS: "1"}),
 }
 
 _CHILD = """

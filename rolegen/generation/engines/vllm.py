@@ -96,8 +96,8 @@ class VLLMEngine:
             # The engine core and its one worker in this process, not in two processes of
             # their own: each of those imports torch and vLLM again (spawn), which took
             # 20 s of every start here, and a second engine in the same process starts in
-            # 3 to 4 s. The same tokens come out; the decode ran no slower (125 against
-            # 116 tokens/s, 24 dialogues x 4 turns; docs/design.md).
+            # 3 to 4 s. The same tokens come out, a little faster (111 against 107.5
+            # tokens/s, bench/results/in_process.json; docs/design.md).
             os.environ.setdefault(IN_PROCESS_ENV, "0")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep the progress bar readable
