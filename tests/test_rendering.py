@@ -153,8 +153,42 @@ def test_the_drops_skipped_by_token_count_are_the_ones_that_cannot_fit(tokenizer
             chat.append({"role": "assistant", "content": " ".join(["wind"] * rng.randint(0, 90))})
         fast = renderer.sft_windows(chat, ("Mara", "Ann"))
         with monkeypatch.context() as m:
-            m.setattr(Renderer, "_cannot_fit_before", lambda self, head, body: 0)
+            m.setattr(Renderer, "_cannot_fit_before", lambda self, *args: 0)
             slow = renderer.sft_windows(chat, ("Mara", "Ann"))
         assert fast and [(e.input_ids, e.labels) for e in fast] == [
             (e.input_ids, e.labels) for e in slow
         ]
+
+
+def test_a_pairs_drops_skipped_by_token_count_are_the_ones_that_cannot_fit(tokenizer, monkeypatch):
+    """A preference pair's context drops old messages past those whose text alone, with
+    the longer reply, is too long; the pair is the one a drop-by-drop search finds, and
+    one that fits nowhere is None either way."""
+    import random
+
+    rng = random.Random(2)
+    renderer = Renderer(ChatTemplateFormat(tokenizer), tokenizer, 300)
+    fitted_after_drops = fitted_nowhere = 0
+    for k in range(12):
+        prompt = [DIALOGUE[0], {"role": "assistant", "content": "Welcome aboard."}]
+        for _ in range(rng.randint(0, 25)):
+            prompt.append({"role": "user", "content": " ".join(["sail"] * rng.randint(1, 60))})
+            prompt.append({"role": "assistant", "content": " ".join(["wind"] * rng.randint(0, 90))})
+        prompt.append({"role": "user", "content": " ".join(["port"] * rng.randint(1, 40))})
+        chosen = " ".join(["calm"] * rng.randint(1, 120))
+        rejected = " ".join(["gale"] * (400 if k % 4 == 0 else rng.randint(1, 60)))
+        fast = renderer.pair_example(prompt, chosen, rejected, ("Mara", "Ann"))
+        with monkeypatch.context() as m:
+            m.setattr(Renderer, "_cannot_fit_before", lambda self, *args: 0)
+            slow = renderer.pair_example(prompt, chosen, rejected, ("Mara", "Ann"))
+        assert (fast is None) == (slow is None)
+        fitted_nowhere += fast is None
+        if fast is not None:
+            fitted_after_drops += fast.chosen.dropped_messages > 0
+            for a, b in ((fast.chosen, slow.chosen), (fast.rejected, slow.rejected)):
+                assert (a.input_ids, a.labels, a.dropped_messages) == (
+                    b.input_ids,
+                    b.labels,
+                    b.dropped_messages,
+                )
+    assert fitted_after_drops >= 3 and fitted_nowhere == 3  # both kinds were met

@@ -153,21 +153,33 @@ class Renderer:
                 return None
             dropped += 2 if body[dropped]["role"] == "user" else 1
 
-    def _cannot_fit_before(self, head: list[dict], body: list[dict]) -> int:
+    def _cannot_fit_before(
+        self, head: list[dict], body: list[dict], reply: str | None = None
+    ) -> int:
         """The first number of oldest body messages to drop, by the loop's own steps,
-        below which the dialogue cannot fit: the tokens of the kept messages' text alone
-        (less a margin for merges at the template's seams) already pass max_length. The
-        loop renders from there, not from 0, so a long chat costs no render per step."""
+        below which the example cannot fit: the tokens of the kept messages' text alone
+        (and of `reply`, a pair's longer reply, where given; less a margin for merges at
+        the template's seams) already pass max_length. The loop renders from there, not
+        from 0, so a long chat costs no render per step. The steps are `sft_example`'s
+        (a user message goes with the reply after it; two messages stay), or
+        `pair_example`'s with a reply (two at a time while more than two are left; one
+        stays)."""
 
-        def least(m: dict) -> int:
-            n = len(self.tokenizer(m["content"], add_special_tokens=False)["input_ids"])
+        def least(text: str) -> int:
+            n = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
             return max(0, n - 2)
 
-        body_tokens = [least(m) for m in body]
-        total = sum(least(m) for m in head) + sum(body_tokens)
+        body_tokens = [least(m["content"]) for m in body]
+        total = sum(least(m["content"]) for m in head) + sum(body_tokens)
+        keep = 2 if reply is None else 1
+        if reply is not None:
+            total += least(reply)
         dropped = 0
-        while total > self.max_length and len(body) - dropped > 2:
-            step = 2 if body[dropped]["role"] == "user" else 1
+        while total > self.max_length and len(body) - dropped > keep:
+            if reply is None:
+                step = 2 if body[dropped]["role"] == "user" else 1
+            else:
+                step = 2 if len(body) - dropped > 2 else 1
             total -= sum(body_tokens[dropped : dropped + step])
             dropped += step
         return dropped
@@ -221,7 +233,8 @@ class Renderer:
         """Prompt + each reply; loss (the log-probability summed) only on the reply."""
         head_n = _head_length(prompt)
         head, body = prompt[:head_n], prompt[head_n:]
-        dropped = 0
+        longer = max(chosen, rejected, key=len)
+        dropped = self._cannot_fit_before(head, body, longer)
         while True:
             kept = head + body[dropped:]
             out = []
