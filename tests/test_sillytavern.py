@@ -221,6 +221,19 @@ def test_bad_chats_are_skipped_whole_and_named_by_line(tmp_path):
         read_chats(only_bad)
 
 
+def test_a_chat_whose_header_is_over_the_sniffing_limit_is_still_a_chat(tmp_path):
+    # an extension's notes in chat_metadata make the header line longer than the 4 MiB
+    # read to tell a chat: its leading key still does; another JSONL's long line does not
+    header = json.loads(HEADER)
+    header["chat_metadata"]["notes"] = "a long note. " * 400_000  # 5.2 MB
+    chat = _write(tmp_path / "big" / "chat.jsonl", [json.dumps(header), *CHAT[1:]])
+    assert is_chat_file(chat) and is_chat_source(chat.parent)
+    records, _ = read_chats(chat)
+    assert [m["content"] for m in records[0]["messages"]][-1].startswith("Crates marked")
+    other = {"messages": [{"role": "user", "content": "x" * 5_000_000}], "user_name": "A"}
+    assert not is_chat_file(_write(tmp_path / "other.jsonl", [json.dumps(other)]))
+
+
 def test_rolegen_files_are_not_taken_for_chats(tmp_path):
     run = tmp_path / "run"
     data = _write(run / "dialogues.jsonl", [json.dumps(_record(0))])

@@ -45,6 +45,9 @@ _HEADER_KEYS = ("user_name", "character_name")
 _NOT_CHOSEN = "not_chosen"
 _RECORD_TEXT = ("persona", "persona_name", "persona_intro", "persona_language", "user_persona")
 _FIRST_LINE_LIMIT = 1 << 22  # a header is small; another JSONL's first line need not be
+# A first line over the limit is told by its first key: SillyTavern writes the header's
+# names first and its `chat_metadata` (where extensions keep notes, so large) last.
+_LEADING_KEY = re.compile(rb'\s*\{\s*"(' + b"|".join(k.encode() for k in _HEADER_KEYS) + rb')"\s*:')
 
 
 class _BadChat(Exception):
@@ -61,6 +64,9 @@ def _first_object(path: Path):
         with path.open("rb") as fh:
             while raw := fh.readline(_FIRST_LINE_LIMIT):
                 if raw.strip():
+                    if len(raw) == _FIRST_LINE_LIMIT and not raw.endswith(b"\n"):
+                        key = _LEADING_KEY.match(raw.removeprefix(b"\xef\xbb\xbf"))
+                        return {key.group(1).decode(): None} if key else None
                     return json.loads(raw.decode("utf-8-sig"))  # a BOM: still a chat
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
