@@ -44,7 +44,7 @@ from rolegen.runs.validation import validate_record
 _HEADER_KEYS = ("user_name", "character_name")
 _NOT_CHOSEN = "not_chosen"
 _RECORD_TEXT = ("persona", "persona_name", "persona_intro", "persona_language", "user_persona")
-_FIRST_LINE_LIMIT = 1 << 22  # a header is small; another JSONL's first line need not be
+_FIRST_LINE_LIMIT = 1 << 22  # most headers are small; another JSONL's first line need not be
 # A first line over the limit is told by its first key: SillyTavern writes the header's
 # names first and its `chat_metadata` (where extensions keep notes, so large) last.
 _LEADING_KEY = re.compile(rb'\s*\{\s*"(' + b"|".join(k.encode() for k in _HEADER_KEYS) + rb')"\s*:')
