@@ -1,6 +1,7 @@
 """Where a generate's time goes: a sampling profile (py-spy) of the pipeline's generate
-stage at a small size, every process included (vLLM's engine core runs in a process of
-its own), with the samples sorted into the parts of the loop.
+stage at a small size, every process included (on a CPU, vLLM's engine runs in rolegen's
+process; elsewhere in processes of its own), with the samples sorted into the parts of the
+loop.
 
 The child runs the pipeline's generate settings (`config/pipeline_stages.py`: scripted
 users, 4 candidates drawn together, frequency-penalty distillation with a plain negative
@@ -23,7 +24,12 @@ Parts, by the innermost frame that names one (in this order):
     python bench/generate_profile.py [--dialogues 8] [--turns 6] [--rate 50]
 
 Writes bench/results/generate_profile.json and prints a table. Needs py-spy (`pip install
-py-spy`) and ptrace rights (root here). Run it alone.
+py-spy`, beside this Python or on PATH) and ptrace rights (root here). Run it alone.
+
+Not finishing since vLLM's engine runs in rolegen's process on a CPU (2026-12-07): a
+4 x 2 run had not ended after 7 min under py-spy, a 4 x 3 run with `--nonblocking` not
+after 7 min either, while a plain generate of 2 x 2 under `py-spy --nonblocking` ended.
+Its last results (`generate_profile*.json`) are of the engine in its own processes.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,8 +102,12 @@ def profile(dialogues: int, turns: int, rate: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.txt"
         code = _CHILD.format(dialogues=dialogues, turns=turns, out=str(Path(tmp) / "run"))
+        beside = Path(sys.executable).with_name("py-spy")
+        spy = str(beside) if beside.is_file() else shutil.which("py-spy")
+        if spy is None:
+            sys.exit("py-spy not found beside this Python or on PATH: pip install py-spy")
         cmd = [
-            str(Path(sys.executable).with_name("py-spy")),
+            spy,
             "record", "--subprocesses", "--rate", str(rate), "--format", "raw",
             "--output", str(raw), "--", sys.executable, "-c", code,
         ]  # fmt: skip
