@@ -12,12 +12,12 @@ the losses (`losses.py`), the training loop and sharding over processes
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from rolegen.bounded import load_json
 from rolegen.config import TrainConfig
 from rolegen.errors import RolegenError
 from rolegen.generation.templates import Templates
@@ -50,7 +50,7 @@ def _splits(folder: Path) -> dict[str, list[dict]]:
 
     index = folder / "dataset_dict.json"
     try:
-        names = json.loads(index.read_text(encoding="utf-8")).get("splits")
+        names = load_json(index.read_text(encoding="utf-8"), str(index)).get("splits")
     except (ValueError, UnicodeDecodeError, AttributeError) as e:
         raise RolegenError(f"{index}: not a dataset index ({type(e).__name__}: {e})") from None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -112,7 +112,7 @@ def load_train_data(path: str | Path) -> TrainData:
         report = run / "filter_report.json"
         if report.is_file():
             try:
-                meta = json.loads(report.read_text(encoding="utf-8"))
+                meta = load_json(report.read_text(encoding="utf-8"), str(report))
             except (ValueError, UnicodeDecodeError) as e:
                 raise RolegenError(f"{report}: not readable JSON ({e})") from None
             if not isinstance(meta, dict):

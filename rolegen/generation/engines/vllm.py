@@ -136,7 +136,9 @@ class VLLMEngine:
 
             kwargs.update(logits_processors=[NoRepeatNGram])
         before = {p.pid for p in multiprocessing.active_children()}
-        with _kernel_scan_safe():
+        # the scan runs in this process only where the worker does
+        in_process = os.environ.get(IN_PROCESS_ENV) == "0"
+        with _kernel_scan_safe() if in_process else contextlib.nullcontext():
             self.llm = LLM(**kwargs)
         # the engine's own processes (vLLM's EngineCore), joined on close
         self._children = [p for p in multiprocessing.active_children() if p.pid not in before]
