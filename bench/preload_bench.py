@@ -6,7 +6,9 @@ warns when they are absent, and by itself preloads only torch's libgomp. Each va
 runs the same seeded generate (vLLM, the embedded model, checks on, the user simulator
 on) in a fresh process with its LD_PRELOAD, and reports:
 - generated tokens/s (model load excluded), and that as a fraction of the decode limit
-  of `bench/machine.py` measured in this run, at the batch and a context of 1,024;
+  of `bench/machine.py` measured in this run, at the batch and a context of 1,024, and of
+  the machine limit (the lower of that and the compute limit of the run's own tokens:
+  the ones generated and the prompt tokens not read from the prefix cache);
 - the CPU time of the run's processes, and the share of it spent in the kernel (system
   time: page faults and frees of a busy allocator show up there).
 
@@ -73,9 +75,11 @@ out = Path({out!r})
 cfg = _config(out, {dialogues}, {turns}, 96, "vllm", batch={dialogues})
 cfg = dataclasses.replace(cfg, check=True)
 summary = run_generate(cfg, echo=lambda s: None)
-t = json.loads((out / "manifest.json").read_text())["timings"]
+manifest = json.loads((out / "manifest.json").read_text())
+t, n = manifest["timings"], manifest["tokens"]
 print("RESULT " + json.dumps({{"tokens": summary.generated_tokens,
-    "seconds": t["generate_seconds"], "load_seconds": t["engine_load_seconds"]}}))
+    "seconds": t["generate_seconds"], "load_seconds": t["engine_load_seconds"],
+    "prompt": n["prompt"], "cached": n.get("prompt_cached", 0)}}))
 """
 
 
@@ -109,6 +113,8 @@ def run_variant(libs: list[Path], extra_env: dict, dialogues: int, turns: int) -
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round(user + system, 1),
         "system_share": round(system / (user + system), 3),
+        "prompt_tokens": r["prompt"],
+        "prompt_tokens_cached": r["cached"],
     }
 
 
@@ -125,7 +131,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from machine import limits
+    from machine import limits, run_limits
 
     limit = limits(batch=args.dialogues, context=1024)
     runs: dict[str, dict] = {}
@@ -142,8 +148,15 @@ def main() -> None:
             print(f"{name:20} absent: {', '.join(missing)}", flush=True)
             continue
         runs[name] = run_variant(libs, extra_env, args.dialogues, args.turns)
-        runs[name]["fraction_of_decode_limit"] = round(
-            runs[name]["tokens_per_second"] / limit["decode_limit"]["tokens_per_s"], 3
+        r = runs[name]
+        r["fraction_of_decode_limit"] = round(
+            r["tokens_per_second"] / limit["decode_limit"]["tokens_per_s"], 3
+        )
+        r["limits"] = run_limits(
+            limit, r["generated_tokens"], r.pop("prompt_tokens"), r.pop("prompt_tokens_cached")
+        )
+        r["fraction_of_machine_limit"] = round(
+            r["tokens_per_second"] / r["limits"]["machine_limit_tokens_per_s"], 3
         )
         print(f"{name:20} {runs[name]}", flush=True)
 
@@ -155,13 +168,19 @@ def main() -> None:
         "runs": runs,
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\n{'variant':20}{'tokens/s':>10}{'of limit':>10}{'system share':>14}{'load s':>8}")
+    print(
+        f"\n{'variant':20}{'tokens/s':>10}{'of decode':>10}{'of machine':>11}{'bound':>9}"
+        f"{'prompt cached':>14}{'system share':>14}{'load s':>8}"
+    )
     for name, r in runs.items():
         if "absent" in r:
             print(f"{name:20}{'absent':>10}")
             continue
+        lim = r["limits"]
+        cached = lim["prompt_tokens_cached"] / max(1, lim["prompt_tokens"])
         print(
             f"{name:20}{r['tokens_per_second']:>10.1f}{r['fraction_of_decode_limit']:>10.3f}"
+            f"{r['fraction_of_machine_limit']:>11.3f}{lim['bound']:>9}{cached:>14.3f}"
             f"{r['system_share']:>14.3f}{r['engine_load_seconds']:>8.1f}"
         )
     print(f"\nwritten to {args.out}")

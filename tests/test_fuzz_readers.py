@@ -448,7 +448,12 @@ CHOICE = _fields(
 ANSWER = _fields(
     {
         "choices": st.lists(CHOICE, min_size=1, max_size=2),
-        "usage": _fields({"completion_tokens": st.integers()}),
+        "usage": _fields(
+            {
+                "completion_tokens": st.integers(),
+                "prompt_tokens_details": _fields({"cached_tokens": st.integers()}) | ANY,
+            }
+        ),
         "model": TEXT,
         "error": _fields({"message": TEXT}),
     },
@@ -469,6 +474,21 @@ def test_a_server_answer_is_parsed_or_refused_in_one_line(raw, mode, cap):
         answer = parse_answer(raw, "http://127.0.0.1:9/v1", mode, max_chars=cap)
         assert isinstance(answer.text, str) and len(answer.text) <= cap
         assert answer.completion_tokens is None or answer.completion_tokens >= 0
+        assert isinstance(answer.cached_tokens, int) and answer.cached_tokens >= 0
+
+
+@pytest.mark.parametrize(
+    ("details", "cached"),
+    [({"cached_tokens": 7}, 7), ({"cached_tokens": True}, 0), ({"cached_tokens": -1}, 0),
+     ({"cached_tokens": "7"}, 0), (None, 0), ([], 0)],
+)  # fmt: skip
+def test_a_server_answers_cached_prompt_tokens_are_read_or_taken_as_none(details, cached):
+    body = {
+        "choices": [{"text": "Aye.", "finish_reason": "stop"}],
+        "usage": {"completion_tokens": 2, "prompt_tokens_details": details},
+    }
+    raw = json.dumps(body).encode()
+    assert parse_answer(raw, "http://127.0.0.1:9/v1", "completions", 100).cached_tokens == cached
 
 
 @given(raw=_body(MODELS | ANY))

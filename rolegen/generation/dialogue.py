@@ -351,6 +351,7 @@ class TurnLoop:
         self.stats.engine_seconds += time.perf_counter() - start
         self.stats.engine_calls += 1
         self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in requests)
+        self.stats.cached_prompt_tokens += sum(c.cached_tokens for c in completions)
         self.stats.generated_tokens += sum(c.n_tokens for c in completions)
         return completions
 

@@ -15,6 +15,7 @@ class LoopStats:
     engine_seconds: float = 0.0
     engine_calls: int = 0
     prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0  # of those, read from the engine's prefix cache (vLLM)
     generated_tokens: int = 0
     resamples: int = 0
     rejections: dict[str, int] = field(default_factory=dict)  # reason -> count

@@ -110,6 +110,7 @@ def finish_manifest(
         },
         tokens={
             "prompt": stats.loop.prompt_tokens,
+            "prompt_cached": stats.loop.cached_prompt_tokens,
             "generated": stats.loop.generated_tokens,
             "engine_calls": stats.loop.engine_calls,
             "resamples": stats.loop.resamples,

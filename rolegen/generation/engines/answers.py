@@ -26,6 +26,7 @@ class Answer:
     finish_reason: str
     completion_tokens: int | None  # None: the server sent no usable count
     model: str | None  # the model the server says answered
+    cached_tokens: int = 0  # usage.prompt_tokens_details.cached_tokens, where sent
 
 
 def _body(raw: bytes, server: str, what: str):
@@ -95,5 +96,9 @@ def parse_answer(raw: bytes, server: str, mode: str, max_chars: int) -> Answer:
     tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
         tokens = None
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    if isinstance(cached, bool) or not isinstance(cached, int) or cached < 0:
+        cached = 0
     model = body.get("model")
-    return Answer(text, finish, tokens, model if isinstance(model, str) else None)
+    return Answer(text, finish, tokens, model if isinstance(model, str) else None, cached)

@@ -30,6 +30,7 @@ class Completion:
     text: str
     n_tokens: int
     finish_reason: str  # "stop" (eos or a stop string) or "length"
+    cached_tokens: int = 0  # prompt tokens read from the engine's prefix cache, where it says
 
 
 class Engine(Protocol):

@@ -276,7 +276,12 @@ class OpenAIEngine:
         tokens = answer.completion_tokens
         if tokens is None:
             tokens = len(self.tokenizer(answer.text).input_ids)
-        return Completion(text=answer.text, n_tokens=tokens, finish_reason=answer.finish_reason)
+        return Completion(
+            text=answer.text,
+            n_tokens=tokens,
+            finish_reason=answer.finish_reason,
+            cached_tokens=answer.cached_tokens,
+        )
 
     def _note_model(self, answer: Answer) -> None:
         """A server behind a proxy may answer as another model than the one asked for:

@@ -173,7 +173,10 @@ class VLLMEngine:
             o = out.outputs[0]
             completions.append(
                 Completion(
-                    text=o.text, n_tokens=len(o.token_ids), finish_reason=o.finish_reason or "stop"
+                    text=o.text,
+                    n_tokens=len(o.token_ids),
+                    finish_reason=o.finish_reason or "stop",
+                    cached_tokens=out.num_cached_tokens or 0,
                 )
             )
         return completions
