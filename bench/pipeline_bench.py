@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import yaml
-from machine import EMBEDDED_PARAMETERS, decode_limit, limits
+from machine import EMBEDDED_PARAMETERS, decode_limit, limits, run_limits
 
 REPO = Path(__file__).resolve().parent.parent
 PARAMETERS = EMBEDDED_PARAMETERS
@@ -98,6 +98,13 @@ def stage_figures(out: Path, machine: dict) -> dict:
         machine["copy_bandwidth_gbs"] * 1e9, dialogues, int(context), machine["training_dtype"]
     )
     gen_rate = tokens["generated"] / engine_s
+    dtype = {"dtype": machine["training_dtype"], "tokens_per_s": limit}
+    run = run_limits(
+        {**machine, "decode_limit": dtype},
+        tokens["generated"],
+        tokens["prompt"],
+        tokens.get("prompt_cached", 0),  # 0 in a manifest written before it was counted
+    )
     summary = json.loads((out / "adapter" / "summary.json").read_text())
     peak = machine["training_peak_gflops"] * 1e9  # the dtype training ran in
     train = {
@@ -115,6 +122,8 @@ def stage_figures(out: Path, machine: dict) -> dict:
             "mean_prompt_tokens": round(context),
             "decode_limit": round(limit, 1),
             "fraction_of_limit": round(gen_rate / limit, 3),
+            "machine_limit": run,
+            "fraction_of_machine_limit": round(gen_rate / run["machine_limit_tokens_per_s"], 3),
         },
         "train": train,
     }
@@ -164,15 +173,19 @@ def main() -> None:
     path = REPO / "bench" / "results" / f"pipeline_{args.size}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
 
-    print("\n| commit | wall min | generate | train | eval | gen / limit | SFT MFU | DPO MFU |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "\n| commit | wall min | generate | train | eval | gen / decode limit "
+        "| gen / machine limit | SFT MFU | DPO MFU |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         s, t = r["seconds"], r.get("train", {})
         fraction = r.get("generate", {}).get("fraction_of_limit", float("nan"))
+        machine_share = r.get("generate", {}).get("fraction_of_machine_limit", float("nan"))
         print(
             f"| {r['commit']} | {r['wall_seconds'] / 60:.1f} | {s.get('generate', 0) / 60:.1f} | "
             f"{s.get('train', 0) / 60:.1f} | {s.get('eval', 0) / 60:.1f} | "
-            f"{fraction:.2f} | {t.get('sft', {}).get('mfu', '-')} | "
+            f"{fraction:.2f} | {machine_share:.2f} | {t.get('sft', {}).get('mfu', '-')} | "
             f"{t.get('dpo', {}).get('mfu', '-')} |"
         )
     if "speedup_vs_first" in result:

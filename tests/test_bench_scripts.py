@@ -9,6 +9,7 @@ benchmark at import and overwrote its committed figures.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -75,3 +76,31 @@ def test_a_runs_machine_limit_is_the_lower_of_memory_and_its_own_matmuls():
     bf16 = run_limits({**limit, "decode_limit": {"dtype": "bfloat16", "tokens_per_s": 500.0}},
                       generated=1000, prompt=0, cached=0)  # fmt: skip
     assert bf16["compute_limit_tokens_per_s"] == round(1e9 / (2 * EMBEDDED_PARAMETERS), 1)
+
+
+def test_pipeline_bench_states_generate_against_both_limits(tmp_path):
+    from pipeline_bench import stage_figures
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "pipeline.json").write_text(json.dumps({"timings_seconds": {"generate": 60}}))
+    manifest = {
+        "tokens": {"generated": 6000, "prompt": 90000, "prompt_cached": 80000,
+                   "character_replies_drawn": 100},
+        "timings": {"engine_seconds": 50.0},
+        "dialogues": {"total": 8},
+        "config": {"batch_size": 8, "candidates": 2},
+    }  # fmt: skip
+    (tmp_path / "data" / "manifest.json").write_text(json.dumps(manifest))
+    stages = [{"name": "sft", "tokens_per_second": 200.0}]
+    (tmp_path / "adapter" / "summary.json").write_text(json.dumps({"stages": stages}))
+    machine = {"copy_bandwidth_gbs": 30.0, "training_dtype": "float32",
+               "matmul_fp32_gflops": 150.0, "matmul_bf16_gflops": 1.0,
+               "training_peak_gflops": 150.0}  # fmt: skip
+    gen = stage_figures(tmp_path, machine)["generate"]
+    assert gen["tokens_per_s"] == 120.0 and gen["batch"] == 16
+    assert gen["machine_limit"]["prompt_tokens_computed"] == 10000
+    assert gen["machine_limit"]["machine_limit_tokens_per_s"] <= gen["decode_limit"]
+    assert gen["fraction_of_machine_limit"] == round(
+        120.0 / gen["machine_limit"]["machine_limit_tokens_per_s"], 3
+    )
