@@ -18,7 +18,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LABELS = ("wrong_identity", "acts_for_user", "drift", "confusion", "miss")
-DAY_KEY = {n: "checks" for n in range(3, 14)} | {n: "baseline" for n in range(14, 25)}
+DAY_KEY = {n: "checks" for n in range(3, 14)} | {n: "baseline" for n in range(14, 26)}
 
 
 def day_figures(n: int) -> tuple[dict, int, int]:

@@ -33,6 +33,11 @@ The second rule, `--rule cost`, written and committed before the set's cards exi
 - The set is scored once (`bench/results/learned_choice_holdout25.json`); its figures are
   written whatever they say.
 
+It came out for the encoder (patterns or encoder 0.89 / 0.64, F1 0.74; patterns or
+classifier 0.82 / 0.66, F1 0.73; 12 s against 540 s), which now stands behind
+`--persona-model`; the classifier left the package, so scoring it again takes a checkout
+of b50825f.
+
 Writes bench/results/learned_choice.json (or --out) and prints a table.
 """
 
@@ -68,6 +73,12 @@ def f1(fig: dict) -> float:
 
 def classifier_flags(rows: list[dict], cards: dict) -> np.ndarray:
     from rolegen.evaluation import persona_model
+
+    if not hasattr(persona_model, "load"):
+        sys.exit(
+            "the classifier left the package when the encoder replaced it (holdout25's rule): "
+            "run this from a checkout of b50825f to score it again"
+        )
 
     items = [
         {"reply": r["reply"], "user": r.get("user") or "", "persona_name": r["persona_name"],

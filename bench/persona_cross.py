@@ -38,7 +38,6 @@ Writes bench/results/persona_cross.json; the weights go to /tmp/persona_cross (`
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
 import sys
@@ -54,9 +53,13 @@ import persona_features as pf  # noqa: E402
 import persona_probe as probe  # noqa: E402
 from persona_calibration import CHECKS  # noqa: E402
 
+from rolegen.evaluation.persona_encoder import card_side, reply_side  # noqa: E402
+
 OUT = pf.ROOT / "bench" / "results" / "persona_cross.json"
 LABELS = list(CHECKS)
 VARIANT = "full"  # set from --variant
+LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.1,
+        "target_modules": ["query", "key", "value", "dense"]}  # fmt: skip
 EPOCHS = 2
 MAX_TOKENS = 256
 BATCH = 16
@@ -64,22 +67,8 @@ BATCH = 16
 
 # ---------------------------------------------------------------- the pair
 def card_text(card, facts) -> str:
-    """The card side: its name, the facts the checks read from it, its own words."""
-    bits = [card.name + "."]
-    if facts.sex:
-        bits.append(f"sex: {facts.sex}.")
-    if facts.ages:
-        bits.append("age: " + ", ".join(f"{a:g}" for a in facts.ages) + ".")
-    if facts.kind:
-        bits.append(
-            f"kind: {facts.kind}"
-            + (f" ({', '.join(facts.species)})" if facts.species else "")
-            + "."
-        )
-    if facts.trade_words or facts.trades:
-        bits.append("work: " + ", ".join(facts.trade_words or facts.trades) + ".")
-    bits += [card.description, card.scenario]
-    return " ".join(b.strip() for b in bits if b and b.strip())
+    """The `full` variant's card side: the name, the facts, the description and scenario."""
+    return card_side(card, facts, chars=None, scenario=True)
 
 
 def turn_text(row: dict) -> str:
@@ -87,19 +76,14 @@ def turn_text(row: dict) -> str:
 
 
 def claims_card_text(card, facts) -> str:
-    """The `claims` variant's card side: the name, the facts, the description's start."""
-    return card_text(
-        dataclasses.replace(card, description=card.description[:300], scenario=""), facts
-    )
+    """The `claims` variant's card side: the name, the facts, the description's start
+    (what the shipped encoder reads, `rolegen/evaluation/persona_encoder.py`)."""
+    return card_side(card, facts)
 
 
 def claims_turn_text(row: dict) -> str:
     """The `claims` variant's turn side: the reply's first-person sentences."""
-    from rolegen.evaluation.persona_features import sentences
-
-    reply = row["reply"]
-    own = [reply[a:b].strip() for a, b, first in sentences(reply) if first]
-    return " ".join(own) if own else reply[:300]
+    return reply_side(row["reply"])
 
 
 class CrossEncoder(torch.nn.Module):
@@ -109,10 +93,7 @@ class CrossEncoder(torch.nn.Module):
         from transformers import AutoModel
 
         base = AutoModel.from_pretrained(path)
-        config = LoraConfig(
-            r=16, lora_alpha=32, lora_dropout=0.1, target_modules=["query", "key", "value", "dense"]
-        )
-        self.encoder = get_peft_model(base, config)
+        self.encoder = get_peft_model(base, LoraConfig(**LORA))
         self.head = torch.nn.Linear(base.config.hidden_size, labels)
 
     def forward(self, batch: dict) -> torch.Tensor:
@@ -259,6 +240,36 @@ def _figures_on(rows, flags, scores, cuts) -> dict:
     return out
 
 
+def export(weights: Path, results: Path) -> None:
+    """The shipped encoder from trained weights: the LoRA and head in safetensors, the
+    labels, the variant's thresholds for the labels it ships, and where they came from."""
+    from safetensors.torch import save_file
+
+    from rolegen.evaluation import persona_encoder as pe
+    from rolegen.evaluation.persona_model import FIELDS
+
+    result = json.loads(results.read_text())
+    if result["method"]["variant"] != "claims":
+        sys.exit(f"{results}: the shipped encoder reads the claims variant's pair")
+    state = {k: v.contiguous() for k, v in torch.load(weights).items()}
+    save_file(state, str(pe.WEIGHTS_FILE))
+    spec = {
+        "labels": LABELS,
+        "cut": {lb: result["thresholds"][lb]["cut"] for lb in FIELDS},
+        "max_tokens": result["method"]["max_tokens"],
+        "lora": LORA,
+        "trained": {
+            "by": "bench/persona_cross.py --variant claims",
+            "date": result["date"],
+            "epoch": result["epoch"],
+            "dev": result["dev"],
+            "test": result.get("test"),
+        },
+    }
+    pe.SPEC_FILE.write_text(json.dumps(spec, indent=1) + "\n")
+    print(f"wrote {pe.WEIGHTS_FILE} and {pe.SPEC_FILE}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--test", action="store_true", help="the one look at the frozen test split")
@@ -266,12 +277,21 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--limit", type=int, help="the first N dev rows only (a plumbing check)")
     ap.add_argument("--variant", choices=["full", "claims"], default="full")
+    ap.add_argument(
+        "--export",
+        type=Path,
+        metavar="MODEL_PT",
+        help="write these trained weights, with the variant's thresholds, as the shipped "
+        "persona encoder (rolegen/evaluation/persona_encoder.*)",
+    )
     args = ap.parse_args()
     use_variant(args.variant)
     if VARIANT != "full" and args.out == OUT:
         args.out = OUT.with_name(f"persona_cross_{VARIANT}.json")
     suffix = "" if VARIANT == "full" else f"_{VARIANT}"
     args.work = args.work or Path(f"/tmp/persona_cross{suffix}")
+    if args.export:
+        return export(args.export, args.out)
     torch.set_num_threads(2)
     from transformers import AutoTokenizer
 

@@ -1,10 +1,11 @@
 """Does a learned classifier catch the persona failures the pattern checks miss, on cards
-it was not fitted on? And the weights of the learned persona check that rolegen ships.
+it was not fitted on? And its weights (it shipped behind `--persona-model` until the
+claims encoder replaced it on the twenty-fifth blind set, bench/learned_choice.py).
 
     python bench/persona_probe.py            # dev only: features, method, out-of-fold figures
     python bench/persona_probe.py --nested   # the same, with nested dev CV (about an hour)
     python bench/persona_probe.py --test     # the one look at the frozen test split
-    python bench/persona_probe.py --export wrong_identity  # rolegen/evaluation/persona_model.json
+    python bench/persona_probe.py --export wrong_identity  # bench/results/persona_probe_model.json
     python bench/persona_probe.py --cost 32  # milliseconds per reply of the feature passes
 
 Labelled turns: tests/data/labelled_persona_turns.jsonl; features: persona_features.py over
@@ -50,7 +51,7 @@ import persona_features as pf  # noqa: E402
 from persona_calibration import CHECKS  # noqa: E402  label -> the check reasons for it
 
 OUT = pf.ROOT / "bench" / "results" / "persona_probe.json"
-MODEL = pf.ROOT / "rolegen" / "evaluation" / "persona_model.json"
+MODEL = pf.ROOT / "bench" / "results" / "persona_probe_model.json"
 PRECISION = 0.8  # the checks' goal (0.7 is the goal for acting for the user)
 # The precision a threshold must reach on inner out-of-fold scores. Nested dev CV: a
 # target of 0.8 landed at 0.77 for wrong identity once the model was refit on more cards.
@@ -244,7 +245,7 @@ def dev_oof(blocks: dict, flags, rows: list[dict], chosen: dict, k: int = 4) -> 
 
 def export(blocks: dict, rows: list[dict], chosen: dict, labels: list[str], path: Path) -> None:
     """Fit each label's model-only classifier on all dev rows and write the learned
-    persona check's weights (rolegen/evaluation/persona_model.json)."""
+    classifier's weights (`MODEL`)."""
     spec = {
         "about": "Logistic classifiers of the learned persona check, fitted by "
         "bench/persona_probe.py --export on the development split of "

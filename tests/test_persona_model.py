@@ -1,6 +1,6 @@
-"""The learned persona check: the shipped weights' shape, the score by hand, what the
-classifier says of a few development turns it was fitted on (a guard that features and
-weights still meet), and `eval --data --persona-model` on the embedded model."""
+"""The learned persona check: the shipped encoder's settings and weights, the pair it
+reads, what it says of a few development turns it was fitted on (a guard that the pair,
+the weights and the threshold still meet), and `eval --data --persona-model`."""
 
 from __future__ import annotations
 
@@ -8,67 +8,62 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from rolegen.cards.personas import Persona
+from rolegen.checks.persona_facts import persona_facts
 from rolegen.cli import main
 from rolegen.errors import RolegenError
-from rolegen.evaluation import persona_features, persona_model
+from rolegen.evaluation import persona_encoder, persona_model
 from rolegen.evaluation.labels import labelled_card_folders
 
-WIDTHS = {
-    "lm": len(persona_features.LM_NAMES),
-    "mini": len(persona_features.MINI_NAMES),
-    "text": len(persona_features.TEXT_NAMES),
-    "hid": 576,
-    "emb": 384,
-}
+
+def test_the_shipped_settings_name_a_cut_for_each_label_the_eval_reads():
+    spec = persona_encoder.load_spec()
+    for label in persona_model.FIELDS:
+        assert label in spec["labels"] and math.isfinite(spec["cut"][label])
+    assert spec["max_tokens"] > 0 and spec["lora"]["r"] > 0
 
 
-def test_the_shipped_weights_fit_the_features_they_name():
-    spec = persona_model.load()
-    assert spec["hidden_layer"] in persona_features.HIDDEN_LAYERS
-    assert spec["labels"], "no label shipped"
-    for label, m in spec["labels"].items():
-        assert label in persona_model.FIELDS
-        width = sum(WIDTHS[b] for b in m["features"].split("+"))
-        assert len(m["mu"]) == len(m["sd"]) == width and len(m["w"]) == width + 1
-        assert math.isfinite(m["cut"]) and min(m["sd"]) > 0
-
-
-def test_the_score_is_the_standardized_features_times_the_weights():
-    spec = {"labels": {"wrong_identity": {"features": "text+lm", "cut": 0.0}}}
-    rng = np.random.default_rng(0)
-    blocks = {"text": rng.normal(size=(3, 2)), "lm": rng.normal(size=(3, 1))}
-    m = spec["labels"]["wrong_identity"]
-    m.update(mu=[1.0, 0.0, -1.0], sd=[2.0, 1.0, 0.5], w=[0.5, -1.0, 2.0, 0.25])
-    x = np.hstack([blocks["text"], blocks["lm"]])
-    by_hand = ((x - [1.0, 0.0, -1.0]) / [2.0, 1.0, 0.5]) @ [0.5, -1.0, 2.0] + 0.25
-    assert np.allclose(persona_model.scores(spec, blocks)["wrong_identity"], by_hand)
-
-
-def test_an_unreadable_weights_file_names_itself(tmp_path):
-    bad = tmp_path / "persona_model.json"
+def test_unreadable_settings_or_weights_name_their_file(tmp_path):
+    bad = tmp_path / "persona_encoder.json"
     bad.write_text("{not json")
-    with pytest.raises(RolegenError, match="persona_model.json: cannot read the persona model"):
-        persona_model.load(bad)
+    with pytest.raises(RolegenError, match="persona_encoder.json: cannot read the persona enc"):
+        persona_encoder.load_spec(bad)
+    weights = tmp_path / "persona_encoder.safetensors"
+    weights.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(RolegenError, match="persona_encoder.safetensors: cannot read"):
+        persona_encoder.PersonaEncoder(weights=weights)
+
+
+def test_the_pair_is_the_cards_facts_beside_the_replys_own_sentences():
+    card = Persona(
+        name="Agnes Pryce",
+        description="Agnes Pryce is an 83-year-old woman, a ropemaker in Cornwall. " + "x" * 400,
+        scenario="Her rope walk, at dusk.",
+    )
+    side = persona_encoder.card_side(card, persona_facts(card))
+    assert side.startswith("Agnes Pryce. sex: female. age: 83.")
+    assert "ropemaker" in side and "x" * 300 not in side and "dusk" not in side
+    full = persona_encoder.card_side(card, persona_facts(card), chars=None, scenario=True)
+    assert "x" * 400 in full and full.endswith("Her rope walk, at dusk.")
+    reply = "The tide is in. I'm 22, and my name is Luna! Ropes are heavy."
+    assert persona_encoder.reply_side(reply) == "I'm 22, and my name is Luna!"
+    assert persona_encoder.reply_side("The tide is in.") == "The tide is in."
 
 
 # Development turns the patterns miss: three the readers labelled wrong identity and the
-# fitted classifier flags well above its cut, two labelled ok well below it.
+# fitted encoder flags above its cut, two labelled ok far below it.
 FLAGGED = (
-    "base+no-repeat-ngram=3 @ plain/base+no-repeat-ngram=3 @ plain/mmorrhai-tesk/probe-t/0-t4",
-    "base+no-repeat-ngram=3/base+no-repeat-ngram=3/anselm-varga/probe-q/0-t3",
-    "adapter @ plain/adapter @ plain/agnes-pryce/probe-i/0-t2",
+    "base+frequency-penalty=0.5/base+frequency-penalty=0.5/walther-brenner/probe-g/0-t4",
+    "base+frequency-penalty=0.5 @ plain/base+frequency-penalty=0.5 @ plain/meson/probe-y/0-t6",
+    "base+frequency-penalty=0.5/base+frequency-penalty=0.5/pell/probe-h/0-t3",
 )
-NOT_FLAGGED = (
-    "adapter @ plain/adapter @ plain/eudora-pemberton-ngata/probe-w/0-t11",
-    "base+no-repeat-ngram=3 @ plain/base+no-repeat-ngram=3 @ plain/gus-almeer/probe-f/0-t11",
-)
+NOT_FLAGGED = ("data/elias-crane-0001-t11-c6", "data/hana-moriyama-0001-t7-c5")
 
 
-def test_the_classifier_still_says_what_it_was_fitted_to_say():
+def test_the_encoder_still_says_what_it_was_fitted_to_say():
     from rolegen.cards.files import load_personas
     from rolegen.generation.prompts import resolve_persona
 
@@ -88,13 +83,14 @@ def test_the_classifier_still_says_what_it_was_fitted_to_say():
     items = [rows[i] for i in FLAGGED + NOT_FLAGGED]
     assert all("wrong_identity" in r["label"] for r in items[: len(FLAGGED)])
     assert all(r["label"] == ["ok"] for r in items[len(FLAGGED) :])
-    found = persona_model.verdicts(items, cards)
+    encoder = persona_encoder.PersonaEncoder()
+    found = persona_model.verdicts(items, cards, encoder)
     assert [v["wrong_identity"] for v in found] == [True] * len(FLAGGED) + [False] * len(
         NOT_FLAGGED
     )
     # a turn's verdict depends on it alone, not on the turns scored beside it
     pair = [items[0], items[-1]]
-    assert persona_model.verdicts(pair, cards) == [found[0], found[-1]]
+    assert persona_model.verdicts(pair, cards, encoder) == [found[0], found[-1]]
 
 
 def _dialogue(system, replies):
