@@ -180,7 +180,7 @@ def lm_features(
     for n, (name, idx) in enumerate(by_card.items()):
         card = cards[name]
         sub = [items[i] for i in idx]
-        # the user is "User" in every prompt, as in the turns the classifier was fitted on
+        # the user is "User" in every prompt, as in the turns the classifier (bench/persona_probe.py) was fitted on
         own_msgs = [{"role": "system", "content": _system(card, "User")}]
         if card.greeting:
             own_msgs.append({"role": "assistant", "content": card.greeting})
