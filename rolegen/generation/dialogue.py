@@ -348,11 +348,7 @@ class TurnLoop:
         """One engine call, counted in the loop's stats."""
         start = time.perf_counter()
         completions = self.engine.generate(requests)
-        self.stats.engine_seconds += time.perf_counter() - start
-        self.stats.engine_calls += 1
-        self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in requests)
-        self.stats.cached_prompt_tokens += sum(c.cached_tokens for c in completions)
-        self.stats.generated_tokens += sum(c.n_tokens for c in completions)
+        self.stats.count_call(requests, completions, time.perf_counter() - start)
         return completions
 
     def _request(self, d: Dialogue, prompt: Prompt, side: str, seed: int, sampling: dict):

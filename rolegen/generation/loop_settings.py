@@ -24,6 +24,14 @@ class LoopStats:
     card_choices: int = 0  # turns whose kept round had several passing replies to choose from
     card_changed: int = 0  # of those, the turns whose card choice was not the first passing
 
+    def count_call(self, requests: list, completions: list, seconds: float) -> None:
+        """Count one engine call: its time, and its prompt, cached and generated tokens."""
+        self.engine_seconds += seconds
+        self.engine_calls += 1
+        self.prompt_tokens += sum(len(r.prompt_ids) for r in requests)
+        self.cached_prompt_tokens += sum(c.cached_tokens for c in completions)
+        self.generated_tokens += sum(c.n_tokens for c in completions)
+
 
 def request_seed(run_seed: int, dialogue_id: str, turn: int, side: str, sample: int) -> int:
     key = f"{run_seed}/{dialogue_id}/{turn}/{side}/{sample}".encode()
